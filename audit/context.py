@@ -1,0 +1,58 @@
+"""Who is acting: built once per request (or passed to a task as a dict) and handed to services."""
+
+from dataclasses import asdict, dataclass, field
+
+from audit.choices import ActorType
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    actor_type: str = ActorType.SYSTEM
+    actor_label: str = "system"
+    user_id: int | None = None
+    service_account_id: int | None = None
+    token_id: int | None = None
+    request_id: str = ""
+    ip: str | None = None
+    user_agent: str = field(default="")
+
+    @classmethod
+    def system(cls, label: str = "system", request_id: str = "") -> "AuditContext":
+        return cls(actor_type=ActorType.SYSTEM, actor_label=label, request_id=request_id)
+
+    @classmethod
+    def for_user(cls, user, **request_fields) -> "AuditContext":
+        return cls(actor_type=ActorType.USER, actor_label=user.email or user.get_username(), user_id=user.pk,
+                   **request_fields)
+
+    @classmethod
+    def from_request(cls, request) -> "AuditContext":
+        from csm.middleware import client_ip
+        from tenants.models import ApiToken
+
+        request_fields = {
+            "request_id": getattr(request, "request_id", ""),
+            "ip": client_ip(request),
+            "user_agent": request.META.get("HTTP_USER_AGENT", "")[:255],
+        }
+        token = getattr(request, "auth", None)
+        if isinstance(token, ApiToken):
+            if token.service_account_id:
+                account = token.service_account
+                return cls(actor_type=ActorType.SERVICE_ACCOUNT, actor_label=f"{account.name} ({token.prefix}…)",
+                           service_account_id=account.pk, token_id=token.pk, **request_fields)
+            user = token.user
+            return cls(actor_type=ActorType.USER, actor_label=f"{user.email or user.get_username()} ({token.prefix}…)",
+                       user_id=user.pk, token_id=token.pk, **request_fields)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return cls.for_user(user, **request_fields)
+        return cls(actor_type=ActorType.ANONYMOUS, actor_label="anonymous", **request_fields)
+
+    def to_dict(self) -> dict:
+        """For Celery task arguments: plain JSON, never model instances."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "AuditContext":
+        return cls(**data) if data else cls.system()

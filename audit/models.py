@@ -1,0 +1,116 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from audit.choices import ActorType, AuditAction, LeafKind
+from tenants.scoping import OrgScopedManager
+
+
+class JournalHead(models.Model):
+    """The tip of an org's journal: last leaf index and hash, and the last audit sequence number.
+
+    Appending locks this row (SELECT ... FOR UPDATE), which makes numbering gap-free and the chain
+    linear under concurrency. It is the only mutable journal table; verify_audit checks it against
+    the leaves.
+    """
+
+    org = models.OneToOneField("tenants.Org", on_delete=models.CASCADE, related_name="journal_head")
+    last_index = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+    last_audit_seq = models.BigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.org} journal at {self.last_index}"
+
+
+class JournalLeaf(models.Model):
+    """One append-only leaf of an org's journal.
+
+    ``payload`` is the canonical JSON that was hashed: ``{"index", "prev", "kind", "org", "time",
+    "data"}``; ``leaf_hash = SHA-256(0x00 || payload)``. Because ``prev`` is inside the payload the
+    leaves form a hash chain; a later Merkle tree uses the same leaf hashes.
+    """
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="journal_leaves")
+    index = models.BigIntegerField()
+    kind = models.CharField(max_length=30, choices=LeafKind.choices)
+    object_id = models.CharField(max_length=64, blank=True)
+    payload = models.TextField()
+    leaf_hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "index"], name="journal_leaf_unique_org_index")]
+        ordering = ["org", "index"]
+
+    def __str__(self):
+        return f"{self.org}#{self.index} {self.kind}"
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, from where. Append-only (database triggers) and chained in the org journal.
+
+    ``seq`` numbers an org's audit events gap-free; ``leaf`` is the journal leaf holding the event's
+    canonical form, so altering, removing or reordering an event is detected by ``verify_audit``.
+    """
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="audit_events")
+    seq = models.BigIntegerField()
+    action = models.CharField(max_length=50, choices=AuditAction.choices)
+    actor_type = models.CharField(max_length=20, choices=ActorType.choices)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
+    )
+    actor_service_account = models.ForeignKey(
+        "tenants.ServiceAccount", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
+        related_name="+",
+    )
+    actor_token = models.ForeignKey(
+        "tenants.ApiToken", null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    actor_label = models.CharField(max_length=255)
+    target_type = models.CharField(max_length=50, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=255, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    leaf = models.OneToOneField(JournalLeaf, on_delete=models.PROTECT, related_name="audit_event")
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "seq"], name="audit_event_unique_org_seq")]
+        indexes = [models.Index(fields=["org", "action", "created_at"]), models.Index(fields=["org", "created_at"])]
+        ordering = ["-seq"]
+
+    def __str__(self):
+        return f"{self.org}#{self.seq} {self.action} by {self.actor_label}"
+
+    def canonical_data(self) -> dict:
+        """The fields the journal leaf commits to (verify_audit recomputes this from the row)."""
+        return {
+            "seq": self.seq,
+            "action": self.action,
+            "actor": {
+                "type": self.actor_type,
+                "user_id": self.actor_user_id,
+                "service_account_id": self.actor_service_account_id,
+                "token_id": self.actor_token_id,
+                "label": self.actor_label,
+            },
+            "target": {"type": self.target_type, "id": self.target_id, "label": self.target_label},
+            "before": self.before,
+            "after": self.after,
+            "request_id": self.request_id,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+            "time": self.created_at,
+        }

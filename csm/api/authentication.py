@@ -1,0 +1,84 @@
+"""API token authentication: ``Authorization: Bearer csm_...`` or HTTP Basic with the token as the
+user name and an empty password (what older kosli CLIs send).
+
+A missing header falls through to session authentication (the web app's own API calls); a present but
+malformed, unknown, expired or revoked token is a 401 with ``WWW-Authenticate``.
+"""
+
+import base64
+import binascii
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from tenants.models import ApiToken
+from tenants.tokens import hash_token
+
+
+class ServiceAccountPrincipal:
+    """``request.user`` for a service-account token: authenticated, not a Django user."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = None
+
+    def __init__(self, service_account):
+        self.service_account = service_account
+
+    def __str__(self):
+        return f"service account {self.service_account.name}"
+
+    def get_username(self):
+        return self.service_account.name
+
+
+def token_from_header(header: str) -> str:
+    scheme, _, credentials = header.strip().partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    if scheme.lower() == "basic" and credentials:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise exceptions.AuthenticationFailed("Malformed Basic credentials.") from None
+        user, _, password = decoded.partition(":")
+        if user and not password:
+            return user
+        raise exceptions.AuthenticationFailed("Basic auth takes the API token as user name and an empty password.")
+    raise exceptions.AuthenticationFailed("Malformed Authorization header; use 'Bearer <token>'.")
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        raw = token_from_header(header)
+        token = (
+            ApiToken.objects.select_related("org", "service_account", "user")
+            .filter(token_hash=hash_token(raw))
+            .first()
+        )
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid API token.")
+        now = timezone.now()
+        if token.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("This API token was revoked.")
+        if token.expires_at is not None and token.expires_at <= now:
+            raise exceptions.AuthenticationFailed("This API token has expired.")
+        if token.service_account_id and token.service_account.deactivated_at is not None:
+            raise exceptions.AuthenticationFailed("The service account of this token is deactivated.")
+        if token.user_id and not token.user.is_active:
+            raise exceptions.AuthenticationFailed("The user of this token is deactivated.")
+        if token.touch_due(now):
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
+        principal = ServiceAccountPrincipal(token.service_account) if token.service_account_id else token.user
+        return principal, token
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="csm"'

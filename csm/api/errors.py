@@ -1,0 +1,82 @@
+"""One error format for the whole API: ``{"error": {"code", "message", "fields"}}``.
+
+``fields`` maps a field path (``artifacts[3].digests``) to a list of problems; it is ``{}`` when the
+error is not about a field.
+"""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(exceptions.APIException):
+    """An error with an explicit status, code, message and optional field problems."""
+
+    def __init__(self, status_code: int, code: str, message: str, fields: dict | None = None):
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.fields = fields or {}
+        super().__init__(detail=message, code=code)
+
+
+def invalid(message: str, fields: dict | None = None) -> ApiError:
+    return ApiError(status.HTTP_400_BAD_REQUEST, "invalid", message, fields)
+
+
+def _flatten(detail, prefix="") -> dict:
+    """DRF's nested ValidationError detail → ``{"a.b[0].c": ["problem", ...]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and not prefix:
+                path = "non_field_errors"
+            out.update(_flatten(value, path))
+    elif isinstance(detail, list):
+        if all(not isinstance(item, (dict, list)) for item in detail):
+            out[prefix or "non_field_errors"] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                if item:
+                    out.update(_flatten(item, f"{prefix}[{index}]"))
+    else:
+        out[prefix or "non_field_errors"] = [str(detail)]
+    return out
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) if str(exc) else "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, ApiError):
+        response.data = error_body(exc.code, exc.message, exc.fields)
+    elif isinstance(exc, exceptions.ValidationError):
+        fields = _flatten(exc.detail)
+        first = next(iter(fields.items()), None)
+        message = f"Invalid input: {first[0]}: {first[1][0]}" if first else "Invalid input."
+        response.data = error_body("invalid", message, fields)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        code = codes if isinstance(codes, str) else "error"
+        response.data = error_body(code, str(detail))
+    return response
+
+
+def json_404(request, exception=None):
+    """Django-level 404 for unknown /api/ paths, in the API's error format."""
+    return JsonResponse(error_body("not_found", "No such endpoint."), status=404)
+
+
+def json_500(request):
+    return JsonResponse(error_body("server_error", "Internal server error."), status=500)

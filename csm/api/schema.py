@@ -1,0 +1,35 @@
+"""OpenAPI schema: every operation declares the error responses it can give, in the error format."""
+
+from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+
+from csm.api.serializers import ErrorSerializer
+
+_DESCRIPTIONS = {
+    "400": "Invalid input: `error.fields` names each field and its problem.",
+    "401": "Missing, malformed, unknown, expired or revoked token (`WWW-Authenticate` is set).",
+    "403": "Authenticated, but the role lacks the permission named in the message.",
+    "404": "Not found, or belongs to another org.",
+    "409": "Conflict with the current state.",
+    "413": "Body or upload too large.",
+    "422": "Idempotency-Key reused with a different body.",
+    "429": "Too many requests.",
+}
+
+
+class AutoSchema(SpectacularAutoSchema):
+    def _error_statuses(self) -> list[int]:
+        statuses = [401, 403, 404]
+        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
+            statuses.append(400)
+        statuses.extend(getattr(self.view, "error_statuses", ()))
+        return sorted(set(statuses))
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for status in self._error_statuses():
+            code = str(status)
+            if code not in responses:
+                body = self._get_response_for_code(ErrorSerializer, code, direction=direction)
+                body["description"] = _DESCRIPTIONS.get(code, body.get("description", ""))
+                responses[code] = body
+        return responses

@@ -1,0 +1,56 @@
+"""Shared template tags: navigation links, permission checks, fingerprints, relative times."""
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from tenants.permissions import has_permission
+
+register = template.Library()
+
+
+@register.simple_tag(takes_context=True)
+def nav_link(context, name, *args, label=""):
+    url = reverse(name, args=args)
+    request = context.get("request")
+    current = request is not None and (request.path == url or (url.count("/") > 3 and request.path.startswith(url)))
+    return format_html('<a href="{}"{}>{}</a>', url, ' aria-current="page"' if current else "", label)
+
+
+@register.simple_tag(takes_context=True)
+def optional_nav_link(context, name, *args, label=""):
+    """A nav link to a page that a later part of csm provides; nothing when that page is not installed."""
+    try:
+        return nav_link(context, name, *args, label=label)
+    except NoReverseMatch:
+        return ""
+
+
+@register.filter
+def role_can(permission, role):
+    return has_permission(role, permission)
+
+
+@register.filter
+def short_sha(value, length=12):
+    return (value or "")[: int(length)]
+
+
+@register.simple_tag
+def fingerprint(value):
+    """A fingerprint shown short, with the full value in a title and a copy button."""
+    if not value:
+        return format_html('<span class="muted">unknown</span>')
+    return format_html(
+        '<code class="fp" title="{}">{}</code><button type="button" class="copy" data-copy="{}" '
+        'aria-label="Copy fingerprint">⧉</button>',
+        value, value[:12], value,
+    )
+
+
+@register.filter
+def ago(value):
+    if not value:
+        return "never"
+    return f"{timesince(value).split(',')[0]} ago"

@@ -1,0 +1,37 @@
+"""URL map. Follow the includes to find where a request is handled:
+
+- ``/api/v2/...``   each app's ``api/urls.py`` (kosli-compatible paths and ``/api/v2/orgs/{org}/...``)
+- ``/api/schema/``, ``/api/docs/``   OpenAPI 3 schema and interactive docs
+- ``/admin/``       Django admin for staff
+- everything else   each app's ``urls.py`` (web pages)
+"""
+
+from django.contrib import admin
+from django.http import HttpResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+def healthz(request):
+    return HttpResponse("ok", content_type="text/plain")
+
+
+api_v2 = [
+    path("", include("tenants.api.urls")),
+    path("", include("audit.api.urls")),
+    path("", include("snapshots.api.urls")),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/v2/", include(api_v2)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("", include("tenants.urls")),
+    path("", include("audit.urls")),
+    path("", include("snapshots.urls")),
+]
+
+handler404 = "csm.views.handler404"
+handler500 = "csm.views.handler500"

@@ -1,0 +1,1 @@
+"""Snapshot journal models (see the snapshot-journal issue)."""
