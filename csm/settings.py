@@ -42,6 +42,10 @@ INSTALLED_APPS = [
     "tenants",
     "audit",
     "snapshots",
+    "audit.evidence",
+    "snapshots.policies",
+    "snapshots.alerts",
+    "audit.reports",
 ]
 
 MIDDLEWARE = [
@@ -224,8 +228,12 @@ CSM_EVIDENCE_ROOT = Path(env_str("CSM_EVIDENCE_ROOT", str(VAR_DIR / "evidence"))
 CSM_EVIDENCE_MAX_FILE_BYTES = env_int("CSM_EVIDENCE_MAX_FILE_BYTES", 100 * 1024 * 1024, minimum=1)
 CSM_EVIDENCE_MAX_REQUEST_BYTES = env_int("CSM_EVIDENCE_MAX_REQUEST_BYTES", 500 * 1024 * 1024, minimum=1)
 
+# --- Policies ------------------------------------------------------------------------------------
+
 # --- Alerts --------------------------------------------------------------------------------------
 CSM_WEBHOOK_ALLOW_PRIVATE = env_bool("CSM_WEBHOOK_ALLOW_PRIVATE", False)
+
+# --- Audit reports ---------------------------------------------------------------------------------
 
 # Ordinary JSON bodies; the report endpoint streams its body with its own limit (CSM_REPORT_MAX_BYTES).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CSM_MAX_JSON_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)

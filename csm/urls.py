@@ -20,6 +20,10 @@ api_v2 = [
     path("", include("tenants.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("snapshots.api.urls")),
+    path("", include("audit.evidence.api.urls")),
+    path("", include("snapshots.policies.api.urls")),
+    path("", include("snapshots.alerts.api.urls")),
+    path("", include("audit.reports.api.urls")),
 ]
 
 urlpatterns = [
@@ -31,6 +35,10 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("audit.urls")),
     path("", include("snapshots.urls")),
+    path("", include("audit.evidence.urls")),
+    path("", include("snapshots.policies.urls")),
+    path("", include("snapshots.alerts.urls")),
+    path("", include("audit.reports.urls")),
 ]
 
 handler404 = "csm.views.handler404"
