@@ -1,0 +1,68 @@
+"""Extension points of the snapshot journal, for the parts of csm that build on it.
+
+The snapshot app knows nothing about evidence, policies or alerts; those apps register here in their
+``AppConfig.ready()``:
+
+- ``after_snapshot(fn)``: ``fn(snapshot_id: int, ctx_dict: dict)`` runs after a new snapshot has
+  committed (in the ingest worker, same task; an exception is logged and does not undo the snapshot).
+  Policy evaluation and alerts hang off this.
+- ``artifact_enricher(fn)``: ``fn(org, fingerprints: set[str]) -> dict[str, dict]`` adds fields to each
+  artifact of a snapshot / diff / search answer (provenance from the evidence vault, compliance from
+  policies). Called once per answer with every fingerprint in it (no N+1), never writes.
+- ``search_matcher(fn)``: ``fn(org, prefix: str) -> list[dict]`` adds matches to the fingerprint
+  search (the evidence vault matches git commits).
+"""
+
+import logging
+from collections.abc import Callable
+
+log = logging.getLogger(__name__)
+
+_after_snapshot: list[Callable[[int, dict], None]] = []
+_enrichers: list[Callable] = []
+_search_matchers: list[Callable] = []
+
+
+def after_snapshot(fn):
+    if fn not in _after_snapshot:
+        _after_snapshot.append(fn)
+    return fn
+
+
+def artifact_enricher(fn):
+    if fn not in _enrichers:
+        _enrichers.append(fn)
+    return fn
+
+
+def search_matcher(fn):
+    if fn not in _search_matchers:
+        _search_matchers.append(fn)
+    return fn
+
+
+def run_after_snapshot(snapshot_id: int, ctx_dict: dict) -> None:
+    for fn in list(_after_snapshot):
+        try:
+            fn(snapshot_id, ctx_dict)
+        except Exception:
+            log.exception("after_snapshot hook %s failed for snapshot %s", getattr(fn, "__name__", fn), snapshot_id)
+
+
+def enrich(org, fingerprints) -> dict[str, dict]:
+    """Merge every enricher's fields per fingerprint."""
+    merged: dict[str, dict] = {}
+    wanted = {fp for fp in fingerprints if fp}
+    if not wanted:
+        return merged
+    for fn in list(_enrichers):
+        for fingerprint, fields in (fn(org, wanted) or {}).items():
+            merged.setdefault(fingerprint, {}).update(fields)
+    return merged
+
+
+def extra_search_matches(org, prefix: str) -> list[dict]:
+    results: list[dict] = []
+    for fn in list(_search_matchers):
+        results.extend(fn(org, prefix) or [])
+    return results
