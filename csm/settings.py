@@ -227,11 +227,44 @@ CSM_SWEEP_INTERVAL_SECONDS = env_int("CSM_SWEEP_INTERVAL_SECONDS", 60, minimum=1
 CSM_EVIDENCE_ROOT = Path(env_str("CSM_EVIDENCE_ROOT", str(VAR_DIR / "evidence")))
 CSM_EVIDENCE_MAX_FILE_BYTES = env_int("CSM_EVIDENCE_MAX_FILE_BYTES", 100 * 1024 * 1024, minimum=1)
 CSM_EVIDENCE_MAX_REQUEST_BYTES = env_int("CSM_EVIDENCE_MAX_REQUEST_BYTES", 500 * 1024 * 1024, minimum=1)
+# Archives (tar / tar.gz attachments) are read as streams, never extracted to disk; beyond these → 413.
+CSM_EVIDENCE_MAX_ARCHIVE_ENTRIES = env_int("CSM_EVIDENCE_MAX_ARCHIVE_ENTRIES", 10_000, minimum=1)
+CSM_EVIDENCE_MAX_EXPANDED_BYTES = env_int("CSM_EVIDENCE_MAX_EXPANDED_BYTES", 1024 * 1024 * 1024, minimum=1)
+# Evidence storage: the filesystem under CSM_EVIDENCE_ROOT, or S3-compatible storage through
+# django-storages with CSM_EVIDENCE_STORAGE_BACKEND=storages.backends.s3.S3Storage plus
+# CSM_EVIDENCE_S3_BUCKET (and CSM_EVIDENCE_S3_ENDPOINT_URL for MinIO & co.; credentials from the usual
+# AWS_* environment variables). Any other Django storage backend works the same way.
+_evidence_backend = env_str("CSM_EVIDENCE_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+STORAGES["evidence"] = {
+    "BACKEND": _evidence_backend,
+    "OPTIONS": {"location": str(CSM_EVIDENCE_ROOT)}
+    if _evidence_backend == "django.core.files.storage.FileSystemStorage"
+    else {"bucket_name": env_str("CSM_EVIDENCE_S3_BUCKET", ""),
+          "location": env_str("CSM_EVIDENCE_S3_PREFIX", "evidence"),
+          "endpoint_url": env_str("CSM_EVIDENCE_S3_ENDPOINT_URL", None), "default_acl": None,
+          "file_overwrite": False},
+}
 
 # --- Policies ------------------------------------------------------------------------------------
+# Largest accepted policy YAML file.
+CSM_POLICY_MAX_BYTES = env_int("CSM_POLICY_MAX_BYTES", 64 * 1024, minimum=1024)
 
 # --- Alerts --------------------------------------------------------------------------------------
 CSM_WEBHOOK_ALLOW_PRIVATE = env_bool("CSM_WEBHOOK_ALLOW_PRIVATE", False)
+# Key encrypting webhook signing secrets at rest (derived from SECRET_KEY unless set).
+CSM_ACTION_SECRET_KEY = env_str("CSM_ACTION_SECRET_KEY") or ("csm-action-secrets:" + SECRET_KEY)
+CSM_WEBHOOK_TIMEOUT_SECONDS = env_int("CSM_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# Retries: exponential backoff (base * 2^n, capped, with jitter) until this long after the event.
+CSM_WEBHOOK_RETRY_BASE_SECONDS = env_int("CSM_WEBHOOK_RETRY_BASE_SECONDS", 5, minimum=0)
+CSM_WEBHOOK_RETRY_MAX_DELAY_SECONDS = env_int("CSM_WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600, minimum=1)
+CSM_WEBHOOK_RETRY_FOR_SECONDS = env_int("CSM_WEBHOOK_RETRY_FOR_SECONDS", 86400, minimum=0)
+# Disable an action (and email the org's admins) after this many failed attempts in a row.
+CSM_WEBHOOK_DISABLE_AFTER_FAILURES = env_int("CSM_WEBHOOK_DISABLE_AFTER_FAILURES", 50, minimum=1)
+CSM_AGENT_SILENT_CHECK_SECONDS = env_int("CSM_AGENT_SILENT_CHECK_SECONDS", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["alerts-agent-silent"] = {
+    "task": "alerts.check_agent_silence", "schedule": CSM_AGENT_SILENT_CHECK_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["alerts-retry-due"] = {"task": "alerts.retry_due_deliveries", "schedule": 30}
 
 # --- Audit reports ---------------------------------------------------------------------------------
 

@@ -1,0 +1,23 @@
+"""Server-side parsing of attestation evidence. Each parser takes a file name and its bytes and returns a
+summary (plain JSON, integers and strings only — results go into the journal's canonical JSON), returns
+None when the file is not of its kind (an unrelated file in the same attachment), or raises ParseError
+naming the file and the problem (a malformed file → 400)."""
+
+
+class ParseError(ValueError):
+    """A malformed evidence file: ``message`` names the file and what is wrong with it."""
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+def load_json(name: str, data: bytes):
+    import json
+
+    try:
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ParseError(f"{name}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"{name}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None

@@ -1,0 +1,194 @@
+"""Reads of the evidence vault that need care: compliance, provenance, where an artifact runs.
+
+For other parts of csm (policies, reports, snapshots):
+
+- ``artifact_compliance(org, fingerprint)``: is this artifact compliant, and if not, why.
+- ``provenance_for(org, fingerprints)``: per fingerprint, which flow built it, from which commit, and its
+  compliance — batched (a fixed number of queries for any number of fingerprints).
+- ``attestations_for(org, fingerprint)``: the latest attestation per name about an artifact (effective
+  compliance, overrides applied).
+- ``trail_compliance(trail)``: a trail's compliance against its template.
+
+Compliance rules: the latest attestation of each name counts (older ones stay visible but are
+superseded); an override applies to the attestation it names until a newer one of that name arrives;
+every attestation the template requires must be present ("missing attestation X") and every latest
+attestation compliant ("attestation X is non-compliant").
+"""
+
+import re
+from collections import defaultdict
+
+from audit.evidence.choices import AttestationType
+from audit.evidence.models import Artifact, Attestation, Flow, Trail
+
+HEX = re.compile(r"^[0-9a-f]{4,64}$")
+
+
+def _order(attestation: Attestation):
+    return (attestation.created_at, attestation.pk)
+
+
+def evaluate(required: list[str], attestations) -> dict:
+    """Compliance of one scope (a trail or an artifact) from its attestations and required names."""
+    latest: dict[str, Attestation] = {}
+    overrides: dict[str, Attestation] = {}
+    for attestation in sorted(attestations, key=_order):
+        bucket = overrides if attestation.type == AttestationType.OVERRIDE else latest
+        bucket[attestation.name] = attestation
+    reasons = [f"missing attestation {name}" for name in required if name not in latest]
+    entries = []
+    for name, attestation in sorted(latest.items()):
+        override = overrides.get(name)
+        overridden = override is not None and override.results.get("overrides") == attestation.pk
+        effective = override.is_compliant if overridden else attestation.is_compliant
+        entries.append({"name": name, "type": attestation.type_label, "id": attestation.pk,
+                        "is_compliant": attestation.is_compliant, "effective_compliant": effective,
+                        "overridden": overridden, "override_reason": override.reason if overridden else "",
+                        "verification": attestation.verification, "created_at": attestation.created_at,
+                        "required": name in required})
+        if not effective:
+            reasons.append(f"attestation {name} is non-compliant")
+    return {"compliant": not reasons, "reasons": reasons, "attestations": entries}
+
+
+def required_for_artifact(template: dict, template_name: str) -> list[str]:
+    names: list[str] = []
+    for entry in (template or {}).get("artifacts", []):
+        if entry["name"] in ("*", template_name):
+            names.extend(item["name"] for item in entry["attestations"] if item["name"] not in names)
+    return names
+
+
+def _artifact_template(artifact: Artifact) -> dict:
+    return artifact.trail.effective_template() if artifact.trail_id else artifact.flow.template
+
+
+def artifact_record_compliance(artifact: Artifact, attestations=None) -> dict:
+    """Compliance of one artifact report (one flow's view of a fingerprint)."""
+    if attestations is None:
+        attestations = list(artifact.attestations.select_related("custom_type"))
+    required = required_for_artifact(_artifact_template(artifact), artifact.template_name)
+    result = evaluate(required, attestations)
+    result.update({"flow": artifact.flow.name, "trail": artifact.trail.name if artifact.trail_id else "",
+                   "artifact_id": artifact.pk})
+    return result
+
+
+def trail_compliance(trail: Trail) -> dict:
+    """A trail's compliance: its own required attestations, its required artifacts, and each artifact's."""
+    template = trail.effective_template() or {}
+    attestations = [a for a in trail.attestations.select_related("custom_type")
+                    if a.artifact_id is None and not a.target_artifact and not a.artifact_fingerprint]
+    result = evaluate([item["name"] for item in template.get("trail", [])], attestations)
+    artifacts = list(trail.artifacts.select_related("flow", "trail"))
+    by_template = {artifact.template_name for artifact in artifacts}
+    for entry in template.get("artifacts", []):
+        if entry["name"] != "*" and entry["name"] not in by_template:
+            result["reasons"].append(f"missing artifact {entry['name']}")
+    result["artifacts"] = []
+    for artifact in artifacts:
+        record = artifact_record_compliance(artifact)
+        result["artifacts"].append({"fingerprint": artifact.fingerprint, "name": artifact.template_name
+                                    or artifact.filename, "compliant": record["compliant"],
+                                    "reasons": record["reasons"]})
+        if not record["compliant"]:
+            result["reasons"].append(f"artifact {artifact.template_name or artifact.filename} is non-compliant")
+    result["compliant"] = not result["reasons"]
+    return result
+
+
+def _records(org, fingerprints) -> tuple[dict[str, list[Artifact]], dict[int, list[Attestation]]]:
+    artifacts = list(Artifact.objects.for_org(org).filter(fingerprint__in=list(fingerprints))
+                     .select_related("flow", "trail", "trail__flow").order_by("created_at", "id"))
+    by_fingerprint: dict[str, list[Artifact]] = defaultdict(list)
+    for artifact in artifacts:
+        by_fingerprint[artifact.fingerprint].append(artifact)
+    attestations: dict[int, list[Attestation]] = defaultdict(list)
+    for attestation in (Attestation.objects.for_org(org).filter(artifact__in=[a.pk for a in artifacts])
+                        .select_related("custom_type")):
+        attestations[attestation.artifact_id].append(attestation)
+    return by_fingerprint, attestations
+
+
+def _combine(fingerprint: str, records: list[Artifact], attestations: dict[int, list[Attestation]]) -> dict:
+    if not records:
+        return {"fingerprint": fingerprint, "provenance": False, "compliant": None,
+                "reasons": ["no provenance: no flow reported this artifact"], "records": []}
+    evaluated = [artifact_record_compliance(artifact, attestations.get(artifact.pk, [])) for artifact in records]
+    reasons = [f"{record['flow']}: {reason}" for record in evaluated for reason in record["reasons"]]
+    return {"fingerprint": fingerprint, "provenance": True, "compliant": not reasons, "reasons": reasons,
+            "records": evaluated}
+
+
+def artifact_compliance(org, fingerprint: str) -> dict:
+    """``{"fingerprint", "provenance": bool, "compliant": bool | None, "reasons": [str], "records": [...]}``.
+
+    ``compliant`` is None when no flow reported the fingerprint (no provenance); otherwise True only when
+    every flow that reported it has every required attestation, each compliant. ``records`` has one
+    entry per report (flow, trail, per-attestation detail)."""
+    by_fingerprint, attestations = _records(org, [fingerprint])
+    return _combine(fingerprint, by_fingerprint.get(fingerprint, []), attestations)
+
+
+def provenance_for(org, fingerprints) -> dict[str, dict]:
+    """Per fingerprint: ``{"provenance": bool, "flow", "flows", "trail", "git_commit", "commit_url",
+    "build_url", "repo_url", "artifact_compliant": bool | None, "compliance_reasons": [str]}`` (flow
+    fields from the latest report). Every requested fingerprint gets an entry; ``provenance`` False
+    means no flow reported it. A fixed number of queries, whatever the number of fingerprints."""
+    wanted = {fp for fp in fingerprints if fp}
+    by_fingerprint, attestations = _records(org, wanted)
+    out = {}
+    for fingerprint in wanted:
+        records = by_fingerprint.get(fingerprint, [])
+        combined = _combine(fingerprint, records, attestations)
+        latest = records[-1] if records else None
+        out[fingerprint] = {
+            "provenance": bool(records),
+            "flow": latest.flow.name if latest else None,
+            "flows": sorted({record.flow.name for record in records}),
+            "trail": latest.trail.name if latest and latest.trail_id else None,
+            "git_commit": latest.git_commit if latest else None,
+            "commit_url": latest.commit_url if latest else None,
+            "build_url": latest.build_url if latest else None,
+            "repo_url": latest.repo_url if latest else None,
+            "artifact_compliant": combined["compliant"],
+            "compliance_reasons": combined["reasons"],
+        }
+    return out
+
+
+def attestations_for(org, fingerprint: str) -> dict[str, dict]:
+    """The latest attestation per name about an artifact across every flow that reported it:
+    ``{name: {"type", "is_compliant" (effective), "overridden", "flow", "id"}}``."""
+    out: dict[str, dict] = {}
+    for record in artifact_compliance(org, fingerprint)["records"]:
+        for entry in record["attestations"]:
+            out[entry["name"]] = {"type": entry["type"], "is_compliant": entry["effective_compliant"],
+                                  "overridden": entry["overridden"], "flow": record["flow"], "id": entry["id"]}
+    return out
+
+
+def where_it_runs(org, fingerprint: str) -> list[dict]:
+    """Where the artifact runs now and ran before, from the snapshot journal:
+    ``[{environment, from_index, to_index, from_time, to_time}]`` (``to_index`` None = still running)."""
+    try:
+        from snapshots.selectors import fingerprint_history
+    except ImportError:  # the snapshot journal's history reader ships with the snapshots app (issue 3)
+        return []
+    return fingerprint_history(org, fingerprint)
+
+
+def search_commits(org, prefix: str) -> list[dict]:
+    """Artifacts whose git commit starts with ``prefix`` (hex, at least 4 characters)."""
+    prefix = (prefix or "").lower()
+    if not HEX.match(prefix):
+        return []
+    artifacts = (Artifact.objects.for_org(org).filter(git_commit__startswith=prefix)
+                 .select_related("flow", "trail").order_by("-created_at")[:50])
+    return [{"kind": "git_commit", "git_commit": a.git_commit, "fingerprint": a.fingerprint, "name": a.filename,
+             "flow": a.flow.name, "trail": a.trail.name if a.trail_id else "", "commit_url": a.commit_url}
+            for a in artifacts]
+
+
+def latest_trails(flow: Flow, limit: int = 20):
+    return flow.trails.all()[:limit]
