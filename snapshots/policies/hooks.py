@@ -1,0 +1,59 @@
+"""How policies plug into the snapshot journal (registered in ``PoliciesConfig.ready``) and the
+function the evidence vault calls when an attestation may change artifacts' standing."""
+
+from audit.context import AuditContext
+
+
+def evaluate_new_snapshot(snapshot_id: int, ctx_dict: dict) -> None:
+    """after_snapshot hook: evaluate the snapshot right after it committed, in the ingest worker."""
+    from .services import evaluate_snapshot
+
+    evaluate_snapshot(snapshot_id)
+
+
+def snapshot_compliance_fields(snapshot) -> dict:
+    """snapshot_enricher: top-level ``compliant`` / ``applied_policies`` and, under ``artifacts``, per
+    fingerprint ``compliant``, ``policy_decisions`` and ``reasons_for_incompliance``. A snapshot read
+    before its evaluation ran is evaluated on the spot (the same result the worker stores)."""
+    from .services import evaluate_snapshot
+
+    compliance = evaluate_snapshot(snapshot.pk)
+    if compliance is None:
+        return {}
+    return {
+        "compliant": compliance.compliant,
+        "applied_policies": compliance.applied_policies,
+        "artifacts": {
+            item["fingerprint"]: {
+                "compliant": item["compliant"],
+                "compliance_status": item["status"],
+                "policy_decisions": item["policy_decisions"],
+                "reasons_for_incompliance": item["reasons_for_incompliance"],
+                "allowlisted": item["allowlisted"],
+            }
+            for item in compliance.artifacts if item.get("fingerprint")
+        },
+    }
+
+
+def artifacts_changed_standing(org, fingerprints, reason: str = "attestation", ctx: AuditContext | None = None) -> int:
+    """For the evidence vault: attestations about ``fingerprints`` changed (call inside the writing
+    transaction; work starts after commit). Every environment currently running one of them is
+    re-evaluated; a new snapshot is appended only where a decision actually changes. Returns how many
+    environments were asked."""
+    from snapshots.models import SnapshotEntry
+
+    from .models import PolicyAttachment
+    from .services import request_reevaluation
+
+    wanted = {fp for fp in fingerprints if fp}
+    if not wanted:
+        return 0
+    with_policies = PolicyAttachment.objects.filter(org=org).values_list("environment_id", flat=True)
+    environment_ids = set(
+        SnapshotEntry.objects.filter(org=org, fingerprint__in=wanted, to_index=None, environment_id__in=with_policies)
+        .values_list("environment_id", flat=True).distinct()
+    )
+    for environment_id in sorted(environment_ids):
+        request_reevaluation(ctx or AuditContext.system(reason), environment_id, reason)
+    return len(environment_ids)

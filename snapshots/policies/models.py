@@ -1,0 +1,152 @@
+"""Environment policies, allowlists and compliance evaluation.
+
+- ``Policy`` is a name; its content lives in ``PolicyVersion`` rows (append-only: every update is a
+  new version, old versions stay readable).
+- ``PolicyAttachment`` says which policies apply to which environment (attach / detach are audited).
+- ``AllowlistEntry`` makes one artifact compliant in one environment, optionally until a time.
+- ``SnapshotCompliance`` is the evaluation of one snapshot (append-only): the snapshot's compliance,
+  the policies applied and every artifact's decision. The series of these rows per environment is the
+  environment's compliance over time; ``changed`` marks the snapshots where it flipped.
+"""
+
+from django.db import models
+from django.utils import timezone
+
+from tenants.models import slug_validator
+from tenants.scoping import OrgScopedManager
+
+
+class Policy(models.Model):
+    """A named environment policy of an org (kosli ``type: env``); content is in its versions."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=100, validators=[slug_validator])
+    description = models.CharField(max_length=1000, blank=True)
+    type = models.CharField(max_length=20, default="env")
+    latest_version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "name"], name="policy_unique_org_name")]
+        ordering = ["org", "name"]
+
+    def __str__(self):
+        return self.name
+
+
+class PolicyVersion(models.Model):
+    """Version N of a policy: the YAML as uploaded and its validated, normalized document (append-only)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    content = models.TextField()
+    document = models.JSONField()
+    comment = models.CharField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=255, blank=True)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["policy", "version"], name="policy_version_unique")]
+        ordering = ["policy", "-version"]
+
+    def __str__(self):
+        return f"{self.policy.name} v{self.version}"
+
+
+class PolicyAttachment(models.Model):
+    """Policy P applies to environment E (its latest version, always)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="attachments")
+    environment = models.ForeignKey("snapshots.Environment", on_delete=models.PROTECT, related_name="+")
+    attached_at = models.DateTimeField(default=timezone.now)
+    attached_by = models.CharField(max_length=255, blank=True)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "environment"], name="policy_attachment_unique")
+        ]
+        ordering = ["environment", "policy__name"]
+
+    def __str__(self):
+        return f"{self.policy.name} on {self.environment.name}"
+
+
+class AllowlistEntry(models.Model):
+    """Artifact (fingerprint) allowed to run in an environment, with a reason, until ``expires_at``.
+
+    Removing an entry sets ``removed_at`` (kept for the record)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
+    environment = models.ForeignKey("snapshots.Environment", on_delete=models.PROTECT, related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    artifact_name = models.CharField(max_length=1000, blank=True)
+    reason = models.CharField(max_length=2000)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.CharField(max_length=255, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    removed_by = models.CharField(max_length=255, blank=True)
+    expiry_handled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the environment was re-evaluated after this entry expired"
+    )
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["environment", "fingerprint"])]
+        ordering = ["environment", "-created_at"]
+
+    def __str__(self):
+        return f"{self.fingerprint[:12]} allowed in {self.environment_id}"
+
+    def is_active(self, now=None) -> bool:
+        now = now or timezone.now()
+        return self.removed_at is None and (self.expires_at is None or self.expires_at > now)
+
+    def as_decision(self) -> dict:
+        expires = self.expires_at.isoformat() if self.expires_at else None
+        return {"id": self.pk, "reason": self.reason, "expires_at": expires}
+
+
+class SnapshotCompliance(models.Model):
+    """The compliance evaluation of one snapshot (append-only).
+
+    ``artifacts`` is a list of ``{name, fingerprint, status, compliant, allowlisted, has_provenance,
+    policy_decisions, reasons_for_incompliance}``; ``applied_policies`` ``[{name, version}]``.
+    ``changed`` is True when ``compliant`` differs from the previous evaluation of the environment
+    (or this is the first one)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
+    environment = models.ForeignKey("snapshots.Environment", on_delete=models.PROTECT, related_name="+")
+    snapshot = models.OneToOneField("snapshots.Snapshot", on_delete=models.PROTECT, related_name="compliance")
+    snapshot_index = models.PositiveIntegerField()
+    snapshot_at = models.DateTimeField()
+    compliant = models.BooleanField()
+    changed = models.BooleanField(default=False)
+    applied_policies = models.JSONField(default=list)
+    artifacts = models.JSONField(default=list)
+    compliant_count = models.PositiveIntegerField(default=0)
+    non_compliant_count = models.PositiveIntegerField(default=0)
+    unknown_count = models.PositiveIntegerField(default=0)
+    evaluated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["environment", "snapshot_index"])]
+        ordering = ["environment", "snapshot_index"]
+
+    def __str__(self):
+        return f"{self.environment_id}#{self.snapshot_index}: {'compliant' if self.compliant else 'non-compliant'}"
+
+    def artifacts_by_fingerprint(self) -> dict[str, dict]:
+        return {item["fingerprint"]: item for item in self.artifacts if item.get("fingerprint")}

@@ -1,0 +1,294 @@
+"""Writes of the policies app: policy versions, attachments, allowlist entries, snapshot evaluations.
+
+Every write by a person or token records its audit event in the same transaction. A change that can
+alter an environment's compliance (attach, detach, a new version of an attached policy, an allowlist
+entry added, removed or expired, an attestation arriving) asks for a re-evaluation on commit: the
+worker evaluates the environment's latest state again and, when the outcome differs, appends a new
+snapshot (reason ``reevaluation``) that records it — journal entries are never rewritten.
+"""
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.choices import AuditAction
+from audit.context import AuditContext
+from audit.services import record_event
+
+from .evaluation import COMPLIANT, NON_COMPLIANT, UNKNOWN, AppliedPolicy, evaluate_artifact
+from .facts import gather_facts
+from .models import AllowlistEntry, Policy, PolicyAttachment, PolicyVersion, SnapshotCompliance
+from .parsing import parse_policy
+
+log = logging.getLogger(__name__)
+
+
+class PolicyServiceError(Exception):
+    """A write refused for a reason the caller can show (``field`` names the input at fault)."""
+
+    def __init__(self, message: str, field: str = "", status: int = 400, code: str = "invalid"):
+        self.message = message
+        self.field = field
+        self.status = status
+        self.code = code
+        super().__init__(message)
+
+
+# --- policies ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def save_policy(ctx: AuditContext, org, name: str, content: str, description: str = "", comment: str = "",
+                policy_type: str = "env") -> tuple[Policy, PolicyVersion, bool]:
+    """Create policy ``name`` or add a version when the content changed. Returns (policy, version,
+    created). Raises ``PolicyError`` (from parsing) for an invalid file."""
+    if policy_type != "env":
+        raise PolicyServiceError("Only environment policies (type 'env') are supported.", "payload.type")
+    document = parse_policy(content)
+    policy = Policy.objects.select_for_update().filter(org=org, name=name).first()
+    created = policy is None
+    if created:
+        policy = Policy(org=org, name=name, description=description, type=policy_type)
+        policy.full_clean(exclude=["org"], validate_unique=False)
+        try:
+            with transaction.atomic():
+                policy.save()
+        except IntegrityError:
+            raise PolicyServiceError(f"Policy {name!r} was created concurrently; retry.", "payload.name", 409,
+                                     "conflict") from None
+        record_event(ctx, org, AuditAction.POLICY_CREATED, policy, after={"name": name, "description": description})
+    latest = policy.versions.order_by("-version").first()
+    if latest is not None and latest.content == content:
+        if description and description != policy.description:
+            before = {"description": policy.description}
+            policy.description = description
+            policy.updated_at = timezone.now()
+            policy.save(update_fields=["description", "updated_at"])
+            record_event(ctx, org, AuditAction.POLICY_VERSIONED, policy, before=before,
+                         after={"description": description, "version": latest.version})
+        return policy, latest, created
+    number = policy.latest_version + 1
+    version = PolicyVersion.objects.create(
+        org=org, policy=policy, version=number, content=content, document=document, comment=comment,
+        created_by=ctx.actor_label,
+    )
+    policy.latest_version = number
+    policy.updated_at = version.created_at
+    if description:
+        policy.description = description
+    policy.save(update_fields=["latest_version", "updated_at", "description"])
+    if number > 1:
+        record_event(ctx, org, AuditAction.POLICY_VERSIONED, policy,
+                     before={"version": number - 1}, after={"version": number, "comment": comment})
+        for attachment in PolicyAttachment.objects.filter(policy=policy):
+            request_reevaluation(ctx, attachment.environment_id, f"policy {name} v{number}")
+    return policy, version, created
+
+
+def _policies_by_name(org, names: list[str]) -> list[Policy]:
+    policies = {p.name: p for p in Policy.objects.for_org(org).filter(name__in=names)}
+    missing = [name for name in names if name not in policies]
+    if missing:
+        raise PolicyServiceError(f"No policy named {', '.join(repr(n) for n in missing)}.", "policy_names", 404,
+                                 "not_found")
+    return [policies[name] for name in names]
+
+
+@transaction.atomic
+def attach_policies(ctx: AuditContext, org, environment, names: list[str]) -> list[str]:
+    """Attach policies to an environment; already attached ones are left alone. Returns the newly attached."""
+    attached = []
+    for policy in _policies_by_name(org, names):
+        _, created = PolicyAttachment.objects.get_or_create(
+            org=org, policy=policy, environment=environment, defaults={"attached_by": ctx.actor_label}
+        )
+        if created:
+            attached.append(policy.name)
+            record_event(ctx, org, AuditAction.POLICY_ATTACHED, policy,
+                         after={"policy": policy.name, "environment": environment.name})
+    if attached:
+        request_reevaluation(ctx, environment.pk, f"attached {', '.join(attached)}")
+    return attached
+
+
+@transaction.atomic
+def detach_policies(ctx: AuditContext, org, environment, names: list[str]) -> list[str]:
+    detached = []
+    for policy in _policies_by_name(org, names):
+        deleted, _ = PolicyAttachment.objects.filter(org=org, policy=policy, environment=environment).delete()
+        if deleted:
+            detached.append(policy.name)
+            record_event(ctx, org, AuditAction.POLICY_DETACHED, policy,
+                         before={"policy": policy.name, "environment": environment.name})
+    if detached:
+        request_reevaluation(ctx, environment.pk, f"detached {', '.join(detached)}")
+    return detached
+
+
+# --- allowlist -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def add_allowlist_entry(ctx: AuditContext, org, environment, fingerprint: str, artifact_name: str, reason: str,
+                        expires_at=None) -> AllowlistEntry:
+    if expires_at is not None and expires_at <= timezone.now():
+        raise PolicyServiceError("expires_at must be in the future.", "expires_at")
+    entry = AllowlistEntry.objects.create(
+        org=org, environment=environment, fingerprint=fingerprint, artifact_name=artifact_name, reason=reason,
+        expires_at=expires_at, created_by=ctx.actor_label,
+    )
+    record_event(ctx, org, AuditAction.ALLOWLIST_ADDED, entry, after={
+        "environment": environment.name, "fingerprint": fingerprint, "artifact_name": artifact_name,
+        "reason": reason, "expires_at": expires_at,
+    })
+    request_reevaluation(ctx, environment.pk, f"allowlisted {fingerprint[:12]}")
+    return entry
+
+
+@transaction.atomic
+def remove_allowlist_entry(ctx: AuditContext, org, entry: AllowlistEntry) -> AllowlistEntry:
+    entry = AllowlistEntry.objects.select_for_update().get(pk=entry.pk, org=org)
+    if entry.removed_at is not None:
+        return entry
+    entry.removed_at = timezone.now()
+    entry.removed_by = ctx.actor_label
+    entry.save(update_fields=["removed_at", "removed_by"])
+    record_event(ctx, org, AuditAction.ALLOWLIST_REMOVED, entry, before={
+        "environment": entry.environment.name, "fingerprint": entry.fingerprint, "reason": entry.reason,
+    })
+    request_reevaluation(ctx, entry.environment_id, f"allowlist entry {entry.pk} removed")
+    return entry
+
+
+def handle_expired_allowlist_entries(now=None) -> int:
+    """Re-evaluate environments whose allowlist entries expired since the last check. Returns how many."""
+    now = now or timezone.now()
+    handled = 0
+    expired = AllowlistEntry.objects.filter(removed_at=None, expires_at__lte=now, expiry_handled_at=None)
+    for entry in expired.select_related("environment")[:500]:
+        with transaction.atomic():
+            updated = AllowlistEntry.objects.filter(pk=entry.pk, expiry_handled_at=None).update(expiry_handled_at=now)
+            if updated:
+                handled += 1
+                request_reevaluation(AuditContext.system("allowlist expiry"), entry.environment_id,
+                                     f"allowlist entry {entry.pk} expired")
+    return handled
+
+
+# --- evaluation ----------------------------------------------------------------------------------
+
+
+def attached_policies(environment) -> list[AppliedPolicy]:
+    """The latest version of every policy attached to the environment, by name."""
+    attachments = PolicyAttachment.objects.filter(environment=environment).select_related("policy")
+    applied = []
+    for attachment in attachments.order_by("policy__name"):
+        policy = attachment.policy
+        version = policy.versions.filter(version=policy.latest_version).first()
+        if version is not None:
+            applied.append(AppliedPolicy(policy.name, version.version, version.document))
+    return applied
+
+
+def active_allowlist(environment, now=None) -> dict[str, AllowlistEntry]:
+    now = now or timezone.now()
+    entries = AllowlistEntry.objects.filter(environment=environment, removed_at=None).order_by("created_at")
+    return {entry.fingerprint: entry for entry in entries if entry.is_active(now)}
+
+
+def evaluate_artifacts(org, environment, artifacts: list[dict], now=None) -> tuple[list[AppliedPolicy], list[dict]]:
+    """Decide every ``{name, fingerprint}`` of ``artifacts`` in ``environment`` now."""
+    policies = attached_policies(environment)
+    allowlist = active_allowlist(environment, now)
+    facts = gather_facts(org, artifacts)
+    decisions = []
+    for artifact in artifacts:
+        fingerprint = artifact.get("fingerprint") or ""
+        entry = allowlist.get(fingerprint) if fingerprint else None
+        decision = evaluate_artifact(facts[(artifact["name"], fingerprint)], policies,
+                                     entry.as_decision() if entry else None)
+        if not fingerprint and decision["status"] == COMPLIANT and policies:
+            decision.update(status=UNKNOWN, compliant=False,
+                            reasons_for_incompliance=["the agent could not fingerprint this artifact"])
+        decisions.append({"name": artifact["name"], "fingerprint": fingerprint, **decision})
+    return policies, decisions
+
+
+def _outcome(policies, decisions) -> dict:
+    return {
+        "compliant": all(d["compliant"] for d in decisions),
+        "applied_policies": [{"name": p.name, "version": p.version} for p in policies],
+        "statuses": sorted((d["name"], d["fingerprint"], d["status"], d["allowlisted"]) for d in decisions),
+    }
+
+
+def _snapshot_artifacts(snapshot) -> list[dict]:
+    from snapshots.selectors import snapshot_artifacts
+
+    return [{"name": a["name"], "fingerprint": a.get("fingerprint") or ""} for a in snapshot_artifacts(snapshot)]
+
+
+def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
+    """Evaluate a snapshot once and store the result (idempotent: the stored row wins)."""
+    from snapshots.models import Snapshot
+
+    existing = SnapshotCompliance.objects.filter(snapshot_id=snapshot_id).first()
+    if existing is not None:
+        return existing
+    snapshot = Snapshot.objects.select_related("environment", "org").filter(pk=snapshot_id).first()
+    if snapshot is None:
+        return None
+    policies, decisions = evaluate_artifacts(snapshot.org, snapshot.environment, _snapshot_artifacts(snapshot))
+    outcome = _outcome(policies, decisions)
+    previous = (
+        SnapshotCompliance.objects.filter(environment=snapshot.environment, snapshot_index__lt=snapshot.index)
+        .order_by("-snapshot_index").first()
+    )
+    try:
+        with transaction.atomic():
+            return SnapshotCompliance.objects.create(
+                org=snapshot.org, environment=snapshot.environment, snapshot=snapshot, snapshot_index=snapshot.index,
+                snapshot_at=snapshot.created_at, compliant=outcome["compliant"],
+                changed=previous is None or previous.compliant != outcome["compliant"],
+                applied_policies=outcome["applied_policies"], artifacts=decisions,
+                compliant_count=sum(1 for d in decisions if d["status"] == COMPLIANT),
+                non_compliant_count=sum(1 for d in decisions if d["status"] == NON_COMPLIANT),
+                unknown_count=sum(1 for d in decisions if d["status"] == UNKNOWN),
+            )
+    except IntegrityError:  # evaluated concurrently by another worker
+        return SnapshotCompliance.objects.get(snapshot_id=snapshot_id)
+
+
+def request_reevaluation(ctx: AuditContext, environment_id: int, reason: str) -> None:
+    """Ask (after this transaction commits) for the environment's latest state to be re-evaluated."""
+    from .tasks import reevaluate_environment
+
+    ctx_dict = ctx.to_dict()
+    transaction.on_commit(lambda: reevaluate_environment.delay(environment_id, reason, ctx_dict))
+
+
+def reevaluate(environment_id: int, reason: str, ctx: AuditContext):
+    """Evaluate the environment's latest snapshot again; when the outcome differs from the stored
+    evaluation, append a re-evaluation snapshot (evaluated by the after-snapshot hook). Returns it or None."""
+    from snapshots.models import Environment
+    from snapshots.selectors import latest_snapshot
+    from snapshots.services import append_reevaluation_snapshot
+
+    environment = Environment.objects.select_related("org").filter(pk=environment_id).first()
+    if environment is None:
+        return None
+    snapshot = latest_snapshot(environment)
+    if snapshot is None:
+        return None
+    stored = evaluate_snapshot(snapshot.pk)
+    policies, decisions = evaluate_artifacts(environment.org, environment, _snapshot_artifacts(snapshot))
+    now = _outcome(policies, decisions)
+    before = {
+        "compliant": stored.compliant,
+        "applied_policies": stored.applied_policies,
+        "statuses": sorted((d["name"], d["fingerprint"], d["status"], d["allowlisted"]) for d in stored.artifacts),
+    }
+    if now == before:
+        return None
+    return append_reevaluation_snapshot(ctx, environment, reason)

@@ -1,0 +1,24 @@
+"""Celery tasks of the policies app: re-evaluation and allowlist expiry. Tasks take ids, re-read rows
+and are idempotent (re-evaluating twice appends at most one snapshot: the second finds no difference)."""
+
+from celery import shared_task
+
+from audit.context import AuditContext
+
+
+@shared_task(name="policies.reevaluate_environment", bind=True, max_retries=5, acks_late=True)
+def reevaluate_environment(self, environment_id: int, reason: str, ctx_dict: dict | None = None):
+    from .services import reevaluate
+
+    try:
+        snapshot = reevaluate(environment_id, reason, AuditContext.from_dict(ctx_dict))
+    except Exception as exc:  # the database or a lock timeout: try again with backoff and jitter
+        raise self.retry(exc=exc, countdown=min(60, 2 ** self.request.retries) + self.request.retries % 3) from exc
+    return snapshot.pk if snapshot is not None else None
+
+
+@shared_task(name="policies.handle_expired_allowlist_entries")
+def handle_expired_allowlist_entries():
+    from .services import handle_expired_allowlist_entries as handle
+
+    return handle()
