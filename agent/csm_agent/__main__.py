@@ -1,0 +1,3 @@
+from csm_agent.cli import main
+
+raise SystemExit(main())
