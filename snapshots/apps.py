@@ -5,3 +5,10 @@ class SnapshotsConfig(AppConfig):
     """Environments, reports, the snapshot journal, diffs, events and search."""
 
     name = "snapshots"
+
+    def ready(self):
+        from audit.choices import LeafKind
+        from audit.journal import register_row_check
+        from snapshots.selectors import check_snapshot_leaf
+
+        register_row_check(LeafKind.SNAPSHOT, check_snapshot_leaf)

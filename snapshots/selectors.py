@@ -1,0 +1,376 @@
+"""Reads of the snapshot journal: addressing, artifacts of a snapshot, diffs, history, search.
+
+This is the stable API the evidence, policies, alerts and reports apps import:
+
+- ``resolve_snapshot(environment, snappish) -> Snapshot`` (raises ``SnapshotNotFound``)
+- ``latest_snapshot(environment) -> Snapshot | None``
+- ``snapshot_artifacts(snapshot, include_exited=False) -> list[dict]``
+- ``logical_artifacts(environment) -> list[dict]`` (union of a logical env's members' latest snapshots)
+- ``diff_snapshots(a, b) -> dict``
+- ``fingerprint_history(org, fingerprint) -> list[dict]``
+
+Reads never write. What runs in snapshot N of an environment: entries with
+``from_index <= N < to_index`` (``to_index`` NULL = still running), served by the
+(environment, from_index, to_index) index.
+"""
+
+import hashlib
+import json
+import re
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import F, Q, Sum, Window
+from django.db.models.functions import Lead, TruncDate
+from django.utils import timezone
+
+from audit.canonical import canonical_json
+from snapshots.choices import Annotation, EnvironmentType
+from snapshots.models import Environment, Snapshot, SnapshotEntry
+
+
+class SnapshotNotFound(LookupError):
+    """No snapshot matches the address; the message says why (shown to API callers as a 404)."""
+
+
+class BadSnappish(ValueError):
+    """The address is not in a known syntax (an API 400)."""
+
+
+_RELATIVE = re.compile(r"^(\d+)\.(minute|hour|day|week|month)s?\.ago$")
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 30 * 86400}
+
+
+def latest_snapshot(environment: Environment) -> Snapshot | None:
+    """The environment's latest snapshot, or None before its first one."""
+    if not environment.last_snapshot_index:
+        return None
+    return Snapshot.objects.filter(environment=environment, index=environment.last_snapshot_index).first()
+
+
+def _parse_time(text: str, now) -> datetime:
+    match = _RELATIVE.match(text)
+    if match:
+        return now - timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadSnappish(f"{text!r} is neither an ISO timestamp (2026-11-24T14:00:00) nor N.<minutes|hours|days|"
+                          "weeks|months>.ago") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def resolve_snapshot(environment: Environment, snappish: str, now=None) -> Snapshot:
+    """The snapshot of ``environment`` addressed by ``snappish``:
+
+    ``-1`` / ``""`` / ``latest`` (latest), ``#N`` or ``N`` (number N, from 1), ``~N`` (N before the
+    latest), ``@{2026-11-24T14:00:00}`` (in force at that UTC moment), ``@{3.days.ago}``
+    (``N.minutes|hours|days|weeks|months.ago``; a month is 30 days).
+
+    Raises ``BadSnappish`` for an unknown syntax and ``SnapshotNotFound`` (with a clear message) when
+    nothing matches: ``#0``, a number past the latest, ``~N`` past the first, a time before the first."""
+    text = (snappish or "").strip()
+    latest = environment.last_snapshot_index
+    if not latest:
+        raise SnapshotNotFound(f"Environment {environment.name!r} has no snapshots yet.")
+    if text in ("", "-1", "latest", "NOW"):
+        index = latest
+    elif text.startswith("@{") and text.endswith("}"):
+        moment = _parse_time(text[2:-1].strip(), now or timezone.now())
+        snapshot = (Snapshot.objects.filter(environment=environment, created_at__lte=moment)
+                    .order_by("-index").first())
+        if snapshot is None:
+            first = Snapshot.objects.filter(environment=environment, index=1).first()
+            raise SnapshotNotFound(f"{moment.isoformat()} is before the first snapshot of {environment.name!r} "
+                                   f"(#1 at {first.created_at.isoformat()}).")
+        return snapshot
+    elif text.startswith("~"):
+        behind = _number(text[1:], text)
+        index = latest - behind
+        if index < 1:
+            raise SnapshotNotFound(f"{text} is past the first snapshot: {environment.name!r} has {latest} "
+                                   f"snapshot(s), so ~{latest - 1} is the oldest.")
+    elif text.startswith("-"):
+        behind = _number(text[1:], text)
+        if behind < 1:
+            raise SnapshotNotFound("Snapshots are numbered from 1; -1 is the latest.")
+        index = latest - behind + 1
+        if index < 1:
+            raise SnapshotNotFound(f"{text} is past the first snapshot of {environment.name!r} ({latest} in all).")
+    else:
+        index = _number(text[1:] if text.startswith("#") else text, text)
+        if index < 1:
+            raise SnapshotNotFound("Snapshots are numbered from 1: there is no snapshot #0.")
+        if index > latest:
+            raise SnapshotNotFound(f"{environment.name!r} has {latest} snapshot(s); there is no #{index}.")
+    return Snapshot.objects.get(environment=environment, index=index)
+
+
+def _number(text: str, whole: str) -> int:
+    if not text.isdigit():
+        raise BadSnappish(f"{whole!r} is not a snapshot address: use -1, #N, ~N, @{{ISO time}} or @{{N.days.ago}}.")
+    return int(text)
+
+
+def parse_environment_snappish(org, text: str) -> tuple[Environment, str]:
+    """``ENV``, ``ENV#N``, ``ENV~N``, ``ENV@{...}`` → (environment, snappish). Raises SnapshotNotFound for
+    an unknown environment."""
+    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(.*)$", text.strip())
+    if not match:
+        raise BadSnappish(f"{text!r} does not start with an environment name.")
+    name, rest = match.groups()
+    env = Environment.objects.for_org(org).filter(name=name).first()
+    if env is None:
+        raise SnapshotNotFound(f"No environment named {name!r}.")
+    return env, rest
+
+
+def entries_at(environment_id: int, index: int):
+    """Entries valid in snapshot ``index`` (a queryset)."""
+    return SnapshotEntry.objects.filter(environment_id=environment_id, from_index__lte=index).filter(
+        Q(to_index__isnull=True) | Q(to_index__gt=index))
+
+
+def _artifact(entry: dict, env_type: str, annotation: str, was: int, now: int) -> dict:
+    instances = entry.get("instances") or []
+    pods = None
+    if env_type == EnvironmentType.K8S:
+        pods = {i["podName"]: {"namespace": i.get("namespace"), "creationTimestamp": i.get("creationTimestamp"),
+                               "owners": i.get("owners", [])} for i in instances if "podName" in i}
+    return {
+        "name": entry["name"],
+        "fingerprint": entry["fingerprint"],
+        "unknown_fingerprint": not entry["fingerprint"],
+        "instance_count": now,
+        "instances": instances,
+        "pods": pods,
+        "creationTimestamp": sorted(i.get("creationTimestamp") or 0 for i in instances),
+        "annotation": {"type": annotation, "was": was, "now": now},
+        "running_since": entry["running_since"],
+    }
+
+
+def snapshot_artifacts(snapshot: Snapshot, include_exited: bool = False) -> list[dict]:
+    """The artifacts of ``snapshot``, sorted by name then fingerprint. Each is a dict:
+
+    ``{"name", "fingerprint" ("" when unknown), "unknown_fingerprint", "instance_count", "instances"
+    (list of per-instance context: podName/namespace/owners for K8S, taskArn... for ECS, always
+    creationTimestamp), "pods" ({podName: {...}} for K8S, else None), "creationTimestamp" (list of
+    instance start times, kosli's shape), "annotation": {"type": started|unchanged|scaled|exited,
+    "was": count in the previous snapshot, "now": count}, "running_since" (datetime)}``.
+
+    ``include_exited`` adds the artifacts of the previous snapshot that are gone (``now`` = 0)."""
+    env_type = snapshot.environment.type
+    fields = ("name", "fingerprint", "instance_count", "instances", "running_since", "from_index", "change")
+    current = list(entries_at(snapshot.environment_id, snapshot.index).values(*fields))
+    closed = list(SnapshotEntry.objects.filter(environment_id=snapshot.environment_id, to_index=snapshot.index)
+                  .values(*fields)) if snapshot.index > 1 else []
+    before = {(e["name"], e["fingerprint"]): e for e in closed}
+    result = []
+    for entry in current:
+        key = (entry["name"], entry["fingerprint"])
+        count = entry["instance_count"]
+        if entry["from_index"] != snapshot.index:
+            result.append(_artifact(entry, env_type, Annotation.UNCHANGED, count, count))
+        elif key in before:
+            result.append(_artifact(entry, env_type, Annotation.SCALED, before[key]["instance_count"], count))
+        else:
+            result.append(_artifact(entry, env_type, Annotation.STARTED, 0, count))
+    if include_exited:
+        still = {(e["name"], e["fingerprint"]) for e in current}
+        for key, entry in before.items():
+            if key not in still:
+                result.append(_artifact(entry, env_type, Annotation.EXITED, entry["instance_count"], 0))
+    result.sort(key=lambda a: (a["name"], a["fingerprint"], a["annotation"]["type"]))
+    return result
+
+
+def logical_artifacts(environment: Environment) -> list[dict]:
+    """The union of the latest snapshots of a logical environment's members; each artifact also names
+    its ``environment``."""
+    result = []
+    for member in environment.included_environments.order_by("name"):
+        snapshot = latest_snapshot(member)
+        if snapshot is None:
+            continue
+        for artifact in snapshot_artifacts(snapshot):
+            result.append({**artifact, "environment": member.name})
+    return result
+
+
+def _diff_rows(snapshot: Snapshot) -> dict[tuple[str, str], tuple]:
+    rows = entries_at(snapshot.environment_id, snapshot.index).values_list(
+        "id", "name", "fingerprint", "instance_count", "running_since")
+    return {(name, fp): (pk, count, since) for pk, name, fp, count, since in rows.iterator(chunk_size=20000)}
+
+
+def _ref(snapshot: Snapshot) -> dict:
+    return {"environment": snapshot.environment.name, "index": snapshot.index, "timestamp": snapshot.created_at,
+            "snapshot_id": f"{snapshot.environment.name}#{snapshot.index}"}
+
+
+def diff_snapshots(a: Snapshot, b: Snapshot, include_unchanged: bool = False) -> dict:
+    """Compare any two snapshots (also of two environments). Returns::
+
+        {"snapshot1": ref, "snapshot2": ref,
+         "only_in_1": [artifact], "only_in_2": [artifact],
+         "changed": [{"name", "fingerprint1", "fingerprint2", "s1_instance_count", "s2_instance_count", ...}],
+         "scaled": [artifact with other instance counts], "unchanged": [artifact] (only if asked)}
+
+    where ref = {"environment", "index", "timestamp", "snapshot_id": "env#N"} and each artifact is
+    ``{"name", "fingerprint", "s1_instance_count", "s2_instance_count", "running_since", "pods": [names]}``.
+    "changed" pairs, per artifact name, a fingerprint only in 1 with one only in 2 (an upgrade)."""
+    one, two = _diff_rows(a), _diff_rows(b)
+    only1 = one.keys() - two.keys()
+    only2 = two.keys() - one.keys()
+    common = one.keys() & two.keys()
+    names1, names2 = defaultdict(list), defaultdict(list)
+    for name, fp in sorted(only1):
+        names1[name].append(fp)
+    for name, fp in sorted(only2):
+        names2[name].append(fp)
+    changed_pairs = []
+    for name in sorted(names1.keys() & names2.keys()):
+        for fp1, fp2 in zip(names1[name], names2[name], strict=False):
+            changed_pairs.append((name, fp1, fp2))
+    paired1 = {(n, f1) for n, f1, _ in changed_pairs}
+    paired2 = {(n, f2) for n, _, f2 in changed_pairs}
+    wanted = [one[k][0] for k in only1] + [two[k][0] for k in only2]
+    instances = dict(SnapshotEntry.objects.filter(id__in=wanted).values_list("id", "instances")) if wanted else {}
+
+    def pods(row):
+        return [i.get("podName") or i.get("taskArn") or i.get("app_name") or ""
+                for i in instances.get(row[0], [])] if row[0] in instances else []
+
+    def item(key, row1, row2):
+        source = row2 or row1
+        return {"name": key[0], "fingerprint": key[1], "sha256": key[1],
+                "s1_instance_count": row1[1] if row1 else 0, "s2_instance_count": row2[1] if row2 else 0,
+                "running_since": source[2], "most_recent_timestamp": int(source[2].timestamp()),
+                "pods": pods(source)}
+
+    scaled = [item(k, one[k], two[k]) for k in sorted(common) if one[k][1] != two[k][1]]
+    result = {
+        "snapshot1": _ref(a), "snapshot2": _ref(b),
+        "only_in_1": [item(k, one[k], None) for k in sorted(only1 - paired1)],
+        "only_in_2": [item(k, None, two[k]) for k in sorted(only2 - paired2)],
+        "changed": [
+            {**item((name, fp2), one[(name, fp1)], two[(name, fp2)]), "fingerprint1": fp1, "fingerprint2": fp2,
+             "pods": pods(two[(name, fp2)])}
+            for name, fp1, fp2 in changed_pairs
+        ],
+        "scaled": scaled,
+    }
+    if include_unchanged:
+        result["unchanged"] = [item(k, one[k], two[k]) for k in sorted(common) if one[k][1] == two[k][1]]
+    return result
+
+
+def fingerprint_history(org, fingerprint: str) -> list[dict]:
+    """Where ``fingerprint`` runs now and ran, in ``org``: one dict per continuous run in an
+    environment, oldest first::
+
+        {"environment", "environment_type", "names": [artifact names], "from_index", "to_index",
+         "last_index", "from_time", "to_time", "running": bool}
+
+    ``to_index`` is the snapshot in which it was no longer running (exclusive end) and ``to_time`` that
+    snapshot's time; both None while it still runs (``last_index`` is then the latest snapshot)."""
+    rows = (SnapshotEntry.objects.for_org(org).filter(fingerprint=fingerprint)
+            .order_by("environment_id", "from_index")
+            .values_list("environment_id", "name", "from_index", "to_index"))
+    runs: list[dict] = []
+    for env_id, name, start, end in rows:
+        last = runs[-1] if runs else None
+        if last and last["environment_id"] == env_id and (last["to_index"] is None or start <= last["to_index"]):
+            if last["to_index"] is not None and (end is None or end > last["to_index"]):
+                last["to_index"] = end
+            if name not in last["names"]:
+                last["names"].append(name)
+            continue
+        runs.append({"environment_id": env_id, "names": [name], "from_index": start, "to_index": end})
+    if not runs:
+        return []
+    envs = {e.pk: e for e in Environment.objects.for_org(org).filter(pk__in={r["environment_id"] for r in runs})}
+    wanted = Q()
+    for run in runs:
+        wanted |= Q(environment_id=run["environment_id"], index__in=[i for i in (run["from_index"], run["to_index"])
+                                                                     if i is not None])
+    times = {(s.environment_id, s.index): s.created_at for s in Snapshot.objects.filter(wanted).only(
+        "environment_id", "index", "created_at")}
+    result = []
+    for run in runs:
+        env = envs[run.pop("environment_id")]
+        end = run["to_index"]
+        result.append({
+            "environment": env.name, "environment_type": env.type, **run,
+            "last_index": (end - 1) if end is not None else env.last_snapshot_index,
+            "from_time": times.get((env.pk, run["from_index"])),
+            "to_time": times.get((env.pk, end)) if end is not None else None,
+            "running": end is None,
+        })
+    result.sort(key=lambda r: (r["from_time"] or timezone.now(), r["environment"]))
+    return result
+
+
+def fingerprint_candidates(org, prefix: str, limit: int = 20) -> list[str]:
+    """Distinct fingerprints of ``org`` starting with ``prefix`` (at most ``limit`` + 1, sorted)."""
+    return list(SnapshotEntry.objects.for_org(org).filter(fingerprint__startswith=prefix)
+                .order_by("fingerprint").values_list("fingerprint", flat=True).distinct()[: limit + 1])
+
+
+def parse_interval(environment: Environment, interval: str) -> tuple[int, int]:
+    """``A..B`` with ``~N`` (N behind latest), ``N`` (number), ``NOW`` or empty (latest) → (lo, hi)."""
+    latest = environment.last_snapshot_index
+
+    def point(text: str) -> int:
+        text = text.strip()
+        if text in ("", "NOW", "now"):
+            return latest
+        if text.startswith("~") and text[1:].isdigit():
+            return max(latest - int(text[1:]), 1)
+        if text.lstrip("#").isdigit():
+            return int(text.lstrip("#"))
+        raise BadSnappish(f"{text!r} is not an interval end: use ~N, N or NOW.")
+
+    if ".." not in interval:
+        raise BadSnappish("interval must look like A..B (e.g. 3..NOW, ~10..~2).")
+    start, end = interval.split("..", 1)
+    lo, hi = point(start), point(end)
+    return (lo, hi) if lo <= hi else (hi, lo)
+
+
+def snapshot_rows(environment: Environment, lo: int = 1, hi: int | None = None):
+    """Snapshots in [lo, hi] with ``next_at`` (the next snapshot's time, None for the latest)."""
+    hi = environment.last_snapshot_index if hi is None else hi
+    rows = (Snapshot.objects.filter(environment=environment, index__gte=max(lo - 0, 1), index__lte=hi + 1)
+            .annotate(next_at=Window(Lead("created_at"), order_by=F("index").asc())).order_by("index"))
+    return [row for row in rows if row.index <= hi]
+
+
+def change_sparkline(environments, days: int = 14) -> dict[int, list[int]]:
+    """Per environment id: changes (started + exited + scaled) per day over the last ``days`` days."""
+    since = (timezone.now() - timedelta(days=days - 1)).date()
+    series = {env.pk: [0] * days for env in environments}
+    rows = (Snapshot.objects.filter(environment__in=list(series), created_at__date__gte=since)
+            .annotate(day=TruncDate("created_at")).values("environment_id", "day")
+            .annotate(changes=Sum(F("started_count") + F("exited_count") + F("scaled_count"))))
+    for row in rows:
+        offset = (row["day"] - since).days
+        if 0 <= offset < days:
+            series[row["environment_id"]][offset] = row["changes"] or 0
+    return series
+
+
+def check_snapshot_leaf(leaf) -> str | None:
+    """Journal row check: the snapshot row still matches the leaf that committed to it."""
+    from snapshots.services import snapshot_leaf_data
+
+    snapshot = Snapshot.objects.filter(leaf_id=leaf.pk).select_related("environment").first()
+    if snapshot is None:
+        return "its snapshot row is missing"
+    data = snapshot_leaf_data(snapshot, snapshot.environment)
+    if hashlib.sha256(canonical_json(data)).hexdigest() != snapshot.hash:
+        return f"snapshot {snapshot} does not match its own hash"
+    if canonical_json({**data, "hash": snapshot.hash}) != canonical_json(json.loads(leaf.payload)["data"]):
+        return f"snapshot {snapshot} (id {snapshot.pk}) was altered after it was recorded"
+    return None

@@ -1,0 +1,406 @@
+"""Every write of the snapshot journal: environments, accepting reports, ingesting them, re-evaluation
+snapshots and the pending-report sweeper. Each is one transaction that records its audit event."""
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from audit.canonical import GENESIS_HASH, canonical_json
+from audit.choices import AuditAction, LeafKind
+from audit.context import AuditContext
+from audit.services import append_leaf, record_event
+from snapshots import hooks
+from snapshots.choices import Annotation, EnvironmentType, EventKind, ReportStatus, SnapshotReason
+from snapshots.ingest import canonicalize, parse_report, validate_report
+from snapshots.models import Environment, Report, ReportOutcome, Snapshot, SnapshotEntry, SnapshotEvent
+
+log = logging.getLogger(__name__)
+
+# Test-only hook (documented in docs/snapshots.md): when set to a file path, ingest creates that file
+# once its rows are written and then pauses inside its transaction, so a test can kill -9 the worker
+# mid-ingest deterministically. Never set in production.
+PAUSE_ENV = "CSM_TEST_INGEST_PAUSE_FILE"
+
+
+class ServiceError(Exception):
+    """A write refused for a reason the caller can show (``field`` names the input at fault)."""
+
+    def __init__(self, message: str, field: str = "", status: int = 400, code: str = "invalid"):
+        super().__init__(message)
+        self.message, self.field, self.status, self.code = message, field, status, code
+
+
+class IdempotencyConflict(ServiceError):
+    def __init__(self, key: str):
+        super().__init__(f"Idempotency-Key {key!r} was already used with a different body.",
+                         "Idempotency-Key", 422, "idempotency_key_reused")
+
+
+# --- Environments ------------------------------------------------------------------------------------
+
+def environment_state(env: Environment) -> dict:
+    return {
+        "name": env.name, "type": env.type, "description": env.description, "tags": env.tags,
+        "include_scaling": env.include_scaling, "archived": env.archived,
+        "expected_report_interval_seconds": env.expected_report_interval_seconds,
+        "included_environments": sorted(e.name for e in env.included_environments.all()) if env.pk else [],
+    }
+
+
+def _members(org, env_type: str, names) -> list[Environment]:
+    if names is None:
+        return None
+    if env_type != EnvironmentType.LOGICAL:
+        if names:
+            raise ServiceError("Only a logical environment includes other environments.", "included_environments")
+        return []
+    found = {e.name: e for e in Environment.objects.for_org(org).filter(name__in=names)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ServiceError(f"No such environment(s): {', '.join(missing)}.", "included_environments")
+    nested = [n for n in names if found[n].is_logical]
+    if nested:
+        raise ServiceError(f"A logical environment cannot include logical ones: {', '.join(nested)}.",
+                           "included_environments")
+    return list(found.values())
+
+
+@transaction.atomic
+def create_or_update_environment(ctx: AuditContext, org, name: str, env_type: str, description: str = "",
+                                 include_scaling: bool | None = None, included_environments=None,
+                                 tags: dict | None = None,
+                                 expected_report_interval_seconds: int | None = None) -> tuple[Environment, bool]:
+    """Create environment ``name`` or update it (idempotent: no change, no audit event).
+
+    Changing the type of an environment that has snapshots is refused (its history would lie)."""
+    env = Environment.objects.for_org(org).select_for_update().filter(name=name).first()
+    members = _members(org, env_type, included_environments)
+    if env is None:
+        env = Environment(org=org, name=name, type=env_type)
+        env.full_clean(exclude=["org", "included_environments"])
+        created, before = True, None
+    else:
+        if env.type != env_type and env.last_snapshot_index:
+            raise ServiceError(f"Environment {name!r} is of type {env.type} and has snapshots; its type cannot "
+                               "change.", "type", 409, "conflict")
+        created, before = False, environment_state(env)
+    env.type = env_type
+    env.description = description or ""
+    if include_scaling is not None:
+        env.include_scaling = include_scaling
+    if tags is not None:
+        env.tags = tags
+    if expected_report_interval_seconds is not None:
+        env.expected_report_interval_seconds = expected_report_interval_seconds
+    env.save()
+    if members is not None:
+        env.included_environments.set(members)
+    after = environment_state(env)
+    if before != after:
+        action = AuditAction.ENVIRONMENT_CREATED if created else AuditAction.ENVIRONMENT_UPDATED
+        record_event(ctx, org, action, env, before=before, after=after)
+    return env, created
+
+
+@transaction.atomic
+def set_environment_archived(ctx: AuditContext, env: Environment, archived: bool) -> Environment:
+    """Archive or unarchive an environment (deleting one archives it: journal rows are never destroyed)."""
+    env = Environment.objects.select_for_update().get(pk=env.pk)
+    if env.archived != archived:
+        env.archived = archived
+        env.save(update_fields=["archived"])
+        action = AuditAction.ENVIRONMENT_ARCHIVED if archived else AuditAction.ENVIRONMENT_UNARCHIVED
+        record_event(ctx, env.org, action, env, before={"archived": not archived}, after={"archived": archived})
+    return env
+
+
+# --- Accepting reports -------------------------------------------------------------------------------
+
+def report_answer(report: Report) -> dict:
+    """The answer to a report PUT; a replay with the same Idempotency-Key gets the same answer."""
+    return {"id": report.pk, "environment": report.environment.name, "type": report.type,
+            "sha256": report.payload_sha256, "received_at": report.received_at, "artifacts": report.entry_count,
+            "status": ReportStatus.PENDING}
+
+
+def enqueue_report(report_id: int) -> bool:
+    """Publish the ingest task. Redis is only a delivery mechanism: when publishing fails the report
+    stays pending in PostgreSQL and the sweeper re-enqueues it, so the error is logged, not raised."""
+    from snapshots.tasks import ingest_report_task
+
+    try:
+        ingest_report_task.apply_async(args=[report_id])
+        return True
+    except Exception:
+        log.warning("could not enqueue report %s; the sweeper will retry it", report_id, exc_info=True)
+        return False
+
+
+@transaction.atomic
+def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: bytes, idempotency_key: str = "",
+                  token=None) -> tuple[Report, bool]:
+    """Validate and durably store a report, then enqueue its ingest on commit.
+
+    Returns (report, created). A replay with the same ``idempotency_key`` and the same body returns the
+    first report (created False); the same key with another body raises ``IdempotencyConflict``.
+    Raises ``ReportInvalid`` (snapshots.ingest) naming the bad field, ``ServiceError`` for a type
+    mismatch or a logical / archived environment."""
+    sha = hashlib.sha256(raw).hexdigest()
+    if idempotency_key:
+        existing = _replay(env, idempotency_key, sha)
+        if existing is not None:
+            return existing, False
+    if env.is_logical:
+        raise ServiceError("A logical environment receives no reports; report to its member environments.", "type")
+    if report_type != env.type:
+        raise ServiceError(f"Environment {env.name!r} is of type {env.type}, not {report_type}.", "type")
+    if env.archived:
+        raise ServiceError(f"Environment {env.name!r} is archived; unarchive it to report.", "environment", 409,
+                           "conflict")
+    count = validate_report(env.type, parse_report(raw))
+    report = Report(
+        org=env.org, environment=env, type=report_type, payload=raw, payload_sha256=sha, payload_bytes=len(raw),
+        entry_count=count, idempotency_key=idempotency_key, token=token,
+        service_account_id=getattr(token, "service_account_id", None) or ctx.service_account_id,
+        user_id=ctx.user_id, reporter_label=ctx.actor_label[:255], actor=ctx.to_dict(),
+    )
+    try:
+        with transaction.atomic():
+            report.save(force_insert=True)
+    except IntegrityError:
+        existing = _replay(env, idempotency_key, sha) if idempotency_key else None
+        if existing is None:
+            raise
+        return existing, False
+    record_event(ctx, env.org, AuditAction.REPORT_RECEIVED, ("report", report.pk, f"{env.name} report"),
+                 after={"environment": env.name, "type": report_type, "sha256": sha, "bytes": len(raw),
+                        "artifacts": count, "idempotency_key": idempotency_key})
+    transaction.on_commit(lambda: enqueue_report(report.pk))
+    return report, True
+
+
+def _replay(env, key: str, sha: str) -> Report | None:
+    existing = Report.objects.filter(org_id=env.org_id, environment=env, idempotency_key=key).first()
+    if existing is not None and existing.payload_sha256 != sha:
+        raise IdempotencyConflict(key)
+    return existing
+
+
+# --- Ingest -----------------------------------------------------------------------------------------
+
+@dataclass
+class Running:
+    """An open entry of the latest snapshot."""
+
+    entry_id: int
+    count: int
+    running_since: object
+
+
+def artifacts_digest(counts: dict[tuple[str, str], int]) -> str:
+    """SHA-256 of the sorted (name, fingerprint, count) lines: the identity of an artifact set."""
+    digest = hashlib.sha256()
+    for (name, fingerprint), count in sorted(counts.items()):
+        digest.update(f"{name}\t{fingerprint}\t{count}\n".encode())
+    return digest.hexdigest()
+
+
+def snapshot_leaf_data(snapshot: Snapshot, environment: Environment) -> dict:
+    """What a snapshot's journal leaf commits to (recomputed from the row by verify_audit)."""
+    return {
+        "environment": environment.name, "environment_id": environment.pk, "index": snapshot.index,
+        "time": snapshot.created_at, "reason": snapshot.reason, "report_id": snapshot.report_id,
+        "artifact_count": snapshot.artifact_count, "instance_count": snapshot.instance_count,
+        "changes": {"started": snapshot.started_count, "exited": snapshot.exited_count,
+                    "scaled": snapshot.scaled_count},
+        "artifacts_digest": snapshot.artifacts_digest, "prev": snapshot.prev_hash,
+    }
+
+
+def _append_snapshot(ctx: AuditContext, env: Environment, when, reason: str, counts_digest: str,
+                     artifact_count: int, instance_count: int, changes: dict, report: Report | None) -> Snapshot:
+    snapshot = Snapshot(
+        org_id=env.org_id, environment=env, index=env.last_snapshot_index + 1, created_at=when, reason=reason,
+        report=report, reporter_label=ctx.actor_label[:255], token_id=ctx.token_id, artifact_count=artifact_count,
+        instance_count=instance_count, started_count=changes.get("started", 0),
+        exited_count=changes.get("exited", 0), scaled_count=changes.get("scaled", 0),
+        artifacts_digest=counts_digest, prev_hash=env.last_snapshot_hash or GENESIS_HASH,
+    )
+    data = snapshot_leaf_data(snapshot, env)
+    snapshot.hash = hashlib.sha256(canonical_json(data)).hexdigest()
+    snapshot.leaf = append_leaf(env.org, LeafKind.SNAPSHOT, {**data, "hash": snapshot.hash},
+                                object_id=f"{env.pk}#{snapshot.index}", time=when)
+    snapshot.save(force_insert=True)
+    record_event(ctx, env.org, AuditAction.SNAPSHOT_CREATED, ("snapshot", snapshot.pk, f"{env.name}#{snapshot.index}"),
+                 after={"environment": env.name, "index": snapshot.index, "reason": reason,
+                        "hash": snapshot.hash, **changes})
+    env.last_snapshot_index = snapshot.index
+    env.last_snapshot_at = when
+    env.last_snapshot_hash = snapshot.hash
+    env.current_artifact_count = artifact_count
+    return snapshot
+
+
+def _copy_rows(model, columns: list[str], rows) -> None:
+    """Bulk insert: PostgreSQL ``COPY`` (psycopg 3), else executemany."""
+    table = model._meta.db_table
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # noqa: S608
+                for row in rows:
+                    copy.write_row(row)
+        return
+    placeholders = ", ".join(["%s"] * len(columns))
+    with connection.cursor() as cursor:
+        cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})",  # noqa: S608
+                           list(rows))
+
+
+def _close_entries(entry_ids: list[int], index: int) -> None:
+    if not entry_ids:
+        return
+    table = SnapshotEntry._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"UPDATE {table} SET to_index = %s WHERE id = ANY(%s) AND to_index IS NULL",  # noqa: S608
+                           [index, entry_ids])
+        else:
+            for start in range(0, len(entry_ids), 500):
+                chunk = entry_ids[start:start + 500]
+                cursor.execute(f"UPDATE {table} SET to_index = %s WHERE to_index IS NULL AND id IN "  # noqa: S608
+                               f"({', '.join(['%s'] * len(chunk))})", [index, *chunk])
+
+
+def _open_entries(env: Environment) -> dict[tuple[str, str], Running]:
+    rows = SnapshotEntry.objects.filter(environment=env, to_index__isnull=True).values_list(
+        "id", "name", "fingerprint", "instance_count", "running_since")
+    return {(name, fp): Running(pk, count, since) for pk, name, fp, count, since in rows.iterator(chunk_size=20000)}
+
+
+def _pause_for_tests(env: Environment) -> None:
+    marker = os.environ.get(PAUSE_ENV)
+    if marker:
+        with open(marker, "w") as handle:
+            handle.write(str(os.getpid()))
+        while True:  # killed by the test (kill -9) while holding the transaction open
+            time.sleep(0.1)
+
+
+def _outcome(report: Report, status: str, snapshot: Snapshot | None = None) -> ReportOutcome:
+    return ReportOutcome.objects.create(report=report, status=status, snapshot=snapshot)
+
+
+def ingest_report(report_id: int) -> ReportOutcome | None:
+    """Ingest one report: the change-only rule, in one transaction, serialized per environment.
+
+    Locks the environment row; a report that already has an outcome is left alone (idempotent: a
+    second delivery changes nothing); a report older than the last ingested one is ``superseded``.
+    Unchanged running set → heartbeat only (``unchanged``). Changed → snapshot N+1, closing the
+    entries that exited or scaled and opening the ones that started or scaled (O(k) rows for k
+    changes), events, journal leaf and audit event; after commit the after-snapshot hooks run.
+    Returns the outcome, or None when the report no longer exists."""
+    with transaction.atomic():
+        report = Report.objects.filter(pk=report_id).only("id", "environment_id", "received_at").first()
+        if report is None:
+            return None
+        env = Environment.objects.select_for_update(no_key=True).select_related("org").get(pk=report.environment_id)
+        existing = ReportOutcome.objects.filter(report_id=report_id).first()
+        if existing is not None:
+            return existing
+        report = Report.objects.get(pk=report_id)
+        if env.last_ingested_received_at and report.received_at < env.last_ingested_received_at:
+            return _outcome(report, ReportStatus.SUPERSEDED)
+        ctx = AuditContext.from_dict(report.actor)
+        outcome, snapshot = _ingest_locked(ctx, env, report)
+    if snapshot is not None:
+        hooks.run_after_snapshot(snapshot.pk, ctx.to_dict())
+    return outcome
+
+
+def _ingest_locked(ctx, env: Environment, report: Report):
+    running = canonicalize(env.type, json.loads(bytes(report.payload)))
+    report.payload = b""  # free the raw body early: the parsed form is all we need from here on
+    counts = {key: len(instances) for key, instances in running.items()}
+    current = _open_entries(env)
+    started = [key for key in counts if key not in current]
+    exited = [key for key in current if key not in counts]
+    scaled = [key for key, count in counts.items() if key in current and current[key].count != count]
+    changed = bool(started or exited or (env.include_scaling and scaled))
+    when = max(report.received_at, env.last_snapshot_at) if env.last_snapshot_at else report.received_at
+    env.last_report_at = max(report.received_at, env.last_report_at or report.received_at)
+    env.last_ingested_received_at = report.received_at
+    if not changed:
+        env.save(update_fields=["last_report_at", "last_ingested_received_at"])
+        return _outcome(report, ReportStatus.UNCHANGED), None
+    changes = {"started": len(started), "exited": len(exited), "scaled": len(scaled)}
+    snapshot = _append_snapshot(ctx, env, when, SnapshotReason.REPORT, artifacts_digest(counts), len(counts),
+                                sum(counts.values()), changes, report)
+    index = snapshot.index
+    _close_entries([current[key].entry_id for key in exited + scaled], index)
+    _copy_rows(
+        SnapshotEntry,
+        ["org_id", "environment_id", "name", "fingerprint", "instance_count", "instances", "running_since",
+         "from_index", "change"],
+        (
+            (env.org_id, env.pk, name, fp, counts[(name, fp)], json.dumps(running[(name, fp)]),
+             current[(name, fp)].running_since if change == Annotation.SCALED else when, index, change)
+            for change, keys in ((Annotation.STARTED, started), (Annotation.SCALED, scaled))
+            for name, fp in keys
+        ),
+    )
+    _copy_rows(
+        SnapshotEvent,
+        ["org_id", "environment_id", "snapshot_id", "snapshot_index", "created_at", "kind", "name", "fingerprint",
+         "old_count", "new_count"],
+        (
+            (env.org_id, env.pk, snapshot.pk, index, when, kind, name, fp,
+             current[(name, fp)].count if (name, fp) in current else 0, counts.get((name, fp), 0))
+            for kind, keys in ((EventKind.STARTED, started), (EventKind.EXITED, exited), (EventKind.SCALED, scaled))
+            for name, fp in sorted(keys)
+        ),
+    )
+    _pause_for_tests(env)
+    env.save(update_fields=["last_report_at", "last_ingested_received_at", "last_snapshot_index",
+                            "last_snapshot_at", "last_snapshot_hash", "current_artifact_count"])
+    return _outcome(report, ReportStatus.SNAPSHOT, snapshot), snapshot
+
+
+def append_reevaluation_snapshot(ctx: AuditContext, environment: Environment, reason: str) -> Snapshot | None:
+    """Append snapshot N+1 with exactly the latest artifact set, to record a re-evaluated state (e.g. the
+    policies app re-evaluating compliance after a policy change).
+
+    O(1) rows: no entry is written (open entries stay valid in N+1). Takes the environment row lock
+    like ingest, appends the journal leaf and records a ``snapshot.created`` audit event with
+    ``reason``; the after-snapshot hooks run after commit. Returns None when the environment has no
+    snapshot yet (nothing to re-evaluate) or is logical."""
+    with transaction.atomic():
+        env = Environment.objects.select_for_update(no_key=True).select_related("org").get(pk=environment.pk)
+        if env.is_logical or env.last_snapshot_index == 0:
+            return None
+        latest = Snapshot.objects.get(environment=env, index=env.last_snapshot_index)
+        when = max(timezone.now(), latest.created_at)
+        snapshot = _append_snapshot(ctx, env, when, SnapshotReason.REEVALUATION, latest.artifacts_digest,
+                                    latest.artifact_count, latest.instance_count, {"reason": reason[:200]}, None)
+        env.save(update_fields=["last_snapshot_index", "last_snapshot_at", "last_snapshot_hash",
+                                "current_artifact_count"])
+    hooks.run_after_snapshot(snapshot.pk, ctx.to_dict())
+    return snapshot
+
+
+def pending_reports(min_age_seconds: int = 0):
+    """Reports without an outcome received at least ``min_age_seconds`` ago, oldest first."""
+    cutoff = timezone.now() - timedelta(seconds=min_age_seconds)
+    return Report.objects.filter(outcome__isnull=True, received_at__lte=cutoff).order_by("received_at")
+
+
+def sweep_pending_reports(min_age_seconds: int = 30, limit: int = 1000) -> int:
+    """Re-enqueue pending reports (a lost Redis message loses nothing). Returns how many were published."""
+    ids = list(pending_reports(min_age_seconds).values_list("id", flat=True)[:limit])
+    return sum(1 for report_id in ids if enqueue_report(report_id))

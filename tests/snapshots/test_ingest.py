@@ -1,0 +1,112 @@
+"""Ingest: the change-only rule, validity ranges (O(k) rows), scaling, events, idempotency, journal."""
+
+import pytest
+
+from audit.journal import verify_journal
+from snapshots import selectors, services
+from snapshots.models import Snapshot, SnapshotEntry, SnapshotEvent
+from tests.snapshots.conftest import fp, server_report
+
+pytestmark = pytest.mark.django_db
+
+
+def test_first_report_creates_snapshot_one(make_env, ingest):
+    env = make_env()
+    outcome = ingest(env, server_report(fp(1), fp(2)))
+    assert outcome.status == "snapshot"
+    snapshot = outcome.snapshot
+    assert (snapshot.index, snapshot.artifact_count) == (1, 2)
+    artifacts = selectors.snapshot_artifacts(snapshot)
+    assert [(a["name"], a["fingerprint"], a["annotation"]["type"]) for a in artifacts] == [
+        ("app-0", fp(1), "started"), ("app-1", fp(2), "started")]
+    assert env.last_snapshot_index == 1 and env.current_artifact_count == 2
+
+
+def test_unchanged_report_is_a_heartbeat_only(make_env, ingest):
+    env = make_env()
+    ingest(env, server_report(fp(1)))
+    rows = SnapshotEntry.objects.count()
+    first_seen = env.last_report_at
+    outcome = ingest(env, server_report(fp(1)))
+    assert outcome.status == "unchanged" and outcome.snapshot is None
+    assert Snapshot.objects.filter(environment=env).count() == 1
+    assert SnapshotEntry.objects.count() == rows
+    assert env.last_report_at >= first_seen
+
+
+def test_k_changes_write_k_rows_and_old_snapshots_stay_readable(make_env, ingest):
+    env = make_env()
+    base = [fp(i) for i in range(1, 101)]
+    ingest(env, server_report(*base))
+    before = SnapshotEntry.objects.filter(environment=env).count()
+    changed = base[:]
+    changed[10] = fp(1000)  # app-10 upgraded
+    ingest(env, server_report(*changed))
+    assert SnapshotEntry.objects.filter(environment=env).count() == before + 1  # one opened, one closed
+    one, two = Snapshot.objects.filter(environment=env).order_by("index")
+    assert {a["fingerprint"] for a in selectors.snapshot_artifacts(one)} == set(base)
+    assert {a["fingerprint"] for a in selectors.snapshot_artifacts(two)} == set(changed)
+    kinds = sorted(SnapshotEvent.objects.filter(environment=env, snapshot_index=2).values_list("kind", "fingerprint"))
+    assert kinds == [("exited", fp(11)), ("started", fp(1000))]
+    exited = [a for a in selectors.snapshot_artifacts(two, include_exited=True) if a["annotation"]["type"] == "exited"]
+    assert [(a["name"], a["fingerprint"], a["annotation"]["now"]) for a in exited] == [("app-10", fp(11), 0)]
+
+
+def test_scaling_makes_a_snapshot_only_with_include_scaling(make_env, ingest):
+    plain = make_env("plain")
+    scaling = make_env("scaling", include_scaling=True)
+    for env in (plain, scaling):
+        ingest(env, server_report(fp(1)))
+        ingest(env, server_report(fp(1), fp(1), names=["app", "app"]) if False else
+               {"artifacts": [{"digests": {"app-0": fp(1)}}, {"digests": {"app-0": fp(1)}}]})
+    assert plain.last_snapshot_index == 1
+    assert scaling.last_snapshot_index == 2
+    artifact = selectors.snapshot_artifacts(selectors.latest_snapshot(scaling))[0]
+    assert artifact["annotation"] == {"type": "scaled", "was": 1, "now": 2}
+    first = Snapshot.objects.get(environment=scaling, index=1)
+    assert artifact["running_since"] == first.created_at  # carried over when scaling
+    assert SnapshotEvent.objects.filter(environment=scaling, kind="scaled").count() == 1
+
+
+def test_second_delivery_changes_nothing(make_env, ingest):
+    env = make_env()
+    outcome = ingest(env, server_report(fp(1)))
+    again = services.ingest_report(outcome.report_id)
+    assert again.pk == outcome.pk
+    assert Snapshot.objects.filter(environment=env).count() == 1
+
+
+def test_missing_report_is_a_clean_no_op():
+    assert services.ingest_report(987654321) is None
+
+
+def test_snapshot_leaves_verify_and_chain(org, make_env, ingest):
+    env = make_env()
+    ingest(env, server_report(fp(1)))
+    ingest(env, server_report(fp(2)))
+    one, two = Snapshot.objects.filter(environment=env).order_by("index")
+    assert two.prev_hash == one.hash
+    assert verify_journal(org) is None
+
+
+def test_reevaluation_snapshot_writes_no_entries(ctx, make_env, ingest):
+    env = make_env()
+    ingest(env, server_report(fp(1), fp(2)))
+    rows = SnapshotEntry.objects.count()
+    snapshot = services.append_reevaluation_snapshot(ctx, env, "policy changed")
+    assert snapshot.index == 2 and snapshot.reason == "reevaluation"
+    assert SnapshotEntry.objects.count() == rows
+    assert [a["annotation"]["type"] for a in selectors.snapshot_artifacts(snapshot)] == ["unchanged", "unchanged"]
+    assert services.append_reevaluation_snapshot(ctx, make_env("empty"), "x") is None
+
+
+def test_fingerprint_history_spans_environments(org, make_env, ingest):
+    staging, prod = make_env("staging"), make_env("prod")
+    ingest(staging, server_report(fp(7)))
+    ingest(prod, server_report(fp(7)))
+    ingest(staging, server_report(fp(8)))
+    history = selectors.fingerprint_history(org, fp(7))
+    by_env = {h["environment"]: h for h in history}
+    assert by_env["staging"]["from_index"] == 1 and by_env["staging"]["to_index"] == 2
+    assert by_env["staging"]["to_time"] is not None and not by_env["staging"]["running"]
+    assert by_env["prod"]["to_index"] is None and by_env["prod"]["running"]
