@@ -1,20 +1,32 @@
 """All writes to orgs, memberships, invitations, service accounts and tokens. Each function is one
 transaction that writes the change and its audit event together."""
 
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from tenants.choices import Role
-from tenants.models import ApiToken, Membership, Org, ServiceAccount
+from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount
+from tenants.permissions import has_permission
 from tenants.tokens import display_prefix, generate_token, hash_token
 
 
 class ServiceError(Exception):
-    """A refused write, with a message for the person and the field it concerns."""
+    """A refused write, with a message for the person and the field it concerns.
+
+    ``code`` says why: ``invalid`` (400), ``forbidden`` (403), ``not_found`` (404), ``conflict`` (409)."""
 
     def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
         super().__init__(message)
@@ -72,6 +84,12 @@ def create_api_token(ctx: AuditContext, org: Org, name: str, *, service_account:
         raise ValueError("a token belongs to exactly one service account or one user")
     if expires_at is not None and expires_at <= timezone.now():
         raise ServiceError("The expiry must be in the future.", field="expires_at")
+    if service_account is not None and service_account.deactivated_at is not None:
+        raise ServiceError("This service account is deactivated.", code="conflict")
+    if not (name or "").strip():
+        raise ServiceError("Give the token a name.", field="name")
+    if len(name) > 100:
+        raise ServiceError("Use at most 100 characters.", field="name")
     plaintext = generate_token()
     token = ApiToken.objects.create(
         org=org, service_account=service_account, user=user, name=name, prefix=display_prefix(plaintext),
@@ -91,3 +109,313 @@ def get_or_create_user(email: str):
     user.set_unusable_password()
     user.save()
     return user, True
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+def _user_label(user) -> str:
+    return user.email or user.get_username()
+
+
+def _member_target(membership: Membership) -> tuple:
+    return ("user", membership.user_id, _user_label(membership.user))
+
+
+def _require_owner_rights(actor_role: str | None, action: str) -> None:
+    """Granting or taking away the owner role needs ``owners.manage``; admins may not."""
+    if actor_role is not None and not has_permission(actor_role, "owners.manage"):
+        raise ServiceError(f"Only owners can {action}: your role '{actor_role}' lacks the permission "
+                           "'owners.manage'.", field="role", code="forbidden")
+
+
+def _lock_org(org: Org) -> Org:
+    """Lock the org row: membership changes of one org happen one at a time, so the owner count
+    checked below cannot be raced by a concurrent removal."""
+    return Org.objects.select_for_update().get(pk=org.pk)
+
+
+def _owner_count(org: Org) -> int:
+    return Membership.objects.filter(org=org, role=Role.OWNER).count()
+
+
+# --- orgs ---------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def update_org(ctx: AuditContext, org: Org, *, name: str) -> Org:
+    org = _lock_org(org)
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("The name may not be empty.", field="name")
+    if len(name) > 200:
+        raise ServiceError("Use at most 200 characters.", field="name")
+    if name == org.name:
+        return org
+    before = {"name": org.name}
+    org.name = name
+    org.save(update_fields=["name"])
+    record_event(ctx, org, AuditAction.ORG_UPDATED, org, before=before, after={"name": name})
+    return org
+
+
+# --- members ------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def change_role(ctx: AuditContext, membership: Membership, role: str, *, actor_role: str | None) -> Membership:
+    """Change a member's role. Owner changes need ``owners.manage``; the last owner stays an owner."""
+    if role not in Role.values:
+        raise ServiceError(f"Unknown role '{role}'.", field="role")
+    org = _lock_org(membership.org)
+    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    if membership.role == role:
+        return membership
+    if Role.OWNER in (role, membership.role):
+        _require_owner_rights(actor_role, "grant or take away the owner role")
+    if membership.role == Role.OWNER and _owner_count(org) <= 1:
+        raise ServiceError("An org must keep at least one owner; make someone else an owner first.",
+                           field="role", code="conflict")
+    before = {"role": membership.role}
+    membership.role = role
+    membership.save(update_fields=["role"])
+    record_event(ctx, org, AuditAction.MEMBER_ROLE_CHANGED, _member_target(membership), before=before,
+                 after={"role": role})
+    return membership
+
+
+@transaction.atomic
+def remove_member(ctx: AuditContext, membership: Membership, *, actor_role: str | None) -> None:
+    """Remove a member (and revoke their personal tokens in the org). Never the last owner."""
+    org = _lock_org(membership.org)
+    membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    if membership.role == Role.OWNER:
+        _require_owner_rights(actor_role, "remove an owner")
+        if _owner_count(org) <= 1:
+            raise ServiceError("An org must keep at least one owner; this is the last one.", code="conflict")
+    target = _member_target(membership)
+    before = {"role": membership.role}
+    now = timezone.now()
+    ApiToken.objects.filter(org=org, user_id=membership.user_id, revoked_at__isnull=True).update(revoked_at=now)
+    membership.delete()
+    record_event(ctx, org, AuditAction.MEMBER_REMOVED, target, before=before)
+
+
+# --- invitations --------------------------------------------------------------------------------------
+
+def invitation_url(plaintext: str) -> str:
+    return settings.CSM_BASE_URL + reverse("invitation-accept", args=[plaintext])
+
+
+def _send_invitation(invitation: Invitation, plaintext: str, inviter_label: str) -> None:
+    link = invitation_url(plaintext)
+    body = render_to_string("tenants/email/invitation.txt", {
+        "invitation": invitation, "org": invitation.org, "link": link, "inviter": inviter_label,
+        "hours": settings.CSM_INVITATION_TTL_HOURS,
+    })
+    send_mail(f"You are invited to {invitation.org.name} on csm", body, None, [invitation.email])
+
+
+@transaction.atomic
+def invite_member(ctx: AuditContext, org: Org, email: str, role: str, *, actor_role: str | None,
+                  invited_by=None) -> tuple[Invitation, str]:
+    """Invite ``email`` with ``role``; returns (invitation, secret). The link is emailed on commit.
+    An earlier pending invitation of the same address is revoked (the new one replaces it)."""
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ServiceError("Enter a valid email address.", field="email") from None
+    if role not in Role.values:
+        raise ServiceError(f"Unknown role '{role}'.", field="role")
+    if role == Role.OWNER:
+        _require_owner_rights(actor_role, "invite an owner")
+    org = _lock_org(org)
+    if Membership.objects.filter(org=org, user__email__iexact=email).exists():
+        raise ServiceError(f"{email} is already a member of this org.", field="email", code="conflict")
+    now = timezone.now()
+    for earlier in Invitation.objects.filter(org=org, email__iexact=email, accepted_at__isnull=True,
+                                             revoked_at__isnull=True, expires_at__gt=now):
+        _revoke_invitation(ctx, earlier, now)
+    plaintext = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        org=org, email=email, role=role, token_hash=hash_token(plaintext), invited_by=invited_by,
+        created_at=now, expires_at=now + timedelta(hours=settings.CSM_INVITATION_TTL_HOURS),
+    )
+    record_event(ctx, org, AuditAction.INVITATION_CREATED, ("invitation", invitation.pk, email),
+                 after={"email": email, "role": role, "expires_at": invitation.expires_at})
+    transaction.on_commit(lambda: _send_invitation(invitation, plaintext, ctx.actor_label))
+    return invitation, plaintext
+
+
+def find_invitation(plaintext: str) -> Invitation | None:
+    if not plaintext:
+        return None
+    return Invitation.objects.select_related("org").filter(token_hash=hash_token(plaintext)).first()
+
+
+def _revoke_invitation(ctx: AuditContext, invitation: Invitation, now) -> None:
+    invitation.revoked_at = now
+    invitation.save(update_fields=["revoked_at"])
+    record_event(ctx, invitation.org, AuditAction.INVITATION_REVOKED, ("invitation", invitation.pk, invitation.email),
+                 before={"status": "pending"}, after={"status": "revoked"})
+
+
+@transaction.atomic
+def revoke_invitation(ctx: AuditContext, invitation: Invitation) -> Invitation:
+    invitation = Invitation.objects.select_for_update().select_related("org").get(pk=invitation.pk)
+    if invitation.status != "pending":
+        raise ServiceError(f"This invitation is already {invitation.status}.", code="conflict")
+    _revoke_invitation(ctx, invitation, timezone.now())
+    return invitation
+
+
+@transaction.atomic
+def accept_invitation(ctx: AuditContext, plaintext: str, user) -> Membership:
+    """Accept an invitation as ``user`` (whose email must be the invited one). Single use."""
+    found = find_invitation(plaintext)
+    if found is None:
+        raise ServiceError("This invitation link is not valid.", code="not_found")
+    _lock_org(found.org)
+    invitation = Invitation.objects.select_for_update().select_related("org").get(pk=found.pk)
+    if invitation.status != "pending":
+        raise ServiceError(f"This invitation is {invitation.status}; ask for a new one.", code="conflict")
+    if (user.email or "").lower() != invitation.email.lower():
+        raise ServiceError(f"This invitation is for {invitation.email}; you are signed in as {_user_label(user)}.",
+                           code="forbidden")
+    org = invitation.org
+    if Membership.objects.filter(org=org, user=user).exists():
+        raise ServiceError("You are already a member of this org.", code="conflict")
+    membership = Membership.objects.create(org=org, user=user, role=invitation.role)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    record_event(ctx, org, AuditAction.INVITATION_ACCEPTED, ("invitation", invitation.pk, invitation.email),
+                 before={"status": "pending"}, after={"status": "accepted"})
+    record_event(ctx, org, AuditAction.MEMBER_ADDED, _member_target(membership),
+                 after={"role": membership.role, "invitation": invitation.pk})
+    return membership
+
+
+# --- users --------------------------------------------------------------------------------------------
+
+@transaction.atomic
+def sign_up(email: str, password: str):
+    """Create a person's account. Not org-scoped (no org yet), so there is no org audit event."""
+    email = (email or "").strip().lower()
+    User = get_user_model()
+    if User.objects.filter(email__iexact=email).exists() or User.objects.filter(username=email).exists():
+        raise ServiceError("An account with this email address already exists; sign in instead.", field="email",
+                           code="conflict")
+    user = User(username=email[:150], email=email)
+    user.set_password(password)
+    user.save()
+    return user
+
+
+@transaction.atomic
+def record_sign_in(ctx: AuditContext, user) -> None:
+    """A sign-in is recorded in the audit log of every org the person belongs to."""
+    for membership in Membership.objects.filter(user=user).select_related("org"):
+        record_event(ctx, membership.org, AuditAction.USER_SIGNED_IN, ("user", user.pk, _user_label(user)))
+
+
+# --- service accounts and tokens ----------------------------------------------------------------------
+
+@transaction.atomic
+def update_service_account(ctx: AuditContext, account: ServiceAccount, *, description: str | None = None,
+                           role: str | None = None) -> ServiceAccount:
+    account = ServiceAccount.objects.select_for_update().get(pk=account.pk)
+    if account.deactivated_at is not None:
+        raise ServiceError("This service account is deactivated.", code="conflict")
+    before, after = {}, {}
+    if role is not None and role != account.role:
+        if role not in Role.values:
+            raise ServiceError(f"Unknown role '{role}'.", field="role")
+        if role == Role.OWNER:
+            raise ServiceError("A service account cannot be an owner.", field="role")
+        before["role"], after["role"] = account.role, role
+        account.role = role
+    if description is not None and description != account.description:
+        if len(description) > 500:
+            raise ServiceError("Use at most 500 characters.", field="description")
+        before["description"], after["description"] = account.description, description
+        account.description = description
+    if after:
+        account.save(update_fields=list(after))
+        record_event(ctx, account.org, AuditAction.SERVICE_ACCOUNT_UPDATED, account, before=before, after=after)
+    return account
+
+
+@transaction.atomic
+def deactivate_service_account(ctx: AuditContext, account: ServiceAccount) -> ServiceAccount:
+    """Deactivate a service account and revoke every token it has. Its history stays."""
+    account = ServiceAccount.objects.select_for_update().get(pk=account.pk)
+    if account.deactivated_at is not None:
+        return account
+    now = timezone.now()
+    account.deactivated_at = now
+    account.save(update_fields=["deactivated_at"])
+    revoked = ApiToken.objects.filter(service_account=account, revoked_at__isnull=True).update(revoked_at=now)
+    record_event(ctx, account.org, AuditAction.SERVICE_ACCOUNT_DEACTIVATED, account,
+                 before={"active": True}, after={"active": False, "tokens_revoked": revoked})
+    return account
+
+
+@transaction.atomic
+def revoke_api_token(ctx: AuditContext, token: ApiToken) -> ApiToken:
+    """Revoke a token now. Revoking a revoked token changes nothing."""
+    token = ApiToken.objects.select_for_update(of=("self",)).select_related("service_account").get(pk=token.pk)
+    if token.revoked_at is not None:
+        return token
+    before = token_summary(token)
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    record_event(ctx, token.org, AuditAction.TOKEN_REVOKED, token, before=before, after=token_summary(token))
+    return token
+
+
+# Grace periods offered when rotating: how long the old token keeps working.
+ROTATION_GRACE_CHOICES = [
+    (0, "None: the old token stops working now"),
+    (3600, "1 hour"),
+    (86400, "24 hours"),
+    (7 * 86400, "7 days"),
+    (30 * 86400, "30 days"),
+]
+MAX_ROTATION_GRACE_SECONDS = 30 * 86400
+
+
+@transaction.atomic
+def rotate_api_token(ctx: AuditContext, token: ApiToken, grace_seconds: int,
+                     created_by=None) -> tuple[ApiToken, str]:
+    """Replace ``token`` with a new one; the old one keeps working for ``grace_seconds``.
+
+    The new token keeps the old one's name and lifetime (an expiring token gets the same length of
+    validity from now). Returns (new row, plaintext)."""
+    token = ApiToken.objects.select_for_update(of=("self",)).select_related("service_account").get(pk=token.pk)
+    if not 0 <= grace_seconds <= MAX_ROTATION_GRACE_SECONDS:
+        raise ServiceError(f"The grace period must be between 0 and {MAX_ROTATION_GRACE_SECONDS} seconds.",
+                           field="grace_seconds")
+    now = timezone.now()
+    if not token.is_usable(now):
+        raise ServiceError(f"This token is {token.status}; create a new one instead.", code="conflict")
+    if token.rotated_to_id:
+        raise ServiceError("This token was already rotated.", code="conflict")
+    expires_at = None
+    if token.expires_at is not None:
+        expires_at = now + (token.expires_at - token.created_at)
+    plaintext = generate_token()
+    new = ApiToken.objects.create(
+        org=token.org, service_account=token.service_account, user=token.user, name=token.name,
+        prefix=display_prefix(plaintext), token_hash=hash_token(plaintext), expires_at=expires_at,
+        created_by=created_by, created_at=now,
+    )
+    before = token_summary(token)
+    old_end = now + timedelta(seconds=grace_seconds)
+    if token.expires_at is None or token.expires_at > old_end:
+        token.expires_at = old_end
+    token.rotated_to = new
+    token.save(update_fields=["expires_at", "rotated_to"])
+    record_event(ctx, token.org, AuditAction.TOKEN_ROTATED, token, before=before,
+                 after={**token_summary(token), "grace_seconds": grace_seconds, "new_token": new.prefix})
+    record_event(ctx, token.org, AuditAction.TOKEN_CREATED, new,
+                 after={**token_summary(new), "rotated_from": token.prefix})
+    return new, plaintext

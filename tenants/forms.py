@@ -1,0 +1,131 @@
+"""Web forms for sign-in, sign-up, orgs, members, invitations, service accounts and tokens. Forms only
+validate input; the writes happen in tenants/services.py."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils import timezone
+
+from tenants import ratelimit
+from tenants.choices import Role
+from tenants.models import slug_validator
+from tenants.services import ROTATION_GRACE_CHOICES
+
+EXPIRY_CHOICES = [
+    ("", "Never"),
+    ("30", "30 days"),
+    ("90", "90 days"),
+    ("365", "1 year"),
+]
+
+
+class RateLimitedError(forms.ValidationError):
+    """Raised by the sign-in form when the account or the IP is over its limit."""
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, refused early when the account or the client IP is rate limited."""
+
+    username = forms.CharField(label="Email", max_length=254,
+                               widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}))
+
+    def __init__(self, request=None, *args, client_ip=None, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.client_ip = client_ip
+        self.rate_limited = False
+
+    def clean(self):
+        account = (self.cleaned_data.get("username") or "").strip()
+        limited = ratelimit.check(account, self.client_ip)
+        if limited is not None:
+            self.rate_limited = True
+            raise RateLimitedError(limited.message, code="rate_limited")
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            ratelimit.record_failure(account, self.client_ip)
+            raise
+        ratelimit.record_success(account)
+        return cleaned
+
+
+class SignUpForm(forms.Form):
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password1 = forms.CharField(label="Password", strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+                                help_text=password_validation.password_validators_help_text_html())
+    password2 = forms.CharField(label="Password again", strip=False,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def __init__(self, *args, invited_email=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if invited_email:
+            self.fields["email"].initial = invited_email
+            self.fields["email"].disabled = True
+            self.fields["email"].help_text = "You were invited with this address."
+
+    def clean(self):
+        cleaned = super().clean()
+        p1, p2 = cleaned.get("password1"), cleaned.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords differ.")
+        if p1 and cleaned.get("email"):
+            from django.contrib.auth import get_user_model
+
+            candidate = get_user_model()(username=cleaned["email"], email=cleaned["email"])
+            try:
+                password_validation.validate_password(p1, candidate)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+class OrgCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.CharField(max_length=50, validators=[slug_validator],
+                           help_text="Used in URLs and API paths: lowercase letters, digits and hyphens.")
+
+
+class OrgUpdateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+
+
+def role_choices(can_manage_owners: bool):
+    return [(value, label) for value, label in Role.choices if can_manage_owners or value != Role.OWNER]
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+    def __init__(self, *args, can_manage_owners=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = role_choices(can_manage_owners)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class ServiceAccountForm(forms.Form):
+    name = forms.CharField(max_length=100, validators=[slug_validator],
+                           help_text="Lowercase letters, digits and hyphens, e.g. prod-agent.")
+    role = forms.ChoiceField(choices=[(v, label) for v, label in Role.choices if v != Role.OWNER],
+                             initial=Role.SNAPSHOTTER)
+    description = forms.CharField(max_length=500, required=False)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, initial="default")
+    expires_in_days = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
+
+    def expires_at(self):
+        days = self.cleaned_data.get("expires_in_days")
+        return timezone.now() + timedelta(days=int(days)) if days else None
+
+
+class RotateForm(forms.Form):
+    grace_seconds = forms.TypedChoiceField(choices=ROTATION_GRACE_CHOICES, coerce=int, initial=86400,
+                                           label="Old token keeps working for")

@@ -1,0 +1,408 @@
+"""Web pages: sign-in/up, org switcher targets, org settings, members, invitations, service accounts
+and tokens. Views stay thin: forms validate, tenants/services.py writes (and audits), and every org
+page is guarded by ``@org_view("<permission>")`` (404 outside the org, 403 below the permission)."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
+from django.views.decorators.http import require_POST
+
+from audit.context import AuditContext
+from audit.models import AuditEvent
+from csm.middleware import client_ip
+from tenants import forms, services
+from tenants.access import org_view
+from tenants.models import ApiToken, Invitation, Membership, ServiceAccount
+from tenants.services import ServiceError
+
+_ONCE_KEY = "csm_show_once"
+
+
+def _ctx(request) -> AuditContext:
+    return AuditContext.from_request(request)
+
+
+def _show_secret_once(request, label: str, value: str) -> None:
+    """Keep a new secret in the session for exactly one page view (the redirect target pops it)."""
+    request.session[_ONCE_KEY] = {"label": label, "value": value}
+
+
+def _pop_secret(request):
+    return request.session.pop(_ONCE_KEY, None)
+
+
+def _fail(request, error: ServiceError):
+    if error.code == "not_found":
+        raise Http404(error.message)
+    messages.error(request, error.message)
+
+
+# --- auth ---------------------------------------------------------------------------------------------
+
+class SignInView(auth_views.LoginView):
+    """Sign in with email and password; rate limited per account and per IP (429 when refused)."""
+
+    form_class = forms.SignInForm
+    template_name = "tenants/auth/login.html"
+    redirect_authenticated_user = True
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["client_ip"] = client_ip(self.request)
+        return kwargs
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        services.record_sign_in(_ctx(self.request), form.get_user())
+        return response
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.rate_limited:
+            response.status_code = 429
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "tenants/auth/password_reset_form.html"
+    email_template_name = "tenants/email/password_reset.txt"
+    subject_template_name = "tenants/email/password_reset_subject.txt"
+    success_url = reverse_lazy("password-reset-done")
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "tenants/auth/password_reset_confirm.html"
+    success_url = reverse_lazy("password-reset-complete")
+
+
+def signup(request):
+    """Create an account. With ``?invitation=<secret>`` the invited address is fixed and the
+    invitation is accepted right away (the person proved the address by opening the emailed link)."""
+    secret = request.GET.get("invitation", "")
+    invitation = services.find_invitation(secret)
+    if invitation is not None and invitation.status != "pending":
+        invitation = None
+    form = forms.SignUpForm(request.POST or None, invited_email=invitation.email if invitation else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.sign_up(form.cleaned_data["email"], form.cleaned_data["password1"])
+        except ServiceError as error:
+            form.add_error(error.field, error.message)
+        else:
+            login(request, user, backend="tenants.backends.EmailOrUsernameBackend")
+            if invitation is not None:
+                try:
+                    membership = services.accept_invitation(_ctx(request), secret, user)
+                except ServiceError as error:
+                    _fail(request, error)
+                else:
+                    messages.success(request, f"Welcome to {membership.org.name}.")
+                    return redirect("org-home", membership.org.slug)
+            return redirect("org-create")
+    return render(request, "tenants/auth/signup.html", {"form": form, "invitation": invitation})
+
+
+def invitation_accept(request, secret):
+    """The emailed link: shows the invitation; a signed-in invitee accepts it with one click."""
+    invitation = services.find_invitation(secret)
+    if invitation is None:
+        raise Http404("No such invitation.")
+    if request.method == "POST" and request.user.is_authenticated:
+        try:
+            membership = services.accept_invitation(_ctx(request), secret, request.user)
+        except ServiceError as error:
+            _fail(request, error)
+        else:
+            messages.success(request, f"You joined {membership.org.name} as {membership.get_role_display()}.")
+            return redirect("org-home", membership.org.slug)
+    email_matches = request.user.is_authenticated and request.user.email.lower() == invitation.email.lower()
+    return render(request, "tenants/invitation_accept.html", {
+        "invitation": invitation, "secret": secret, "email_matches": email_matches,
+    })
+
+
+# --- orgs ---------------------------------------------------------------------------------------------
+
+@login_required
+def home(request):
+    """The start page: the org used last, else the first org, else 'create your first org'."""
+    memberships = Membership.objects.filter(user=request.user).select_related("org").order_by("org__slug")
+    current = request.session.get("current_org")
+    chosen = next((m for m in memberships if m.org.slug == current), None) or memberships.first()
+    if chosen is None:
+        return redirect("org-create")
+    return redirect("org-home", chosen.org.slug)
+
+
+@login_required
+def org_create(request):
+    form = forms.OrgCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            org = services.create_org(_ctx(request), form.cleaned_data["slug"], form.cleaned_data["name"],
+                                      request.user)
+        except ServiceError as error:
+            form.add_error(error.field, error.message)
+        else:
+            messages.success(request, f"Created {org.name}. Invite your colleagues and create an agent token.")
+            return redirect("org-home", org.slug)
+    return render(request, "tenants/org_create.html", {"form": form})
+
+
+@org_view("org.view")
+def org_home(request):
+    org = request.org
+    context = {
+        "members": Membership.objects.for_org(org).count(),
+        "service_accounts": ServiceAccount.objects.for_org(org).filter(deactivated_at__isnull=True).count(),
+        "pending_invitations": sum(1 for i in Invitation.objects.for_org(org) if i.status == "pending"),
+        "recent_events": (AuditEvent.objects.for_org(org).order_by("-seq")[:8]
+                          if request.org_access.can("audit.view") else None),
+    }
+    return render(request, "tenants/org_home.html", context)
+
+
+@org_view("org.view")
+def org_settings(request):
+    return render(request, "tenants/org_settings.html", {
+        "form": forms.OrgUpdateForm(initial={"name": request.org.name}),
+    })
+
+
+@org_view("org.manage")
+@require_POST
+def org_update(request):
+    form = forms.OrgUpdateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.update_org(_ctx(request), request.org, name=form.cleaned_data["name"])
+            messages.success(request, "Saved.")
+        except ServiceError as error:
+            _fail(request, error)
+    else:
+        messages.error(request, "Enter a name of at most 200 characters.")
+    return redirect("org-settings", request.org.slug)
+
+
+# --- members and invitations --------------------------------------------------------------------------
+
+@org_view("org.view")
+def member_list(request):
+    org, access = request.org, request.org_access
+    can_manage = access.can("members.manage")
+    owners_ok = access.can("owners.manage")
+    return render(request, "tenants/members.html", {
+        "memberships": Membership.objects.for_org(org).select_related("user").order_by("user__email"),
+        "invitations": [i for i in Invitation.objects.for_org(org) if i.status == "pending"] if can_manage else [],
+        "can_manage": can_manage,
+        "invite_form": forms.InviteForm(can_manage_owners=owners_ok),
+        "role_choices": forms.role_choices(owners_ok),
+        "owners_ok": owners_ok,
+    })
+
+
+@org_view("members.manage")
+@require_POST
+def member_role(request, membership_id):
+    membership = get_object_or_404(Membership.objects.for_org(request.org), pk=membership_id)
+    form = forms.RoleForm(request.POST)
+    if form.is_valid():
+        try:
+            services.change_role(_ctx(request), membership, form.cleaned_data["role"],
+                                 actor_role=request.org_access.role)
+            messages.success(request, f"{membership.user.email} is now {form.cleaned_data['role']}.")
+        except ServiceError as error:
+            _fail(request, error)
+    else:
+        messages.error(request, "Choose a role.")
+    return redirect("member-list", request.org.slug)
+
+
+@org_view("members.manage")
+@require_POST
+def member_remove(request, membership_id):
+    membership = get_object_or_404(Membership.objects.for_org(request.org), pk=membership_id)
+    try:
+        services.remove_member(_ctx(request), membership, actor_role=request.org_access.role)
+        messages.success(request, f"Removed {membership.user.email}.")
+    except ServiceError as error:
+        _fail(request, error)
+    if membership.user_id == request.user.pk and not Membership.objects.filter(pk=membership.pk).exists():
+        return redirect("home")
+    return redirect("member-list", request.org.slug)
+
+
+@org_view("members.manage")
+@require_POST
+def invitation_create(request):
+    form = forms.InviteForm(request.POST, can_manage_owners=request.org_access.can("owners.manage"))
+    if form.is_valid():
+        try:
+            invitation, _ = services.invite_member(
+                _ctx(request), request.org, form.cleaned_data["email"], form.cleaned_data["role"],
+                actor_role=request.org_access.role, invited_by=request.user,
+            )
+            messages.success(request, f"Invitation sent to {invitation.email}.")
+        except ServiceError as error:
+            _fail(request, error)
+    else:
+        for problems in form.errors.values():
+            messages.error(request, problems[0])
+    return redirect("member-list", request.org.slug)
+
+
+@org_view("members.manage")
+@require_POST
+def invitation_revoke(request, invitation_id):
+    invitation = get_object_or_404(Invitation.objects.for_org(request.org), pk=invitation_id)
+    try:
+        services.revoke_invitation(_ctx(request), invitation)
+        messages.success(request, f"Revoked the invitation of {invitation.email}.")
+    except ServiceError as error:
+        _fail(request, error)
+    return redirect("member-list", request.org.slug)
+
+
+# --- service accounts and their tokens ----------------------------------------------------------------
+
+@org_view("tokens.manage")
+def service_account_list(request):
+    org = request.org
+    form = forms.ServiceAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account = services.create_service_account(
+                _ctx(request), org, form.cleaned_data["name"], form.cleaned_data["role"],
+                form.cleaned_data["description"], created_by=request.user,
+            )
+        except ServiceError as error:
+            form.add_error(error.field, error.message)
+        else:
+            messages.success(request, f"Created {account.name}. Now create a token for it.")
+            return redirect("service-account-detail", org.slug, account.pk)
+    accounts = ServiceAccount.objects.for_org(org).prefetch_related("tokens").order_by("deactivated_at", "name")
+    return render(request, "tenants/service_accounts.html", {"accounts": accounts, "form": form})
+
+
+def _account(request, account_id) -> ServiceAccount:
+    return get_object_or_404(ServiceAccount.objects.for_org(request.org), pk=account_id)
+
+
+@org_view("tokens.manage")
+def service_account_detail(request, account_id):
+    account = _account(request, account_id)
+    return render(request, "tenants/service_account_detail.html", {
+        "account": account,
+        "tokens": account.tokens.select_related("rotated_to").order_by("-created_at"),
+        "token_form": forms.TokenForm(),
+        "rotate_form": forms.RotateForm(),
+        "new_secret": _pop_secret(request),
+    })
+
+
+@org_view("tokens.manage")
+@require_POST
+def service_account_token_create(request, account_id):
+    account = _account(request, account_id)
+    form = forms.TokenForm(request.POST)
+    if form.is_valid():
+        try:
+            token, plaintext = services.create_api_token(
+                _ctx(request), request.org, form.cleaned_data["name"], service_account=account,
+                expires_at=form.expires_at(), created_by=request.user,
+            )
+            _show_secret_once(request, f"Token {token.name} for {account.name}", plaintext)
+        except ServiceError as error:
+            _fail(request, error)
+    else:
+        messages.error(request, "Give the token a name.")
+    return redirect("service-account-detail", request.org.slug, account.pk)
+
+
+@org_view("tokens.manage")
+@require_POST
+def service_account_deactivate(request, account_id):
+    account = _account(request, account_id)
+    services.deactivate_service_account(_ctx(request), account)
+    messages.success(request, f"Deactivated {account.name}; its tokens no longer work.")
+    return redirect("service-account-list", request.org.slug)
+
+
+def _rotate(request, token, back):
+    form = forms.RotateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a grace period.")
+        return back
+    try:
+        new, plaintext = services.rotate_api_token(_ctx(request), token, form.cleaned_data["grace_seconds"],
+                                                   created_by=request.user)
+        _show_secret_once(request, f"New token {new.name} (replaces {token.prefix}…)", plaintext)
+    except ServiceError as error:
+        _fail(request, error)
+    return back
+
+
+@org_view("tokens.manage")
+@require_POST
+def service_account_token_rotate(request, account_id, token_id):
+    account = _account(request, account_id)
+    token = get_object_or_404(ApiToken.objects.for_org(request.org), service_account=account, pk=token_id)
+    return _rotate(request, token, redirect("service-account-detail", request.org.slug, account.pk))
+
+
+@org_view("tokens.manage")
+@require_POST
+def service_account_token_revoke(request, account_id, token_id):
+    account = _account(request, account_id)
+    token = get_object_or_404(ApiToken.objects.for_org(request.org), service_account=account, pk=token_id)
+    services.revoke_api_token(_ctx(request), token)
+    messages.success(request, f"Revoked {token.prefix}….")
+    return redirect("service-account-detail", request.org.slug, account.pk)
+
+
+# --- personal tokens ----------------------------------------------------------------------------------
+
+def _my_tokens(request):
+    return ApiToken.objects.for_org(request.org).filter(user=request.user)
+
+
+@org_view("tokens.personal")
+def personal_tokens(request):
+    form = forms.TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, plaintext = services.create_api_token(
+                _ctx(request), request.org, form.cleaned_data["name"], user=request.user,
+                expires_at=form.expires_at(), created_by=request.user,
+            )
+        except ServiceError as error:
+            form.add_error(error.field, error.message)
+        else:
+            _show_secret_once(request, f"Personal token {token.name}", plaintext)
+            return redirect("personal-tokens", request.org.slug)
+    return render(request, "tenants/personal_tokens.html", {
+        "tokens": _my_tokens(request).select_related("rotated_to"),
+        "form": form,
+        "rotate_form": forms.RotateForm(),
+        "new_secret": _pop_secret(request),
+    })
+
+
+@org_view("tokens.personal")
+@require_POST
+def personal_token_rotate(request, token_id):
+    token = get_object_or_404(_my_tokens(request), pk=token_id)
+    return _rotate(request, token, redirect("personal-tokens", request.org.slug))
+
+
+@org_view("tokens.personal")
+@require_POST
+def personal_token_revoke(request, token_id):
+    token = get_object_or_404(_my_tokens(request), pk=token_id)
+    services.revoke_api_token(_ctx(request), token)
+    messages.success(request, f"Revoked {token.prefix}….")
+    return redirect(reverse("personal-tokens", args=[request.org.slug]))
