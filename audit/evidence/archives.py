@@ -147,5 +147,8 @@ def read_attachment(upload) -> list[Member]:
                 raise
     name = sanitize_upload_name(getattr(upload, "name", "") or "attachment")
     upload.seek(0)
+    streamed = getattr(upload, "sha256", None)  # hashed while it arrived (api/uploads.py)
+    if streamed and upload.size <= settings.CSM_EVIDENCE_MAX_FILE_BYTES:
+        return [Member(name, upload, streamed, upload.size)]
     spooled, sha256, size = _spool(upload, settings.CSM_EVIDENCE_MAX_FILE_BYTES, f"file {name!r}")
     return [Member(name, spooled, sha256, size)]

@@ -1,0 +1,64 @@
+"""JSON shapes of the evidence vault's API answers (plain functions: the rows are append-only records,
+written only by services, never bound to input)."""
+
+from django.urls import reverse
+
+
+def flow_dict(flow) -> dict:
+    return {"name": flow.name, "description": flow.description, "visibility": flow.visibility, "tags": flow.tags,
+            "template": flow.template, "sarif_threshold": flow.sarif_threshold,
+            "created_at": flow.created_at, "updated_at": flow.updated_at}
+
+
+def trail_dict(trail, compliance: dict | None = None) -> dict:
+    data = {"name": trail.name, "flow": trail.flow.name, "description": trail.description,
+            "git_commit": trail.git_commit, "git_commit_info": trail.git_commit_info, "origin_url": trail.origin_url,
+            "user_data": trail.user_data, "external_urls": trail.external_urls,
+            "template": trail.effective_template(), "created_at": trail.created_at, "updated_at": trail.updated_at}
+    if compliance is not None:
+        data["compliance"] = compliance
+    return data
+
+
+def evidence_dict(evidence, name: str | None = None) -> dict:
+    org = evidence.org.slug
+    return {"name": name if name is not None else evidence.original_name, "sha256": evidence.sha256,
+            "size": evidence.size, "content_type": evidence.content_type, "uploaded_by": evidence.uploaded_by,
+            "created_at": evidence.created_at,
+            "download_url": reverse("api-evidence-download", args=[org, evidence.sha256])}
+
+
+def attestation_dict(attestation) -> dict:
+    return {
+        "id": attestation.pk, "name": attestation.name, "type": attestation.type_label,
+        "flow": attestation.flow.name, "trail": attestation.trail.name,
+        "artifact_fingerprint": attestation.artifact.fingerprint if attestation.artifact_id
+        else attestation.artifact_fingerprint or None,
+        "bound": attestation.artifact_id is not None, "target_artifact": attestation.target_artifact,
+        "git_commit": attestation.git_commit, "is_compliant": attestation.is_compliant,
+        "verification": attestation.verification, "problems": attestation.problems, "results": attestation.results,
+        "summary": attestation.summary, "user_data": attestation.user_data,
+        "external_urls": attestation.external_urls, "annotations": attestation.annotations,
+        "description": attestation.description, "origin_url": attestation.origin_url, "reason": attestation.reason,
+        "reported_by": attestation.reported_by, "created_at": attestation.created_at,
+        "journal": {"index": attestation.leaf.index, "leaf_hash": attestation.leaf.leaf_hash}
+        if attestation.leaf_id else None,
+        "evidence": [evidence_dict(link.evidence_file, link.name) for link in attestation.evidence_links.all()],
+    }
+
+
+def artifact_dict(artifact) -> dict:
+    return {"fingerprint": artifact.fingerprint, "filename": artifact.filename,
+            "template_name": artifact.template_name, "flow": artifact.flow.name,
+            "trail": artifact.trail.name if artifact.trail_id else None, "git_commit": artifact.git_commit,
+            "git_commit_info": artifact.git_commit_info, "commit_url": artifact.commit_url,
+            "build_url": artifact.build_url, "repo_url": artifact.repo_url, "repo_info": artifact.repo_info,
+            "external_urls": artifact.external_urls, "annotations": artifact.annotations,
+            "reported_by": artifact.reported_by, "created_at": artifact.created_at,
+            "journal": {"index": artifact.leaf.index, "leaf_hash": artifact.leaf.leaf_hash}
+            if artifact.leaf_id else None}
+
+
+def custom_type_dict(custom) -> dict:
+    return {"name": custom.name, "description": custom.description, "schema": custom.schema, "rule": custom.rule,
+            "created_by": custom.created_by, "created_at": custom.created_at}
