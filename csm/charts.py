@@ -1,0 +1,176 @@
+"""Server-side SVG charts: pure functions returning an SVG string, used by the web pages and the PDF
+reports alike (WeasyPrint renders inline SVG), so a chart looks the same on screen and on paper.
+
+Every label and title is escaped here; callers pass plain text, never markup. Values are numbers;
+nothing is fetched and no script is emitted.
+"""
+
+from html import escape
+
+PALETTE = {"brand": "#2f5bea", "ok": "#1a7f4b", "bad": "#c0362c", "warn": "#b7791f", "muted": "#98a2b3"}
+_FONT = 'font-family="DejaVu Sans, sans-serif"'
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> str:
+    label = escape(title or "chart")
+    return (
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="{label}"><title>{label}</title>'
+        + "".join(body) + "</svg>"
+    )
+
+
+def _nice_max(value: float) -> int:
+    """A round axis maximum at or above ``value`` (1, 2, 5 × 10^n)."""
+    if value <= 0:
+        return 1
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if step * factor >= value:
+                return step * factor
+        step *= 10
+
+
+def _label_every(count: int, room: int) -> int:
+    return max(1, -(-count // max(1, room)))
+
+
+def _empty(width: int, height: int, title: str, message: str) -> str:
+    return _svg(width, height, title, [
+        f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fafbfc" stroke="#e3e6eb"/>',
+        f'<text x="{width / 2:.1f}" y="{height / 2:.1f}" text-anchor="middle" font-size="12" fill="#667085" '
+        f'{_FONT}>{escape(message)}</text>',
+    ])
+
+
+def _axes(width, height, left, bottom, top, y_max, unit="") -> list[str]:
+    parts = []
+    plot_h = height - bottom - top
+    for i in range(5):
+        value = y_max * i / 4
+        y = height - bottom - plot_h * i / 4
+        text = f"{value:g}{unit}"
+        parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" stroke="#e3e6eb"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 3:.1f}" text-anchor="end" font-size="9" fill="#667085" '
+                     f'{_FONT}>{escape(text)}</text>')
+    return parts
+
+
+def bar_chart(labels: list[str], values: list[int | float], *, title: str = "", width: int = 640,
+              height: int = 200, color: str = PALETTE["brand"], empty_message: str = "No data in this range") -> str:
+    """Vertical bars, one per label (e.g. changes per week)."""
+    if not values or not any(values):
+        return _empty(width, height, title, empty_message)
+    left, bottom, top = 44, 30, 10
+    y_max = _nice_max(max(values))
+    plot_w, plot_h = width - left - 8, height - bottom - top
+    slot = plot_w / len(values)
+    every = _label_every(len(labels), int(plot_w // 60))
+    parts = _axes(width, height, left, bottom, top, y_max)
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        bar_h = plot_h * value / y_max
+        x = left + i * slot + slot * 0.15
+        y = height - bottom - bar_h
+        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{bar_h:.1f}" fill="{color}">'
+                     f'<title>{escape(str(label))}: {value:g}</title></rect>')
+        if i % every == 0:
+            parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{height - bottom + 14}" text-anchor="middle" '
+                         f'font-size="9" fill="#667085" {_FONT}>{escape(str(label))}</text>')
+    return _svg(width, height, title, parts)
+
+
+def stacked_bar_chart(labels: list[str], series: list[tuple[str, list[int], str]], *, title: str = "",
+                      width: int = 640, height: int = 220, empty_message: str = "No data in this range") -> str:
+    """Stacked bars: ``series`` is ``[(name, values, color), ...]`` (e.g. compliant / non-compliant
+    snapshots per week), with a legend."""
+    totals = [sum(values[i] for _, values, _ in series) for i in range(len(labels))]
+    if not totals or not any(totals):
+        return _empty(width, height, title, empty_message)
+    left, bottom, top = 44, 30, 26
+    y_max = _nice_max(max(totals))
+    plot_w, plot_h = width - left - 8, height - bottom - top
+    slot = plot_w / len(labels)
+    every = _label_every(len(labels), int(plot_w // 60))
+    parts = _axes(width, height, left, bottom, top, y_max)
+    for i, label in enumerate(labels):
+        base = height - bottom
+        x = left + i * slot + slot * 0.15
+        for name, values, color in series:
+            bar_h = plot_h * values[i] / y_max
+            if bar_h <= 0:
+                continue
+            base -= bar_h
+            parts.append(f'<rect x="{x:.1f}" y="{base:.1f}" width="{slot * 0.7:.1f}" height="{bar_h:.1f}" '
+                         f'fill="{color}"><title>{escape(str(label))} {escape(name)}: {values[i]}</title></rect>')
+        if i % every == 0:
+            parts.append(f'<text x="{x + slot * 0.35:.1f}" y="{height - bottom + 14}" text-anchor="middle" '
+                         f'font-size="9" fill="#667085" {_FONT}>{escape(str(label))}</text>')
+    parts.extend(_legend(series, left))
+    return _svg(width, height, title, parts)
+
+
+def _legend(series, left) -> list[str]:
+    parts, x = [], left
+    for name, _values, color in series:
+        parts.append(f'<rect x="{x}" y="6" width="10" height="10" fill="{color}"/>')
+        parts.append(f'<text x="{x + 14}" y="15" font-size="10" fill="#1c2330" {_FONT}>{escape(name)}</text>')
+        x += 24 + 7 * len(name)
+    return parts
+
+
+def line_chart(labels: list[str], series: list[tuple[str, list[float | None], str]], *, title: str = "",
+               width: int = 640, height: int = 220, y_max: float | None = None, unit: str = "",
+               empty_message: str = "No data in this range") -> str:
+    """One line per series (e.g. % of compliant snapshots per week, ``y_max=100, unit="%"``). ``None``
+    values leave a gap (no data in that period)."""
+    known = [v for _, values, _ in series for v in values if v is not None]
+    if not labels or not known:
+        return _empty(width, height, title, empty_message)
+    left, bottom, top = 44, 30, 26
+    y_top = y_max if y_max is not None else _nice_max(max(known))
+    plot_w, plot_h = width - left - 8, height - bottom - top
+    step = plot_w / max(1, len(labels) - 1) if len(labels) > 1 else 0
+    every = _label_every(len(labels), int(plot_w // 60))
+    parts = _axes(width, height, left, bottom, top, y_top, unit)
+    for name, values, color in series:
+        segment: list[str] = []
+        segments = []
+        for i, value in enumerate(values):
+            if value is None:
+                if segment:
+                    segments.append(segment)
+                segment = []
+                continue
+            x = left + (i * step if len(labels) > 1 else plot_w / 2)
+            y = height - bottom - plot_h * value / y_top
+            segment.append(f"{x:.1f},{y:.1f}")
+            parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"><title>{escape(str(labels[i]))} '
+                         f'{escape(name)}: {value:g}{escape(unit)}</title></circle>')
+        if segment:
+            segments.append(segment)
+        for points in segments:
+            if len(points) > 1:
+                parts.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="{color}" stroke-width="2"/>')
+    for i, label in enumerate(labels):
+        if i % every == 0:
+            x = left + (i * step if len(labels) > 1 else plot_w / 2)
+            parts.append(f'<text x="{x:.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="9" '
+                         f'fill="#667085" {_FONT}>{escape(str(label))}</text>')
+    parts.extend(_legend(series, left))
+    return _svg(width, height, title, parts)
+
+
+def sparkline(values: list[float], *, width: int = 120, height: int = 24, color: str = PALETTE["brand"],
+              title: str = "") -> str:
+    """A tiny trend line without axes, for tables and stat tiles."""
+    if len(values) < 2:
+        return _svg(width, height, title, [f'<line x1="0" y1="{height / 2}" x2="{width}" y2="{height / 2}" '
+                                           f'stroke="{PALETTE["muted"]}"/>'])
+    low, high = min(values), max(values)
+    span = (high - low) or 1
+    step = (width - 2) / (len(values) - 1)
+    points = " ".join(f"{1 + i * step:.1f},{height - 2 - (height - 4) * (v - low) / span:.1f}"
+                      for i, v in enumerate(values))
+    line = f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.5"/>'
+    return _svg(width, height, title, [line])
