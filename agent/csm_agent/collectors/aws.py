@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -42,12 +43,21 @@ def _aws_errors():
     return (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
+_TIME = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:?\d\d)?$")
+
+
 def _unix(value):
+    """Unix seconds from a datetime or an AWS timestamp ("2024-01-02T03:04:05.000+0000", "...Z")."""
     if value is None:
         return 0
     if isinstance(value, datetime):
         return int(value.timestamp())
-    return int(datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp())
+    m = _TIME.match(value)
+    if not m:
+        raise SourceError(f"unexpected AWS timestamp {value!r}")
+    tz = m.group(2) or "Z"
+    tz = "+00:00" if tz == "Z" else f"{tz[:3]}:{tz[-2:]}"
+    return int(datetime.fromisoformat(m.group(1) + tz).timestamp())
 
 
 # --- ECS ---------------------------------------------------------------------------------------------------
