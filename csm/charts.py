@@ -47,9 +47,11 @@ def _empty(width: int, height: int, title: str, message: str) -> str:
 def _axes(width, height, left, bottom, top, y_max, unit="") -> list[str]:
     parts = []
     plot_h = height - bottom - top
-    for i in range(5):
-        value = y_max * i / 4
-        y = height - bottom - plot_h * i / 4
+    # Whole-number gridlines: y_max from _nice_max is 1, 2 or 5 × 10^n, so one of these divides it.
+    ticks = next((n for n in (4, 5, 2, 1) if y_max % n == 0), 4) if float(y_max).is_integer() else 4
+    for i in range(ticks + 1):
+        value = y_max * i / ticks
+        y = height - bottom - plot_h * i / ticks
         text = f"{value:g}{unit}"
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" stroke="#e3e6eb"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 3:.1f}" text-anchor="end" font-size="9" fill="#667085" '

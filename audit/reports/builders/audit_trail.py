@@ -52,8 +52,8 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     total = events.count()
     table = doc.section(
         "events", "Audit events",
-        [("Time", "nowrap", 13), ("#", "", 5), ("Actor", "", 15), ("Action", "", 12), ("Target", "", 17),
-         ("Change", "", 32), ("Leaf", "", 6)],
+        [("Time", "nowrap", 13), ("#", "", 4), ("Actor", "", 15), ("Action", "", 12), ("Target", "", 17),
+         ("Change", "", 29), ("Leaf", "", 6)],
         "No audit events in this range: nobody changed members, roles, tokens or policies.",
         intro="Every recorded action in the range, in order. Each row is committed to the org journal; its leaf "
               "index and hash are listed in the Integrity section.",

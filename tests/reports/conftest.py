@@ -1,0 +1,85 @@
+"""Fixtures for audit report tests: generate a report in-process, read its PDF as text, render pages
+to PNG for people to look at, and a local HTTP server that records any request made to it."""
+
+import http.server
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from audit.context import AuditContext
+from audit.reports.models import AuditReport
+from audit.reports.services import request_report
+from audit.reports.tasks import generate_report
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reports"
+
+
+@pytest.fixture
+def generate():
+    """generate(org, kind, user=None, **params) -> the finished AuditReport, built in this process."""
+
+    def make(org, kind, user=None, ctx=None, **params):
+        ctx = ctx or (AuditContext.for_user(user) if user else AuditContext.system("test"))
+        report = request_report(ctx, org, kind, params)
+        generate_report.run(str(report.pk), ctx.to_dict())
+        return AuditReport.objects.select_related("output").get(pk=report.pk)
+
+    return make
+
+
+def pdf_text(report: AuditReport) -> str:
+    """Text of the stored PDF via pdftotext (poppler), whitespace collapsed."""
+    result = subprocess.run(["pdftotext", "-", "-"], input=bytes(report.output.pdf), capture_output=True,
+                            check=True)
+    return " ".join(result.stdout.decode().split())
+
+
+def pdf_pages(report: AuditReport) -> int:
+    import io
+
+    return len(PdfReader(io.BytesIO(bytes(report.output.pdf))).pages)
+
+
+def save_png(report: AuditReport, name: str, pages: int = 3) -> list[Path]:
+    """First pages as PNG in test-artifacts/reports/ (gitignored), for a person to look at."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pdf = ARTIFACTS / f"{name}.pdf"
+    pdf.write_bytes(bytes(report.output.pdf))
+    for old in ARTIFACTS.glob(f"{name}-*.png"):
+        old.unlink()
+    subprocess.run(["pdftoppm", "-r", "70", "-png", "-f", "1", "-l", str(pages), str(pdf), str(ARTIFACTS / name)],
+                   check=True)
+    return sorted(ARTIFACTS.glob(f"{name}-*.png"))
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        type(self).hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def recording_server():
+    """(port, hits): a local HTTP server recording every path requested from it."""
+
+    class Handler(_Recorder):
+        hits: list[str] = []
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], Handler.hits
+    finally:
+        server.shutdown()
+        server.server_close()
