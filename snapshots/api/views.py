@@ -1,0 +1,400 @@
+"""Snapshot journal API, on the paths and payloads the kosli CLI uses (see docs/snapshots.md)."""
+
+import re
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from audit.context import AuditContext
+from csm.api.base import OrgScopedAPIView
+from csm.api.errors import ApiError, invalid
+from snapshots import hooks, selectors, services
+from snapshots.api.serializers import EnvironmentInputSerializer, environment_data, event_data, unix
+from snapshots.choices import EnvironmentType, EventKind
+from snapshots.ingest import BadEncoding, BodyTooLarge, ReportInvalid, read_body
+from snapshots.models import Environment, Report, SnapshotEvent
+
+HEX = re.compile(r"^[0-9a-f]+$")
+
+
+def service_error(error: services.ServiceError) -> ApiError:
+    return ApiError(error.status, error.code, error.message, {error.field: [error.message]} if error.field else {})
+
+
+def not_found(error: Exception) -> ApiError:
+    return ApiError(404, "not_found", str(error))
+
+
+def enrich_all(org, artifacts: list[dict]) -> list[dict]:
+    """Merge the extension fields (provenance, compliance...) into every artifact: one call per answer."""
+    extra = hooks.enrich(org, {a.get("fingerprint") for a in artifacts})
+    if extra:
+        for artifact in artifacts:
+            artifact.update(extra.get(artifact.get("fingerprint"), {}))
+    return artifacts
+
+
+def paginate(request, total: int, default: int = 15) -> tuple[int, int, dict]:
+    """``page`` / ``per_page`` (kosli's list paging: a plain JSON array, totals in headers)."""
+    try:
+        page = int(request.query_params.get("page", 1))
+        per_page = int(request.query_params.get("per_page", default))
+    except ValueError:
+        raise invalid("page and per_page must be integers.", {"page": ["must be an integer"]}) from None
+    if page < 1 or not 1 <= per_page <= 500:
+        raise invalid("page must be >= 1 and per_page between 1 and 500.", {"per_page": ["out of range"]})
+    return page, per_page, {"X-Total-Count": str(total), "X-Page": str(page), "X-Per-Page": str(per_page)}
+
+
+class EnvironmentScoped(OrgScopedAPIView):
+    def get_environment(self, name: str) -> Environment:
+        return get_object_or_404(Environment.objects.for_org(self.org), name=name)
+
+
+class EnvironmentListView(EnvironmentScoped):
+    """``GET`` lists the org's environments; ``PUT`` creates or updates one (idempotent)."""
+
+    permission = {"GET": "environments.view", "default": "environments.report"}
+    error_statuses = (409,)
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
+        OpenApiParameter("archived", bool, description="include archived environments")])
+    def get(self, request, org):
+        envs = Environment.objects.for_org(self.org).prefetch_related("included_environments").order_by("name")
+        if request.query_params.get("archived", "").lower() not in ("1", "true", "yes"):
+            envs = envs.filter(archived=False)
+        return Response([environment_data(e, [m.name for m in e.included_environments.all()]) for e in envs])
+
+    @extend_schema(request=EnvironmentInputSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+    def put(self, request, org):
+        body = EnvironmentInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            env, created = services.create_or_update_environment(
+                AuditContext.from_request(request), self.org, data["name"], data["type"], data["description"],
+                data["include_scaling"], data["included_environments"], data["tags"],
+                data["expected_report_interval_seconds"])
+        except services.ServiceError as error:
+            raise service_error(error) from None
+        members = sorted(e.name for e in env.included_environments.all())
+        return Response(environment_data(env, members), status=status.HTTP_201_CREATED if created else 200)
+
+
+class EnvironmentDetailView(EnvironmentScoped):
+    """``GET`` reads an environment; ``DELETE`` archives it (journal rows are never destroyed)."""
+
+    permission = {"GET": "environments.view", "default": "environments.manage"}
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, org, env):
+        environment = self.get_environment(env)
+        return Response(environment_data(environment, sorted(e.name for e in environment.included_environments.all())))
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def delete(self, request, org, env):
+        environment = services.set_environment_archived(AuditContext.from_request(request),
+                                                        self.get_environment(env), True)
+        return Response(environment_data(environment))
+
+
+class EnvironmentArchiveView(EnvironmentScoped):
+    """``PUT``/``POST`` .../archive or .../unarchive."""
+
+    permission = "environments.manage"
+    archived = True
+
+    def _set(self, request, env):
+        environment = services.set_environment_archived(AuditContext.from_request(request),
+                                                        self.get_environment(env), self.archived)
+        return Response(environment_data(environment))
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def put(self, request, org, env):
+        return self._set(request, env)
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request, org, env):
+        return self._set(request, env)
+
+
+class EnvironmentUnarchiveView(EnvironmentArchiveView):
+    archived = False
+
+
+class ReportView(EnvironmentScoped):
+    """``PUT /api/v2/environments/{org}/{env}/report/{TYPE}``: validate, store durably, answer, enqueue.
+
+    The body is streamed (gzip decompressed on the fly) and limited to CSM_REPORT_MAX_BYTES after
+    decompression. ``Idempotency-Key``: the same key and body answer like the first time; the same key
+    with another body is a 422."""
+
+    permission = "environments.report"
+    error_statuses = (409, 413, 422)
+    parser_classes: list = []
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT}, parameters=[
+        OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])
+    def put(self, request, org, env, report_type):
+        environment = self.get_environment(env)
+        if report_type not in EnvironmentType.values:
+            raise invalid(f"Unknown report type {report_type!r}; use one of {', '.join(EnvironmentType.values)}.",
+                          {"type": ["unknown type"]})
+        raw = self._read(request)
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > 255:
+            raise invalid("Idempotency-Key is longer than 255 characters.", {"Idempotency-Key": ["too long"]})
+        try:
+            report, created = services.accept_report(AuditContext.from_request(request), environment, report_type,
+                                                     raw, key, request.auth if hasattr(request.auth, "pk") else None)
+        except ReportInvalid as error:
+            raise invalid(error.message, error.fields) from None
+        except services.ServiceError as error:
+            raise service_error(error) from None
+        response = Response(services.report_answer(report), status=status.HTTP_201_CREATED)
+        if not created:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+    def _read(self, request) -> bytes:
+        limit = settings.CSM_REPORT_MAX_BYTES
+        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in ("", "identity", "gzip"):
+            raise invalid(f"Content-Encoding {encoding!r} is not supported; use gzip or none.",
+                          {"Content-Encoding": ["unsupported"]})
+        gzipped = encoding == "gzip"
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        try:
+            if not gzipped and declared > limit:
+                raise BodyTooLarge(f"The report body is larger than the limit of {limit} bytes.")
+            return read_body(request._request, limit, gzipped)
+        except BodyTooLarge as error:
+            raise ApiError(413, "too_large", str(error)) from None
+        except BadEncoding as error:
+            raise invalid(str(error), {"Content-Encoding": [str(error)]}) from None
+
+
+class ReportStatusView(EnvironmentScoped):
+    """``GET .../reports/{id}``: poll what ingesting a report did (pending, snapshot, unchanged...)."""
+
+    permission = "environments.report"
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, org, env, report_id):
+        environment = self.get_environment(env)
+        report = get_object_or_404(Report.objects.for_org(self.org).defer("payload").select_related("outcome"),
+                                   environment=environment, pk=report_id)
+        answer = services.report_answer(report)
+        outcome = getattr(report, "outcome", None)
+        if outcome is not None:
+            answer.update(status=outcome.status, finished_at=outcome.finished_at,
+                          snapshot_index=outcome.snapshot.index if outcome.snapshot_id else None)
+        return Response(answer)
+
+
+def snapshot_answer(org, snapshot, artifacts: list[dict]) -> dict:
+    env = snapshot.environment
+    rows = selectors.snapshot_rows(env, snapshot.index, snapshot.index)
+    next_at = rows[0].next_at if rows else None
+    enrich_all(org, artifacts)
+    return {
+        "environment": env.name, "type": env.type, "index": snapshot.index, "timestamp": unix(snapshot.created_at),
+        "time": snapshot.created_at, "is_latest": snapshot.index == env.last_snapshot_index,
+        "next_snapshot_timestamp": unix(next_at), "reason": snapshot.reason,
+        "user_name": snapshot.reporter_label, "artifact_count": snapshot.artifact_count,
+        "instance_count": snapshot.instance_count, "hash": snapshot.hash, "prev_hash": snapshot.prev_hash,
+        "changes": {"started": snapshot.started_count, "exited": snapshot.exited_count,
+                    "scaled": snapshot.scaled_count},
+        "compliant": all(a.get("compliant") is not False for a in artifacts if a["annotation"]["now"]),
+        "artifacts": artifacts,
+    }
+
+
+class SnapshotDetailView(EnvironmentScoped):
+    """``GET /api/v2/snapshots/{org}/{env}/{id}``: id is -1, #N, N, ~N, @{ISO time} or @{N.days.ago}."""
+
+    permission = "environments.view"
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, org, env, snappish):
+        environment = self.get_environment(env)
+        if environment.is_logical:
+            if snappish not in ("-1", "latest", ""):
+                raise invalid("A logical environment has no snapshots of its own; only -1 (the union of its "
+                              "members' latest snapshots) can be read.", {"id": ["only -1"]})
+            artifacts = enrich_all(self.org, selectors.logical_artifacts(environment))
+            return Response({"environment": environment.name, "type": environment.type, "index": None,
+                             "is_latest": True, "artifacts": artifacts})
+        try:
+            snapshot = selectors.resolve_snapshot(environment, snappish)
+        except selectors.BadSnappish as error:
+            raise invalid(str(error), {"id": [str(error)]}) from None
+        except selectors.SnapshotNotFound as error:
+            raise not_found(error) from None
+        return Response(snapshot_answer(self.org, snapshot, selectors.snapshot_artifacts(snapshot, True)))
+
+
+class SnapshotListView(EnvironmentScoped):
+    """``GET /api/v2/snapshots/{org}/{env}``: a JSON array, latest first (``reverse=true``: oldest first),
+    ``interval=A..B`` (``~N``, ``N``, ``NOW``), ``page`` / ``per_page``; totals in X-Total-Count."""
+
+    permission = "environments.view"
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
+        OpenApiParameter("interval", str), OpenApiParameter("reverse", bool), OpenApiParameter("page", int),
+        OpenApiParameter("per_page", int)])
+    def get(self, request, org, env):
+        environment = self.get_environment(env)
+        latest = environment.last_snapshot_index
+        lo, hi = 1, latest
+        interval = request.query_params.get("interval", "").strip()
+        if interval:
+            try:
+                lo, hi = selectors.parse_interval(environment, interval)
+            except selectors.BadSnappish as error:
+                raise invalid(str(error), {"interval": [str(error)]}) from None
+            hi = min(hi, latest)
+        total = max(hi - lo + 1, 0)
+        page, per_page, headers = paginate(request, total)
+        reverse = request.query_params.get("reverse", "").lower() in ("1", "true", "yes")
+        if reverse:
+            start = lo + (page - 1) * per_page
+            first, last = start, min(start + per_page - 1, hi)
+        else:
+            end = hi - (page - 1) * per_page
+            first, last = max(end - per_page + 1, lo), end
+        rows = selectors.snapshot_rows(environment, first, last) if first <= last else []
+        if not reverse:
+            rows.reverse()
+        now = timezone.now()
+        data = [{
+            "index": s.index, "from": unix(s.created_at), "to": unix(s.next_at) or 0,
+            "duration": int(((s.next_at or now) - s.created_at).total_seconds()),
+            "artifact_count": s.artifact_count, "instance_count": s.instance_count, "reason": s.reason,
+            "changes": {"started": s.started_count, "exited": s.exited_count, "scaled": s.scaled_count},
+            "hash": s.hash, "compliant": None,
+        } for s in rows]
+        return Response(data, headers=headers)
+
+
+class EventListView(EnvironmentScoped):
+    """``GET /api/v2/environments/{org}/{env}/events``: started / exited / scaled, oldest first, filtered by
+    ``from`` / ``to`` (ISO times), ``snapshot_from`` / ``snapshot_to`` (indexes), ``kind``, ``fingerprint``."""
+
+    permission = "environments.view"
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
+        OpenApiParameter(name, str) for name in ("from", "to", "snapshot_from", "snapshot_to", "kind",
+                                                 "fingerprint", "page", "per_page")])
+    def get(self, request, org, env):
+        environment = self.get_environment(env)
+        events = SnapshotEvent.objects.for_org(self.org).filter(environment=environment)
+        params = request.query_params
+        for name, lookup in (("from", "created_at__gte"), ("to", "created_at__lte")):
+            if params.get(name):
+                try:
+                    moment = datetime.fromisoformat(params[name].replace("Z", "+00:00"))
+                except ValueError:
+                    raise invalid(f"{name} must be an ISO 8601 time.", {name: ["not an ISO 8601 time"]}) from None
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=UTC)
+                events = events.filter(**{lookup: moment})
+        for name, lookup in (("snapshot_from", "snapshot_index__gte"), ("snapshot_to", "snapshot_index__lte")):
+            if params.get(name):
+                if not params[name].isdigit():
+                    raise invalid(f"{name} must be a snapshot number.", {name: ["not a number"]})
+                events = events.filter(**{lookup: int(params[name])})
+        if params.get("kind"):
+            if params["kind"] not in EventKind.values:
+                raise invalid(f"kind must be one of {', '.join(EventKind.values)}.", {"kind": ["unknown kind"]})
+            events = events.filter(kind=params["kind"])
+        if params.get("fingerprint"):
+            events = events.filter(fingerprint=params["fingerprint"])
+        total = events.count()
+        page, per_page, headers = paginate(request, total, default=100)
+        rows = events.order_by("snapshot_index", "id")[(page - 1) * per_page: page * per_page]
+        return Response([event_data(e) for e in rows], headers=headers)
+
+
+class EnvDiffView(OrgScopedAPIView):
+    """``GET /api/v2/env-diff/{org}?snappish1=ENV#N&snappish2=ENV2~M[&include_unchanged=true]``."""
+
+    permission = "environments.view"
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
+        OpenApiParameter("snappish1", str, required=True), OpenApiParameter("snappish2", str, required=True),
+        OpenApiParameter("include_unchanged", bool)])
+    def get(self, request, org):
+        snapshots = []
+        for field in ("snappish1", "snappish2"):
+            text = request.query_params.get(field, "").strip()
+            if not text:
+                raise invalid(f"{field} is required (ENV, ENV#N, ENV~N or ENV@{{time}}).", {field: ["required"]})
+            try:
+                env, rest = selectors.parse_environment_snappish(self.org, text)
+                if env.is_logical:
+                    raise selectors.BadSnappish(f"{env.name!r} is a logical environment and has no snapshots.")
+                snapshots.append(selectors.resolve_snapshot(env, rest or "-1"))
+            except selectors.BadSnappish as error:
+                raise invalid(str(error), {field: [str(error)]}) from None
+            except selectors.SnapshotNotFound as error:
+                raise ApiError(404, "not_found", f"{field}: {error}") from None
+        include = request.query_params.get("include_unchanged", "").lower() in ("1", "true", "yes")
+        diff = selectors.diff_snapshots(*snapshots, include_unchanged=include)
+        everything = diff["only_in_1"] + diff["only_in_2"] + diff["changed"] + diff["scaled"] + diff.get(
+            "unchanged", [])
+        enrich_all(self.org, everything)
+        answer = {
+            "snappish1": {**diff["snapshot1"], "artifacts": diff["only_in_1"]},
+            "snappish2": {**diff["snapshot2"], "artifacts": diff["only_in_2"]},
+            "changed": {"artifacts": diff["changed"]},
+            "scaled": {"artifacts": diff["scaled"]},
+        }
+        if include:
+            answer["not_changed"] = {"artifacts": diff["unchanged"]}
+        return Response(answer)
+
+
+class SearchView(OrgScopedAPIView):
+    """``GET /api/v2/search/{org}/sha/{prefix}``: at least 5 hex characters; ambiguous → 400 with candidates."""
+
+    permission = "environments.view"
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, org, prefix):
+        prefix = prefix.strip().lower()
+        if len(prefix) < 5 or len(prefix) > 64 or not HEX.match(prefix):
+            raise invalid("Search by at least 5 (at most 64) hex characters of a SHA-256 fingerprint.",
+                          {"prefix": ["5 to 64 hex characters"]})
+        candidates = [fp for fp in selectors.fingerprint_candidates(self.org, prefix) if fp]
+        extra = hooks.extra_search_matches(self.org, prefix)
+        if len(candidates) > 1:
+            shown = candidates[:20]
+            raise invalid(f"{prefix!r} matches {'more than 20' if len(candidates) > 20 else len(candidates)} "
+                          "fingerprints; give more characters.",
+                          {"prefix": ["ambiguous"], "candidates": shown})
+        if not candidates and not extra:
+            raise ApiError(404, "not_found", f"No artifact fingerprint starts with {prefix!r}.")
+        answer = {"prefix": prefix, "fingerprint": None, "artifact_names": [], "running_now": [], "history": [],
+                  "matches": extra}
+        if candidates:
+            fingerprint = candidates[0]
+            history = selectors.fingerprint_history(self.org, fingerprint)
+            answer.update(
+                fingerprint=fingerprint,
+                artifact_names=sorted({n for run in history for n in run["names"]}),
+                running_now=sorted({run["environment"] for run in history if run["running"]}),
+                history=history,
+            )
+            answer.update(hooks.enrich(self.org, {fingerprint}).get(fingerprint, {}))
+        return Response(answer)
+
