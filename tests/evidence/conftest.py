@@ -1,0 +1,85 @@
+"""Fixtures of the evidence vault tests: evidence stored under a per-test directory, a reporting token,
+a flow, and helpers that send requests exactly as the kosli CLI builds them (multipart ``data_json`` +
+``attachment_file`` tar.gz)."""
+
+import io
+import json
+import tarfile
+
+import pytest
+
+from tenants.choices import Role
+
+
+@pytest.fixture(autouse=True)
+def evidence_root(settings, tmp_path):
+    root = tmp_path / "evidence-store"
+    settings.CSM_EVIDENCE_ROOT = root
+    settings.STORAGES = {**settings.STORAGES, "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}}
+    return root
+
+
+@pytest.fixture
+def reporter(org, token_for, api):
+    """An API client with a member-role service-account token (may report, may not override)."""
+    return api(token=token_for(org, Role.MEMBER))
+
+
+@pytest.fixture
+def admin_api(org, token_for, api):
+    return api(token=token_for(org, Role.ADMIN))
+
+
+@pytest.fixture
+def reader_api(org, token_for, api):
+    return api(token=token_for(org, Role.READER))
+
+
+def tar_gz(files: dict[str, bytes]) -> bytes:
+    """A tar.gz like the kosli CLI's ``evidence.tgz``."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def attest(client, org, flow, trail, kind, data, attachment=None, filename="evidence.tgz"):
+    """POST an attestation the way ``kosli attest <kind>`` does."""
+    body = {"data_json": json.dumps(data, indent=4)}
+    if attachment is not None:
+        upload = io.BytesIO(attachment)
+        upload.name = filename
+        body["attachment_file"] = upload
+    return client.post(f"/api/v2/attestations/{org}/{flow}/trail/{trail}/{kind}", body, format="multipart")
+
+
+def make_flow(client, org="acme", name="backend", template=None):
+    payload = {"name": name, "description": "the backend service", "visibility": "private"}
+    if template is not None:
+        payload["template"] = template
+    response = client.put(f"/api/v2/flows/{org}", payload, format="json")
+    assert response.status_code in (200, 201), response.content
+    return response.json()
+
+
+def begin_trail(client, org="acme", flow="backend", name="build-1", commit=None):
+    data = {"name": name, "description": "", "user_data": {}}
+    if commit:
+        data["git_commit_info"] = {"sha1": commit, "message": "a change", "author": "dev <dev@example.com>",
+                                   "timestamp": 1700000000, "branch": "main"}
+    response = client.put(f"/api/v2/trails/{org}/{flow}", {"data_json": json.dumps(data)}, format="multipart")
+    assert response.status_code in (200, 201), response.content
+    return response.json()
+
+
+def report_artifact(client, fingerprint, org="acme", flow="backend", trail="build-1", name="backend-image",
+                    commit="a" * 40):
+    payload = {"fingerprint": fingerprint, "filename": "backend:1.0", "git_commit": commit,
+               "git_commit_info": {"sha1": commit, "message": "m", "author": "a", "timestamp": 1, "branch": "main"},
+               "build_url": "https://ci.example.com/build/1", "commit_url": f"https://git.example.com/c/{commit}",
+               "repo_url": "https://git.example.com/backend", "template_reference_name": name, "trail_name": trail}
+    return client.post(f"/api/v2/artifacts/{org}/{flow}", payload, format="json")
