@@ -253,6 +253,9 @@ STORAGES["evidence"] = {
 # --- Policies ------------------------------------------------------------------------------------
 # Largest accepted policy YAML file.
 CSM_POLICY_MAX_BYTES = env_int("CSM_POLICY_MAX_BYTES", 64 * 1024, minimum=1024)
+# Expired allowlist entries change standing: re-evaluate their environments this often (seconds).
+CELERY_BEAT_SCHEDULE["policies-allowlist-expiry"] = {"task": "policies.handle_expired_allowlist_entries",
+                                                     "schedule": 60}
 
 # --- Alerts --------------------------------------------------------------------------------------
 CSM_WEBHOOK_ALLOW_PRIVATE = env_bool("CSM_WEBHOOK_ALLOW_PRIVATE", False)

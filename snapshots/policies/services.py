@@ -211,7 +211,8 @@ def evaluate_artifacts(org, environment, artifacts: list[dict], now=None) -> tup
         if not fingerprint and decision["status"] == COMPLIANT and policies:
             decision.update(status=UNKNOWN, compliant=False,
                             reasons_for_incompliance=["the agent could not fingerprint this artifact"])
-        decisions.append({"name": artifact["name"], "fingerprint": fingerprint, **decision})
+        provenance = facts[(artifact["name"], fingerprint)].provenance or None
+        decisions.append({"name": artifact["name"], "fingerprint": fingerprint, "provenance": provenance, **decision})
     return policies, decisions
 
 
