@@ -1,0 +1,230 @@
+"""Durability against real processes: a Celery worker, kill -9 mid-ingest, Redis down, concurrent replays,
+and the append-only triggers."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.utils import DatabaseError
+
+from snapshots import services
+from snapshots.models import Report, ReportOutcome, Snapshot, SnapshotEntry
+from tenants.choices import Role
+from tests.snapshots.conftest import fp, server_report
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate, timeout=60.0, what="condition"):
+    """Poll until predicate() is truthy (a deadline for a real process, not a timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def put_report(client, body, env="prod", key=None):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.put(f"/api/v2/environments/acme/{env}/report/server", data=json.dumps(body).encode(),
+                      content_type="application/json", **headers)
+
+
+@pytest.fixture
+def agent(api, org, token_for):
+    client = api(token=token_for(org, Role.SNAPSHOTTER))
+    assert client.put("/api/v2/environments/acme", {"name": "prod", "type": "server"}, format="json").status_code == 201
+    return client
+
+
+def outcome_of(report_id):
+    return ReportOutcome.objects.filter(report_id=report_id).first()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_report_is_ingested_by_a_real_worker(agent, celery_worker):
+    first = put_report(agent, server_report(fp(1), fp(2))).json()["id"]
+    assert wait_for(lambda: outcome_of(first), what="ingest").status == "snapshot"
+    second = put_report(agent, server_report(fp(1), fp(2))).json()["id"]
+    assert wait_for(lambda: outcome_of(second), what="ingest").status == "unchanged"
+    assert Snapshot.objects.count() == 1
+
+
+def _worker(env_extra: dict) -> subprocess.Popen:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "csm.test_settings",
+           "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{settings.DATABASES['default']['NAME']}",
+           "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, **env_extra}
+    if services.PAUSE_ENV not in env_extra:
+        env.pop(services.PAUSE_ENV, None)
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/celery"), "-A", "csm", "worker", "--pool", "solo", "-l", "WARNING",
+         "--without-mingle", "--without-gossip", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_kill_9_mid_ingest_then_restart_ingests_exactly_once(agent, tmp_path):
+    marker = tmp_path / "ingest-paused"
+    report_id = put_report(agent, server_report(*[fp(i) for i in range(1, 200)])).json()["id"]
+    worker = _worker({services.PAUSE_ENV: str(marker)})
+    try:
+        wait_for(marker.exists, what="the worker to reach the middle of ingest")
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    # The transaction died with the process: nothing half-written, the report is still pending.
+    wait_for(lambda: not _env_locked(), what="PostgreSQL to roll back the dead worker's transaction")
+    assert outcome_of(report_id) is None
+    assert Snapshot.objects.count() == 0 and SnapshotEntry.objects.count() == 0
+    assert list(services.pending_reports().values_list("id", flat=True)) == [report_id]
+    worker = _worker({})
+    try:
+        assert services.sweep_pending_reports(min_age_seconds=0) == 1
+        outcome = wait_for(lambda: outcome_of(report_id), what="the restarted worker to ingest")
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    assert outcome.status == "snapshot"
+    assert services.ingest_report(report_id).pk == outcome.pk  # the original message, redelivered: a no-op
+    assert Snapshot.objects.count() == 1 and ReportOutcome.objects.count() == 1
+    assert SnapshotEntry.objects.count() == 199
+
+
+def _env_locked() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                       "AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()")
+        return cursor.fetchone()[0] > 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _redis(port: int) -> subprocess.Popen:
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def up():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    wait_for(up, timeout=20, what="redis-server to start")
+    return process
+
+
+@pytest.fixture
+def private_broker():
+    """Point the Celery app at a redis-server of our own, which the test may stop and start."""
+    from csm.celery import app
+
+    port = _free_port()
+    old = app.conf.broker_url
+    app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
+    app._pool = None
+    app.amqp._producer_pool = None
+    holder = {"process": _redis(port), "port": port}
+    yield holder
+    holder["process"].terminate()
+    holder["process"].wait(timeout=10)
+    app.conf.broker_url = old
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reports_accepted_while_redis_is_down_are_ingested_after_it_returns(agent, private_broker):
+    from celery.contrib.testing.worker import start_worker
+
+    from csm.celery import app
+
+    private_broker["process"].terminate()
+    private_broker["process"].wait(timeout=10)
+    ids = [put_report(agent, server_report(fp(1))).json()["id"],
+           put_report(agent, server_report(fp(1), fp(2))).json()["id"]]
+    assert Report.objects.count() == 2 and all(outcome_of(i) is None for i in ids)
+    private_broker["process"] = _redis(private_broker["port"])
+    app._pool = None
+    app.amqp._producer_pool = None
+    assert services.sweep_pending_reports(min_age_seconds=0) == 2
+    app.conf.task_always_eager = False
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"):
+        wait_for(lambda: all(outcome_of(i) for i in ids), what="both reports to be ingested")
+    assert [outcome_of(i).status for i in ids] == ["snapshot", "snapshot"]
+    assert Snapshot.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_idempotent_replays_store_one_report(api, org, token_for, agent):
+    token = token_for(org, Role.SNAPSHOTTER)
+    body = server_report(fp(1), fp(2))
+    answers, errors = [], []
+    barrier = threading.Barrier(6)
+
+    def replay():
+        from django.db import connections
+
+        try:
+            client = api(token=token)
+            barrier.wait()
+            response = put_report(client, body, key="same-key")
+            answers.append((response.status_code, response.json()))
+        except Exception as error:  # collected and asserted below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=replay) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert {status for status, _ in answers} == {201}
+    assert len({answer["id"] for _, answer in answers}) == 1
+    assert Report.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_append_only_triggers_reject_updates_and_deletes(agent):
+    report_id = put_report(agent, server_report(fp(1))).json()["id"]
+    services.ingest_report(report_id)
+    put_report(agent, server_report(fp(2)))
+    services.ingest_report(Report.objects.latest("id").pk)
+    open_entry = SnapshotEntry.objects.get(to_index__isnull=True)
+    statements = [
+        "UPDATE snapshots_snapshot SET artifact_count = 99",
+        "DELETE FROM snapshots_snapshot",
+        "UPDATE snapshots_report SET payload_sha256 = 'x'",
+        "DELETE FROM snapshots_report",
+        "UPDATE snapshots_reportoutcome SET status = 'unchanged'",
+        "DELETE FROM snapshots_snapshotevent",
+        "UPDATE snapshots_snapshotevent SET name = 'x'",
+        "DELETE FROM snapshots_snapshotentry",
+        "UPDATE snapshots_snapshotentry SET to_index = 7 WHERE to_index IS NOT NULL",  # closed once already
+        f"UPDATE snapshots_snapshotentry SET name = 'renamed' WHERE id = {open_entry.pk}",
+    ]
+    for statement in statements:
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+    with connection.cursor() as cursor:  # closing an open validity range once is allowed
+        cursor.execute(f"UPDATE snapshots_snapshotentry SET to_index = 3 WHERE id = {open_entry.pk}")
+    assert SnapshotEntry.objects.get(pk=open_entry.pk).to_index == 3
