@@ -9,6 +9,9 @@ The snapshot app knows nothing about evidence, policies or alerts; those apps re
 - ``artifact_enricher(fn)``: ``fn(org, fingerprints: set[str]) -> dict[str, dict]`` adds fields to each
   artifact of a snapshot / diff / search answer (provenance from the evidence vault, compliance from
   policies). Called once per answer with every fingerprint in it (no N+1), never writes.
+- ``snapshot_enricher(fn)``: ``fn(snapshot) -> dict`` adds top-level fields to a snapshot read (the
+  policies app: ``compliant``, ``applied_policies``); a key ``"artifacts"`` in the answer is a
+  ``{fingerprint: fields}`` map merged into that snapshot's artifacts (per-snapshot compliance).
 - ``search_matcher(fn)``: ``fn(org, prefix: str) -> list[dict]`` adds matches to the fingerprint
   search (the evidence vault matches git commits).
 """
@@ -21,6 +24,7 @@ log = logging.getLogger(__name__)
 _after_snapshot: list[Callable[[int, dict], None]] = []
 _enrichers: list[Callable] = []
 _search_matchers: list[Callable] = []
+_snapshot_enrichers: list[Callable] = []
 
 
 def after_snapshot(fn):
@@ -33,6 +37,24 @@ def artifact_enricher(fn):
     if fn not in _enrichers:
         _enrichers.append(fn)
     return fn
+
+
+def snapshot_enricher(fn):
+    if fn not in _snapshot_enrichers:
+        _snapshot_enrichers.append(fn)
+    return fn
+
+
+def enrich_snapshot(snapshot) -> tuple[dict, dict[str, dict]]:
+    """(top-level fields, {fingerprint: artifact fields}) from every snapshot enricher."""
+    top: dict = {}
+    per_artifact: dict[str, dict] = {}
+    for fn in list(_snapshot_enrichers):
+        fields = dict(fn(snapshot) or {})
+        for fingerprint, extra in (fields.pop("artifacts", None) or {}).items():
+            per_artifact.setdefault(fingerprint, {}).update(extra)
+        top.update(fields)
+    return top, per_artifact
 
 
 def search_matcher(fn):

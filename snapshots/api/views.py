@@ -206,6 +206,11 @@ def snapshot_answer(org, snapshot, artifacts: list[dict]) -> dict:
     rows = selectors.snapshot_rows(env, snapshot.index, snapshot.index)
     next_at = rows[0].next_at if rows else None
     enrich_all(org, artifacts)
+    # Per-snapshot fields from the snapshot enrichers (policies: compliant, applied_policies, and per
+    # artifact compliant / policy_decisions / reasons_for_incompliance), merged over the defaults below.
+    top, per_artifact = hooks.enrich_snapshot(snapshot)
+    for artifact in artifacts:
+        artifact.update(per_artifact.get(artifact.get("fingerprint"), {}))
     return {
         "environment": env.name, "type": env.type, "index": snapshot.index, "timestamp": unix(snapshot.created_at),
         "time": snapshot.created_at, "is_latest": snapshot.index == env.last_snapshot_index,
@@ -216,7 +221,7 @@ def snapshot_answer(org, snapshot, artifacts: list[dict]) -> dict:
                     "scaled": snapshot.scaled_count},
         "compliant": all(a.get("compliant") is not False for a in artifacts if a["annotation"]["now"]),
         "artifacts": artifacts,
-    }
+    } | top
 
 
 class SnapshotDetailView(EnvironmentScoped):

@@ -13,3 +13,4 @@ class PoliciesConfig(AppConfig):
         from . import hooks as policy_hooks
 
         hooks.after_snapshot(policy_hooks.evaluate_new_snapshot)
+        hooks.snapshot_enricher(policy_hooks.snapshot_compliance_fields)

@@ -1,9 +1,10 @@
 """What the evidence vault knows about running artifacts, as ``ArtifactFacts`` for the evaluator.
 
-One query batch per call (no N+1): every evidence ``Artifact`` row for the fingerprints, their flows
-and trails, and the attestations of those trails. The newest report of a fingerprint decides its
-provenance (flow, trail, commit). Within a trail, a newer attestation with the same name (for the
-same artifact, or trail-level) supersedes the older one.
+Built on the evidence vault's own selectors (``audit.evidence.selectors``) so "provenance" and
+"compliant in its trail" mean exactly what the vault shows: ``provenance_for`` (batched) gives the
+flow, trail and commit of the latest report and whether the artifact is compliant in its trail;
+attestations are read in one batch and judged by the vault's ``evaluate`` (latest of each name wins,
+overrides applied). A fixed number of queries whatever the number of artifacts.
 """
 
 from collections import defaultdict
@@ -13,87 +14,69 @@ from django.conf import settings
 from .evaluation import ArtifactFacts
 
 
-def _policy_type(attestation) -> str:
-    """The attestation's type in policy terms: built-in name or ``custom:<name>``."""
-    if attestation.custom_type_id:
-        return f"custom:{attestation.custom_type.name}"
-    return attestation.type
+def _policy_type(label: str, builtin: set[str]) -> str:
+    """An attestation's type as policies name it: a built-in type, or ``custom:<name>``."""
+    return label if label in builtin else f"custom:{label}"
 
 
-def _latest_by_name(attestations) -> dict[str, object]:
-    latest: dict[str, object] = {}
-    for att in sorted(attestations, key=lambda a: (a.created_at, a.pk)):
-        latest[att.name] = att
-    return latest
+def _attestations(org, fingerprints: set[str]) -> dict[str, list[dict]]:
+    """Per fingerprint, the current attestations about it (on the artifact, and trail-level ones of
+    its trails): ``[{"name", "type", "compliant"}]``."""
+    from audit.evidence.choices import AttestationType
+    from audit.evidence.models import Artifact, Attestation
+    from audit.evidence.selectors import evaluate
 
-
-def _template_names(trail, template_name: str) -> tuple[list[str], list[str]]:
-    template = trail.effective_template() or {}
-    trail_names = [item.get("name") for item in template.get("trail", []) if isinstance(item, dict)]
-    artifact_names: list[str] = []
-    for artifact in template.get("artifacts", []):
-        if isinstance(artifact, dict) and artifact.get("name") == template_name:
-            artifact_names = [item.get("name") for item in artifact.get("attestations", []) if isinstance(item, dict)]
-    return [n for n in trail_names if n], [n for n in artifact_names if n]
+    builtin = {choice.value for choice in AttestationType}
+    records = list(Artifact.objects.for_org(org).filter(fingerprint__in=list(fingerprints))
+                   .only("id", "fingerprint", "trail_id").order_by("created_at", "id"))
+    if not records:
+        return {}
+    trail_ids = {r.trail_id for r in records if r.trail_id}
+    by_artifact: dict[int, list] = defaultdict(list)
+    by_trail: dict[int, list] = defaultdict(list)
+    rows = Attestation.objects.for_org(org).filter(trail_id__in=trail_ids).select_related("custom_type")
+    for att in rows:
+        if att.artifact_id:
+            by_artifact[att.artifact_id].append(att)
+        elif not att.target_artifact and not att.artifact_fingerprint:
+            by_trail[att.trail_id].append(att)
+    out: dict[str, dict[str, dict]] = defaultdict(dict)
+    for record in records:
+        judged = evaluate([], by_artifact.get(record.pk, []) + by_trail.get(record.trail_id, []))
+        for entry in judged["attestations"]:
+            out[record.fingerprint][entry["name"]] = {
+                "name": entry["name"], "type": _policy_type(entry["type"], builtin),
+                "compliant": bool(entry["effective_compliant"]),
+            }
+    return {fingerprint: list(by_name.values()) for fingerprint, by_name in out.items()}
 
 
 def gather_facts(org, artifacts: list[dict]) -> dict[tuple[str, str], ArtifactFacts]:
     """``[{name, fingerprint}]`` → ``{(name, fingerprint): ArtifactFacts}``."""
-    from audit.evidence.models import Artifact, Attestation
+    from audit.evidence.models import Flow
+    from audit.evidence.selectors import provenance_for
 
     fingerprints = {a["fingerprint"] for a in artifacts if a.get("fingerprint")}
-    reported = (
-        Artifact.objects.for_org(org).filter(fingerprint__in=fingerprints)
-        .select_related("flow", "trail").order_by("fingerprint", "-created_at", "-id")
-    ) if fingerprints else []
-    newest: dict[str, object] = {}
-    for row in reported:
-        newest.setdefault(row.fingerprint, row)
-    trail_ids = {row.trail_id for row in newest.values() if row.trail_id}
-    by_trail: dict[int, list] = defaultdict(list)
-    if trail_ids:
-        for att in Attestation.objects.for_org(org).filter(trail_id__in=trail_ids).select_related(
-                "custom_type", "artifact"):
-            by_trail[att.trail_id].append(att)
+    provenance = provenance_for(org, fingerprints) if fingerprints else {}
+    known = {fp for fp, info in provenance.items() if info["provenance"]}
+    flow_names = {provenance[fp]["flow"] for fp in known}
+    tags = dict(Flow.objects.for_org(org).filter(name__in=flow_names).values_list("name", "tags")) if known else {}
+    attestations = _attestations(org, known) if known else {}
     result = {}
     for item in artifacts:
         fingerprint = item.get("fingerprint") or ""
         facts = ArtifactFacts(fingerprint=fingerprint, name=item["name"])
-        row = newest.get(fingerprint)
-        if row is not None:
-            facts.flow_name = row.flow.name
-            facts.flow_tags = dict(row.flow.tags or {})
+        info = provenance.get(fingerprint)
+        if info and info["provenance"]:
+            facts.flow_name = info["flow"]
+            facts.flow_tags = dict(tags.get(info["flow"]) or {})
+            facts.trail_name = info["trail"]
+            facts.trail_compliant = info["artifact_compliant"]
+            facts.attestations = attestations.get(fingerprint, [])
             facts.provenance = {
-                "flow": row.flow.name,
-                "trail": row.trail.name if row.trail_id else "",
-                "commit": row.git_commit,
-                "commit_url": row.commit_url,
-                "html_url": f"{settings.CSM_BASE_URL}/o/{org.slug}/flows/{row.flow.name}",
+                "flow": info["flow"], "trail": info["trail"] or "", "commit": info["git_commit"] or "",
+                "commit_url": info["commit_url"] or "",
+                "html_url": f"{settings.CSM_BASE_URL}/o/{org.slug}/flows/{info['flow']}/",
             }
-            if row.trail_id:
-                _trail_facts(facts, row, by_trail[row.trail_id])
         result[(item["name"], fingerprint)] = facts
     return result
-
-
-def _trail_facts(facts: ArtifactFacts, row, trail_attestations: list) -> None:
-    """Attestations that count for this artifact, and whether it is compliant in its trail: every
-    current attestation compliant and every attestation its template expects present."""
-    facts.trail_name = row.trail.name
-    own = [a for a in trail_attestations
-           if (a.artifact_id and a.artifact.fingerprint == row.fingerprint) or a.artifact_fingerprint == row.fingerprint
-           or (not a.artifact_id and not a.artifact_fingerprint and row.template_name
-               and a.target_artifact == row.template_name)]
-    trail_level = [a for a in trail_attestations if not a.artifact_id and not a.artifact_fingerprint
-                   and not a.target_artifact]
-    current_own = _latest_by_name(own)
-    current_trail = _latest_by_name(trail_level)
-    facts.attestations = [
-        {"name": att.name, "type": _policy_type(att), "compliant": bool(att.is_compliant), "scope": scope}
-        for scope, group in (("artifact", current_own), ("trail", current_trail))
-        for att in group.values()
-    ]
-    expected_trail, expected_artifact = _template_names(row.trail, row.template_name)
-    missing = [n for n in expected_trail if n not in current_trail] + [
-        n for n in expected_artifact if n not in current_own]
-    facts.trail_compliant = not missing and all(a["compliant"] for a in facts.attestations)
