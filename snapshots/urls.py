@@ -1,1 +1,14 @@
-urlpatterns: list = []
+"""Web pages of the snapshot journal, under ``/o/<org>/``."""
+
+from django.urls import path
+
+from snapshots import views
+
+urlpatterns = [
+    path("o/<slug:org>/environments/", views.environment_list, name="environment-list"),
+    path("o/<slug:org>/environments/<str:env>/", views.environment_detail, name="environment-detail"),
+    path("o/<slug:org>/environments/<str:env>/snapshots/<int:index>/", views.snapshot_detail,
+         name="snapshot-detail"),
+    path("o/<slug:org>/diff/", views.diff, name="snapshot-diff"),
+    path("o/<slug:org>/search/", views.search, name="search"),
+]

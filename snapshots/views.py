@@ -1,0 +1,108 @@
+"""Web pages of the snapshot journal: environments, one environment, one snapshot, diff, search.
+Reads only; every page is guarded by ``@org_view("environments.view")``."""
+
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+
+from snapshots import hooks, selectors
+from snapshots.api.views import HEX
+from snapshots.models import Environment, Snapshot, SnapshotEvent
+from tenants.access import org_view
+
+SPARK_DAYS = 14
+
+
+def _environment(request, name: str) -> Environment:
+    return get_object_or_404(Environment.objects.for_org(request.org), name=name)
+
+
+def _enriched(org, artifacts: list[dict]) -> list[dict]:
+    extra = hooks.enrich(org, {a["fingerprint"] for a in artifacts})
+    for artifact in artifacts:
+        artifact.update(extra.get(artifact["fingerprint"], {}))
+    return artifacts
+
+
+def sparkline_points(series: list[int], width: int = 112, height: int = 22) -> str:
+    """SVG polyline points for a small change chart (newest day on the right)."""
+    top = max(series) or 1
+    step = width / max(len(series) - 1, 1)
+    return " ".join(f"{i * step:.1f},{height - 2 - (value / top) * (height - 4):.1f}" for i, value in enumerate(series))
+
+
+@org_view("environments.view")
+def environment_list(request):
+    show_archived = request.GET.get("archived") == "1"
+    envs = list(Environment.objects.for_org(request.org).filter(archived=show_archived).order_by("name"))
+    series = selectors.change_sparkline(envs, SPARK_DAYS)
+    rows = [{"env": env, "spark": sparkline_points(series[env.pk]), "changes": sum(series[env.pk])} for env in envs]
+    return render(request, "snapshots/environment_list.html", {
+        "rows": rows, "show_archived": show_archived, "spark_days": SPARK_DAYS})
+
+
+@org_view("environments.view")
+def environment_detail(request, env):
+    environment = _environment(request, env)
+    latest = selectors.latest_snapshot(environment)
+    if environment.is_logical:
+        artifacts = selectors.logical_artifacts(environment)
+    else:
+        artifacts = selectors.snapshot_artifacts(latest) if latest else []
+    timeline = Paginator(Snapshot.objects.filter(environment=environment).order_by("-index"), 25)
+    events = SnapshotEvent.objects.filter(environment=environment).order_by("-snapshot_index", "-id")[:50]
+    return render(request, "snapshots/environment_detail.html", {
+        "environment": environment, "latest": latest, "artifacts": _enriched(request.org, artifacts),
+        "timeline": timeline.get_page(request.GET.get("page")), "events": events,
+        "members": environment.included_environments.order_by("name"),
+    })
+
+
+@org_view("environments.view")
+def snapshot_detail(request, env, index):
+    environment = _environment(request, env)
+    snapshot = get_object_or_404(Snapshot, environment=environment, index=index)
+    artifacts = selectors.snapshot_artifacts(snapshot, include_exited=True)
+    return render(request, "snapshots/snapshot_detail.html", {
+        "environment": environment, "snapshot": snapshot, "artifacts": _enriched(request.org, artifacts),
+        "has_next": index < environment.last_snapshot_index,
+    })
+
+
+@org_view("environments.view")
+def diff(request):
+    envs = list(Environment.objects.for_org(request.org).exclude(type="logical").order_by("name"))
+    sides, error, result = [], "", None
+    for n in ("1", "2"):
+        sides.append({"n": n, "env": request.GET.get(f"env{n}", ""), "at": request.GET.get(f"at{n}", "-1") or "-1"})
+    if all(side["env"] for side in sides):
+        try:
+            snapshots = []
+            for side in sides:
+                environment = next((e for e in envs if e.name == side["env"]), None)
+                if environment is None:
+                    raise selectors.SnapshotNotFound(f"No environment named {side['env']!r}.")
+                snapshots.append(selectors.resolve_snapshot(environment, side["at"]))
+            result = selectors.diff_snapshots(*snapshots, include_unchanged=True)
+        except (selectors.SnapshotNotFound, selectors.BadSnappish) as problem:
+            error = str(problem)
+    return render(request, "snapshots/diff.html", {"envs": envs, "sides": sides, "error": error, "result": result})
+
+
+@org_view("environments.view")
+def search(request):
+    query = request.GET.get("q", "").strip().lower()
+    context = {"query": query, "error": "", "candidates": [], "history": None, "fingerprint": None, "extra": []}
+    if query:
+        if len(query) < 5 or len(query) > 64 or not HEX.match(query):
+            context["error"] = "Search by at least 5 (at most 64) hex characters of a SHA-256 fingerprint."
+        else:
+            candidates = [fp for fp in selectors.fingerprint_candidates(request.org, query) if fp]
+            context["extra"] = hooks.extra_search_matches(request.org, query)
+            if len(candidates) == 1:
+                context["fingerprint"] = candidates[0]
+                context["history"] = selectors.fingerprint_history(request.org, candidates[0])
+                context["names"] = sorted({n for run in context["history"] for n in run["names"]})
+            else:
+                context["candidates"] = candidates[:20]
+    return render(request, "snapshots/search.html", context)
+
