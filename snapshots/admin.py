@@ -1,0 +1,53 @@
+"""Staff views of the journal. Journal tables are append-only: the admin shows them read-only."""
+
+from django.contrib import admin
+
+from snapshots.models import Environment, Report, ReportOutcome, Snapshot, SnapshotEntry, SnapshotEvent
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Environment)
+class EnvironmentAdmin(ReadOnlyAdmin):
+    list_display = ("name", "org", "type", "last_snapshot_index", "current_artifact_count", "last_report_at",
+                    "archived")
+    list_filter = ("type", "archived")
+    search_fields = ("name", "org__slug")
+
+
+@admin.register(Report)
+class ReportAdmin(ReadOnlyAdmin):
+    list_display = ("id", "org", "environment", "type", "entry_count", "payload_bytes", "reporter_label",
+                    "received_at")
+    exclude = ("payload",)
+
+
+@admin.register(ReportOutcome)
+class ReportOutcomeAdmin(ReadOnlyAdmin):
+    list_display = ("report", "status", "snapshot", "finished_at")
+
+
+@admin.register(Snapshot)
+class SnapshotAdmin(ReadOnlyAdmin):
+    list_display = ("environment", "index", "created_at", "reason", "artifact_count", "started_count",
+                    "exited_count", "scaled_count")
+
+
+@admin.register(SnapshotEntry)
+class SnapshotEntryAdmin(ReadOnlyAdmin):
+    list_display = ("environment", "name", "fingerprint", "instance_count", "from_index", "to_index")
+    search_fields = ("fingerprint", "name")
+
+
+@admin.register(SnapshotEvent)
+class SnapshotEventAdmin(ReadOnlyAdmin):
+    list_display = ("environment", "snapshot_index", "kind", "name", "fingerprint", "created_at")
