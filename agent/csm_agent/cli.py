@@ -7,7 +7,6 @@ import sys
 from csm_agent import __version__, config
 from csm_agent import fingerprint as fp
 from csm_agent.errors import EXIT_OK, EXIT_USAGE, AgentError, UsageError
-from csm_agent.runner import Runner
 
 log = logging.getLogger("csm_agent")
 
@@ -152,6 +151,8 @@ def main(argv=None):
                 raise UsageError("--workers must be at least 1")
             print(fp.fingerprint(args.path, args.exclude, args.digest_format, args.workers))
             return EXIT_OK
+        from csm_agent.runner import Runner  # imports requests: not needed to fingerprint
+
         settings = config.resolve(args)
         log.debug("settings: %r", settings)
         return Runner(args, settings).run()
