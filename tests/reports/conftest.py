@@ -83,3 +83,11 @@ def recording_server():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def assert_contains(text: str, *expected: str) -> None:
+    """Each string appears in the PDF text; spaces and case are ignored because table cells wrap long
+    hashes and figure labels are printed in capitals."""
+    squashed = text.replace(" ", "").lower()
+    missing = [item for item in expected if item.replace(" ", "").lower() not in squashed]
+    assert not missing, f"not in the PDF: {missing}"
