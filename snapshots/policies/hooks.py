@@ -57,3 +57,18 @@ def artifacts_changed_standing(org, fingerprints, reason: str = "attestation", c
     for environment_id in sorted(environment_ids):
         request_reevaluation(ctx or AuditContext.system(reason), environment_id, reason)
     return len(environment_ids)
+
+
+def on_evidence_saved(sender, instance, **kwargs) -> None:
+    """post_save of the evidence vault's Artifact and Attestation rows: a new report (provenance) or
+    attestation can change the standing of the artifacts it is about, so their environments are
+    re-evaluated after the vault's transaction commits."""
+    from audit.evidence.models import Artifact
+
+    if isinstance(instance, Artifact):
+        fingerprints = {instance.fingerprint}
+    elif instance.artifact_id or instance.artifact_fingerprint:
+        fingerprints = {instance.artifact.fingerprint if instance.artifact_id else instance.artifact_fingerprint}
+    else:  # a trail-level attestation speaks for every artifact of its trail
+        fingerprints = set(Artifact.objects.filter(trail_id=instance.trail_id).values_list("fingerprint", flat=True))
+    artifacts_changed_standing(instance.org, fingerprints, reason=f"evidence: {type(instance).__name__.lower()}")

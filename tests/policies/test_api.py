@@ -203,3 +203,21 @@ def test_roles_and_other_orgs(org, other_org, api, member_of, token_for, django_
                        format="json").status_code == 404
     assert globex.get("/api/v2/allowlists/globex/prod").status_code == 404
     assert globex.get(f"/api/v2/asserts/acme/fingerprint/{fp(1)}?environment_name=prod").status_code == 404
+
+
+def test_new_evidence_reevaluates_where_the_artifact_runs(org, django_capture_on_commit_callbacks):
+    from audit.evidence.models import Attestation
+
+    env = make_env(org)
+    services.save_policy(CTX, org, "needs-tests", POLICY_HEAD + "artifacts:\n  attestations:\n    - type: junit\n")
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attach_policies(CTX, org, env, ["needs-tests"])
+        artifact = report_flow_artifact(org, "web-flow", fp(1), name="web")
+    snapshot = ingest(env, {"web:1": fp(1)}, capture=django_capture_on_commit_callbacks)
+    assert SnapshotCompliance.objects.get(snapshot=snapshot).compliant is False
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        Attestation.objects.create(org=org, flow=artifact.flow, trail=artifact.trail, artifact=artifact,
+                                   artifact_fingerprint=fp(1), name="unit", type="junit", is_compliant=True)
+    assert len(callbacks) == 1  # the attestation asked for a re-evaluation of prod
+    second = services.reevaluate(env.pk, "evidence: attestation", CTX)
+    assert SnapshotCompliance.objects.get(snapshot=second).compliant is True
