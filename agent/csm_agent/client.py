@@ -126,35 +126,36 @@ class CsmClient:
             self.sleep(delay)
             attempt += 1
 
-    def report(self, env, env_type, artifacts):
-        """PUT one complete snapshot of ``env``. Returns the server's JSON answer (or None on dry run)."""
+    def report(self, env, env_type, artifacts, create_missing=None):
+        """PUT one complete snapshot of ``env``. Returns the server's JSON answer (or None on dry run).
+
+        ``create_missing`` (a description) creates the environment with ``env_type`` when csm answers
+        404 for it, then sends the same report again. This needs no read permission, so it works with a
+        snapshotter token; an existing environment is never modified.
+        """
         payload = {"artifacts": artifacts}
         url = self.url("environments", self.org, env, "report", env_type)
         if self.dry_run:
+            if create_missing is not None:
+                print(f"# dry run: would create environment {env!r} ({env_type}) if missing", file=sys.stderr)
             print(f"# dry run: would PUT {url}", file=sys.stderr)
             self.out.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
             self.out.flush()
             return None
         key = str(uuid.uuid4())  # one key per snapshot, reused by every retry of it
-        response = self.request("PUT", url, payload, idempotency_key=key, compress=self.compress)
+        ok = (404,) if create_missing is not None else ()
+        response = self.request("PUT", url, payload, idempotency_key=key, compress=self.compress, ok_statuses=ok)
+        if response.status_code == 404:
+            self.create_environment(env, env_type, create_missing)
+            response = self.request("PUT", url, payload, idempotency_key=key, compress=self.compress)
         try:
             return response.json()
         except ValueError:
             return {}
 
-    def ensure_environment(self, env, env_type, description=""):
-        """Create ``env`` with ``env_type`` if it does not exist yet (``--auto-environment``)."""
-        if self.dry_run:
-            print(f"# dry run: would create environment {env!r} of type {env_type} if missing", file=sys.stderr)
-            return False
-        response = self.request("GET", self.url("environments", self.org, env), ok_statuses=(404,))
-        if response.status_code != 404:
-            existing = response.json().get("type") if response.content else None
-            if existing and existing != env_type:
-                raise UsageError(f"environment {env!r} exists with type {existing}, not {env_type}")
-            return False
+    def create_environment(self, env, env_type, description=""):
+        """``PUT /api/v2/environments/{org}`` (create-or-update) for ``--auto-environment``."""
         body = {"name": env, "type": env_type,
-                "description": description or f"Created by csm-agent snapshot {env_type}"}
+                "description": description or f"Created by csm-agent snapshot {env_type.lower()}"}
         self.request("PUT", self.url("environments", self.org), body)
         log.info("created environment %s (%s)", env, env_type)
-        return True

@@ -64,7 +64,8 @@ class Runner:
         """Collect everything, then send it. A failure while collecting sends nothing at all."""
         started = time.monotonic()
         artifacts = self.collect()
-        answer = self.client.report(self.args.env, self.env_type, artifacts)
+        create = self.args.description if self.args.auto_environment else None
+        answer = self.client.report(self.args.env, self.env_type, artifacts, create_missing=create)
         if answer is not None:
             detail = ", ".join(f"{k}={answer[k]}" for k in ("id", "status", "snapshot") if k in answer)
             log.info("reported %d artifacts to %s/%s in %.1fs%s", len(artifacts), self.client.org, self.args.env,
@@ -89,8 +90,6 @@ class Runner:
         return self.last_error.exit_code if self.last_error else EXIT_OK
 
     def run(self):
-        if self.args.auto_environment:
-            self.client.ensure_environment(self.args.env, self.env_type, self.args.description)
         if self.watch_paths:
             return self._watch()
         if self.args.interval is None:

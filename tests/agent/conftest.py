@@ -66,6 +66,7 @@ class FakeCsm:
         self.requests = []
         self.script = [(201, {"id": 1, "status": "pending"}, {})]
         self.environments = {}
+        self.strict = False  # when True, reports to an environment not in ``environments`` get a 404
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,10 +78,9 @@ class FakeCsm:
                 raw = self.rfile.read(length) if length else b""
                 fake.requests.append(Recorded(self.command, self.path, dict(self.headers), raw))
                 parts = self.path.strip("/").split("/")
-                if self.command == "GET" and len(parts) == 5 and parts[2] == "environments":
-                    env = fake.environments.get(parts[4])
-                    status, body, headers = (200, env, {}) if env else (
-                        404, {"error": {"code": "not_found", "message": "Environment not found.", "fields": {}}}, {})
+                if fake.strict and "report" in parts and parts[4] not in fake.environments:
+                    status, body, headers = 404, {"error": {"code": "not_found", "message": "Not found.",
+                                                            "fields": {}}}, {}
                 elif self.command == "PUT" and len(parts) == 4 and parts[2] == "environments":
                     fake.environments[fake.requests[-1].json["name"]] = fake.requests[-1].json
                     status, body, headers = 201, fake.requests[-1].json, {}

@@ -180,23 +180,27 @@ def test_explicit_config_file_errors(run, tmp_path, file_tree):
 
 
 def test_auto_environment_creates_missing_env_with_the_right_type(run, fake_csm, csm_args, file_tree):
+    fake_csm.strict = True
     code, _, err = snapshot(run, csm_args, file_tree, "--auto-environment", "--description", "web servers")
     assert code == 0, err
-    methods = [(r.method, r.path) for r in fake_csm.requests]
-    assert methods == [("GET", "/api/v2/environments/acme/prod"), ("PUT", "/api/v2/environments/acme"),
-                       ("PUT", "/api/v2/environments/acme/prod/report/server")]
+    calls = [(r.method, r.path) for r in fake_csm.requests]
+    report = ("PUT", "/api/v2/environments/acme/prod/report/server")
+    assert calls == [report, ("PUT", "/api/v2/environments/acme"), report]
     assert fake_csm.requests[1].json == {"name": "prod", "type": "server", "description": "web servers"}
-    # Existing environment: not re-created.
+    # The re-sent report is the same report: same key, same body.
+    first, again = fake_csm.requests[0], fake_csm.requests[2]
+    assert first.headers["Idempotency-Key"] == again.headers["Idempotency-Key"] and first.raw == again.raw
+    # Existing environment: never touched.
     fake_csm.requests.clear()
     assert snapshot(run, csm_args, file_tree, "--auto-environment")[0] == 0
-    assert [r.method for r in fake_csm.requests] == ["GET", "PUT"]
+    assert [(r.method, r.path) for r in fake_csm.requests] == [report]
 
 
-def test_auto_environment_refuses_a_type_mismatch(run, fake_csm, csm_args, file_tree):
-    fake_csm.environments["prod"] = {"name": "prod", "type": "K8S"}
-    code, _, err = snapshot(run, csm_args, file_tree, "--auto-environment")
-    assert code == 1 and "exists with type K8S" in err
-    assert fake_csm.reports == []
+def test_missing_environment_without_auto_environment_exit_3(run, fake_csm, csm_args, file_tree):
+    fake_csm.strict = True
+    code, _, err = snapshot(run, csm_args, file_tree)
+    assert code == 3 and "HTTP 404 not_found: Not found." in err
+    assert len(fake_csm.requests) == 1
 
 
 def test_interval_loop_reports_repeatedly_and_survives_errors(run, fake_csm, csm_args, file_tree):
