@@ -13,3 +13,7 @@ from csm.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; hashing is Django's, not ours
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CSM_WEBHOOK_ALLOW_PRIVATE = True  # tests run receivers on 127.0.0.1; SSRF tests switch it off explicitly
+
+# WhiteNoise warns when STATIC_ROOT does not exist; tests serve static files through the finders.
+STATIC_ROOT = VAR_DIR / "static"  # noqa: F405
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
