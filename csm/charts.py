@@ -132,7 +132,7 @@ def line_chart(labels: list[str], series: list[tuple[str, list[float | None], st
     left, bottom, top = 44, 30, 26
     y_top = y_max if y_max is not None else _nice_max(max(known))
     plot_w, plot_h = width - left - 8, height - bottom - top
-    step = plot_w / max(1, len(labels) - 1) if len(labels) > 1 else 0
+    slot = plot_w / len(labels)  # points sit at slot centres, like the bars of bar_chart
     every = _label_every(len(labels), int(plot_w // 60))
     parts = _axes(width, height, left, bottom, top, y_top, unit)
     for name, values, color in series:
@@ -144,7 +144,7 @@ def line_chart(labels: list[str], series: list[tuple[str, list[float | None], st
                     segments.append(segment)
                 segment = []
                 continue
-            x = left + (i * step if len(labels) > 1 else plot_w / 2)
+            x = left + (i + 0.5) * slot
             y = height - bottom - plot_h * value / y_top
             segment.append(f"{x:.1f},{y:.1f}")
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}"><title>{escape(str(labels[i]))} '
@@ -156,7 +156,7 @@ def line_chart(labels: list[str], series: list[tuple[str, list[float | None], st
                 parts.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="{color}" stroke-width="2"/>')
     for i, label in enumerate(labels):
         if i % every == 0:
-            x = left + (i * step if len(labels) > 1 else plot_w / 2)
+            x = left + (i + 0.5) * slot
             parts.append(f'<text x="{x:.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="9" '
                          f'fill="#667085" {_FONT}>{escape(str(label))}</text>')
     parts.extend(_legend(series, left))

@@ -72,12 +72,20 @@ def _chart_svg(chart: dict) -> str:
     return charts.bar_chart(chart["labels"], values, title=chart["title"], color=color, width=680, height=200)
 
 
+def _fitted(columns: list[dict]) -> list[dict]:
+    """Scale column widths so that widths plus cell padding (about 1.6 % of the page each) fit the page."""
+    total = sum(column["width"] for column in columns) or 1
+    room = 100 - 1.6 * len(columns)
+    return [{**column, "width": f"{column['width'] * room / total:.2f}"} for column in columns]
+
+
 def render_html(data: dict) -> str:
     """The HTML the PDF is made from (also handy to debug the layout in a browser)."""
     limit = settings.CSM_REPORT_PDF_MAX_ROWS
     sections = [
         {
             **section,
+            "columns": _fitted(section["columns"]),
             "shown": [[(cell, column["style"]) for cell, column in zip(row, section["columns"], strict=False)]
                       for row in section["rows"][:limit]],
             "truncated": section["row_count"] > limit,

@@ -28,16 +28,17 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
                if compliant is not ... else "n/a")
     doc.figure("Environments it ran in", len({run["environment"] for run in runs}))
     doc.figure("Running now in", len({run["environment"] for run in running}))
-    per_env: dict[str, int] = {}
+    seconds: dict[str, int] = {}
     for run in runs:
         end = run["to_time"] or doc.generated_at
         if run["from_time"]:
-            per_env[run["environment"]] = per_env.get(run["environment"], 0) + int(
-                (end - run["from_time"]).total_seconds() // 3600)
-    if per_env:
-        envs = sorted(per_env)
-        doc.chart("hours-per-env", "bar", "Hours running per environment", envs,
-                  [("Hours", [per_env[e] for e in envs], PALETTE_BRAND)])
+            seconds[run["environment"]] = seconds.get(run["environment"], 0) + int(
+                (end - run["from_time"]).total_seconds())
+    if seconds:
+        envs = sorted(seconds)
+        unit, divisor = ("hours", 3600) if max(seconds.values()) >= 7200 else ("minutes", 60)
+        doc.chart("time-per-env", "bar", f"Time running per environment ({unit})", envs,
+                  [(unit.title(), [seconds[e] // divisor for e in envs], PALETTE_BRAND)])
 
 
 def _evidence_sections(doc: ReportDoc, org, fingerprint: str, names: list[str]):

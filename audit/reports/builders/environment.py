@@ -96,7 +96,7 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     total_events = sum(kinds.values())
     progress(55, f"{total_events} changes")
 
-    _provenance_section(doc, org, started)
+    unauthorized = _provenance_section(doc, org, started)
     progress(70, "provenance")
     periods = _non_compliant_section(doc, env, start, end)
     alert_count = _alerts_section(doc, org, env, start, end)
@@ -115,6 +115,8 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     doc.figure("Artifacts exited", kinds.get("exited", 0))
     doc.figure("Artifacts scaled", kinds.get("scaled", 0))
     doc.figure("Distinct artifacts started", len(started))
+    if unauthorized is not None:
+        doc.figure("Started without provenance", unauthorized)
     doc.figure("Reporters", len(reporters))
     if evaluated:
         doc.figure("Compliant snapshots", f"{100 * sum(compliant_by_bucket.values()) // evaluated}%")
@@ -143,11 +145,11 @@ def _compliance_by_index(env, start, end) -> dict[int, bool]:
     return dict(rows.iterator(chunk_size=CHUNK))
 
 
-def _provenance_section(doc: ReportDoc, org, started: dict[str, str]) -> None:
+def _provenance_section(doc: ReportDoc, org, started: dict[str, str]) -> int | None:
     evidence = optional("audit.evidence.selectors")
     if evidence is None:
         doc.not_available("Provenance and attestations", "The evidence vault is not installed in this csm.")
-        return
+        return None
     table = doc.section(
         "provenance", "Provenance and evidence of started artifacts",
         [("Artifact", "", 24), ("Fingerprint", "mono", 22), ("Flow / trail", "", 14), ("Commit", "mono", 12),
@@ -175,7 +177,7 @@ def _provenance_section(doc: ReportDoc, org, started: dict[str, str]) -> None:
                 flow = f"{flow} / {info['trail']}"
             table.add(started[fingerprint], fingerprint, flow, (info.get("git_commit") or "")[:12], verdict,
                       "; ".join(info.get("compliance_reasons") or [])[:300])
-    doc.figure("Started without provenance", unauthorized)
+    return unauthorized
 
 
 def _non_compliant_section(doc: ReportDoc, env, start, end) -> int | None:

@@ -1,0 +1,74 @@
+"""The Reports page: a reader generates, sees the list with status and hashes, downloads; the
+"Download PDF" include posts a report request; other orgs are 404."""
+
+import pytest
+from django.urls import reverse
+
+from audit.reports.models import AuditReport
+from audit.reports.tasks import generate_report
+from tenants.choices import Role
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def reader_client(client, org, member_of):
+    client.force_login(member_of(org, Role.READER, "reader@example.com"))
+    return client
+
+
+def test_reader_generates_and_downloads_from_the_page(reader_client, org):
+    page = reader_client.get(reverse("report-list", args=[org.slug]))
+    assert page.status_code == 200 and b"Generate report" in page.content
+    response = reader_client.post(reverse("report-list", args=[org.slug]),
+                                  {"kind": "audit", "from": "2000-01-01", "to": "2100-01-01"})
+    assert response.status_code == 302
+    report = AuditReport.objects.get()
+    assert report.requested_by == "reader@example.com"
+    page = reader_client.get(reverse("report-list", args=[org.slug]))
+    assert b"pending-reports" in page.content  # the polling snippet is on while it runs
+    status = reader_client.get(reverse("report-status", args=[org.slug, report.pk])).json()
+    assert status["status"] == "pending"
+
+    generate_report.run(str(report.pk), {})
+    page = reader_client.get(reverse("report-list", args=[org.slug])).content.decode()
+    report.refresh_from_db()
+    assert "done" in page and report.output.pdf_sha256[:12] in page and "pending-reports" not in page
+    pdf = reader_client.get(reverse("report-pdf", args=[org.slug, report.pk]))
+    assert pdf.status_code == 200 and bytes(pdf.content)[:5] == b"%PDF-"
+    assert pdf["X-Content-Type-Options"] == "nosniff"
+
+
+def test_form_errors_name_the_field(reader_client, org):
+    response = reader_client.post(reverse("report-list", args=[org.slug]),
+                                  {"kind": "artifact", "fingerprint": "nope"})
+    assert response.status_code == 400 and b"lowercase 64-hex" in response.content
+    assert not AuditReport.objects.exists()
+
+
+def test_download_button_include_posts_a_request(rf, org, owner):
+    from django.template.loader import render_to_string
+
+    from tenants.access import OrgAccess
+
+    request = rf.get("/")
+    request.user = owner
+    html = render_to_string("reports/_download_button.html", {
+        "kind": "artifact", "fingerprint": "a" * 64, "current_org": org,
+        "org_access": OrgAccess(org, Role.READER)}, request=request)
+    assert 'action="/o/acme/reports/"' in html and 'value="artifact"' in html and "Download PDF" in html
+    html = render_to_string("reports/_download_button.html", {
+        "kind": "environment", "environment": "prod", "current_org": org,
+        "org_access": OrgAccess(org, Role.SNAPSHOTTER)}, request=request)
+    assert html.strip() == ""
+
+
+def test_other_org_pages_are_404(client, org, other_org, make_user, member_of):
+    from audit.context import AuditContext
+    from audit.reports.services import request_report
+
+    theirs = request_report(AuditContext.system("t"), other_org, "audit", {"from": "2000-01-01", "to": "2001-01-01"})
+    client.force_login(member_of(org, Role.READER))
+    assert client.get(reverse("report-list", args=[other_org.slug])).status_code == 404
+    assert client.get(reverse("report-status", args=[org.slug, theirs.pk])).status_code == 404
+    assert client.get(reverse("report-pdf", args=[org.slug, theirs.pk])).status_code == 404
