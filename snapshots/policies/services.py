@@ -23,6 +23,9 @@ from .parsing import parse_policy
 
 log = logging.getLogger(__name__)
 
+# Names the web pages use as path segments under /o/<org>/policies/.
+RESERVED_NAMES = {"new", "environments"}
+
 
 class PolicyServiceError(Exception):
     """A write refused for a reason the caller can show (``field`` names the input at fault)."""
@@ -43,6 +46,8 @@ def save_policy(ctx: AuditContext, org, name: str, content: str, description: st
                 policy_type: str = "env") -> tuple[Policy, PolicyVersion, bool]:
     """Create policy ``name`` or add a version when the content changed. Returns (policy, version,
     created). Raises ``PolicyError`` (from parsing) for an invalid file."""
+    if name in RESERVED_NAMES:
+        raise PolicyServiceError(f"{name!r} is reserved; choose another name.", "payload.name")
     if policy_type != "env":
         raise PolicyServiceError("Only environment policies (type 'env') are supported.", "payload.type")
     document = parse_policy(content)

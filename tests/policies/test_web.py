@@ -1,0 +1,80 @@
+"""Policy web pages: list, editor with validation by line, versions and diff, attachments, an
+environment's compliance chart and allowlist, a snapshot's reasons; roles and other orgs."""
+
+import pytest
+from django.test import Client
+
+from snapshots.policies import services
+from snapshots.policies.models import AllowlistEntry, PolicyAttachment
+from tenants.choices import Role
+from tests.policies.helpers import CTX, POLICY_HEAD, PROVENANCE_POLICY, fp, ingest, make_env
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(owner):
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+def test_create_edit_diff_and_attach(org, browser, django_capture_on_commit_callbacks):
+    make_env(org)
+    assert browser.get("/o/acme/policies/").status_code == 200
+    bad = browser.post("/o/acme/policies/new/", {"name": "rules", "content": POLICY_HEAD + "artifacts: 3\n"})
+    assert bad.status_code == 200 and b"line 2: artifacts: must be a mapping" in bad.content
+    created = browser.post("/o/acme/policies/new/", {"name": "rules", "content": PROVENANCE_POLICY})
+    assert created.status_code == 302 and created["Location"] == "/o/acme/policies/rules/"
+    browser.post("/o/acme/policies/rules/", {"content": PROVENANCE_POLICY.replace("true", "false"),
+                                             "comment": "relax"})
+    page = browser.get("/o/acme/policies/rules/?from=1&to=2")
+    assert b"relax" in page.content and b"-    required: true" in page.content
+    assert b"+    required: false" in page.content
+    with django_capture_on_commit_callbacks(execute=False):
+        attached = browser.post("/o/acme/policies/rules/attachments/", {"environment": "prod"})
+    assert attached.status_code == 302 and PolicyAttachment.objects.filter(policy__name="rules").exists()
+    with django_capture_on_commit_callbacks(execute=False):
+        browser.post("/o/acme/policies/rules/attachments/", {"environment": "prod", "detach": "1",
+                                                             "next": "https://evil.example/"})
+    assert not PolicyAttachment.objects.exists()
+
+
+def test_environment_compliance_page_chart_and_allowlist(org, browser, django_capture_on_commit_callbacks):
+    env = make_env(org)
+    services.save_policy(CTX, org, "needs-provenance", PROVENANCE_POLICY)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attach_policies(CTX, org, env, ["needs-provenance"])
+    ingest(env, {"miner:1": fp(2)}, capture=django_capture_on_commit_callbacks)
+    page = browser.get("/o/acme/policies/environments/prod/")
+    assert page.status_code == 200 and b"<svg" in page.content and b"non-compliant" in page.content
+    with django_capture_on_commit_callbacks(execute=False):
+        added = browser.post("/o/acme/policies/environments/prod/allowlist/",
+                             {"fingerprint": fp(2), "artifact_name": "miner:1", "reason": "vendor",
+                              "expires_at": "2999-01-01T00:00"})
+    assert added.status_code == 302
+    entry = AllowlistEntry.objects.get()
+    assert entry.reason == "vendor" and entry.expires_at.year == 2999
+    browser.post("/o/acme/policies/environments/prod/allowlist/", {"fingerprint": "nope", "reason": "x"})
+    assert AllowlistEntry.objects.count() == 1
+    detail = browser.get("/o/acme/policies/environments/prod/snapshots/1/")
+    assert detail.status_code == 200
+    assert b"artifact has no provenance (it is not part of any flow)" in detail.content
+
+
+def test_roles_and_other_orgs(org, other_org, member_of, django_capture_on_commit_callbacks):
+    make_env(org)
+    services.save_policy(CTX, org, "rules", PROVENANCE_POLICY)
+    reader = Client()
+    reader.force_login(member_of(org, Role.READER))
+    assert reader.get("/o/acme/policies/").status_code == 200
+    assert reader.get("/o/acme/policies/rules/").status_code == 200
+    assert reader.post("/o/acme/policies/rules/", {"content": PROVENANCE_POLICY + "# x\n"}).status_code == 403
+    assert reader.get("/o/acme/policies/new/").status_code == 403
+    assert reader.post("/o/acme/policies/environments/prod/allowlist/", {"fingerprint": fp(1),
+                                                                         "reason": "x"}).status_code == 403
+    stranger = Client()
+    stranger.force_login(other_org.memberships.first().user)
+    assert stranger.get("/o/acme/policies/").status_code == 404
+    assert stranger.get("/o/acme/policies/rules/").status_code == 404
+    assert stranger.get("/o/globex/policies/rules/").status_code == 404
