@@ -170,11 +170,9 @@ def attestations_for(org, fingerprint: str) -> dict[str, dict]:
 
 def where_it_runs(org, fingerprint: str) -> list[dict]:
     """Where the artifact runs now and ran before, from the snapshot journal:
-    ``[{environment, from_index, to_index, from_time, to_time}]`` (``to_index`` None = still running)."""
-    try:
-        from snapshots.selectors import fingerprint_history
-    except ImportError:  # the snapshot journal's history reader ships with the snapshots app (issue 3)
-        return []
+    ``[{environment, from_index, to_index, from_time, to_time, running}]`` (``snapshots.selectors``)."""
+    from snapshots.selectors import fingerprint_history
+
     return fingerprint_history(org, fingerprint)
 
 

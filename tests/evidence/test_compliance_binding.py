@@ -134,3 +134,28 @@ def test_verify_journal_detects_a_row_altered_behind_its_back(reporter, trail, o
         cursor.execute("SET session_replication_role = origin")
     problem = verify_journal(org)
     assert problem is not None and "attestation" in problem.message and "altered" in problem.message
+
+
+def test_artifact_shows_where_it_runs_now_and_ran(reporter, trail, org, django_capture_on_commit_callbacks):
+    import json
+
+    from audit.context import AuditContext
+    from snapshots import services as snapshot_services
+
+    report_artifact(reporter, FP)
+    ctx = AuditContext.system("test")
+    env, _ = snapshot_services.create_or_update_environment(ctx, org, "prod", "server")
+
+    def snapshot(*fingerprints):
+        raw = json.dumps({"artifacts": [{"digests": {f"app-{i}": f}, "creationTimestamp": 1_700_000_000}
+                                        for i, f in enumerate(fingerprints)]}).encode()
+        with django_capture_on_commit_callbacks(execute=False):
+            report, _ = snapshot_services.accept_report(ctx, env, env.type, raw)
+        snapshot_services.ingest_report(report.pk)
+
+    snapshot(FP)
+    running = reporter.get(f"/api/v2/artifacts/acme/backend/fingerprint/{FP}").json()["running"]
+    assert [(r["environment"], r["to_index"]) for r in running] == [("prod", None)]
+    snapshot("e" * 64)
+    running = reporter.get(f"/api/v2/artifacts/acme/backend/fingerprint/{FP}").json()["running"]
+    assert [(r["environment"], r["from_index"], r["to_index"]) for r in running] == [("prod", 1, 2)]
