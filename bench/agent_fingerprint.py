@@ -5,7 +5,8 @@ times (best of N runs each):
 
 * baseline: `sha256sum` over every file of the tree (one process, file list via xargs, output discarded);
 * csm-agent: `fingerprint()` of the directory in `csm` and `kosli` formats (walk + parallel hashing +
-  combining), in-process, and the `csm-agent fingerprint` command (includes interpreter start-up).
+  combining), in-process; the same with one hashing thread (per-core speed); and the
+  `csm-agent fingerprint` command (includes interpreter start-up).
 
 Prints bytes/s and the ratio ours / sha256sum (target: >= 0.8). Usage:
 
@@ -54,9 +55,9 @@ def sha256sum_seconds(root):
     return time.perf_counter() - t
 
 
-def ours_seconds(root, fmt):
+def ours_seconds(root, fmt, workers=None):
     t = time.perf_counter()
-    fp.fingerprint(str(root), fmt=fmt, progress=False)
+    fp.fingerprint(str(root), fmt=fmt, workers=workers, progress=False)
     return time.perf_counter() - t
 
 
@@ -76,6 +77,7 @@ def report(label, size, runs, root):
     rows = [("sha256sum (baseline)", base)]
     rows.append(("csm-agent csm format", best(lambda: ours_seconds(root, fp.CSM), runs)))
     rows.append(("csm-agent kosli format", best(lambda: ours_seconds(root, fp.KOSLI), runs)))
+    rows.append(("csm-agent csm format, 1 thread", best(lambda: ours_seconds(root, fp.CSM, workers=1), runs)))
     rows.append(("csm-agent CLI (with start-up)", best(lambda: cli_seconds(root), runs)))
     print(f"\n{label}: {size / 2**20:.0f} MiB")
     for name, seconds in rows:
