@@ -72,3 +72,20 @@ def test_other_org_pages_are_404(client, org, other_org, make_user, member_of):
     assert client.get(reverse("report-list", args=[other_org.slug])).status_code == 404
     assert client.get(reverse("report-status", args=[org.slug, theirs.pk])).status_code == 404
     assert client.get(reverse("report-pdf", args=[org.slug, theirs.pk])).status_code == 404
+
+
+def test_download_pdf_buttons_on_environment_artifact_and_audit_pages(client, org, owner):
+    from audit.context import AuditContext
+    from snapshots.services import create_or_update_environment
+
+    create_or_update_environment(AuditContext.system("t"), org, "prod", "server")
+    client.force_login(owner)
+    pages = [reverse("environment-detail", args=[org.slug, "prod"]),
+             reverse("artifact-detail", args=[org.slug, "a" * 64]),
+             reverse("audit-log", args=[org.slug])]
+    for page in pages:
+        response = client.get(page)
+        assert response.status_code == 200, page
+        assert b'data-testid="report-button"' in response.content and b"Download PDF" in response.content, page
+    response = client.post(reverse("report-list", args=[org.slug]), {"kind": "artifact", "fingerprint": "a" * 64})
+    assert response.status_code == 302 and AuditReport.objects.filter(kind="artifact").exists()
