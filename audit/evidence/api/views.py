@@ -5,6 +5,8 @@ shapes the answer."""
 import json
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -31,6 +33,10 @@ from tenants.services import ServiceError
 READ_OR_REPORT = {"GET": "evidence.view", "default": "evidence.report"}
 _STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
 MAX_LIST = 500
+READ = extend_schema(responses=OpenApiTypes.OBJECT)
+WRITE = extend_schema(request={"application/json": OpenApiTypes.OBJECT, "multipart/form-data": OpenApiTypes.OBJECT},
+                      responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
 
 
 def service_error(error: ServiceError) -> ApiError:
@@ -98,9 +104,11 @@ class FlowsView(EvidenceView):
     """``GET`` the org's flows; ``PUT`` creates or updates one (kosli ``create flow``, legacy JSON body
     ``{name, description, visibility, template: [names]}`` or csm's ``{template: {trail, artifacts}}``)."""
 
+    @READ
     def get(self, request, org):
         return Response([flow_dict(flow) for flow in Flow.objects.for_org(self.org)[: _limit(request)]])
 
+    @WRITE
     def put(self, request, org):
         try:
             flow, created = services.upsert_flow(self.ctx(), self.org, payload(request))
@@ -112,6 +120,7 @@ class FlowsView(EvidenceView):
 class FlowTemplateFileView(EvidenceView):
     """``PUT /api/v2/flows/{org}/template_file``: multipart ``data_json`` + ``template_file`` (kosli YAML)."""
 
+    @WRITE
     def put(self, request, org):
         try:
             flow, created = services.upsert_flow(self.ctx(), self.org, payload(request),
@@ -122,6 +131,7 @@ class FlowTemplateFileView(EvidenceView):
 
 
 class FlowDetailView(EvidenceView):
+    @READ
     def get(self, request, org, flow):
         return Response(flow_dict(self.flow(flow)))
 
@@ -130,11 +140,13 @@ class TrailsView(EvidenceView):
     """``GET`` a flow's trails; ``PUT`` begins or updates one (kosli ``begin trail``: multipart ``data_json``
     with an optional ``template_file``, or a JSON body)."""
 
+    @READ
     def get(self, request, org, flow):
         flow = self.flow(flow)
         trails = Trail.objects.for_org(self.org).filter(flow=flow).select_related("flow")[: _limit(request)]
         return Response([trail_dict(trail) for trail in trails])
 
+    @WRITE
     def put(self, request, org, flow):
         flow = self.flow(flow)
         try:
@@ -146,6 +158,7 @@ class TrailsView(EvidenceView):
 
 
 class TrailDetailView(EvidenceView):
+    @READ
     def get(self, request, org, flow, trail):
         trail = self.trail(self.flow(flow), trail)
         return Response(trail_dict(trail, selectors.trail_compliance(trail)))
@@ -154,12 +167,14 @@ class TrailDetailView(EvidenceView):
 class ArtifactsView(EvidenceView):
     """``GET`` a flow's artifacts; ``POST`` reports one (kosli ``attest artifact``)."""
 
+    @READ
     def get(self, request, org, flow):
         flow = self.flow(flow)
         artifacts = (Artifact.objects.for_org(self.org).filter(flow=flow).select_related("flow", "trail", "leaf")
                      [: _limit(request)])
         return Response([artifact_dict(artifact) for artifact in artifacts])
 
+    @WRITE
     def post(self, request, org, flow):
         flow = self.flow(flow)
         try:
@@ -180,6 +195,7 @@ class ArtifactView(EvidenceView):
     """``GET /api/v2/artifacts/{org}/{flow}/fingerprint/{sha}``: provenance, attestations (parsed
     results, evidence), compliance, and where the artifact runs now and ran before."""
 
+    @READ
     def get(self, request, org, flow, fingerprint):
         flow = self.flow(flow)
         fingerprint = _fingerprint(fingerprint)
@@ -203,6 +219,7 @@ class AttestationsView(EvidenceView):
     multipart ``data_json`` + optional ``attachment_file`` (tar.gz or a single file), or a JSON body (kosli
     ``attest override``). ``GET`` on the same path without the type lists the trail's attestations."""
 
+    @READ
     def get(self, request, org, flow, trail):
         trail = self.trail(self.flow(flow), trail)
         attestations = (Attestation.objects.for_org(self.org).filter(trail=trail)
@@ -210,6 +227,7 @@ class AttestationsView(EvidenceView):
                         .prefetch_related("evidence_links__evidence_file__org")[: _limit(request)])
         return Response([attestation_dict(a) for a in attestations])
 
+    @WRITE
     def post(self, request, org, flow, trail, kind):
         if kind == AttestationType.OVERRIDE:
             require_permission(request, self.org_access, "evidence.override")
@@ -234,12 +252,14 @@ class AttestationsView(EvidenceView):
 
 
 class AttestationDetailView(EvidenceView):
+    @READ
     def get(self, request, org, pk):
         attestation = get_object_or_404(Attestation.objects.for_org(self.org), pk=pk)
         return Response(attestation_dict(attestation))
 
 
 class EvidenceFileView(EvidenceView):
+    @READ
     def get(self, request, org, sha256):
         evidence = get_object_or_404(EvidenceFile.objects.for_org(self.org).select_related("org"), sha256=sha256)
         data = evidence_dict(evidence)
@@ -251,6 +271,7 @@ class EvidenceFileView(EvidenceView):
 class EvidenceDownloadView(EvidenceView):
     """The stored bytes, re-verified against their SHA-256 first, as an attachment."""
 
+    @FILE
     def get(self, request, org, sha256):
         evidence = get_object_or_404(EvidenceFile.objects.for_org(self.org), sha256=sha256)
         try:
@@ -275,6 +296,7 @@ def _attestations(org, **filters):
 
 
 class TrailPackageView(EvidenceView):
+    @FILE
     def get(self, request, org, flow, trail):
         trail = self.trail(self.flow(flow), trail)
         artifacts = list(trail.artifacts.select_related("flow", "trail", "leaf"))
@@ -284,6 +306,7 @@ class TrailPackageView(EvidenceView):
 
 
 class ArtifactPackageView(EvidenceView):
+    @FILE
     def get(self, request, org, flow, fingerprint):
         flow = self.flow(flow)
         fingerprint = _fingerprint(fingerprint)
@@ -297,6 +320,7 @@ class ArtifactPackageView(EvidenceView):
 
 
 class AttestationPackageView(EvidenceView):
+    @FILE
     def get(self, request, org, pk):
         attestation = get_object_or_404(Attestation.objects.for_org(self.org), pk=pk)
         subject = {"type": "attestation", "id": attestation.pk, "flow": attestation.flow.name,
@@ -310,9 +334,11 @@ class CustomTypesView(EvidenceView):
 
     permission = {"GET": "evidence.view", "default": "evidence.override"}
 
+    @READ
     def get(self, request, org):
         return Response([custom_type_dict(c) for c in CustomAttestationType.objects.for_org(self.org)])
 
+    @WRITE
     def post(self, request, org):
         try:
             custom = services.create_custom_type(self.ctx(), self.org, payload(request))
