@@ -322,3 +322,30 @@ def test_documented_vectors(tmp_path, name):
     kosli, csm = rows[name]
     assert fp.fingerprint(str(root), fmt=fp.KOSLI) == kosli
     assert fp.fingerprint(str(root), fmt=fp.CSM) == csm
+
+
+def test_progress_bar_draws_on_a_terminal_only():
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Tty()
+    bar = fp.Progress("hashing x", total=4, stream=tty)
+    bar.advance(2)
+    bar.advance(2)
+    bar.close()
+    assert "hashing x [" in tty.getvalue() and "4/4" in tty.getvalue() and tty.getvalue().endswith("\n")
+    pipe = io.StringIO()
+    quiet = fp.Progress("hashing x", total=4, stream=pipe)
+    quiet.advance(4)
+    quiet.close()
+    assert pipe.getvalue() == ""
+
+
+def test_python_dash_m(tmp_path):
+    f = tmp_path / "f"
+    f.write_bytes(b"this is non empty")
+    done = subprocess.run([sys.executable, "-m", "csm_agent", "fingerprint", str(f)], capture_output=True, text=True)
+    assert done.stdout.strip() == "1256d6510a6606ad61a4f6104243a291b18383b456d50205eba893b51e1807bc"
