@@ -1,5 +1,6 @@
 """OpenAPI schema: every operation declares the error responses it can give, in the error format."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
 from csm.api.serializers import ErrorSerializer
@@ -33,3 +34,15 @@ class AutoSchema(SpectacularAutoSchema):
                 body["description"] = _DESCRIPTIONS.get(code, body.get("description", ""))
                 responses[code] = body
         return responses
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Documents csm.api.authentication.ApiTokenAuthentication (registered by being defined)."""
+
+    target_class = "csm.api.authentication.ApiTokenAuthentication"
+    name = "ApiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "csm_...",
+                "description": "`Authorization: Bearer csm_...`; HTTP Basic with the token as user name and an "
+                               "empty password is accepted too."}

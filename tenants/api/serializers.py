@@ -78,12 +78,13 @@ class ServiceAccountSerializer(serializers.ModelSerializer):
 class ServiceAccountCreateSerializer(serializers.Serializer):
     name = serializers.RegexField(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$", max_length=100,
                                   help_text="Lowercase letters, digits and hyphens")
-    role = serializers.ChoiceField(choices=[c for c in Role.choices if c[0] != Role.OWNER], default=Role.SNAPSHOTTER)
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.SNAPSHOTTER,
+                                   help_text="Any role but owner")
     description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class ServiceAccountUpdateSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=[c for c in Role.choices if c[0] != Role.OWNER], required=False)
+    role = serializers.ChoiceField(choices=Role.choices, required=False, help_text="Any role but owner")
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 

@@ -127,8 +127,10 @@ def test_service_account_crud(owner_api, org):
     assert account["active"] and account["role"] == "snapshotter"
     duplicate = owner_api.post(f"{ORG_URL}/service-accounts", {"name": "prod-agent"}, format="json")
     assert duplicate.status_code == 409
-    bad = owner_api.post(f"{ORG_URL}/service-accounts", {"name": "Bad Name!", "role": "owner"}, format="json")
-    assert bad.status_code == 400 and {"name", "role"} <= set(bad.json()["error"]["fields"])
+    bad = owner_api.post(f"{ORG_URL}/service-accounts", {"name": "Bad Name!"}, format="json")
+    assert bad.status_code == 400 and "name" in bad.json()["error"]["fields"]
+    bad = owner_api.post(f"{ORG_URL}/service-accounts", {"name": "boss", "role": "owner"}, format="json")
+    assert bad.status_code == 400 and "role" in bad.json()["error"]["fields"]
     patched = owner_api.patch(f"{ORG_URL}/service-accounts/{account['id']}", {"role": "reader"}, format="json")
     assert patched.json()["role"] == "reader"
     assert owner_api.get(f"{ORG_URL}/service-accounts").json()["count"] == 1
