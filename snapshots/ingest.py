@@ -11,10 +11,13 @@ Field names are exactly the kosli CLI's, per type:
 - cloud-run: ``{"digests", "creationTimestamp", "kind", "serviceName", "revisionName", "jobName"}``
 """
 
+import io
 import json
 import re
 import zlib
 from dataclasses import dataclass, field
+
+import ijson
 
 from snapshots.choices import EnvironmentType
 
@@ -67,24 +70,27 @@ def read_body(stream, limit: int, gzipped: bool, chunk_size: int = 1 << 20) -> b
             raise BodyTooLarge(f"The report body is larger than the limit of {limit} bytes (after decompression).")
         parts.append(data)
 
+    if inflater is None:  # one buffer, no chunk list + join: a 50 MB body costs 50 MB
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise BodyTooLarge(f"The report body is larger than the limit of {limit} bytes.")
+        return body
     try:
         while chunk := stream.read(chunk_size):
-            if inflater is None:
-                keep(chunk)
-                continue
             keep(inflater.decompress(chunk, limit + 1 - size))
             while inflater.unconsumed_tail:
                 keep(inflater.decompress(inflater.unconsumed_tail, limit + 1 - size))
-        if inflater is not None:
-            keep(inflater.flush())
-            if not inflater.eof:
-                raise BadEncoding("Content-Encoding is gzip but the gzip stream is truncated.")
+        keep(inflater.flush())
+        if not inflater.eof:
+            raise BadEncoding("Content-Encoding is gzip but the gzip stream is truncated.")
     except zlib.error as error:
         raise BadEncoding(f"Content-Encoding is gzip but the body is not valid gzip: {error}") from None
     return b"".join(parts)
 
 
 def parse_report(raw: bytes) -> dict:
+    """The whole body as Python objects (only for small or structurally wrong bodies: see
+    ``validate_report_body`` for the streaming path)."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
@@ -96,6 +102,44 @@ def parse_report(raw: bytes) -> dict:
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_entry(env_type: str, index: int, entry, problem) -> None:
+    where = f"artifacts[{index}]"
+    if not isinstance(entry, dict):
+        problem(where, "must be an object")
+        return
+    digests = entry.get("digests")
+    if not isinstance(digests, dict):
+        problem(f"{where}.digests", "must be an object mapping artifact name to sha256")
+    else:
+        for name, digest in digests.items():
+            if not name:
+                problem(f"{where}.digests", "artifact names must not be empty")
+            elif not isinstance(digest, str):
+                problem(f"{where}.digests.{name}", "must be a string")
+            elif digest == "" and env_type in UNKNOWN_DIGEST_ALLOWED:
+                continue
+            elif not FINGERPRINT.match(digest):
+                problem(f"{where}.digests.{name}", "must be a SHA-256 fingerprint: 64 lowercase hex characters")
+    created = entry.get("creationTimestamp")
+    if created is not None and (not (_is_int(created) or isinstance(created, float)) or created < 0):
+        problem(f"{where}.creationTimestamp", "must be a non-negative number of seconds since the epoch")
+    for name, kind in CONTEXT_FIELDS.get(env_type, {}).items():
+        value = entry.get(name)
+        if value is None and kind == _OPT_STR:
+            continue
+        if not isinstance(value, str) or (kind == _STR and not value):
+            problem(f"{where}.{name}", "is required and must be a non-empty string" if kind == _STR
+                    else "must be a string")
+    if env_type == EnvironmentType.K8S and entry.get("owners") is not None and not isinstance(entry["owners"], list):
+        problem(f"{where}.owners", "must be a list of owner references")
+
+
+def _raise_if(errors: dict) -> None:
+    if errors:
+        first_path, first_problems = next(iter(errors.items()))
+        raise ReportInvalid(f"Invalid report: {first_path}: {first_problems[0]}", errors)
 
 
 def validate_report(env_type: str, data: dict) -> int:
@@ -111,50 +155,46 @@ def validate_report(env_type: str, data: dict) -> int:
         raise ReportInvalid("'artifacts' must be a list.", {"artifacts": ["must be a list"]})
     if env_type == EnvironmentType.CLOUD_RUN and "type" in data and not isinstance(data["type"], str):
         problem("type", "must be a string")
-    context = CONTEXT_FIELDS.get(env_type, {})
     for index, entry in enumerate(artifacts):
         if len(errors) >= MAX_FIELD_ERRORS:
             break
-        where = f"artifacts[{index}]"
-        if not isinstance(entry, dict):
-            problem(where, "must be an object")
-            continue
-        digests = entry.get("digests")
-        if not isinstance(digests, dict):
-            problem(f"{where}.digests", "must be an object mapping artifact name to sha256")
-        else:
-            for name, digest in digests.items():
-                if not name:
-                    problem(f"{where}.digests", "artifact names must not be empty")
-                elif not isinstance(digest, str):
-                    problem(f"{where}.digests.{name}", "must be a string")
-                elif digest == "" and env_type in UNKNOWN_DIGEST_ALLOWED:
-                    continue
-                elif not FINGERPRINT.match(digest):
-                    problem(f"{where}.digests.{name}", "must be a SHA-256 fingerprint: 64 lowercase hex characters")
-        created = entry.get("creationTimestamp")
-        if created is not None and not (_is_int(created) or isinstance(created, float)) or (
-            created is not None and created < 0
-        ):
-            problem(f"{where}.creationTimestamp", "must be a non-negative number of seconds since the epoch")
-        for name, kind in context.items():
-            value = entry.get(name)
-            if value is None and kind == _OPT_STR:
-                continue
-            if not isinstance(value, str) or (kind == _STR and not value):
-                problem(f"{where}.{name}", "is required and must be a non-empty string" if kind == _STR
-                        else "must be a string")
-        if env_type == EnvironmentType.K8S and entry.get("owners") is not None and not isinstance(
-            entry.get("owners"), list
-        ):
-            problem(f"{where}.owners", "must be a list of owner references")
-    if errors:
-        first_path, first_problems = next(iter(errors.items()))
-        raise ReportInvalid(f"Invalid report: {first_path}: {first_problems[0]}", errors)
+        _check_entry(env_type, index, entry, problem)
+    _raise_if(errors)
     return len(artifacts)
 
 
-def _instance(env_type: str, entry: dict) -> dict:
+def iter_artifacts(raw: bytes):
+    """The entries of ``{"artifacts": [...]}``, one at a time (streaming parse: memory stays bounded
+    whatever the number of pods). Raises ReportInvalid on malformed JSON."""
+    try:
+        yield from ijson.items(io.BytesIO(raw), "artifacts.item", use_float=True)
+    except ijson.JSONError as error:
+        raise ReportInvalid(f"The body is not valid JSON: {error}", {"body": [str(error)]}) from None
+
+
+def validate_report_body(env_type: str, raw: bytes) -> int:
+    """Validate a raw report body while streaming through it; return the entry count.
+
+    A body whose ``artifacts`` yields no entry (empty, missing, not a list, not an object...) is small
+    or malformed, and is re-read whole to name the structural problem precisely."""
+    errors: dict[str, list[str]] = {}
+
+    def problem(path, text):
+        errors.setdefault(path, []).append(text)
+
+    count = 0
+    for index, entry in enumerate(iter_artifacts(raw)):
+        count = index + 1
+        if len(errors) < MAX_FIELD_ERRORS:
+            _check_entry(env_type, index, entry, problem)
+    _raise_if(errors)
+    if count == 0:
+        return validate_report(env_type, parse_report(raw))
+    return count
+
+
+def _instance(env_type: str, entry: dict) -> tuple[tuple, str]:
+    """(sort key, canonical JSON text) of one instance: kept as text, a pod costs ~300 bytes, not ~2 KB."""
     created = entry.get("creationTimestamp")
     instance = {"creationTimestamp": int(created) if created is not None else None}
     if env_type == EnvironmentType.K8S:
@@ -163,21 +203,24 @@ def _instance(env_type: str, entry: dict) -> dict:
         for name in CONTEXT_FIELDS.get(env_type, {}):
             if entry.get(name) is not None:
                 instance[name] = entry[name]
-    return instance
+    key = (instance.get("podName") or instance.get("taskArn") or instance.get("app_name") or "",
+           instance["creationTimestamp"] or 0)
+    return key, json.dumps(instance, sort_keys=True, separators=(",", ":"))
 
 
-def canonicalize(env_type: str, data: dict) -> dict[tuple[str, str], list[dict]]:
-    """(artifact name, fingerprint) → its instances (pod / task / app context, creation time), sorted
-    so that the same running set always canonicalizes identically."""
-    running: dict[tuple[str, str], list[dict]] = {}
-    for entry in data["artifacts"]:
+def canonicalize_body(env_type: str, raw: bytes) -> dict[tuple[str, str], list[tuple[tuple, str]]]:
+    """(artifact name, fingerprint) → its instances as (sort key, JSON text), streaming over the body.
+    ``instances_json`` turns one list into the stored JSON array, in a canonical order."""
+    running: dict[tuple[str, str], list[tuple[tuple, str]]] = {}
+    for entry in iter_artifacts(raw):
         instance = None
         for name, digest in entry["digests"].items():
             if instance is None:
                 instance = _instance(env_type, entry)
             running.setdefault((name, digest), []).append(instance)
-    for instances in running.values():
-        if len(instances) > 1:
-            instances.sort(key=lambda item: (item.get("podName") or item.get("taskArn") or "",
-                                             item.get("creationTimestamp") or 0))
     return running
+
+
+def instances_json(instances: list[tuple[tuple, str]]) -> str:
+    instances.sort()
+    return "[" + ",".join(text for _, text in instances) + "]"

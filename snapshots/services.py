@@ -2,7 +2,6 @@
 snapshots and the pending-report sweeper. Each is one transaction that records its audit event."""
 
 import hashlib
-import json
 import logging
 import os
 import time
@@ -18,7 +17,7 @@ from audit.context import AuditContext
 from audit.services import append_leaf, record_event
 from snapshots import hooks
 from snapshots.choices import Annotation, EnvironmentType, EventKind, ReportStatus, SnapshotReason
-from snapshots.ingest import canonicalize, parse_report, validate_report
+from snapshots.ingest import canonicalize_body, instances_json, validate_report_body
 from snapshots.models import Environment, Report, ReportOutcome, Snapshot, SnapshotEntry, SnapshotEvent
 
 log = logging.getLogger(__name__)
@@ -164,7 +163,7 @@ def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: by
     if env.archived:
         raise ServiceError(f"Environment {env.name!r} is archived; unarchive it to report.", "environment", 409,
                            "conflict")
-    count = validate_report(env.type, parse_report(raw))
+    count = validate_report_body(env.type, raw)
     report = Report(
         org=env.org, environment=env, type=report_type, payload=raw, payload_sha256=sha, payload_bytes=len(raw),
         entry_count=count, idempotency_key=idempotency_key, token=token,
@@ -278,6 +277,20 @@ def _close_entries(entry_ids: list[int], index: int) -> None:
                                f"({', '.join(['%s'] * len(chunk))})", [index, *chunk])
 
 
+def _payload(report_id: int) -> bytes:
+    """The raw body, fetched in binary (a text-format bytea would double it in transit and memory)."""
+    if connection.vendor == "postgresql":
+        import psycopg
+
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cursor:  # server-side binding: binary results allowed
+            cursor.execute("SELECT payload FROM snapshots_report WHERE id = %s", [report_id], binary=True)
+            return bytes(cursor.fetchone()[0])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT payload FROM snapshots_report WHERE id = %s", [report_id])
+        return bytes(cursor.fetchone()[0])
+
+
 def _open_entries(env: Environment) -> dict[tuple[str, str], Running]:
     rows = SnapshotEntry.objects.filter(environment=env, to_index__isnull=True).values_list(
         "id", "name", "fingerprint", "instance_count", "running_since")
@@ -314,7 +327,7 @@ def ingest_report(report_id: int) -> ReportOutcome | None:
         existing = ReportOutcome.objects.filter(report_id=report_id).first()
         if existing is not None:
             return existing
-        report = Report.objects.get(pk=report_id)
+        report = Report.objects.defer("payload").get(pk=report_id)
         if env.last_ingested_received_at and report.received_at < env.last_ingested_received_at:
             return _outcome(report, ReportStatus.SUPERSEDED)
         ctx = AuditContext.from_dict(report.actor)
@@ -325,8 +338,9 @@ def ingest_report(report_id: int) -> ReportOutcome | None:
 
 
 def _ingest_locked(ctx, env: Environment, report: Report):
-    running = canonicalize(env.type, json.loads(bytes(report.payload)))
-    report.payload = b""  # free the raw body early: the parsed form is all we need from here on
+    raw = _payload(report.pk)
+    running = canonicalize_body(env.type, raw)
+    del raw  # the canonical form is all we need from here on
     counts = {key: len(instances) for key, instances in running.items()}
     current = _open_entries(env)
     started = [key for key in counts if key not in current]
@@ -349,7 +363,7 @@ def _ingest_locked(ctx, env: Environment, report: Report):
         ["org_id", "environment_id", "name", "fingerprint", "instance_count", "instances", "running_since",
          "from_index", "change"],
         (
-            (env.org_id, env.pk, name, fp, counts[(name, fp)], json.dumps(running[(name, fp)]),
+            (env.org_id, env.pk, name, fp, counts[(name, fp)], instances_json(running[(name, fp)]),
              current[(name, fp)].running_since if change == Annotation.SCALED else when, index, change)
             for change, keys in ((Annotation.STARTED, started), (Annotation.SCALED, scaled))
             for name, fp in keys
