@@ -67,6 +67,14 @@ def _text(value, field: str, max_length: int = 10_000) -> str:
     return value
 
 
+def _url(value, field: str) -> str:
+    """An http(s) URL or "": reported URLs end up as links on pages, so no ``javascript:`` and friends."""
+    text = _text(value, field, 1000).strip()
+    if text and not re.match(r"^https?://[^\s]+$", text, re.IGNORECASE):
+        raise ServiceError(f"{field} must be an http(s) URL", field)
+    return text
+
+
 def validate_fingerprint(value, field: str = "fingerprint") -> str:
     if not isinstance(value, str) or not FINGERPRINT.match(value):
         raise ServiceError(f"{field} must be a lowercase 64-hex SHA-256 digest", field)
@@ -191,7 +199,7 @@ def begin_trail(ctx: AuditContext, org, flow: Flow, data: dict, template_yaml: s
         "description": _text(data.get("description"), "description"),
         "git_commit_info": commit_info,
         "git_commit": _commit(commit_info, "git_commit_info"),
-        "origin_url": _text(data.get("origin_url"), "origin_url", 1000),
+        "origin_url": _url(data.get("origin_url"), "origin_url"),
         "user_data": _dict(data.get("user_data"), "user_data"),
         "external_urls": _dict(data.get("external_urls"), "external_urls"),
     }
@@ -244,8 +252,8 @@ def report_artifact(ctx: AuditContext, org, flow: Flow, data: dict) -> tuple[Art
         filename=_text(data.get("filename"), "filename", 500),
         template_name=_name(template_name, "template_reference_name", 200) if template_name else "",
         git_commit=git_commit.lower(), git_commit_info=commit_info,
-        commit_url=_text(data.get("commit_url"), "commit_url", 1000),
-        build_url=_text(data.get("build_url"), "build_url", 1000),
+        commit_url=_url(data.get("commit_url"), "commit_url"),
+        build_url=_url(data.get("build_url"), "build_url"),
         repo_url=_text(data.get("repo_url"), "repo_url", 1000),
         repo_info=_dict(data.get("repo_info"), "repo_info"),
         external_urls=_dict(data.get("external_urls"), "external_urls"),
@@ -451,7 +459,7 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
         external_urls=_dict(data.get("external_urls"), "external_urls"),
         annotations=_dict(data.get("annotations"), "annotations"),
         description=_text(data.get("description"), "description"),
-        origin_url=_text(data.get("origin_url"), "origin_url", 1000),
+        origin_url=_url(data.get("origin_url"), "origin_url"),
         git_commit_info=commit_info, repo_info=_dict(data.get("repo_info"), "repo_info"),
         reason=reason, reported_by=ctx.actor_label[:255],
     )

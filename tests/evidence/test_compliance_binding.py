@@ -159,3 +159,14 @@ def test_artifact_shows_where_it_runs_now_and_ran(reporter, trail, org, django_c
     snapshot("e" * 64)
     running = reporter.get(f"/api/v2/artifacts/acme/backend/fingerprint/{FP}").json()["running"]
     assert [(r["environment"], r["from_index"], r["to_index"]) for r in running] == [("prod", 1, 2)]
+
+
+def test_reported_urls_must_be_http(reporter, trail):
+    response = reporter.post("/api/v2/artifacts/acme/backend", {
+        "fingerprint": FP, "build_url": "javascript:alert(1)", "trail_name": "build-1"}, format="json")
+    assert response.status_code == 400
+    assert "build_url" in response.json()["error"]["fields"]
+    response = attest(reporter, "acme", "backend", trail, "generic",
+                      {"attestation_name": "x", "origin_url": "javascript:alert(1)"})
+    assert response.status_code == 400
+    assert "origin_url" in response.json()["error"]["fields"]

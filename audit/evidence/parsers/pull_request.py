@@ -21,6 +21,8 @@ def parse(data: dict) -> dict:
     for index, pr in enumerate(pull_requests):
         if not isinstance(pr, dict) or not isinstance(pr.get("url"), str) or not pr["url"]:
             raise ParseError(f"pull_requests[{index}].url is missing")
+        if not pr["url"].lower().startswith(("https://", "http://")):
+            raise ParseError(f"pull_requests[{index}].url must be an http(s) URL")
         approvers = pr.get("approvers") or []
         if not isinstance(approvers, list):
             raise ParseError(f"pull_requests[{index}].approvers must be a list")
