@@ -102,9 +102,9 @@ def read_tar(fileobj) -> list[Member]:
                 entries += 1
                 if entries > max_entries:
                     raise ArchiveError(f"the archive has more than {max_entries} entries", 413, "too_large")
-                name = sanitize_name(info.name)
-                if info.isdir():
+                if info.isdir():  # nothing is extracted, so a directory entry carries nothing to check
                     continue
+                name = sanitize_name(info.name)
                 if not info.isfile():
                     raise ArchiveError(f"archive entry {info.name!r} is a link or special file; only regular "
                                        "files are accepted")

@@ -90,6 +90,18 @@ def test_links_in_archives_are_400(reporter, trail):
     assert "link" in response.json()["error"]["message"]
 
 
+def test_archive_made_by_tar_of_a_directory(reporter, trail, tmp_path):
+    import subprocess
+
+    (tmp_path / "results" / "nested").mkdir(parents=True)
+    (tmp_path / "results" / "nested" / "a.txt").write_bytes(b"a")
+    (tmp_path / "results" / "b.txt").write_bytes(b"b")
+    archive = tmp_path / "evidence.tgz"
+    subprocess.run(["tar", "-czf", str(archive), "-C", str(tmp_path / "results"), "."], check=True)
+    body = _generic(reporter, archive.read_bytes()).json()
+    assert sorted(e["name"] for e in body["evidence"]) == ["b.txt", "nested/a.txt"]
+
+
 def test_names_are_sanitized(reporter, trail):
     body = _generic(reporter, tar_gz({"./reports/my report<script>.xml": b"<a/>"})).json()
     assert [e["name"] for e in body["evidence"]] == ["reports/my_report_script_.xml"]
