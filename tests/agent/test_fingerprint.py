@@ -58,10 +58,29 @@ KOSLI_UPSTREAM = [
 ]
 
 
+NESTED = {"sample.yaml": b"some content. And some more.", "nested-dir/file1": b"content1",
+          "nested-dir/file2": b"content2"}
+# ... and its exclusion vectors (tree, excludePaths, digest):
+KOSLI_UPSTREAM_EXCLUDES = [
+    (dict(NESTED, **{"logs/file1": b"content1"}), ["logs"],
+     "5d3c17dae9e208bbb92ee04ff8342abf77cb0959764def4af3ccfe9a2109d4a7"),
+    (dict(NESTED, **{"logs/file1": b"content1"}), ["logs", "nested-dir/file1"],
+     "2acbc9efc1f86f89086a9539244946839599b3639da7f4959744c20234cb4f40"),
+    (dict(NESTED, **{"logs/file1": b"content1", "nested-dir/logs/log.txt": b"this is a log"}), ["logs", "*/logs"],
+     "5d3c17dae9e208bbb92ee04ff8342abf77cb0959764def4af3ccfe9a2109d4a7"),
+]
+
+
 @pytest.mark.parametrize(("spec", "expected"), KOSLI_UPSTREAM)
 def test_kosli_format_matches_the_kosli_cli_vectors(tmp_path, spec, expected):
     root = make_tree(tmp_path / "some-dir-name", spec)
     assert fp.fingerprint(str(root), fmt=fp.KOSLI) == expected
+
+
+@pytest.mark.parametrize(("spec", "excludes", "expected"), KOSLI_UPSTREAM_EXCLUDES)
+def test_kosli_format_matches_the_kosli_cli_exclusion_vectors(tmp_path, spec, excludes, expected):
+    root = make_tree(tmp_path / "exclusion", spec)
+    assert fp.fingerprint(str(root), excludes, fmt=fp.KOSLI) == expected
 
 
 @pytest.mark.parametrize(("content", "expected"), [
