@@ -197,6 +197,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v2",
+    # Choice sets that share a field name ("type", "role") get stable component names.
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "tenants.choices.Role",
+        "EnvironmentTypeEnum": "snapshots.choices.EnvironmentType",
+        "ActionTypeEnum": "snapshots.alerts.choices.ActionType",
+    },
 }
 
 # --- Celery --------------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """OpenAPI schema: every operation declares the error responses it can give, in the error format."""
 
+import re
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
@@ -24,6 +26,14 @@ class AutoSchema(SpectacularAutoSchema):
             statuses.append(400)
         statuses.extend(getattr(self.view, "error_statuses", ()))
         return sorted(set(statuses))
+
+    def _tokenize_path(self) -> list[str]:
+        """Path variables other than ``org`` stay in the operation id, so ``/flows/{org}`` and
+        ``/flows/{org}/{flow}`` get distinct ids (``flows_retrieve``, ``flows_flow_retrieve``)."""
+        path = re.sub(self.path_prefix, "", self.path, flags=re.IGNORECASE)
+        path = re.sub(r"\{org\}", "", path)
+        path = re.sub(r"\{([\w-]+)\}", r"\1", path)
+        return [token for token in path.strip("/").split("/") if token]
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

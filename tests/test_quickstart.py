@@ -1,0 +1,97 @@
+"""The quick start on the embedded default: SQLite in a fresh directory, tasks in-process, no
+PostgreSQL / Redis settings. migrate + create_demo print credentials that sign in over HTTP, and the
+SQLite database has the append-only triggers."""
+
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow
+
+
+def _embedded_env(var_dir):
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("DATABASE_URL", "CELERY_", "CACHE_URL", "CSM_", "DJANGO_", "DEBUG", "SECRET_KEY",
+                                  "ALLOWED_HOSTS"))}
+    env.update({"DJANGO_SETTINGS_MODULE": "csm.settings", "CSM_VAR_DIR": str(var_dir)})
+    return env
+
+
+def _manage(env, *args):
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+    var_dir = tmp_path_factory.mktemp("csm-var")
+    env = _embedded_env(var_dir)
+    _manage(env, "migrate", "--noinput")
+    out = _manage(env, "create_demo")
+    email = re.search(r"email:\s+(\S+)", out).group(1)
+    password = re.search(r"password:\s+(\S+)", out).group(1)
+    return {"env": env, "var_dir": var_dir, "email": email, "password": password, "out": out}
+
+
+def test_create_demo_is_idempotent(quickstart):
+    again = _manage(quickstart["env"], "create_demo")
+    assert "demo org exists" in again and quickstart["password"] not in again
+
+
+def test_printed_credentials_sign_in_over_http(quickstart):
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+                              cwd=ROOT, env=quickstart["env"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        session = requests.Session()
+        deadline = time.monotonic() + 120
+        while True:  # wait until the server accepts connections
+            try:
+                login_page = session.get(f"{base}/login/", timeout=5)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.stderr.read().decode()
+                assert time.monotonic() < deadline, "runserver did not start"
+                time.sleep(0.3)
+        assert login_page.status_code == 200
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page.text).group(1)
+        response = session.post(f"{base}/login/", data={
+            "csrfmiddlewaretoken": csrf, "username": quickstart["email"], "password": quickstart["password"],
+        }, headers={"Referer": f"{base}/login/"}, timeout=30)
+        assert response.status_code == 200 and response.url == f"{base}/o/demo/"
+        assert "Demo" in response.text and "Sign out" in response.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_sqlite_triggers_keep_the_audit_trail_append_only(quickstart):
+    with sqlite3.connect(quickstart["var_dir"] / "csm.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM audit_auditevent").fetchone()[0] >= 2
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("UPDATE audit_auditevent SET actor_label = 'mallory'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("DELETE FROM audit_auditevent")
+
+
+def test_verify_audit_passes_on_the_fresh_install(quickstart):
+    assert "demo: ok" in _manage(quickstart["env"], "verify_audit", "--org", "demo")
