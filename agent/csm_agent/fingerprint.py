@@ -250,18 +250,34 @@ def combine(entries, fmt):
     return h.hexdigest()
 
 
+def read_ignore_rules(root):
+    """The rules of the root ``.kosli_ignore`` (a regular file; a directory of that name is not one)."""
+    ignore_file = goglob.join(root, IGNORE_FILE)
+    if not os.path.isfile(ignore_file):
+        return []
+    try:
+        with open(ignore_file, encoding="utf-8", errors="surrogateescape") as f:
+            return parse_ignore_rules(f.read())
+    except OSError as exc:
+        raise FingerprintError(f"cannot read {ignore_file}: {exc.strerror}") from exc
+
+
+def excluded_by(fs, root, excludes, rules):
+    """Paths excluded by the flags plus those excluded by the ignore file's rules.
+
+    As in the kosli CLI, the ignore file's own rules can never exclude the root ignore file itself:
+    its content stays in the digest, so a tree cannot add files and list them (and itself) to keep an
+    approved fingerprint. An explicit ``--exclude .kosli_ignore`` flag still excludes it.
+    """
+    excluded = excluded_paths(fs, root, excludes) if excludes else set()
+    if rules:
+        excluded |= excluded_paths(fs, root, rules) - {goglob.join(root, IGNORE_FILE)}
+    return excluded
+
+
 def dir_fingerprint(path, excludes=(), fmt=CSM, workers=None, progress=True):
     root = goglob.clean(path)
-    fs = goglob.RealFS()
-    excludes = list(excludes)
-    ignore_file = goglob.join(root, IGNORE_FILE)
-    if os.path.isfile(ignore_file):
-        try:
-            with open(ignore_file, encoding="utf-8", errors="surrogateescape") as f:
-                excludes += parse_ignore_rules(f.read())
-        except OSError as exc:
-            raise FingerprintError(f"cannot read {ignore_file}: {exc.strerror}") from exc
-    excluded = excluded_paths(fs, root, excludes) if excludes else set()
+    excluded = excluded_by(goglob.RealFS(), root, list(excludes), read_ignore_rules(root))
     entries = _walk_real(root, excluded, fmt)
     files = sum(1 for e in entries if e.kind == "f")
     bar = Progress(f"hashing {path}", files, enabled=None if progress and files >= 1000 else False)
@@ -301,7 +317,7 @@ def virtual_dir_fingerprint(files, fmt=CSM, rules=(), fetch=None, workers=None):
         vfs = goglob.VirtualFS(root, files)
     except ValueError as exc:
         raise FingerprintError(f"cannot lay the objects out as a tree: {exc}") from exc
-    excluded = excluded_paths(vfs, root, rules) if rules else set()
+    excluded = excluded_by(vfs, root, (), list(rules))
     entries = []
 
     def visit(directory, rel_dir):

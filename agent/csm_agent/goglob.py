@@ -174,10 +174,12 @@ class VirtualFS:
             self.files.add(full)
 
     def _norm(self, path):
-        if path.endswith(SEP) and path != SEP:
-            stripped = path.rstrip(SEP)
+        """Resolve a path like the OS would: repeated slashes collapse, a trailing slash needs a directory."""
+        collapsed = re.sub("/{2,}", SEP, path)
+        if collapsed.endswith(SEP) and collapsed != SEP:
+            stripped = collapsed.rstrip(SEP)
             return stripped if stripped in self.children else None
-        return path
+        return collapsed
 
     def lexists(self, path):
         p = self._norm(path)

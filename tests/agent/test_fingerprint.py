@@ -368,3 +368,64 @@ def test_python_dash_m(tmp_path):
     f.write_bytes(b"this is non empty")
     done = subprocess.run([sys.executable, "-m", "csm_agent", "fingerprint", str(f)], capture_output=True, text=True)
     assert done.stdout.strip() == "1256d6510a6606ad61a4f6104243a291b18383b456d50205eba893b51e1807bc"
+
+
+# kosli-dev/cli internal/digest/virtualignore_test.go: a tree reaching every glob behaviour, and rule sets
+# with whether they change the digest. Our on-disk and virtual (S3) digests must agree for each, and
+# the rules must have an effect exactly when kosli's do.
+IGNORE_TREE = {"app.js": b"app", "app.log": b"log at the root", "notes.txt": b"notes", "logs/file1": b"c1",
+               "logs/deep/file2": b"c2", "nested-dir/file1": b"n1", "nested-dir/logs/log.txt": b"nl",
+               "vendor/lib/v.js": b"v", "vendor/lib/.kosli_ignore": b"nested-rules", "a/x": b"ax", "a/b/x": b"abx",
+               "a/b/c/x": b"abcx"}
+IGNORE_CASES = [
+    ("", False), ("# nothing\n\n   \n", False), ("logs", True), ("app.js", True), ("*/logs", True),
+    ("logs/*", True), ("*.log", True), ("**/*.log", True), ("**/x", True), ("a/**/x", True), ("**/logs", True),
+    ("**", True), ("**.log", False), ("vendor/**/.kosli_ignore", True), ("logs/", True), ("/logs", True),
+    ("./logs", True), ("nested-dir//logs", True), ("../logs", False), ("does-not-exist", False),
+    ("nonexistent/**/a[", False), ("*", True), ("app.[jl]?", True), ("a/?", True), ("app\\*", False),
+    ("logs\n# keep vendor\n*/logs\napp.log  # trailing comment\n", True), (".kosli_ignore", False),
+    ("*ignore*", False), (".kosli*", False), ("**/.kosli_ignore", True),
+]
+
+
+@pytest.mark.parametrize(("rules", "has_effect"), IGNORE_CASES)
+def test_kosli_ignore_rules_like_the_kosli_cli(tmp_path, rules, has_effect):
+    spec = dict(IGNORE_TREE)
+    if rules:
+        spec[".kosli_ignore"] = rules.encode()
+    root = make_tree(tmp_path / "t", spec)
+    on_disk = fp.fingerprint(str(root), fmt=fp.KOSLI)
+    shas = {k: sha(v) for k, v in spec.items()}
+    parsed = fp.parse_ignore_rules(rules)
+    assert fp.virtual_dir_fingerprint(shas, fp.KOSLI, parsed) == on_disk
+    assert (fp.virtual_dir_fingerprint(shas, fp.KOSLI) != on_disk) == has_effect
+
+
+@pytest.mark.parametrize("ignore", [".kosli_ignore\napp/backdoor.js", "*ignore*\napp/backdoor.js",
+                                    ".kosli*\napp/backdoor.js", "**/.kosli_ignore\napp/backdoor.js",
+                                    "**\napp/backdoor.js"])
+def test_the_ignore_file_cannot_hide_itself(tmp_path, ignore):
+    baseline = {"app/index.js": b"console.log(1)", "app/lib/util.js": b"exports.x = 1"}
+    approved = make_tree(tmp_path / "approved", baseline)
+    deployed = make_tree(tmp_path / "deployed", dict(baseline, **{"app/backdoor.js": b"BACKDOOR",
+                                                                 ".kosli_ignore": ignore.encode()}))
+    for fmt in fp.FORMATS:
+        assert fp.fingerprint(str(approved), fmt=fmt) != fp.fingerprint(str(deployed), fmt=fmt)
+
+
+def test_an_exclude_flag_can_drop_the_ignore_file_whose_rules_still_apply(tmp_path):
+    baseline = {"app/index.js": b"console.log(1)"}
+    approved = make_tree(tmp_path / "approved", baseline)
+    deployed = make_tree(tmp_path / "deployed", dict(baseline, **{"app/backdoor.js": b"B",
+                                                                 ".kosli_ignore": b"app/backdoor.js"}))
+    assert fp.fingerprint(str(approved), [".kosli_ignore"], fmt=fp.KOSLI) == fp.fingerprint(
+        str(deployed), [".kosli_ignore"], fmt=fp.KOSLI)
+
+
+def test_malformed_rules_are_errors(tmp_path):
+    root = make_tree(tmp_path / "t", dict(IGNORE_TREE, **{".kosli_ignore": b"["}))
+    with pytest.raises(Exception, match=r"invalid exclude glob '\['"):
+        fp.fingerprint(str(root), fmt=fp.KOSLI)
+    for rule in ("nonexistent/a[", "a/**/[", "../a["):
+        with pytest.raises(Exception, match="invalid exclude glob"):
+            fp.fingerprint(str(root), [rule], fmt=fp.KOSLI)
