@@ -129,3 +129,19 @@ def test_archived_environments_are_not_watched(org, capture):
     services.create_action(CTX, org, "silence", "webhook", url="http://127.0.0.1:9/", triggers=["ON_AGENT_SILENT"])
     with capture(execute=False):
         assert services.check_agent_silence(now=timezone.now() + timedelta(days=1)) == 0
+
+
+def test_selectors_for_reports(org, capture):
+    from snapshots.alerts.selectors import agent_silences, alerts_raised
+
+    env = make_env(org, expected_report_interval_seconds=60)
+    for name in ("a", "b"):
+        services.create_action(CTX, org, name, "webhook", url="http://127.0.0.1:9/",
+                               triggers=["ON_STARTED_ARTIFACT", "ON_AGENT_SILENT"])
+    run(env, {"web:1": fp(1)}, capture)
+    with capture(execute=False):
+        services.check_agent_silence(now=timezone.now() + timedelta(hours=1))
+    raised = alerts_raised(org)
+    assert [(r["event_type"], sorted(r["actions"])) for r in raised] == [
+        ("ON_STARTED_ARTIFACT", ["a", "b"]), ("ON_AGENT_SILENT", ["a", "b"])]
+    assert [s["environment"] for s in agent_silences(org)] == ["prod"]
