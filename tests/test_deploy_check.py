@@ -44,3 +44,14 @@ def test_plain_http_trial_is_an_explicit_opt_out(tmp_path):
     result = _check(_production_env(tmp_path, CSM_INSECURE_HTTP="1"))
     assert result.returncode != 0
     assert "SECURE_SSL_REDIRECT" in result.stdout + result.stderr
+
+
+def test_every_environment_variable_is_documented():
+    """docs/configuration.md names every variable csm/settings.py reads."""
+    import re
+
+    settings_text = (ROOT / "csm" / "settings.py").read_text()
+    names = set(re.findall(r'env_(?:str|int|bool|list)\(\s*"([A-Z0-9_]+)"', settings_text))
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    missing = sorted(name for name in names if f"`{name}`" not in doc and name not in doc)
+    assert not missing, f"add to docs/configuration.md: {missing}"
