@@ -202,10 +202,22 @@ class _Validator:
         return doc
 
 
-def _refuse_aliases(text: str) -> None:
+MAX_DEPTH = 20
+
+
+def _refuse_hostile_structure(text: str) -> None:
+    """Walk the YAML events (iteratively) before building nodes: no anchors/aliases ("billion laughs"),
+    no nesting deeper than any policy needs (the node composer recurses)."""
+    depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise PolicyError([Problem(event.start_mark.line + 1, "", "YAML anchors and aliases are not allowed")])
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise PolicyError([Problem(event.start_mark.line + 1, "", f"nested deeper than {MAX_DEPTH} levels")])
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1
 
 
 def parse_policy(text: str | bytes) -> dict:
@@ -223,7 +235,7 @@ def parse_policy(text: str | bytes) -> dict:
     if not text.strip():
         raise PolicyError([Problem(1, "", "the policy file is empty")])
     try:
-        _refuse_aliases(text)
+        _refuse_hostile_structure(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark

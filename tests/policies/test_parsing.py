@@ -1,5 +1,7 @@
 """Policy files: the kosli v1 schema, and every kind of invalid file named by line and key."""
 
+import json
+
 import pytest
 
 from snapshots.policies.parsing import PolicyError, parse_policy
@@ -85,3 +87,24 @@ def test_oversized_and_binary_files_are_refused(settings):
     settings.CSM_POLICY_MAX_BYTES = 1024
     assert "larger than 1024 bytes" in problems("_schema: x/v1\n" + "# pad\n" * 400)[0]
     assert "not UTF-8" in problems(b"\xff\xfe_schema")[0]
+
+
+@pytest.mark.parametrize("condition, problem", [
+    ("(" * 200 + "flow.name" + ")" * 200, "invalid expression"),
+    ('flow.name == "' + "x" * 100_000 + '"', "invalid expression"),
+    ("artifact.__class__", "invalid expression"),
+    ("flow.tags.__dict__ == 1", "invalid expression"),
+    ("__import__('os').system('id')", "invalid expression"),
+    ("open('/etc/passwd')", "invalid expression"),
+    ("flow.name == ", "invalid expression"),
+])
+def test_hostile_expressions_are_refused_with_their_line(condition, problem, settings):
+    settings.CSM_POLICY_MAX_BYTES = 1024 * 1024
+    text = ("_schema: x/v1\nartifacts:\n  provenance:\n    required: true\n    exceptions:\n"
+            f"      - if: {json.dumps('${{ ' + condition + ' }}')}\n")
+    found = problems(text)
+    assert found[0].startswith("line 6: artifacts.provenance.exceptions[0].if: " + problem), found
+
+
+def test_deeply_nested_yaml_is_refused_cleanly():
+    assert "nested deeper than 20 levels" in problems("_schema: x/v1\nartifacts: " + "[" * 5000 + "]" * 5000 + "\n")[0]
