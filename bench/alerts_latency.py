@@ -140,9 +140,9 @@ def main():
             arrived = receiver.wait(fingerprint)
             if not signing.verify(secret, receiver.headers[fingerprint], receiver.bodies[fingerprint]):
                 raise SystemExit("bad webhook signature")
+            report_id = response.json()["id"]
             outcome = common.wait_until(
-                lambda rid=response.json()["id"]: ReportOutcome.objects.filter(report_id=rid).first(), 30,
-                "the report outcome")
+                lambda rid=report_id: ReportOutcome.objects.filter(report_id=rid).first(), 30, "the report outcome")
             alert_ms.append((arrived - accepted) * 1000)
             ingest_ms.append((outcome.finished_at.timestamp() - accepted) * 1000)
             time.sleep(0.05)  # agents report at intervals, not back to back
