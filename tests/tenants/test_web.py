@@ -179,3 +179,24 @@ def test_reader_sees_members_but_cannot_manage_them(client, org, member_of):
     page = client.get(reverse("member-list", args=["acme"]))
     assert page.status_code == 200 and b"Send invitation" not in page.content
     assert client.get(reverse("service-account-list", args=["acme"])).status_code == 403
+
+
+def test_deactivate_a_service_account_and_revoke_an_invitation(client, org, owner):
+    client.force_login(owner)
+    client.post(reverse("service-account-list", args=["acme"]), {"name": "old-agent", "role": "reader"})
+    account = ServiceAccount.objects.get(org=org, name="old-agent")
+    client.post(reverse("service-account-token-create", args=["acme", account.pk]), {"name": "t"})
+    client.post(reverse("service-account-deactivate", args=["acme", account.pk]))
+    account.refresh_from_db()
+    assert account.deactivated_at is not None
+    assert ApiToken.objects.get(service_account=account).revoked_at is not None
+    client.post(reverse("invitation-create", args=["acme"]), {"email": "later@example.com", "role": "member"})
+    invitation = org.invitations.get()
+    client.post(reverse("invitation-revoke", args=["acme", invitation.pk]))
+    invitation.refresh_from_db()
+    assert invitation.status == "revoked"
+
+
+def test_post_only_pages_refuse_get(client, org, owner):
+    client.force_login(owner)
+    assert client.get(reverse("org-update", args=["acme"])).status_code == 405
