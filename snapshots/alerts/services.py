@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.choices import AuditAction
@@ -152,8 +153,8 @@ def delete_action(ctx: AuditContext, org, action: Action) -> None:
 def _snapshot_urls(org_slug: str, environment_name: str, index: int | None) -> dict:
     base = settings.CSM_BASE_URL
     if index is None:
-        return {"html_url": f"{base}/o/{org_slug}/environments/{environment_name}", "api_url": ""}
-    return {"html_url": f"{base}/o/{org_slug}/environments/{environment_name}/snapshots/{index}",
+        return {"html_url": base + reverse("environment-detail", args=[org_slug, environment_name]), "api_url": ""}
+    return {"html_url": base + reverse("snapshot-detail", args=[org_slug, environment_name, index]),
             "api_url": f"{base}/api/v2/snapshots/{org_slug}/{environment_name}/{index}"}
 
 

@@ -182,7 +182,7 @@ def test_slack_message_links_back_to_the_snapshot(org, receiver, django_capture_
         snapshot = ingest(env, {"web:1": fp(1)})
     body = json.loads(receiver.requests[0]["body"])
     assert "prod became non-compliant" in body["text"]
-    assert f"/o/acme/environments/prod/snapshots/{snapshot.index}|Open in csm>" in json.dumps(body["blocks"])
+    assert f"/o/acme/environments/prod/snapshots/{snapshot.index}/|Open in csm>" in json.dumps(body["blocks"])
 
 
 @pytest.mark.django_db
@@ -194,5 +194,5 @@ def test_email_action_sends_a_readable_email(org, django_capture_on_commit_callb
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["ops@example.com"] and "web:1 started in prod" in message.subject
-    assert fp(1) in message.body and "/o/acme/environments/prod/snapshots/1" in message.body
+    assert fp(1) in message.body and "/o/acme/environments/prod/snapshots/1/" in message.body
     assert Delivery.objects.get().status == DeliveryStatus.DELIVERED
