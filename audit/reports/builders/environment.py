@@ -67,7 +67,7 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
         elif state is False:
             non_compliant_by_bucket[buckets.key(created_at)] += 1
         snapshot_table.add(index, short_time(created_at), reporter or "unknown", artifacts, started, exited, scaled,
-                           {True: "yes", False: "NO", None: "not evaluated"}[state], snap_hash[:16])
+                           {True: "yes", False: "NO", None: "n/a"}[state], snap_hash[:16])
         doc.cite("snapshot", leaf_index, leaf_hash, f"{env.name}#{index}")
     progress(30, f"{snapshot_count} snapshots")
 
