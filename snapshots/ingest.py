@@ -22,7 +22,10 @@ import ijson
 from snapshots.choices import EnvironmentType
 
 FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_is_fingerprint = re.compile(r"[0-9a-f]{64}").fullmatch
 MAX_FIELD_ERRORS = 20
+# One encoder for every instance: json.dumps(..., separators=...) would build a new encoder per call.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 _STR, _OPT_STR = "string", "optional string"
 
@@ -112,7 +115,7 @@ def _check_entry(env_type: str, index: int, entry, problem) -> None:
     digests = entry.get("digests")
     if not isinstance(digests, dict):
         problem(f"{where}.digests", "must be an object mapping artifact name to sha256")
-    else:
+    elif not all(name and type(digest) is str and _is_fingerprint(digest) for name, digest in digests.items()):
         for name, digest in digests.items():
             if not name:
                 problem(f"{where}.digests", "artifact names must not be empty")
@@ -120,7 +123,7 @@ def _check_entry(env_type: str, index: int, entry, problem) -> None:
                 problem(f"{where}.digests.{name}", "must be a string")
             elif digest == "" and env_type in UNKNOWN_DIGEST_ALLOWED:
                 continue
-            elif not FINGERPRINT.match(digest):
+            elif not _is_fingerprint(digest):
                 problem(f"{where}.digests.{name}", "must be a SHA-256 fingerprint: 64 lowercase hex characters")
     created = entry.get("creationTimestamp")
     if created is not None and (not (_is_int(created) or isinstance(created, float)) or created < 0):
@@ -194,18 +197,19 @@ def validate_report_body(env_type: str, raw: bytes) -> int:
 
 
 def _instance(env_type: str, entry: dict) -> tuple[tuple, str]:
-    """(sort key, canonical JSON text) of one instance: kept as text, a pod costs ~300 bytes, not ~2 KB."""
+    """(sort key, JSON text) of one instance: kept as text, a pod costs ~300 bytes, not ~2 KB."""
     created = entry.get("creationTimestamp")
-    instance = {"creationTimestamp": int(created) if created is not None else None}
+    created = int(created) if created is not None else None
     if env_type == EnvironmentType.K8S:
-        instance.update(podName=entry["podName"], namespace=entry["namespace"], owners=entry.get("owners") or [])
-    else:
-        for name in CONTEXT_FIELDS.get(env_type, {}):
-            if entry.get(name) is not None:
-                instance[name] = entry[name]
-    key = (instance.get("podName") or instance.get("taskArn") or instance.get("app_name") or "",
-           instance["creationTimestamp"] or 0)
-    return key, json.dumps(instance, sort_keys=True, separators=(",", ":"))
+        pod = entry["podName"]
+        return (pod, created or 0), _encode({"podName": pod, "namespace": entry["namespace"],
+                                             "creationTimestamp": created, "owners": entry.get("owners") or []})
+    instance = {"creationTimestamp": created}
+    for name in CONTEXT_FIELDS.get(env_type, ()):
+        if entry.get(name) is not None:
+            instance[name] = entry[name]
+    key = (instance.get("taskArn") or instance.get("app_name") or instance.get("revisionName") or "", created or 0)
+    return key, _encode(instance)
 
 
 def canonicalize_body(env_type: str, raw: bytes) -> dict[tuple[str, str], list[tuple[tuple, str]]]:

@@ -132,7 +132,7 @@ def entries_at(environment_id: int, index: int):
 
 
 def _artifact(entry: dict, env_type: str, annotation: str, was: int, now: int) -> dict:
-    instances = entry.get("instances") or []
+    instances = json.loads(entry.get("instances") or "[]")
     pods = None
     if env_type == EnvironmentType.K8S:
         pods = {i["podName"]: {"namespace": i.get("namespace"), "creationTimestamp": i.get("creationTimestamp"),
@@ -236,7 +236,8 @@ def diff_snapshots(a: Snapshot, b: Snapshot, include_unchanged: bool = False) ->
     paired1 = {(n, f1) for n, f1, _ in changed_pairs}
     paired2 = {(n, f2) for n, _, f2 in changed_pairs}
     wanted = [one[k][0] for k in only1] + [two[k][0] for k in only2]
-    instances = dict(SnapshotEntry.objects.filter(id__in=wanted).values_list("id", "instances")) if wanted else {}
+    instances = {pk: json.loads(text) for pk, text in SnapshotEntry.objects.filter(id__in=wanted)
+                 .values_list("id", "instances")} if wanted else {}
 
     def pods(row):
         return [i.get("podName") or i.get("taskArn") or i.get("app_name") or ""

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from psycopg import IntegrityError as DatabaseIntegrityError
 
 from audit.canonical import GENESIS_HASH, canonical_json
 from audit.choices import AuditAction, LeafKind
@@ -172,8 +173,8 @@ def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: by
     )
     try:
         with transaction.atomic():
-            report.save(force_insert=True)
-    except IntegrityError:
+            _insert_report(report)
+    except (IntegrityError, DatabaseIntegrityError):
         existing = _replay(env, idempotency_key, sha) if idempotency_key else None
         if existing is None:
             raise
@@ -183,6 +184,26 @@ def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: by
                         "artifacts": count, "idempotency_key": idempotency_key})
     transaction.on_commit(lambda: enqueue_report(report.pk))
     return report, True
+
+
+def _insert_report(report: Report) -> None:
+    """INSERT the report. On PostgreSQL the body goes as a binary parameter with server-side binding:
+    Django's client-side binding would inline a 50 MB body as a 100 MB hex literal."""
+    if connection.vendor != "postgresql":
+        report.save(force_insert=True)
+        return
+    import psycopg
+
+    fields = [f for f in Report._meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(getattr(report, f.attname), connection) for f in fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    placeholders = ", ".join("%b" if f.name == "payload" else "%s" for f in fields)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(f"INSERT INTO snapshots_report ({columns}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
+                       values)
+        report.pk = cursor.fetchone()[0]
+    report._state.adding = False
 
 
 def _replay(env, key: str, sha: str) -> Report | None:
@@ -338,6 +359,11 @@ def ingest_report(report_id: int) -> ReportOutcome | None:
 
 
 def _ingest_locked(ctx, env: Environment, report: Report):
+    if env.last_snapshot_index and report.payload_sha256 == env.last_ingested_sha256:
+        env.last_report_at = max(report.received_at, env.last_report_at or report.received_at)
+        env.last_ingested_received_at = report.received_at
+        env.save(update_fields=["last_report_at", "last_ingested_received_at"])
+        return _outcome(report, ReportStatus.UNCHANGED), None
     raw = _payload(report.pk)
     running = canonicalize_body(env.type, raw)
     del raw  # the canonical form is all we need from here on
@@ -350,8 +376,10 @@ def _ingest_locked(ctx, env: Environment, report: Report):
     when = max(report.received_at, env.last_snapshot_at) if env.last_snapshot_at else report.received_at
     env.last_report_at = max(report.received_at, env.last_report_at or report.received_at)
     env.last_ingested_received_at = report.received_at
+    # Stored state equals this body exactly unless scaling was left out of an unchanged report.
+    env.last_ingested_sha256 = report.payload_sha256 if changed or not scaled else ""
     if not changed:
-        env.save(update_fields=["last_report_at", "last_ingested_received_at"])
+        env.save(update_fields=["last_report_at", "last_ingested_received_at", "last_ingested_sha256"])
         return _outcome(report, ReportStatus.UNCHANGED), None
     changes = {"started": len(started), "exited": len(exited), "scaled": len(scaled)}
     snapshot = _append_snapshot(ctx, env, when, SnapshotReason.REPORT, artifacts_digest(counts), len(counts),
@@ -381,8 +409,8 @@ def _ingest_locked(ctx, env: Environment, report: Report):
         ),
     )
     _pause_for_tests(env)
-    env.save(update_fields=["last_report_at", "last_ingested_received_at", "last_snapshot_index",
-                            "last_snapshot_at", "last_snapshot_hash", "current_artifact_count"])
+    env.save(update_fields=["last_report_at", "last_ingested_received_at", "last_ingested_sha256",
+                            "last_snapshot_index", "last_snapshot_at", "last_snapshot_hash", "current_artifact_count"])
     return _outcome(report, ReportStatus.SNAPSHOT, snapshot), snapshot
 
 

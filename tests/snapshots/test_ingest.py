@@ -110,3 +110,21 @@ def test_fingerprint_history_spans_environments(org, make_env, ingest):
     assert by_env["staging"]["from_index"] == 1 and by_env["staging"]["to_index"] == 2
     assert by_env["staging"]["to_time"] is not None and not by_env["staging"]["running"]
     assert by_env["prod"]["to_index"] is None and by_env["prod"]["running"]
+
+
+def test_same_set_in_another_order_is_unchanged(make_env, ingest):
+    env = make_env()
+    ingest(env, server_report(fp(1), fp(2)))
+    reordered = {"artifacts": list(reversed(server_report(fp(1), fp(2))["artifacts"]))}
+    assert ingest(env, reordered).status == "unchanged"
+    assert ingest(env, server_report(fp(1), fp(2))).status == "unchanged"  # byte-identical: not even parsed
+    assert Snapshot.objects.filter(environment=env).count() == 1
+
+
+def test_fingerprint_with_trailing_newline_is_rejected(make_env, ctx):
+    from snapshots.ingest import ReportInvalid
+
+    env = make_env()
+    with pytest.raises(ReportInvalid) as error:
+        services.accept_report(ctx, env, "server", b'{"artifacts": [{"digests": {"a": "' + fp(1).encode() + b'\\n"}}]}')
+    assert "artifacts[0].digests.a" in error.value.fields
