@@ -10,6 +10,7 @@ overrides applied). A fixed number of queries whatever the number of artifacts.
 from collections import defaultdict
 
 from django.conf import settings
+from django.urls import reverse
 
 from .evaluation import ArtifactFacts
 
@@ -76,7 +77,7 @@ def gather_facts(org, artifacts: list[dict]) -> dict[tuple[str, str], ArtifactFa
             facts.provenance = {
                 "flow": info["flow"], "trail": info["trail"] or "", "commit": info["git_commit"] or "",
                 "commit_url": info["commit_url"] or "",
-                "html_url": f"{settings.CSM_BASE_URL}/o/{org.slug}/flows/{info['flow']}/",
+                "html_url": settings.CSM_BASE_URL + reverse("flow-detail", args=[org.slug, info["flow"]]),
             }
         result[(item["name"], fingerprint)] = facts
     return result

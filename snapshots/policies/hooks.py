@@ -14,15 +14,20 @@ def evaluate_new_snapshot(snapshot_id: int, ctx_dict: dict) -> None:
 def snapshot_compliance_fields(snapshot) -> dict:
     """snapshot_enricher: top-level ``compliant`` / ``applied_policies`` and, under ``artifacts``, per
     fingerprint ``compliant``, ``policy_decisions`` and ``reasons_for_incompliance``. A snapshot read
-    before its evaluation ran is evaluated on the spot (the same result the worker stores)."""
-    from .services import evaluate_snapshot
+    before its evaluation was stored gets the evaluation it would have now, not stored (reads never
+    write)."""
+    from .models import SnapshotCompliance
+    from .services import preview_snapshot
 
-    compliance = evaluate_snapshot(snapshot.pk)
-    if compliance is None:
-        return {}
+    stored = SnapshotCompliance.objects.filter(snapshot_id=snapshot.pk).first()
+    if stored is not None:
+        compliance = {"compliant": stored.compliant, "applied_policies": stored.applied_policies,
+                      "artifacts": stored.artifacts}
+    else:
+        compliance = preview_snapshot(snapshot)
     return {
-        "compliant": compliance.compliant,
-        "applied_policies": compliance.applied_policies,
+        "compliant": compliance["compliant"],
+        "applied_policies": compliance["applied_policies"],
         "artifacts": {
             item["fingerprint"]: {
                 "compliant": item["compliant"],
@@ -31,7 +36,7 @@ def snapshot_compliance_fields(snapshot) -> dict:
                 "reasons_for_incompliance": item["reasons_for_incompliance"],
                 "allowlisted": item["allowlisted"],
             }
-            for item in compliance.artifacts if item.get("fingerprint")
+            for item in compliance["artifacts"] if item.get("fingerprint")
         },
     }
 

@@ -235,6 +235,14 @@ def _snapshot_artifacts(snapshot) -> list[dict]:
     return [{"name": a["name"], "fingerprint": a.get("fingerprint") or ""} for a in snapshot_artifacts(snapshot)]
 
 
+def preview_snapshot(snapshot) -> dict:
+    """The evaluation a snapshot would get now, without storing it (for reads of a snapshot whose
+    evaluation has not run yet: reads never write)."""
+    policies, decisions = evaluate_artifacts(snapshot.org, snapshot.environment, _snapshot_artifacts(snapshot))
+    outcome = _outcome(policies, decisions)
+    return {"compliant": outcome["compliant"], "applied_policies": outcome["applied_policies"], "artifacts": decisions}
+
+
 def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
     """Evaluate a snapshot once and store the result (idempotent: the stored row wins)."""
     from snapshots.models import Snapshot

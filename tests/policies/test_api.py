@@ -221,3 +221,18 @@ def test_new_evidence_reevaluates_where_the_artifact_runs(org, django_capture_on
     assert len(callbacks) == 1  # the attestation asked for a re-evaluation of prod
     second = services.reevaluate(env.pk, "evidence: attestation", CTX)
     assert SnapshotCompliance.objects.get(snapshot=second).compliant is True
+
+
+def test_reading_an_unevaluated_snapshot_writes_nothing(org, owner_api, django_capture_on_commit_callbacks,
+                                                        monkeypatch):
+    from snapshots import hooks
+
+    env = make_env(org)
+    services.save_policy(CTX, org, "needs-provenance", PROVENANCE_POLICY)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attach_policies(CTX, org, env, ["needs-provenance"])
+    monkeypatch.setattr(hooks, "_after_snapshot", [])  # as if the worker's hooks had not run yet
+    snapshot = ingest(env, {"rogue:1": fp(2)}, capture=django_capture_on_commit_callbacks)
+    data = owner_api.get(f"/api/v2/snapshots/acme/prod/{snapshot.index}").json()
+    assert data["compliant"] is False and data["artifacts"][0]["reasons_for_incompliance"]
+    assert not SnapshotCompliance.objects.exists()
