@@ -281,9 +281,9 @@ CELERY_BEAT_SCHEDULE["alerts-agent-silent"] = {
 CELERY_BEAT_SCHEDULE["alerts-retry-due"] = {"task": "alerts.retry_due_deliveries", "schedule": 30}
 
 # --- Audit reports ---------------------------------------------------------------------------------
-# Detail tables print at most this many rows in the PDF (WeasyPrint lays out ~100-200 rows a second);
+# Detail tables print at most this many rows in the PDF (WeasyPrint lays out ~200-600 rows a second);
 # the JSON export beside the PDF always holds every row. Figures and charts always cover every row.
-CSM_REPORT_PDF_MAX_ROWS = env_int("CSM_REPORT_PDF_MAX_ROWS", 1000, minimum=10)
+CSM_REPORT_PDF_MAX_ROWS = env_int("CSM_REPORT_PDF_MAX_ROWS", 500, minimum=10)
 
 # Ordinary JSON bodies; the report endpoint streams its body with its own limit (CSM_REPORT_MAX_BYTES).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CSM_MAX_JSON_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
