@@ -196,6 +196,9 @@ def main():
 
     if args.keep:
         django_setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, skip_checks=True)
     else:
         fresh_database()
     from django.contrib.auth import get_user_model
@@ -230,6 +233,7 @@ def main():
         results[label] = (seconds, peak, info)
         results[f"  raw SQL read of the same rows ({env})"] = (raw, None, {})
 
+    print(f"\nload average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"\n{'case':<58} {'seconds':>8} {'peak RSS MiB':>13}  details")
     for label, (seconds, peak, info) in results.items():
         detail = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in info.items()

@@ -30,7 +30,7 @@ def generate_report(self, report_id: str, ctx_dict: dict | None = None) -> str |
         data_sha256 = services.sha256(content)
         pdf, pages = render_pdf(data, data_sha256)
         services.set_progress(report_id, 97, "storing")
-        output = services.store_output(report_id, content, data_sha256, pdf, pages)
+        output = services.store_output(report_id, content, data_sha256, pdf, pages, data["integrity"]["journal"])
     except OperationalError as error:
         if self.request.retries >= self.max_retries:
             services.mark_failed(report_id, f"database unavailable: {error}")

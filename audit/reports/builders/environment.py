@@ -86,13 +86,15 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     kinds: Counter = Counter()
     per_bucket: Counter = Counter()
     started: dict[str, str] = {}
+    last_time, when, bucket = None, "", None
     for created_at, snap_index, kind, name, fingerprint, old, new in events.iterator(chunk_size=CHUNK):
+        if created_at != last_time:  # the events of one snapshot share its time: format it once
+            last_time, when, bucket = created_at, short_time(created_at), buckets.key(created_at)
         kinds[kind] += 1
-        per_bucket[buckets.key(created_at)] += 1
+        per_bucket[bucket] += 1
         if kind == "started" and fingerprint:
             started.setdefault(fingerprint, name)
-        event_table.add(short_time(created_at), snap_index, _change_text(kind, old, new), name,
-                        fingerprint or "unknown")
+        event_table.rows.append([when, snap_index, _change_text(kind, old, new), name, fingerprint or "unknown"])
     total_events = sum(kinds.values())
     progress(55, f"{total_events} changes")
 
