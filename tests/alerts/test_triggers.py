@@ -145,3 +145,23 @@ def test_selectors_for_reports(org, capture):
     assert [(r["event_type"], sorted(r["actions"])) for r in raised] == [
         ("ON_STARTED_ARTIFACT", ["a", "b"]), ("ON_AGENT_SILENT", ["a", "b"])]
     assert [s["environment"] for s in agent_silences(org)] == ["prod"]
+
+
+def test_attempts_versions_and_evaluations_are_append_only(org, capture, receiver):
+    from django.db import DatabaseError, transaction
+
+    from snapshots.alerts.models import DeliveryAttempt
+    from snapshots.policies.models import PolicyVersion, SnapshotCompliance
+
+    env = make_env(org)
+    policy_services.save_policy(CTX, org, "p", PROVENANCE_POLICY)
+    services.create_action(CTX, org, "hook", "webhook", url=receiver.url, triggers=["ON_STARTED_ARTIFACT"])
+    run(env, {"web:1": fp(1)}, capture)
+    with capture(execute=False):
+        services.attempt_delivery(Delivery.objects.get().pk)
+    for model in (DeliveryAttempt, PolicyVersion, SnapshotCompliance):
+        row = model.objects.first()
+        for change in (lambda r: model.objects.filter(pk=r.pk).update(org=r.org),
+                       lambda r: model.objects.filter(pk=r.pk).delete()):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                change(row)
