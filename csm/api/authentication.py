@@ -1,5 +1,6 @@
 """API token authentication: ``Authorization: Bearer csm_...`` or HTTP Basic with the token as the
-user name and an empty password (what older kosli CLIs send).
+user name and an empty password (older kosli CLIs) or an empty user name and the token as the
+password (kosli's flow and trail commands).
 
 A missing header falls through to session authentication (the web app's own API calls); a present but
 malformed, unknown, expired or revoked token is a 401 with ``WWW-Authenticate``.
@@ -46,9 +47,12 @@ def token_from_header(header: str) -> str:
         except (binascii.Error, UnicodeDecodeError):
             raise exceptions.AuthenticationFailed("Malformed Basic credentials.") from None
         user, _, password = decoded.partition(":")
-        if user and not password:
-            return user
-        raise exceptions.AuthenticationFailed("Basic auth takes the API token as user name and an empty password.")
+        # Older kosli CLIs send the token as the user name; newer ones (create flow, begin trail) send
+        # an empty user name and the token as the password. Exactly one of the two may be set.
+        if bool(user) != bool(password):
+            return user or password
+        raise exceptions.AuthenticationFailed(
+            "Basic auth takes the API token as the user name or as the password, with the other empty.")
     raise exceptions.AuthenticationFailed("Malformed Authorization header; use 'Bearer <token>'.")
 
 

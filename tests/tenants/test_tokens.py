@@ -57,6 +57,9 @@ def test_bearer_and_basic_with_empty_password(api, org, token_for):
     basic = base64.b64encode(f"{secret}:".encode()).decode()
     client.credentials(HTTP_AUTHORIZATION=f"Basic {basic}")
     assert client.get(ORG_URL).json()["slug"] == "acme"
+    # kosli's flow/trail commands: empty user name, the token as the password.
+    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(f":{secret}".encode()).decode())
+    assert client.get(ORG_URL).json()["slug"] == "acme"
     client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{secret}:pw".encode()).decode())
     assert client.get(ORG_URL).status_code == 401
 
