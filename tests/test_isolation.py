@@ -74,6 +74,8 @@ class OrgRoute:
         else:
             declared = getattr(self.callback, "csm_permission", None) or getattr(
                 getattr(self.callback, "view_class", None), "csm_permission", None)
+            if isinstance(declared, dict):  # @org_view({"GET": ..., "POST": ...})
+                declared = declared.get(method.upper(), declared.get("default"))
         if not isinstance(declared, str) or declared not in MATRIX:
             pytest.fail(f"{self.route} ({method.upper()}) declares no permission of the matrix: {declared!r}. "
                         "Use csm.api.base.OrgScoped* (permission = ...) or @org_view('...').")

@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from audit.models import AuditEvent
@@ -200,3 +201,27 @@ def test_deactivate_a_service_account_and_revoke_an_invitation(client, org, owne
 def test_post_only_pages_refuse_get(client, org, owner):
     client.force_login(owner)
     assert client.get(reverse("org-update", args=["acme"])).status_code == 405
+
+
+def test_org_view_takes_a_permission_per_method(rf, org, member_of):
+    from django.contrib.sessions.backends.cache import SessionStore
+    from django.http import HttpResponse
+
+    from tenants.access import org_view
+
+    @org_view({"GET": "org.view", "POST": "org.manage"})
+    def page(request):
+        return HttpResponse("ok")
+
+    reader = member_of(org, Role.READER)
+
+    def call(method):
+        request = getattr(rf, method)("/o/acme/x/")
+        request.user, request.session = reader, SessionStore()
+        return page(request, org="acme")
+
+    assert call("get").status_code == 200
+    with pytest.raises(PermissionDenied, match="org.manage"):
+        call("post")
+    assert call("delete").status_code == 405
+    assert page.csm_permission == {"GET": "org.view", "POST": "org.manage"}
