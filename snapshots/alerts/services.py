@@ -423,9 +423,8 @@ def retry_due_deliveries(now=None, limit: int = 500) -> int:
 # --- alerts from snapshots and silent agents -----------------------------------------------------
 
 
-def _artifact_payload(decision: dict | None, name: str, fingerprint: str) -> dict:
-    provenance = (decision or {}).get("provenance") or None
-    return {"name": name, "fingerprint": fingerprint, "compliant": (decision or {}).get("compliant"),
+def _artifact_payload(name: str, fingerprint: str, compliant: bool | None, provenance: dict | None) -> dict:
+    return {"name": name, "fingerprint": fingerprint, "compliant": compliant,
             "provenance": provenance and {key: provenance.get(key, "") for key in
                                           ("flow", "commit", "commit_url", "html_url")}}
 
@@ -433,6 +432,7 @@ def _artifact_payload(decision: dict | None, name: str, fingerprint: str) -> dic
 def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
     """after_snapshot hook: raise every alert a new snapshot calls for."""
     from snapshots.models import Snapshot
+    from snapshots.policies.facts import gather_facts
     from snapshots.policies.models import SnapshotCompliance
     from snapshots.policies.services import evaluate_snapshot
     from snapshots.selectors import snapshot_artifacts
@@ -459,14 +459,27 @@ def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
         raised.extend(raise_alert(org, trigger, env.name, event, f"{snapshot.pk}|{trigger}|{key}", source_at,
                                   snapshot.index, actions))
 
-    for item in snapshot_artifacts(snapshot, include_exited=True):
+    items = snapshot_artifacts(snapshot, include_exited=True)
+    # Provenance of what changed, from the evidence vault (the stored evaluation is compact when no
+    # policy applies, and the payload names the flow and commit either way).
+    changed = [{"name": i["name"], "fingerprint": i.get("fingerprint") or ""} for i in items
+               if i["annotation"]["type"] != "unchanged"]
+    facts = gather_facts(org, changed) if changed else {}
+    unpoliced = compliance is not None and not compliance.applied_policies
+    for item in items:
         name, fingerprint, change = item["name"], item.get("fingerprint") or "", item["annotation"]["type"]
+        if change == "unchanged" and (name, fingerprint) not in decisions:
+            continue
         decision = decisions.get((name, fingerprint))
-        payload = _artifact_payload(decision, name, fingerprint)
+        fact = facts.get((name, fingerprint))
+        allowlisted = bool(decision and decision["allowlisted"])
+        compliant = decision["compliant"] if decision else (True if unpoliced and change != "exited" else None)
+        provenance = fact.provenance if fact is not None else (decision or {}).get("provenance")
+        payload = _artifact_payload(name, fingerprint, compliant, provenance or None)
         key = f"{name}|{fingerprint}"
         if change == "started":
             alert(Trigger.ON_STARTED_ARTIFACT, f"{name} started in {env.name}", key, payload)
-            if decision is not None and not decision["has_provenance"] and not decision["allowlisted"]:
+            if fact is not None and not fact.has_provenance and not allowlisted:
                 alert(Trigger.ON_UNAUTHORIZED_ARTIFACT, f"Unauthorized artifact {name} (no provenance) started in "
                       f"{env.name}", key, payload)
         elif change == "exited":
@@ -474,8 +487,7 @@ def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
         elif change == "scaled":
             was, now = item["annotation"]["was"], item["annotation"]["now"]
             alert(Trigger.ON_SCALED_ARTIFACT, f"{name} scaled from {was} to {now} in {env.name}", key, payload)
-        if decision is not None and decision["allowlisted"] and (change == "started" or (name, fingerprint)
-                                                                   not in was_allowed):
+        if allowlisted and change != "exited" and (change == "started" or (name, fingerprint) not in was_allowed):
             alert(Trigger.ON_ALLOWED_ARTIFACT, f"Allowlisted artifact {name} is running in {env.name}", key, payload)
     if compliance is not None and (previous is None and not compliance.compliant or
                                    previous is not None and previous.compliant != compliance.compliant):

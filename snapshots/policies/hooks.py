@@ -17,14 +17,17 @@ def snapshot_compliance_fields(snapshot) -> dict:
     before its evaluation was stored gets the evaluation it would have now, not stored (reads never
     write)."""
     from .models import SnapshotCompliance
-    from .services import preview_snapshot
+    from .services import preview_snapshot, snapshot_artifact_keys, unpoliced_decision
 
     stored = SnapshotCompliance.objects.filter(snapshot_id=snapshot.pk).first()
-    if stored is not None:
-        compliance = {"compliant": stored.compliant, "applied_policies": stored.applied_policies,
-                      "artifacts": stored.artifacts}
-    else:
+    if stored is None:
         compliance = preview_snapshot(snapshot)
+    else:
+        artifacts = stored.artifacts
+        if not artifacts and not stored.applied_policies:  # stored compactly: no policy, all compliant
+            artifacts = [unpoliced_decision(artifact, {}) for artifact in snapshot_artifact_keys(snapshot)]
+        compliance = {"compliant": stored.compliant, "applied_policies": stored.applied_policies,
+                      "artifacts": artifacts}
     return {
         "compliant": compliance["compliant"],
         "applied_policies": compliance["applied_policies"],

@@ -206,6 +206,9 @@ def evaluate_artifacts(org, environment, artifacts: list[dict], now=None) -> tup
     """Decide every ``{name, fingerprint}`` of ``artifacts`` in ``environment`` now."""
     policies = attached_policies(environment)
     allowlist = active_allowlist(environment, now)
+    if not policies:
+        # Nothing is required: every artifact is compliant, and the evidence vault need not be asked.
+        return policies, [unpoliced_decision(artifact, allowlist) for artifact in artifacts]
     facts = gather_facts(org, artifacts)
     decisions = []
     for artifact in artifacts:
@@ -221,15 +224,33 @@ def evaluate_artifacts(org, environment, artifacts: list[dict], now=None) -> tup
     return policies, decisions
 
 
+def unpoliced_decision(artifact: dict, allowlist: dict) -> dict:
+    fingerprint = artifact.get("fingerprint") or ""
+    entry = allowlist.get(fingerprint) if fingerprint else None
+    return {"name": artifact["name"], "fingerprint": fingerprint, "provenance": None, "status": COMPLIANT,
+            "compliant": True, "allowlisted": entry is not None,
+            "allowlist_entry": entry.as_decision() if entry else None, "has_provenance": None,
+            "policy_decisions": [], "reasons_for_incompliance": []}
+
+
+def _stored_artifacts(policies, decisions) -> list[dict]:
+    """What a stored evaluation keeps per artifact: nothing when no policy applies and nothing is
+    allowlisted (every artifact compliant by definition), so unpoliced environments store O(1)."""
+    if not policies and not any(d["allowlisted"] for d in decisions):
+        return []
+    return decisions
+
+
 def _outcome(policies, decisions) -> dict:
     return {
         "compliant": all(d["compliant"] for d in decisions),
         "applied_policies": [{"name": p.name, "version": p.version} for p in policies],
-        "statuses": sorted((d["name"], d["fingerprint"], d["status"], d["allowlisted"]) for d in decisions),
+        "statuses": sorted((d["name"], d["fingerprint"], d["status"], d["allowlisted"])
+                           for d in _stored_artifacts(policies, decisions)),
     }
 
 
-def _snapshot_artifacts(snapshot) -> list[dict]:
+def snapshot_artifact_keys(snapshot) -> list[dict]:
     from snapshots.selectors import snapshot_artifacts
 
     return [{"name": a["name"], "fingerprint": a.get("fingerprint") or ""} for a in snapshot_artifacts(snapshot)]
@@ -238,9 +259,10 @@ def _snapshot_artifacts(snapshot) -> list[dict]:
 def preview_snapshot(snapshot) -> dict:
     """The evaluation a snapshot would get now, without storing it (for reads of a snapshot whose
     evaluation has not run yet: reads never write)."""
-    policies, decisions = evaluate_artifacts(snapshot.org, snapshot.environment, _snapshot_artifacts(snapshot))
+    policies, decisions = evaluate_artifacts(snapshot.org, snapshot.environment, snapshot_artifact_keys(snapshot))
     outcome = _outcome(policies, decisions)
-    return {"compliant": outcome["compliant"], "applied_policies": outcome["applied_policies"], "artifacts": decisions}
+    return {"compliant": outcome["compliant"], "applied_policies": outcome["applied_policies"],
+            "artifacts": decisions}
 
 
 def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
@@ -253,7 +275,7 @@ def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
     snapshot = Snapshot.objects.select_related("environment", "org").filter(pk=snapshot_id).first()
     if snapshot is None:
         return None
-    policies, decisions = evaluate_artifacts(snapshot.org, snapshot.environment, _snapshot_artifacts(snapshot))
+    policies, decisions = evaluate_artifacts(snapshot.org, snapshot.environment, snapshot_artifact_keys(snapshot))
     outcome = _outcome(policies, decisions)
     previous = (
         SnapshotCompliance.objects.filter(environment=snapshot.environment, snapshot_index__lt=snapshot.index)
@@ -265,7 +287,7 @@ def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
                 org=snapshot.org, environment=snapshot.environment, snapshot=snapshot, snapshot_index=snapshot.index,
                 snapshot_at=snapshot.created_at, compliant=outcome["compliant"],
                 changed=previous is None or previous.compliant != outcome["compliant"],
-                applied_policies=outcome["applied_policies"], artifacts=decisions,
+                applied_policies=outcome["applied_policies"], artifacts=_stored_artifacts(policies, decisions),
                 compliant_count=sum(1 for d in decisions if d["status"] == COMPLIANT),
                 non_compliant_count=sum(1 for d in decisions if d["status"] == NON_COMPLIANT),
                 unknown_count=sum(1 for d in decisions if d["status"] == UNKNOWN),
@@ -296,7 +318,7 @@ def reevaluate(environment_id: int, reason: str, ctx: AuditContext):
     if snapshot is None:
         return None
     stored = evaluate_snapshot(snapshot.pk)
-    policies, decisions = evaluate_artifacts(environment.org, environment, _snapshot_artifacts(snapshot))
+    policies, decisions = evaluate_artifacts(environment.org, environment, snapshot_artifact_keys(snapshot))
     now = _outcome(policies, decisions)
     before = {
         "compliant": stored.compliant,

@@ -236,3 +236,13 @@ def test_reading_an_unevaluated_snapshot_writes_nothing(org, owner_api, django_c
     data = owner_api.get(f"/api/v2/snapshots/acme/prod/{snapshot.index}").json()
     assert data["compliant"] is False and data["artifacts"][0]["reasons_for_incompliance"]
     assert not SnapshotCompliance.objects.exists()
+
+
+def test_unpoliced_environments_store_compact_evaluations(org, owner_api, django_capture_on_commit_callbacks):
+    env = make_env(org)
+    snapshot = ingest(env, {"web:1": fp(1), "db:1": fp(2)}, capture=django_capture_on_commit_callbacks)
+    stored = SnapshotCompliance.objects.get(snapshot=snapshot)
+    assert stored.compliant and stored.artifacts == [] and stored.compliant_count == 2
+    data = owner_api.get(f"/api/v2/snapshots/acme/prod/{snapshot.index}").json()
+    assert data["compliant"] is True and data["applied_policies"] == []
+    assert all(a["compliant"] is True and a["policy_decisions"] == [] for a in data["artifacts"])
