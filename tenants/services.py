@@ -374,7 +374,7 @@ def revoke_api_token(ctx: AuditContext, token: ApiToken) -> ApiToken:
 
 # Grace periods offered when rotating: how long the old token keeps working.
 ROTATION_GRACE_CHOICES = [
-    (0, "None: the old token stops working now"),
+    (0, "no grace period"),
     (3600, "1 hour"),
     (86400, "24 hours"),
     (7 * 86400, "7 days"),

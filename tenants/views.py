@@ -315,7 +315,7 @@ def service_account_token_create(request, account_id):
                 _ctx(request), request.org, form.cleaned_data["name"], service_account=account,
                 expires_at=form.expires_at(), created_by=request.user,
             )
-            _show_secret_once(request, f"Token {token.name} for {account.name}", plaintext)
+            _show_secret_once(request, f"New token “{token.name}” for {account.name}", plaintext)
         except ServiceError as error:
             _fail(request, error)
     else:
@@ -382,7 +382,7 @@ def personal_tokens(request):
         except ServiceError as error:
             form.add_error(error.field, error.message)
         else:
-            _show_secret_once(request, f"Personal token {token.name}", plaintext)
+            _show_secret_once(request, f"New personal token “{token.name}”", plaintext)
             return redirect("personal-tokens", request.org.slug)
     return render(request, "tenants/personal_tokens.html", {
         "tokens": _my_tokens(request).select_related("rotated_to"),
