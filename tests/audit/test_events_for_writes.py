@@ -8,7 +8,7 @@ from audit.choices import ActorType
 from audit.journal import verify_journal
 from audit.models import AuditEvent
 from tenants.choices import Role
-from tenants.models import ServiceAccount
+from tenants.models import Org, ServiceAccount
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -123,3 +123,14 @@ def test_a_refused_write_leaves_no_event(owner_api, org, owner):
     members = owner_api.get(f"{ORG_URL}/members").json()["results"]
     assert owner_api.delete(f"{ORG_URL}/members/{members[0]['id']}").status_code == 409
     assert AuditEvent.objects.filter(org=org).count() == before
+
+
+def test_creating_an_org_records_its_creation_and_first_owner(client, make_user):
+    founder = make_user("founder@example.com")
+    client.force_login(founder)
+    client.post(reverse("org-create"), {"name": "Founded", "slug": "founded"})
+    org = Org.objects.get(slug="founded")
+    _assert_by_user(_last(org, "org.created"), founder, "org.created")
+    added = _last(org, "member.added")
+    _assert_by_user(added, founder, "member.added")
+    assert added.after == {"role": "owner"} and added.target_id == str(founder.pk)
