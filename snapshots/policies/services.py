@@ -275,7 +275,14 @@ def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
     snapshot = Snapshot.objects.select_related("environment", "org").filter(pk=snapshot_id).first()
     if snapshot is None:
         return None
-    policies, decisions = evaluate_artifacts(snapshot.org, snapshot.environment, snapshot_artifact_keys(snapshot))
+    environment = snapshot.environment
+    if not PolicyAttachment.objects.filter(environment=environment).exists() and not active_allowlist(environment):
+        # Unpoliced: every artifact compliant by definition; no need to read the artifacts at all.
+        policies, decisions = [], []
+        counts = (snapshot.artifact_count, 0, 0)
+    else:
+        policies, decisions = evaluate_artifacts(snapshot.org, environment, snapshot_artifact_keys(snapshot))
+        counts = tuple(sum(1 for d in decisions if d["status"] == s) for s in (COMPLIANT, NON_COMPLIANT, UNKNOWN))
     outcome = _outcome(policies, decisions)
     previous = (
         SnapshotCompliance.objects.filter(environment=snapshot.environment, snapshot_index__lt=snapshot.index)
@@ -288,9 +295,7 @@ def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
                 snapshot_at=snapshot.created_at, compliant=outcome["compliant"],
                 changed=previous is None or previous.compliant != outcome["compliant"],
                 applied_policies=outcome["applied_policies"], artifacts=_stored_artifacts(policies, decisions),
-                compliant_count=sum(1 for d in decisions if d["status"] == COMPLIANT),
-                non_compliant_count=sum(1 for d in decisions if d["status"] == NON_COMPLIANT),
-                unknown_count=sum(1 for d in decisions if d["status"] == UNKNOWN),
+                compliant_count=counts[0], non_compliant_count=counts[1], unknown_count=counts[2],
             )
     except IntegrityError:  # evaluated concurrently by another worker
         return SnapshotCompliance.objects.get(snapshot_id=snapshot_id)
