@@ -126,7 +126,7 @@ def _check_entry(env_type: str, index: int, entry, problem) -> None:
             elif not _is_fingerprint(digest):
                 problem(f"{where}.digests.{name}", "must be a SHA-256 fingerprint: 64 lowercase hex characters")
     created = entry.get("creationTimestamp")
-    if created is not None and (not (_is_int(created) or isinstance(created, float)) or created < 0):
+    if created is not None and (not (_is_int(created) or isinstance(created, float)) or not 0 <= created < 1e11):
         problem(f"{where}.creationTimestamp", "must be a non-negative number of seconds since the epoch")
     for name, kind in CONTEXT_FIELDS.get(env_type, {}).items():
         value = entry.get(name)
@@ -185,6 +185,8 @@ def validate_report_body(env_type: str, raw: bytes) -> int:
     def problem(path, text):
         errors.setdefault(path, []).append(text)
 
+    if b"\\u0000" in raw:  # PostgreSQL text cannot hold NUL: refuse it here rather than fail in ingest
+        raise ReportInvalid("NUL characters (\\u0000) are not allowed in a report.", {"body": ["contains \\u0000"]})
     count = 0
     for index, entry in enumerate(iter_artifacts(raw)):
         count = index + 1

@@ -128,3 +128,40 @@ def test_fingerprint_with_trailing_newline_is_rejected(make_env, ctx):
     with pytest.raises(ReportInvalid) as error:
         services.accept_report(ctx, env, "server", b'{"artifacts": [{"digests": {"a": "' + fp(1).encode() + b'\\n"}}]}')
     assert "artifacts[0].digests.a" in error.value.fields
+
+
+def test_python_path_matches_the_sql_path(make_env, ingest, monkeypatch):
+    """Other databases ingest in Python: same snapshots, annotations, digests and events as PostgreSQL's SQL."""
+    from snapshots import ingest_sql
+
+    reports = [server_report(fp(1), fp(2)), {"artifacts": [{"digests": {"app-0": fp(1)}}, {"digests": {"app-0": fp(1)}},
+                                                           {"digests": {"app-2": fp(3)}}]}]
+    results = []
+    for name, sql in (("via-sql", True), ("via-python", False)):
+        env = make_env(name, include_scaling=True)
+        if not sql:
+            monkeypatch.setattr(ingest_sql, "build_running_table", lambda *args: False)
+        for body in reports:
+            ingest(env, body)
+        latest = selectors.latest_snapshot(env)
+        results.append((
+            [(s.artifacts_digest, s.artifact_count, s.instance_count, s.started_count, s.exited_count, s.scaled_count)
+             for s in Snapshot.objects.filter(environment=env).order_by("index")],
+            [(a["name"], a["fingerprint"], a["annotation"]) for a in selectors.snapshot_artifacts(latest, True)],
+            list(SnapshotEvent.objects.filter(environment=env).values_list("snapshot_index", "kind", "name",
+                                                                          "old_count", "new_count")),
+        ))
+    assert results[0] == results[1]
+
+
+def test_nul_characters_and_absurd_timestamps_are_rejected(make_env, ctx):
+    from snapshots.ingest import ReportInvalid
+
+    env = make_env()
+    with pytest.raises(ReportInvalid):
+        nul = b'{"artifacts": [{"digests": {"a\\u0000": "' + fp(1).encode() + b'"}}]}'
+        services.accept_report(ctx, env, "server", nul)
+    with pytest.raises(ReportInvalid) as error:
+        huge = b'{"artifacts": [{"digests": {"a": "' + fp(1).encode() + b'"}, "creationTimestamp": 1e300}]}'
+        services.accept_report(ctx, env, "server", huge)
+    assert "artifacts[0].creationTimestamp" in error.value.fields
