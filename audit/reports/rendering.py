@@ -81,20 +81,42 @@ GAP = "  "
 MAX_CELL_LINES = 8
 
 
-def _ledger_widths(columns: list[dict]) -> list[int]:
+def _ledger_widths(columns: list[dict], rows: list[list]) -> list[int]:
+    """Characters per column. Hash columns (``mono``) get the width of their longest value (a
+    fingerprint stays on one line), times (``nowrap``) 16; the others share the rest by their
+    declared widths. Fewer wrapped lines is what makes long ledgers fast to lay out."""
     room = LEDGER_CHARS - len(GAP) * (len(columns) - 1)
-    total = sum(column["width"] for column in columns) or 1
-    widths = [max(4, int(column["width"] * room / total)) for column in columns]
+    fixed: dict[int, int] = {}
     for i, column in enumerate(columns):
-        if column["style"] == "nowrap":
-            widths[i] = max(widths[i], 16)
+        if column["style"] == "mono":
+            longest = max((len(str(row[i])) for row in rows if i < len(row)), default=0)
+            fixed[i] = min(64, max(len(column["label"]), longest, 4))
+        elif column["style"] == "nowrap":
+            fixed[i] = 16
+    flexible = [i for i in range(len(columns)) if i not in fixed]
+    rest = room - sum(fixed.values())
+    if flexible and rest < 10 * len(flexible):  # hashes leave too little: let them take two lines
+        fixed = {i: (min(width, 33) if columns[i]["style"] == "mono" else width) for i, width in fixed.items()}
+        rest = room - sum(fixed.values())
+    if flexible and rest < 6 * len(flexible):  # still too little: fall back to proportions
+        fixed, flexible, rest = {}, list(range(len(columns))), room
+    total = sum(columns[i]["width"] for i in flexible) or 1
+    widths = [fixed.get(i) or max(4, int(columns[i]["width"] * rest / total)) for i in range(len(columns))]
     while sum(widths) > room:  # give back what the minimums took, from the widest column
         widths[widths.index(max(widths))] -= 1
     return widths
 
 
+# Explicit bidi controls in agent-supplied strings could visually reorder the rest of a ledger line
+# (an RLO makes "No provenance" read backwards, or swaps columns): print them as visible code points.
+BIDI_CONTROLS = {ord(c): f"[U+{ord(c):04X}]" for c in "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e"
+                                                      "\u2066\u2067\u2068\u2069"}
+FSI, PDI = "\u2068", "\u2069"  # first-strong isolate: each cell's own right-to-left text stays in its column
+
+
 def _cell_lines(value, width: int) -> list[str]:
-    text = " ".join(str(value).split())  # no tabs or newlines from agent-supplied strings
+    # no tabs, newlines or bidi controls from agent-supplied strings
+    text = " ".join(str(value).translate(BIDI_CONTROLS).split())
     if not text:
         return [""]
     lines = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
@@ -110,14 +132,16 @@ def ledger_row(cells: list, widths: list[int]) -> str:
     height = max(len(lines) for lines in wrapped)
     out = []
     for n in range(height):
-        parts = [(lines[n] if n < len(lines) else "").ljust(width)
-                 for lines, width in zip(wrapped, widths, strict=False)]
+        parts = []
+        for lines, width in zip(wrapped, widths, strict=False):
+            text = lines[n] if n < len(lines) else ""
+            parts.append(f"{FSI}{text}{PDI}{' ' * (width - len(text))}" if text else " " * width)
         out.append(GAP.join(parts).rstrip())
     return "\n".join(out)
 
 
 def _ledger(columns: list[dict], rows: list[list]) -> dict:
-    widths = _ledger_widths(columns)
+    widths = _ledger_widths(columns, rows)
     return {"header": ledger_row([column["label"].upper() for column in columns], widths),
             "lines": [ledger_row(row, widths) for row in rows]}
 

@@ -34,7 +34,8 @@ def pdf_text(report: AuditReport) -> str:
     """Text of the stored PDF via pdftotext (poppler), whitespace collapsed."""
     result = subprocess.run(["pdftotext", "-", "-"], input=bytes(report.output.pdf), capture_output=True,
                             check=True)
-    return " ".join(result.stdout.decode().split())
+    text = result.stdout.decode().replace("\u2068", "").replace("\u2069", "")  # the ledgers' bidi isolates
+    return " ".join(text.split())
 
 
 def pdf_pages(report: AuditReport) -> int:

@@ -26,7 +26,7 @@ CHUNK = 5000
 
 def _change_text(kind: str, old: int, new: int) -> str:
     if kind == "scaled":
-        return f"scaled {old} → {new}"
+        return f"scaled {old}→{new}"
     return kind
 
 
