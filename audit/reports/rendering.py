@@ -95,7 +95,7 @@ def _ledger_widths(columns: list[dict], rows: list[list]) -> list[int]:
             fixed[i] = 16
     flexible = [i for i in range(len(columns)) if i not in fixed]
     rest = room - sum(fixed.values())
-    if flexible and rest < 10 * len(flexible):  # hashes leave too little: let them take two lines
+    if flexible and rest < 12 * len(flexible):  # hashes leave too little: let them take two lines
         fixed = {i: (min(width, 33) if columns[i]["style"] == "mono" else width) for i, width in fixed.items()}
         rest = room - sum(fixed.values())
     if flexible and rest < 6 * len(flexible):  # still too little: fall back to proportions
