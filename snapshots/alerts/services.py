@@ -410,11 +410,14 @@ def retry_due_deliveries(now=None, limit: int = 500) -> int:
     """Sweeper: publish deliveries that are due but whose task was lost, and release stuck claims."""
     now = now or timezone.now()
     stuck_before = now - timedelta(seconds=settings.CSM_WEBHOOK_TIMEOUT_SECONDS * 3 + 60)
-    Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=stuck_before).update(
-        status=DeliveryStatus.RETRYING, next_attempt_at=now)
+    stuck = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=stuck_before)
+    stuck_ids = list(stuck.values_list("pk", flat=True)[:limit])
+    # a worker died mid-send: the attempt may or may not have reached the receiver (same webhook-id)
+    Delivery.objects.filter(pk__in=stuck_ids, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.RETRYING, next_attempt_at=timezone.now())
     due = Delivery.objects.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING],
-                                  next_attempt_at__lte=now - timedelta(seconds=5))
-    ids = list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+                                  next_attempt_at__lte=now - timedelta(seconds=5)).exclude(pk__in=stuck_ids)
+    ids = stuck_ids + list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
     for pk in ids:
         enqueue_delivery(pk)
     return len(ids)

@@ -196,3 +196,22 @@ def test_email_action_sends_a_readable_email(org, django_capture_on_commit_callb
     assert message.to == ["ops@example.com"] and "web:1 started in prod" in message.subject
     assert fp(1) in message.body and "/o/acme/environments/prod/snapshots/1/" in message.body
     assert Delivery.objects.get().status == DeliveryStatus.DELIVERED
+
+
+@pytest.mark.django_db
+def test_sweeper_sends_lost_and_stuck_deliveries(org, receiver, django_capture_on_commit_callbacks, eager_tasks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    env = make_env(org)
+    webhook(org, receiver, triggers=("ON_STARTED_ARTIFACT", "ON_EXITED_ARTIFACT"))
+    with django_capture_on_commit_callbacks(execute=False):  # the task messages are "lost"
+        ingest(env, {"web:1": fp(1)})
+        ingest(env, {"web:2": fp(2)})
+    lost, stuck = Delivery.objects.order_by("id")[:2]
+    Delivery.objects.filter(pk=stuck.pk).update(status=DeliveryStatus.SENDING,
+                                                claimed_at=timezone.now() - timedelta(hours=1))
+    assert services.retry_due_deliveries(now=timezone.now() + timedelta(seconds=10)) == 3
+    assert len(receiver.requests) == 3
+    assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
