@@ -198,20 +198,15 @@ def validate_report_body(env_type: str, raw: bytes) -> int:
     return count
 
 
+_SORT_FIELDS = ("podName", "taskArn", "app_name", "revisionName")
+
+
 def _instance(env_type: str, entry: dict) -> tuple[tuple, str]:
-    """(sort key, JSON text) of one instance: kept as text, a pod costs ~300 bytes, not ~2 KB."""
-    created = entry.get("creationTimestamp")
-    created = int(created) if created is not None else None
-    if env_type == EnvironmentType.K8S:
-        pod = entry["podName"]
-        return (pod, created or 0), _encode({"podName": pod, "namespace": entry["namespace"],
-                                             "creationTimestamp": created, "owners": entry.get("owners") or []})
-    instance = {"creationTimestamp": created}
-    for name in CONTEXT_FIELDS.get(env_type, ()):
-        if entry.get(name) is not None:
-            instance[name] = entry[name]
-    key = (instance.get("taskArn") or instance.get("app_name") or instance.get("revisionName") or "", created or 0)
-    return key, _encode(instance)
+    """(sort key, JSON text) of one instance: the agent's entry without its digests (pod / task / app
+    context, creation time). Kept as text: a pod costs ~300 bytes, not ~2 KB of Python objects."""
+    instance = {key: value for key, value in entry.items() if key != "digests"}
+    sort_key = next((instance[f] for f in _SORT_FIELDS if isinstance(instance.get(f), str)), "")
+    return (sort_key,), _encode(instance)
 
 
 def canonicalize_body(env_type: str, raw: bytes) -> dict[tuple[str, str], list[tuple[tuple, str]]]:

@@ -18,23 +18,17 @@ import logging
 from django.db import DataError, connection, transaction
 
 from snapshots.choices import EnvironmentType
-from snapshots.ingest import CONTEXT_FIELDS
 
 log = logging.getLogger(__name__)
 
-_CREATED = "floor((a.entry->>'creationTimestamp')::numeric)::bigint"
 _SORT_FIELD = {EnvironmentType.K8S: "podName", EnvironmentType.ECS: "taskArn", EnvironmentType.AZURE_APPS: "app_name",
                EnvironmentType.CLOUD_RUN: "revisionName"}
 
 
 def _instance_sql(env_type: str) -> str:
-    """SQL for one instance's JSON (same fields as snapshots.ingest._instance)."""
-    if env_type == EnvironmentType.K8S:
-        return (f"jsonb_build_object('podName', a.entry->'podName', 'namespace', a.entry->'namespace', "
-                f"'creationTimestamp', {_CREATED}, 'owners', coalesce(a.entry->'owners', '[]'::jsonb))::text")
-    fields = "".join(f", '{name}', a.entry->'{name}'" for name in CONTEXT_FIELDS.get(env_type, {}))
-    return (f"(jsonb_build_object('creationTimestamp', {_CREATED})"
-            f" || jsonb_strip_nulls(jsonb_build_object('_', null{fields})))::text")
+    """SQL for one instance's JSON: the agent's entry without its digests (pod / task / app context and
+    creation time), exactly as snapshots.ingest._instance keeps it."""
+    return "(a.entry - 'digests')::text"
 
 
 def build_running_table(report_id: int, env_type: str) -> bool:
@@ -44,7 +38,7 @@ def build_running_table(report_id: int, env_type: str) -> bool:
     sql = f"""
         CREATE TEMP TABLE ingest_running ON COMMIT DROP AS
         SELECT d.key AS name, d.value AS fingerprint, count(*)::integer AS instance_count,
-               '[' || string_agg({_instance_sql(env_type)}, ',' ORDER BY {sort_key}, {_CREATED}) || ']' AS instances
+               '[' || string_agg({_instance_sql(env_type)}, ',' ORDER BY {sort_key} COLLATE "C") || ']' AS instances
         FROM snapshots_report r
         CROSS JOIN LATERAL jsonb_array_elements(convert_from(r.payload, 'UTF8')::jsonb -> 'artifacts') AS a(entry)
         CROSS JOIN LATERAL jsonb_each_text(a.entry -> 'digests') AS d(key, value)

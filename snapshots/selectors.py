@@ -135,8 +135,9 @@ def _artifact(entry: dict, env_type: str, annotation: str, was: int, now: int) -
     instances = json.loads(entry.get("instances") or "[]")
     pods = None
     if env_type == EnvironmentType.K8S:
-        pods = {i["podName"]: {"namespace": i.get("namespace"), "creationTimestamp": i.get("creationTimestamp"),
-                               "owners": i.get("owners", [])} for i in instances if "podName" in i}
+        pods = {i["podName"]: {"namespace": i.get("namespace"),
+                               "creationTimestamp": int(i.get("creationTimestamp") or 0),
+                               "owners": i.get("owners") or []} for i in instances if "podName" in i}
     return {
         "name": entry["name"],
         "fingerprint": entry["fingerprint"],
@@ -144,7 +145,7 @@ def _artifact(entry: dict, env_type: str, annotation: str, was: int, now: int) -
         "instance_count": now,
         "instances": instances,
         "pods": pods,
-        "creationTimestamp": sorted(i.get("creationTimestamp") or 0 for i in instances),
+        "creationTimestamp": sorted(int(i.get("creationTimestamp") or 0) for i in instances),
         "annotation": {"type": annotation, "was": was, "now": now},
         "running_since": entry["running_since"],
     }
