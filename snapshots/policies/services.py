@@ -9,6 +9,7 @@ snapshot (reason ``reevaluation``) that records it — journal entries are never
 
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -55,7 +56,11 @@ def save_policy(ctx: AuditContext, org, name: str, content: str, description: st
     created = policy is None
     if created:
         policy = Policy(org=org, name=name, description=description, type=policy_type)
-        policy.full_clean(exclude=["org"], validate_unique=False)
+        try:
+            policy.full_clean(exclude=["org"], validate_unique=False)
+        except ValidationError as error:
+            field, problems = next(iter(error.message_dict.items()))
+            raise PolicyServiceError(f"{field}: {problems[0]}", f"payload.{field}") from None
         try:
             with transaction.atomic():
                 policy.save()

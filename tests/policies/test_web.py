@@ -78,3 +78,10 @@ def test_roles_and_other_orgs(org, other_org, member_of, django_capture_on_commi
     assert stranger.get("/o/acme/policies/").status_code == 404
     assert stranger.get("/o/acme/policies/rules/").status_code == 404
     assert stranger.get("/o/globex/policies/rules/").status_code == 404
+
+
+def test_bad_names_are_explained_not_crashed(org, browser):
+    page = browser.post("/o/acme/policies/new/", {"name": "Bad Name!", "content": PROVENANCE_POLICY})
+    assert page.status_code == 200 and b"name:" in page.content
+    reserved = browser.post("/o/acme/policies/new/", {"name": "new", "content": PROVENANCE_POLICY})
+    assert reserved.status_code == 200 and b"reserved" in reserved.content

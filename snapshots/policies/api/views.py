@@ -3,6 +3,7 @@
 
 import re
 
+from django.conf import settings
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -60,9 +61,8 @@ class PolicyListView(OrgScopedAPIView):
         upload = PolicyUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         payload = upload.validated_data["payload"]
-        content = upload.validated_data["policy_file"].read(request_limit := 1024 * 1024)
-        if len(content) >= request_limit:
-            raise invalid("The policy file is too large.", {"policy_file": ["too large"]})
+        # one byte more than allowed is enough for the parser to say "too large"
+        content = upload.validated_data["policy_file"].read(settings.CSM_POLICY_MAX_BYTES + 1)
         try:
             text = content.decode("utf-8")
         except UnicodeDecodeError:
