@@ -15,7 +15,9 @@ import random
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.urls import reverse
@@ -54,10 +56,17 @@ def _validate(org, data: dict) -> dict:
     from snapshots.models import Environment
 
     kind = data["type"]
+    name = data.get("name", "x")
+    if not name or len(name) > 100:
+        raise ActionError("Give a name of 1-100 characters.", "name")
+    if kind not in ActionType.values:
+        raise ActionError(f"Unknown type {kind!r}; use {', '.join(ActionType.values)}.", "type")
     if kind in (ActionType.WEBHOOK, ActionType.SLACK):
         url = data.get("url") or ""
         if not url:
             raise ActionError("A webhook or Slack action needs a url.", "url")
+        if len(url) > 2000:
+            raise ActionError("The url is longer than 2000 characters.", "url")
         try:
             outbound.resolve(url)
         except outbound.OutboundRefused as refused:
@@ -66,6 +75,10 @@ def _validate(org, data: dict) -> dict:
     elif kind == ActionType.EMAIL:
         if not data.get("email"):
             raise ActionError("An email action needs an email address.", "email")
+        try:
+            validate_email(data["email"])
+        except ValidationError:
+            raise ActionError("Enter a valid email address.", "email") from None
         data["url"] = ""
     triggers = list(dict.fromkeys(data.get("triggers") or []))
     for index, trigger in enumerate(triggers):
@@ -92,7 +105,7 @@ def action_state(action: Action) -> dict:
 def create_action(ctx: AuditContext, org, name: str, type: str, url: str = "", email: str = "",
                   environments=None, triggers=None) -> tuple[Action, str | None]:
     """Create an action; returns it and, for webhooks, the signing secret (shown this once)."""
-    data = _validate(org, {"type": type, "url": url, "email": email, "environments": environments,
+    data = _validate(org, {"name": name, "type": type, "url": url, "email": email, "environments": environments,
                            "triggers": triggers})
     if Action.objects.for_org(org).filter(name=name, deleted_at=None).exists():
         raise ActionError(f"An action named {name!r} exists.", "name", 409, "conflict")

@@ -66,3 +66,12 @@ def test_roles_and_other_orgs(org, other_org, member_of, receiver):
     stranger = Client()
     stranger.force_login(other_org.memberships.first().user)
     assert stranger.get("/o/acme/alerts/").status_code == 404
+
+
+def test_bad_web_input_never_crashes(org, browser):
+    for data in ({"name": "x" * 101, "type": "email", "email": "a@example.com", "triggers": ["ON_STARTED_ARTIFACT"]},
+                 {"name": "m", "type": "email", "email": "not-an-email", "triggers": ["ON_STARTED_ARTIFACT"]},
+                 {"name": "m", "type": "webhook", "url": "http://x/" + "a" * 2100,
+                  "triggers": ["ON_STARTED_ARTIFACT"]}):
+        assert browser.post("/o/acme/alerts/", data).status_code == 200
+    assert not Action.objects.exists()
