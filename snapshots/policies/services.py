@@ -144,6 +144,10 @@ def add_allowlist_entry(ctx: AuditContext, org, environment, fingerprint: str, a
                         expires_at=None) -> AllowlistEntry:
     if expires_at is not None and expires_at <= timezone.now():
         raise PolicyServiceError("expires_at must be in the future.", "expires_at")
+    if len(artifact_name) > 1000:
+        raise PolicyServiceError("artifact_name is longer than 1000 characters.", "artifact_name")
+    if not reason or len(reason) > 2000:
+        raise PolicyServiceError("Give a reason of at most 2000 characters.", "reason")
     entry = AllowlistEntry.objects.create(
         org=org, environment=environment, fingerprint=fingerprint, artifact_name=artifact_name, reason=reason,
         expires_at=expires_at, created_by=ctx.actor_label,
