@@ -54,8 +54,10 @@ class OrgRoute:
         if actions:
             return [m for m in HTTP_METHODS if m in actions]
         view_class = cls or getattr(self.callback, "view_class", None)
-        if view_class is not None:
-            return [m for m in HTTP_METHODS if hasattr(view_class, m) and m in view_class.http_method_names]
+        if view_class is not None:  # as_view(http_method_names=[...]) narrows one URL's methods
+            allowed = (getattr(self.callback, "initkwargs", None) or getattr(self.callback, "view_initkwargs", {})
+                       ).get("http_method_names", view_class.http_method_names)
+            return [m for m in HTTP_METHODS if hasattr(view_class, m) and m in allowed]
         return ["get", "post"]  # a function view: GET and POST (405 is a fine answer for the unsupported one)
 
     def permission(self, method: str) -> str:
