@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.context import AuditContext
@@ -127,6 +128,11 @@ def invitation_accept(request, secret):
 
 # --- orgs ---------------------------------------------------------------------------------------------
 
+def _pending_invitations(org):
+    return Invitation.objects.for_org(org).filter(accepted_at__isnull=True, revoked_at__isnull=True,
+                                                  expires_at__gt=timezone.now())
+
+
 @login_required
 def home(request):
     """The start page: the org used last, else the first org, else 'create your first org'."""
@@ -159,7 +165,7 @@ def org_home(request):
     context = {
         "members": Membership.objects.for_org(org).count(),
         "service_accounts": ServiceAccount.objects.for_org(org).filter(deactivated_at__isnull=True).count(),
-        "pending_invitations": sum(1 for i in Invitation.objects.for_org(org) if i.status == "pending"),
+        "pending_invitations": _pending_invitations(org).count(),
         "recent_events": (AuditEvent.objects.for_org(org).order_by("-seq")[:8]
                           if request.org_access.can("audit.view") else None),
     }
@@ -197,7 +203,7 @@ def member_list(request):
     owners_ok = access.can("owners.manage")
     return render(request, "tenants/members.html", {
         "memberships": Membership.objects.for_org(org).select_related("user").order_by("user__email"),
-        "invitations": [i for i in Invitation.objects.for_org(org) if i.status == "pending"] if can_manage else [],
+        "invitations": _pending_invitations(org).select_related("invited_by") if can_manage else [],
         "can_manage": can_manage,
         "invite_form": forms.InviteForm(can_manage_owners=owners_ok),
         "role_choices": forms.role_choices(owners_ok),
