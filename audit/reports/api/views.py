@@ -43,7 +43,8 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
     lookup_url_kwarg = "report_id"
 
     def get_queryset(self):
-        return super().get_queryset().select_related("org", "output__leaf")
+        # The stored PDF and JSON (megabytes each) are read only by the download endpoints.
+        return super().get_queryset().select_related("org", "output__leaf").defer("output__pdf", "output__data_json")
 
     @extend_schema(request=ReportRequestSerializer, responses={202: ReportSerializer})
     def create(self, request, *args, **kwargs):
