@@ -18,11 +18,12 @@ sys.path.insert(0, str(ROOT))
 BENCH_DB = os.environ.get("CSM_BENCH_DB", "csm_bench")
 PG = os.environ.get("CSM_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("CSM_BENCH_REDIS", "redis://127.0.0.1:6379")
+REDIS_DB = int(os.environ.get("CSM_BENCH_REDIS_DB", "11"))  # and the next one, for the cache
 
 SERVER_ENV = {
     "DATABASE_URL": f"{PG}/{BENCH_DB}",
-    "CELERY_BROKER_URL": f"{REDIS}/11",
-    "CACHE_URL": f"{REDIS}/12",
+    "CELERY_BROKER_URL": f"{REDIS}/{REDIS_DB}",
+    "CACHE_URL": f"{REDIS}/{REDIS_DB + 1}",
     "DJANGO_SETTINGS_MODULE": "csm.settings",
     "DEBUG": "0",
     "SECRET_KEY": "bench-only-secret-key-not-for-production-use-0123456789",
