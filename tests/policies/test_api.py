@@ -116,6 +116,13 @@ def test_reevaluation_appends_a_snapshot_when_standing_changes(org, django_captu
     assert Snapshot.objects.filter(environment=env).count() == 4  # earlier snapshots were never rewritten
     assert [c.compliant for c in SnapshotCompliance.objects.filter(environment=env).order_by("snapshot_index")] == [
         True, False, True, False]
+    from snapshots.policies.selectors import compliance_series, non_compliant_periods
+
+    periods = non_compliant_periods(env)
+    assert [(p["from_index"], p["to_index"]) for p in periods] == [(2, 3), (4, None)]
+    assert [row["compliant"] for row in compliance_series(env)] == [True, False, True, False]
+    since = SnapshotCompliance.objects.get(environment=env, snapshot_index=2).snapshot_at
+    assert [(p["from_index"], p["to_index"]) for p in non_compliant_periods(env, since=since)] == [(2, 3), (4, None)]
 
 
 def test_allowlist_expiry(org, django_capture_on_commit_callbacks):
