@@ -22,6 +22,8 @@ class Command(BaseCommand):
         parser.add_argument("--once", action="store_true", help="run every task once and exit")
 
     def handle(self, *args, once=False, **options):
+        # Register every app's tasks (a worker does this at start; this process is not a worker).
+        app.loader.import_default_modules()
         schedule = settings.CELERY_BEAT_SCHEDULE
         next_run = {name: 0.0 for name in schedule}
         while True:
