@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from audit.context import AuditContext
 from snapshots.models import Environment
-from tenants.access import org_view, require_permission
+from tenants.access import org_view
 
 from . import services
 from .choices import ActionType, Trigger
@@ -29,14 +29,13 @@ def _context(request, **extra) -> dict:
             "can_manage": request.org_access.can("actions.manage"), **extra}
 
 
-@org_view("actions.view")
+@org_view({"GET": "actions.view", "POST": "actions.manage"})
 def action_list(request):
     actions = Action.objects.for_org(request.org).filter(deleted_at=None).order_by("name")
     form = {"name": "", "type": ActionType.WEBHOOK, "url": "", "email": "", "environments": [], "triggers": []}
     secret = None
     created = None
     if request.method == "POST":
-        require_permission(request, request.org_access, "actions.manage")
         form = _form(request)
         if not form["name"]:
             messages.error(request, "Give the action a name.")
@@ -52,11 +51,10 @@ def action_list(request):
         request, actions=actions, form=form, secret=secret, created=created))
 
 
-@org_view("actions.view")
+@org_view({"GET": "actions.view", "POST": "actions.manage"})
 def action_detail(request, action_id):
     action = get_object_or_404(Action.objects.for_org(request.org), pk=action_id, deleted_at=None)
     if request.method == "POST":
-        require_permission(request, request.org_access, "actions.manage")
         ctx = AuditContext.from_request(request)
         operation = request.POST.get("operation")
         try:

@@ -12,7 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from audit.context import AuditContext
 from snapshots.models import Environment
-from tenants.access import org_view, require_permission
+from tenants.access import org_view
 
 from . import selectors, services
 from .charts import compliance_chart
@@ -27,10 +27,6 @@ artifacts:
     required: false
   attestations: []
 """
-
-
-def _manage(request):
-    require_permission(request, request.org_access, "policies.manage")
 
 
 @org_view("policies.view")
@@ -58,9 +54,8 @@ def _save(request, name, content, description, comment):
     return policy, []
 
 
-@org_view("policies.view")
+@org_view("policies.manage")
 def policy_new(request):
-    _manage(request)
     form = {"name": "", "description": "", "content": EXAMPLE, "comment": ""}
     problems = []
     if request.method == "POST":
@@ -75,7 +70,7 @@ def policy_new(request):
     return render(request, "policies/policy_edit.html", {"form": form, "problems": problems, "policy": None})
 
 
-@org_view("policies.view")
+@org_view({"GET": "policies.view", "POST": "policies.manage"})
 def policy_detail(request, name):
     org = request.org
     policy = get_object_or_404(Policy.objects.for_org(org), name=name)
@@ -84,7 +79,6 @@ def policy_detail(request, name):
     form = {"content": latest.content if latest else "", "comment": "", "description": policy.description}
     problems = []
     if request.method == "POST":
-        _manage(request)
         form = {key: request.POST.get(key, "") for key in form}
         saved, problems = _save(request, policy.name, form["content"], form["description"], form["comment"])
         if saved is not None:
@@ -106,10 +100,9 @@ def policy_detail(request, name):
     })
 
 
-@org_view("policies.view")
+@org_view("policies.manage")
 def policy_attachment(request, name):
     """POST: attach (``environment`` + ``attach``) or detach (``detach``) a policy."""
-    _manage(request)
     policy = get_object_or_404(Policy.objects.for_org(request.org), name=name)
     env = get_object_or_404(Environment.objects.for_org(request.org), name=request.POST.get("environment", ""))
     ctx = AuditContext.from_request(request)
@@ -125,10 +118,9 @@ def policy_attachment(request, name):
     return redirect(target)
 
 
-@org_view("policies.view")
+@org_view("policies.manage")
 def environment_attach(request, env):
     """POST ``policy``: attach it to this environment (from the environment's page)."""
-    _manage(request)
     environment = get_object_or_404(Environment.objects.for_org(request.org), name=env)
     if request.method == "POST":
         policy = get_object_or_404(Policy.objects.for_org(request.org), name=request.POST.get("policy", ""))
@@ -154,10 +146,9 @@ def environment_compliance(request, env):
     })
 
 
-@org_view("policies.view")
+@org_view("policies.manage")
 def allowlist_change(request, env):
     """POST: add an allowlist entry (fingerprint, artifact_name, reason, optional expires_at) or remove one."""
-    _manage(request)
     environment = get_object_or_404(Environment.objects.for_org(request.org), name=env)
     ctx = AuditContext.from_request(request)
     back = redirect("policy-environment", request.org.slug, environment.name)
