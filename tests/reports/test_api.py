@@ -42,6 +42,7 @@ def test_reader_requests_polls_and_downloads(reader_api, org):
     pdf = reader_api.get(url(report_id=report_id, suffix="/pdf"))
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert pdf["Content-Disposition"].startswith("attachment;") and pdf["X-Content-Type-Options"] == "nosniff"
+    assert pdf["X-Content-SHA256"] == hashlib.sha256(pdf.content).hexdigest()
     assert hashlib.sha256(pdf.content).hexdigest() == detail["pdf_sha256"]
     data = reader_api.get(url(report_id=report_id, suffix="/json"))
     assert data.status_code == 200 and data["Content-Type"] == "application/json"

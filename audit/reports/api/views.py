@@ -30,7 +30,7 @@ def download_response(report: AuditReport, fmt: str) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response["Cache-Control"] = "private, no-store"
-    response["Digest"] = f"sha-256={digest}"
+    response["X-Content-SHA256"] = digest
     return response
 
 

@@ -86,8 +86,12 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     kinds: Counter = Counter()
     per_bucket: Counter = Counter()
     started: dict[str, str] = {}
+    total = events.count()
     last_time, when, bucket = None, "", None
-    for created_at, snap_index, kind, name, fingerprint, old, new in events.iterator(chunk_size=CHUNK):
+    for done, (created_at, snap_index, kind, name, fingerprint, old, new) in enumerate(
+            events.iterator(chunk_size=CHUNK), start=1):
+        if done % 20_000 == 0:
+            progress(30 + 25 * done // total, f"{done} of {total} changes")
         if created_at != last_time:  # the events of one snapshot share its time: format it once
             last_time, when, bucket = created_at, short_time(created_at), buckets.key(created_at)
         kinds[kind] += 1
