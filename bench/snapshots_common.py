@@ -1,10 +1,11 @@
 """Shared set-up of the snapshot-journal benchmarks (bench/snapshots_*.py): a dedicated PostgreSQL
-database (``csm_bench`` unless CSM_BENCH_DB says otherwise), a Redis database of its own, a real web
+database (``csm_bench`` unless CSM_BENCH_DB says otherwise), a redis-server of its own, a real web
 server (gunicorn) and a real Celery worker as subprocesses, and peak-memory readings from /proc.
 
 Not a benchmark itself; each benchmark file imports it and runs alone from the project root.
 """
 
+import atexit
 import os
 import socket
 import subprocess
@@ -17,13 +18,12 @@ sys.path.insert(0, str(ROOT))
 
 BENCH_DB = os.environ.get("CSM_BENCH_DB", "csm_bench")
 PG = os.environ.get("CSM_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-REDIS = os.environ.get("CSM_BENCH_REDIS", "redis://127.0.0.1:6379")
-REDIS_DB = int(os.environ.get("CSM_BENCH_REDIS_DB", "11"))  # and the next one, for the cache
+# A redis-server of the benchmark's own (free port) unless CSM_BENCH_REDIS names one: a shared Redis
+# database may have another project's test worker consuming from it.
+REDIS = os.environ.get("CSM_BENCH_REDIS", "")
 
 SERVER_ENV = {
     "DATABASE_URL": f"{PG}/{BENCH_DB}",
-    "CELERY_BROKER_URL": f"{REDIS}/{REDIS_DB}",
-    "CACHE_URL": f"{REDIS}/{REDIS_DB + 1}",
     "DJANGO_SETTINGS_MODULE": "csm.settings",
     "DEBUG": "0",
     "SECRET_KEY": "bench-only-secret-key-not-for-production-use-0123456789",
@@ -37,6 +37,8 @@ def setup(fresh: bool = True):
     """(Re)create the bench database, migrate it, flush the bench Redis DBs, set up Django here."""
     import psycopg
 
+    redis_url = REDIS or start_redis()
+    SERVER_ENV.update(CELERY_BROKER_URL=f"{redis_url}/0", CACHE_URL=f"{redis_url}/1")
     if fresh:
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
@@ -51,6 +53,24 @@ def setup(fresh: bool = True):
     call_command("migrate", verbosity=0, skip_checks=True)
     for url in (SERVER_ENV["CELERY_BROKER_URL"], SERVER_ENV["CACHE_URL"]):
         redis.Redis.from_url(url).flushdb()
+
+
+def start_redis() -> str:
+    """A private redis-server on a free port, stopped when the benchmark exits."""
+    port = free_port()
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    atexit.register(process.terminate)
+
+    def up():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    wait_until(up, 20, "redis-server to start")
+    return f"redis://127.0.0.1:{port}"
 
 
 def make_org(slug: str = "bench"):
@@ -94,8 +114,11 @@ class Process:
     """A subprocess of the benchmark (web server or worker), stopped on exit."""
 
     def __init__(self, args: list[str], env_extra: dict | None = None):
-        self.popen = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **SERVER_ENV, **(env_extra or {})},
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Output goes to $TMPDIR/csm-bench-<program>.log, to debug a benchmark that stalls.
+        log = Path(os.environ.get("TMPDIR", "/tmp")) / f"csm-bench-{Path(args[0]).name}.log"
+        with open(log, "wb") as out:
+            self.popen = subprocess.Popen(args, cwd=ROOT, env={**os.environ, **SERVER_ENV, **(env_extra or {})},
+                                          stdout=out, stderr=subprocess.STDOUT)
 
     def stop(self):
         if self.popen.poll() is None:
