@@ -274,8 +274,26 @@ def preview_snapshot(snapshot) -> dict:
             "artifacts": decisions}
 
 
+def _lock_environment_evaluations(environment_id: int) -> None:
+    """Serialize evaluations of one environment (transaction-scoped). An advisory lock, not the
+    environment row, so ingest of the next report is never blocked by an evaluation. SQLite (the
+    embedded default) has a single writer and needs none."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_EVALUATION_LOCK_CLASS, environment_id])
+
+
+_EVALUATION_LOCK_CLASS = 0x63736D  # "csm": keeps our advisory lock ids apart from anyone else's
+
+
 def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
-    """Evaluate a snapshot once and store the result (idempotent: the stored row wins)."""
+    """Evaluate a snapshot once and store the result (idempotent: the stored row wins).
+
+    Evaluations of one environment are serialized and stored in snapshot order: if two workers run the
+    after-snapshot hooks of snapshots N and N+1 at once, N is evaluated first, so ``changed`` (and the
+    environment-compliance alert that reads it) always compares a snapshot with its true predecessor."""
     from snapshots.models import Snapshot
 
     existing = SnapshotCompliance.objects.filter(snapshot_id=snapshot_id).first()
@@ -284,6 +302,22 @@ def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
     snapshot = Snapshot.objects.select_related("environment", "org").filter(pk=snapshot_id).first()
     if snapshot is None:
         return None
+    with transaction.atomic():
+        _lock_environment_evaluations(snapshot.environment_id)
+        existing = SnapshotCompliance.objects.filter(snapshot_id=snapshot_id).first()
+        if existing is not None:
+            return existing
+        last = (SnapshotCompliance.objects.filter(environment=snapshot.environment, snapshot_index__lt=snapshot.index)
+                .order_by("-snapshot_index").values_list("snapshot_index", flat=True).first())
+        pending = (Snapshot.objects.select_related("environment", "org")
+                   .filter(environment=snapshot.environment, index__lt=snapshot.index, index__gt=last or 0)
+                   .order_by("index"))
+        for earlier in pending:
+            _store_evaluation(earlier)
+        return _store_evaluation(snapshot)
+
+
+def _store_evaluation(snapshot) -> SnapshotCompliance:
     environment = snapshot.environment
     if not PolicyAttachment.objects.filter(environment=environment).exists() and not active_allowlist(environment):
         # Unpoliced: every artifact compliant by definition; no need to read the artifacts at all.
@@ -294,20 +328,16 @@ def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
         counts = tuple(sum(1 for d in decisions if d["status"] == s) for s in (COMPLIANT, NON_COMPLIANT, UNKNOWN))
     outcome = _outcome(policies, decisions)
     previous = (
-        SnapshotCompliance.objects.filter(environment=snapshot.environment, snapshot_index__lt=snapshot.index)
+        SnapshotCompliance.objects.filter(environment=environment, snapshot_index__lt=snapshot.index)
         .order_by("-snapshot_index").first()
     )
-    try:
-        with transaction.atomic():
-            return SnapshotCompliance.objects.create(
-                org=snapshot.org, environment=snapshot.environment, snapshot=snapshot, snapshot_index=snapshot.index,
-                snapshot_at=snapshot.created_at, compliant=outcome["compliant"],
-                changed=previous is None or previous.compliant != outcome["compliant"],
-                applied_policies=outcome["applied_policies"], artifacts=_stored_artifacts(policies, decisions),
-                compliant_count=counts[0], non_compliant_count=counts[1], unknown_count=counts[2],
-            )
-    except IntegrityError:  # evaluated concurrently by another worker
-        return SnapshotCompliance.objects.get(snapshot_id=snapshot_id)
+    return SnapshotCompliance.objects.create(
+        org=snapshot.org, environment=environment, snapshot=snapshot, snapshot_index=snapshot.index,
+        snapshot_at=snapshot.created_at, compliant=outcome["compliant"],
+        changed=previous is None or previous.compliant != outcome["compliant"],
+        applied_policies=outcome["applied_policies"], artifacts=_stored_artifacts(policies, decisions),
+        compliant_count=counts[0], non_compliant_count=counts[1], unknown_count=counts[2],
+    )
 
 
 def request_reevaluation(ctx: AuditContext, environment_id: int, reason: str) -> None:
