@@ -140,14 +140,34 @@ def ledger_row(cells: list, widths: list[int]) -> str:
     return "\n".join(out)
 
 
-BAND = 5  # rows per table cell: banded like ledger paper, and ~25 % less layout work than a cell per row
+BAND = 5  # one-line rows per table cell: banded like ledger paper, ~25 % less layout work than a cell each
+
+
+def _bands(lines: list[str]) -> list[str]:
+    """Up to BAND consecutive one-line rows share a cell; a wrapped (multi-line) row gets its own cell,
+    so its rule line still shows where it ends."""
+    bands: list[str] = []
+    group: list[str] = []
+    for line in lines:
+        if "\n" in line:
+            if group:
+                bands.append("\n".join(group))
+                group = []
+            bands.append(line)
+            continue
+        group.append(line)
+        if len(group) == BAND:
+            bands.append("\n".join(group))
+            group = []
+    if group:
+        bands.append("\n".join(group))
+    return bands
 
 
 def _ledger(columns: list[dict], rows: list[list]) -> dict:
     widths = _ledger_widths(columns, rows)
-    lines = [ledger_row(row, widths) for row in rows]
     return {"header": ledger_row([column["label"].upper() for column in columns], widths),
-            "lines": ["\n".join(lines[start:start + BAND]) for start in range(0, len(lines), BAND)]}
+            "lines": _bands([ledger_row(row, widths) for row in rows])}
 
 
 CITED_COLUMNS = [{"label": "Record", "style": "", "width": 12}, {"label": "Leaf", "style": "", "width": 8},
