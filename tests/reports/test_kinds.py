@@ -140,3 +140,20 @@ def test_hostile_artifact_names_fetch_nothing(org, owner, generate, recording_se
     # a right-to-left override cannot reorder the rest of its line: it is printed as a code point
     assert "[U+202E]" in text and "detroper wolf oN" not in text
     save_png(report, "hostile-environment", pages=4)
+
+
+def test_a_report_whose_environment_was_deleted_fails_with_a_reason(org, owner,
+                                                                   django_capture_on_commit_callbacks):
+    from audit.reports.services import request_report
+    from audit.reports.tasks import generate_report
+    from snapshots.models import Environment
+
+    with django_capture_on_commit_callbacks(execute=False):
+        env, _ = snapshots.create_or_update_environment(CTX, org, "temporary", "server")
+    report = request_report(AuditContext.for_user(owner), org, "environment",
+                            {"environment": "temporary", **report_range()})
+    Environment.objects.filter(pk=env.pk).delete()  # removed by an admin before the worker ran
+    generate_report.run(str(report.pk), {})
+    report.refresh_from_db()
+    assert report.status == "failed" and "DoesNotExist" in report.error and report.finished_at is not None
+    assert report.output_or_none is None
