@@ -3,21 +3,11 @@
 from django.contrib import admin
 
 from audit.models import AuditEvent, JournalHead, JournalLeaf
-
-
-class AppendOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from csm.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(AppendOnlyAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "org", "seq", "action", "actor_label", "target_type", "target_label", "ip"]
     list_filter = ["org", "action", "actor_type"]
     search_fields = ["actor_label", "target_label", "target_id", "request_id"]
@@ -25,13 +15,13 @@ class AuditEventAdmin(AppendOnlyAdmin):
 
 
 @admin.register(JournalLeaf)
-class JournalLeafAdmin(AppendOnlyAdmin):
+class JournalLeafAdmin(ReadOnlyAdmin):
     list_display = ["org", "index", "kind", "object_id", "leaf_hash", "created_at"]
     list_filter = ["org", "kind"]
     search_fields = ["leaf_hash", "object_id"]
 
 
 @admin.register(JournalHead)
-class JournalHeadAdmin(AppendOnlyAdmin):
+class JournalHeadAdmin(ReadOnlyAdmin):
     list_display = ["org", "last_index", "last_audit_seq", "last_hash"]
     list_filter = ["org"]

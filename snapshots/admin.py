@@ -2,25 +2,15 @@
 
 from django.contrib import admin
 
+from csm.admin import ReadOnlyAdmin
 from snapshots.models import Environment, Report, ReportOutcome, Snapshot, SnapshotEntry, SnapshotEvent
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Environment)
 class EnvironmentAdmin(ReadOnlyAdmin):
     list_display = ("name", "org", "type", "last_snapshot_index", "current_artifact_count", "last_report_at",
                     "archived")
-    list_filter = ("type", "archived")
+    list_filter = ("org", "type", "archived")
     search_fields = ("name", "org__slug")
 
 
@@ -28,6 +18,7 @@ class EnvironmentAdmin(ReadOnlyAdmin):
 class ReportAdmin(ReadOnlyAdmin):
     list_display = ("id", "org", "environment", "type", "entry_count", "payload_bytes", "reporter_label",
                     "received_at")
+    list_filter = ("org", "type")
     exclude = ("payload",)
 
 
@@ -40,14 +31,17 @@ class ReportOutcomeAdmin(ReadOnlyAdmin):
 class SnapshotAdmin(ReadOnlyAdmin):
     list_display = ("environment", "index", "created_at", "reason", "artifact_count", "started_count",
                     "exited_count", "scaled_count")
+    list_filter = ("org", "reason")
 
 
 @admin.register(SnapshotEntry)
 class SnapshotEntryAdmin(ReadOnlyAdmin):
     list_display = ("environment", "name", "fingerprint", "instance_count", "from_index", "to_index")
+    list_filter = ("org",)
     search_fields = ("fingerprint", "name")
 
 
 @admin.register(SnapshotEvent)
 class SnapshotEventAdmin(ReadOnlyAdmin):
     list_display = ("environment", "snapshot_index", "kind", "name", "fingerprint", "created_at")
+    list_filter = ("org", "kind")

@@ -8,21 +8,9 @@ instead of free editing. Org names are editable through the audited ``update_org
 from django.contrib import admin, messages
 
 from audit.context import AuditContext
+from csm.admin import ReadOnlyAdmin
 from tenants import services
 from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows are shown, never added, edited or deleted here (that would bypass the audit trail)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Org)

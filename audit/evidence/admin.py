@@ -3,46 +3,68 @@ attestation / artifact / evidence tables are append-only."""
 
 from django.contrib import admin
 
-from audit.admin import AppendOnlyAdmin
-from audit.evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Trail
+from audit.evidence.models import (
+    Artifact,
+    Attestation,
+    AttestationEvidence,
+    CustomAttestationType,
+    EvidenceFile,
+    Flow,
+    SbomComponent,
+    Trail,
+)
+from csm.admin import ReadOnlyAdmin
 
 
 @admin.register(Flow)
-class FlowAdmin(AppendOnlyAdmin):
+class FlowAdmin(ReadOnlyAdmin):
     list_display = ["name", "org", "sarif_threshold", "updated_at"]
     list_filter = ["org"]
     search_fields = ["name", "description"]
 
 
 @admin.register(Trail)
-class TrailAdmin(AppendOnlyAdmin):
+class TrailAdmin(ReadOnlyAdmin):
     list_display = ["name", "flow", "org", "git_commit", "created_at"]
     list_filter = ["org"]
     search_fields = ["name", "git_commit"]
 
 
 @admin.register(Artifact)
-class ArtifactAdmin(AppendOnlyAdmin):
+class ArtifactAdmin(ReadOnlyAdmin):
     list_display = ["fingerprint", "filename", "flow", "trail", "git_commit", "created_at"]
     list_filter = ["org"]
     search_fields = ["fingerprint", "filename", "git_commit"]
 
 
 @admin.register(Attestation)
-class AttestationAdmin(AppendOnlyAdmin):
+class AttestationAdmin(ReadOnlyAdmin):
     list_display = ["name", "type", "trail", "is_compliant", "verification", "reported_by", "created_at"]
     list_filter = ["org", "type", "is_compliant", "verification"]
     search_fields = ["name", "artifact_fingerprint", "git_commit"]
 
 
 @admin.register(EvidenceFile)
-class EvidenceFileAdmin(AppendOnlyAdmin):
+class EvidenceFileAdmin(ReadOnlyAdmin):
     list_display = ["sha256", "original_name", "size", "org", "created_at"]
     list_filter = ["org"]
     search_fields = ["sha256", "original_name"]
 
 
 @admin.register(CustomAttestationType)
-class CustomAttestationTypeAdmin(AppendOnlyAdmin):
+class CustomAttestationTypeAdmin(ReadOnlyAdmin):
     list_display = ["name", "org", "rule", "created_at"]
     list_filter = ["org"]
+
+
+@admin.register(AttestationEvidence)
+class AttestationEvidenceAdmin(ReadOnlyAdmin):
+    list_display = ["attestation", "evidence_file", "org"]
+    list_filter = ["org"]
+
+
+@admin.register(SbomComponent)
+class SbomComponentAdmin(ReadOnlyAdmin):
+    list_display = ["name", "version", "purl", "org"]
+    list_filter = ["org"]
+    search_fields = ["name", "purl"]

@@ -1,25 +1,35 @@
+"""Staff views of policies and compliance. Changes go through the audited services (API and pages)."""
+
 from django.contrib import admin
+
+from csm.admin import ReadOnlyAdmin
 
 from .models import AllowlistEntry, Policy, PolicyAttachment, PolicyVersion, SnapshotCompliance
 
 
 @admin.register(Policy)
-class PolicyAdmin(admin.ModelAdmin):
+class PolicyAdmin(ReadOnlyAdmin):
     list_display = ["name", "org", "latest_version", "updated_at"]
     list_filter = ["org"]
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(admin.ModelAdmin):
+class PolicyVersionAdmin(ReadOnlyAdmin):
     list_display = ["policy", "version", "created_at", "created_by"]
-    readonly_fields = [f.name for f in PolicyVersion._meta.fields]
+    list_filter = ["org"]
 
 
-admin.site.register(PolicyAttachment)
-admin.site.register(AllowlistEntry)
+@admin.register(PolicyAttachment)
+class PolicyAttachmentAdmin(ReadOnlyAdmin):
+    list_filter = ["org"]
+
+
+@admin.register(AllowlistEntry)
+class AllowlistEntryAdmin(ReadOnlyAdmin):
+    list_filter = ["org"]
 
 
 @admin.register(SnapshotCompliance)
-class SnapshotComplianceAdmin(admin.ModelAdmin):
+class SnapshotComplianceAdmin(ReadOnlyAdmin):
     list_display = ["environment", "snapshot_index", "compliant", "changed", "evaluated_at"]
-    readonly_fields = [f.name for f in SnapshotCompliance._meta.fields]
+    list_filter = ["org", "compliant"]
