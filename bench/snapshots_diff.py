@@ -169,6 +169,23 @@ def main():
             label = f"diff history#{index} vs staging ({len(only1):,} differ)"
             print(f"{label:44} {floor * 1000:9.1f} {api * 1000:9.1f} {ratio(api, floor):>7}")
         print("target: within 5x of the floor")
+    # The journal's own part, in-process (the API above also runs the evidence and policies enrichers).
+    from snapshots import selectors
+
+    print(f"\n{'in-process, journal selectors only':44} {'floor ms':>9} {'ours ms':>9} {'ratio':>7}")
+    for index in (1, args.snapshots):
+        snapshot = selectors.resolve_snapshot(history, f"#{index}")
+        floor = median_seconds(lambda i=index: floor_read(history.pk, i))
+        ours = median_seconds(lambda s=snapshot: selectors.snapshot_artifacts(s, include_exited=True))
+        print(f"{f'snapshot_artifacts(history#{index})':44} {floor * 1000:9.1f} {ours * 1000:9.1f} "
+              f"{ratio(ours, floor):>7}")
+    latest = selectors.latest_snapshot(staging)
+    for index in (args.snapshots, args.snapshots // 2):
+        snapshot = selectors.resolve_snapshot(history, f"#{index}")
+        floor = median_seconds(lambda i=index: floor_diff(history.pk, i, staging.pk, staging.last_snapshot_index))
+        ours = median_seconds(lambda s=snapshot: selectors.diff_snapshots(s, latest))
+        print(f"{f'diff_snapshots(history#{index}, staging)':44} {floor * 1000:9.1f} {ours * 1000:9.1f} "
+              f"{ratio(ours, floor):>7}")
 
 
 def analyze():
