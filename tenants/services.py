@@ -17,22 +17,11 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
+from csm.errors import ServiceError  # noqa: F401 - re-exported: callers catch tenants.services.ServiceError
 from tenants.choices import Role
 from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount
 from tenants.permissions import has_permission
 from tenants.tokens import display_prefix, generate_token, hash_token
-
-
-class ServiceError(Exception):
-    """A refused write, with a message for the person and the field it concerns.
-
-    ``code`` says why: ``invalid`` (400), ``forbidden`` (403), ``not_found`` (404), ``conflict`` (409)."""
-
-    def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.code = code
 
 
 def token_summary(token: ApiToken) -> dict:

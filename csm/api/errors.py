@@ -9,6 +9,8 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from csm.errors import ServiceError
+
 
 class ApiError(exceptions.APIException):
     """An error with an explicit status, code, message and optional field problems."""
@@ -19,6 +21,11 @@ class ApiError(exceptions.APIException):
         self.message = message
         self.fields = fields or {}
         super().__init__(detail=message, code=code)
+
+
+def service_error(error: ServiceError) -> ApiError:
+    """A refused write (csm.errors.ServiceError) as an API error; its field, if any, names the input."""
+    return ApiError(error.status, error.code, error.message, {error.field: [error.message]} if error.field else {})
 
 
 def invalid(message: str, fields: dict | None = None) -> ApiError:
@@ -51,6 +58,8 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, ServiceError):
+        exc = service_error(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

@@ -27,6 +27,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm import outbound
+from csm.errors import ServiceError
 
 from . import signing
 from .choices import ActionType, DeliveryStatus, Trigger
@@ -38,15 +39,8 @@ ALERT_TRIGGERS = [t.value for t in Trigger if t != Trigger.ON_TEST]
 PAYLOAD_VERSION = 1
 
 
-class ActionError(Exception):
-    """Refused input, with the field at fault."""
-
-    def __init__(self, message: str, field: str = "", status: int = 400, code: str = "invalid"):
-        self.message = message
-        self.field = field
-        self.status = status
-        self.code = code
-        super().__init__(message)
+class ActionError(ServiceError):
+    """An alert-action write refused (see csm.errors.ServiceError)."""
 
 
 # --- actions -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
+from csm.errors import ServiceError
 
 from .evaluation import COMPLIANT, NON_COMPLIANT, UNKNOWN, AppliedPolicy, evaluate_artifact
 from .facts import gather_facts
@@ -28,15 +29,8 @@ log = logging.getLogger(__name__)
 RESERVED_NAMES = {"new", "environments"}
 
 
-class PolicyServiceError(Exception):
-    """A write refused for a reason the caller can show (``field`` names the input at fault)."""
-
-    def __init__(self, message: str, field: str = "", status: int = 400, code: str = "invalid"):
-        self.message = message
-        self.field = field
-        self.status = status
-        self.code = code
-        super().__init__(message)
+class PolicyServiceError(ServiceError):
+    """A policy, attachment or allowlist write refused (see csm.errors.ServiceError)."""
 
 
 # --- policies ------------------------------------------------------------------------------------

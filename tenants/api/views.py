@@ -11,17 +11,11 @@ from rest_framework.response import Response
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView, OrgScopedViewSet
 from csm.api.errors import ApiError
+from csm.api.errors import service_error as api_error
 from tenants import services
 from tenants.api import serializers as s
 from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount
 from tenants.services import ServiceError
-
-_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
-
-
-def api_error(error: ServiceError) -> ApiError:
-    fields = {error.field: [error.message]} if error.field else {}
-    return ApiError(_STATUS.get(error.code, 400), error.code, error.message, fields)
 
 
 def person(request):

@@ -26,22 +26,16 @@ from audit.evidence.models import Artifact, Attestation, CustomAttestationType, 
 from audit.evidence.responses import attachment
 from audit.evidence.storage import EvidenceCorrupted
 from csm.api.base import OrgScopedAPIView
-from csm.api.errors import ApiError, invalid
+from csm.api.errors import ApiError, invalid, service_error
 from tenants.access import require_permission
 from tenants.services import ServiceError
 
 READ_OR_REPORT = {"GET": "evidence.view", "default": "evidence.report"}
-_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict": 409}
 MAX_LIST = 500
 READ = extend_schema(responses=OpenApiTypes.OBJECT)
 WRITE = extend_schema(request={"application/json": OpenApiTypes.OBJECT, "multipart/form-data": OpenApiTypes.OBJECT},
                       responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
 FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
-
-
-def service_error(error: ServiceError) -> ApiError:
-    fields = {error.field: [error.message]} if error.field else {}
-    return ApiError(_STATUS.get(error.code, 400), error.code, error.message, fields)
 
 
 def corrupted(error: EvidenceCorrupted) -> ApiError:

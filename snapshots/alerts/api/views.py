@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
-from csm.api.errors import ApiError
+from csm.api.errors import service_error as _error
 from csm.api.pagination import Pagination
 from snapshots.alerts import services
 from snapshots.alerts.api.serializers import (
@@ -19,10 +19,6 @@ from snapshots.alerts.api.serializers import (
     DeliverySerializer,
 )
 from snapshots.alerts.models import Action, Delivery, DeliveryAttempt
-
-
-def _error(error: services.ActionError) -> ApiError:
-    return ApiError(error.status, error.code, error.message, {error.field: [error.message]} if error.field else {})
 
 
 class ActionMixin:

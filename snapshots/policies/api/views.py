@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
+from csm.api.errors import service_error as _service_error
 from snapshots.models import Environment
 from snapshots.policies import selectors, services
 from snapshots.policies.api.serializers import (
@@ -28,10 +29,6 @@ from snapshots.policies.api.serializers import (
 )
 from snapshots.policies.models import AllowlistEntry, Policy, PolicyVersion
 from snapshots.policies.parsing import PolicyError
-
-
-def _service_error(error: services.PolicyServiceError) -> ApiError:
-    return ApiError(error.status, error.code, error.message, {error.field: [error.message]} if error.field else {})
 
 
 def policy_error(error: PolicyError, field: str = "policy_file") -> ApiError:
