@@ -473,7 +473,32 @@ def pending_reports(min_age_seconds: int = 0):
     return Report.objects.filter(outcome__isnull=True, received_at__lte=cutoff).order_by("received_at")
 
 
+def ingest_backlog() -> int | None:
+    """Messages waiting in the ingest queue, or None when the broker cannot tell (e.g. it is down)."""
+    from snapshots.tasks import ingest_report_task
+
+    app = ingest_report_task.app
+    if app.conf.task_always_eager:
+        return 0
+    from amqp.exceptions import ChannelError
+
+    try:
+        with app.connection_for_read() as conn:
+            queue = app.conf.task_default_queue or "celery"
+            return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
+    except ChannelError:  # 404: the queue does not even exist, so nothing is waiting
+        return 0
+    except Exception:
+        log.info("could not read the ingest queue length", exc_info=True)
+        return None
+
+
 def sweep_pending_reports(min_age_seconds: int = 30, limit: int = 1000) -> int:
-    """Re-enqueue pending reports (a lost Redis message loses nothing). Returns how many were published."""
+    """Re-enqueue pending reports (a lost Redis message loses nothing). Returns how many were published.
+
+    Skipped while the ingest queue still holds messages: a backlog is slow, not lost, and re-publishing
+    it every minute would only pile up duplicates (harmless: ingest is idempotent, but wasted work)."""
+    if ingest_backlog():
+        return 0
     ids = list(pending_reports(min_age_seconds).values_list("id", flat=True)[:limit])
     return sum(1 for report_id in ids if enqueue_report(report_id))

@@ -136,15 +136,18 @@ def private_broker():
     from csm.celery import app
 
     port = _free_port()
-    old = app.conf.broker_url
-    app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
+    names = ("broker_url", "broker_read_url", "broker_write_url")
+    old = {name: app.conf[name] for name in names}
+    for name in names:
+        app.conf[name] = f"redis://127.0.0.1:{port}/0"
     app._pool = None
     app.amqp._producer_pool = None
     holder = {"process": _redis(port), "port": port}
     yield holder
     holder["process"].terminate()
     holder["process"].wait(timeout=10)
-    app.conf.broker_url = old
+    for name, value in old.items():
+        app.conf[name] = value
     app._pool = None
     app.amqp._producer_pool = None
 
@@ -228,3 +231,20 @@ def test_append_only_triggers_reject_updates_and_deletes(agent):
     with connection.cursor() as cursor:  # closing an open validity range once is allowed
         cursor.execute(f"UPDATE snapshots_snapshotentry SET to_index = 3 WHERE id = {open_entry.pk}")
     assert SnapshotEntry.objects.get(pk=open_entry.pk).to_index == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweeper_leaves_a_backlog_alone_and_resends_lost_messages(agent):
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.flushdb()
+    first = put_report(agent, server_report(fp(1))).json()["id"]  # published on commit: one queued message
+    assert services.ingest_backlog() == 1
+    assert services.sweep_pending_reports(min_age_seconds=0) == 0  # queued, not lost
+    client.flushdb()  # the broker lost it
+    assert services.ingest_backlog() == 0
+    assert services.sweep_pending_reports(min_age_seconds=0) == 1
+    assert services.ingest_backlog() == 1
+    client.flushdb()
+    assert outcome_of(first) is None
