@@ -9,6 +9,7 @@ class SnapshotsConfig(AppConfig):
     def ready(self):
         from audit.choices import LeafKind
         from audit.journal import register_row_check
+        from snapshots import tasks  # noqa: F401 - register the Celery tasks (run_scheduler looks them up by name)
         from snapshots.selectors import check_snapshot_leaf
 
         register_row_check(LeafKind.SNAPSHOT, check_snapshot_leaf)
