@@ -217,6 +217,11 @@ def test_kosli_shaped_k8s_report_with_multi_container_pods(agent, owner_api):
     assert worker_pod["namespace"] == "jobs" and worker_pod["owners"][0]["kind"] == "ReplicaSet"
     assert snapshot["index"] == 1 and snapshot["is_latest"] and snapshot["next_snapshot_timestamp"] is None
     assert by_name["registry.example.com/web:1.4"]["annotation"] == {"type": "started", "was": 0, "now": 2}
+    report_and_ingest(agent, {"artifacts": pods[2:]}, env="cluster", env_type="K8S")
+    diff = owner_api.get("/api/v2/env-diff/acme", {"snappish1": "cluster#1", "snappish2": "cluster"}).json()
+    gone = {a["name"]: a for a in diff["snappish1"]["artifacts"]}
+    assert sorted(gone["registry.example.com/web:1.4"]["pods"]) == ["web-5d8f-abcde", "web-5d8f-fghij"]
+    assert [a["s1_instance_count"] for a in diff["scaled"]["artifacts"]] == [3]
 
 
 # --- reading -----------------------------------------------------------------------------------------
@@ -312,6 +317,7 @@ def test_env_diff_across_environments(agent, owner_api):
     assert [(c["name"], c["fingerprint1"], c["fingerprint2"], c["s1_instance_count"], c["s2_instance_count"])
             for c in changed] == [("web", fp(1), fp(2), 1, 2)]
     assert [a["name"] for a in diff["not_changed"]["artifacts"]] == ["db"]
+    assert diff["snappish1"]["artifacts"][0]["pods"] == []  # server instances have no pod names
     missing = owner_api.get("/api/v2/env-diff/acme", {"snappish1": "prod~5", "snappish2": "staging"})
     assert missing.status_code == 404 and "snappish1" in missing.json()["error"]["message"]
     assert owner_api.get("/api/v2/env-diff/acme", {"snappish1": "prod"}).status_code == 400
