@@ -16,6 +16,7 @@ from audit.canonical import GENESIS_HASH, canonical_json
 from audit.choices import AuditAction, LeafKind
 from audit.context import AuditContext
 from audit.services import append_leaf, record_event
+from csm.errors import ServiceError
 from snapshots import hooks, ingest_sql
 from snapshots.choices import Annotation, EnvironmentType, EventKind, ReportStatus, SnapshotReason
 from snapshots.ingest import canonicalize_body, instances_json, validate_report_body
@@ -27,14 +28,6 @@ log = logging.getLogger(__name__)
 # once its rows are written and then pauses inside its transaction, so a test can kill -9 the worker
 # mid-ingest deterministically. Never set in production.
 PAUSE_ENV = "CSM_TEST_INGEST_PAUSE_FILE"
-
-
-class ServiceError(Exception):
-    """A write refused for a reason the caller can show (``field`` names the input at fault)."""
-
-    def __init__(self, message: str, field: str = "", status: int = 400, code: str = "invalid"):
-        super().__init__(message)
-        self.message, self.field, self.status, self.code = message, field, status, code
 
 
 class IdempotencyConflict(ServiceError):

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
-from csm.api.errors import ApiError, invalid
+from csm.api.errors import ApiError, invalid, service_error
 from snapshots import hooks, selectors, services
 from snapshots.api.serializers import EnvironmentInputSerializer, environment_data, event_data, unix
 from snapshots.choices import EnvironmentType, EventKind
@@ -21,10 +21,6 @@ from snapshots.ingest import BadEncoding, BodyTooLarge, ReportInvalid, read_body
 from snapshots.models import Environment, Report, SnapshotEvent
 
 HEX = re.compile(r"^[0-9a-f]+$")
-
-
-def service_error(error: services.ServiceError) -> ApiError:
-    return ApiError(error.status, error.code, error.message, {error.field: [error.message]} if error.field else {})
 
 
 def not_found(error: Exception) -> ApiError:
