@@ -9,9 +9,16 @@ The snapshot app knows nothing about evidence, policies or alerts; those apps re
 - ``artifact_enricher(fn)``: ``fn(org, fingerprints: set[str]) -> dict[str, dict]`` adds fields to each
   artifact of a snapshot / diff / search answer (provenance from the evidence vault, compliance from
   policies). Called once per answer with every fingerprint in it (no N+1), never writes.
-- ``snapshot_enricher(fn)``: ``fn(snapshot) -> dict`` adds top-level fields to a snapshot read (the
-  policies app: ``compliant``, ``applied_policies``); a key ``"artifacts"`` in the answer is a
-  ``{fingerprint: fields}`` map merged into that snapshot's artifacts (per-snapshot compliance).
+- ``snapshot_enricher(fn)``: ``fn(snapshot, artifacts=None) -> dict`` adds top-level fields to a snapshot
+  read (the policies app: ``compliant``, ``applied_policies``); a key ``"artifacts"`` in the answer is a
+  ``{fingerprint: fields}`` map merged into that snapshot's artifacts (per-snapshot compliance), and a
+  key ``"artifact_defaults"`` holds fields for every running artifact the map does not name (so an
+  answer that is the same for all artifacts costs a constant, not a per-artifact computation).
+  ``artifacts`` is the list the caller already read (``[{name, fingerprint, ...}]``), so an enricher
+  that must look at the artifacts never reads the snapshot a second time.
+- ``snapshot_list_enricher(fn)``: ``fn(environment, snapshots) -> {index: fields}`` adds fields to each
+  row of a page of the snapshot list (the policies app: ``compliant``); one call (a fixed number of
+  queries) per page.
 - ``search_matcher(fn)``: ``fn(org, prefix: str) -> list[dict]`` adds matches to the fingerprint
   search (the evidence vault matches git commits).
 """
@@ -25,6 +32,7 @@ _after_snapshot: list[Callable[[int, dict], None]] = []
 _enrichers: list[Callable] = []
 _search_matchers: list[Callable] = []
 _snapshot_enrichers: list[Callable] = []
+_snapshot_list_enrichers: list[Callable] = []
 
 
 def after_snapshot(fn):
@@ -45,16 +53,53 @@ def snapshot_enricher(fn):
     return fn
 
 
-def enrich_snapshot(snapshot) -> tuple[dict, dict[str, dict]]:
-    """(top-level fields, {fingerprint: artifact fields}) from every snapshot enricher."""
+def snapshot_list_enricher(fn):
+    if fn not in _snapshot_list_enrichers:
+        _snapshot_list_enrichers.append(fn)
+    return fn
+
+
+def enrich_snapshot(snapshot, artifacts: list[dict] | None = None) -> tuple[dict, dict[str, dict], dict]:
+    """(top-level fields, {fingerprint: artifact fields}, fields for every other running artifact) from
+    every snapshot enricher."""
     top: dict = {}
     per_artifact: dict[str, dict] = {}
+    defaults: dict = {}
     for fn in list(_snapshot_enrichers):
-        fields = dict(fn(snapshot) or {})
+        fields = dict(fn(snapshot, artifacts) or {})
         for fingerprint, extra in (fields.pop("artifacts", None) or {}).items():
             per_artifact.setdefault(fingerprint, {}).update(extra)
+        defaults.update(fields.pop("artifact_defaults", None) or {})
         top.update(fields)
-    return top, per_artifact
+    return top, per_artifact, defaults
+
+
+def enrich_snapshot_artifacts(org, snapshot, artifacts: list[dict]) -> dict:
+    """Everything the extensions add to one snapshot read, for the API and the web page alike: the
+    artifact enrichers' fields (provenance...) and the snapshot enrichers' per-artifact fields
+    (compliance...) merged into ``artifacts`` in place. Returns the snapshot enrichers' top-level fields."""
+    extra = enrich(org, {a.get("fingerprint") for a in artifacts})
+    top, per_artifact, defaults = enrich_snapshot(snapshot, artifacts)
+    for artifact in artifacts:
+        fingerprint = artifact.get("fingerprint")
+        if extra:
+            artifact.update(extra.get(fingerprint, ()))
+        if defaults and artifact["annotation"]["now"]:
+            artifact.update(defaults)
+        if per_artifact:
+            artifact.update(per_artifact.get(fingerprint, ()))
+    return top
+
+
+def enrich_snapshot_list(environment, snapshots) -> dict[int, dict]:
+    """``{snapshot index: fields}`` from every snapshot list enricher, for one page of the list."""
+    merged: dict[int, dict] = {}
+    if not snapshots:
+        return merged
+    for fn in list(_snapshot_list_enrichers):
+        for index, fields in (fn(environment, snapshots) or {}).items():
+            merged.setdefault(index, {}).update(fields)
+    return merged
 
 
 def search_matcher(fn):

@@ -18,6 +18,10 @@ attestation compliant ("attestation X is non-compliant").
 import re
 from collections import defaultdict
 
+from django.db import connection
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+
 from audit.evidence.choices import AttestationType
 from audit.evidence.models import Artifact, Attestation, Flow, Trail
 
@@ -97,23 +101,44 @@ def trail_compliance(trail: Trail) -> dict:
     return result
 
 
+_SQLITE_CHUNK = 500  # under SQLite's bound-parameter limit
+
+
+def _reports_of(org, fingerprints: list[str]) -> list[Artifact]:
+    """Every report of ``fingerprints``, oldest first. On PostgreSQL one index-backed query whatever the
+    number of fingerprints: they travel as one array parameter (``fingerprint = ANY(%s)``), not as
+    thousands of bound parameters Django would have to compile into an IN list."""
+    if not fingerprints:
+        return []
+    base = (Artifact.objects.for_org(org).select_related("flow", "trail", "trail__flow")
+            .order_by("created_at", "id"))
+    if connection.vendor == "postgresql":
+        column = f'"{Artifact._meta.db_table}"."fingerprint"'  # our own table name; values are bound
+        wanted = RawSQL(f"{column} = ANY(%s)", (fingerprints,), output_field=BooleanField())  # noqa: S611
+        return list(base.alias(wanted=wanted).filter(wanted=True))
+    found = [a for start in range(0, len(fingerprints), _SQLITE_CHUNK)
+             for a in base.filter(fingerprint__in=fingerprints[start:start + _SQLITE_CHUNK])]
+    found.sort(key=lambda a: (a.created_at, a.pk))
+    return found
+
+
 def _records(org, fingerprints) -> tuple[dict[str, list[Artifact]], dict[int, list[Attestation]]]:
-    artifacts = list(Artifact.objects.for_org(org).filter(fingerprint__in=list(fingerprints))
-                     .select_related("flow", "trail", "trail__flow").order_by("created_at", "id"))
+    artifacts = _reports_of(org, sorted(fingerprints))
     by_fingerprint: dict[str, list[Artifact]] = defaultdict(list)
     for artifact in artifacts:
         by_fingerprint[artifact.fingerprint].append(artifact)
     attestations: dict[int, list[Attestation]] = defaultdict(list)
-    for attestation in (Attestation.objects.for_org(org).filter(artifact__in=[a.pk for a in artifacts])
-                        .select_related("custom_type")):
-        attestations[attestation.artifact_id].append(attestation)
+    if artifacts:
+        for attestation in (Attestation.objects.for_org(org).filter(artifact__in=[a.pk for a in artifacts])
+                            .select_related("custom_type")):
+            attestations[attestation.artifact_id].append(attestation)
     return by_fingerprint, attestations
 
 
 def _combine(fingerprint: str, records: list[Artifact], attestations: dict[int, list[Attestation]]) -> dict:
     if not records:
         return {"fingerprint": fingerprint, "provenance": False, "compliant": None,
-                "reasons": ["no provenance: no flow reported this artifact"], "records": []}
+                "reasons": [NO_PROVENANCE_REASON], "records": []}
     evaluated = [artifact_record_compliance(artifact, attestations.get(artifact.pk, [])) for artifact in records]
     reasons = [f"{record['flow']}: {reason}" for record in evaluated for reason in record["reasons"]]
     return {"fingerprint": fingerprint, "provenance": True, "compliant": not reasons, "reasons": reasons,
@@ -138,23 +163,31 @@ def provenance_for(org, fingerprints) -> dict[str, dict]:
     wanted = {fp for fp in fingerprints if fp}
     by_fingerprint, attestations = _records(org, wanted)
     out = {}
-    for fingerprint in wanted:
-        records = by_fingerprint.get(fingerprint, [])
+    for fingerprint, records in by_fingerprint.items():
         combined = _combine(fingerprint, records, attestations)
-        latest = records[-1] if records else None
+        latest = records[-1]
         out[fingerprint] = {
-            "provenance": bool(records),
-            "flow": latest.flow.name if latest else None,
+            "provenance": True,
+            "flow": latest.flow.name,
             "flows": sorted({record.flow.name for record in records}),
-            "trail": latest.trail.name if latest and latest.trail_id else None,
-            "git_commit": latest.git_commit if latest else None,
-            "commit_url": latest.commit_url if latest else None,
-            "build_url": latest.build_url if latest else None,
-            "repo_url": latest.repo_url if latest else None,
+            "trail": latest.trail.name if latest.trail_id else None,
+            "git_commit": latest.git_commit,
+            "commit_url": latest.commit_url,
+            "build_url": latest.build_url,
+            "repo_url": latest.repo_url,
             "artifact_compliant": combined["compliant"],
             "compliance_reasons": combined["reasons"],
         }
+    # The rest has no provenance: the same constant answer each (no per-fingerprint evaluation).
+    for fingerprint in wanted.difference(out):
+        out[fingerprint] = {**NO_PROVENANCE, "flows": [], "compliance_reasons": [NO_PROVENANCE_REASON]}
     return out
+
+
+NO_PROVENANCE_REASON = "no provenance: no flow reported this artifact"
+NO_PROVENANCE = {"provenance": False, "flow": None, "flows": [], "trail": None, "git_commit": None,
+                 "commit_url": None, "build_url": None, "repo_url": None, "artifact_compliant": None,
+                 "compliance_reasons": [NO_PROVENANCE_REASON]}
 
 
 def attestations_for(org, fingerprint: str) -> dict[str, dict]:

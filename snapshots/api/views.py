@@ -201,12 +201,14 @@ def snapshot_answer(org, snapshot, artifacts: list[dict]) -> dict:
     env = snapshot.environment
     rows = selectors.snapshot_rows(env, snapshot.index, snapshot.index)
     next_at = rows[0].next_at if rows else None
-    enrich_all(org, artifacts)
-    # Per-snapshot fields from the snapshot enrichers (policies: compliant, applied_policies, and per
-    # artifact compliant / policy_decisions / reasons_for_incompliance), merged over the defaults below.
-    top, per_artifact = hooks.enrich_snapshot(snapshot)
-    for artifact in artifacts:
-        artifact.update(per_artifact.get(artifact.get("fingerprint"), {}))
+    # Provenance (artifact enrichers) and per-snapshot fields from the snapshot enrichers (policies:
+    # compliant, applied_policies, and per artifact compliant / policy_decisions / reasons_for_incompliance),
+    # merged over the defaults below.
+    top = hooks.enrich_snapshot_artifacts(org, snapshot, artifacts)
+    if "compliant" in top:
+        compliant = top["compliant"]
+    else:
+        compliant = all(a.get("compliant") is not False for a in artifacts if a["annotation"]["now"])
     return {
         "environment": env.name, "type": env.type, "index": snapshot.index, "timestamp": unix(snapshot.created_at),
         "time": snapshot.created_at, "is_latest": snapshot.index == env.last_snapshot_index,
@@ -215,8 +217,7 @@ def snapshot_answer(org, snapshot, artifacts: list[dict]) -> dict:
         "instance_count": snapshot.instance_count, "hash": snapshot.hash, "prev_hash": snapshot.prev_hash,
         "changes": {"started": snapshot.started_count, "exited": snapshot.exited_count,
                     "scaled": snapshot.scaled_count},
-        "compliant": all(a.get("compliant") is not False for a in artifacts if a["annotation"]["now"]),
-        "artifacts": artifacts,
+        "compliant": compliant, "artifacts": artifacts,
     } | top
 
 
@@ -277,13 +278,14 @@ class SnapshotListView(EnvironmentScoped):
         if not reverse:
             rows.reverse()
         now = timezone.now()
+        extra = hooks.enrich_snapshot_list(environment, rows)
         data = [{
             "index": s.index, "from": unix(s.created_at), "to": unix(s.next_at) or 0,
             "duration": int(((s.next_at or now) - s.created_at).total_seconds()),
             "artifact_count": s.artifact_count, "instance_count": s.instance_count, "reason": s.reason,
             "changes": {"started": s.started_count, "exited": s.exited_count, "scaled": s.scaled_count},
             "hash": s.hash, "compliant": None,
-        } for s in rows]
+        } | extra.get(s.index, {}) for s in rows]
         return Response(data, headers=headers)
 
 

@@ -17,6 +17,7 @@ class PoliciesConfig(AppConfig):
 
         hooks.after_snapshot(policy_hooks.evaluate_new_snapshot)
         hooks.snapshot_enricher(policy_hooks.snapshot_compliance_fields)
+        hooks.snapshot_list_enricher(policy_hooks.snapshot_list_compliance)
         # New provenance or attestations can change an artifact's standing: re-evaluate where it runs.
         for model in ("Artifact", "Attestation"):
             post_save.connect(policy_hooks.on_evidence_saved, sender=apps.get_model("evidence", model),

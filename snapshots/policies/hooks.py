@@ -11,37 +11,80 @@ def evaluate_new_snapshot(snapshot_id: int, ctx_dict: dict) -> None:
     evaluate_snapshot(snapshot_id)
 
 
-def snapshot_compliance_fields(snapshot) -> dict:
-    """snapshot_enricher: top-level ``compliant`` / ``applied_policies`` and, under ``artifacts``, per
-    fingerprint ``compliant``, ``policy_decisions`` and ``reasons_for_incompliance``. A snapshot read
-    before its evaluation was stored gets the evaluation it would have now, not stored (reads never
-    write)."""
-    from .models import SnapshotCompliance
-    from .services import preview_snapshot, snapshot_artifact_keys, unpoliced_decision
+def _artifact_fields(item: dict) -> dict:
+    return {"compliant": item["compliant"], "compliance_status": item["status"],
+            "policy_decisions": item["policy_decisions"],
+            "reasons_for_incompliance": item["reasons_for_incompliance"], "allowlisted": item["allowlisted"]}
 
-    stored = SnapshotCompliance.objects.filter(snapshot_id=snapshot.pk).first()
+
+def _unpoliced_fields() -> dict:
+    """Every artifact of an unpoliced environment with nothing allowlisted: compliant by definition."""
+    from .services import unpoliced_decision
+
+    return _artifact_fields(unpoliced_decision({"name": "", "fingerprint": ""}, {}))
+
+
+def snapshot_compliance_fields(snapshot, artifacts: list[dict] | None = None) -> dict:
+    """snapshot_enricher: top-level ``compliant`` / ``applied_policies`` and, under ``artifacts``, per
+    fingerprint ``compliant``, ``compliance_status``, ``policy_decisions``, ``reasons_for_incompliance``
+    and ``allowlisted``.
+
+    A stored evaluation is used as stored: its per-artifact decisions, or — stored compactly for an
+    environment without policies or allowlist entries — one ``artifact_defaults`` for every artifact;
+    the snapshot's artifacts are not read again. A snapshot read before its evaluation was stored gets
+    the evaluation it would have now, not stored (reads never write): a constant when the environment
+    is unpoliced, else an evaluation of ``artifacts`` (the list the caller already read)."""
+    from .models import PolicyAttachment, SnapshotCompliance
+    from .services import active_allowlist, evaluate_artifacts, snapshot_artifact_keys
+
+    stored = (SnapshotCompliance.objects.filter(snapshot_id=snapshot.pk)
+              .values("compliant", "applied_policies", "artifacts").first())
     if stored is None:
-        compliance = preview_snapshot(snapshot)
-    else:
-        artifacts = stored.artifacts
-        if not artifacts and not stored.applied_policies:  # stored compactly: no policy, all compliant
-            artifacts = [unpoliced_decision(artifact, {}) for artifact in snapshot_artifact_keys(snapshot)]
-        compliance = {"compliant": stored.compliant, "applied_policies": stored.applied_policies,
-                      "artifacts": artifacts}
+        environment = snapshot.environment
+        if not PolicyAttachment.objects.filter(environment=environment).exists() and not active_allowlist(environment):
+            return {"compliant": True, "applied_policies": [], "artifact_defaults": _unpoliced_fields()}
+        if artifacts is None:
+            keys = snapshot_artifact_keys(snapshot)
+        else:
+            keys = [{"name": a["name"], "fingerprint": a.get("fingerprint") or ""}
+                    for a in artifacts if a["annotation"]["now"]]
+        policies, decisions = evaluate_artifacts(snapshot.org, environment, keys)
+        stored = {"compliant": all(d["compliant"] for d in decisions),
+                  "applied_policies": [{"name": p.name, "version": p.version} for p in policies],
+                  "artifacts": decisions}
+    elif not stored["artifacts"] and not stored["applied_policies"]:  # stored compactly: all compliant
+        return {"compliant": stored["compliant"], "applied_policies": [], "artifact_defaults": _unpoliced_fields()}
     return {
-        "compliant": compliance["compliant"],
-        "applied_policies": compliance["applied_policies"],
-        "artifacts": {
-            item["fingerprint"]: {
-                "compliant": item["compliant"],
-                "compliance_status": item["status"],
-                "policy_decisions": item["policy_decisions"],
-                "reasons_for_incompliance": item["reasons_for_incompliance"],
-                "allowlisted": item["allowlisted"],
-            }
-            for item in compliance["artifacts"] if item.get("fingerprint")
-        },
+        "compliant": stored["compliant"],
+        "applied_policies": stored["applied_policies"],
+        "artifacts": {item["fingerprint"]: _artifact_fields(item) for item in stored["artifacts"]
+                      if item.get("fingerprint")},
     }
+
+
+def snapshot_list_compliance(environment, snapshots) -> dict[int, dict]:
+    """snapshot_list_enricher: ``compliant`` per snapshot of a page of the list, from the stored
+    evaluations (one query). A snapshot not evaluated yet is compliant when the environment has no
+    policies and no allowlist entries (nothing is required), else gets the evaluation it would have now
+    (normally only the newest snapshot, while its evaluation is running)."""
+    from .models import PolicyAttachment, SnapshotCompliance
+    from .services import active_allowlist, preview_snapshot
+
+    indexes = [s.index for s in snapshots]
+    stored = dict(SnapshotCompliance.objects.filter(environment=environment, snapshot_index__in=indexes)
+                  .values_list("snapshot_index", "compliant"))
+    out = {index: {"compliant": compliant} for index, compliant in stored.items()}
+    missing = [s for s in snapshots if s.index not in stored]
+    if missing:
+        unpoliced = (not PolicyAttachment.objects.filter(environment=environment).exists()
+                     and not active_allowlist(environment))
+        for snapshot in missing:
+            if unpoliced:
+                out[snapshot.index] = {"compliant": True}
+            else:
+                snapshot.environment = environment
+                out[snapshot.index] = {"compliant": preview_snapshot(snapshot)["compliant"]}
+    return out
 
 
 def artifacts_changed_standing(org, fingerprints, reason: str = "attestation", ctx: AuditContext | None = None) -> int:
