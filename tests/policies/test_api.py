@@ -253,3 +253,48 @@ def test_unpoliced_environments_store_compact_evaluations(org, owner_api, django
     data = owner_api.get(f"/api/v2/snapshots/acme/prod/{snapshot.index}").json()
     assert data["compliant"] is True and data["applied_policies"] == []
     assert all(a["compliant"] is True and a["policy_decisions"] == [] for a in data["artifacts"])
+
+
+def test_snapshot_list_carries_compliance_per_snapshot(org, owner_api, django_capture_on_commit_callbacks,
+                                                        monkeypatch):
+    from snapshots import hooks
+
+    env = make_env(org)
+    ingest(env, {"web:1": fp(1)}, capture=django_capture_on_commit_callbacks)  # no policy yet: compliant
+    services.save_policy(CTX, org, "needs-provenance", PROVENANCE_POLICY)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attach_policies(CTX, org, env, ["needs-provenance"])
+        report_flow_artifact(org, "web-flow", fp(1), name="web")
+    ingest(env, {"web:1": fp(1), "rogue:1": fp(2)}, capture=django_capture_on_commit_callbacks)
+    ingest(env, {"web:1": fp(1)}, capture=django_capture_on_commit_callbacks)
+    monkeypatch.setattr(hooks, "_after_snapshot", [])  # the newest one not evaluated yet
+    ingest(env, {"web:1": fp(1), "rogue:2": fp(3)}, capture=django_capture_on_commit_callbacks)
+    assert SnapshotCompliance.objects.filter(environment=env).count() == 3
+
+    listed = owner_api.get("/api/v2/snapshots/acme/prod").json()
+    assert [(row["index"], row["compliant"]) for row in listed] == [(4, False), (3, True), (2, False), (1, True)]
+    oldest_first = owner_api.get("/api/v2/snapshots/acme/prod?reverse=true&per_page=2").json()
+    assert [(row["index"], row["compliant"]) for row in oldest_first] == [(1, True), (2, False)]
+    assert SnapshotCompliance.objects.filter(environment=env).count() == 3  # reading wrote nothing
+
+
+def test_snapshot_list_of_an_unpoliced_environment_is_compliant(org, owner_api, django_capture_on_commit_callbacks,
+                                                                 monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from snapshots import hooks
+
+    env = make_env(org, "dev")
+    for n in range(1, 4):
+        ingest(env, {f"web:{n}": fp(n)}, capture=django_capture_on_commit_callbacks)
+    monkeypatch.setattr(hooks, "_after_snapshot", [])
+    ingest(env, {"web:9": fp(9)}, capture=django_capture_on_commit_callbacks)  # not evaluated yet
+    listed = owner_api.get("/api/v2/snapshots/acme/dev").json()
+    assert [(row["index"], row["compliant"]) for row in listed] == [(4, True), (3, True), (2, True), (1, True)]
+    # One batch per page: a longer page of evaluated snapshots costs no more queries.
+    with CaptureQueriesContext(connection) as one:
+        owner_api.get("/api/v2/snapshots/acme/dev?interval=1..3&per_page=1")
+    with CaptureQueriesContext(connection) as three:
+        owner_api.get("/api/v2/snapshots/acme/dev?interval=1..3&per_page=3")
+    assert len(three.captured_queries) == len(one.captured_queries)
