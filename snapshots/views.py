@@ -16,11 +16,25 @@ def _environment(request, name: str) -> Environment:
     return get_object_or_404(Environment.objects.for_org(request.org), name=name)
 
 
-def _enriched(org, artifacts: list[dict]) -> list[dict]:
-    extra = hooks.enrich(org, {a["fingerprint"] for a in artifacts})
+def _linkable(artifacts: list[dict]) -> list[dict]:
+    """``commit_link``: the commit URL when it is http(s) — anything else (javascript:, data:...) is
+    shown as text, never as a link."""
     for artifact in artifacts:
-        artifact.update(extra.get(artifact["fingerprint"], {}))
+        url = artifact.get("commit_url") or ""
+        artifact["commit_link"] = url if url.lower().startswith(("https://", "http://")) else ""
     return artifacts
+
+
+def _enriched(org, artifacts: list[dict], snapshot=None) -> list[dict]:
+    """The same enrichment as the API answer: provenance (artifact enrichers) and, for a snapshot, its
+    compliance per artifact (snapshot enrichers)."""
+    if snapshot is None:
+        extra = hooks.enrich(org, {a["fingerprint"] for a in artifacts})
+        for artifact in artifacts:
+            artifact.update(extra.get(artifact["fingerprint"], {}))
+    else:
+        hooks.enrich_snapshot_artifacts(org, snapshot, artifacts)
+    return _linkable(artifacts)
 
 
 def sparkline_points(series: list[int], width: int = 112, height: int = 22) -> str:
@@ -51,7 +65,8 @@ def environment_detail(request, env):
     timeline = Paginator(Snapshot.objects.filter(environment=environment).order_by("-index"), 25)
     events = SnapshotEvent.objects.filter(environment=environment).order_by("-snapshot_index", "-id")[:50]
     return render(request, "snapshots/environment_detail.html", {
-        "environment": environment, "latest": latest, "artifacts": _enriched(request.org, artifacts),
+        "environment": environment, "latest": latest,
+        "artifacts": _enriched(request.org, artifacts, None if environment.is_logical else latest),
         "timeline": timeline.get_page(request.GET.get("page")), "events": events,
         "members": environment.included_environments.order_by("name"),
     })
@@ -63,7 +78,7 @@ def snapshot_detail(request, env, index):
     snapshot = get_object_or_404(Snapshot, environment=environment, index=index)
     artifacts = selectors.snapshot_artifacts(snapshot, include_exited=True)
     return render(request, "snapshots/snapshot_detail.html", {
-        "environment": environment, "snapshot": snapshot, "artifacts": _enriched(request.org, artifacts),
+        "environment": environment, "snapshot": snapshot, "artifacts": _enriched(request.org, artifacts, snapshot),
         "has_next": index < environment.last_snapshot_index,
     })
 

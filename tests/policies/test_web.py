@@ -85,3 +85,40 @@ def test_bad_names_are_explained_not_crashed(org, browser):
     assert page.status_code == 200 and b"name:" in page.content
     reserved = browser.post("/o/acme/policies/new/", {"name": "new", "content": PROVENANCE_POLICY})
     assert reserved.status_code == 200 and b"reserved" in reserved.content
+
+
+def test_snapshot_page_shows_provenance_and_compliance_per_artifact(org, browser, django_capture_on_commit_callbacks):
+    """The snapshot page uses the same enrichment as the API: per artifact its flow and commit (a link
+    only for http(s) URLs) or a "no provenance" badge, and compliant / non-compliant with the reasons."""
+    from audit.evidence.models import Artifact, Flow, Trail
+
+    def reported(flow_name, fingerprint, name, commit, url):
+        flow = Flow.objects.create(org=org, name=flow_name)
+        trail = Trail.objects.create(org=org, flow=flow, name="t1")
+        Artifact.objects.create(org=org, flow=flow, trail=trail, fingerprint=fingerprint, filename=name,
+                                template_name=name, git_commit=commit, commit_url=url)
+
+    env = make_env(org)
+    services.save_policy(CTX, org, "needs-provenance", PROVENANCE_POLICY)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attach_policies(CTX, org, env, ["needs-provenance"])
+        reported("web-flow", fp(1), "web", "abcdef1234567890", "https://git.example/c/abcdef1")
+        reported("api-flow", fp(3), "api", "99887766aabb", "javascript:alert(1)")
+    snapshot = ingest(env, {"web:1": fp(1), "api:1": fp(3), "rogue:1": fp(2)},
+                      capture=django_capture_on_commit_callbacks)
+    page = browser.get(f"/o/acme/environments/prod/snapshots/{snapshot.index}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    rows = {name: html[html.index(f"<td>{name}</td>"):].split("</tr>")[0] for name in ("web:1", "api:1", "rogue:1")}
+    assert '<span class="badge ok">compliant</span>' in rows["web:1"]
+    assert "flow web-flow" in rows["web:1"]
+    assert '<a href="https://git.example/c/abcdef1" rel="noopener noreferrer"><code>abcdef1</code></a>' in rows["web:1"]
+    assert "flow api-flow" in rows["api:1"] and "<code>9988776</code>" in rows["api:1"]
+    assert "javascript:" not in html
+    assert '<span class="badge bad">non-compliant</span>' in rows["rogue:1"]
+    assert '<span class="badge warn">no provenance</span>' in rows["rogue:1"]
+    assert "needs-provenance: artifact has no provenance (it is not part of any flow)" in rows["rogue:1"]
+    # The environment page shows the latest snapshot the same way.
+    latest = browser.get("/o/acme/environments/prod/").content.decode()
+    assert '<span class="badge warn">no provenance</span>' in latest
+    assert "needs-provenance: artifact has no provenance (it is not part of any flow)" in latest
