@@ -4,12 +4,11 @@ Celery worker builds it, then offers the download. Screenshot in test-artifacts/
 import pytest
 
 from tenants.choices import Role
-from tests.browser.conftest import browser, page, sign_in, warm_app  # noqa: F401 - shared browser fixtures
 from tests.reports.conftest import ARTIFACTS
 
 
 @pytest.mark.browser
-def test_reader_generates_and_the_page_offers_the_download(page, live_server, sign_in, celery_worker, org,  # noqa: F811
+def test_reader_generates_and_the_page_offers_the_download(page, live_server, sign_in, celery_worker, org,
                                                           member_of):
     member_of(org, Role.READER, "reader@example.com")
     sign_in(page, "reader@example.com")
