@@ -44,7 +44,7 @@ def fingerprint(value):
         return format_html('<span class="muted">unknown</span>')
     return format_html(
         '<code class="fp" title="{}">{}</code><button type="button" class="copy" data-copy="{}" '
-        'aria-label="Copy fingerprint">⧉</button>',
+        'aria-label="Copy fingerprint">copy</button>',
         value, value[:12], value,
     )
 
