@@ -80,12 +80,17 @@ def enrich_snapshot_artifacts(org, snapshot, artifacts: list[dict]) -> dict:
     (compliance...) merged into ``artifacts`` in place. Returns the snapshot enrichers' top-level fields."""
     extra = enrich(org, {a.get("fingerprint") for a in artifacts})
     top, per_artifact, defaults = enrich_snapshot(snapshot, artifacts)
+    combined: dict[int, dict] = {}  # id(artifact enricher fields) → those fields + defaults, merged once
     for artifact in artifacts:
         fingerprint = artifact.get("fingerprint")
-        if extra:
-            artifact.update(extra.get(fingerprint, ()))
+        fields = extra.get(fingerprint) if extra else None
         if defaults and artifact["annotation"]["now"]:
-            artifact.update(defaults)
+            merged = combined.get(id(fields))
+            if merged is None:
+                merged = combined[id(fields)] = {**(fields or {}), **defaults}
+            artifact.update(merged)
+        elif fields:
+            artifact.update(fields)
         if per_artifact:
             artifact.update(per_artifact.get(fingerprint, ()))
     return top

@@ -163,7 +163,8 @@ def provenance_for(org, fingerprints) -> dict[str, dict]:
     """Per fingerprint: ``{"provenance": bool, "flow", "flows", "trail", "git_commit", "commit_url",
     "build_url", "repo_url", "artifact_compliant": bool | None, "compliance_reasons": [str]}`` (flow
     fields from the latest report). Every requested fingerprint gets an entry; ``provenance`` False
-    means no flow reported it. A fixed number of queries, whatever the number of fingerprints."""
+    means no flow reported it (those entries are one shared dict: read, do not modify). A fixed number of
+    queries, whatever the number of fingerprints."""
     wanted = {fp for fp in fingerprints if fp}
     by_fingerprint, attestations = _records(org, wanted)
     out = {}
@@ -182,9 +183,9 @@ def provenance_for(org, fingerprints) -> dict[str, dict]:
             "artifact_compliant": combined["compliant"],
             "compliance_reasons": combined["reasons"],
         }
-    # The rest has no provenance: the same constant answer each (no per-fingerprint evaluation).
-    for fingerprint in wanted.difference(out):
-        out[fingerprint] = {**NO_PROVENANCE, "flows": [], "compliance_reasons": [NO_PROVENANCE_REASON]}
+    # The rest has no provenance: one constant answer, shared (read-only) by all of them.
+    missing = {**NO_PROVENANCE, "flows": [], "compliance_reasons": [NO_PROVENANCE_REASON]}
+    out.update(dict.fromkeys(wanted.difference(out), missing))
     return out
 
 
