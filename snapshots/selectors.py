@@ -234,7 +234,9 @@ def _instance_names(entry_ids: list[int]) -> dict[int, list[str]]:
             cursor.execute(
                 "SELECT id, ARRAY(SELECT n FROM (SELECT coalesce(i->>'podName', i->>'taskArn', i->>'app_name', "
                 "i->>'revisionName') AS n FROM jsonb_array_elements(instances::jsonb) AS i) AS names "
-                "WHERE n IS NOT NULL) FROM snapshots_snapshotentry WHERE id = ANY(%s)", [entry_ids])
+                "WHERE n IS NOT NULL) FROM snapshots_snapshotentry "
+                # the ids as ONE text parameter: psycopg adapts a 10,000-element list element by element
+                "WHERE id = ANY(string_to_array(%s, ',')::bigint[])", [",".join(map(str, entry_ids))])
             return dict(cursor.fetchall())
     rows = SnapshotEntry.objects.filter(id__in=entry_ids).values_list("id", "instances")
     names = {}
