@@ -13,16 +13,14 @@ Field names are exactly the kosli CLI's, per type:
 
 import io
 import json
-import re
 import zlib
 from dataclasses import dataclass, field
 
 import ijson
 
+from csm.fingerprints import is_fingerprint
 from snapshots.choices import EnvironmentType
 
-FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
-_is_fingerprint = re.compile(r"[0-9a-f]{64}").fullmatch
 MAX_FIELD_ERRORS = 20
 # One encoder for every instance: json.dumps(..., separators=...) would build a new encoder per call.
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -115,7 +113,7 @@ def _check_entry(env_type: str, index: int, entry, problem) -> None:
     digests = entry.get("digests")
     if not isinstance(digests, dict):
         problem(f"{where}.digests", "must be an object mapping artifact name to sha256")
-    elif not all(name and type(digest) is str and _is_fingerprint(digest) for name, digest in digests.items()):
+    elif not all(name and is_fingerprint(digest) for name, digest in digests.items()):
         for name, digest in digests.items():
             if not name:
                 problem(f"{where}.digests", "artifact names must not be empty")
@@ -123,7 +121,7 @@ def _check_entry(env_type: str, index: int, entry, problem) -> None:
                 problem(f"{where}.digests.{name}", "must be a string")
             elif digest == "" and env_type in UNKNOWN_DIGEST_ALLOWED:
                 continue
-            elif not _is_fingerprint(digest):
+            elif not is_fingerprint(digest):
                 problem(f"{where}.digests.{name}", "must be a SHA-256 fingerprint: 64 lowercase hex characters")
     created = entry.get("creationTimestamp")
     if created is not None and (not (_is_int(created) or isinstance(created, float)) or not 0 <= created < 1e11):

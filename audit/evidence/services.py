@@ -32,9 +32,9 @@ from audit.evidence.parsers import ParseError
 from audit.evidence.parsers.judge import Judgement, judge
 from audit.services import append_leaf, record_event
 from csm.expressions import ExpressionError, compile_expression
+from csm.fingerprints import is_fingerprint
 from tenants.services import ServiceError
 
-FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~@:+-]{0,119}$")
 MAX_TEMPLATE_ENTRIES = 200
 
@@ -76,7 +76,7 @@ def _url(value, field: str) -> str:
 
 
 def validate_fingerprint(value, field: str = "fingerprint") -> str:
-    if not isinstance(value, str) or not FINGERPRINT.match(value):
+    if not is_fingerprint(value):
         raise ServiceError(f"{field} must be a lowercase 64-hex SHA-256 digest", field)
     return value
 

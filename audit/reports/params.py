@@ -1,16 +1,15 @@
 """Validation of report parameters, shared by the API and the web form. Errors name the field."""
 
 import datetime
-import re
 
 from django.apps import apps
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.reports.choices import ReportKind
+from csm.fingerprints import is_fingerprint
 from tenants.services import ServiceError
 
-FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
 RANGE_KINDS = {ReportKind.ENVIRONMENT, ReportKind.ORG, ReportKind.AUDIT}
 
 
@@ -68,7 +67,7 @@ def validate_params(org, kind, raw: dict) -> tuple[str, dict, str]:
         return kind, params, f"Environment change report: {params['environment']}, {span}"
     if kind == ReportKind.ARTIFACT:
         fingerprint = raw.get("fingerprint")
-        if not isinstance(fingerprint, str) or not FINGERPRINT_RE.match(fingerprint):
+        if not is_fingerprint(fingerprint):
             raise ServiceError("A fingerprint is a lowercase 64-hex SHA-256.", "fingerprint")
         params["fingerprint"] = fingerprint
         return kind, params, f"Artifact report: {fingerprint[:12]}…"

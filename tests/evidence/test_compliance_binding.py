@@ -170,3 +170,13 @@ def test_reported_urls_must_be_http(reporter, trail):
                       {"attestation_name": "x", "origin_url": "javascript:alert(1)"})
     assert response.status_code == 400
     assert "origin_url" in response.json()["error"]["fields"]
+
+
+def test_a_fingerprint_with_a_trailing_newline_is_refused(reporter, trail):
+    # "^[0-9a-f]{64}$" with re.match accepted it: '$' also matches before a final newline.
+    before = Artifact.objects.count()
+    response = reporter.post("/api/v2/artifacts/acme/backend", {
+        "fingerprint": FP + "\n", "filename": "app.tar", "trail_name": "build-1"}, format="json")
+    assert response.status_code == 400
+    assert "fingerprint" in response.json()["error"]["fields"]
+    assert Artifact.objects.count() == before

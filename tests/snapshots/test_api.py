@@ -123,6 +123,7 @@ def test_report_is_stored_durably_before_the_answer(agent):
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"artifacts": [{"digests": {"app": "ABC"}}]}, "artifacts[0].digests.app"),
+    ({"artifacts": [{"digests": {"app": fp(1) + "\n"}}]}, "artifacts[0].digests.app"),
     ({"artifacts": [{"digests": {"app": fp(1)}}, {"digests": "nope"}]}, "artifacts[1].digests"),
     ({"artifacts": [{"digests": {"app": fp(1)}, "creationTimestamp": "yesterday"}]},
      "artifacts[0].creationTimestamp"),

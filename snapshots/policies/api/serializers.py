@@ -2,9 +2,10 @@ import json
 
 from rest_framework import serializers
 
+from csm.fingerprints import FINGERPRINT_PATTERN
 from snapshots.policies.models import AllowlistEntry, Policy, PolicyVersion, SnapshotCompliance
 
-FINGERPRINT_RE = r"^[0-9a-f]{64}$"
+FINGERPRINT_RE = rf"^{FINGERPRINT_PATTERN}\Z"
 
 
 class PolicyPayloadSerializer(serializers.Serializer):

@@ -1,7 +1,6 @@
 """Policy API, on the paths the kosli CLI calls (``kosli create policy``, ``kosli attach-policy``,
 ``kosli assert artifact``) plus the allowlist and compliance-over-time reads."""
 
-import re
 
 from django.conf import settings
 from django.db.models import Prefetch
@@ -15,10 +14,10 @@ from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
 from csm.api.errors import service_error as _service_error
+from csm.fingerprints import is_fingerprint
 from snapshots.models import Environment
 from snapshots.policies import selectors, services
 from snapshots.policies.api.serializers import (
-    FINGERPRINT_RE,
     AllowlistEntryInputSerializer,
     AllowlistEntrySerializer,
     PolicyDetailSerializer,
@@ -182,7 +181,7 @@ class AssertFingerprintView(OrgScopedAPIView):
                          description="evaluate against these policies instead of an environment's"),
     ], responses={200: dict})
     def get(self, request, org, fingerprint):
-        if not re.fullmatch(FINGERPRINT_RE, fingerprint):
+        if not is_fingerprint(fingerprint):
             raise invalid("The fingerprint must be a lowercase 64-hex SHA-256.",
                           {"fingerprint": ["must be a lowercase 64-hex SHA-256"]})
         env_name = request.query_params.get("environment_name", "")
