@@ -11,12 +11,10 @@ Field names are exactly the kosli CLI's, per type:
 - cloud-run: ``{"digests", "creationTimestamp", "kind", "serviceName", "revisionName", "jobName"}``
 """
 
-import io
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
-
-import ijson
 
 from csm.fingerprints import is_fingerprint
 from snapshots.choices import EnvironmentType
@@ -105,36 +103,49 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_entry(env_type: str, index: int, entry, problem) -> None:
-    where = f"artifacts[{index}]"
+def _check_digests(env_type: str, where: str, digests: dict, problem) -> None:
+    for name, digest in digests.items():
+        if not name:
+            problem(f"{where}.digests", "artifact names must not be empty")
+        elif not isinstance(digest, str):
+            problem(f"{where}.digests.{name}", "must be a string")
+        elif digest == "" and env_type in UNKNOWN_DIGEST_ALLOWED:
+            continue
+        elif not is_fingerprint(digest):
+            problem(f"{where}.digests.{name}", "must be a SHA-256 fingerprint: 64 lowercase hex characters")
+
+
+def _check_entry(env_type: str, index: int, entry, problem, context_fields=()) -> None:
+    """Problems of one entry, reported through ``problem(path, text)``. Runs 150,000 times for a large
+    cluster, so the valid case takes the shortest path: paths are only formatted for a problem."""
     if not isinstance(entry, dict):
-        problem(where, "must be an object")
+        problem(f"artifacts[{index}]", "must be an object")
         return
     digests = entry.get("digests")
     if not isinstance(digests, dict):
-        problem(f"{where}.digests", "must be an object mapping artifact name to sha256")
-    elif not all(name and is_fingerprint(digest) for name, digest in digests.items()):
+        problem(f"artifacts[{index}].digests", "must be an object mapping artifact name to sha256")
+    else:
         for name, digest in digests.items():
-            if not name:
-                problem(f"{where}.digests", "artifact names must not be empty")
-            elif not isinstance(digest, str):
-                problem(f"{where}.digests.{name}", "must be a string")
-            elif digest == "" and env_type in UNKNOWN_DIGEST_ALLOWED:
-                continue
-            elif not is_fingerprint(digest):
-                problem(f"{where}.digests.{name}", "must be a SHA-256 fingerprint: 64 lowercase hex characters")
+            if not (name and is_fingerprint(digest)):
+                _check_digests(env_type, f"artifacts[{index}]", digests, problem)
+                break
     created = entry.get("creationTimestamp")
     if created is not None and (not (_is_int(created) or isinstance(created, float)) or not 0 <= created < 1e11):
-        problem(f"{where}.creationTimestamp", "must be a non-negative number of seconds since the epoch")
-    for name, kind in CONTEXT_FIELDS.get(env_type, {}).items():
+        problem(f"artifacts[{index}].creationTimestamp", "must be a non-negative number of seconds since the epoch")
+    for name, kind in context_fields:
         value = entry.get(name)
-        if value is None and kind == _OPT_STR:
+        if isinstance(value, str) and (value or kind == _OPT_STR) or (value is None and kind == _OPT_STR):
             continue
-        if not isinstance(value, str) or (kind == _STR and not value):
-            problem(f"{where}.{name}", "is required and must be a non-empty string" if kind == _STR
-                    else "must be a string")
+        problem(f"artifacts[{index}].{name}", "is required and must be a non-empty string" if kind == _STR
+                else "must be a string")
     if env_type == EnvironmentType.K8S and entry.get("owners") is not None and not isinstance(entry["owners"], list):
-        problem(f"{where}.owners", "must be a list of owner references")
+        problem(f"artifacts[{index}].owners", "must be a list of owner references")
+
+
+def _check_top(env_type: str, top: dict, problem) -> None:
+    """Top-level members besides ``artifacts``: cloud-run reports carry a ``type`` string."""
+    if env_type == EnvironmentType.CLOUD_RUN and "type" in top and not isinstance(top["type"], str):
+        problem("type", "must be a string")
 
 
 def _raise_if(errors: dict) -> None:
@@ -154,23 +165,94 @@ def validate_report(env_type: str, data: dict) -> int:
     artifacts = data.get("artifacts")
     if not isinstance(artifacts, list):
         raise ReportInvalid("'artifacts' must be a list.", {"artifacts": ["must be a list"]})
-    if env_type == EnvironmentType.CLOUD_RUN and "type" in data and not isinstance(data["type"], str):
-        problem("type", "must be a string")
+    _check_top(env_type, data, problem)
+    context_fields = tuple(CONTEXT_FIELDS.get(env_type, {}).items())
     for index, entry in enumerate(artifacts):
         if len(errors) >= MAX_FIELD_ERRORS:
             break
-        _check_entry(env_type, index, entry, problem)
+        _check_entry(env_type, index, entry, problem, context_fields)
     _raise_if(errors)
     return len(artifacts)
 
 
-def iter_artifacts(raw: bytes):
-    """The entries of ``{"artifacts": [...]}``, one at a time (streaming parse: memory stays bounded
-    whatever the number of pods). Raises ReportInvalid on malformed JSON."""
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# The C scanner of the standard library, one value at a time (NaN / Infinity refused, as JSON does).
+_raw_decode = json.JSONDecoder(parse_constant=_no_constant).raw_decode
+_skip_ws = re.compile(r"[ \t\n\r]*").match
+
+
+def _ws(text: str, pos: int) -> int:
+    return _skip_ws(text, pos).end()
+
+
+def _expect(text: str, pos: int, char: str, what: str) -> int:
+    if not text.startswith(char, pos):
+        raise json.JSONDecodeError(f"Expecting {what}", text, pos)
+    return _ws(text, pos + 1)
+
+
+def _scan_array(text: str, pos: int):
+    """Yield the values of the JSON array starting at ``text[pos] == "["``; return the position after it."""
+    pos = _ws(text, pos + 1)
+    if text.startswith("]", pos):
+        return pos + 1
+    while True:
+        value, pos = _raw_decode(text, pos)
+        yield value
+        pos = _ws(text, pos)
+        if text.startswith("]", pos):
+            return pos + 1
+        pos = _expect(text, pos, ",", "',' delimiter")
+
+
+def _scan_report(text: str, top: dict):
+    """Yield the entries of the top-level ``"artifacts"`` array of ``text``, one parsed entry at a time,
+    and put the other top-level members in ``top``. Yields nothing when the body is not an object or
+    ``artifacts`` is not an array (``validate_report_body`` then names the problem from a whole parse)."""
+    pos = _ws(text, 0)
+    if not text.startswith("{", pos):
+        return
+    pos = _ws(text, pos + 1)
+    if text.startswith("}", pos):
+        pos += 1
+    else:
+        while True:
+            if not text.startswith('"', pos):
+                raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, pos)
+            key, pos = _raw_decode(text, pos)
+            pos = _expect(text, _ws(text, pos), ":", "':' delimiter")
+            if key in top:
+                raise ReportInvalid(f"The body has the member {key!r} twice.", {key: ["appears twice"]})
+            if key == "artifacts" and text.startswith("[", pos):
+                top[key] = None
+                pos = yield from _scan_array(text, pos)
+            else:
+                top[key], pos = _raw_decode(text, pos)
+            pos = _ws(text, pos)
+            if text.startswith("}", pos):
+                pos += 1
+                break
+            pos = _expect(text, pos, ",", "',' delimiter")
+    if _ws(text, pos) != len(text):
+        raise json.JSONDecodeError("Extra data", text, pos)
+
+
+def iter_artifacts(raw: bytes, top: dict | None = None):
+    """The entries of ``{"artifacts": [...]}``, one at a time: the standard library's C parser runs
+    entry by entry, so memory holds the body and one entry, never 150,000 parsed pods, at json.loads
+    speed. The other top-level members go to ``top``. Raises ReportInvalid on malformed JSON."""
     try:
-        yield from ijson.items(io.BytesIO(raw), "artifacts.item", use_float=True)
-    except ijson.JSONError as error:
-        raise ReportInvalid(f"The body is not valid JSON: {error}", {"body": [str(error)]}) from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ReportInvalid(f"The body is not valid UTF-8: {error}", {"body": [str(error)]}) from None
+    try:
+        yield from _scan_report(text, {} if top is None else top)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, NaN, an integer of 5,000 digits
+        problem = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+        raise ReportInvalid(f"The body is not valid JSON: {problem}", {"body": [problem]}) from None
 
 
 def validate_report_body(env_type: str, raw: bytes) -> int:
@@ -185,41 +267,48 @@ def validate_report_body(env_type: str, raw: bytes) -> int:
 
     if b"\\u0000" in raw:  # PostgreSQL text cannot hold NUL: refuse it here rather than fail in ingest
         raise ReportInvalid("NUL characters (\\u0000) are not allowed in a report.", {"body": ["contains \\u0000"]})
-    count = 0
-    for index, entry in enumerate(iter_artifacts(raw)):
+    count, top = 0, {}
+    context_fields = tuple(CONTEXT_FIELDS.get(env_type, {}).items())
+    for index, entry in enumerate(iter_artifacts(raw, top)):
         count = index + 1
         if len(errors) < MAX_FIELD_ERRORS:
-            _check_entry(env_type, index, entry, problem)
-    _raise_if(errors)
+            _check_entry(env_type, index, entry, problem, context_fields)
     if count == 0:
         return validate_report(env_type, parse_report(raw))
+    _check_top(env_type, top, problem)
+    _raise_if(errors)
     return count
 
 
-_SORT_FIELDS = ("podName", "taskArn", "app_name", "revisionName")
+# Per type: the instance field that orders an artifact's instances (pods by name, tasks by ARN...).
+SORT_FIELD = {EnvironmentType.K8S: "podName", EnvironmentType.ECS: "taskArn", EnvironmentType.AZURE_APPS: "app_name",
+              EnvironmentType.CLOUD_RUN: "revisionName"}
+
+Instance = tuple[str, str]  # (sort key, JSON text of the entry without its digests)
 
 
-def _instance(env_type: str, entry: dict) -> tuple[tuple, str]:
-    """(sort key, JSON text) of one instance: the agent's entry without its digests (pod / task / app
-    context, creation time). Kept as text: a pod costs ~300 bytes, not ~2 KB of Python objects."""
-    instance = {key: value for key, value in entry.items() if key != "digests"}
-    sort_key = next((instance[f] for f in _SORT_FIELDS if isinstance(instance.get(f), str)), "")
-    return (sort_key,), _encode(instance)
-
-
-def canonicalize_body(env_type: str, raw: bytes) -> dict[tuple[str, str], list[tuple[tuple, str]]]:
-    """(artifact name, fingerprint) → its instances as (sort key, JSON text), streaming over the body.
-    ``instances_json`` turns one list into the stored JSON array, in a canonical order."""
-    running: dict[tuple[str, str], list[tuple[tuple, str]]] = {}
+def canonicalize_body(env_type: str, raw: bytes) -> dict[tuple[str, str], list[Instance]]:
+    """(artifact name, fingerprint) → its instances, streaming over the body. An instance is the
+    agent's entry without its digests (pod / task / app context, creation time), kept as JSON text: a
+    pod costs ~300 bytes, not ~2 KB of Python objects. ``instances_json`` turns one list into the
+    stored JSON array, in a canonical order."""
+    running: dict[tuple[str, str], list[Instance]] = {}
+    sort_field = SORT_FIELD.get(env_type)
     for entry in iter_artifacts(raw):
-        instance = None
-        for name, digest in entry["digests"].items():
-            if instance is None:
-                instance = _instance(env_type, entry)
-            running.setdefault((name, digest), []).append(instance)
+        digests = entry.pop("digests")
+        if not digests:
+            continue
+        key = entry.get(sort_field) if sort_field else None
+        instance = (key if isinstance(key, str) else "", _encode(entry))
+        for pair in digests.items():
+            group = running.get(pair)
+            if group is None:
+                running[pair] = [instance]
+            else:
+                group.append(instance)
     return running
 
 
-def instances_json(instances: list[tuple[tuple, str]]) -> str:
+def instances_json(instances: list[Instance]) -> str:
     instances.sort()
     return "[" + ",".join(text for _, text in instances) + "]"

@@ -17,7 +17,7 @@ from audit.choices import AuditAction, LeafKind
 from audit.context import AuditContext
 from audit.services import append_leaf, record_event
 from csm.errors import ServiceError
-from snapshots import hooks, ingest_sql
+from snapshots import hooks
 from snapshots.choices import Annotation, EnvironmentType, EventKind, ReportStatus, SnapshotReason
 from snapshots.ingest import canonicalize_body, instances_json, validate_report_body
 from snapshots.models import Environment, Report, ReportOutcome, Snapshot, SnapshotEntry, SnapshotEvent
@@ -354,9 +354,7 @@ def ingest_report(report_id: int) -> ReportOutcome | None:
 def _ingest_locked(ctx, env: Environment, report: Report):
     if env.last_snapshot_index and report.payload_sha256 == env.last_ingested_sha256:
         return _heartbeat(env, report, in_sync=True)
-    if connection.vendor == "postgresql" and ingest_sql.build_running_table(report.pk, env.type):
-        return _ingest_with_sql(ctx, env, report)
-    return _ingest_in_python(ctx, env, report)
+    return _ingest_body(ctx, env, report)
 
 
 def _heartbeat(env: Environment, report: Report, in_sync: bool):
@@ -369,37 +367,9 @@ def _heartbeat(env: Environment, report: Report, in_sync: bool):
     return _outcome(report, ReportStatus.UNCHANGED), None
 
 
-def _start_snapshot(ctx, env: Environment, report: Report, changes: dict, stats: tuple[int, int, str]) -> Snapshot:
-    when = max(report.received_at, env.last_snapshot_at) if env.last_snapshot_at else report.received_at
-    env.last_report_at = max(report.received_at, env.last_report_at or report.received_at)
-    env.last_ingested_received_at = report.received_at
-    env.last_ingested_sha256 = report.payload_sha256
-    artifact_count, instance_count, digest = stats
-    return _append_snapshot(ctx, env, when, SnapshotReason.REPORT, digest, artifact_count, instance_count, changes,
-                            report)
-
-
-def _finish_snapshot(env: Environment, report: Report, snapshot: Snapshot):
-    _pause_for_tests(env)
-    env.save(update_fields=["last_report_at", "last_ingested_received_at", "last_ingested_sha256",
-                            "last_snapshot_index", "last_snapshot_at", "last_snapshot_hash", "current_artifact_count"])
-    return _outcome(report, ReportStatus.SNAPSHOT, snapshot), snapshot
-
-
-def _ingest_with_sql(ctx, env: Environment, report: Report):
-    """PostgreSQL: canonicalize and diff in SQL (snapshots.ingest_sql), O(k) writes."""
-    kinds = ingest_sql.build_changes_table(env.pk)
-    changes = {kind: kinds.get(kind, 0) for kind in ("started", "exited", "scaled")}
-    if not (changes["started"] or changes["exited"] or (env.include_scaling and changes["scaled"])):
-        ingest_sql.drop_tables()
-        return _heartbeat(env, report, in_sync=not changes["scaled"])
-    snapshot = _start_snapshot(ctx, env, report, changes, ingest_sql.running_stats())
-    ingest_sql.write_changes(env.org_id, env.pk, snapshot.pk, snapshot.index, snapshot.created_at)
-    return _finish_snapshot(env, report, snapshot)
-
-
-def _ingest_in_python(ctx, env: Environment, report: Report):
-    """Other databases (and bodies PostgreSQL's jsonb refuses): the same rule, computed in Python."""
+def _ingest_body(ctx, env: Environment, report: Report):
+    """Canonicalize the body (one streaming pass at the C parser's speed), diff it against the open
+    entries, and write O(k) rows for k changes with COPY."""
     running = canonicalize_body(env.type, _payload(report.pk))
     counts = {key: len(instances) for key, instances in running.items()}
     current = _open_entries(env)
@@ -409,8 +379,12 @@ def _ingest_in_python(ctx, env: Environment, report: Report):
     if not (started or exited or (env.include_scaling and scaled)):
         return _heartbeat(env, report, in_sync=not scaled)
     changes = {"started": len(started), "exited": len(exited), "scaled": len(scaled)}
-    stats = (len(counts), sum(counts.values()), artifacts_digest(counts))
-    snapshot = _start_snapshot(ctx, env, report, changes, stats)
+    env.last_report_at = max(report.received_at, env.last_report_at or report.received_at)
+    env.last_ingested_received_at = report.received_at
+    env.last_ingested_sha256 = report.payload_sha256
+    snapshot = _append_snapshot(ctx, env, max(report.received_at, env.last_snapshot_at or report.received_at),
+                                SnapshotReason.REPORT, artifacts_digest(counts), len(counts), sum(counts.values()),
+                                changes, report)
     index, when = snapshot.index, snapshot.created_at
     _close_entries([current[key].entry_id for key in exited + scaled], index)
     _copy_rows(
@@ -435,7 +409,10 @@ def _ingest_in_python(ctx, env: Environment, report: Report):
             for name, fp in sorted(keys)
         ),
     )
-    return _finish_snapshot(env, report, snapshot)
+    _pause_for_tests(env)
+    env.save(update_fields=["last_report_at", "last_ingested_received_at", "last_ingested_sha256",
+                            "last_snapshot_index", "last_snapshot_at", "last_snapshot_hash", "current_artifact_count"])
+    return _outcome(report, ReportStatus.SNAPSHOT, snapshot), snapshot
 
 
 def append_reevaluation_snapshot(ctx: AuditContext, environment: Environment, reason: str) -> Snapshot | None:

@@ -447,7 +447,8 @@ def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
     from snapshots.policies.services import evaluate_snapshot
     from snapshots.selectors import snapshot_artifacts
 
-    snapshot = Snapshot.objects.select_related("environment", "org", "report").filter(pk=snapshot_id).first()
+    snapshot = (Snapshot.objects.select_related("environment", "org", "report").defer("report__payload")
+                .filter(pk=snapshot_id).first())  # the raw body can be 100 MB: never load it here
     if snapshot is None:
         return []
     org, env = snapshot.org, snapshot.environment

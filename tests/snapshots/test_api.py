@@ -149,6 +149,53 @@ def test_bad_json_wrong_type_and_unknown_type(agent):
     assert Report.objects.count() == 0
 
 
+VALID_ENTRY = b'{"digests": {"app": "' + fp(1).encode() + b'"}}'
+
+
+@pytest.mark.parametrize(("raw", "field", "words"), [
+    (b'{"artifacts": [' + VALID_ENTRY + b']} trailing', "body", "Extra data"),
+    (b'{"artifacts": [' + VALID_ENTRY + b',]}', "body", "Expecting value"),
+    (b'{"artifacts": [' + VALID_ENTRY + b' ' + VALID_ENTRY + b']}', "body", "Expecting ',' delimiter"),
+    (b'{"artifacts": [{"digests": {"app": "' + fp(1).encode() + b'"}, "creationTimestamp": NaN}]}', "body",
+     "NaN is not valid JSON"),
+    (b'{"artifacts": [' + VALID_ENTRY + b'], "artifacts": []}', "artifacts", "twice"),
+    (b'{"artifacts": [{"digests": {"app": "\xff"}}]}', "body", "not valid UTF-8"),
+    (b'{"artifacts": [{"digests": {}, "owners": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}", "body",
+     "nested too deeply"),
+    (b'{artifacts: []}', "body", "property name"),
+])
+def test_malformed_bodies_are_400_and_nothing_is_stored(agent, raw, field, words):
+    put_env(agent)
+    response = report(agent, None, raw=raw)
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert field in error["fields"] and words in error["message"], error
+    assert Report.objects.count() == 0
+
+
+def test_cloud_run_top_level_type_must_be_a_string(agent):
+    put_env(agent, "run", "cloud-run")
+    entry = {"digests": {"svc": fp(1)}, "creationTimestamp": 1_700_000_000, "kind": "Service", "serviceName": "svc"}
+    good = report(agent, {"type": "cloud-run", "artifacts": [entry]}, env="run", env_type="cloud-run")
+    assert good.status_code == 201, good.json()
+    bad = report(agent, {"artifacts": [entry], "type": 7}, env="run", env_type="cloud-run")
+    assert bad.status_code == 400 and "type" in bad.json()["error"]["fields"]
+
+
+def test_layout_of_the_json_does_not_matter(agent, owner_api):
+    """Pretty-printed, members in another order, non-ASCII names: the same running set (unchanged)."""
+    put_env(agent, "k8s", "K8S")
+    pods = [k8s_pod({"nginx": fp(1), "envoy": fp(2)}, name="web-ä-1"), k8s_pod({"nginx": fp(1)}, name="web-ä-0")]
+    report_and_ingest(agent, {"artifacts": pods}, env="k8s", env_type="K8S")
+    pretty = json.dumps({"type": "K8S", "artifacts": list(reversed(pods))}, indent=4, ensure_ascii=False).encode()
+    response = report(agent, None, env="k8s", env_type="K8S", raw=b"\n  " + pretty + b"\n")
+    assert response.status_code == 201, response.json()
+    assert services.ingest_report(response.json()["id"]).status == "unchanged"
+    nginx = [a for a in owner_api.get("/api/v2/snapshots/acme/k8s/-1").json()["artifacts"] if a["name"] == "nginx"][0]
+    assert [i["podName"] for i in nginx["instances"]] == ["web-ä-0", "web-ä-1"]
+    assert nginx["instance_count"] == 2
+
+
 def test_k8s_missing_pod_name_and_ecs_unknown_digest(agent, owner_api):
     put_env(agent, "k8s", "K8S")
     pod = k8s_pod({"nginx": fp(1)})
