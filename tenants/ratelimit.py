@@ -1,9 +1,13 @@
-"""Sign-in rate limiting, per account and per client IP, counted in the shared cache (Redis in
-production and tests) so every web process sees the same counters.
+"""Rate limiting of sign-in and password-reset requests, per account and per client IP, counted in the
+shared cache (Redis in production and tests) so every web process sees the same counters.
 
-Failed attempts are counted in a fixed window of ``CSM_LOGIN_WINDOW_SECONDS``; once an account or an
-IP reaches its limit, further attempts are refused without checking the password until the window
+Sign-in: failed attempts are counted in a fixed window of ``CSM_LOGIN_WINDOW_SECONDS``; once an account
+or an IP reaches its limit, further attempts are refused without checking the password until the window
 ends. A successful sign-in clears the account's counter (not the IP's).
+
+Password reset: every request counts, in a window of ``CSM_PASSWORD_RESET_WINDOW_SECONDS``. Over the IP
+limit the page answers 429; over the per-address limit no further email goes out, and the page looks the
+same as always (it never tells whether an address has an account).
 """
 
 import hashlib
@@ -14,9 +18,9 @@ from django.conf import settings
 from django.core.cache import cache
 
 
-def _key(kind: str, value: str) -> str:
+def _key(kind: str, value: str, purpose: str = "login") -> str:
     digest = hashlib.sha256(value.strip().lower().encode()).hexdigest()[:32]
-    return f"csm:login:{kind}:{digest}"
+    return f"csm:{purpose}:{kind}:{digest}"
 
 
 @dataclass
@@ -25,11 +29,14 @@ class Limited:
     retry_after: int  # seconds
 
     @property
-    def message(self) -> str:
+    def minutes(self) -> str:
         minutes = max(1, (self.retry_after + 59) // 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+    @property
+    def message(self) -> str:
         what = "this account" if self.scope == "account" else "your network address"
-        return (f"Too many failed sign-in attempts for {what}. Try again in {minutes} minute"
-                f"{'s' if minutes != 1 else ''}, or reset your password.")
+        return f"Too many failed sign-in attempts for {what}. Try again in {self.minutes}, or reset your password."
 
 
 def _limits(account: str, ip: str | None) -> list[tuple[str, str, int]]:
@@ -41,26 +48,55 @@ def _limits(account: str, ip: str | None) -> list[tuple[str, str, int]]:
     return checks
 
 
+def _over(scope: str, key: str, maximum: int, window: int) -> Limited | None:
+    if (cache.get(key) or 0) >= maximum:
+        window_end = cache.get(key + ":end") or (time.time() + window)
+        return Limited(scope, max(1, int(window_end - time.time())))
+    return None
+
+
+def _count(key: str, window: int) -> None:
+    # add() starts the window (and its expiry) only for the first hit; incr() keeps the expiry.
+    if cache.add(key, 1, timeout=window):
+        cache.set(key + ":end", time.time() + window, timeout=window)
+        return
+    try:
+        cache.incr(key)
+    except ValueError:  # the window ended between add() and incr()
+        cache.add(key, 1, timeout=window)
+
+
 def check(account: str, ip: str | None) -> Limited | None:
     """The limit that refuses this attempt, or None when it may go ahead."""
     for scope, key, maximum in _limits(account, ip):
-        if (cache.get(key) or 0) >= maximum:
-            window_end = cache.get(key + ":end") or (time.time() + settings.CSM_LOGIN_WINDOW_SECONDS)
-            return Limited(scope, max(1, int(window_end - time.time())))
+        limited = _over(scope, key, maximum, settings.CSM_LOGIN_WINDOW_SECONDS)
+        if limited is not None:
+            return limited
     return None
 
 
 def record_failure(account: str, ip: str | None) -> None:
     for _scope, key, _maximum in _limits(account, ip):
-        # add() starts the window (and its expiry) only for the first failure; incr() keeps the expiry.
-        window = settings.CSM_LOGIN_WINDOW_SECONDS
-        if cache.add(key, 1, timeout=window):
-            cache.set(key + ":end", time.time() + window, timeout=window)
-            continue
-        try:
-            cache.incr(key)
-        except ValueError:  # the window ended between add() and incr()
-            cache.add(key, 1, timeout=window)
+        _count(key, settings.CSM_LOGIN_WINDOW_SECONDS)
+
+
+def password_reset(email: str, ip: str | None) -> tuple[Limited | None, bool]:
+    """Count one password-reset request. Returns (the IP limit that refuses it or None, whether an email
+    may be sent to ``email``)."""
+    window = settings.CSM_PASSWORD_RESET_WINDOW_SECONDS
+    if ip:
+        ip_key = _key("ip", ip, "reset")
+        limited = _over("ip", ip_key, settings.CSM_PASSWORD_RESET_MAX_PER_IP, window)
+        if limited is not None:
+            return limited, False
+        _count(ip_key, window)
+    if not email.strip():
+        return None, False
+    account_key = _key("account", email, "reset")
+    may_send = _over("account", account_key, settings.CSM_PASSWORD_RESET_MAX_PER_ACCOUNT, window) is None
+    if may_send:
+        _count(account_key, window)
+    return None, may_send
 
 
 def record_success(account: str) -> None:

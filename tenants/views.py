@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from audit.context import AuditContext
 from audit.models import AuditEvent
 from csm.middleware import client_ip
-from tenants import forms, services
+from tenants import forms, ratelimit, services
 from tenants.access import org_view
 from tenants.models import ApiToken, Invitation, Membership, ServiceAccount
 from tenants.services import ServiceError
@@ -69,10 +69,25 @@ class SignInView(auth_views.LoginView):
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset request, rate limited (tenants.ratelimit): 429 over the per-IP limit; over the
+    per-address limit the usual "sent" page, without another email."""
+
     template_name = "tenants/auth/password_reset_form.html"
     email_template_name = "tenants/email/password_reset.txt"
     subject_template_name = "tenants/email/password_reset_subject.txt"
     success_url = reverse_lazy("password-reset-done")
+
+    def form_valid(self, form):
+        limited, may_send = ratelimit.password_reset(form.cleaned_data["email"], client_ip(self.request))
+        if limited is not None:
+            form.add_error(None, f"Too many password-reset requests from your network address. "
+                                 f"Try again in {limited.minutes}.")
+            response = self.form_invalid(form)
+            response.status_code = 429
+            return response
+        if not may_send:
+            return redirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
