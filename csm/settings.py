@@ -8,6 +8,7 @@ in-process. Production sets ``DEBUG=0``, ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DA
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from csm.env import env_bool, env_int, env_list, env_str, parse_database_url
 
@@ -227,6 +228,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "socket_timeout": 2}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY = False
+# Queues: reports are ingested on "ingest", webhooks / Slack / email go out on "alerts", PDFs render
+# on "reports", the rest (sweepers, re-evaluation) runs on "celery". A worker started without -Q
+# consumes all four; dedicated workers (-Q ingest) keep ingest from waiting behind a receiver that
+# times out or a busy-year PDF (docs/operations.md).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "ingest", "alerts", "reports")]
+CELERY_TASK_ROUTES = {
+    "snapshots.ingest_report": {"queue": "ingest"},
+    "alerts.deliver": {"queue": "alerts"},
+    "audit.reports.*": {"queue": "reports"},
+}
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- Snapshots (issue: snapshot journal) -----------------------------------------------------------

@@ -452,9 +452,9 @@ def ingest_backlog() -> int | None:
         return 0
     from amqp.exceptions import ChannelError
 
+    queue = app.conf.task_routes.get(ingest_report_task.name, {}).get("queue") or app.conf.task_default_queue
     try:
         with app.connection_for_read() as conn:
-            queue = app.conf.task_default_queue or "celery"
             return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
     except ChannelError:  # 404: the queue does not even exist, so nothing is waiting
         return 0

@@ -5,6 +5,7 @@ worker (``celery.contrib.testing.worker``) consuming from Redis in this process;
 ``transactional_db`` because the worker has its own database connection.
 """
 
+import contextlib
 import itertools
 
 import pytest
@@ -117,13 +118,27 @@ def owner_api(api, org, owner):
     return api(user=owner)
 
 
-@pytest.fixture
-def celery_worker(transactional_db):
-    """A real Celery worker consuming from the Redis test broker, in a thread of this process."""
+@contextlib.contextmanager
+def real_worker(queues=None):
+    """A real Celery worker consuming ``queues`` (default: every queue in settings) from the Redis
+    test broker, in a thread of this process. Celery records a worker's queue selection on the shared
+    app, so it is reset to every queue afterwards (production workers are separate processes)."""
     from celery.contrib.testing.worker import start_worker
 
     from csm.celery import app
 
+    everything = [queue.name for queue in settings.CELERY_TASK_QUEUES]
     app.conf.task_always_eager = False
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING") as worker:
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING",
+                          queues=queues or everything) as worker:
+            yield worker
+    finally:
+        app.amqp.queues.select(everything)
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker consuming every queue (see ``real_worker``)."""
+    with real_worker() as worker:
         yield worker

@@ -11,6 +11,7 @@ from audit.context import AuditContext
 from snapshots.alerts import services, signing
 from snapshots.alerts.choices import DeliveryStatus
 from snapshots.alerts.models import Action, Delivery, DeliveryAttempt
+from tests.conftest import real_worker
 from tests.policies.helpers import PROVENANCE_POLICY, fp, ingest, make_env
 
 CTX = AuditContext.system("test")
@@ -215,3 +216,24 @@ def test_sweeper_sends_lost_and_stuck_deliveries(org, receiver, django_capture_o
     assert services.retry_due_deliveries(now=timezone.now() + timedelta(seconds=10)) == 3
     assert len(receiver.requests) == 3
     assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.DELIVERED}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deliveries_have_their_own_queue_for_a_dedicated_worker(org, receiver, settings):
+    """Webhooks go out on the "alerts" queue, so a slow receiver never delays ingest, and a worker
+    started with ``-Q alerts`` delivers them."""
+    import redis
+
+    from csm.celery import app
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.flushdb()
+    app.conf.task_always_eager = False
+    env = make_env(org)
+    webhook(org, receiver)
+    ingest(env, {"web:1": fp(1)})  # accepted (ingest task published) and ingested in-process: one delivery
+    assert (broker.llen("alerts"), broker.llen("ingest"), broker.llen("celery")) == (1, 1, 0)
+    with real_worker(queues=["alerts"]):
+        delivery = wait_status(Delivery.objects.get().pk, {DeliveryStatus.DELIVERED})
+    assert delivery.status == DeliveryStatus.DELIVERED and len(receiver.wait_for(1)) == 1
+    assert broker.llen("ingest") == 1  # left for the ingest workers

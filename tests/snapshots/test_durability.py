@@ -18,6 +18,7 @@ from django.db.utils import DatabaseError
 from snapshots import services
 from snapshots.models import Report, ReportOutcome, Snapshot, SnapshotEntry
 from tenants.choices import Role
+from tests.conftest import real_worker
 from tests.snapshots.conftest import fp, server_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,8 +155,6 @@ def private_broker():
 
 @pytest.mark.django_db(transaction=True)
 def test_reports_accepted_while_redis_is_down_are_ingested_after_it_returns(agent, private_broker):
-    from celery.contrib.testing.worker import start_worker
-
     from csm.celery import app
 
     private_broker["process"].terminate()
@@ -167,8 +166,7 @@ def test_reports_accepted_while_redis_is_down_are_ingested_after_it_returns(agen
     app._pool = None
     app.amqp._producer_pool = None
     assert services.sweep_pending_reports(min_age_seconds=0) == 2
-    app.conf.task_always_eager = False
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"):
+    with real_worker():
         wait_for(lambda: all(outcome_of(i) for i in ids), what="both reports to be ingested")
     assert [outcome_of(i).status for i in ids] == ["snapshot", "snapshot"]
     assert Snapshot.objects.count() == 2
@@ -241,6 +239,7 @@ def test_sweeper_leaves_a_backlog_alone_and_resends_lost_messages(agent):
     client.flushdb()
     first = put_report(agent, server_report(fp(1))).json()["id"]  # published on commit: one queued message
     assert services.ingest_backlog() == 1
+    assert (client.llen("ingest"), client.llen("celery")) == (1, 0)  # its own queue: never behind webhooks
     assert services.sweep_pending_reports(min_age_seconds=0) == 0  # queued, not lost
     client.flushdb()  # the broker lost it
     assert services.ingest_backlog() == 0
