@@ -90,12 +90,16 @@ def read_body(stream, limit: int, gzipped: bool, chunk_size: int = 1 << 20) -> b
     return b"".join(parts)
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_report(raw: bytes) -> dict:
     """The whole body as Python objects (only for small or structurally wrong bodies: see
     ``validate_report_body`` for the streaming path)."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+    try:  # UTF-8 only, no byte-order mark, no NaN: exactly what iter_artifacts reads
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise ReportInvalid(f"The body is not valid JSON: {error}", {"body": [str(error)]}) from None
     if not isinstance(data, dict):
         raise ReportInvalid("The body must be a JSON object with an 'artifacts' list.", {"body": ["not an object"]})
@@ -176,10 +180,6 @@ def validate_report(env_type: str, data: dict) -> int:
         _check_entry(env_type, index, entry, problem, context_fields)
     _raise_if(errors)
     return len(artifacts)
-
-
-def _no_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
 
 
 # The C scanner of the standard library, one value at a time (NaN / Infinity refused, as JSON does).

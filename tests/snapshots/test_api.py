@@ -163,6 +163,8 @@ VALID_ENTRY = b'{"digests": {"app": "' + fp(1).encode() + b'"}}'
     (b'{"artifacts": [{"digests": {}, "owners": ' + b"[" * 100_000 + b"]" * 100_000 + b"}]}", "body",
      "nested too deeply"),
     (b'{artifacts: []}', "body", "property name"),
+    (b'\xef\xbb\xbf{"artifacts": [' + VALID_ENTRY + b']}', "body", "BOM"),  # UTF-8 without a byte-order mark
+    (b"", "body", "Expecting value"),
 ])
 def test_malformed_bodies_are_400_and_nothing_is_stored(agent, raw, field, words):
     put_env(agent)
