@@ -168,6 +168,11 @@ def main():
             api = median_seconds(lambda q=query: get(f"/api/v2/env-diff/bench?{q}"))
             label = f"diff history#{index} vs staging ({len(only1):,} differ)"
             print(f"{label:44} {floor * 1000:9.1f} {api * 1000:9.1f} {ratio(api, floor):>7}")
+            # Where the API time goes, outside the server: the answer's size and decoding it here.
+            body = session.get(f"{web.url}/api/v2/env-diff/bench?{query}", timeout=120).content
+            decode = median_seconds(lambda b=body: json.loads(b))
+            print(f"  ({len(body) / 1e6:.1f} MB answer; decoding it in the client is {decode * 1000:.1f} ms of the "
+                  "API time)")
         print("target: within 5x of the floor")
     # The journal's own part, in-process (the API above also runs the evidence and policies enrichers).
     from snapshots import selectors

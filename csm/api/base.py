@@ -51,6 +51,16 @@ class OrgScopedMixin:
         context["org"] = self.org
         return context
 
+    def dispatch(self, request, *args, **kwargs):
+        """DRF keeps ``view.response`` while the response keeps the view (``renderer_context``): a
+        reference cycle, so every answer outlived its request until the next full garbage collection,
+        which then had to traverse it (a 5,050-difference diff left 10,000 objects behind per request,
+        and every ~5th request paid a 200-300 ms collection). Dropping the view → response link frees
+        an answer as soon as it has been sent."""
+        response = super().dispatch(request, *args, **kwargs)
+        self.response = None
+        return response
+
 
 class OrgScopedAPIView(OrgScopedMixin, APIView):
     """A plain APIView under /api/v2/.../{org}/...; implement get/put/post yourself."""
