@@ -20,6 +20,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
+import msgspec
 from django.db import connection
 from django.db.models import F, Q, Sum, Window
 from django.db.models.expressions import RawSQL
@@ -146,31 +147,52 @@ def _since_epoch() -> RawSQL:
     return RawSQL("(julianday(running_since) - 2440587.5) * 86400.0", [])
 
 
-def _entry_values(queryset, *fields) -> list[dict]:
-    rows = queryset.annotate(since=_since_epoch()).values(*fields, "since")
-    result = list(rows)
-    for row in result:
-        row["running_since"] = datetime.fromtimestamp(row.pop("since"), UTC)
+def _entry_rows(queryset) -> list[tuple]:
+    """(name, fingerprint, instance count, instances text, from_index, running since) of each entry:
+    tuples, as a 10,000-entry read builds one dict per artifact anyway."""
+    rows = queryset.annotate(since=_since_epoch()).values_list(
+        "name", "fingerprint", "instance_count", "instances", "from_index", "since")
+    moments: dict[float, datetime] = {}  # entries reported together share their running-since time
+    result = []
+    for name, fingerprint, count, instances, from_index, since in rows:
+        moment = moments.get(since)
+        if moment is None:
+            moment = moments[since] = datetime.fromtimestamp(since, UTC)
+        result.append((name, fingerprint, count, instances, from_index, moment))
     return result
 
 
-def _artifact(entry: dict, env_type: str, annotation: str, was: int, now: int) -> dict:
-    instances = json.loads(entry.get("instances") or "[]")
+_decode = msgspec.json.Decoder().decode
+
+
+def parse_instances(text: str | None) -> list:
+    """An entry's stored instance list (JSON text). msgspec: ~5x the standard library's speed, which is
+    ~40 ms of reading a 10,000-artifact snapshot; numbers beyond a double (which only an older row could
+    hold) fall back to the standard library."""
+    try:
+        return _decode(text or "[]")
+    except msgspec.ValidationError:
+        return json.loads(text)
+
+
+def _artifact(entry: tuple, k8s: bool, annotation: str, was: int, now: int) -> dict:
+    name, fingerprint, _, text, _, running_since = entry
+    instances = parse_instances(text)
     pods = None
-    if env_type == EnvironmentType.K8S:
+    if k8s:
         pods = {i["podName"]: {"namespace": i.get("namespace"),
                                "creationTimestamp": int(i.get("creationTimestamp") or 0),
                                "owners": i.get("owners") or []} for i in instances if "podName" in i}
     return {
-        "name": entry["name"],
-        "fingerprint": entry["fingerprint"],
-        "unknown_fingerprint": not entry["fingerprint"],
+        "name": name,
+        "fingerprint": fingerprint,
+        "unknown_fingerprint": not fingerprint,
         "instance_count": now,
         "instances": instances,
         "pods": pods,
         "creationTimestamp": sorted(int(i.get("creationTimestamp") or 0) for i in instances),
         "annotation": {"type": annotation, "was": was, "now": now},
-        "running_since": entry["running_since"],
+        "running_since": running_since,
     }
 
 
@@ -184,27 +206,28 @@ def snapshot_artifacts(snapshot: Snapshot, include_exited: bool = False) -> list
     "was": count in the previous snapshot, "now": count}, "running_since" (datetime)}``.
 
     ``include_exited`` adds the artifacts of the previous snapshot that are gone (``now`` = 0)."""
-    env_type = snapshot.environment.type
-    fields = ("name", "fingerprint", "instance_count", "instances", "from_index", "change")
-    current = _entry_values(entries_at(snapshot.environment_id, snapshot.index), *fields)
-    closed = _entry_values(SnapshotEntry.objects.filter(environment_id=snapshot.environment_id,
-                                                        to_index=snapshot.index), *fields) if snapshot.index > 1 else []
-    before = {(e["name"], e["fingerprint"]): e for e in closed}
+    k8s = snapshot.environment.type == EnvironmentType.K8S
+    index = snapshot.index
+    current = _entry_rows(entries_at(snapshot.environment_id, index))
+    closed = _entry_rows(SnapshotEntry.objects.filter(environment_id=snapshot.environment_id,
+                                                      to_index=index)) if index > 1 else []
+    before = {(e[0], e[1]): e for e in closed}
     result = []
     for entry in current:
-        key = (entry["name"], entry["fingerprint"])
-        count = entry["instance_count"]
-        if entry["from_index"] != snapshot.index:
-            result.append(_artifact(entry, env_type, Annotation.UNCHANGED, count, count))
-        elif key in before:
-            result.append(_artifact(entry, env_type, Annotation.SCALED, before[key]["instance_count"], count))
+        count = entry[2]
+        if entry[4] != index:
+            result.append(_artifact(entry, k8s, Annotation.UNCHANGED, count, count))
         else:
-            result.append(_artifact(entry, env_type, Annotation.STARTED, 0, count))
+            previous = before.get((entry[0], entry[1]))
+            if previous is not None:
+                result.append(_artifact(entry, k8s, Annotation.SCALED, previous[2], count))
+            else:
+                result.append(_artifact(entry, k8s, Annotation.STARTED, 0, count))
     if include_exited:
-        still = {(e["name"], e["fingerprint"]) for e in current}
+        still = {(e[0], e[1]) for e in current}
         for key, entry in before.items():
             if key not in still:
-                result.append(_artifact(entry, env_type, Annotation.EXITED, entry["instance_count"], 0))
+                result.append(_artifact(entry, k8s, Annotation.EXITED, entry[2], 0))
     result.sort(key=lambda a: (a["name"], a["fingerprint"], a["annotation"]["type"]))
     return result
 
@@ -238,7 +261,7 @@ def _instance_names(entry_ids: list[int]) -> dict[int, list[str]]:
     names = {}
     for pk, text in rows:
         found = (i.get("podName") or i.get("taskArn") or i.get("app_name") or i.get("revisionName")
-                 for i in json.loads(text))
+                 for i in parse_instances(text))
         names[pk] = [name for name in found if name]
     return names
 
