@@ -191,3 +191,36 @@ def test_missing_kubeconfig_context_is_a_usage_error(run, fake_csm, csm_args, tm
     path.write_text(json.dumps({"current-context": "gone", "contexts": [], "clusters": [], "users": []}))
     code, _, err = run("snapshot", "k8s", "e", "--kubeconfig", path, *csm_args)
     assert code == 1 and "no context named 'gone'" in err
+
+
+def test_kubeconfig_files_in_kubeconfig_are_merged_like_kubectl(tmp_path, monkeypatch):
+    """$KUBECONFIG=a:missing:b — the first file to name a cluster/user/context wins, the first
+    current-context wins, missing files are skipped, relative paths stay relative to their own file."""
+    first, second = tmp_path / "team", tmp_path / "creds"
+    first.mkdir()
+    second.mkdir()
+    (first / "ca.pem").write_text("CA")
+    (second / "token").write_text("token-from-second-file\n")
+    (first / "config").write_text(json.dumps({
+        "current-context": "prod",
+        "clusters": [{"name": "prod", "cluster": {"server": "https://prod.example:6443",
+                                                  "certificate-authority": "ca.pem"}}],
+        "contexts": [{"name": "prod", "context": {"cluster": "prod", "user": "deployer"}}],
+    }))
+    (second / "config").write_text(json.dumps({
+        "current-context": "other",
+        "clusters": [{"name": "prod", "cluster": {"server": "https://shadowed.example"}}],
+        "users": [{"name": "deployer", "user": {"tokenFile": "token"}}],
+        "contexts": [{"name": "other", "context": {"cluster": "prod"}}],
+    }))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", os.pathsep.join([str(first / "config"), str(tmp_path / "gone"),
+                                                      str(second / "config")]))
+    access = k8s.load_access()
+    assert access.server == "https://prod.example:6443"
+    assert access.verify == str(first / "ca.pem")
+    assert access.token == "token-from-second-file"
+    (first / "config").write_text(json.dumps({
+        "current-context": "prod", "contexts": [{"name": "prod", "context": {"cluster": "prod", "user": "nobody"}}]}))
+    with pytest.raises(k8s.UsageError, match="no user named 'nobody'"):
+        k8s.load_access()

@@ -85,10 +85,31 @@ def _resolve(base_dir, path):
     return path if os.path.isabs(path) else os.path.join(base_dir, path)
 
 
-def _named(items, name, kind, kubeconfig):
-    for item in items or []:
-        if item.get("name") == name:
-            return item.get(kind) or {}
+def _read_kubeconfigs(paths):
+    """kubectl's rules for several files ($KUBECONFIG=a:b): the first file to name a cluster, user or
+    context wins, and so does the first ``current-context``. Relative paths stay relative to the file
+    that holds them. Returns (current-context, {kind: {name: (item, base dir)}})."""
+    current, named = None, {"clusters": {}, "users": {}, "contexts": {}}
+    for path in paths:
+        try:
+            with open(path) as f:
+                cfg = yaml.safe_load(f) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"cannot read kubeconfig {path}: {exc}") from exc
+        if not isinstance(cfg, dict):
+            raise UsageError(f"kubeconfig {path}: not a kubeconfig (expected a mapping)")
+        current = current or cfg.get("current-context")
+        base_dir = os.path.dirname(os.path.abspath(path))
+        for kind, found in named.items():
+            for item in cfg.get(kind) or []:
+                if isinstance(item, dict) and item.get("name") is not None:
+                    found.setdefault(item["name"], (item.get(kind[:-1]) or {}, base_dir))
+    return current, named
+
+
+def _named(named, name, kind, kubeconfig):
+    if name in named[kind + "s"]:
+        return named[kind + "s"][name]
     raise UsageError(f"kubeconfig {kubeconfig}: no {kind} named {name!r}")
 
 
@@ -109,18 +130,16 @@ def _run_exec_plugin(spec, kubeconfig):
 
 
 def from_kubeconfig(path, context=None):
-    try:
-        with open(path) as f:
-            cfg = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read kubeconfig {path}: {exc}") from exc
-    base_dir = os.path.dirname(os.path.abspath(path))
-    context = context or cfg.get("current-context")
+    """Cluster access from a kubeconfig file, or from several merged as kubectl does (a list of paths)."""
+    paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+    path = os.pathsep.join(map(str, paths))  # how errors name it
+    current, named = _read_kubeconfigs(paths)
+    context = context or current
     if not context:
         raise UsageError(f"kubeconfig {path}: no current-context (use --context)")
-    ctx = _named(cfg.get("contexts"), context, "context", path)
-    cluster = _named(cfg.get("clusters"), ctx.get("cluster"), "cluster", path)
-    user = _named(cfg.get("users"), ctx.get("user"), "user", path) if ctx.get("user") else {}
+    ctx, _ = _named(named, context, "context", path)
+    cluster, cluster_dir = _named(named, ctx.get("cluster"), "cluster", path)
+    user, base_dir = _named(named, ctx.get("user"), "user", path) if ctx.get("user") else ({}, cluster_dir)
     if not cluster.get("server"):
         raise UsageError(f"kubeconfig {path}: cluster {ctx.get('cluster')!r} has no server")
     access = ClusterAccess(server=cluster["server"].rstrip("/"))
@@ -129,7 +148,7 @@ def from_kubeconfig(path, context=None):
     elif cluster.get("certificate-authority-data"):
         access.verify = _data_file(access, cluster["certificate-authority-data"])
     elif cluster.get("certificate-authority"):
-        access.verify = _resolve(base_dir, cluster["certificate-authority"])
+        access.verify = _resolve(cluster_dir, cluster["certificate-authority"])
     if user.get("exec"):
         status = _run_exec_plugin(user["exec"], path)
         if status.get("token"):
@@ -167,14 +186,15 @@ def in_cluster(sa_dir=SA_DIR):
 
 
 def load_access(kubeconfig=None, context=None):
-    """--kubeconfig, else in-cluster service account, else $KUBECONFIG, else ~/.kube/config."""
+    """--kubeconfig, else in-cluster service account, else $KUBECONFIG (several files merged), else
+    ~/.kube/config."""
     if kubeconfig:
         return from_kubeconfig(kubeconfig, context)
     if os.environ.get("KUBERNETES_SERVICE_HOST") and os.path.exists(os.path.join(SA_DIR, "token")):
         return in_cluster()
-    for candidate in os.environ.get("KUBECONFIG", "").split(os.pathsep):
-        if candidate and os.path.exists(candidate):
-            return from_kubeconfig(candidate, context)
+    listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p and os.path.exists(p)]
+    if listed:  # every existing file of the list, merged (missing ones are skipped, as kubectl does)
+        return from_kubeconfig(listed, context)
     default = os.path.expanduser("~/.kube/config")
     if os.path.exists(default):
         return from_kubeconfig(default, context)
