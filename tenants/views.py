@@ -18,6 +18,7 @@ from csm.middleware import client_ip
 from tenants import forms, ratelimit, services
 from tenants.access import org_view
 from tenants.models import ApiToken, Invitation, Membership, ServiceAccount
+from tenants.permissions import has_permission
 from tenants.services import ServiceError
 
 _ONCE_KEY = "csm_show_once"
@@ -150,12 +151,17 @@ def _pending_invitations(org):
 
 @login_required
 def home(request):
-    """The start page: the org used last, else the first org, else 'create your first org'."""
-    memberships = Membership.objects.filter(user=request.user).select_related("org").order_by("org__slug")
-    current = request.session.get("current_org")
-    chosen = next((m for m in memberships if m.org.slug == current), None) or memberships.first()
-    if chosen is None:
+    """The start page: the org used last, else the first org, else 'create your first org'. Only orgs
+    whose pages the user's role may see count: a snapshotter-only membership (a role for reporting
+    agents) gets a page saying so instead of a 403."""
+    memberships = list(Membership.objects.filter(user=request.user).select_related("org").order_by("org__slug"))
+    if not memberships:
         return redirect("org-create")
+    viewable = [m for m in memberships if has_permission(m.role, "org.view")]
+    if not viewable:
+        return render(request, "tenants/no_pages.html", {"memberships": memberships})
+    current = request.session.get("current_org")
+    chosen = next((m for m in viewable if m.org.slug == current), None) or viewable[0]
     return redirect("org-home", chosen.org.slug)
 
 

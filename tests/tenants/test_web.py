@@ -225,3 +225,22 @@ def test_org_view_takes_a_permission_per_method(rf, org, member_of):
         call("post")
     assert call("delete").status_code == 405
     assert page.csm_permission == {"GET": "org.view", "POST": "org.manage"}
+
+
+def test_a_snapshotter_only_user_gets_a_page_saying_so_not_a_403(client, org, member_of):
+    agent_person = member_of(org, Role.SNAPSHOTTER)
+    client.force_login(agent_person)
+    page = client.get("/")
+    assert page.status_code == 200 and b"Your role has no pages here" in page.content
+    assert b"Acme Corp" in page.content and b"Snapshotter" in page.content
+
+
+def test_home_skips_orgs_whose_pages_the_role_cannot_see(client, org, owner, member_of, make_org):
+    person = member_of(org, Role.SNAPSHOTTER)
+    second = make_org("second", owner, "Second Org")
+    Membership.objects.create(org=second, user=person, role=Role.READER)
+    client.force_login(person)
+    session = client.session
+    session["current_org"] = "acme"  # remembered, but the snapshotter role has no pages there
+    session.save()
+    assert client.get("/").url == reverse("org-home", args=["second"])
