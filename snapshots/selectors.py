@@ -268,22 +268,23 @@ def _instance_names(entry_ids: list[int]) -> dict[int, list[str]]:
 
 # One query for the whole diff: the two snapshots' entries, FULL JOINed on (name, fingerprint), give only
 # the rows that differ (in one snapshot only, or other instance counts), so a diff of two 10,000-artifact
-# snapshots moves its differences through the driver, not 20,000 rows. An entry in one snapshot only also
-# brings its instances' names (pod, task, app or revision; empty names left out), parsed as jsonb only
+# snapshots moves its differences through the driver, not 20,000 rows. An entry in one snapshot only, or
+# scaled (its names in snapshot 2), also brings its instances' names (pod, task, app or revision; empty
+# names left out), parsed as jsonb only
 # when the text names one of those keys at all: most instance lists (server, lambda, docker...) name
 # none, and parsing 10,000 of them cost more than the join. (JSON writers never escape ASCII letters, so
 # the text test has no false negatives.) NULL when there is nothing to extract.
 _DIFF_SQL = """
 SELECT coalesce(s1.name, s2.name), coalesce(s1.fingerprint, s2.fingerprint), s1.instance_count,
        s2.instance_count, date_part('epoch', coalesce(s2.running_since, s1.running_since)),
-       CASE WHEN (s1.id IS NULL OR s2.id IS NULL) AND (
-                 strpos(coalesce(s1.instances, s2.instances), '"podName"') > 0
-                 OR strpos(coalesce(s1.instances, s2.instances), '"taskArn"') > 0
-                 OR strpos(coalesce(s1.instances, s2.instances), '"app_name"') > 0
-                 OR strpos(coalesce(s1.instances, s2.instances), '"revisionName"') > 0)
+       CASE WHEN (s1.id IS NULL OR s2.id IS NULL OR s1.instance_count <> s2.instance_count) AND (
+                 strpos(coalesce(s2.instances, s1.instances), '"podName"') > 0
+                 OR strpos(coalesce(s2.instances, s1.instances), '"taskArn"') > 0
+                 OR strpos(coalesce(s2.instances, s1.instances), '"app_name"') > 0
+                 OR strpos(coalesce(s2.instances, s1.instances), '"revisionName"') > 0)
             THEN ARRAY(SELECT n FROM (SELECT coalesce(nullif(i->>'podName', ''), nullif(i->>'taskArn', ''),
                                                       nullif(i->>'app_name', ''), nullif(i->>'revisionName', ''))
-                                      FROM jsonb_array_elements(coalesce(s1.instances, s2.instances)::jsonb) AS i)
+                                      FROM jsonb_array_elements(coalesce(s2.instances, s1.instances)::jsonb) AS i)
                                      AS names (n)
                        WHERE n IS NOT NULL) END
 FROM (SELECT id, name, fingerprint, instance_count, running_since, instances FROM snapshots_snapshotentry
@@ -301,8 +302,8 @@ _DIFF_ORDER = ' ORDER BY coalesce(s1.name, s2.name) COLLATE "C", coalesce(s1.fin
 def _diff_entries(a: Snapshot, b: Snapshot, include_unchanged: bool) -> list[tuple]:
     """The entries in which ``a`` and ``b`` differ (and, with ``include_unchanged``, those they share),
     sorted by (name, fingerprint): ``(name, fingerprint, count in a or None, count in b or None, running
-    since as epoch seconds (of b's entry when in b), instance names (a list or None; only for an entry in
-    one snapshot only))``."""
+    since as epoch seconds (of b's entry when in b), instance names (a list or None; for an entry in one
+    snapshot only, and in b for a scaled one))``."""
     if connection.vendor != "postgresql":
         return _diff_entries_python(a, b, include_unchanged)
     with connection.cursor() as cursor:
@@ -315,13 +316,15 @@ def _diff_entries_python(a: Snapshot, b: Snapshot, include_unchanged: bool) -> l
     """``_diff_entries`` off PostgreSQL (SQLite): both snapshots' entries read, compared in Python."""
     one, two = _diff_rows(a), _diff_rows(b)
     names = _instance_names([row[0] for key, row in one.items() if key not in two]
-                            + [row[0] for key, row in two.items() if key not in one])
+                            + [row[0] for key, row in two.items() if key not in one or one[key][1] != row[1]])
     rows = []
     for key, (pk, count, since) in one.items():
         other = two.get(key)
         if other is None:
             rows.append((*key, count, None, since, names.get(pk)))
-        elif include_unchanged or other[1] != count:
+        elif other[1] != count:
+            rows.append((*key, count, other[1], other[2], names.get(other[0])))
+        elif include_unchanged:
             rows.append((*key, count, other[1], other[2], None))
     rows.extend((*key, None, count, since, names.get(pk)) for key, (pk, count, since) in two.items()
                 if key not in one)
@@ -344,8 +347,9 @@ def diff_snapshots(a: Snapshot, b: Snapshot, include_unchanged: bool = False) ->
 
     where ref = {"environment", "index", "timestamp", "snapshot_id": "env#N"} and each artifact is
     ``{"name", "fingerprint", "sha256", "s1_instance_count", "s2_instance_count", "running_since",
-    "most_recent_timestamp", "pods": [names]}`` (running since: snapshot 2's entry when it is in 2; pod
-    names only for an artifact in one snapshot only, else []), each list sorted by (name, fingerprint).
+    "most_recent_timestamp", "pods": [names]}`` (running since: snapshot 2's entry when it is in 2; pod /
+    task names: where it runs in its only snapshot, or in snapshot 2 when scaled; [] for unchanged
+    artifacts), each list sorted by (name, fingerprint).
     "changed" pairs, per artifact name, a fingerprint only in 1 with one only in 2 (an upgrade): the n-th
     of the name's fingerprints only in 1 with the n-th only in 2, in fingerprint order; it has snapshot
     2's fingerprint, running since and pods."""

@@ -89,7 +89,7 @@ def test_diff_of_a_k8s_history(journal):
         ("alpha", fp(24), fp(21), 1, 1, ["p10"]), ("lib", fp(8), fp(6), 1, 1, ["p12"]),
         ("web", fp(7), fp(1), 2, 2, ["p5", "p6"]), ("ünï", fp(25), fp(23), 1, 1, ["p11"])]
     assert [c["fingerprint2"] for c in diff["changed"]] == [c["fingerprint"] for c in diff["changed"]]
-    assert summary(diff["scaled"]) == [("envoy", fp(2), None, 3, 2, [])]
+    assert summary(diff["scaled"]) == [("envoy", fp(2), None, 3, 2, ["p5", "p6"])]  # where it runs now
     assert summary(diff["unchanged"]) == [("Beta", fp(22), None, 1, 1, []), ("db", fp(4), None, 1, 1, []),
                                           ("lib", fp(5), None, 1, 1, [])]
     web = diff["changed"][2]
@@ -108,7 +108,7 @@ def test_diff_instance_names_by_type(journal):
     ecs, run, server, k2 = (journal[n] for n in ("e1", "run", "server", "k2"))
     upgrade = selectors.diff_snapshots(selectors.resolve_snapshot(ecs, "#1"), selectors.resolve_snapshot(ecs, "#2"))
     assert summary(upgrade["changed"]) == [("api", fp(31), fp(30), 1, 1, ["arn:3"])]
-    assert summary(upgrade["scaled"]) == [("web", fp(1), None, 1, 2, [])]
+    assert summary(upgrade["scaled"]) == [("web", fp(1), None, 1, 2, ["arn:2", "arn:4"])]
     # Cloud Run revisions by name; a job's empty revision name is no name; server instances have none
     versus = selectors.diff_snapshots(selectors.resolve_snapshot(run, "-1"), selectors.resolve_snapshot(server, "-1"))
     assert summary(versus["only_in_1"]) == [("job", fp(40), None, 1, 0, [])]
@@ -119,7 +119,7 @@ def test_diff_instance_names_by_type(journal):
     assert summary(across["only_in_1"]) == []
     assert summary(across["only_in_2"]) == [("lib", fp(5), None, 0, 1, ["q3"]), ("lib", fp(6), None, 0, 1, ["q2"])]
     assert summary(across["changed"]) == [("web", fp(7), fp(1), 1, 1, ["q1"])]
-    assert summary(across["scaled"]) == [("db", fp(4), None, 1, 2, [])]
+    assert summary(across["scaled"]) == [("db", fp(4), None, 1, 2, ["q4", "q5"])]
 
 
 def test_diff_renderer_matches_drf_json():
