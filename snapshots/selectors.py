@@ -147,19 +147,28 @@ def _since_epoch() -> RawSQL:
     return RawSQL("(julianday(running_since) - 2440587.5) * 86400.0", [])
 
 
+def _moments():
+    """Epoch seconds → aware datetime, each distinct value converted once: entries reported together
+    share their running-since time, and 10,000 conversions are a measurable part of a read."""
+    cache: dict[float, datetime] = {}
+
+    def moment(since: float) -> datetime:
+        found = cache.get(since)
+        if found is None:
+            found = cache[since] = datetime.fromtimestamp(since, UTC)
+        return found
+
+    return moment
+
+
 def _entry_rows(queryset) -> list[tuple]:
     """(name, fingerprint, instance count, instances text, from_index, running since) of each entry:
     tuples, as a 10,000-entry read builds one dict per artifact anyway."""
     rows = queryset.annotate(since=_since_epoch()).values_list(
         "name", "fingerprint", "instance_count", "instances", "from_index", "since")
-    moments: dict[float, datetime] = {}  # entries reported together share their running-since time
-    result = []
-    for name, fingerprint, count, instances, from_index, since in rows:
-        moment = moments.get(since)
-        if moment is None:
-            moment = moments[since] = datetime.fromtimestamp(since, UTC)
-        result.append((name, fingerprint, count, instances, from_index, moment))
-    return result
+    moment = _moments()
+    return [(name, fingerprint, count, instances, from_index, moment(since))
+            for name, fingerprint, count, instances, from_index, since in rows]
 
 
 _decode = msgspec.json.Decoder().decode
@@ -354,13 +363,7 @@ def diff_snapshots(a: Snapshot, b: Snapshot, include_unchanged: bool = False) ->
     of the name's fingerprints only in 1 with the n-th only in 2, in fingerprint order; it has snapshot
     2's fingerprint, running since and pods."""
     rows = _diff_entries(a, b, include_unchanged)
-    moments: dict[float, datetime] = {}  # entries reported together share their running-since time
-
-    def since_at(since: float) -> datetime:
-        moment = moments.get(since)
-        if moment is None:
-            moment = moments[since] = datetime.fromtimestamp(since, UTC)
-        return moment
+    since_at = _moments()
 
     def item(row: tuple) -> dict:
         name, fp, count1, count2, since, pods = row
