@@ -96,7 +96,8 @@ class CsmClient:
             data = json.dumps(payload, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
             if compress:
-                data = gzip.compress(data, compresslevel=5)
+                # mtime=0: the same report compresses to the same bytes whenever it is (re)sent
+                data = gzip.compress(data, compresslevel=5, mtime=0)
                 headers["Content-Encoding"] = "gzip"
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
