@@ -77,7 +77,7 @@ class Receiver:
     def wait(self, fingerprint: str, timeout: float = 30.0) -> float:
         with self.cond:
             if not self.cond.wait_for(lambda: fingerprint in self.arrivals, timeout=timeout):
-                from snapshots.alerts.models import Delivery
+                from alerts.models import Delivery
                 from snapshots.models import ReportOutcome
 
                 recent = list(Delivery.objects.order_by("-id").values_list("status", "description")[:3])
@@ -100,12 +100,12 @@ def main():
     common.setup()
     import requests
 
+    from alerts import services as alert_services
+    from alerts import signing
     from audit.context import AuditContext
+    from policies import services as policy_services
     from snapshots import services as snapshot_services
-    from snapshots.alerts import services as alert_services
-    from snapshots.alerts import signing
     from snapshots.models import ReportOutcome
-    from snapshots.policies import services as policy_services
 
     ctx = AuditContext.system("bench")
     org, token = common.make_org("bench")

@@ -64,8 +64,8 @@ def main():
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from audit.evidence import selectors
-    from audit.evidence.models import EvidenceFile
+    from evidence import selectors
+    from evidence.models import EvidenceFile
 
     org, token = common.make_org()
     client = Client(SERVER_NAME="localhost", HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -100,8 +100,8 @@ def main():
     print(f"verified download of one {per_file:.0f} MiB file: csm {per_file / min(down):.1f} MiB/s, "
           f"sha256sum alone {per_file / min(down_base):.1f} MiB/s -> ratio {min(down_base) / min(down):.2f}x")
     from audit.context import AuditContext
-    from audit.evidence import services
-    from audit.evidence.models import Flow
+    from evidence import services
+    from evidence.models import Flow
 
     ctx = AuditContext.system("bench")
     flow = Flow.objects.get(org=org, name="svc")

@@ -134,8 +134,8 @@ def build_environment(org, name: str, snapshots: int, events: int, start: dateti
 def child_generate(report_id: str, conn) -> None:
     """In a fresh process: generate one report through the task, send back (seconds, peak MiB, info)."""
     django_setup()
-    from audit.reports.models import AuditReport
-    from audit.reports.tasks import generate_report
+    from reports.models import AuditReport
+    from reports.tasks import generate_report
 
     started, cpu = time.perf_counter(), time.process_time()
     generate_report.run(report_id, {})
@@ -153,7 +153,7 @@ def child_trivial(conn) -> None:
     django_setup()
     from weasyprint import HTML
 
-    from audit.reports.rendering import StaticOnlyFetcher
+    from reports.rendering import StaticOnlyFetcher
 
     started, cpu = time.perf_counter(), time.process_time()
     HTML(string="<html><body style='font-family:DejaVu Sans'><h1>Report</h1><p>Nothing changed.</p></body></html>",
@@ -205,7 +205,7 @@ def main():
     from django.contrib.auth import get_user_model
 
     from audit.context import AuditContext
-    from audit.reports.services import request_report
+    from reports.services import request_report
     from tenants.models import Org
     from tenants.services import create_org
 

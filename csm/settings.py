@@ -43,10 +43,10 @@ INSTALLED_APPS = [
     "tenants",
     "audit",
     "snapshots",
-    "audit.evidence",
-    "snapshots.policies",
-    "snapshots.alerts",
-    "audit.reports",
+    "evidence",
+    "policies",
+    "alerts",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -206,7 +206,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "tenants.choices.Role",
         "EnvironmentTypeEnum": "snapshots.choices.EnvironmentType",
-        "ActionTypeEnum": "snapshots.alerts.choices.ActionType",
+        "ActionTypeEnum": "alerts.choices.ActionType",
     },
 }
 
@@ -237,7 +237,7 @@ CELERY_TASK_QUEUES = [Queue(name) for name in ("celery", "ingest", "alerts", "re
 CELERY_TASK_ROUTES = {
     "snapshots.ingest_report": {"queue": "ingest"},
     "alerts.deliver": {"queue": "alerts"},
-    "audit.reports.*": {"queue": "reports"},
+    "reports.*": {"queue": "reports"},
 }
 CELERY_BEAT_SCHEDULE: dict = {}
 

@@ -20,10 +20,10 @@ api_v2 = [
     path("", include("tenants.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("snapshots.api.urls")),
-    path("", include("audit.evidence.api.urls")),
-    path("", include("snapshots.policies.api.urls")),
-    path("", include("snapshots.alerts.api.urls")),
-    path("", include("audit.reports.api.urls")),
+    path("", include("evidence.api.urls")),
+    path("", include("policies.api.urls")),
+    path("", include("alerts.api.urls")),
+    path("", include("reports.api.urls")),
 ]
 
 urlpatterns = [
@@ -35,10 +35,10 @@ urlpatterns = [
     path("", include("tenants.urls")),
     path("", include("audit.urls")),
     path("", include("snapshots.urls")),
-    path("", include("audit.evidence.urls")),
-    path("", include("snapshots.policies.urls")),
-    path("", include("snapshots.alerts.urls")),
-    path("", include("audit.reports.urls")),
+    path("", include("evidence.urls")),
+    path("", include("policies.urls")),
+    path("", include("alerts.urls")),
+    path("", include("reports.urls")),
 ]
 
 handler404 = "csm.views.handler404"

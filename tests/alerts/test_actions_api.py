@@ -2,8 +2,8 @@
 
 import pytest
 
+from alerts.models import Action
 from audit.models import AuditEvent
-from snapshots.alerts.models import Action
 from tenants.choices import Role
 from tests.policies.helpers import make_env
 

@@ -7,10 +7,10 @@ import json
 import pytest
 from django.core import mail
 
+from alerts import services, signing
+from alerts.choices import DeliveryStatus
+from alerts.models import Action, Delivery, DeliveryAttempt
 from audit.context import AuditContext
-from snapshots.alerts import services, signing
-from snapshots.alerts.choices import DeliveryStatus
-from snapshots.alerts.models import Action, Delivery, DeliveryAttempt
 from tests.conftest import real_worker
 from tests.policies.helpers import PROVENANCE_POLICY, fp, ingest, make_env
 
@@ -173,7 +173,7 @@ def test_test_send_and_slack_payload(org, receiver, owner_api, django_capture_on
 @pytest.mark.django_db
 def test_slack_message_links_back_to_the_snapshot(org, receiver, django_capture_on_commit_callbacks, eager_tasks):
     env = make_env(org)
-    from snapshots.policies.services import attach_policies, save_policy
+    from policies.services import attach_policies, save_policy
 
     save_policy(CTX, org, "needs-provenance", PROVENANCE_POLICY)
     with django_capture_on_commit_callbacks(execute=False):

@@ -5,11 +5,11 @@ import socket
 
 import pytest
 
+from alerts import services
+from alerts.choices import DeliveryStatus
+from alerts.models import Delivery, DeliveryAttempt
 from audit.context import AuditContext
 from csm import outbound
-from snapshots.alerts import services
-from snapshots.alerts.choices import DeliveryStatus
-from snapshots.alerts.models import Delivery, DeliveryAttempt
 from tests.policies.helpers import fp, ingest, make_env
 
 CTX = AuditContext.system("test")

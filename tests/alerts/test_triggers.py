@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from alerts import services
+from alerts.models import Delivery
 from audit.context import AuditContext
-from snapshots.alerts import services
-from snapshots.alerts.models import Delivery
+from policies import services as policy_services
 from snapshots.models import Environment
-from snapshots.policies import services as policy_services
 from tests.policies.helpers import PROVENANCE_POLICY, fp, ingest, make_env, report_flow_artifact
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +132,7 @@ def test_archived_environments_are_not_watched(org, capture):
 
 
 def test_selectors_for_reports(org, capture):
-    from snapshots.alerts.selectors import agent_silences, alerts_raised
+    from alerts.selectors import agent_silences, alerts_raised
 
     env = make_env(org, expected_report_interval_seconds=60)
     for name in ("a", "b"):
@@ -150,8 +150,8 @@ def test_selectors_for_reports(org, capture):
 def test_attempts_versions_and_evaluations_are_append_only(org, capture, receiver):
     from django.db import DatabaseError, transaction
 
-    from snapshots.alerts.models import DeliveryAttempt
-    from snapshots.policies.models import PolicyVersion, SnapshotCompliance
+    from alerts.models import DeliveryAttempt
+    from policies.models import PolicyVersion, SnapshotCompliance
 
     env = make_env(org)
     policy_services.save_policy(CTX, org, "p", PROVENANCE_POLICY)

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from snapshots.alerts.models import Action, Delivery
+from alerts.models import Action, Delivery
 from tenants.choices import Role
 from tests.policies.helpers import make_env
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.evidence.models import Attestation, SbomComponent
+from evidence.models import Attestation, SbomComponent
 from tests.evidence.conftest import attest, begin_trail, make_flow, tar_gz
 
 pytestmark = pytest.mark.django_db

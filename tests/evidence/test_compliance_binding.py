@@ -8,10 +8,10 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
 from audit.choices import LeafKind
-from audit.evidence import selectors
-from audit.evidence.models import Artifact, Attestation
 from audit.journal import verify_journal
 from audit.models import AuditEvent, JournalLeaf
+from evidence import selectors
+from evidence.models import Artifact, Attestation
 from snapshots import hooks
 from tests.evidence.conftest import attest, begin_trail, make_flow, report_artifact
 

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from audit.evidence.models import EvidenceFile
+from evidence.models import EvidenceFile
 from tests.evidence.conftest import attest, begin_trail, make_flow, tar_gz
 
 pytestmark = pytest.mark.django_db

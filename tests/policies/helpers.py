@@ -41,7 +41,7 @@ def ingest(env, artifacts: dict, capture=None):
 
 def report_flow_artifact(org, flow_name: str, fingerprint: str, name="web", tags=None, trail="t1"):
     """Evidence: ``fingerprint`` was built by ``flow_name`` (gives it provenance)."""
-    from audit.evidence.models import Artifact, Flow, Trail
+    from evidence.models import Artifact, Flow, Trail
 
     flow, _ = Flow.objects.get_or_create(org=org, name=flow_name, defaults={"tags": tags or {}})
     trail_row, _ = Trail.objects.get_or_create(org=org, flow=flow, name=trail)

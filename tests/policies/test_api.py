@@ -7,9 +7,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import AuditEvent
+from policies import services
+from policies.models import PolicyVersion, SnapshotCompliance
 from snapshots.models import Snapshot
-from snapshots.policies import services
-from snapshots.policies.models import PolicyVersion, SnapshotCompliance
 from tenants.choices import Role
 from tests.policies.helpers import CTX, POLICY_HEAD, PROVENANCE_POLICY, fp, ingest, make_env, report_flow_artifact
 
@@ -116,7 +116,7 @@ def test_reevaluation_appends_a_snapshot_when_standing_changes(org, django_captu
     assert Snapshot.objects.filter(environment=env).count() == 4  # earlier snapshots were never rewritten
     assert [c.compliant for c in SnapshotCompliance.objects.filter(environment=env).order_by("snapshot_index")] == [
         True, False, True, False]
-    from snapshots.policies.selectors import compliance_series, non_compliant_periods
+    from policies.selectors import compliance_series, non_compliant_periods
 
     periods = non_compliant_periods(env)
     assert [(p["from_index"], p["to_index"]) for p in periods] == [(2, 3), (4, None)]
@@ -213,7 +213,7 @@ def test_roles_and_other_orgs(org, other_org, api, member_of, token_for, django_
 
 
 def test_new_evidence_reevaluates_where_the_artifact_runs(org, django_capture_on_commit_callbacks):
-    from audit.evidence.models import Attestation
+    from evidence.models import Attestation
 
     env = make_env(org)
     services.save_policy(CTX, org, "needs-tests", POLICY_HEAD + "artifacts:\n  attestations:\n    - type: junit\n")

@@ -1,7 +1,7 @@
 """Compliance decisions for each rule, its exceptions and conditions, the allowlist, and hostile input."""
 
-from snapshots.policies.evaluation import AppliedPolicy, ArtifactFacts, evaluate_artifact
-from snapshots.policies.parsing import parse_policy
+from policies.evaluation import AppliedPolicy, ArtifactFacts, evaluate_artifact
+from policies.parsing import parse_policy
 
 FP = "a" * 64
 

@@ -2,9 +2,9 @@
 
 import pytest
 
+from policies import services
+from policies.models import SnapshotCompliance
 from snapshots import hooks
-from snapshots.policies import services
-from snapshots.policies.models import SnapshotCompliance
 
 from .helpers import CTX, PROVENANCE_POLICY, fp, ingest, make_env
 

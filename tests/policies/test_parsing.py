@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from snapshots.policies.parsing import PolicyError, parse_policy
+from policies.parsing import PolicyError, parse_policy
 
 VALID = """\
 _schema: https://kosli.com/schemas/policy/environment/v1

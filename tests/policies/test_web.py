@@ -4,8 +4,8 @@ environment's compliance chart and allowlist, a snapshot's reasons; roles and ot
 import pytest
 from django.test import Client
 
-from snapshots.policies import services
-from snapshots.policies.models import AllowlistEntry, PolicyAttachment
+from policies import services
+from policies.models import AllowlistEntry, PolicyAttachment
 from tenants.choices import Role
 from tests.policies.helpers import CTX, POLICY_HEAD, PROVENANCE_POLICY, fp, ingest, make_env
 
@@ -90,7 +90,7 @@ def test_bad_names_are_explained_not_crashed(org, browser):
 def test_snapshot_page_shows_provenance_and_compliance_per_artifact(org, browser, django_capture_on_commit_callbacks):
     """The snapshot page uses the same enrichment as the API: per artifact its flow and commit (a link
     only for http(s) URLs) or a "no provenance" badge, and compliant / non-compliant with the reasons."""
-    from audit.evidence.models import Artifact, Flow, Trail
+    from evidence.models import Artifact, Flow, Trail
 
     def reported(flow_name, fingerprint, name, commit, url):
         flow = Flow.objects.create(org=org, name=flow_name)

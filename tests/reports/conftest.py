@@ -10,9 +10,9 @@ import pytest
 from pypdf import PdfReader
 
 from audit.context import AuditContext
-from audit.reports.models import AuditReport
-from audit.reports.services import request_report
-from audit.reports.tasks import generate_report
+from reports.models import AuditReport
+from reports.services import request_report
+from reports.tasks import generate_report
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reports"
 

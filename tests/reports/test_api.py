@@ -5,8 +5,8 @@ import hashlib
 
 import pytest
 
-from audit.reports.models import AuditReport
-from audit.reports.tasks import generate_report
+from reports.models import AuditReport
+from reports.tasks import generate_report
 from tenants.choices import Role
 
 pytestmark = pytest.mark.django_db
@@ -75,7 +75,7 @@ def test_validation_errors_name_the_field(owner_api, body, field):
 
 def test_other_orgs_reports_are_404(owner_api, org, other_org, api, token_for, make_user):
     from audit.context import AuditContext
-    from audit.reports.services import request_report
+    from reports.services import request_report
 
     theirs = request_report(AuditContext.system("t"), other_org, "audit", RANGE)
     assert owner_api.get(url(report_id=theirs.pk)).status_code == 404

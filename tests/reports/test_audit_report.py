@@ -12,8 +12,8 @@ from django.utils import timezone
 from audit.context import AuditContext
 from audit.journal import verify_journal
 from audit.models import JournalHead, JournalLeaf
-from audit.reports.models import ReportOutput
 from audit.services import record_event
+from reports.models import ReportOutput
 from tenants.choices import Role
 from tenants.models import Membership
 from tenants.services import change_role, create_api_token, create_service_account, revoke_api_token
@@ -79,7 +79,7 @@ def test_report_output_is_append_only_and_in_the_journal(busy_org, owner, genera
 
 
 def test_generating_twice_changes_nothing(busy_org, owner, generate):
-    from audit.reports.tasks import generate_report
+    from reports.tasks import generate_report
 
     report = generate(busy_org, "audit", user=owner, **RANGE)
     head = JournalHead.objects.get(org=busy_org).last_index
@@ -88,7 +88,7 @@ def test_generating_twice_changes_nothing(busy_org, owner, generate):
 
 
 def test_task_exits_cleanly_when_the_row_is_gone():
-    from audit.reports.tasks import generate_report
+    from reports.tasks import generate_report
 
     assert generate_report.run("00000000-0000-0000-0000-000000000000", {}) is None
 
@@ -129,7 +129,7 @@ def test_audit_report_png_for_people(busy_org, owner, generate):
 
 
 def test_url_fetcher_refuses_everything_but_static_files(settings, tmp_path):
-    from audit.reports.rendering import StaticOnlyFetcher, static_roots
+    from reports.rendering import StaticOnlyFetcher, static_roots
 
     fetcher = StaticOnlyFetcher()
     css = static_roots()[0] / "csm" / "app.css"

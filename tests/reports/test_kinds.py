@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from audit.context import AuditContext
-from audit.evidence import services as evidence
+from evidence import services as evidence
+from policies import services as policies
 from snapshots import services as snapshots
-from snapshots.policies import services as policies
 from tests.reports.conftest import assert_contains, pdf_pages, pdf_text, save_png
 
 pytestmark = pytest.mark.django_db
@@ -144,8 +144,8 @@ def test_hostile_artifact_names_fetch_nothing(org, owner, generate, recording_se
 
 def test_a_report_whose_environment_was_deleted_fails_with_a_reason(org, owner,
                                                                    django_capture_on_commit_callbacks):
-    from audit.reports.services import request_report
-    from audit.reports.tasks import generate_report
+    from reports.services import request_report
+    from reports.tasks import generate_report
     from snapshots.models import Environment
 
     with django_capture_on_commit_callbacks(execute=False):

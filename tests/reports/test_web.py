@@ -4,8 +4,8 @@
 import pytest
 from django.urls import reverse
 
-from audit.reports.models import AuditReport
-from audit.reports.tasks import generate_report
+from reports.models import AuditReport
+from reports.tasks import generate_report
 from tenants.choices import Role
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_download_button_include_posts_a_request(rf, org, owner):
 
 def test_other_org_pages_are_404(client, org, other_org, make_user, member_of):
     from audit.context import AuditContext
-    from audit.reports.services import request_report
+    from reports.services import request_report
 
     theirs = request_report(AuditContext.system("t"), other_org, "audit", {"from": "2000-01-01", "to": "2001-01-01"})
     client.force_login(member_of(org, Role.READER))

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class AlertsConfig(AppConfig):
+    """Alert actions (webhook, Slack, email), triggers and deliveries."""
+
+    name = "alerts"
+    label = "alerts"
+
+    def ready(self):
+        from snapshots import hooks
+
+        from . import hooks as alert_hooks
+
+        hooks.after_snapshot(alert_hooks.raise_snapshot_alerts)

@@ -1,0 +1,542 @@
+"""Writes of the alerts app: actions (CRUD, test send), alerts raised from snapshots and silent agents,
+and the delivery of each alert with retries.
+
+Latency matters: the after-snapshot hook creates the deliveries in one short transaction and each is
+published as its own Celery task on commit, so a slow or dead receiver never delays another action or
+the next ingest. A delivery is *claimed* with a conditional UPDATE before it is sent, so a task that
+Redis delivers twice, or a sweeper re-enqueue, never sends the same attempt twice; retries reuse the
+delivery's ``event_id`` (the ``webhook-id``).
+"""
+
+import hashlib
+import json
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from audit.choices import AuditAction
+from audit.context import AuditContext
+from audit.services import record_event
+from csm import outbound
+from csm.errors import ServiceError
+
+from . import signing
+from .choices import ActionType, DeliveryStatus, Trigger
+from .models import Action, AgentSilence, Delivery, DeliveryAttempt
+
+log = logging.getLogger(__name__)
+
+ALERT_TRIGGERS = [t.value for t in Trigger if t != Trigger.ON_TEST]
+PAYLOAD_VERSION = 1
+
+
+class ActionError(ServiceError):
+    """An alert-action write refused (see csm.errors.ServiceError)."""
+
+
+# --- actions -------------------------------------------------------------------------------------
+
+
+def _validate(org, data: dict) -> dict:
+    from snapshots.models import Environment
+
+    kind = data["type"]
+    name = data.get("name", "x")
+    if not name or len(name) > 100:
+        raise ActionError("Give a name of 1-100 characters.", "name")
+    if kind not in ActionType.values:
+        raise ActionError(f"Unknown type {kind!r}; use {', '.join(ActionType.values)}.", "type")
+    if kind in (ActionType.WEBHOOK, ActionType.SLACK):
+        url = data.get("url") or ""
+        if not url:
+            raise ActionError("A webhook or Slack action needs a url.", "url")
+        if len(url) > 2000:
+            raise ActionError("The url is longer than 2000 characters.", "url")
+        try:
+            outbound.resolve(url)
+        except outbound.OutboundRefused as refused:
+            raise ActionError(str(refused), "url") from None
+        data["email"] = ""
+    elif kind == ActionType.EMAIL:
+        if not data.get("email"):
+            raise ActionError("An email action needs an email address.", "email")
+        try:
+            validate_email(data["email"])
+        except ValidationError:
+            raise ActionError("Enter a valid email address.", "email") from None
+        data["url"] = ""
+    triggers = list(dict.fromkeys(data.get("triggers") or []))
+    for index, trigger in enumerate(triggers):
+        if trigger not in ALERT_TRIGGERS:
+            raise ActionError(f"Unknown trigger {trigger!r}; use {', '.join(ALERT_TRIGGERS)}.", f"triggers[{index}]")
+    if not triggers:
+        raise ActionError("Give at least one trigger.", "triggers")
+    data["triggers"] = triggers
+    names = list(dict.fromkeys(data.get("environments") or []))
+    known = set(Environment.objects.for_org(org).filter(name__in=names).values_list("name", flat=True))
+    for index, name in enumerate(names):
+        if name not in known:
+            raise ActionError(f"No environment named {name!r}.", f"environments[{index}]")
+    data["environments"] = names
+    return data
+
+
+def action_state(action: Action) -> dict:
+    return {"name": action.name, "type": action.type, "url": action.url, "email": action.email,
+            "environments": action.environments, "triggers": action.triggers, "enabled": action.enabled}
+
+
+@transaction.atomic
+def create_action(ctx: AuditContext, org, name: str, type: str, url: str = "", email: str = "",
+                  environments=None, triggers=None) -> tuple[Action, str | None]:
+    """Create an action; returns it and, for webhooks, the signing secret (shown this once)."""
+    data = _validate(org, {"name": name, "type": type, "url": url, "email": email, "environments": environments,
+                           "triggers": triggers})
+    if Action.objects.for_org(org).filter(name=name, deleted_at=None).exists():
+        raise ActionError(f"An action named {name!r} exists.", "name", 409, "conflict")
+    secret = signing.new_secret() if type == ActionType.WEBHOOK else None
+    action = Action.objects.create(
+        org=org, name=name, type=type, url=data["url"], email=data["email"], environments=data["environments"],
+        triggers=data["triggers"], secret_encrypted=signing.encrypt_secret(secret) if secret else "",
+    )
+    record_event(ctx, org, AuditAction.ACTION_CREATED, action, after=action_state(action))
+    return action, secret
+
+
+@transaction.atomic
+def update_action(ctx: AuditContext, org, action: Action, **changes) -> Action:
+    """Change name, url/email, environments, triggers or ``enabled`` (re-enabling clears the failures)."""
+    action = Action.objects.select_for_update().get(pk=action.pk, org=org)
+    before = action_state(action)
+    merged = {**before, **{k: v for k, v in changes.items() if k in before and k != "type"}}
+    if "type" in changes and changes["type"] != action.type:
+        raise ActionError("The type of an action cannot change; create another action.", "type")
+    data = _validate(org, merged)
+    name = changes.get("name", action.name)
+    if name != action.name and Action.objects.for_org(org).filter(name=name, deleted_at=None).exists():
+        raise ActionError(f"An action named {name!r} exists.", "name", 409, "conflict")
+    action.name = name
+    action.url, action.email = data["url"], data["email"]
+    action.environments, action.triggers = data["environments"], data["triggers"]
+    if "enabled" in changes and bool(changes["enabled"]) != action.enabled:
+        action.enabled = bool(changes["enabled"])
+        if action.enabled:
+            action.consecutive_failures = 0
+            action.disabled_reason = ""
+            action.disabled_at = None
+        else:
+            action.disabled_reason = f"disabled by {ctx.actor_label}"
+            action.disabled_at = timezone.now()
+    action.updated_at = timezone.now()
+    action.save()
+    record_event(ctx, org, AuditAction.ACTION_UPDATED, action, before=before, after=action_state(action))
+    return action
+
+
+@transaction.atomic
+def delete_action(ctx: AuditContext, org, action: Action) -> None:
+    """Delete (hide) an action; its delivery log is kept. Pending deliveries are skipped."""
+    action = Action.objects.select_for_update().get(pk=action.pk, org=org)
+    action.deleted_at = timezone.now()
+    action.enabled = False
+    action.save(update_fields=["deleted_at", "enabled"])
+    Delivery.objects.filter(action=action, status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING]).update(
+        status=DeliveryStatus.SKIPPED)
+    record_event(ctx, org, AuditAction.ACTION_DELETED, action, before=action_state(action))
+
+
+# --- alert payloads ------------------------------------------------------------------------------
+
+
+def _snapshot_urls(org_slug: str, environment_name: str, index: int | None) -> dict:
+    base = settings.CSM_BASE_URL
+    if index is None:
+        return {"html_url": base + reverse("environment-detail", args=[org_slug, environment_name]), "api_url": ""}
+    return {"html_url": base + reverse("snapshot-detail", args=[org_slug, environment_name, index]),
+            "api_url": f"{base}/api/v2/snapshots/{org_slug}/{environment_name}/{index}"}
+
+
+def build_event(org, trigger: str, environment_name: str, description: str, snapshot: dict | None = None,
+                artifact: dict | None = None) -> dict:
+    """The webhook payload (Standard Webhooks body) of one alert."""
+    return {
+        "version": PAYLOAD_VERSION,
+        "timestamp": timezone.now().isoformat(),
+        "org": org.slug,
+        "environment": environment_name,
+        "event_type": trigger,
+        "description": description,
+        "snapshot": snapshot,
+        "artifact": artifact,
+    }
+
+
+def _slack_body(event: dict) -> dict:
+    link = (event.get("snapshot") or {}).get("html_url") or _snapshot_urls(
+        event["org"], event["environment"], None)["html_url"]
+    artifact = event.get("artifact") or {}
+    lines = [f"*{event['description']}*", f"Environment: `{event['environment']}` · Event: `{event['event_type']}`"]
+    if artifact:
+        lines.append(f"Artifact: `{artifact.get('name')}` `{(artifact.get('fingerprint') or '')[:12]}`")
+    return {
+        "text": f"[csm] {event['description']} ({event['environment']}) {link}",
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Open in csm>"}]},
+        ],
+    }
+
+
+def _email_body(event: dict) -> dict:
+    link = (event.get("snapshot") or {}).get("html_url") or _snapshot_urls(
+        event["org"], event["environment"], None)["html_url"]
+    artifact = event.get("artifact") or {}
+    lines = [event["description"], "", f"Org: {event['org']}", f"Environment: {event['environment']}",
+             f"Event: {event['event_type']}"]
+    if artifact:
+        lines += [f"Artifact: {artifact.get('name')}", f"Fingerprint: {artifact.get('fingerprint')}"]
+    lines += ["", f"Details: {link}"]
+    return {"subject": f"[csm] {event['environment']}: {event['description']}"[:200], "body": "\n".join(lines)}
+
+
+def render_body(action: Action, event: dict) -> str:
+    if action.type == ActionType.SLACK:
+        return json.dumps(_slack_body(event), separators=(",", ":"))
+    if action.type == ActionType.EMAIL:
+        return json.dumps(_email_body(event))
+    return json.dumps(event, separators=(",", ":"), default=str)
+
+
+def _event_id(action: Action, key: str) -> str:
+    return "msg_" + hashlib.sha256(f"{action.pk}|{key}".encode()).hexdigest()[:32]
+
+
+def raise_alert(org, trigger: str, environment_name: str, event: dict, key: str, source_at=None,
+                snapshot_index: int | None = None, actions=None) -> list[Delivery]:
+    """Create one delivery per action listening to ``trigger`` in ``environment_name`` and publish each
+    on commit. ``key`` identifies the event: the same key never creates a second delivery (a hook run
+    twice alerts once)."""
+    actions = actions if actions is not None else Action.objects.for_org(org).filter(enabled=True, deleted_at=None)
+    created = []
+    for action in actions:
+        if not action.listens_to(trigger, environment_name):
+            continue
+        try:
+            with transaction.atomic():
+                delivery = Delivery.objects.create(
+                    org=org, action=action, event_id=_event_id(action, key), event_type=trigger,
+                    environment_name=environment_name, snapshot_index=snapshot_index,
+                    description=event["description"][:1000], body=render_body(action, event), source_at=source_at,
+                )
+        except IntegrityError:
+            continue
+        created.append(delivery)
+        transaction.on_commit(lambda pk=delivery.pk: enqueue_delivery(pk))
+    return created
+
+
+def enqueue_delivery(delivery_id: int, countdown: float = 0) -> None:
+    from .tasks import deliver
+
+    try:
+        deliver.apply_async(args=[delivery_id], countdown=countdown or None)
+    except Exception:
+        log.warning("could not enqueue delivery %s; the sweeper will retry it", delivery_id, exc_info=True)
+
+
+@transaction.atomic
+def test_action(ctx: AuditContext, org, action: Action) -> Delivery:
+    """Send a test alert through the action now (whatever its triggers and environments)."""
+    event = build_event(org, Trigger.ON_TEST, "test", f"Test alert from csm for action {action.name!r}")
+    delivery = Delivery.objects.create(
+        org=org, action=action, event_id=signing.new_event_id(), event_type=Trigger.ON_TEST,
+        environment_name="", description=event["description"], body=render_body(action, event),
+    )
+    record_event(ctx, org, AuditAction.ACTION_TESTED, action, after={"delivery": delivery.event_id})
+    transaction.on_commit(lambda: enqueue_delivery(delivery.pk))
+    return delivery
+
+
+@transaction.atomic
+def redeliver(ctx: AuditContext, org, delivery: Delivery) -> Delivery:
+    """Send a delivery again (same ``webhook-id``), whatever its outcome so far."""
+    delivery = Delivery.objects.select_for_update().get(pk=delivery.pk, org=org)
+    if delivery.status == DeliveryStatus.SENDING:
+        raise ActionError("This delivery is being sent right now.", "", 409, "conflict")
+    before = {"status": delivery.status, "attempts": delivery.attempt_count}
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = timezone.now()
+    delivery.save(update_fields=["status", "next_attempt_at"])
+    record_event(ctx, org, AuditAction.DELIVERY_REDELIVERED, ("delivery", delivery.pk, delivery.event_id),
+                 before=before, after={"status": delivery.status})
+    transaction.on_commit(lambda: enqueue_delivery(delivery.pk))
+    return delivery
+
+
+# --- sending -------------------------------------------------------------------------------------
+
+
+def _send(action: Action, delivery: Delivery) -> dict:
+    """One attempt → {status_code, succeeded, latency_ms, snippet, error, gone}."""
+    body = delivery.body.encode()
+    if action.type == ActionType.EMAIL:
+        message = json.loads(delivery.body)
+        started = timezone.now()
+        try:
+            send_mail(message["subject"], message["body"], settings.DEFAULT_FROM_EMAIL, [action.email])
+        except Exception as error:  # SMTP errors of every kind count as a failed attempt
+            return {"status_code": None, "succeeded": False, "latency_ms": 0, "snippet": "",
+                    "error": f"{type(error).__name__}: {error}"[:1000], "gone": False}
+        latency = int((timezone.now() - started).total_seconds() * 1000)
+        return {"status_code": None, "succeeded": True, "latency_ms": latency, "snippet": "", "error": "",
+                "gone": False}
+    headers = {"Content-Type": "application/json"}
+    if action.type == ActionType.WEBHOOK:
+        timestamp = int(timezone.now().timestamp())
+        secret = signing.decrypt_secret(action.secret_encrypted)
+        headers.update({
+            "webhook-id": delivery.event_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signing.sign(secret, delivery.event_id, timestamp, body),
+        })
+    try:
+        response = outbound.post(action.url, body, headers, timeout=settings.CSM_WEBHOOK_TIMEOUT_SECONDS)
+    except outbound.OutboundRefused as refused:
+        return {"status_code": None, "succeeded": False, "latency_ms": 0, "snippet": "",
+                "error": f"refused: {refused}"[:1000], "gone": False}
+    except Exception as error:  # connection refused, timeouts, TLS, protocol errors
+        return {"status_code": None, "succeeded": False, "latency_ms": 0, "snippet": "",
+                "error": f"{type(error).__name__}: {error}"[:1000], "gone": False}
+    return {"status_code": response.status, "succeeded": 200 <= response.status < 300,
+            "latency_ms": response.latency_ms, "snippet": response.body[:500].decode("utf-8", "replace"),
+            "error": "", "gone": response.status == 410}
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: base * 2^(attempt-1), capped, scaled by a random 0.75-1.25."""
+    base = settings.CSM_WEBHOOK_RETRY_BASE_SECONDS
+    delay = min(settings.CSM_WEBHOOK_RETRY_MAX_DELAY_SECONDS, base * (2 ** min(attempt - 1, 30)))
+    return delay * random.uniform(0.75, 1.25)
+
+
+def attempt_delivery(delivery_id: int) -> str:
+    """Claim and send one delivery if it is due; record the attempt; schedule a retry or give up."""
+    now = timezone.now()
+    claimed = Delivery.objects.filter(
+        pk=delivery_id, status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING], next_attempt_at__lte=now,
+    ).update(status=DeliveryStatus.SENDING, claimed_at=now)
+    if not claimed:
+        return "not-due"
+    delivery = Delivery.objects.select_related("action", "org").get(pk=delivery_id)
+    action = delivery.action
+    if not action.enabled or action.deleted_at is not None:
+        Delivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.SKIPPED)
+        return DeliveryStatus.SKIPPED
+    started = timezone.now()
+    result = _send(action, delivery)
+    return _record_attempt(delivery, action, started, result)
+
+
+@transaction.atomic
+def _record_attempt(delivery: Delivery, action: Action, started, result: dict) -> str:
+    number = delivery.attempt_count + 1
+    DeliveryAttempt.objects.create(
+        org=delivery.org, delivery=delivery, number=number, started_at=started, status_code=result["status_code"],
+        succeeded=result["succeeded"], latency_ms=result["latency_ms"], response_snippet=result["snippet"],
+        error=result["error"],
+    )
+    delivery.attempt_count = number
+    now = timezone.now()
+    if result["succeeded"]:
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.delivered_at = now
+        delivery.save(update_fields=["attempt_count", "status", "delivered_at"])
+        Action.objects.filter(pk=action.pk).exclude(consecutive_failures=0).update(consecutive_failures=0)
+        return delivery.status
+    Action.objects.filter(pk=action.pk).update(consecutive_failures=F("consecutive_failures") + 1)
+    failures = Action.objects.values_list("consecutive_failures", flat=True).get(pk=action.pk)
+    disable_reason = ""
+    if result["gone"]:
+        disable_reason = "the receiver answered 410 Gone"
+    elif action.type != ActionType.EMAIL and failures >= settings.CSM_WEBHOOK_DISABLE_AFTER_FAILURES:
+        disable_reason = f"{failures} failed attempts in a row"
+    delay = retry_delay(number)
+    deadline = delivery.created_at + timedelta(seconds=settings.CSM_WEBHOOK_RETRY_FOR_SECONDS)
+    if disable_reason or now + timedelta(seconds=delay) > deadline:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.save(update_fields=["attempt_count", "status"])
+    else:
+        delivery.status = DeliveryStatus.RETRYING
+        delivery.next_attempt_at = now + timedelta(seconds=delay)
+        delivery.save(update_fields=["attempt_count", "status", "next_attempt_at"])
+        transaction.on_commit(lambda: enqueue_delivery(delivery.pk, countdown=delay))
+    if disable_reason:
+        disable_action(action, disable_reason)
+    return delivery.status
+
+
+def disable_action(action: Action, reason: str) -> bool:
+    """Disable an action the system gave up on, audit it and email the org's owners and admins."""
+    from tenants.choices import Role
+    from tenants.models import Membership
+
+    with transaction.atomic():
+        updated = Action.objects.filter(pk=action.pk, enabled=True).update(
+            enabled=False, disabled_reason=reason[:500], disabled_at=timezone.now())
+        if not updated:
+            return False
+        record_event(AuditContext.system("alerts"), action.org, AuditAction.ACTION_DISABLED, action,
+                     before={"enabled": True}, after={"enabled": False, "reason": reason})
+        Delivery.objects.filter(action=action, status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING]).update(
+            status=DeliveryStatus.SKIPPED)
+    recipients = sorted(set(
+        Membership.objects.filter(org=action.org, role__in=[Role.OWNER, Role.ADMIN])
+        .exclude(user__email="").values_list("user__email", flat=True)))
+    if recipients:
+        link = f"{settings.CSM_BASE_URL}/o/{action.org.slug}/alerts/{action.pk}"
+        try:
+            send_mail(f"[csm] Alert action {action.name!r} was disabled",
+                      f"csm disabled the alert action {action.name!r} of {action.org.slug}: {reason}.\n\n"
+                      f"Fix the receiver, then re-enable the action: {link}\n",
+                      settings.DEFAULT_FROM_EMAIL, recipients)
+        except Exception:
+            log.exception("could not email the admins of %s about action %s", action.org.slug, action.pk)
+    return True
+
+
+def retry_due_deliveries(now=None, limit: int = 500) -> int:
+    """Sweeper: publish deliveries that are due but whose task was lost, and release stuck claims."""
+    now = now or timezone.now()
+    stuck_before = now - timedelta(seconds=settings.CSM_WEBHOOK_TIMEOUT_SECONDS * 3 + 60)
+    stuck = Delivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=stuck_before)
+    stuck_ids = list(stuck.values_list("pk", flat=True)[:limit])
+    # a worker died mid-send: the attempt may or may not have reached the receiver (same webhook-id)
+    Delivery.objects.filter(pk__in=stuck_ids, status=DeliveryStatus.SENDING).update(
+        status=DeliveryStatus.RETRYING, next_attempt_at=timezone.now())
+    due = Delivery.objects.filter(status__in=[DeliveryStatus.PENDING, DeliveryStatus.RETRYING],
+                                  next_attempt_at__lte=now - timedelta(seconds=5)).exclude(pk__in=stuck_ids)
+    ids = stuck_ids + list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+    for pk in ids:
+        enqueue_delivery(pk)
+    return len(ids)
+
+
+# --- alerts from snapshots and silent agents -----------------------------------------------------
+
+
+def _artifact_payload(name: str, fingerprint: str, compliant: bool | None, provenance: dict | None) -> dict:
+    return {"name": name, "fingerprint": fingerprint, "compliant": compliant,
+            "provenance": provenance and {key: provenance.get(key, "") for key in
+                                          ("flow", "commit", "commit_url", "html_url")}}
+
+
+def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
+    """after_snapshot hook: raise every alert a new snapshot calls for."""
+    from policies.facts import gather_facts
+    from policies.models import SnapshotCompliance
+    from policies.services import evaluate_snapshot
+    from snapshots.models import Snapshot
+    from snapshots.selectors import snapshot_artifacts
+
+    snapshot = (Snapshot.objects.select_related("environment", "org", "report").defer("report__payload")
+                .filter(pk=snapshot_id).first())  # the raw body can be 100 MB: never load it here
+    if snapshot is None:
+        return []
+    org, env = snapshot.org, snapshot.environment
+    actions = list(Action.objects.for_org(org).filter(enabled=True, deleted_at=None))
+    if not any(a.environments == [] or env.name in a.environments for a in actions):
+        return []
+    compliance = evaluate_snapshot(snapshot_id)
+    previous = SnapshotCompliance.objects.filter(environment=env, snapshot_index__lt=snapshot.index).order_by(
+        "-snapshot_index").first()
+    decisions = {(d["name"], d["fingerprint"]): d for d in (compliance.artifacts if compliance else [])}
+    was_allowed = {(d["name"], d["fingerprint"]) for d in (previous.artifacts if previous else []) if d["allowlisted"]}
+    source_at = snapshot.report.received_at if snapshot.report_id else snapshot.created_at
+    snap = {"index": snapshot.index, "compliant": compliance.compliant if compliance else None,
+            **_snapshot_urls(org.slug, env.name, snapshot.index)}
+    raised: list[Delivery] = []
+
+    def alert(trigger, description, key, artifact=None):
+        event = build_event(org, trigger, env.name, description, snap, artifact)
+        raised.extend(raise_alert(org, trigger, env.name, event, f"{snapshot.pk}|{trigger}|{key}", source_at,
+                                  snapshot.index, actions))
+
+    items = snapshot_artifacts(snapshot, include_exited=True)
+    # Provenance of what changed, from the evidence vault (the stored evaluation is compact when no
+    # policy applies, and the payload names the flow and commit either way).
+    changed = [{"name": i["name"], "fingerprint": i.get("fingerprint") or ""} for i in items
+               if i["annotation"]["type"] != "unchanged"]
+    facts = gather_facts(org, changed) if changed else {}
+    unpoliced = compliance is not None and not compliance.applied_policies
+    for item in items:
+        name, fingerprint, change = item["name"], item.get("fingerprint") or "", item["annotation"]["type"]
+        if change == "unchanged" and (name, fingerprint) not in decisions:
+            continue
+        decision = decisions.get((name, fingerprint))
+        fact = facts.get((name, fingerprint))
+        allowlisted = bool(decision and decision["allowlisted"])
+        compliant = decision["compliant"] if decision else (True if unpoliced and change != "exited" else None)
+        provenance = fact.provenance if fact is not None else (decision or {}).get("provenance")
+        payload = _artifact_payload(name, fingerprint, compliant, provenance or None)
+        key = f"{name}|{fingerprint}"
+        if change == "started":
+            alert(Trigger.ON_STARTED_ARTIFACT, f"{name} started in {env.name}", key, payload)
+            if fact is not None and not fact.has_provenance and not allowlisted:
+                alert(Trigger.ON_UNAUTHORIZED_ARTIFACT, f"Unauthorized artifact {name} (no provenance) started in "
+                      f"{env.name}", key, payload)
+        elif change == "exited":
+            alert(Trigger.ON_EXITED_ARTIFACT, f"{name} exited from {env.name}", key, payload)
+        elif change == "scaled":
+            was, now = item["annotation"]["was"], item["annotation"]["now"]
+            alert(Trigger.ON_SCALED_ARTIFACT, f"{name} scaled from {was} to {now} in {env.name}", key, payload)
+        if allowlisted and change != "exited" and (change == "started" or (name, fingerprint) not in was_allowed):
+            alert(Trigger.ON_ALLOWED_ARTIFACT, f"Allowlisted artifact {name} is running in {env.name}", key, payload)
+    if compliance is not None and (previous is None and not compliance.compliant or
+                                   previous is not None and previous.compliant != compliance.compliant):
+        if compliance.compliant:
+            alert(Trigger.ON_COMPLIANT_ENV, f"{env.name} became compliant", "env")
+        else:
+            alert(Trigger.ON_NON_COMPLIANT_ENV, f"{env.name} became non-compliant "
+                  f"({compliance.non_compliant_count + compliance.unknown_count} artifact(s) not compliant)", "env")
+    return raised
+
+
+def check_agent_silence(now=None) -> int:
+    """Raise ON_AGENT_SILENT once per silence for every environment whose agent has not reported within
+    its expected interval. ``now`` is injectable (tests drive the clock). Returns alerts raised."""
+    from snapshots.models import Environment
+
+    now = now or timezone.now()
+    listening = Action.objects.filter(enabled=True, deleted_at=None).values_list("org_id", "triggers")
+    org_ids = {org_id for org_id, triggers in listening if Trigger.ON_AGENT_SILENT in triggers}
+    if not org_ids:
+        return 0
+    environments = Environment.objects.filter(org_id__in=org_ids, archived=False).exclude(type="logical")
+    raised = 0
+    for env in environments.select_related("org"):
+        if not env.is_stale(now):
+            continue
+        since = env.last_report_at or env.created_at
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    AgentSilence.objects.create(org=env.org, environment=env, silent_since=since, detected_at=now)
+            except IntegrityError:
+                continue  # already alerted for this silence
+            minutes = int((now - since).total_seconds() // 60)
+            description = (f"No report from the agent of {env.name} for {minutes} minutes "
+                           f"(expected every {env.expected_report_interval_seconds} s)")
+            event = build_event(env.org, Trigger.ON_AGENT_SILENT, env.name, description, None, None)
+            event["silent_since"] = since.isoformat()
+            raised += len(raise_alert(env.org, Trigger.ON_AGENT_SILENT, env.name, event,
+                                      f"silent|{env.pk}|{since.isoformat()}", now))
+    return raised

@@ -1,0 +1,36 @@
+"""Evidence vault API under /api/v2/. The flows / trails / artifacts / attestations paths are the ones
+the kosli CLI calls; the rest are csm's own."""
+
+from django.urls import path
+
+from evidence.api import views
+
+FP = "<str:fingerprint>"
+
+urlpatterns = [
+    path("flows/<str:org>", views.FlowsView.as_view(), name="api-flows"),
+    path("flows/<str:org>/template_file", views.FlowTemplateFileView.as_view(), name="api-flow-template-file"),
+    path("flows/<str:org>/<str:flow>", views.FlowDetailView.as_view(), name="api-flow"),
+    path("trails/<str:org>/<str:flow>", views.TrailsView.as_view(), name="api-trails"),
+    path("trails/<str:org>/<str:flow>/<str:trail>", views.TrailDetailView.as_view(), name="api-trail"),
+    path("trails/<str:org>/<str:flow>/<str:trail>/audit-package", views.TrailPackageView.as_view(),
+         name="api-trail-package"),
+    path("artifacts/<str:org>/<str:flow>", views.ArtifactsView.as_view(), name="api-artifacts"),
+    path(f"artifacts/<str:org>/<str:flow>/fingerprint/{FP}", views.ArtifactView.as_view(), name="api-artifact"),
+    path(f"artifacts/<str:org>/<str:flow>/fingerprint/{FP}/audit-package", views.ArtifactPackageView.as_view(),
+         name="api-artifact-package"),
+    # One view, two paths: GET lists a trail's attestations, POST with the type attests (kosli's paths).
+    path("attestations/<str:org>/<str:flow>/trail/<str:trail>",
+         views.AttestationsView.as_view(http_method_names=["get", "head", "options"]),
+         name="api-attestations"),
+    path("attestations/<str:org>/<str:flow>/trail/<str:trail>/<str:kind>",
+         views.AttestationsView.as_view(http_method_names=["post", "options"]),
+         name="api-attest"),
+    path("attestations/<str:org>/id/<int:pk>", views.AttestationDetailView.as_view(), name="api-attestation"),
+    path("attestations/<str:org>/id/<int:pk>/audit-package", views.AttestationPackageView.as_view(),
+         name="api-attestation-package"),
+    path("evidence/<str:org>/<str:sha256>", views.EvidenceFileView.as_view(), name="api-evidence"),
+    path("evidence/<str:org>/<str:sha256>/download", views.EvidenceDownloadView.as_view(),
+         name="api-evidence-download"),
+    path("orgs/<str:org>/attestation-types", views.CustomTypesView.as_view(), name="api-attestation-types"),
+]

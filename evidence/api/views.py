@@ -1,0 +1,341 @@
+"""Evidence vault API. Paths the kosli CLI calls are served exactly as it calls them (see urls.py); each
+view resolves the org (404 for other orgs), checks its permission, hands the payload to a service and
+shapes the answer."""
+
+import json
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from audit.context import AuditContext
+from csm.api.base import OrgScopedAPIView
+from csm.api.errors import ApiError, invalid, service_error
+from evidence import archives, packages, selectors, services
+from evidence.api import uploads
+from evidence.api.serializers import (
+    artifact_dict,
+    attestation_dict,
+    custom_type_dict,
+    evidence_dict,
+    flow_dict,
+    trail_dict,
+)
+from evidence.choices import AttestationType
+from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Trail
+from evidence.responses import attachment
+from evidence.storage import EvidenceCorrupted
+from tenants.access import require_permission
+from tenants.services import ServiceError
+
+READ_OR_REPORT = {"GET": "evidence.view", "default": "evidence.report"}
+MAX_LIST = 500
+READ = extend_schema(responses=OpenApiTypes.OBJECT)
+WRITE = extend_schema(request={"application/json": OpenApiTypes.OBJECT, "multipart/form-data": OpenApiTypes.OBJECT},
+                      responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
+FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+
+
+def corrupted(error: EvidenceCorrupted) -> ApiError:
+    return ApiError(500, "evidence_corrupted", str(error))
+
+
+def _limit(request) -> int:
+    try:
+        return max(1, min(int(request.query_params.get("limit", 100)), MAX_LIST))
+    except ValueError:
+        raise invalid("limit must be an integer", {"limit": ["must be an integer"]}) from None
+
+
+def payload(request) -> dict:
+    """The kosli ``data_json`` multipart field, or the JSON body itself."""
+    if "data_json" in request.data:
+        raw = request.data["data_json"]
+        if hasattr(raw, "read"):
+            raw = raw.read().decode("utf-8", "replace")
+        try:
+            data = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError as exc:
+            raise invalid(f"data_json is not valid JSON: {exc}", {"data_json": [str(exc)]}) from None
+    else:
+        data = request.data
+    if hasattr(data, "dict") and not isinstance(data, dict):
+        data = data.dict()
+    if not isinstance(data, dict):
+        raise invalid("data_json must be a JSON object", {"data_json": ["must be a JSON object"]})
+    return dict(data)
+
+
+def template_file(request) -> str | None:
+    upload = request.FILES.get("template_file") if hasattr(request, "FILES") else None
+    if upload is None:
+        return None
+    if upload.size > 256 * 1024:
+        raise ApiError(413, "too_large", "template_file is larger than 256 KiB", {"template_file": ["too large"]})
+    try:
+        return upload.read().decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid("template_file is not UTF-8 text", {"template_file": ["not UTF-8"]}) from None
+
+
+class EvidenceView(OrgScopedAPIView):
+    permission = READ_OR_REPORT
+    error_statuses = (409, 413)
+
+    def flow(self, name) -> Flow:
+        return get_object_or_404(Flow.objects.for_org(self.org), name=name)
+
+    def trail(self, flow, name) -> Trail:
+        return get_object_or_404(Trail.objects.for_org(self.org).select_related("flow"), flow=flow, name=name)
+
+    def ctx(self):
+        return AuditContext.from_request(self.request)
+
+
+class FlowsView(EvidenceView):
+    """``GET`` the org's flows; ``PUT`` creates or updates one (kosli ``create flow``, legacy JSON body
+    ``{name, description, visibility, template: [names]}`` or csm's ``{template: {trail, artifacts}}``)."""
+
+    @READ
+    def get(self, request, org):
+        return Response([flow_dict(flow) for flow in Flow.objects.for_org(self.org)[: _limit(request)]])
+
+    @WRITE
+    def put(self, request, org):
+        try:
+            flow, created = services.upsert_flow(self.ctx(), self.org, payload(request))
+        except ServiceError as error:
+            raise service_error(error) from None
+        return Response(flow_dict(flow), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class FlowTemplateFileView(EvidenceView):
+    """``PUT /api/v2/flows/{org}/template_file``: multipart ``data_json`` + ``template_file`` (kosli YAML)."""
+
+    @WRITE
+    def put(self, request, org):
+        try:
+            flow, created = services.upsert_flow(self.ctx(), self.org, payload(request),
+                                                 template_yaml=template_file(request) or "")
+        except ServiceError as error:
+            raise service_error(error) from None
+        return Response(flow_dict(flow), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class FlowDetailView(EvidenceView):
+    @READ
+    def get(self, request, org, flow):
+        return Response(flow_dict(self.flow(flow)))
+
+
+class TrailsView(EvidenceView):
+    """``GET`` a flow's trails; ``PUT`` begins or updates one (kosli ``begin trail``: multipart ``data_json``
+    with an optional ``template_file``, or a JSON body)."""
+
+    @READ
+    def get(self, request, org, flow):
+        flow = self.flow(flow)
+        trails = Trail.objects.for_org(self.org).filter(flow=flow).select_related("flow")[: _limit(request)]
+        return Response([trail_dict(trail) for trail in trails])
+
+    @WRITE
+    def put(self, request, org, flow):
+        flow = self.flow(flow)
+        try:
+            trail, created = services.begin_trail(self.ctx(), self.org, flow, payload(request),
+                                                  template_yaml=template_file(request))
+        except ServiceError as error:
+            raise service_error(error) from None
+        return Response(trail_dict(trail), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class TrailDetailView(EvidenceView):
+    @READ
+    def get(self, request, org, flow, trail):
+        trail = self.trail(self.flow(flow), trail)
+        return Response(trail_dict(trail, selectors.trail_compliance(trail)))
+
+
+class ArtifactsView(EvidenceView):
+    """``GET`` a flow's artifacts; ``POST`` reports one (kosli ``attest artifact``)."""
+
+    @READ
+    def get(self, request, org, flow):
+        flow = self.flow(flow)
+        artifacts = (Artifact.objects.for_org(self.org).filter(flow=flow).select_related("flow", "trail", "leaf")
+                     [: _limit(request)])
+        return Response([artifact_dict(artifact) for artifact in artifacts])
+
+    @WRITE
+    def post(self, request, org, flow):
+        flow = self.flow(flow)
+        try:
+            artifact, created = services.report_artifact(self.ctx(), self.org, flow, payload(request))
+        except ServiceError as error:
+            raise service_error(error) from None
+        return Response(artifact_dict(artifact), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _fingerprint(value: str) -> str:
+    try:
+        return services.validate_fingerprint(value)
+    except ServiceError as error:
+        raise service_error(error) from None
+
+
+class ArtifactView(EvidenceView):
+    """``GET /api/v2/artifacts/{org}/{flow}/fingerprint/{sha}``: provenance, attestations (parsed
+    results, evidence), compliance, and where the artifact runs now and ran before."""
+
+    @READ
+    def get(self, request, org, flow, fingerprint):
+        flow = self.flow(flow)
+        fingerprint = _fingerprint(fingerprint)
+        records = list(Artifact.objects.for_org(self.org).filter(flow=flow, fingerprint=fingerprint)
+                       .select_related("flow", "trail", "leaf"))
+        if not records:
+            raise ApiError(404, "not_found", f"flow {flow.name!r} reported no artifact {fingerprint}")
+        attestations = (Attestation.objects.for_org(self.org).filter(artifact__in=records)
+                        .select_related("flow", "trail", "artifact", "custom_type", "leaf")
+                        .prefetch_related("evidence_links__evidence_file__org"))
+        data = artifact_dict(records[0])
+        data["reports"] = [artifact_dict(record) for record in records]
+        data["attestations"] = [attestation_dict(a) for a in attestations]
+        data["compliance"] = selectors.artifact_compliance(self.org, fingerprint)
+        data["running"] = selectors.where_it_runs(self.org, fingerprint)
+        return Response(data)
+
+
+class AttestationsView(EvidenceView):
+    """``POST /api/v2/attestations/{org}/{flow}/trail/{trail}/{type}`` (kosli ``attest <type>``):
+    multipart ``data_json`` + optional ``attachment_file`` (tar.gz or a single file), or a JSON body (kosli
+    ``attest override``). ``GET`` on the same path without the type lists the trail's attestations."""
+
+    @READ
+    def get(self, request, org, flow, trail):
+        trail = self.trail(self.flow(flow), trail)
+        attestations = (Attestation.objects.for_org(self.org).filter(trail=trail)
+                        .select_related("flow", "trail", "artifact", "custom_type", "leaf")
+                        .prefetch_related("evidence_links__evidence_file__org")[: _limit(request)])
+        return Response([attestation_dict(a) for a in attestations])
+
+    @WRITE
+    def post(self, request, org, flow, trail, kind):
+        if kind == AttestationType.OVERRIDE:
+            require_permission(request, self.org_access, "evidence.override")
+        uploads.install(request)
+        flow = self.flow(flow)
+        data = payload(request)
+        upload = request.FILES.get("attachment_file")
+        try:
+            members = archives.read_attachment(upload) if upload is not None else []
+        except archives.ArchiveError as error:
+            raise ApiError(error.status, error.code, error.message, {"attachment_file": [error.message]}) from None
+        try:
+            attestation = services.create_attestation(
+                self.ctx(), self.org, flow, trail, kind, data, members,
+                can_override=self.org_access.can("evidence.override"))
+        except ServiceError as error:
+            raise service_error(error) from None
+        finally:
+            for member in members:
+                member.file.close()
+        return Response(attestation_dict(attestation), status=status.HTTP_201_CREATED)
+
+
+class AttestationDetailView(EvidenceView):
+    @READ
+    def get(self, request, org, pk):
+        attestation = get_object_or_404(Attestation.objects.for_org(self.org), pk=pk)
+        return Response(attestation_dict(attestation))
+
+
+class EvidenceFileView(EvidenceView):
+    @READ
+    def get(self, request, org, sha256):
+        evidence = get_object_or_404(EvidenceFile.objects.for_org(self.org).select_related("org"), sha256=sha256)
+        data = evidence_dict(evidence)
+        data["attestations"] = [{"id": link.attestation_id, "name": link.name}
+                                for link in evidence.links.all()[:MAX_LIST]]
+        return Response(data)
+
+
+class EvidenceDownloadView(EvidenceView):
+    """The stored bytes, re-verified against their SHA-256 first, as an attachment."""
+
+    @FILE
+    def get(self, request, org, sha256):
+        evidence = get_object_or_404(EvidenceFile.objects.for_org(self.org), sha256=sha256)
+        try:
+            handle = services.storage.open_verified(evidence)
+        except EvidenceCorrupted as error:
+            raise corrupted(error) from None
+        return attachment(handle, evidence.original_name or evidence.sha256, evidence.size)
+
+
+def _package_response(org, subject, attestations, artifacts=(), compliance=None):
+    try:
+        handle = packages.build_package(org, subject, attestations, artifacts, compliance)
+    except EvidenceCorrupted as error:
+        raise corrupted(error) from None
+    name = f"audit-package-{subject['type']}-{subject['id']}.tar.gz"
+    return attachment(handle, name, content_type="application/gzip")
+
+
+def _attestations(org, **filters):
+    return (Attestation.objects.for_org(org).filter(**filters)
+            .select_related("flow", "trail", "artifact", "custom_type", "leaf").order_by("created_at", "id"))
+
+
+class TrailPackageView(EvidenceView):
+    @FILE
+    def get(self, request, org, flow, trail):
+        trail = self.trail(self.flow(flow), trail)
+        artifacts = list(trail.artifacts.select_related("flow", "trail", "leaf"))
+        subject = {"type": "trail", "id": trail.name, "flow": trail.flow.name}
+        return _package_response(self.org, subject, _attestations(self.org, trail=trail), artifacts,
+                                 selectors.trail_compliance(trail))
+
+
+class ArtifactPackageView(EvidenceView):
+    @FILE
+    def get(self, request, org, flow, fingerprint):
+        flow = self.flow(flow)
+        fingerprint = _fingerprint(fingerprint)
+        artifacts = list(Artifact.objects.for_org(self.org).filter(flow=flow, fingerprint=fingerprint)
+                         .select_related("flow", "trail", "leaf"))
+        if not artifacts:
+            raise ApiError(404, "not_found", f"flow {flow.name!r} reported no artifact {fingerprint}")
+        subject = {"type": "artifact", "id": fingerprint, "flow": flow.name}
+        return _package_response(self.org, subject, _attestations(self.org, artifact__in=artifacts), artifacts,
+                                 selectors.artifact_compliance(self.org, fingerprint))
+
+
+class AttestationPackageView(EvidenceView):
+    @FILE
+    def get(self, request, org, pk):
+        attestation = get_object_or_404(Attestation.objects.for_org(self.org), pk=pk)
+        subject = {"type": "attestation", "id": attestation.pk, "flow": attestation.flow.name,
+                   "trail": attestation.trail.name}
+        return _package_response(self.org, subject, _attestations(self.org, pk=attestation.pk))
+
+
+class CustomTypesView(EvidenceView):
+    """An org's custom attestation types (JSON Schema + compliance rule). Defining one changes how
+    compliance is judged, so it takes ``evidence.override`` (owners and admins)."""
+
+    permission = {"GET": "evidence.view", "default": "evidence.override"}
+
+    @READ
+    def get(self, request, org):
+        return Response([custom_type_dict(c) for c in CustomAttestationType.objects.for_org(self.org)])
+
+    @WRITE
+    def post(self, request, org):
+        try:
+            custom = services.create_custom_type(self.ctx(), self.org, payload(request))
+        except ServiceError as error:
+            raise service_error(error) from None
+        return Response(custom_type_dict(custom), status=status.HTTP_201_CREATED)

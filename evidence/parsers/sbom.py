@@ -1,0 +1,58 @@
+"""SBOMs in CycloneDX JSON (``bomFormat: CycloneDX``) and SPDX JSON (``spdxVersion``)."""
+
+from evidence.parsers import ParseError, load_json
+
+
+def _cyclonedx_components(name: str, items, out: list, path: str) -> None:
+    if items is None:
+        return
+    if not isinstance(items, list):
+        raise ParseError(f"{name}: {path} must be a list")
+    for index, item in enumerate(items):
+        where = f"{path}[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
+            raise ParseError(f"{name}: {where} has no name")
+        out.append({"name": item["name"][:500], "version": str(item.get("version") or "")[:200],
+                    "purl": str(item.get("purl") or "")[:1000], "kind": str(item.get("type") or "")[:50]})
+        _cyclonedx_components(name, item.get("components"), out, f"{where}.components")
+
+
+def _spdx_components(name: str, packages) -> list[dict]:
+    if packages is None:
+        return []
+    if not isinstance(packages, list):
+        raise ParseError(f"{name}: packages must be a list")
+    out = []
+    for index, package in enumerate(packages):
+        if not isinstance(package, dict) or not isinstance(package.get("name"), str) or not package["name"]:
+            raise ParseError(f"{name}: packages[{index}] has no name")
+        purl = ""
+        for ref in package.get("externalRefs") or []:
+            if isinstance(ref, dict) and ref.get("referenceType") == "purl":
+                purl = str(ref.get("referenceLocator") or "")
+                break
+        out.append({"name": package["name"][:500], "version": str(package.get("versionInfo") or "")[:200],
+                    "purl": purl[:1000], "kind": str(package.get("primaryPackagePurpose") or "")[:50].lower()})
+    return out
+
+
+def parse(name: str, data: bytes) -> dict | None:
+    document = load_json(name, data)
+    if not isinstance(document, dict):
+        return None
+    if document.get("bomFormat") == "CycloneDX":
+        spec = document.get("specVersion")
+        if not isinstance(spec, str) or not spec:
+            raise ParseError(f"{name}: CycloneDX document has no specVersion")
+        components: list[dict] = []
+        _cyclonedx_components(name, document.get("components"), components, "components")
+        return {"file": name, "format": "CycloneDX", "spec_version": spec, "component_count": len(components),
+                "components": components}
+    if "spdxVersion" in document:
+        spec = document.get("spdxVersion")
+        if not isinstance(spec, str) or not spec.startswith("SPDX-"):
+            raise ParseError(f"{name}: spdxVersion must look like 'SPDX-2.3'")
+        components = _spdx_components(name, document.get("packages"))
+        return {"file": name, "format": "SPDX", "spec_version": spec.removeprefix("SPDX-"),
+                "component_count": len(components), "components": components}
+    return None

@@ -1,0 +1,230 @@
+"""Reads of the evidence vault that need care: compliance, provenance, where an artifact runs.
+
+For other parts of csm (policies, reports, snapshots):
+
+- ``artifact_compliance(org, fingerprint)``: is this artifact compliant, and if not, why.
+- ``provenance_for(org, fingerprints)``: per fingerprint, which flow built it, from which commit, and its
+  compliance — batched (a fixed number of queries for any number of fingerprints).
+- ``attestations_for(org, fingerprint)``: the latest attestation per name about an artifact (effective
+  compliance, overrides applied).
+- ``trail_compliance(trail)``: a trail's compliance against its template.
+
+Compliance rules: the latest attestation of each name counts (older ones stay visible but are
+superseded); an override applies to the attestation it names until a newer one of that name arrives;
+every attestation the template requires must be present ("missing attestation X") and every latest
+attestation compliant ("attestation X is non-compliant").
+"""
+
+import re
+from collections import defaultdict
+
+from django.db import connection
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+
+from evidence.choices import AttestationType
+from evidence.models import Artifact, Attestation, Flow, Trail
+
+HEX = re.compile(r"^[0-9a-f]{4,64}$")
+
+
+def _order(attestation: Attestation):
+    return (attestation.created_at, attestation.pk)
+
+
+def evaluate(required: list[str], attestations) -> dict:
+    """Compliance of one scope (a trail or an artifact) from its attestations and required names."""
+    latest: dict[str, Attestation] = {}
+    overrides: dict[str, Attestation] = {}
+    for attestation in sorted(attestations, key=_order):
+        bucket = overrides if attestation.type == AttestationType.OVERRIDE else latest
+        bucket[attestation.name] = attestation
+    reasons = [f"missing attestation {name}" for name in required if name not in latest]
+    entries = []
+    for name, attestation in sorted(latest.items()):
+        override = overrides.get(name)
+        overridden = override is not None and override.results.get("overrides") == attestation.pk
+        effective = override.is_compliant if overridden else attestation.is_compliant
+        entries.append({"name": name, "type": attestation.type_label, "id": attestation.pk,
+                        "is_compliant": attestation.is_compliant, "effective_compliant": effective,
+                        "overridden": overridden, "override_reason": override.reason if overridden else "",
+                        "verification": attestation.verification, "created_at": attestation.created_at,
+                        "required": name in required})
+        if not effective:
+            reasons.append(f"attestation {name} is non-compliant")
+    return {"compliant": not reasons, "reasons": reasons, "attestations": entries}
+
+
+def required_for_artifact(template: dict, template_name: str) -> list[str]:
+    names: list[str] = []
+    for entry in (template or {}).get("artifacts", []):
+        if entry["name"] in ("*", template_name):
+            names.extend(item["name"] for item in entry["attestations"] if item["name"] not in names)
+    return names
+
+
+def _artifact_template(artifact: Artifact) -> dict:
+    return artifact.trail.effective_template() if artifact.trail_id else artifact.flow.template
+
+
+def artifact_record_compliance(artifact: Artifact, attestations=None) -> dict:
+    """Compliance of one artifact report (one flow's view of a fingerprint)."""
+    if attestations is None:
+        attestations = list(artifact.attestations.select_related("custom_type"))
+    required = required_for_artifact(_artifact_template(artifact), artifact.template_name)
+    result = evaluate(required, attestations)
+    result.update({"flow": artifact.flow.name, "trail": artifact.trail.name if artifact.trail_id else "",
+                   "artifact_id": artifact.pk})
+    return result
+
+
+def trail_compliance(trail: Trail) -> dict:
+    """A trail's compliance: its own required attestations, its required artifacts, and each artifact's."""
+    template = trail.effective_template() or {}
+    attestations = [a for a in trail.attestations.select_related("custom_type")
+                    if a.artifact_id is None and not a.target_artifact and not a.artifact_fingerprint]
+    result = evaluate([item["name"] for item in template.get("trail", [])], attestations)
+    artifacts = list(trail.artifacts.select_related("flow", "trail"))
+    by_template = {artifact.template_name for artifact in artifacts}
+    for entry in template.get("artifacts", []):
+        if entry["name"] != "*" and entry["name"] not in by_template:
+            result["reasons"].append(f"missing artifact {entry['name']}")
+    result["artifacts"] = []
+    for artifact in artifacts:
+        record = artifact_record_compliance(artifact)
+        result["artifacts"].append({"fingerprint": artifact.fingerprint, "name": artifact.template_name
+                                    or artifact.filename, "compliant": record["compliant"],
+                                    "reasons": record["reasons"]})
+        if not record["compliant"]:
+            result["reasons"].append(f"artifact {artifact.template_name or artifact.filename} is non-compliant")
+    result["compliant"] = not result["reasons"]
+    return result
+
+
+_SQLITE_CHUNK = 500  # under SQLite's bound-parameter limit
+
+
+def _reports_of(org, fingerprints: list[str]) -> list[Artifact]:
+    """Every report of ``fingerprints``, oldest first. On PostgreSQL one index-backed query whatever the
+    number of fingerprints: they travel as ONE text parameter split server-side
+    (``fingerprint = ANY(string_to_array(%s, ','))``) — neither thousands of bound parameters Django would
+    compile into an IN list nor a 10,000-element array psycopg would adapt element by element (5× slower).
+    A fingerprint is hex; one containing a comma cannot have been reported and is left out."""
+    fingerprints = [fp for fp in fingerprints if "," not in fp]
+    if not fingerprints:
+        return []
+    base = (Artifact.objects.for_org(org).select_related("flow", "trail", "trail__flow")
+            .order_by("created_at", "id"))
+    if connection.vendor == "postgresql":
+        column = f'"{Artifact._meta.db_table}"."fingerprint"'  # our own table name; values are bound
+        wanted = RawSQL(f"{column} = ANY(string_to_array(%s, ','))", (",".join(fingerprints),),  # noqa: S611
+                        output_field=BooleanField())
+        return list(base.alias(wanted=wanted).filter(wanted=True))
+    found = [a for start in range(0, len(fingerprints), _SQLITE_CHUNK)
+             for a in base.filter(fingerprint__in=fingerprints[start:start + _SQLITE_CHUNK])]
+    found.sort(key=lambda a: (a.created_at, a.pk))
+    return found
+
+
+def _records(org, fingerprints) -> tuple[dict[str, list[Artifact]], dict[int, list[Attestation]]]:
+    artifacts = _reports_of(org, sorted(fingerprints))
+    by_fingerprint: dict[str, list[Artifact]] = defaultdict(list)
+    for artifact in artifacts:
+        by_fingerprint[artifact.fingerprint].append(artifact)
+    attestations: dict[int, list[Attestation]] = defaultdict(list)
+    if artifacts:
+        for attestation in (Attestation.objects.for_org(org).filter(artifact__in=[a.pk for a in artifacts])
+                            .select_related("custom_type")):
+            attestations[attestation.artifact_id].append(attestation)
+    return by_fingerprint, attestations
+
+
+def _combine(fingerprint: str, records: list[Artifact], attestations: dict[int, list[Attestation]]) -> dict:
+    if not records:
+        return {"fingerprint": fingerprint, "provenance": False, "compliant": None,
+                "reasons": [NO_PROVENANCE_REASON], "records": []}
+    evaluated = [artifact_record_compliance(artifact, attestations.get(artifact.pk, [])) for artifact in records]
+    reasons = [f"{record['flow']}: {reason}" for record in evaluated for reason in record["reasons"]]
+    return {"fingerprint": fingerprint, "provenance": True, "compliant": not reasons, "reasons": reasons,
+            "records": evaluated}
+
+
+def artifact_compliance(org, fingerprint: str) -> dict:
+    """``{"fingerprint", "provenance": bool, "compliant": bool | None, "reasons": [str], "records": [...]}``.
+
+    ``compliant`` is None when no flow reported the fingerprint (no provenance); otherwise True only when
+    every flow that reported it has every required attestation, each compliant. ``records`` has one
+    entry per report (flow, trail, per-attestation detail)."""
+    by_fingerprint, attestations = _records(org, [fingerprint])
+    return _combine(fingerprint, by_fingerprint.get(fingerprint, []), attestations)
+
+
+def provenance_for(org, fingerprints) -> dict[str, dict]:
+    """Per fingerprint: ``{"provenance": bool, "flow", "flows", "trail", "git_commit", "commit_url",
+    "build_url", "repo_url", "artifact_compliant": bool | None, "compliance_reasons": [str]}`` (flow
+    fields from the latest report). Every requested fingerprint gets an entry; ``provenance`` False
+    means no flow reported it (those entries are one shared dict: read, do not modify). A fixed number of
+    queries, whatever the number of fingerprints."""
+    wanted = {fp for fp in fingerprints if fp}
+    by_fingerprint, attestations = _records(org, wanted)
+    out = {}
+    for fingerprint, records in by_fingerprint.items():
+        combined = _combine(fingerprint, records, attestations)
+        latest = records[-1]
+        out[fingerprint] = {
+            "provenance": True,
+            "flow": latest.flow.name,
+            "flows": sorted({record.flow.name for record in records}),
+            "trail": latest.trail.name if latest.trail_id else None,
+            "git_commit": latest.git_commit,
+            "commit_url": latest.commit_url,
+            "build_url": latest.build_url,
+            "repo_url": latest.repo_url,
+            "artifact_compliant": combined["compliant"],
+            "compliance_reasons": combined["reasons"],
+        }
+    # The rest has no provenance: one constant answer, shared (read-only) by all of them.
+    missing = {**NO_PROVENANCE, "flows": [], "compliance_reasons": [NO_PROVENANCE_REASON]}
+    out.update(dict.fromkeys(wanted.difference(out), missing))
+    return out
+
+
+NO_PROVENANCE_REASON = "no provenance: no flow reported this artifact"
+NO_PROVENANCE = {"provenance": False, "flow": None, "flows": [], "trail": None, "git_commit": None,
+                 "commit_url": None, "build_url": None, "repo_url": None, "artifact_compliant": None,
+                 "compliance_reasons": [NO_PROVENANCE_REASON]}
+
+
+def attestations_for(org, fingerprint: str) -> dict[str, dict]:
+    """The latest attestation per name about an artifact across every flow that reported it:
+    ``{name: {"type", "is_compliant" (effective), "overridden", "flow", "id"}}``."""
+    out: dict[str, dict] = {}
+    for record in artifact_compliance(org, fingerprint)["records"]:
+        for entry in record["attestations"]:
+            out[entry["name"]] = {"type": entry["type"], "is_compliant": entry["effective_compliant"],
+                                  "overridden": entry["overridden"], "flow": record["flow"], "id": entry["id"]}
+    return out
+
+
+def where_it_runs(org, fingerprint: str) -> list[dict]:
+    """Where the artifact runs now and ran before, from the snapshot journal:
+    ``[{environment, from_index, to_index, from_time, to_time, running}]`` (``snapshots.selectors``)."""
+    from snapshots.selectors import fingerprint_history
+
+    return fingerprint_history(org, fingerprint)
+
+
+def search_commits(org, prefix: str) -> list[dict]:
+    """Artifacts whose git commit starts with ``prefix`` (hex, at least 4 characters)."""
+    prefix = (prefix or "").lower()
+    if not HEX.match(prefix):
+        return []
+    artifacts = (Artifact.objects.for_org(org).filter(git_commit__startswith=prefix)
+                 .select_related("flow", "trail").order_by("-created_at")[:50])
+    return [{"kind": "git_commit", "git_commit": a.git_commit, "fingerprint": a.fingerprint, "name": a.filename,
+             "flow": a.flow.name, "trail": a.trail.name if a.trail_id else "", "commit_url": a.commit_url}
+            for a in artifacts]
+
+
+def latest_trails(flow: Flow, limit: int = 20):
+    return flow.trails.all()[:limit]

@@ -1,0 +1,481 @@
+"""Every write of the evidence vault. Each function is atomic and records its audit event (and, for
+artifacts, attestations and evidence files, a journal leaf) in the same transaction.
+
+Refusals raise ``tenants.services.ServiceError`` (message + field + code) — the API turns them into
+4xx JSON — or ``archives.ArchiveError`` (400 / 413) for uploads.
+"""
+
+import mimetypes
+import re
+
+import jsonschema
+import yaml
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.choices import AuditAction, LeafKind
+from audit.context import AuditContext
+from audit.services import append_leaf, record_event
+from csm.expressions import ExpressionError, compile_expression
+from csm.fingerprints import is_fingerprint
+from evidence import storage
+from evidence.choices import TYPE_ALIASES, AttestationType, Severity, Verification
+from evidence.models import (
+    Artifact,
+    Attestation,
+    AttestationEvidence,
+    CustomAttestationType,
+    EvidenceFile,
+    Flow,
+    SbomComponent,
+    Trail,
+)
+from evidence.parsers import ParseError
+from evidence.parsers.judge import Judgement, judge
+from tenants.services import ServiceError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~@:+-]{0,119}$")
+MAX_TEMPLATE_ENTRIES = 200
+
+
+def _name(value, field: str, max_length: int = 120) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ServiceError(f"{field} is required", field)
+    value = value.strip()
+    if len(value) > max_length or not NAME.match(value[:120]) or "/" in value:
+        raise ServiceError(f"{field} {value[:60]!r} may contain letters, digits and . _ ~ @ : + - only "
+                           f"(1-{max_length} characters, no slash)", field)
+    return value
+
+
+def _dict(value, field: str) -> dict:
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise ServiceError(f"{field} must be an object", field)
+    return value
+
+
+def _text(value, field: str, max_length: int = 10_000) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ServiceError(f"{field} must be a string", field)
+    if len(value) > max_length:
+        raise ServiceError(f"{field} is longer than {max_length} characters", field)
+    return value
+
+
+def _url(value, field: str) -> str:
+    """An http(s) URL or "": reported URLs end up as links on pages, so no ``javascript:`` and friends."""
+    text = _text(value, field, 1000).strip()
+    if text and not re.match(r"^https?://[^\s]+$", text, re.IGNORECASE):
+        raise ServiceError(f"{field} must be an http(s) URL", field)
+    return text
+
+
+def validate_fingerprint(value, field: str = "fingerprint") -> str:
+    if not is_fingerprint(value):
+        raise ServiceError(f"{field} must be a lowercase 64-hex SHA-256 digest", field)
+    return value
+
+
+def _commit(info: dict, field: str) -> str:
+    sha = info.get("sha1", "")
+    if sha in ("", None):
+        return ""
+    if not isinstance(sha, str) or not re.match(r"^[0-9a-fA-F]{7,64}$", sha):
+        raise ServiceError(f"{field}.sha1 must be a hex git commit", f"{field}.sha1")
+    return sha.lower()
+
+
+# --- templates ---------------------------------------------------------------------------------------
+
+
+def _template_items(items, field: str) -> list[dict]:
+    if items is None:
+        return []
+    if not isinstance(items, list) or len(items) > MAX_TEMPLATE_ENTRIES:
+        raise ServiceError(f"{field} must be a list (at most {MAX_TEMPLATE_ENTRIES} entries)", field)
+    out = []
+    for index, item in enumerate(items):
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict):
+            raise ServiceError(f"{field}[{index}] must be a name or {{name, type}}", f"{field}[{index}]")
+        out.append({"name": _name(item.get("name"), f"{field}[{index}].name", 200),
+                    "type": str(item.get("type") or "")})
+    return out
+
+
+def parse_template(value) -> dict:
+    """A flow/trail template in any of the accepted shapes → ``{"trail": [...], "artifacts": [...]}``.
+
+    Accepted: the kosli YAML (``version: 1`` / ``trail: {attestations, artifacts}``) as text or parsed, our
+    own ``{"trail": [...], "artifacts": [...]}``, or the legacy kosli list of names (required of every
+    artifact; its ``artifact`` entry names the artifact itself and is dropped)."""
+    if value in (None, "", []):
+        return {"trail": [], "artifacts": []}
+    if isinstance(value, str):
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ServiceError(f"template is not valid YAML: {exc}", "template") from None
+        if value is None:
+            return {"trail": [], "artifacts": []}
+    if isinstance(value, list):
+        names = [name for name in value if not (isinstance(name, str) and name.strip() == "artifact")]
+        return {"trail": [], "artifacts": [{"name": "*", "attestations": _template_items(names, "template")}]}
+    if not isinstance(value, dict):
+        raise ServiceError("template must be a YAML document, an object or a list of names", "template")
+    trail = value.get("trail")
+    if isinstance(trail, dict):  # kosli YAML
+        attestations, artifacts = trail.get("attestations"), trail.get("artifacts")
+        prefix = "template.trail"
+    else:
+        attestations, artifacts = trail, value.get("artifacts")
+        prefix = "template"
+    if artifacts is not None and not isinstance(artifacts, list):
+        raise ServiceError(f"{prefix}.artifacts must be a list", f"{prefix}.artifacts")
+    normalized = {"trail": _template_items(attestations, f"{prefix}.attestations" if prefix != "template"
+                                           else "template.trail"), "artifacts": []}
+    for index, artifact in enumerate(artifacts or []):
+        if not isinstance(artifact, dict):
+            raise ServiceError(f"{prefix}.artifacts[{index}] must be an object", f"{prefix}.artifacts[{index}]")
+        normalized["artifacts"].append({
+            "name": _name(artifact.get("name"), f"{prefix}.artifacts[{index}].name", 200) if artifact.get("name")
+            != "*" else "*",
+            "attestations": _template_items(artifact.get("attestations"), f"{prefix}.artifacts[{index}].attestations"),
+        })
+    return normalized
+
+
+# --- flows and trails --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def upsert_flow(ctx: AuditContext, org, data: dict, template_yaml: str | None = None) -> tuple[Flow, bool]:
+    """Create or update a flow (kosli ``PUT /api/v2/flows/{org}``). Returns (flow, created)."""
+    name = _name(data.get("name"), "name")
+    template_source = template_yaml if template_yaml is not None else data.get("template")
+    threshold = data.get("sarif_threshold", Severity.HIGH) or Severity.HIGH
+    if threshold not in Severity.values:
+        raise ServiceError(f"sarif_threshold must be one of {', '.join(Severity.values)}", "sarif_threshold")
+    fields = {
+        "description": _text(data.get("description"), "description"),
+        "visibility": _text(data.get("visibility"), "visibility", 20) or "private",
+        "tags": _dict(data.get("tags"), "tags"),
+        "sarif_threshold": threshold,
+    }
+    template = parse_template(template_source)
+    flow = Flow.objects.select_for_update().filter(org=org, name=name).first()
+    if flow is None:
+        flow = Flow.objects.create(org=org, name=name, template=template, template_yaml=template_yaml or "",
+                                   **fields)
+        record_event(ctx, org, AuditAction.FLOW_CREATED, flow, after=flow.snapshot())
+        return flow, True
+    before = flow.snapshot()
+    for key, value in fields.items():
+        if key in data:
+            setattr(flow, key, value)
+    if template_source is not None:
+        flow.template = template
+        flow.template_yaml = template_yaml or ""
+    flow.updated_at = timezone.now()
+    flow.save()
+    if flow.snapshot() != before:
+        record_event(ctx, org, AuditAction.FLOW_UPDATED, flow, before=before, after=flow.snapshot())
+    return flow, False
+
+
+@transaction.atomic
+def begin_trail(ctx: AuditContext, org, flow: Flow, data: dict, template_yaml: str | None = None
+                ) -> tuple[Trail, bool]:
+    """Begin (or update) a trail of ``flow`` (kosli ``PUT /api/v2/trails/{org}/{flow}``)."""
+    name = _name(data.get("name"), "name", 200)
+    commit_info = _dict(data.get("git_commit_info"), "git_commit_info")
+    fields = {
+        "description": _text(data.get("description"), "description"),
+        "git_commit_info": commit_info,
+        "git_commit": _commit(commit_info, "git_commit_info"),
+        "origin_url": _url(data.get("origin_url"), "origin_url"),
+        "user_data": _dict(data.get("user_data"), "user_data"),
+        "external_urls": _dict(data.get("external_urls"), "external_urls"),
+    }
+    template = parse_template(template_yaml) if template_yaml is not None else None
+    trail = Trail.objects.select_for_update().filter(org=org, flow=flow, name=name).first()
+    if trail is None:
+        trail = Trail.objects.create(org=org, flow=flow, name=name, template=template, **fields)
+        record_event(ctx, org, AuditAction.TRAIL_CREATED, trail, after=trail.snapshot())
+        return trail, True
+    before = trail.snapshot()
+    for key, value in fields.items():
+        if value not in ("", {}, None):
+            setattr(trail, key, value)
+    if template is not None:
+        trail.template = template
+    trail.updated_at = timezone.now()
+    trail.save()
+    if trail.snapshot() != before:
+        record_event(ctx, org, AuditAction.TRAIL_UPDATED, trail, before=before, after=trail.snapshot())
+    return trail, False
+
+
+def _trail_for(ctx, org, flow, name) -> Trail:
+    trail = Trail.objects.filter(org=org, flow=flow, name=name).first()
+    if trail is None:
+        trail, _ = begin_trail(ctx, org, flow, {"name": name})
+    return trail
+
+
+# --- artifacts ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def report_artifact(ctx: AuditContext, org, flow: Flow, data: dict) -> tuple[Artifact, bool]:
+    """Report an artifact of ``flow`` (kosli ``POST /api/v2/artifacts/{org}/{flow}``), binding every
+    attestation its trail already holds for it (by fingerprint, or by template name + git commit)."""
+    fingerprint = validate_fingerprint(data.get("fingerprint"))
+    trail_name = data.get("trail_name") or data.get("trail") or ""
+    trail = _trail_for(ctx, org, flow, _name(trail_name, "trail_name", 200)) if trail_name else None
+    existing = Artifact.objects.filter(org=org, flow=flow, trail=trail, fingerprint=fingerprint).first()
+    if existing is not None:
+        return existing, False
+    commit_info = _dict(data.get("git_commit_info"), "git_commit_info")
+    git_commit = data.get("git_commit") or commit_info.get("sha1") or ""
+    if git_commit and (not isinstance(git_commit, str) or not re.match(r"^[0-9a-fA-F]{7,64}$", git_commit)):
+        raise ServiceError("git_commit must be a hex git commit", "git_commit")
+    template_name = data.get("template_reference_name") or data.get("template_name") or ""
+    artifact = Artifact.objects.create(
+        org=org, flow=flow, trail=trail, fingerprint=fingerprint,
+        filename=_text(data.get("filename"), "filename", 500),
+        template_name=_name(template_name, "template_reference_name", 200) if template_name else "",
+        git_commit=git_commit.lower(), git_commit_info=commit_info,
+        commit_url=_url(data.get("commit_url"), "commit_url"),
+        build_url=_url(data.get("build_url"), "build_url"),
+        repo_url=_text(data.get("repo_url"), "repo_url", 1000),
+        repo_info=_dict(data.get("repo_info"), "repo_info"),
+        external_urls=_dict(data.get("external_urls"), "external_urls"),
+        annotations=_dict(data.get("annotations"), "annotations"),
+        reported_by=ctx.actor_label[:255],
+    )
+    leaf = append_leaf(org, LeafKind.ARTIFACT, artifact.journal_data(), object_id=artifact.pk)
+    Artifact.objects.filter(pk=artifact.pk).update(leaf=leaf)
+    artifact.leaf = leaf
+    bound = _bind_pending(artifact)
+    record_event(ctx, org, AuditAction.ARTIFACT_REPORTED, artifact,
+                 after={"flow": flow.name, "trail": trail.name if trail else "", "fingerprint": fingerprint,
+                        "filename": artifact.filename, "bound_attestations": bound})
+    return artifact, True
+
+
+def _bind_pending(artifact: Artifact) -> list[int]:
+    if artifact.trail_id is None:
+        return []
+    match = Q(artifact_fingerprint=artifact.fingerprint)
+    if artifact.template_name and artifact.git_commit:
+        match |= Q(artifact_fingerprint="", target_artifact=artifact.template_name, git_commit=artifact.git_commit)
+    pending = Attestation.objects.filter(org=artifact.org, trail=artifact.trail, artifact__isnull=True).filter(match)
+    ids = list(pending.values_list("pk", flat=True))
+    if ids:
+        Attestation.objects.filter(pk__in=ids).update(artifact=artifact)
+    return ids
+
+
+def _artifact_for(org, flow, trail, fingerprint: str, target: str, git_commit: str) -> Artifact | None:
+    if fingerprint:
+        found = Artifact.objects.filter(org=org, flow=flow, trail=trail, fingerprint=fingerprint).first()
+        return found or Artifact.objects.filter(org=org, flow=flow, fingerprint=fingerprint).first()
+    if target and git_commit:
+        return Artifact.objects.filter(org=org, trail=trail, template_name=target, git_commit=git_commit).first()
+    return None
+
+
+# --- evidence files ----------------------------------------------------------------------------------
+
+
+def store_evidence_file(ctx: AuditContext, org, member) -> EvidenceFile:
+    """Store one file for ``org`` (content-addressed; bytes this org already holds are reused)."""
+    existing = EvidenceFile.objects.filter(org=org, sha256=member.sha256).first()
+    if existing is not None:
+        return existing
+    name = storage.put(org, member.sha256, member.file)
+    content_type = mimetypes.guess_type(member.name)[0] or "application/octet-stream"
+    try:
+        with transaction.atomic():
+            evidence = EvidenceFile.objects.create(
+                org=org, sha256=member.sha256, size=member.size, content_type=content_type[:100],
+                original_name=member.name[:1000], storage_name=name, uploaded_by=ctx.actor_label[:255])
+    except IntegrityError:  # the same bytes arrived concurrently in another request
+        return EvidenceFile.objects.get(org=org, sha256=member.sha256)
+    leaf = append_leaf(org, LeafKind.EVIDENCE_FILE, evidence.journal_data(), object_id=evidence.pk)
+    EvidenceFile.objects.filter(pk=evidence.pk).update(leaf=leaf)
+    evidence.leaf = leaf
+    record_event(ctx, org, AuditAction.EVIDENCE_UPLOADED, evidence,
+                 after={"sha256": evidence.sha256, "size": evidence.size, "name": evidence.original_name})
+    return evidence
+
+
+# --- custom types ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_custom_type(ctx: AuditContext, org, data: dict) -> CustomAttestationType:
+    """Define an org's own attestation type: a JSON Schema and a compliance rule."""
+    name = _name(data.get("name"), "name", 100)
+    if name in AttestationType.values:
+        raise ServiceError(f"{name!r} is a built-in attestation type", "name")
+    schema = _dict(data.get("schema"), "schema")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ServiceError(f"schema is not a valid JSON Schema: {exc.message}", "schema") from None
+    rule = _text(data.get("rule"), "rule", 4096).strip()
+    if rule:
+        try:
+            compile_expression(rule)
+        except ExpressionError as exc:
+            raise ServiceError(f"rule: {exc}", "rule") from None
+    if CustomAttestationType.objects.filter(org=org, name=name).exists():
+        raise ServiceError(f"an attestation type named {name!r} already exists", "name", code="conflict")
+    custom = CustomAttestationType.objects.create(
+        org=org, name=name, description=_text(data.get("description"), "description"), schema=schema, rule=rule,
+        created_by=ctx.actor_label[:255])
+    record_event(ctx, org, AuditAction.CUSTOM_TYPE_CREATED, custom,
+                 after={"name": name, "schema": schema, "rule": rule})
+    return custom
+
+
+def _judge_custom(org, data: dict) -> tuple[CustomAttestationType, Judgement, dict]:
+    type_name = data.get("type_name")
+    if not isinstance(type_name, str) or not type_name:
+        raise ServiceError("type_name is required for a custom attestation", "type_name")
+    custom = CustomAttestationType.objects.filter(org=org, name=type_name).first()
+    if custom is None:
+        raise ServiceError(f"no custom attestation type named {type_name!r}", "type_name")
+    attestation_data = data.get("attestation_data", {})
+    validator = jsonschema.validators.validator_for(custom.schema)(custom.schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(attestation_data))
+    if error is not None:
+        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
+        raise ServiceError(f"attestation_data{path}: {error.message}", f"attestation_data{path}")
+    problems = []
+    compliant = True
+    if custom.rule:
+        context = attestation_data if isinstance(attestation_data, dict) else {"data": attestation_data}
+        try:
+            compliant = bool(compile_expression(custom.rule).evaluate(context))
+        except ExpressionError as exc:
+            compliant = False
+            problems.append(f"rule could not be evaluated: {exc}")
+        if not compliant and not problems:
+            problems.append(f"rule not satisfied: {custom.rule}")
+    results = {"type_name": custom.name, "rule": custom.rule, "rule_satisfied": compliant}
+    judgement = Judgement(compliant, Verification.VERIFIED, problems, results)
+    return custom, judgement, {"attestation_data": attestation_data}
+
+
+# --- attestations ------------------------------------------------------------------------------------
+
+
+def _override_target(org, trail, name, fingerprint, artifact) -> Attestation:
+    candidates = Attestation.objects.filter(org=org, trail=trail, name=name).exclude(type=AttestationType.OVERRIDE)
+    if artifact is not None:
+        candidates = candidates.filter(artifact=artifact)
+    elif fingerprint:
+        candidates = candidates.filter(artifact_fingerprint=fingerprint)
+    else:
+        candidates = candidates.filter(artifact__isnull=True, target_artifact="")
+    target = candidates.order_by("-created_at", "-id").first()
+    if target is None:
+        raise ServiceError(f"there is no attestation named {name!r} to override", "attestation_name")
+    return target
+
+
+SUMMARY_KEYS = ("junit_results", "snyk_results", "sarif_results", "pull_requests", "git_provider", "is_compliant",
+                "new_compliance_status", "original_attestation_type", "type_name")
+
+
+@transaction.atomic
+def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind: str, data: dict,
+                       members=(), can_override: bool = False) -> Attestation:
+    """Record an attestation (kosli ``POST /api/v2/attestations/{org}/{flow}/trail/{trail}/{type}``).
+
+    ``data`` is the kosli ``data_json``; ``members`` the files of ``attachment_file`` (``archives.Member``).
+    The type's files are parsed and judged here; every file is stored as evidence (deduplicated per org).
+    ``override`` needs ``can_override`` (the caller checked ``evidence.override``) and a reason."""
+    kind = TYPE_ALIASES.get(kind, kind)
+    if kind not in AttestationType.values:
+        raise ServiceError(f"unknown attestation type {kind!r}; use one of {', '.join(AttestationType.values)}",
+                           "type", code="not_found")
+    if not isinstance(data, dict):
+        raise ServiceError("data_json must be a JSON object", "data_json")
+    trail = _trail_for(ctx, org, flow, _name(trail_name, "trail", 200))
+    name = _name(data.get("attestation_name"), "attestation_name", 200)
+    fingerprint = data.get("artifact_fingerprint") or ""
+    if fingerprint:
+        validate_fingerprint(fingerprint, "artifact_fingerprint")
+    targets = data.get("target_artifacts") or []
+    if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+        raise ServiceError("target_artifacts must be a list of names", "target_artifacts")
+    target = targets[0] if targets else ""
+    commit_info = _dict(data.get("git_commit_info"), "git_commit_info")
+    git_commit = _commit(commit_info, "git_commit_info")
+    if target and not fingerprint and not git_commit:
+        raise ServiceError("requires at least one of: artifact_fingerprint or git_commit_info.", "target_artifacts")
+    artifact = _artifact_for(org, flow, trail, fingerprint, target, git_commit)
+    custom = None
+    reason = ""
+    summary = {key: data[key] for key in SUMMARY_KEYS if key in data}
+    try:
+        if kind == AttestationType.OVERRIDE:
+            if not can_override:
+                raise ServiceError("overriding an attestation needs the permission 'evidence.override'", None,
+                                   code="forbidden")
+            reason = _text(data.get("reason"), "reason", 10_000).strip()
+            if not reason:
+                raise ServiceError("an override needs a reason", "reason")
+            status = data.get("new_compliance_status")
+            if not isinstance(status, bool):
+                raise ServiceError("new_compliance_status must be true or false", "new_compliance_status")
+            overridden = _override_target(org, trail, name, fingerprint, artifact)
+            judgement = Judgement(status, Verification.NOT_APPLICABLE, [f"overridden: {reason}"],
+                                  {"overrides": overridden.pk, "original_type": overridden.type_label,
+                                   "original_compliance": overridden.is_compliant})
+        elif kind == AttestationType.CUSTOM:
+            custom, judgement, extra = _judge_custom(org, data)
+            summary.update(extra)
+        else:
+            judgement = judge(kind, list(members), data, flow)
+    except ParseError as exc:
+        raise ServiceError(exc.message, "attachment_file" if members else "data_json") from None
+    attestation = Attestation.objects.create(
+        org=org, flow=flow, trail=trail, artifact=artifact, artifact_fingerprint=fingerprint,
+        target_artifact=_text(target, "target_artifacts", 200), git_commit=git_commit, name=name, type=kind,
+        custom_type=custom, is_compliant=judgement.is_compliant, verification=judgement.verification,
+        problems=judgement.problems, results=judgement.results, summary=summary,
+        user_data=data.get("user_data") if isinstance(data.get("user_data"), (dict, list)) else {},
+        external_urls=_dict(data.get("external_urls"), "external_urls"),
+        annotations=_dict(data.get("annotations"), "annotations"),
+        description=_text(data.get("description"), "description"),
+        origin_url=_url(data.get("origin_url"), "origin_url"),
+        git_commit_info=commit_info, repo_info=_dict(data.get("repo_info"), "repo_info"),
+        reason=reason, reported_by=ctx.actor_label[:255],
+    )
+    for member in members:
+        evidence = store_evidence_file(ctx, org, member)
+        AttestationEvidence.objects.create(org=org, attestation=attestation, evidence_file=evidence,
+                                           name=member.name)
+    SbomComponent.objects.bulk_create(
+        [SbomComponent(org=org, attestation=attestation, **component) for component in judgement.components],
+        batch_size=1000)
+    leaf = append_leaf(org, LeafKind.ATTESTATION, attestation.journal_data(), object_id=attestation.pk)
+    Attestation.objects.filter(pk=attestation.pk).update(leaf=leaf)
+    attestation.leaf = leaf
+    action = AuditAction.ATTESTATION_OVERRIDDEN if kind == AttestationType.OVERRIDE else AuditAction.ATTESTATION_CREATED
+    record_event(ctx, org, action, attestation,
+                 after={"flow": flow.name, "trail": trail.name, "name": name, "type": attestation.type_label,
+                        "is_compliant": attestation.is_compliant, "verification": attestation.verification,
+                        "reason": reason, "evidence": [m.sha256 for m in members]})
+    return attestation

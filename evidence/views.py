@@ -1,0 +1,76 @@
+"""Web pages of the evidence vault: flows (template, latest trails), a trail (attestations, evidence,
+compliance), an artifact (provenance, attestations with parsed results, evidence downloads, where it
+runs and ran), an evidence file (hash, size, type, uploader) and its download. Read-only."""
+
+from django.http import HttpResponseServerError
+from django.shortcuts import get_object_or_404, render
+
+from evidence import selectors, storage
+from evidence.models import Artifact, Attestation, EvidenceFile, Flow, Trail
+from evidence.responses import attachment
+from tenants.access import org_view
+
+PAGE = 50
+
+
+def _attestations(org, **filters):
+    return (Attestation.objects.for_org(org).filter(**filters)
+            .select_related("flow", "trail", "artifact", "custom_type", "leaf")
+            .prefetch_related("evidence_links__evidence_file"))
+
+
+@org_view("evidence.view")
+def flow_list(request):
+    flows = Flow.objects.for_org(request.org).prefetch_related("trails")
+    return render(request, "evidence/flow_list.html", {"flows": flows})
+
+
+@org_view("evidence.view")
+def flow_detail(request, flow):
+    flow = get_object_or_404(Flow.objects.for_org(request.org), name=flow)
+    trails = [(trail, selectors.trail_compliance(trail)) for trail in flow.trails.all()[:PAGE]]
+    return render(request, "evidence/flow_detail.html", {"flow": flow, "trails": trails})
+
+
+@org_view("evidence.view")
+def trail_detail(request, flow, trail):
+    flow = get_object_or_404(Flow.objects.for_org(request.org), name=flow)
+    trail = get_object_or_404(Trail.objects.for_org(request.org), flow=flow, name=trail)
+    return render(request, "evidence/trail_detail.html", {
+        "flow": flow, "trail": trail, "compliance": selectors.trail_compliance(trail),
+        "attestations": _attestations(request.org, trail=trail),
+        "artifacts": trail.artifacts.select_related("flow"),
+    })
+
+
+@org_view("evidence.view")
+def artifact_detail(request, fingerprint):
+    records = list(Artifact.objects.for_org(request.org).filter(fingerprint=fingerprint)
+                   .select_related("flow", "trail", "leaf"))
+    compliance = selectors.artifact_compliance(request.org, fingerprint)
+    attestations = _attestations(request.org, artifact__in=records) if records else []
+    components = []
+    for attestation in attestations:
+        if attestation.type == "sbom":
+            components = list(attestation.components.all()[:200])
+    return render(request, "evidence/artifact_detail.html", {
+        "fingerprint": fingerprint, "records": records, "compliance": compliance, "attestations": attestations,
+        "components": components, "running": selectors.where_it_runs(request.org, fingerprint),
+    })
+
+
+@org_view("evidence.view")
+def evidence_detail(request, sha256):
+    evidence = get_object_or_404(EvidenceFile.objects.for_org(request.org), sha256=sha256)
+    links = evidence.links.select_related("attestation__flow", "attestation__trail")[:PAGE]
+    return render(request, "evidence/evidence_detail.html", {"evidence": evidence, "links": links})
+
+
+@org_view("evidence.view")
+def evidence_download(request, sha256):
+    evidence = get_object_or_404(EvidenceFile.objects.for_org(request.org), sha256=sha256)
+    try:
+        handle = storage.open_verified(evidence)
+    except storage.EvidenceCorrupted as error:
+        return HttpResponseServerError(str(error), content_type="text/plain")
+    return attachment(handle, evidence.original_name or evidence.sha256, evidence.size)

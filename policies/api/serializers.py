@@ -1,0 +1,113 @@
+import json
+
+from rest_framework import serializers
+
+from csm.fingerprints import FINGERPRINT_PATTERN
+from policies.models import AllowlistEntry, Policy, PolicyVersion, SnapshotCompliance
+
+FINGERPRINT_RE = rf"^{FINGERPRINT_PATTERN}\Z"
+
+
+class PolicyPayloadSerializer(serializers.Serializer):
+    """The ``payload`` form field of ``kosli create policy`` (a JSON string)."""
+
+    name = serializers.RegexField(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$", max_length=100, error_messages={
+        "invalid": "Use 1-100 lowercase letters, digits and hyphens, not starting or ending with a hyphen."})
+    description = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    comment = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    type = serializers.ChoiceField(choices=["env"], required=False, default="env")
+
+
+class PolicyUploadSerializer(serializers.Serializer):
+    payload = serializers.CharField(help_text='JSON: {"name", "description", "comment", "type": "env"}')
+    policy_file = serializers.FileField(help_text="The policy YAML")
+
+    def validate_payload(self, value):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            raise serializers.ValidationError("must be a JSON object") from None
+        inner = PolicyPayloadSerializer(data=data if isinstance(data, dict) else {})
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("must be a JSON object")
+        inner.is_valid(raise_exception=True)
+        return inner.validated_data
+
+
+class PolicyVersionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PolicyVersion
+        fields = ["version", "comment", "created_at", "created_by", "content", "document"]
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    environments = serializers.SerializerMethodField()
+    content = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Policy
+        fields = ["name", "description", "type", "latest_version", "created_at", "updated_at", "environments",
+                  "content"]
+
+    def get_environments(self, policy) -> list[str]:
+        return sorted(a.environment.name for a in policy.attachments.select_related("environment"))
+
+    def get_content(self, policy) -> str:
+        version = policy.versions.filter(version=policy.latest_version).first()
+        return version.content if version else ""
+
+
+class PolicyDetailSerializer(PolicySerializer):
+    versions = PolicyVersionSerializer(many=True, read_only=True)
+
+    class Meta(PolicySerializer.Meta):
+        fields = [*PolicySerializer.Meta.fields, "versions"]
+
+
+class PolicyNamesSerializer(serializers.Serializer):
+    policy_names = serializers.ListField(child=serializers.CharField(max_length=100), min_length=1, max_length=100)
+
+
+class AllowlistEntryInputSerializer(serializers.Serializer):
+    """Accepts our names and the kosli ones (``sha256``, ``description``)."""
+
+    fingerprint = serializers.RegexField(FINGERPRINT_RE, required=False, error_messages={
+        "invalid": "must be a lowercase 64-hex SHA-256"})
+    sha256 = serializers.RegexField(FINGERPRINT_RE, required=False, error_messages={
+        "invalid": "must be a lowercase 64-hex SHA-256"})
+    artifact_name = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=2000, required=False)
+    description = serializers.CharField(max_length=2000, required=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+    def validate(self, data):
+        fingerprint = data.get("fingerprint") or data.get("sha256")
+        if not fingerprint:
+            raise serializers.ValidationError({"fingerprint": ["This field is required."]})
+        reason = (data.get("reason") or data.get("description") or "").strip()
+        if not reason:
+            raise serializers.ValidationError({"reason": ["This field is required."]})
+        return {"fingerprint": fingerprint, "artifact_name": data["artifact_name"], "reason": reason,
+                "expires_at": data.get("expires_at")}
+
+
+class AllowlistEntrySerializer(serializers.ModelSerializer):
+    environment = serializers.CharField(source="environment.name")
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AllowlistEntry
+        fields = ["id", "environment", "fingerprint", "artifact_name", "reason", "expires_at", "active",
+                  "created_at", "created_by", "removed_at", "removed_by"]
+
+    def get_active(self, entry) -> bool:
+        return entry.is_active()
+
+
+class SnapshotComplianceSerializer(serializers.ModelSerializer):
+    environment = serializers.CharField(source="environment.name")
+
+    class Meta:
+        model = SnapshotCompliance
+        fields = ["environment", "snapshot_index", "snapshot_at", "compliant", "changed", "applied_policies",
+                  "compliant_count", "non_compliant_count", "unknown_count", "evaluated_at"]

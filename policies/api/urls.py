@@ -1,0 +1,17 @@
+from django.urls import path
+
+from policies.api import views
+
+urlpatterns = [
+    path("policies/<str:org>", views.PolicyListView.as_view(), name="api-policy-list"),
+    path("policies/<str:org>/<str:name>", views.PolicyDetailView.as_view(), name="api-policy-detail"),
+    path("environments/<str:org>/<str:env>/policies", views.EnvironmentPoliciesView.as_view(),
+         name="api-environment-policies"),
+    path("allowlists/<str:org>/<str:env>", views.AllowlistView.as_view(), name="api-allowlist"),
+    path("allowlists/<str:org>/<str:env>/<int:entry_id>", views.AllowlistEntryView.as_view(),
+         name="api-allowlist-entry"),
+    path("asserts/<str:org>/fingerprint/<str:fingerprint>", views.AssertFingerprintView.as_view(),
+         name="api-assert-fingerprint"),
+    path("orgs/<str:org>/environments/<str:env>/compliance", views.ComplianceHistoryView.as_view(),
+         name="api-environment-compliance"),
+]

@@ -1,0 +1,219 @@
+"""Policy API, on the paths the kosli CLI calls (``kosli create policy``, ``kosli attach-policy``,
+``kosli assert artifact``) plus the allowlist and compliance-over-time reads."""
+
+
+from django.conf import settings
+from django.db.models import Prefetch
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from audit.context import AuditContext
+from csm.api.base import OrgScopedAPIView
+from csm.api.errors import ApiError, invalid
+from csm.api.errors import service_error as _service_error
+from csm.fingerprints import is_fingerprint
+from policies import selectors, services
+from policies.api.serializers import (
+    AllowlistEntryInputSerializer,
+    AllowlistEntrySerializer,
+    PolicyDetailSerializer,
+    PolicyNamesSerializer,
+    PolicySerializer,
+    PolicyUploadSerializer,
+    SnapshotComplianceSerializer,
+)
+from policies.models import AllowlistEntry, Policy, PolicyVersion
+from policies.parsing import PolicyError
+from snapshots.models import Environment
+
+
+def policy_error(error: PolicyError, field: str = "policy_file") -> ApiError:
+    problems = [str(problem) for problem in error.problems]
+    return invalid(f"Invalid policy: {problems[0]}", {field: problems})
+
+
+class EnvironmentMixin:
+    def get_environment(self, name: str) -> Environment:
+        return get_object_or_404(Environment.objects.for_org(self.org), name=name)
+
+
+class PolicyListView(OrgScopedAPIView):
+    """``PUT`` creates a policy or a new version (multipart ``payload`` + ``policy_file``); ``GET`` lists."""
+
+    permission = {"GET": "policies.view", "default": "policies.manage"}
+    parser_classes = [MultiPartParser, FormParser]
+    error_statuses = (409,)
+
+    @extend_schema(responses=PolicySerializer(many=True))
+    def get(self, request, org):
+        policies = Policy.objects.for_org(self.org).order_by("name")
+        return Response(PolicySerializer(policies, many=True).data)
+
+    @extend_schema(request=PolicyUploadSerializer, responses={200: PolicySerializer, 201: PolicySerializer})
+    def put(self, request, org):
+        upload = PolicyUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        payload = upload.validated_data["payload"]
+        # one byte more than allowed is enough for the parser to say "too large"
+        content = upload.validated_data["policy_file"].read(settings.CSM_POLICY_MAX_BYTES + 1)
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise invalid("The policy file is not UTF-8 text.", {"policy_file": ["not UTF-8 text"]}) from None
+        try:
+            policy, version, created = services.save_policy(
+                AuditContext.from_request(request), self.org, payload["name"], text,
+                description=payload["description"], comment=payload["comment"], policy_type=payload["type"],
+            )
+        except PolicyError as error:
+            raise policy_error(error) from None
+        except services.PolicyServiceError as error:
+            raise _service_error(error) from None
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(PolicySerializer(policy).data, status=code)
+
+
+class PolicyDetailView(OrgScopedAPIView):
+    permission = "policies.view"
+
+    @extend_schema(responses=PolicyDetailSerializer)
+    def get(self, request, org, name):
+        versions = Prefetch("versions", queryset=PolicyVersion.objects.order_by("-version"))
+        policy = get_object_or_404(Policy.objects.for_org(self.org).prefetch_related(versions), name=name)
+        return Response(PolicyDetailSerializer(policy).data)
+
+
+class EnvironmentPoliciesView(EnvironmentMixin, OrgScopedAPIView):
+    """``kosli attach-policy``: POST attaches, DELETE detaches ``{"policy_names": [...]}``; GET lists."""
+
+    permission = {"GET": "policies.view", "default": "policies.manage"}
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=PolicySerializer(many=True))
+    def get(self, request, org, env):
+        environment = self.get_environment(env)
+        policies = Policy.objects.for_org(self.org).filter(attachments__environment=environment).order_by("name")
+        return Response(PolicySerializer(policies, many=True).data)
+
+    def _change(self, request, env, service):
+        environment = self.get_environment(env)
+        body = PolicyNamesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            changed = service(AuditContext.from_request(request), self.org, environment,
+                              body.validated_data["policy_names"])
+        except services.PolicyServiceError as error:
+            raise _service_error(error) from None
+        attached = Policy.objects.for_org(self.org).filter(attachments__environment=environment).order_by("name")
+        return changed, [p.name for p in attached]
+
+    @extend_schema(request=PolicyNamesSerializer, responses={200: dict})
+    def post(self, request, org, env):
+        changed, attached = self._change(request, env, services.attach_policies)
+        return Response({"environment": env, "attached": changed, "policies": attached})
+
+    @extend_schema(request=PolicyNamesSerializer, responses={200: dict})
+    def delete(self, request, org, env):
+        changed, attached = self._change(request, env, services.detach_policies)
+        return Response({"environment": env, "detached": changed, "policies": attached})
+
+
+class AllowlistView(EnvironmentMixin, OrgScopedAPIView):
+    """An environment's allowlist: GET lists (``?all=1`` includes removed and expired), PUT adds."""
+
+    permission = {"GET": "policies.view", "default": "policies.manage"}
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=AllowlistEntrySerializer(many=True),
+                   parameters=[OpenApiParameter("all", bool, description="include removed and expired entries")])
+    def get(self, request, org, env):
+        environment = self.get_environment(env)
+        entries = AllowlistEntry.objects.for_org(self.org).filter(environment=environment).order_by("-created_at")
+        if request.query_params.get("all") not in ("1", "true"):
+            entries = [entry for entry in entries if entry.is_active()]
+        return Response(AllowlistEntrySerializer(entries, many=True).data)
+
+    @extend_schema(request=AllowlistEntryInputSerializer, responses={201: AllowlistEntrySerializer})
+    def put(self, request, org, env):
+        environment = self.get_environment(env)
+        body = AllowlistEntryInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            entry = services.add_allowlist_entry(AuditContext.from_request(request), self.org, environment,
+                                                 **body.validated_data)
+        except services.PolicyServiceError as error:
+            raise _service_error(error) from None
+        return Response(AllowlistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class AllowlistEntryView(EnvironmentMixin, OrgScopedAPIView):
+    permission = {"GET": "policies.view", "default": "policies.manage"}
+
+    def _entry(self, env, entry_id):
+        environment = self.get_environment(env)
+        return get_object_or_404(AllowlistEntry.objects.for_org(self.org), environment=environment, pk=entry_id)
+
+    @extend_schema(responses=AllowlistEntrySerializer)
+    def get(self, request, org, env, entry_id):
+        return Response(AllowlistEntrySerializer(self._entry(env, entry_id)).data)
+
+    @extend_schema(responses=AllowlistEntrySerializer)
+    def delete(self, request, org, env, entry_id):
+        entry = services.remove_allowlist_entry(AuditContext.from_request(request), self.org,
+                                                self._entry(env, entry_id))
+        return Response(AllowlistEntrySerializer(entry).data)
+
+
+class AssertFingerprintView(OrgScopedAPIView):
+    """CI gate: would the artifact with this fingerprint be compliant in ``environment_name`` now?
+
+    ``compliant`` is the answer; ``policy_evaluations`` gives each policy's rule decisions (the shape
+    ``kosli assert artifact`` prints) and ``reasons_for_incompliance`` says why not."""
+
+    permission = "policies.view"
+
+    @extend_schema(parameters=[
+        OpenApiParameter("environment_name", str, required=False),
+        OpenApiParameter("policy_name", str, many=True, required=False,
+                         description="evaluate against these policies instead of an environment's"),
+    ], responses={200: dict})
+    def get(self, request, org, fingerprint):
+        if not is_fingerprint(fingerprint):
+            raise invalid("The fingerprint must be a lowercase 64-hex SHA-256.",
+                          {"fingerprint": ["must be a lowercase 64-hex SHA-256"]})
+        env_name = request.query_params.get("environment_name", "")
+        policy_names = request.query_params.getlist("policy_name")
+        if not env_name and not policy_names:
+            raise invalid("Give environment_name (or policy_name).",
+                          {"environment_name": ["This field is required."]})
+        environment = None
+        if env_name:
+            environment = Environment.objects.for_org(self.org).filter(name=env_name).first()
+            if environment is None:
+                raise ApiError(404, "not_found", f"No environment named {env_name!r}.",
+                               {"environment_name": ["no such environment"]})
+        try:
+            answer = selectors.assert_fingerprint(self.org, fingerprint, environment, policy_names)
+        except services.PolicyServiceError as error:
+            raise _service_error(error) from None
+        return Response(answer)
+
+
+class ComplianceHistoryView(EnvironmentMixin, OrgScopedAPIView):
+    """An environment's compliance over time: one row per evaluated snapshot, newest first."""
+
+    permission = "policies.view"
+
+    @extend_schema(responses=SnapshotComplianceSerializer(many=True),
+                   parameters=[OpenApiParameter("limit", int, description="at most this many (default 100)")])
+    def get(self, request, org, env):
+        environment = self.get_environment(env)
+        try:
+            limit = max(1, min(1000, int(request.query_params.get("limit", 100))))
+        except ValueError:
+            raise invalid("limit must be an integer.", {"limit": ["must be an integer"]}) from None
+        rows = selectors.compliance_history(environment, limit=limit)
+        return Response(SnapshotComplianceSerializer(rows, many=True).data)

@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+
+
+class PoliciesConfig(AppConfig):
+    """Environment policies, allowlists and compliance evaluation."""
+
+    name = "policies"
+    label = "policies"
+
+    def ready(self):
+        from django.apps import apps
+        from django.db.models.signals import post_save
+
+        from snapshots import hooks
+
+        from . import hooks as policy_hooks
+
+        hooks.after_snapshot(policy_hooks.evaluate_new_snapshot)
+        hooks.snapshot_enricher(policy_hooks.snapshot_compliance_fields)
+        hooks.snapshot_list_enricher(policy_hooks.snapshot_list_compliance)
+        # New provenance or attestations can change an artifact's standing: re-evaluate where it runs.
+        for model in ("Artifact", "Attestation"):
+            post_save.connect(policy_hooks.on_evidence_saved, sender=apps.get_model("evidence", model),
+                              dispatch_uid=f"policies-reevaluate-on-{model}")

@@ -1,0 +1,189 @@
+"""Compliance decisions: one artifact, the policies attached to its environment, what the evidence
+vault knows about it, and the environment's allowlist → compliant / non-compliant / unknown, with
+the decision of every rule and the reasons for incompliance.
+
+Pure functions over plain data (no database): ``policies.services`` gathers the facts and
+stores the result. Decisions use the kosli vocabulary (``rule_evaluations`` with ``satisfied``,
+``ignored`` and ``resolutions``) so ``kosli assert artifact`` can print them.
+
+- No policy attached: the artifact is compliant (nothing is required of it).
+- Allowlisted (an entry that has not expired): compliant, whatever the policies say.
+- A rule whose condition cannot be evaluated (an expression error on this artifact's data) makes the
+  artifact ``unknown`` unless another rule already makes it non-compliant. Unknown is not compliant.
+"""
+
+from dataclasses import dataclass, field
+
+from csm.expressions import ExpressionError
+
+from .parsing import compile_condition
+
+COMPLIANT = "compliant"
+NON_COMPLIANT = "non-compliant"
+UNKNOWN = "unknown"
+
+
+@dataclass
+class ArtifactFacts:
+    """What is known about one running artifact."""
+
+    fingerprint: str
+    name: str
+    # None: no provenance (the artifact is not in any flow). Otherwise flow/trail/commit details.
+    flow_name: str | None = None
+    flow_tags: dict = field(default_factory=dict)
+    trail_name: str | None = None
+    # True / False, or None when the trail's compliance is not known.
+    trail_compliant: bool | None = None
+    # [{"name", "type", "compliant"}] attestations of the artifact and its trail
+    attestations: list = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def has_provenance(self) -> bool:
+        return self.flow_name is not None
+
+    def context(self) -> dict:
+        flow = {"name": self.flow_name, "tags": dict(self.flow_tags)} if self.has_provenance else None
+        return {"flow": flow, "artifact": {"name": self.name, "fingerprint": self.fingerprint}}
+
+
+@dataclass(frozen=True)
+class AppliedPolicy:
+    name: str
+    version: int
+    document: dict
+
+
+class _ConditionError(Exception):
+    def __init__(self, condition: str, error: ExpressionError):
+        self.condition = condition
+        self.error = error
+
+
+def _holds(condition: str, context: dict) -> bool:
+    try:
+        return bool(compile_condition(condition).evaluate(context))
+    except ExpressionError as error:
+        raise _ConditionError(condition, error) from None
+
+
+def _rule(kind: str, definition: dict) -> dict:
+    return {"rule": {"type": kind, "definition": definition}, "ignored": False, "satisfied": False,
+            "unknown": False, "resolutions": [], "reasons": []}
+
+
+def _boolean_rule(kind: str, rule: dict, facts: ArtifactFacts, context: dict) -> dict | None:
+    if not rule.get("required"):
+        return None
+    result = _rule(kind, {"required": True, "exceptions": list(rule.get("exceptions", []))})
+    try:
+        for condition in rule.get("exceptions", []):
+            if _holds(condition, context):
+                result["ignored"] = True
+                result["reasons"].append(f"exception applies: {condition}")
+                return result
+    except _ConditionError as problem:
+        result["unknown"] = True
+        result["reasons"].append(f"cannot evaluate exception {problem.condition}: {problem.error.message}")
+        return result
+    if kind == "provenance":
+        result["satisfied"] = facts.has_provenance
+        if not facts.has_provenance:
+            result["resolutions"].append({"type": "missing_provenance"})
+            result["reasons"].append("artifact has no provenance (it is not part of any flow)")
+    else:
+        if not facts.has_provenance:
+            result["resolutions"].append({"type": "missing_provenance"})
+            result["reasons"].append("artifact has no provenance, so no trail to be compliant in")
+        elif facts.trail_compliant is None:
+            result["unknown"] = True
+            result["reasons"].append(f"compliance of trail {facts.trail_name!r} is not known")
+        elif facts.trail_compliant:
+            result["satisfied"] = True
+        else:
+            result["resolutions"].append({"type": "non_compliant_in_trail"})
+            result["reasons"].append(f"artifact is not compliant in trail {facts.trail_name!r}")
+    return result
+
+
+def _type_matches(wanted: str, actual: str) -> bool:
+    return wanted == "*" or wanted == actual
+
+
+def _attestation_rule(rule: dict, facts: ArtifactFacts, context: dict) -> dict:
+    result = _rule("attestation", {"name": rule["name"], "type": rule["type"], "if": rule.get("if")})
+    label = f"'{rule['name']}' (type: {rule['type']})"
+    if rule.get("if"):
+        try:
+            if not _holds(rule["if"], context):
+                result["ignored"] = True
+                result["reasons"].append(f"condition does not apply: {rule['if']}")
+                return result
+        except _ConditionError as problem:
+            result["unknown"] = True
+            result["reasons"].append(f"cannot evaluate condition {problem.condition}: {problem.error.message}")
+            return result
+    matching = [
+        att for att in facts.attestations
+        if (rule["name"] == "*" or att.get("name") == rule["name"]) and _type_matches(rule["type"], att.get("type", ""))
+    ]
+    if not matching:
+        result["resolutions"].append({"type": "missing_attestation"})
+        result["reasons"].append(f"artifact is missing required {label} attestation")
+    elif any(att.get("compliant") for att in matching):
+        result["satisfied"] = True
+    else:
+        result["resolutions"].append({"type": "non_compliant_attestation"})
+        result["reasons"].append(f"attestation {label} is non-compliant")
+    return result
+
+
+def evaluate_policy(policy: AppliedPolicy, facts: ArtifactFacts) -> dict:
+    """One policy against one artifact → ``{policy_name, policy_version, status, rule_evaluations}``."""
+    context = facts.context()
+    doc = policy.document
+    rules = [
+        _boolean_rule("provenance", doc.get("provenance", {}), facts, context),
+        _boolean_rule("trail-compliance", doc.get("trail_compliance", {}), facts, context),
+        *(_attestation_rule(rule, facts, context) for rule in doc.get("attestations", [])),
+    ]
+    rules = [rule for rule in rules if rule is not None]
+    failing = [rule for rule in rules if not rule["ignored"] and not rule["satisfied"] and not rule["unknown"]]
+    unknown = [rule for rule in rules if rule["unknown"]]
+    status = NON_COMPLIANT if failing else UNKNOWN if unknown else COMPLIANT
+    return {
+        "policy_name": policy.name,
+        "policy_version": policy.version,
+        "status": {COMPLIANT: "COMPLIANT", NON_COMPLIANT: "NON-COMPLIANT", UNKNOWN: "UNKNOWN"}[status],
+        "rule_evaluations": rules,
+    }
+
+
+def evaluate_artifact(facts: ArtifactFacts, policies: list[AppliedPolicy], allowlist_entry: dict | None) -> dict:
+    """The decision for one artifact: ``{status, compliant, allowlisted, policy_decisions, reasons}``."""
+    decisions = [evaluate_policy(policy, facts) for policy in policies]
+    reasons = [
+        f"{decision['policy_name']}: {reason}"
+        for decision in decisions if decision["status"] != "COMPLIANT"
+        for rule in decision["rule_evaluations"] if not rule["ignored"] and not rule["satisfied"]
+        for reason in rule["reasons"]
+    ]
+    if allowlist_entry is not None:
+        status = COMPLIANT
+        reasons = []
+    elif any(decision["status"] == "NON-COMPLIANT" for decision in decisions):
+        status = NON_COMPLIANT
+    elif any(decision["status"] == "UNKNOWN" for decision in decisions):
+        status = UNKNOWN
+    else:
+        status = COMPLIANT
+    return {
+        "status": status,
+        "compliant": status == COMPLIANT,
+        "allowlisted": allowlist_entry is not None,
+        "allowlist_entry": allowlist_entry,
+        "has_provenance": facts.has_provenance,
+        "policy_decisions": decisions,
+        "reasons_for_incompliance": reasons,
+    }

@@ -1,0 +1,125 @@
+"""How policies plug into the snapshot journal (registered in ``PoliciesConfig.ready``) and the
+function the evidence vault calls when an attestation may change artifacts' standing."""
+
+from audit.context import AuditContext
+
+
+def evaluate_new_snapshot(snapshot_id: int, ctx_dict: dict) -> None:
+    """after_snapshot hook: evaluate the snapshot right after it committed, in the ingest worker."""
+    from .services import evaluate_snapshot
+
+    evaluate_snapshot(snapshot_id)
+
+
+def _artifact_fields(item: dict) -> dict:
+    return {"compliant": item["compliant"], "compliance_status": item["status"],
+            "policy_decisions": item["policy_decisions"],
+            "reasons_for_incompliance": item["reasons_for_incompliance"], "allowlisted": item["allowlisted"]}
+
+
+def _unpoliced_fields() -> dict:
+    """Every artifact of an unpoliced environment with nothing allowlisted: compliant by definition."""
+    from .services import unpoliced_decision
+
+    return _artifact_fields(unpoliced_decision({"name": "", "fingerprint": ""}, {}))
+
+
+def snapshot_compliance_fields(snapshot, artifacts: list[dict] | None = None) -> dict:
+    """snapshot_enricher: top-level ``compliant`` / ``applied_policies`` and, under ``artifacts``, per
+    fingerprint ``compliant``, ``compliance_status``, ``policy_decisions``, ``reasons_for_incompliance``
+    and ``allowlisted``.
+
+    A stored evaluation is used as stored: its per-artifact decisions, or — stored compactly for an
+    environment without policies or allowlist entries — one ``artifact_defaults`` for every artifact;
+    the snapshot's artifacts are not read again. A snapshot read before its evaluation was stored gets
+    the evaluation it would have now, not stored (reads never write): a constant when the environment
+    is unpoliced, else an evaluation of ``artifacts`` (the list the caller already read)."""
+    from .models import PolicyAttachment, SnapshotCompliance
+    from .services import active_allowlist, evaluate_artifacts, snapshot_artifact_keys
+
+    stored = (SnapshotCompliance.objects.filter(snapshot_id=snapshot.pk)
+              .values("compliant", "applied_policies", "artifacts").first())
+    if stored is None:
+        environment = snapshot.environment
+        if not PolicyAttachment.objects.filter(environment=environment).exists() and not active_allowlist(environment):
+            return {"compliant": True, "applied_policies": [], "artifact_defaults": _unpoliced_fields()}
+        if artifacts is None:
+            keys = snapshot_artifact_keys(snapshot)
+        else:
+            keys = [{"name": a["name"], "fingerprint": a.get("fingerprint") or ""}
+                    for a in artifacts if a["annotation"]["now"]]
+        policies, decisions = evaluate_artifacts(snapshot.org, environment, keys)
+        stored = {"compliant": all(d["compliant"] for d in decisions),
+                  "applied_policies": [{"name": p.name, "version": p.version} for p in policies],
+                  "artifacts": decisions}
+    elif not stored["artifacts"] and not stored["applied_policies"]:  # stored compactly: all compliant
+        return {"compliant": stored["compliant"], "applied_policies": [], "artifact_defaults": _unpoliced_fields()}
+    return {
+        "compliant": stored["compliant"],
+        "applied_policies": stored["applied_policies"],
+        "artifacts": {item["fingerprint"]: _artifact_fields(item) for item in stored["artifacts"]
+                      if item.get("fingerprint")},
+    }
+
+
+def snapshot_list_compliance(environment, snapshots) -> dict[int, dict]:
+    """snapshot_list_enricher: ``compliant`` per snapshot of a page of the list, from the stored
+    evaluations (one query). A snapshot not evaluated yet is compliant when the environment has no
+    policies and no allowlist entries (nothing is required), else gets the evaluation it would have now
+    (normally only the newest snapshot, while its evaluation is running)."""
+    from .models import PolicyAttachment, SnapshotCompliance
+    from .services import active_allowlist, preview_snapshot
+
+    indexes = [s.index for s in snapshots]
+    stored = dict(SnapshotCompliance.objects.filter(environment=environment, snapshot_index__in=indexes)
+                  .values_list("snapshot_index", "compliant"))
+    out = {index: {"compliant": compliant} for index, compliant in stored.items()}
+    missing = [s for s in snapshots if s.index not in stored]
+    if missing:
+        unpoliced = (not PolicyAttachment.objects.filter(environment=environment).exists()
+                     and not active_allowlist(environment))
+        for snapshot in missing:
+            if unpoliced:
+                out[snapshot.index] = {"compliant": True}
+            else:
+                snapshot.environment = environment
+                out[snapshot.index] = {"compliant": preview_snapshot(snapshot)["compliant"]}
+    return out
+
+
+def artifacts_changed_standing(org, fingerprints, reason: str = "attestation", ctx: AuditContext | None = None) -> int:
+    """For the evidence vault: attestations about ``fingerprints`` changed (call inside the writing
+    transaction; work starts after commit). Every environment currently running one of them is
+    re-evaluated; a new snapshot is appended only where a decision actually changes. Returns how many
+    environments were asked."""
+    from snapshots.models import SnapshotEntry
+
+    from .models import PolicyAttachment
+    from .services import request_reevaluation
+
+    wanted = {fp for fp in fingerprints if fp}
+    if not wanted:
+        return 0
+    with_policies = PolicyAttachment.objects.filter(org=org).values_list("environment_id", flat=True)
+    environment_ids = set(
+        SnapshotEntry.objects.filter(org=org, fingerprint__in=wanted, to_index=None, environment_id__in=with_policies)
+        .values_list("environment_id", flat=True).distinct()
+    )
+    for environment_id in sorted(environment_ids):
+        request_reevaluation(ctx or AuditContext.system(reason), environment_id, reason)
+    return len(environment_ids)
+
+
+def on_evidence_saved(sender, instance, **kwargs) -> None:
+    """post_save of the evidence vault's Artifact and Attestation rows: a new report (provenance) or
+    attestation can change the standing of the artifacts it is about, so their environments are
+    re-evaluated after the vault's transaction commits."""
+    from evidence.models import Artifact
+
+    if isinstance(instance, Artifact):
+        fingerprints = {instance.fingerprint}
+    elif instance.artifact_id or instance.artifact_fingerprint:
+        fingerprints = {instance.artifact.fingerprint if instance.artifact_id else instance.artifact_fingerprint}
+    else:  # a trail-level attestation speaks for every artifact of its trail
+        fingerprints = set(Artifact.objects.filter(trail_id=instance.trail_id).values_list("fingerprint", flat=True))
+    artifacts_changed_standing(instance.org, fingerprints, reason=f"evidence: {type(instance).__name__.lower()}")

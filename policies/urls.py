@@ -1,0 +1,16 @@
+from django.urls import path
+
+from policies import views
+
+urlpatterns = [
+    path("o/<slug:org>/policies/", views.policy_list, name="policy-list"),
+    path("o/<slug:org>/policies/new/", views.policy_new, name="policy-new"),
+    path("o/<slug:org>/policies/environments/<str:env>/", views.environment_compliance, name="policy-environment"),
+    path("o/<slug:org>/policies/environments/<str:env>/attach/", views.environment_attach,
+         name="policy-environment-attach"),
+    path("o/<slug:org>/policies/environments/<str:env>/allowlist/", views.allowlist_change, name="policy-allowlist"),
+    path("o/<slug:org>/policies/environments/<str:env>/snapshots/<int:index>/", views.snapshot_compliance,
+         name="policy-snapshot"),
+    path("o/<slug:org>/policies/<str:name>/", views.policy_detail, name="policy-detail"),
+    path("o/<slug:org>/policies/<str:name>/attachments/", views.policy_attachment, name="policy-attachment"),
+]

@@ -1,0 +1,77 @@
+"""REST API of audit reports under /api/v2/orgs/{org}/reports. Readers may generate and download
+(permission ``reports.view``); another org's report is a 404."""
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status
+from rest_framework.response import Response
+
+from audit.context import AuditContext
+from csm.api.base import OrgScopedAPIView, OrgScopedViewSet
+from csm.api.errors import ApiError
+from reports import services
+from reports.api.serializers import ReportRequestSerializer, ReportSerializer
+from reports.choices import ReportStatus
+from reports.models import AuditReport
+from tenants.services import ServiceError
+
+
+def download_response(report: AuditReport, fmt: str) -> HttpResponse:
+    """The stored PDF or JSON as an attachment, never sniffed or framed."""
+    output = report.output
+    if fmt == "pdf":
+        body, content_type, digest = bytes(output.pdf), "application/pdf", output.pdf_sha256
+    else:
+        body, content_type, digest = bytes(output.data_json), "application/json", output.data_sha256
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="csm-{report.kind}-report-{report.pk}.{fmt}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-SHA256"] = digest
+    return response
+
+
+class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedViewSet):
+    """List, request and poll reports."""
+
+    queryset = AuditReport.objects.all()
+    serializer_class = ReportSerializer
+    permission = "reports.view"
+    lookup_url_kwarg = "report_id"
+
+    def get_queryset(self):
+        # The stored PDF and JSON (megabytes each) are read only by the download endpoints.
+        return super().get_queryset().select_related("org", "output__leaf").defer("output__pdf", "output__data_json")
+
+    @extend_schema(request=ReportRequestSerializer, responses={202: ReportSerializer})
+    def create(self, request, *args, **kwargs):
+        body = ReportRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        params = {key: value for key, value in body.validated_data.items() if key != "kind"}
+        try:
+            report = services.request_report(AuditContext.from_request(request), self.org,
+                                             body.validated_data["kind"], params)
+        except ServiceError as error:
+            raise ApiError(400, error.code, error.message, {error.field: [error.message]} if error.field else {}) \
+                from None
+        return Response(ReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ReportDownloadView(OrgScopedAPIView):
+    """The generated PDF or its JSON data (409 while the report is not done)."""
+
+    permission = "reports.view"
+    fmt = "pdf"
+    error_statuses = (409,)
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
+                              (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT)})
+    def get(self, request, org, report_id):
+        report = get_object_or_404(AuditReport.objects.for_org(self.org).select_related("org"), pk=report_id)
+        if report.status != ReportStatus.DONE:
+            raise ApiError(409, "not_ready", f"The report is {report.status}; download it when it is done.")
+        services.record_download(AuditContext.from_request(request), report, self.fmt)
+        return download_response(report, self.fmt)

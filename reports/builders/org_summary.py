@@ -1,0 +1,184 @@
+"""Org compliance summary: every environment over a range — compliance over time, non-compliant
+periods, artifacts that ran without provenance, mean time to remediate, and the gaps when an agent
+was silent."""
+
+from collections import Counter, defaultdict
+
+from reports.builders import optional
+from reports.builders.common import (
+    PALETTE_BRAND,
+    PALETTE_OK,
+    Buckets,
+    ProgressFn,
+    ReportDoc,
+    duration_text,
+    short_time,
+)
+
+CHUNK = 5000
+
+
+def build(doc: ReportDoc, progress: ProgressFn) -> None:
+    from snapshots.models import Environment, Snapshot, SnapshotEvent
+
+    org, start, end = doc.report.org, doc.date_from, doc.date_to
+    environments = list(Environment.objects.for_org(org).order_by("name"))
+    buckets = Buckets(start, end)
+    policies = optional("policies.models")
+    selectors = optional("policies.selectors")
+
+    snapshot_counts: Counter = Counter()
+    for env_id in (Snapshot.objects.for_org(org).filter(created_at__gte=start, created_at__lt=end)
+                   .values_list("environment_id", flat=True).iterator(chunk_size=CHUNK)):
+        snapshot_counts[env_id] += 1
+    changes_by_bucket: Counter = Counter()
+    change_counts: Counter = Counter()
+    started: dict[str, tuple[str, str, object]] = {}
+    events = (SnapshotEvent.objects.for_org(org).filter(created_at__gte=start, created_at__lt=end)
+              .order_by("created_at", "id")
+              .values_list("environment__name", "created_at", "kind", "name", "fingerprint"))
+    for env_name, created_at, kind, name, fingerprint in events.iterator(chunk_size=CHUNK):
+        changes_by_bucket[buckets.key(created_at)] += 1
+        change_counts[env_name] += 1
+        if kind == "started" and fingerprint:
+            started.setdefault(fingerprint, (env_name, name, created_at))
+    progress(35, "changes")
+
+    compliant_by_bucket: Counter = Counter()
+    evaluated_by_bucket: Counter = Counter()
+    per_env_compliance: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    if policies is not None:
+        rows = (policies.SnapshotCompliance.objects.filter(org=org, snapshot_at__gte=start, snapshot_at__lt=end)
+                .values_list("environment_id", "snapshot_at", "compliant"))
+        for env_id, snapshot_at, compliant in rows.iterator(chunk_size=CHUNK):
+            key = buckets.key(snapshot_at)
+            evaluated_by_bucket[key] += 1
+            per_env_compliance[env_id][1] += 1
+            if compliant:
+                compliant_by_bucket[key] += 1
+                per_env_compliance[env_id][0] += 1
+    progress(55, "compliance")
+
+    period_table = doc.section(
+        "non-compliant", "Non-compliant periods",
+        [("Environment", "", 22), ("From", "nowrap", 18), ("Until", "nowrap", 18), ("Snapshots", "", 18),
+         ("Duration", "", 20)],
+        "No environment was non-compliant in this range." if selectors else "Policies are not installed.",
+        intro="When each environment was out of compliance with its attached policies, and for how long.",
+        controls=("CC8.1", "6.5.1", "11.5.2", "9(4)(e)"),
+    )
+    remediation: list[int] = []
+    periods_by_env: Counter = Counter()
+    open_periods = 0
+    for env in environments:
+        if selectors is None:
+            break
+        for period in selectors.non_compliant_periods(env, since=start, until=end):
+            until = period["end"] or min(end, doc.generated_at)
+            seconds = max(0, int((until - period["start"]).total_seconds()))
+            periods_by_env[env.pk] += 1
+            if period["end"] is not None:
+                remediation.append(seconds)
+            else:
+                open_periods += 1
+            span = f"#{period['from_index']} – " + (f"#{period['to_index']}" if period["to_index"] else "now")
+            period_table.add(env.name, short_time(period["start"]), short_time(period["end"]) or "still open",
+                             span, duration_text(seconds))
+    if selectors is None:
+        doc.not_available("Compliance over time", "Policies are not installed in this csm.")
+    progress(70, "non-compliant periods")
+
+    unauthorized = _unauthorized_section(doc, org, started)
+    silences = _silence_section(doc, org, start, end)
+    progress(85, "agent gaps")
+
+    envs = doc.section(
+        "environments", "Environments",
+        [("Environment", "", 20), ("Type", "", 10), ("Snapshots", "", 10), ("Changes", "", 10),
+         ("Compliant snapshots", "", 14), ("Non-compliant periods", "", 14), ("Last snapshot", "nowrap", 18)],
+        "The org has no environments.", controls=("CC8.1", "A.8.32", "11.5.2"),
+    )
+    for env in environments:
+        good, total = per_env_compliance.get(env.pk, (0, 0))
+        envs.add(env.name, env.get_type_display(), snapshot_counts.get(env.pk, 0), change_counts.get(env.name, 0),
+                 f"{100 * good // total}%" if total else "not evaluated", periods_by_env.get(env.pk, 0),
+                 short_time(env.last_snapshot_at) or "never")
+
+    total_evaluated = sum(evaluated_by_bucket.values())
+    total_changes = sum(change_counts.values())
+    mttr = sum(remediation) // len(remediation) if remediation else None
+    doc.summary_text = (
+        f"{len(environments)} environment{'s' if len(environments) != 1 else ''}, {total_changes} artifact change"
+        f"{'s' if total_changes != 1 else ''} and {sum(periods_by_env.values())} non-compliant period"
+        f"{'s' if sum(periods_by_env.values()) != 1 else ''} in this range."
+        if total_changes or total_evaluated or periods_by_env else
+        f"No changes: none of the {len(environments)} environments recorded a change in this range."
+    )
+    doc.figure("Environments", len(environments))
+    doc.figure("Artifact changes", total_changes)
+    doc.figure("Compliant snapshots",
+               f"{100 * sum(compliant_by_bucket.values()) // total_evaluated}%" if total_evaluated else "n/a")
+    doc.figure("Non-compliant periods", sum(periods_by_env.values()))
+    doc.figure("Still non-compliant", open_periods)
+    doc.figure("Mean time to remediate", duration_text(mttr))
+    if unauthorized is not None:
+        doc.figure("Unauthorised artifacts", unauthorized)
+    if silences is not None:
+        doc.figure("Agent-silent gaps", silences)
+    doc.chart("changes-per-period", "bar", f"Artifact changes per {buckets.unit}", buckets.labels,
+              [("Changes", buckets.values(changes_by_bucket), PALETTE_BRAND)])
+    if total_evaluated:
+        percent = [100 * compliant_by_bucket.get(k, 0) // evaluated_by_bucket[k] if evaluated_by_bucket.get(k)
+                   else None for k in buckets.keys]
+        doc.chart("compliance", "line", f"Compliant snapshots per {buckets.unit} (%)", buckets.labels,
+                  [("Compliant", percent, PALETTE_OK)], unit="%", y_max=100)
+
+
+def _unauthorized_section(doc: ReportDoc, org, started: dict) -> int | None:
+    evidence = optional("evidence.selectors")
+    if evidence is None:
+        doc.not_available("Unauthorised artifacts", "The evidence vault is not installed in this csm.")
+        return None
+    table = doc.section(
+        "unauthorized", "Artifacts that ran without provenance",
+        [("Environment", "", 18), ("Artifact", "", 34), ("Fingerprint", "mono", 32), ("First started", "nowrap", 16)],
+        "Every artifact that started in this range was reported by a flow.",
+        intro="Artifacts no flow reported: nobody can say how they were built or whether they were reviewed.",
+        controls=("CC8.1", "6.5.1", "11.5.2"),
+    )
+    fingerprints = list(started)
+    for offset in range(0, len(fingerprints), CHUNK):
+        chunk = fingerprints[offset:offset + CHUNK]
+        found = evidence.provenance_for(org, chunk)
+        for fingerprint in chunk:
+            if not (found.get(fingerprint) or {}).get("provenance"):
+                env_name, name, when = started[fingerprint]
+                table.add(env_name, name, fingerprint, short_time(when))
+    return len(table.rows)
+
+
+def _silence_section(doc: ReportDoc, org, start, end) -> int | None:
+    alerts = optional("alerts.models")
+    if alerts is None:
+        doc.not_available("Agent-silent gaps", "Alerts are not installed in this csm.")
+        return None
+    from snapshots.models import Report
+
+    table = doc.section(
+        "silences", "Agent-silent gaps",
+        [("Environment", "", 24), ("Silent since", "nowrap", 19), ("Detected", "nowrap", 19),
+         ("Next report", "nowrap", 19), ("Gap", "", 19)],
+        "No agent fell silent in this range.",
+        intro="Periods when an environment's agent did not report within its expected interval: what ran then "
+              "is not evidenced.", controls=("10.3.4", "11.5.2"),
+    )
+    silences = (alerts.AgentSilence.objects.for_org(org).filter(detected_at__gte=start, detected_at__lt=end)
+                .select_related("environment").order_by("detected_at"))
+    for silence in silences:
+        resumed = (Report.objects.for_org(org).filter(environment=silence.environment,
+                                                      received_at__gt=silence.silent_since)
+                   .order_by("received_at").values_list("received_at", flat=True).first())
+        gap = int(((resumed or doc.generated_at) - silence.silent_since).total_seconds())
+        table.add(silence.environment.name, short_time(silence.silent_since), short_time(silence.detected_at),
+                  short_time(resumed) or "not yet", duration_text(gap))
+    return len(table.rows)

@@ -1,0 +1,122 @@
+"""All writes of the reports app: requesting a report (audited), the worker's progress, storing the
+generated output (append-only, committed to the journal), and recording downloads."""
+
+import hashlib
+import json
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.canonical import canonical_json
+from audit.choices import AuditAction, LeafKind
+from audit.context import AuditContext
+from audit.journal import register_row_check
+from audit.models import JournalLeaf
+from audit.services import append_leaf, record_event
+from reports.choices import ReportStatus
+from reports.models import AuditReport, ReportOutput
+from reports.params import validate_params
+
+
+@transaction.atomic
+def request_report(ctx: AuditContext, org, kind: str, raw_params: dict) -> AuditReport:
+    """Validate, store a pending report, audit the request and enqueue its generation on commit.
+
+    Raises ``tenants.services.ServiceError`` naming the bad field."""
+    kind, params, title = validate_params(org, kind, raw_params)
+    report = AuditReport.objects.create(
+        org=org, kind=kind, params=params, title=title[:300], requested_by=ctx.actor_label[:255],
+        requested_by_user_id=ctx.user_id, requested_by_token_id=ctx.token_id,
+    )
+    record_event(ctx, org, AuditAction.AUDIT_REPORT_REQUESTED, ("audit_report", report.pk, report.title),
+                 after={"kind": kind, "params": params})
+    transaction.on_commit(lambda: enqueue_generation(report.pk, ctx))
+    return report
+
+
+def enqueue_generation(report_id, ctx: AuditContext) -> None:
+    from reports.tasks import generate_report
+
+    generate_report.delay(str(report_id), ctx.to_dict())
+
+
+def claim_report(report_id) -> AuditReport | None:
+    """Mark a pending (or interrupted running) report as running; None when it is gone or finished."""
+    now = timezone.now()
+    claimed = AuditReport.objects.filter(pk=report_id, status__in=[ReportStatus.PENDING, ReportStatus.RUNNING]).update(
+        status=ReportStatus.RUNNING, started_at=now, progress=5, progress_note="collecting records", error="",
+    )
+    if not claimed:
+        return None
+    return AuditReport.objects.select_related("org").get(pk=report_id)
+
+
+def set_progress(report_id, percent: int, note: str = "") -> None:
+    """Progress is a status-row update outside any transaction, so pollers see it at once."""
+    AuditReport.objects.filter(pk=report_id, status=ReportStatus.RUNNING).update(
+        progress=max(0, min(99, int(percent))), progress_note=note[:200],
+    )
+
+
+def data_bytes(data: dict) -> bytes:
+    """The JSON export: sorted keys, no white space, UTF-8 — the journal's canonical form — so its
+    SHA-256 is reproducible. Builders put only strings, integers, lists and dicts in it, so this skips
+    canonical_json's normalising round trip (a year of a busy environment is ~20 MiB of JSON)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+@transaction.atomic
+def store_output(report_id, data: bytes, data_sha256: str, pdf: bytes, page_count: int,
+                 journal: dict) -> ReportOutput | None:
+    """Store the generated PDF + JSON once, append its journal leaf and mark the report done.
+
+    ``journal`` is the report's ``integrity.journal`` (the position it covers). Idempotent: a second
+    delivery of the task finds the output and changes nothing."""
+    report = AuditReport.objects.select_for_update().select_related("org").filter(pk=report_id).first()
+    if report is None:
+        return None
+    existing = ReportOutput.objects.filter(report=report).first()
+    if existing is not None:
+        return existing
+    output = ReportOutput(
+        org=report.org, report=report, pdf=pdf, pdf_sha256=sha256(pdf), pdf_size=len(pdf), page_count=page_count,
+        data_json=data, data_sha256=data_sha256, data_size=len(data),
+        journal_index=journal["last_index"], journal_hash=journal["last_hash"],
+    )
+    output.leaf = append_leaf(report.org, LeafKind.REPORT, output.leaf_data(), object_id=str(report.pk))
+    output.save(force_insert=True)
+    AuditReport.objects.filter(pk=report.pk).update(
+        status=ReportStatus.DONE, progress=100, progress_note="", finished_at=timezone.now(),
+    )
+    return output
+
+
+def mark_failed(report_id, message: str) -> None:
+    AuditReport.objects.filter(pk=report_id).exclude(status=ReportStatus.DONE).update(
+        status=ReportStatus.FAILED, error=message[:2000], finished_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def record_download(ctx: AuditContext, report: AuditReport, fmt: str) -> None:
+    digest = report.output.pdf_sha256 if fmt == "pdf" else report.output.data_sha256
+    record_event(ctx, report.org, AuditAction.AUDIT_REPORT_DOWNLOADED, ("audit_report", report.pk, report.title),
+                 after={"format": fmt, "sha256": digest})
+
+
+def _check_report_leaf(leaf: JournalLeaf) -> str | None:
+    output = ReportOutput.objects.filter(leaf_id=leaf.pk).select_related("report").first()
+    if output is None:
+        return "its report output row is missing"
+    if canonical_json(output.leaf_data()) != canonical_json(json.loads(leaf.payload)["data"]):
+        return f"report output {output.report_id} was altered after it was stored"
+    if sha256(bytes(output.pdf)) != output.pdf_sha256 or sha256(bytes(output.data_json)) != output.data_sha256:
+        return f"report output {output.report_id} no longer matches its stored hashes"
+    return None
+
+
+register_row_check(LeafKind.REPORT, _check_report_leaf)

@@ -1,0 +1,77 @@
+"""Web pages of audit reports: the Reports page (request, list, poll, download) and downloads.
+
+Every page is guarded by ``@org_view("reports.view")``: readers may generate and download, other
+orgs get a 404."""
+
+import datetime
+
+from django.contrib import messages
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from audit.context import AuditContext
+from reports import services
+from reports.api.views import download_response
+from reports.choices import ReportKind, ReportStatus
+from reports.models import AuditReport
+from tenants.access import org_view
+from tenants.services import ServiceError
+
+FIELDS = ("environment", "fingerprint", "from", "to")
+
+
+def _environment_names(org) -> list[str]:
+    from django.apps import apps
+
+    Environment = apps.get_model("snapshots", "Environment")
+    return list(Environment.objects.for_org(org).order_by("name").values_list("name", flat=True)[:500])
+
+
+@require_http_methods(["GET", "POST"])
+@org_view("reports.view")
+def report_list(request):
+    org = request.org
+    today = timezone.now().date()
+    values = {"kind": ReportKind.ENVIRONMENT, "environment": "", "fingerprint": "",
+              "from": (today - datetime.timedelta(days=30)).isoformat(),
+              "to": (today + datetime.timedelta(days=1)).isoformat()}
+    source = request.POST if request.method == "POST" else request.GET
+    values.update({key: source[key].strip() for key in ("kind", *FIELDS) if source.get(key)})
+    errors = {}
+    if request.method == "POST":
+        params = {key: values[key] for key in FIELDS if values.get(key)}
+        try:
+            report = services.request_report(AuditContext.from_request(request), org, values["kind"], params)
+        except ServiceError as error:
+            errors[error.field or "kind"] = error.message
+        else:
+            messages.success(request, f"Generating “{report.title}”. It appears below; download it when it is done.")
+            return redirect("report-list", org.slug)
+    reports = list(AuditReport.objects.for_org(org).select_related("output").defer(
+        "output__pdf", "output__data_json")[:100])
+    pending = [str(r.pk) for r in reports if r.status in (ReportStatus.PENDING, ReportStatus.RUNNING)]
+    return render(request, "reports/list.html", {
+        "reports": reports, "pending": pending, "values": values, "errors": errors,
+        "kinds": ReportKind.choices, "environments": _environment_names(org),
+    }, status=400 if errors else 200)
+
+
+@require_GET
+@org_view("reports.view")
+def report_status(request, report_id):
+    """Small JSON for the page's polling snippet."""
+    report = get_object_or_404(AuditReport.objects.for_org(request.org), pk=report_id)
+    return JsonResponse({"id": str(report.pk), "status": report.status, "progress": report.progress,
+                         "note": report.progress_note})
+
+
+@require_GET
+@org_view("reports.view")
+def report_download(request, report_id, fmt):
+    report = get_object_or_404(AuditReport.objects.for_org(request.org).select_related("org"), pk=report_id)
+    if report.status != ReportStatus.DONE:
+        raise Http404("This report is not ready.")
+    services.record_download(AuditContext.from_request(request), report, fmt)
+    return download_response(report, fmt)
