@@ -26,8 +26,8 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
-from csm import outbound
 from csm.errors import ServiceError
+from csm.lib import outbound
 
 from . import signing
 from .choices import ActionType, DeliveryStatus, Trigger

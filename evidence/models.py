@@ -146,7 +146,7 @@ class EvidenceFile(models.Model):
 
 class CustomAttestationType(models.Model):
     """An org's own attestation type: a JSON Schema the attestation data must satisfy and a compliance
-    rule in the safe expression language of ``csm/expressions.py`` (e.g. ``coverage >= 80 and not flaky``)."""
+    rule in the safe expression language of ``csm/lib/expressions.py`` (e.g. ``coverage >= 80 and not flaky``)."""
 
     org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=100)

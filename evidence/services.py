@@ -17,8 +17,8 @@ from django.utils import timezone
 from audit.choices import AuditAction, LeafKind
 from audit.context import AuditContext
 from audit.services import append_leaf, record_event
-from csm.expressions import ExpressionError, compile_expression
-from csm.fingerprints import is_fingerprint
+from csm.lib.expressions import ExpressionError, compile_expression
+from csm.lib.fingerprints import is_fingerprint
 from evidence import storage
 from evidence.choices import TYPE_ALIASES, AttestationType, Severity, Verification
 from evidence.models import (

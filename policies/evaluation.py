@@ -14,7 +14,7 @@ stores the result. Decisions use the kosli vocabulary (``rule_evaluations`` with
 
 from dataclasses import dataclass, field
 
-from csm.expressions import ExpressionError
+from csm.lib.expressions import ExpressionError
 
 from .parsing import compile_condition
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import yaml
 from django.conf import settings
 
-from csm.expressions import ExpressionError, compile_expression, unwrap_template
+from csm.lib.expressions import ExpressionError, compile_expression, unwrap_template
 
 MAX_RULES = 200
 BUILTIN_ATTESTATION_TYPES = ("generic", "junit", "snyk", "pull_request", "jira", "sonar")

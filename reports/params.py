@@ -6,7 +6,7 @@ from django.apps import apps
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from csm.fingerprints import is_fingerprint
+from csm.lib.fingerprints import is_fingerprint
 from reports.choices import ReportKind
 from tenants.services import ServiceError
 

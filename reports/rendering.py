@@ -19,7 +19,7 @@ from django.utils.safestring import mark_safe
 from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from csm import charts
+from csm.lib import charts
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs every layout step at INFO; keep worker logs to what matters.
@@ -186,7 +186,7 @@ def render_html(data: dict) -> str:
         "data": data,
         "report": data["report"],
         "sections": sections,
-        "charts": [{"title": c["title"], "svg": mark_safe(_chart_svg(c))} for c in data["charts"]],  # noqa: S308 - escaped by csm.charts
+        "charts": [{"title": c["title"], "svg": mark_safe(_chart_svg(c))} for c in data["charts"]],  # noqa: S308 - escaped by csm.lib.charts
         "cited": _ledger(CITED_COLUMNS, [[kind, f"#{index}", leaf_hash, label] for kind, index, leaf_hash, label
                                          in cited[:limit]]),
         "cited_truncated": len(cited) > limit,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from csm.fingerprints import is_fingerprint
+from csm.lib.fingerprints import is_fingerprint
 from snapshots.choices import EnvironmentType
 
 MAX_FIELD_ERRORS = 20

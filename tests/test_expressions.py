@@ -2,7 +2,7 @@
 
 import pytest
 
-from csm.expressions import MAX_DEPTH, ExpressionError, compile_expression, unwrap_template
+from csm.lib.expressions import MAX_DEPTH, ExpressionError, compile_expression, unwrap_template
 
 CONTEXT = {
     "coverage": 85,

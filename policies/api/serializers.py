@@ -2,7 +2,7 @@ import json
 
 from rest_framework import serializers
 
-from csm.fingerprints import FINGERPRINT_PATTERN
+from csm.lib.fingerprints import FINGERPRINT_PATTERN
 from policies.models import AllowlistEntry, Policy, PolicyVersion, SnapshotCompliance
 
 FINGERPRINT_RE = rf"^{FINGERPRINT_PATTERN}\Z"

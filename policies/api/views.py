@@ -14,7 +14,7 @@ from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
 from csm.api.errors import service_error as _service_error
-from csm.fingerprints import is_fingerprint
+from csm.lib.fingerprints import is_fingerprint
 from policies import selectors, services
 from policies.api.serializers import (
     AllowlistEntryInputSerializer,

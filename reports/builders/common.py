@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from audit.models import JournalHead
-from csm.charts import PALETTE
+from csm.lib.charts import PALETTE
 from reports.choices import ReportKind
 
 FORMAT = "csm-report/1"

@@ -9,7 +9,7 @@ from alerts import services
 from alerts.choices import DeliveryStatus
 from alerts.models import Delivery, DeliveryAttempt
 from audit.context import AuditContext
-from csm import outbound
+from csm.lib import outbound
 from tests.policies.helpers import fp, ingest, make_env
 
 CTX = AuditContext.system("test")

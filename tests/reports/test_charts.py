@@ -1,8 +1,8 @@
-"""csm/charts.py: pure SVG functions; labels are escaped, empty data says so, gaps stay gaps."""
+"""csm/lib/charts.py: pure SVG functions; labels are escaped, empty data says so, gaps stay gaps."""
 
 import xml.etree.ElementTree as ET
 
-from csm import charts
+from csm.lib import charts
 
 HOSTILE = '<script>alert(1)</script>&"'
 
