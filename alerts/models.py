@@ -13,7 +13,7 @@
 from django.db import models
 from django.utils import timezone
 
-from tenants.scoping import OrgScopedManager
+from csm.scoping import OrgScopedManager
 
 from .choices import ActionType, DeliveryStatus
 

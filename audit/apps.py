@@ -2,6 +2,14 @@ from django.apps import AppConfig
 
 
 class AuditConfig(AppConfig):
-    """The per-org journal, the audit trail and (later) the evidence vault and audit reports."""
+    """The audit trail: who did what (events, request context) and the audit log pages."""
 
     name = "audit"
+
+    def ready(self):
+        from audit import verify
+        from journal.choices import LeafKind
+        from journal.verify import register_org_check, register_row_check
+
+        register_row_check(LeafKind.AUDIT_EVENT, verify.check_audit_event)
+        register_org_check(verify.check_audit_numbering)

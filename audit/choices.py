@@ -8,17 +8,6 @@ class ActorType(models.TextChoices):
     ANONYMOUS = "anonymous", "Anonymous"
 
 
-class LeafKind(models.TextChoices):
-    """What a journal leaf records."""
-
-    AUDIT_EVENT = "audit_event", "Audit event"
-    SNAPSHOT = "snapshot", "Snapshot"
-    ARTIFACT = "artifact", "Artifact"
-    ATTESTATION = "attestation", "Attestation"
-    EVIDENCE_FILE = "evidence_file", "Evidence file"
-    REPORT = "report", "Audit report"
-
-
 class AuditAction(models.TextChoices):
     """Every action the audit trail records. Add new ones here, never free text."""
 

@@ -1,43 +1,16 @@
-"""Writes to the journal and the audit trail. Every service function elsewhere that changes data
-calls ``record_event`` inside its own transaction, so the change and its audit row commit together."""
+"""Writes to the audit trail. Every service function elsewhere that changes data calls
+``record_event`` inside its own transaction, so the change and its audit row commit together."""
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from audit.canonical import GENESIS_HASH, canonical_json, leaf_hash, normalize
-from audit.choices import AuditAction, LeafKind
+from audit.choices import AuditAction
 from audit.context import AuditContext
-from audit.models import AuditEvent, JournalHead, JournalLeaf
-
-
-def _locked_head(org) -> JournalHead:
-    head = JournalHead.objects.select_for_update().filter(org=org).first()
-    if head is None:
-        JournalHead.objects.get_or_create(org=org)
-        head = JournalHead.objects.select_for_update().get(org=org)
-    return head
-
-
-def leaf_payload(org, index: int, prev: str, kind: str, data: dict, time) -> bytes:
-    return canonical_json({"index": index, "prev": prev, "kind": kind, "org": org.slug, "time": time, "data": data})
-
-
-@transaction.atomic
-def append_leaf(org, kind: str, data: dict, object_id: str = "", time=None) -> JournalLeaf:
-    """Append one leaf to ``org``'s journal (locks the journal head: gap-free, linear chain)."""
-    head = _locked_head(org)
-    time = time or timezone.now()
-    index = head.last_index + 1
-    prev = head.last_hash or GENESIS_HASH
-    payload = leaf_payload(org, index, prev, kind, data, time)
-    leaf = JournalLeaf.objects.create(
-        org=org, index=index, kind=kind, object_id=str(object_id), payload=payload.decode(),
-        leaf_hash=leaf_hash(payload), prev_hash=prev, created_at=time,
-    )
-    head.last_index = index
-    head.last_hash = leaf.leaf_hash
-    head.save(update_fields=["last_index", "last_hash"])
-    return leaf
+from audit.models import AuditEvent
+from journal.canonical import normalize
+from journal.choices import LeafKind
+from journal.services import append_leaf, locked_head
 
 
 def _target_fields(target) -> dict:
@@ -63,11 +36,12 @@ def record_event(
     after: dict | None = None,
 ) -> AuditEvent:
     """Record an audit event and its journal leaf. ``target`` is a model instance or (type, id, label)."""
-    head = _locked_head(org)
+    locked_head(org)  # audit numbering is gap-free under the journal's lock
     now = timezone.now()
+    last_seq = AuditEvent.objects.filter(org=org).aggregate(last=Max("seq"))["last"] or 0
     event = AuditEvent(
         org=org,
-        seq=head.last_audit_seq + 1,
+        seq=last_seq + 1,
         action=str(action),
         actor_type=ctx.actor_type,
         actor_user_id=ctx.user_id,
@@ -84,7 +58,6 @@ def record_event(
     )
     event.leaf = append_leaf(org, LeafKind.AUDIT_EVENT, event.canonical_data(), time=now)
     event.save(force_insert=True)
-    JournalHead.objects.filter(pk=head.pk).update(last_audit_seq=event.seq)
     return event
 
 

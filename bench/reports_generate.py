@@ -74,10 +74,10 @@ def build_environment(org, name: str, snapshots: int, events: int, start: dateti
     """COPY ``snapshots`` snapshots (with journal leaves) and ``events`` events into a new environment."""
     from django.db import connection
 
-    from audit.canonical import leaf_hash
     from audit.context import AuditContext
-    from audit.models import JournalHead
-    from audit.services import leaf_payload
+    from journal.canonical import leaf_hash
+    from journal.models import JournalHead
+    from journal.services import leaf_payload
     from snapshots.models import Environment, Snapshot
     from snapshots.services import create_or_update_environment
 

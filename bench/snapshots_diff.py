@@ -41,7 +41,7 @@ def build_history(org, env, artifacts: int, snapshots: int):
     from django.db import connection, transaction
     from django.utils import timezone
 
-    from audit.models import JournalHead, JournalLeaf
+    from journal.models import JournalHead, JournalLeaf
     from snapshots.models import Environment
 
     start = timezone.now() - timedelta(minutes=snapshots + 10)

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_htmx",
     "csm",
+    "journal",
     "tenants",
     "audit",
     "snapshots",

@@ -7,7 +7,7 @@ def _row_check(model):
     """A ``verify_audit`` check: the row a leaf committed to still has the data the leaf recorded."""
 
     def check(leaf):
-        from audit.canonical import canonical_json
+        from journal.canonical import canonical_json
 
         row = model.objects.filter(leaf_id=leaf.pk).first()
         label = model._meta.verbose_name
@@ -27,10 +27,10 @@ class EvidenceConfig(AppConfig):
     label = "evidence"
 
     def ready(self):
-        from audit.choices import LeafKind
-        from audit.journal import register_row_check
         from evidence import selectors
         from evidence.models import Artifact, Attestation, EvidenceFile
+        from journal.choices import LeafKind
+        from journal.verify import register_row_check
         from snapshots import hooks
 
         register_row_check(LeafKind.ARTIFACT, _row_check(Artifact))

@@ -9,8 +9,8 @@ migrations); each of them commits to a journal leaf whose data is ``journal_data
 from django.db import models
 from django.utils import timezone
 
+from csm.scoping import OrgScopedManager
 from evidence.choices import AttestationType, Severity, Verification
-from tenants.scoping import OrgScopedManager
 
 
 class Flow(models.Model):
@@ -96,7 +96,7 @@ class Artifact(models.Model):
     annotations = models.JSONField(default=dict, blank=True)
     reported_by = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    leaf = models.ForeignKey("audit.JournalLeaf", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    leaf = models.ForeignKey("journal.JournalLeaf", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     objects = OrgScopedManager()
 
@@ -128,7 +128,7 @@ class EvidenceFile(models.Model):
     storage_name = models.CharField(max_length=300)
     uploaded_by = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    leaf = models.ForeignKey("audit.JournalLeaf", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    leaf = models.ForeignKey("journal.JournalLeaf", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     objects = OrgScopedManager()
 
@@ -199,7 +199,7 @@ class Attestation(models.Model):
     reason = models.TextField(blank=True)
     reported_by = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-    leaf = models.ForeignKey("audit.JournalLeaf", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    leaf = models.ForeignKey("journal.JournalLeaf", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     objects = OrgScopedManager()
 
@@ -229,7 +229,7 @@ class Attestation(models.Model):
 def _digest(value) -> str:
     import hashlib
 
-    from audit.canonical import canonical_json
+    from journal.canonical import canonical_json
 
     return hashlib.sha256(canonical_json(value)).hexdigest()
 

@@ -14,9 +14,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from audit.choices import AuditAction, LeafKind
+from audit.choices import AuditAction
 from audit.context import AuditContext
-from audit.services import append_leaf, record_event
+from audit.services import record_event
 from csm.lib.expressions import ExpressionError, compile_expression
 from csm.lib.fingerprints import is_fingerprint
 from evidence import storage
@@ -33,6 +33,8 @@ from evidence.models import (
 )
 from evidence.parsers import ParseError
 from evidence.parsers.judge import Judgement, judge
+from journal.choices import LeafKind
+from journal.services import append_leaf
 from tenants.services import ServiceError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~@:+-]{0,119}$")

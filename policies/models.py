@@ -12,8 +12,8 @@
 from django.db import models
 from django.utils import timezone
 
+from csm.scoping import OrgScopedManager
 from tenants.models import slug_validator
-from tenants.scoping import OrgScopedManager
 
 
 class Policy(models.Model):

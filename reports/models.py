@@ -10,8 +10,8 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from csm.scoping import OrgScopedManager
 from reports.choices import ReportKind, ReportStatus
-from tenants.scoping import OrgScopedManager
 
 
 class AuditReport(models.Model):
@@ -74,7 +74,7 @@ class ReportOutput(models.Model):
     data_size = models.BigIntegerField()
     journal_index = models.BigIntegerField()
     journal_hash = models.CharField(max_length=64)
-    leaf = models.OneToOneField("audit.JournalLeaf", on_delete=models.PROTECT, related_name="report_output")
+    leaf = models.OneToOneField("journal.JournalLeaf", on_delete=models.PROTECT, related_name="report_output")
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = OrgScopedManager()

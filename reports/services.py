@@ -7,12 +7,14 @@ import json
 from django.db import transaction
 from django.utils import timezone
 
-from audit.canonical import canonical_json
-from audit.choices import AuditAction, LeafKind
+from audit.choices import AuditAction
 from audit.context import AuditContext
-from audit.journal import register_row_check
-from audit.models import JournalLeaf
-from audit.services import append_leaf, record_event
+from audit.services import record_event
+from journal.canonical import canonical_json
+from journal.choices import LeafKind
+from journal.models import JournalLeaf
+from journal.services import append_leaf
+from journal.verify import register_row_check
 from reports.choices import ReportStatus
 from reports.models import AuditReport, ReportOutput
 from reports.params import validate_params

@@ -15,8 +15,10 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(
-    bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=5, retry_backoff_max=300,
-    retry_jitter=True, max_retries=5,
+    # An explicit name: the default one follows the module path, which changed when reports/ moved out of
+    # audit/ (and "audit.reports.tasks.*" never matched the "reports.*" route to the reports queue).
+    name="reports.generate_report", bind=True, acks_late=True, autoretry_for=(OperationalError,),
+    retry_backoff=5, retry_backoff_max=300, retry_jitter=True, max_retries=5,
 )
 def generate_report(self, report_id: str, ctx_dict: dict | None = None) -> str | None:
     report = services.claim_report(report_id)

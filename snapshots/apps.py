@@ -7,8 +7,8 @@ class SnapshotsConfig(AppConfig):
     name = "snapshots"
 
     def ready(self):
-        from audit.choices import LeafKind
-        from audit.journal import register_row_check
+        from journal.choices import LeafKind
+        from journal.verify import register_row_check
         from snapshots import tasks  # noqa: F401 - register the Celery tasks (run_scheduler looks them up by name)
         from snapshots.selectors import check_snapshot_leaf
 

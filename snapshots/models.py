@@ -12,8 +12,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from csm.scoping import OrgScopedManager
 from snapshots.choices import EnvironmentType, EventKind, ReportStatus, SnapshotReason
-from tenants.scoping import OrgScopedManager
 
 env_name_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
@@ -154,7 +154,7 @@ class Snapshot(models.Model):
     artifacts_digest = models.CharField(max_length=64)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
-    leaf = models.OneToOneField("audit.JournalLeaf", on_delete=models.PROTECT, related_name="+")
+    leaf = models.OneToOneField("journal.JournalLeaf", on_delete=models.PROTECT, related_name="+")
 
     objects = OrgScopedManager()
 

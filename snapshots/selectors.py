@@ -27,7 +27,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lead, TruncDate
 from django.utils import timezone
 
-from audit.canonical import canonical_json
+from journal.canonical import canonical_json
 from snapshots.choices import Annotation, EnvironmentType
 from snapshots.models import Environment, Snapshot, SnapshotEntry
 

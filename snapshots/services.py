@@ -12,11 +12,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from psycopg import IntegrityError as DatabaseIntegrityError
 
-from audit.canonical import GENESIS_HASH, canonical_json
-from audit.choices import AuditAction, LeafKind
+from audit.choices import AuditAction
 from audit.context import AuditContext
-from audit.services import append_leaf, record_event
+from audit.services import record_event
 from csm.errors import ServiceError
+from journal.canonical import GENESIS_HASH, canonical_json
+from journal.choices import LeafKind
+from journal.services import append_leaf
 from snapshots import hooks
 from snapshots.choices import Annotation, EnvironmentType, EventKind, ReportStatus, SnapshotReason
 from snapshots.ingest import canonicalize_body, instances_json, validate_report_body

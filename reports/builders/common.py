@@ -15,8 +15,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.utils import timezone
 
-from audit.models import JournalHead
 from csm.lib.charts import PALETTE
+from journal.models import JournalHead
 from reports.choices import ReportKind
 
 FORMAT = "csm-report/1"

@@ -5,8 +5,8 @@ import pytest
 from django.urls import reverse
 
 from audit.choices import ActorType
-from audit.journal import verify_journal
 from audit.models import AuditEvent
+from journal.verify import verify_journal
 from tenants.choices import Role
 from tenants.models import Org, ServiceAccount
 from tests.conftest import PASSWORD

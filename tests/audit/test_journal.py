@@ -8,9 +8,10 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
-from audit.canonical import GENESIS_HASH, canonical_json, leaf_hash
-from audit.journal import verify_journal
-from audit.models import AuditEvent, JournalLeaf
+from audit.models import AuditEvent
+from journal.canonical import GENESIS_HASH, canonical_json, leaf_hash
+from journal.models import JournalLeaf
+from journal.verify import verify_journal
 
 pytestmark = pytest.mark.django_db
 

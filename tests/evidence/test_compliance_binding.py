@@ -7,11 +7,12 @@ import pytest
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
-from audit.choices import LeafKind
-from audit.journal import verify_journal
-from audit.models import AuditEvent, JournalLeaf
+from audit.models import AuditEvent
 from evidence import selectors
 from evidence.models import Artifact, Attestation
+from journal.choices import LeafKind
+from journal.models import JournalLeaf
+from journal.verify import verify_journal
 from snapshots import hooks
 from tests.evidence.conftest import attest, begin_trail, make_flow, report_artifact
 

@@ -8,8 +8,8 @@ import tarfile
 
 import pytest
 
-from audit.models import JournalLeaf
 from evidence.models import Attestation
+from journal.models import JournalLeaf
 from tests.evidence.conftest import attest, begin_trail, make_flow, report_artifact, tar_gz
 
 pytestmark = pytest.mark.django_db

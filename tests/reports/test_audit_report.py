@@ -10,9 +10,9 @@ from django.db import IntegrityError, InternalError, ProgrammingError, transacti
 from django.utils import timezone
 
 from audit.context import AuditContext
-from audit.journal import verify_journal
-from audit.models import JournalHead, JournalLeaf
 from audit.services import record_event
+from journal.models import JournalHead, JournalLeaf
+from journal.verify import verify_journal
 from reports.models import ReportOutput
 from tenants.choices import Role
 from tenants.models import Membership

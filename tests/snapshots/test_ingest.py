@@ -2,7 +2,7 @@
 
 import pytest
 
-from audit.journal import verify_journal
+from journal.verify import verify_journal
 from snapshots import selectors, services
 from snapshots.models import Snapshot, SnapshotEntry, SnapshotEvent
 from tests.snapshots.conftest import fp, server_report

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.journal import verify_journal
-from audit.models import JournalHead
+from journal.models import JournalHead
+from journal.verify import verify_journal
 from tenants.models import Org
 
 

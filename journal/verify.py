@@ -2,26 +2,33 @@
 
 ``verify_journal(org)`` walks the leaves in index order and returns the first problem found (or
 None): a gap or reordering in the numbering, a leaf whose payload does not hash to its stored hash,
-a broken ``prev`` link, an audit event whose row no longer matches the leaf that committed to it, a
-missing audit sequence number, or a head that does not match the last leaf.
+a broken ``prev`` link, a row that no longer matches the leaf that committed to it, or a head that
+does not match the last leaf.
 
-Other apps register a check for their own leaf kinds with ``register_row_check(kind, fn)``; ``fn``
-receives the leaf and returns an error message or None.
+The journal knows none of the apps that append to it. Each registers what only it can check:
+``register_row_check(kind, fn)`` — ``fn(leaf)`` compares the leaf with the row it committed to and
+returns an error message or None; ``register_org_check(fn)`` — ``fn(org)`` runs after the walk, for
+properties of the whole history (e.g. the audit trail's gap-free numbering).
 """
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from audit.canonical import GENESIS_HASH, canonical_json, leaf_hash
-from audit.choices import LeafKind
-from audit.models import AuditEvent, JournalHead, JournalLeaf
+from journal.canonical import GENESIS_HASH, leaf_hash
+from journal.models import JournalHead, JournalLeaf
 
 _ROW_CHECKS: dict[str, Callable[[JournalLeaf], str | None]] = {}
+_ORG_CHECKS: list[Callable[[object], "JournalProblem | None"]] = []
 
 
 def register_row_check(kind: str, check: Callable[[JournalLeaf], str | None]) -> None:
     _ROW_CHECKS[kind] = check
+
+
+def register_org_check(check: Callable[[object], "JournalProblem | None"]) -> None:
+    if check not in _ORG_CHECKS:
+        _ORG_CHECKS.append(check)
 
 
 @dataclass
@@ -34,23 +41,9 @@ class JournalProblem:
         return f"{where}: {self.message}"
 
 
-def _check_audit_event(leaf: JournalLeaf) -> str | None:
-    event = AuditEvent.objects.filter(leaf_id=leaf.pk).first()
-    if event is None:
-        return "its audit event row is missing"
-    data = json.loads(leaf.payload)["data"]
-    if canonical_json(event.canonical_data()) != canonical_json(data):
-        return f"audit event seq {event.seq} (id {event.pk}) was altered after it was recorded"
-    return None
-
-
-register_row_check(LeafKind.AUDIT_EVENT, _check_audit_event)
-
-
 def verify_journal(org) -> JournalProblem | None:
     expected_index = 1
     prev = GENESIS_HASH
-    audit_seq = 0
     leaves = JournalLeaf.objects.filter(org=org).order_by("index").iterator(chunk_size=2000)
     for leaf in leaves:
         if leaf.index != expected_index:
@@ -71,14 +64,12 @@ def verify_journal(org) -> JournalProblem | None:
             problem = check(leaf)
             if problem:
                 return JournalProblem(leaf.index, problem)
-        if leaf.kind == LeafKind.AUDIT_EVENT:
-            audit_seq += 1
-            if payload["data"].get("seq") != audit_seq:
-                return JournalProblem(leaf.index, f"audit event seq {audit_seq} is missing or out of order")
         prev = leaf.leaf_hash
         expected_index += 1
-    if AuditEvent.objects.filter(org=org).count() != audit_seq:
-        return JournalProblem(None, "an audit event exists that no journal leaf commits to")
+    for check in _ORG_CHECKS:
+        problem = check(org)
+        if problem:
+            return problem
     head = JournalHead.objects.filter(org=org).first()
     last_index = expected_index - 1
     if head is not None and (head.last_index != last_index or head.last_hash != prev):

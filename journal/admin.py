@@ -1,0 +1,19 @@
+"""Read-only admin for the journal (append-only: no add, change or delete)."""
+
+from django.contrib import admin
+
+from csm.admin import ReadOnlyAdmin
+from journal.models import JournalHead, JournalLeaf
+
+
+@admin.register(JournalLeaf)
+class JournalLeafAdmin(ReadOnlyAdmin):
+    list_display = ["org", "index", "kind", "object_id", "leaf_hash", "created_at"]
+    list_filter = ["org", "kind"]
+    search_fields = ["leaf_hash", "object_id"]
+
+
+@admin.register(JournalHead)
+class JournalHeadAdmin(ReadOnlyAdmin):
+    list_display = ["org", "last_index", "last_hash"]
+    list_filter = ["org"]

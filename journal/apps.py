@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class JournalConfig(AppConfig):
+    """The per-org append-only journal: leaves, the head, canonical encoding and verification.
+
+    The ground floor: every other app appends to it (``journal.services.append_leaf``) and registers a
+    check of its own leaf kinds (``journal.verify.register_row_check``); it imports none of them."""
+
+    name = "journal"
