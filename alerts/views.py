@@ -7,8 +7,8 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 
 from audit.context import AuditContext
+from csm.web import org_view
 from snapshots.models import Environment
-from tenants.access import org_view
 
 from . import services
 from .choices import ActionType, Trigger

@@ -28,7 +28,6 @@ class AuditContext:
     @classmethod
     def from_request(cls, request) -> "AuditContext":
         from csm.middleware import client_ip
-        from tenants.models import ApiToken
 
         request_fields = {
             "request_id": getattr(request, "request_id", ""),
@@ -36,7 +35,7 @@ class AuditContext:
             "user_agent": request.META.get("HTTP_USER_AGENT", "")[:255],
         }
         token = getattr(request, "auth", None)
-        if isinstance(token, ApiToken):
+        if token is not None and hasattr(token, "service_account_id"):  # an API token (tenants.ApiToken)
             if token.service_account_id:
                 account = token.service_account
                 return cls(actor_type=ActorType.SERVICE_ACCOUNT, actor_label=f"{account.name} ({token.prefix}…)",

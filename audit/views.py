@@ -5,7 +5,7 @@ from django.shortcuts import render
 
 from audit.filters import FILTER_PARAMS, AuditFilterForm
 from audit.models import AuditEvent
-from tenants.access import org_view
+from csm.web import org_view
 
 PAGE_SIZE = 50
 

@@ -5,10 +5,10 @@ runs and ran), an evidence file (hash, size, type, uploader) and its download. R
 from django.http import HttpResponseServerError
 from django.shortcuts import get_object_or_404, render
 
+from csm.web import org_view
 from evidence import selectors, storage
 from evidence.models import Artifact, Attestation, EvidenceFile, Flow, Trail
 from evidence.responses import attachment
-from tenants.access import org_view
 
 PAGE = 50
 

@@ -11,8 +11,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from audit.context import AuditContext
+from csm.web import org_view
 from snapshots.models import Environment
-from tenants.access import org_view
 
 from . import selectors, services
 from .charts import compliance_chart

@@ -4,10 +4,10 @@ Reads only; every page is guarded by ``@org_view("environments.view")``."""
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
+from csm.web import org_view
 from snapshots import hooks, selectors
 from snapshots.api.views import HEX
 from snapshots.models import Environment, Snapshot, SnapshotEvent
-from tenants.access import org_view
 
 SPARK_DAYS = 14
 

@@ -207,7 +207,7 @@ def test_org_view_takes_a_permission_per_method(rf, org, member_of):
     from django.contrib.sessions.backends.cache import SessionStore
     from django.http import HttpResponse
 
-    from tenants.access import org_view
+    from csm.web import org_view
 
     @org_view({"GET": "org.view", "POST": "org.manage"})
     def page(request):
