@@ -6,8 +6,8 @@ STATUS_BY_CODE = {"invalid": 400, "forbidden": 403, "not_found": 404, "conflict"
 class ServiceError(Exception):
     """A write refused for a reason the caller can show: ``message`` for the person, ``field`` naming
     the input at fault (or ""), ``code`` for machines, ``status`` for HTTP (derived from the code unless
-    given). API views turn it into the error body with ``csm.api.errors.service_error``; web views show
-    the message next to the field."""
+    given). API views let it propagate: the API's exception handler (csm/api/errors.py) alone turns it
+    into the error body. Web views show the message next to the field."""
 
     def __init__(self, message: str, field: str | None = "", status: int | None = None, code: str = "invalid"):
         super().__init__(message)

@@ -1,7 +1,7 @@
 """Every write of the evidence vault. Each function is atomic and records its audit event (and, for
 artifacts, attestations and evidence files, a journal leaf) in the same transaction.
 
-Refusals raise ``tenants.services.ServiceError`` (message + field + code) — the API turns them into
+Refusals raise ``csm.errors.ServiceError`` (message + field + code) — the API turns them into
 4xx JSON — or ``archives.ArchiveError`` (400 / 413) for uploads.
 """
 
@@ -17,6 +17,7 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
+from csm.errors import ServiceError
 from csm.lib.expressions import ExpressionError, compile_expression
 from csm.lib.fingerprints import is_fingerprint
 from evidence import storage
@@ -35,7 +36,6 @@ from evidence.parsers import ParseError
 from evidence.parsers.judge import Judgement, judge
 from journal.choices import LeafKind
 from journal.services import append_leaf
-from tenants.services import ServiceError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~@:+-]{0,119}$")
 MAX_TEMPLATE_ENTRIES = 200

@@ -6,9 +6,9 @@ from django.apps import apps
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from csm.errors import ServiceError
 from csm.lib.fingerprints import is_fingerprint
 from reports.choices import ReportKind
-from tenants.services import ServiceError
 
 RANGE_KINDS = {ReportKind.ENVIRONMENT, ReportKind.ORG, ReportKind.AUDIT}
 

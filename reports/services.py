@@ -24,7 +24,7 @@ from reports.params import validate_params
 def request_report(ctx: AuditContext, org, kind: str, raw_params: dict) -> AuditReport:
     """Validate, store a pending report, audit the request and enqueue its generation on commit.
 
-    Raises ``tenants.services.ServiceError`` naming the bad field."""
+    Raises ``csm.errors.ServiceError`` naming the bad field."""
     kind, params, title = validate_params(org, kind, raw_params)
     report = AuditReport.objects.create(
         org=org, kind=kind, params=params, title=title[:300], requested_by=ctx.actor_label[:255],

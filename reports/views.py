@@ -12,12 +12,12 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.context import AuditContext
+from csm.errors import ServiceError
 from csm.web import org_view
 from reports import services
 from reports.api.views import download_response
 from reports.choices import ReportKind, ReportStatus
 from reports.models import AuditReport
-from tenants.services import ServiceError
 
 FIELDS = ("environment", "fingerprint", "from", "to")
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
-from csm.errors import ServiceError  # noqa: F401 - re-exported: callers catch tenants.services.ServiceError
+from csm.errors import ServiceError
 from tenants.choices import Role
 from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount
 from tenants.permissions import has_permission

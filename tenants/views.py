@@ -14,12 +14,12 @@ from django.views.decorators.http import require_POST
 
 from audit.context import AuditContext
 from audit.models import AuditEvent
+from csm.errors import ServiceError
 from csm.middleware import client_ip
 from csm.web import org_view
 from tenants import forms, ratelimit, services
 from tenants.models import ApiToken, Invitation, Membership, ServiceAccount
 from tenants.permissions import has_permission
-from tenants.services import ServiceError
 
 _ONCE_KEY = "csm_show_once"
 

@@ -17,7 +17,6 @@ from alerts.api.serializers import (
 from alerts.models import Action, Delivery, DeliveryAttempt
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
-from csm.api.errors import service_error as _error
 from csm.api.pagination import Pagination
 
 
@@ -41,10 +40,7 @@ class ActionListView(OrgScopedAPIView):
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         data.pop("enabled", None)
-        try:
-            action, secret = services.create_action(AuditContext.from_request(request), self.org, **data)
-        except services.ActionError as error:
-            raise _error(error) from None
+        action, secret = services.create_action(AuditContext.from_request(request), self.org, **data)
         answer = ActionSerializer(action).data
         answer["secret"] = secret
         return Response(answer, status=status.HTTP_201_CREATED)
@@ -62,11 +58,8 @@ class ActionDetailView(ActionMixin, OrgScopedAPIView):
         action = self.get_action(action_id)
         body = ActionInputSerializer(data=request.data, partial=partial)
         body.is_valid(raise_exception=True)
-        try:
-            action = services.update_action(AuditContext.from_request(request), self.org, action,
-                                            **body.validated_data)
-        except services.ActionError as error:
-            raise _error(error) from None
+        action = services.update_action(AuditContext.from_request(request), self.org, action,
+                                        **body.validated_data)
         return Response(ActionSerializer(action).data)
 
     @extend_schema(request=ActionInputSerializer, responses=ActionSerializer)
@@ -114,8 +107,5 @@ class RedeliverView(OrgScopedAPIView):
     @extend_schema(request=None, responses={202: DeliverySerializer})
     def post(self, request, org, delivery_id):
         delivery = get_object_or_404(Delivery.objects.for_org(self.org), pk=delivery_id)
-        try:
-            delivery = services.redeliver(AuditContext.from_request(request), self.org, delivery)
-        except services.ActionError as error:
-            raise _error(error) from None
+        delivery = services.redeliver(AuditContext.from_request(request), self.org, delivery)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -23,7 +23,7 @@ class ApiError(exceptions.APIException):
         super().__init__(detail=message, code=code)
 
 
-def service_error(error: ServiceError) -> ApiError:
+def _service_error(error: ServiceError) -> ApiError:
     """A refused write (csm.errors.ServiceError) as an API error; its field, if any, names the input."""
     return ApiError(error.status, error.code, error.message, {error.field: [error.message]} if error.field else {})
 
@@ -59,7 +59,7 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
 
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
-        exc = service_error(exc)
+        exc = _service_error(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
-from csm.api.errors import ApiError, invalid, service_error
+from csm.api.errors import ApiError, invalid
 from evidence import archives, packages, selectors, services
 from evidence.api import uploads
 from evidence.api.serializers import (
@@ -28,7 +28,6 @@ from evidence.models import Artifact, Attestation, CustomAttestationType, Eviden
 from evidence.responses import attachment
 from evidence.storage import EvidenceCorrupted
 from tenants.access import require_permission
-from tenants.services import ServiceError
 
 READ_OR_REPORT = {"GET": "evidence.view", "default": "evidence.report"}
 MAX_LIST = 500
@@ -104,10 +103,7 @@ class FlowsView(EvidenceView):
 
     @WRITE
     def put(self, request, org):
-        try:
-            flow, created = services.upsert_flow(self.ctx(), self.org, payload(request))
-        except ServiceError as error:
-            raise service_error(error) from None
+        flow, created = services.upsert_flow(self.ctx(), self.org, payload(request))
         return Response(flow_dict(flow), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -116,11 +112,8 @@ class FlowTemplateFileView(EvidenceView):
 
     @WRITE
     def put(self, request, org):
-        try:
-            flow, created = services.upsert_flow(self.ctx(), self.org, payload(request),
-                                                 template_yaml=template_file(request) or "")
-        except ServiceError as error:
-            raise service_error(error) from None
+        flow, created = services.upsert_flow(self.ctx(), self.org, payload(request),
+                                             template_yaml=template_file(request) or "")
         return Response(flow_dict(flow), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -143,11 +136,8 @@ class TrailsView(EvidenceView):
     @WRITE
     def put(self, request, org, flow):
         flow = self.flow(flow)
-        try:
-            trail, created = services.begin_trail(self.ctx(), self.org, flow, payload(request),
-                                                  template_yaml=template_file(request))
-        except ServiceError as error:
-            raise service_error(error) from None
+        trail, created = services.begin_trail(self.ctx(), self.org, flow, payload(request),
+                                              template_yaml=template_file(request))
         return Response(trail_dict(trail), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -171,18 +161,12 @@ class ArtifactsView(EvidenceView):
     @WRITE
     def post(self, request, org, flow):
         flow = self.flow(flow)
-        try:
-            artifact, created = services.report_artifact(self.ctx(), self.org, flow, payload(request))
-        except ServiceError as error:
-            raise service_error(error) from None
+        artifact, created = services.report_artifact(self.ctx(), self.org, flow, payload(request))
         return Response(artifact_dict(artifact), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 def _fingerprint(value: str) -> str:
-    try:
-        return services.validate_fingerprint(value)
-    except ServiceError as error:
-        raise service_error(error) from None
+    return services.validate_fingerprint(value)
 
 
 class ArtifactView(EvidenceView):
@@ -237,8 +221,6 @@ class AttestationsView(EvidenceView):
             attestation = services.create_attestation(
                 self.ctx(), self.org, flow, trail, kind, data, members,
                 can_override=self.org_access.can("evidence.override"))
-        except ServiceError as error:
-            raise service_error(error) from None
         finally:
             for member in members:
                 member.file.close()
@@ -334,8 +316,5 @@ class CustomTypesView(EvidenceView):
 
     @WRITE
     def post(self, request, org):
-        try:
-            custom = services.create_custom_type(self.ctx(), self.org, payload(request))
-        except ServiceError as error:
-            raise service_error(error) from None
+        custom = services.create_custom_type(self.ctx(), self.org, payload(request))
         return Response(custom_type_dict(custom), status=status.HTTP_201_CREATED)

@@ -13,7 +13,6 @@ from rest_framework.response import Response
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
-from csm.api.errors import service_error as _service_error
 from csm.lib.fingerprints import is_fingerprint
 from policies import selectors, services
 from policies.api.serializers import (
@@ -70,8 +69,6 @@ class PolicyListView(OrgScopedAPIView):
             )
         except PolicyError as error:
             raise policy_error(error) from None
-        except services.PolicyServiceError as error:
-            raise _service_error(error) from None
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(PolicySerializer(policy).data, status=code)
 
@@ -102,11 +99,8 @@ class EnvironmentPoliciesView(EnvironmentMixin, OrgScopedAPIView):
         environment = self.get_environment(env)
         body = PolicyNamesSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            changed = service(AuditContext.from_request(request), self.org, environment,
-                              body.validated_data["policy_names"])
-        except services.PolicyServiceError as error:
-            raise _service_error(error) from None
+        changed = service(AuditContext.from_request(request), self.org, environment,
+                          body.validated_data["policy_names"])
         attached = Policy.objects.for_org(self.org).filter(attachments__environment=environment).order_by("name")
         return changed, [p.name for p in attached]
 
@@ -141,11 +135,8 @@ class AllowlistView(EnvironmentMixin, OrgScopedAPIView):
         environment = self.get_environment(env)
         body = AllowlistEntryInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            entry = services.add_allowlist_entry(AuditContext.from_request(request), self.org, environment,
-                                                 **body.validated_data)
-        except services.PolicyServiceError as error:
-            raise _service_error(error) from None
+        entry = services.add_allowlist_entry(AuditContext.from_request(request), self.org, environment,
+                                             **body.validated_data)
         return Response(AllowlistEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
 
@@ -195,10 +186,7 @@ class AssertFingerprintView(OrgScopedAPIView):
             if environment is None:
                 raise ApiError(404, "not_found", f"No environment named {env_name!r}.",
                                {"environment_name": ["no such environment"]})
-        try:
-            answer = selectors.assert_fingerprint(self.org, fingerprint, environment, policy_names)
-        except services.PolicyServiceError as error:
-            raise _service_error(error) from None
+        answer = selectors.assert_fingerprint(self.org, fingerprint, environment, policy_names)
         return Response(answer)
 
 

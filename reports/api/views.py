@@ -15,7 +15,6 @@ from reports import services
 from reports.api.serializers import ReportRequestSerializer, ReportSerializer
 from reports.choices import ReportStatus
 from reports.models import AuditReport
-from tenants.services import ServiceError
 
 
 def download_response(report: AuditReport, fmt: str) -> HttpResponse:
@@ -51,12 +50,8 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
         body = ReportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         params = {key: value for key, value in body.validated_data.items() if key != "kind"}
-        try:
-            report = services.request_report(AuditContext.from_request(request), self.org,
-                                             body.validated_data["kind"], params)
-        except ServiceError as error:
-            raise ApiError(400, error.code, error.message, {error.field: [error.message]} if error.field else {}) \
-                from None
+        report = services.request_report(AuditContext.from_request(request), self.org,
+                                         body.validated_data["kind"], params)
         return Response(ReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -16,7 +16,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
-from csm.api.errors import ApiError, invalid, service_error
+from csm.api.errors import ApiError, invalid
 from snapshots import hooks, selectors, services
 from snapshots.api.serializers import EnvironmentInputSerializer, environment_data, event_data, unix
 from snapshots.choices import EnvironmentType, EventKind
@@ -96,13 +96,10 @@ class EnvironmentListView(EnvironmentScoped):
         body = EnvironmentInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        try:
-            env, created = services.create_or_update_environment(
-                AuditContext.from_request(request), self.org, data["name"], data["type"], data["description"],
-                data["include_scaling"], data["included_environments"], data["tags"],
-                data["expected_report_interval_seconds"])
-        except services.ServiceError as error:
-            raise service_error(error) from None
+        env, created = services.create_or_update_environment(
+            AuditContext.from_request(request), self.org, data["name"], data["type"], data["description"],
+            data["include_scaling"], data["included_environments"], data["tags"],
+            data["expected_report_interval_seconds"])
         members = sorted(e.name for e in env.included_environments.all())
         return Response(environment_data(env, members), status=status.HTTP_201_CREATED if created else 200)
 
@@ -175,8 +172,6 @@ class ReportView(EnvironmentScoped):
                                                      raw, key, request.auth if hasattr(request.auth, "pk") else None)
         except ReportInvalid as error:
             raise invalid(error.message, error.fields) from None
-        except services.ServiceError as error:
-            raise service_error(error) from None
         response = Response(services.report_answer(report), status=status.HTTP_201_CREATED)
         if not created:
             response["Idempotent-Replayed"] = "true"

@@ -11,11 +11,9 @@ from rest_framework.response import Response
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView, OrgScopedViewSet
 from csm.api.errors import ApiError
-from csm.api.errors import service_error as api_error
 from tenants import services
 from tenants.api import serializers as s
 from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount
-from tenants.services import ServiceError
 
 
 def person(request):
@@ -29,10 +27,7 @@ class ServiceCallMixin:
         return AuditContext.from_request(self.request)
 
     def call(self, function, *args, **kwargs):
-        try:
-            return function(self.ctx(), *args, **kwargs)
-        except ServiceError as error:
-            raise api_error(error) from None
+        return function(self.ctx(), *args, **kwargs)
 
 
 class OrgListView(ListAPIView):

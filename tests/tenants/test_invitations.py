@@ -6,9 +6,10 @@ import pytest
 from django.utils import timezone
 
 from audit.context import AuditContext
+from csm.errors import ServiceError
 from tenants.choices import Role
 from tenants.models import Invitation, Membership
-from tenants.services import ServiceError, accept_invitation, invite_member, revoke_invitation
+from tenants.services import accept_invitation, invite_member, revoke_invitation
 
 pytestmark = pytest.mark.django_db
 

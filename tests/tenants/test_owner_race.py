@@ -7,9 +7,10 @@ import pytest
 from django.db import connection
 
 from audit.context import AuditContext
+from csm.errors import ServiceError
 from tenants.choices import Role
 from tenants.models import Membership
-from tenants.services import ServiceError, change_role, remove_member
+from tenants.services import change_role, remove_member
 
 
 @pytest.mark.django_db(transaction=True)

@@ -2,9 +2,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.context import AuditContext
+from csm.errors import ServiceError
 from tenants.choices import Role
 from tenants.models import Org, ServiceAccount
-from tenants.services import ServiceError, create_api_token, create_service_account
+from tenants.services import create_api_token, create_service_account
 
 
 class Command(BaseCommand):

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit.context import AuditContext
-from tenants.services import ServiceError, create_org, get_or_create_user
+from csm.errors import ServiceError
+from tenants.services import create_org, get_or_create_user
 
 
 class Command(BaseCommand):
