@@ -9,13 +9,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 
 from audit.context import AuditContext
+from csm.lib import charts
 from csm.web import org_view
 from snapshots.models import Environment
 
 from . import selectors, services
-from .charts import compliance_chart
 from .models import AllowlistEntry, Policy, PolicyAttachment, SnapshotCompliance
 from .parsing import PolicyError
 
@@ -127,6 +128,20 @@ def environment_attach(request, env):
         services.attach_policies(AuditContext.from_request(request), request.org, environment, [policy.name])
         messages.success(request, f"Attached {policy.name}; the environment is being re-evaluated.")
     return redirect("policy-environment", request.org.slug, environment.name)
+
+
+def compliance_chart(series: list[dict]) -> str:
+    """Compliant / unknown / non-compliant artifacts per evaluated snapshot (oldest first), drawn by the
+    one chart module the web pages and PDFs share."""
+    if not series:
+        return ""
+    labels = [f"#{row['snapshot_index']}" for row in series]
+    bars = [("compliant", [row["compliant_count"] for row in series], charts.PALETTE["ok"]),
+            ("unknown", [row["unknown_count"] for row in series], charts.PALETTE["warn"]),
+            ("non-compliant", [row["non_compliant_count"] for row in series], charts.PALETTE["bad"])]
+    return mark_safe(charts.stacked_bar_chart(  # noqa: S308 - csm.lib.charts escapes every label
+        labels, bars, title="Compliant and non-compliant artifacts per snapshot", width=900, height=220,
+        empty_message="No evaluated snapshots yet"))
 
 
 @org_view("policies.view")
