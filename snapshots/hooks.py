@@ -74,11 +74,17 @@ def enrich_snapshot(snapshot, artifacts: list[dict] | None = None) -> tuple[dict
     return top, per_artifact, defaults
 
 
-def enrich_snapshot_artifacts(org, snapshot, artifacts: list[dict]) -> dict:
-    """Everything the extensions add to one snapshot read, for the API and the web page alike: the
-    artifact enrichers' fields (provenance...) and the snapshot enrichers' per-artifact fields
-    (compliance...) merged into ``artifacts`` in place. Returns the snapshot enrichers' top-level fields."""
+def enrich_artifacts(org, artifacts: list[dict], snapshot=None) -> dict:
+    """Everything the extensions add to artifacts, for the API, the web pages and reports alike: the
+    artifact enrichers' fields (provenance...) and, when the artifacts are one snapshot's, the snapshot
+    enrichers' per-artifact fields (compliance...), merged into ``artifacts`` in place. Returns the
+    snapshot enrichers' top-level fields ({} without a snapshot)."""
     extra = enrich(org, {a.get("fingerprint") for a in artifacts})
+    if snapshot is None:
+        if extra:
+            for artifact in artifacts:
+                artifact.update(extra.get(artifact.get("fingerprint"), ()))
+        return {}
     top, per_artifact, defaults = enrich_snapshot(snapshot, artifacts)
     combined: dict[int, dict] = {}  # id(artifact enricher fields) → those fields + defaults, merged once
     for artifact in artifacts:

@@ -27,7 +27,10 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lead, TruncDate
 from django.utils import timezone
 
+from csm.errors import ServiceError
+from csm.lib.fingerprints import is_fingerprint_prefix
 from journal.canonical import canonical_json
+from snapshots import hooks
 from snapshots.choices import Annotation, EnvironmentType
 from snapshots.models import Environment, Snapshot, SnapshotEntry
 
@@ -519,3 +522,25 @@ def check_snapshot_leaf(leaf) -> str | None:
     if canonical_json({**data, "hash": snapshot.hash}) != canonical_json(json.loads(leaf.payload)["data"]):
         return f"snapshot {snapshot} (id {snapshot.pk}) was altered after it was recorded"
     return None
+
+
+SEARCH_RULE = "Search by at least 5 (at most 64) hex characters of a SHA-256 fingerprint."
+
+
+def search(org, query: str) -> dict:
+    """The fingerprint search behind the API and the web page alike. ``candidates``: fingerprints that
+    start with the prefix; with exactly one, ``fingerprint`` and where it ran (``history``, ``names``,
+    ``running_now``); ``extra``: the search matchers' hits (evidence: git commits). A query that is not
+    5-64 hex characters raises ServiceError naming ``prefix``."""
+    prefix = query.strip().lower()
+    if not is_fingerprint_prefix(prefix):
+        raise ServiceError(SEARCH_RULE, field="prefix")
+    candidates = [fp for fp in fingerprint_candidates(org, prefix) if fp]
+    result = {"prefix": prefix, "candidates": candidates, "fingerprint": None, "history": [], "names": [],
+              "running_now": [], "extra": hooks.extra_search_matches(org, prefix)}
+    if len(candidates) == 1:
+        history = fingerprint_history(org, candidates[0])
+        result.update(fingerprint=candidates[0], history=history,
+                      names=sorted({name for run in history for name in run["names"]}),
+                      running_now=sorted({run["environment"] for run in history if run["running"]}))
+    return result

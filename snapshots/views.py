@@ -4,9 +4,10 @@ Reads only; every page is guarded by ``@org_view("environments.view")``."""
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 
+from csm.errors import ServiceError
+from csm.lib import links
 from csm.web import org_view
 from snapshots import hooks, selectors
-from snapshots.api.views import HEX
 from snapshots.models import Environment, Snapshot, SnapshotEvent
 
 SPARK_DAYS = 14
@@ -16,25 +17,13 @@ def _environment(request, name: str) -> Environment:
     return get_object_or_404(Environment.objects.for_org(request.org), name=name)
 
 
-def _linkable(artifacts: list[dict]) -> list[dict]:
-    """``commit_link``: the commit URL when it is http(s) — anything else (javascript:, data:...) is
-    shown as text, never as a link."""
-    for artifact in artifacts:
-        url = artifact.get("commit_url") or ""
-        artifact["commit_link"] = url if url.lower().startswith(("https://", "http://")) else ""
-    return artifacts
-
-
 def _enriched(org, artifacts: list[dict], snapshot=None) -> list[dict]:
-    """The same enrichment as the API answer: provenance (artifact enrichers) and, for a snapshot, its
-    compliance per artifact (snapshot enrichers)."""
-    if snapshot is None:
-        extra = hooks.enrich(org, {a["fingerprint"] for a in artifacts})
-        for artifact in artifacts:
-            artifact.update(extra.get(artifact["fingerprint"], {}))
-    else:
-        hooks.enrich_snapshot_artifacts(org, snapshot, artifacts)
-    return _linkable(artifacts)
+    """The same enrichment as the API answer (hooks.enrich_artifacts), plus ``commit_link``: the commit
+    URL when it is http(s), shown as text otherwise."""
+    hooks.enrich_artifacts(org, artifacts, snapshot)
+    for artifact in artifacts:
+        artifact["commit_link"] = links.http_url(artifact.get("commit_url"))
+    return artifacts
 
 
 def sparkline_points(series: list[int], width: int = 112, height: int = 22) -> str:
@@ -105,19 +94,12 @@ def diff(request):
 
 @org_view("environments.view")
 def search(request):
-    query = request.GET.get("q", "").strip().lower()
-    context = {"query": query, "error": "", "candidates": [], "history": None, "fingerprint": None, "extra": []}
+    query = request.GET.get("q", "").strip()
+    context = {"query": query, "error": "", "result": None}
     if query:
-        if len(query) < 5 or len(query) > 64 or not HEX.match(query):
-            context["error"] = "Search by at least 5 (at most 64) hex characters of a SHA-256 fingerprint."
-        else:
-            candidates = [fp for fp in selectors.fingerprint_candidates(request.org, query) if fp]
-            context["extra"] = hooks.extra_search_matches(request.org, query)
-            if len(candidates) == 1:
-                context["fingerprint"] = candidates[0]
-                context["history"] = selectors.fingerprint_history(request.org, candidates[0])
-                context["names"] = sorted({n for run in context["history"] for n in run["names"]})
-            else:
-                context["candidates"] = candidates[:20]
+        try:
+            context["result"] = selectors.search(request.org, query)
+        except ServiceError as error:
+            context["error"] = error.message
     return render(request, "snapshots/search.html", context)
 

@@ -5,6 +5,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from csm.lib import links
 from tenants.permissions import has_permission
 
 register = template.Library()
@@ -54,3 +55,9 @@ def ago(value):
     if not value:
         return "never"
     return f"{timesince(value).split(',')[0]} ago"
+
+
+@register.filter
+def http_url(value) -> str:
+    """The URL when it is http(s), else "" (csm.lib.links): reported URLs never reach an href otherwise."""
+    return links.http_url(value)

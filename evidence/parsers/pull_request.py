@@ -2,6 +2,7 @@
 merge_commit, state, author, approvers as names or ``{username, state, timestamp}``). Compliant when at
 least one pull request has an approver who is not its author."""
 
+from csm.lib import links
 from evidence.parsers import ParseError
 
 
@@ -21,7 +22,7 @@ def parse(data: dict) -> dict:
     for index, pr in enumerate(pull_requests):
         if not isinstance(pr, dict) or not isinstance(pr.get("url"), str) or not pr["url"]:
             raise ParseError(f"pull_requests[{index}].url is missing")
-        if not pr["url"].lower().startswith(("https://", "http://")):
+        if not links.http_url(pr["url"]):
             raise ParseError(f"pull_requests[{index}].url must be an http(s) URL")
         approvers = pr.get("approvers") or []
         if not isinstance(approvers, list):

@@ -51,15 +51,6 @@ def not_found(error: Exception) -> ApiError:
     return ApiError(404, "not_found", str(error))
 
 
-def enrich_all(org, artifacts: list[dict]) -> list[dict]:
-    """Merge the extension fields (provenance, compliance...) into every artifact: one call per answer."""
-    extra = hooks.enrich(org, {a.get("fingerprint") for a in artifacts})
-    if extra:
-        for artifact in artifacts:
-            artifact.update(extra.get(artifact.get("fingerprint"), {}))
-    return artifacts
-
-
 def paginate(request, total: int, default: int = 15) -> tuple[int, int, dict]:
     """``page`` / ``per_page`` (kosli's list paging: a plain JSON array, totals in headers)."""
     try:
@@ -223,7 +214,7 @@ def snapshot_answer(org, snapshot, artifacts: list[dict]) -> dict:
     # Provenance (artifact enrichers) and per-snapshot fields from the snapshot enrichers (policies:
     # compliant, applied_policies, and per artifact compliant / policy_decisions / reasons_for_incompliance),
     # merged over the defaults below.
-    top = hooks.enrich_snapshot_artifacts(org, snapshot, artifacts)
+    top = hooks.enrich_artifacts(org, artifacts, snapshot)
     if "compliant" in top:
         compliant = top["compliant"]
     else:
@@ -253,7 +244,8 @@ class SnapshotDetailView(EnvironmentScoped):
             if snappish not in ("-1", "latest", ""):
                 raise invalid("A logical environment has no snapshots of its own; only -1 (the union of its "
                               "members' latest snapshots) can be read.", {"id": ["only -1"]})
-            artifacts = enrich_all(self.org, selectors.logical_artifacts(environment))
+            artifacts = selectors.logical_artifacts(environment)
+            hooks.enrich_artifacts(self.org, artifacts)
             return Response({"environment": environment.name, "type": environment.type, "index": None,
                              "is_latest": True, "artifacts": artifacts})
         try:
@@ -377,7 +369,7 @@ class EnvDiffView(OrgScopedAPIView):
         diff = selectors.diff_snapshots(*snapshots, include_unchanged=include)
         everything = diff["only_in_1"] + diff["only_in_2"] + diff["changed"] + diff["scaled"] + diff.get(
             "unchanged", [])
-        enrich_all(self.org, everything)
+        hooks.enrich_artifacts(self.org, everything)
         answer = {
             "snappish1": {**diff["snapshot1"], "artifacts": diff["only_in_1"]},
             "snappish2": {**diff["snapshot2"], "artifacts": diff["only_in_2"]},
@@ -396,12 +388,8 @@ class SearchView(OrgScopedAPIView):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, org, prefix):
-        prefix = prefix.strip().lower()
-        if len(prefix) < 5 or len(prefix) > 64 or not HEX.match(prefix):
-            raise invalid("Search by at least 5 (at most 64) hex characters of a SHA-256 fingerprint.",
-                          {"prefix": ["5 to 64 hex characters"]})
-        candidates = [fp for fp in selectors.fingerprint_candidates(self.org, prefix) if fp]
-        extra = hooks.extra_search_matches(self.org, prefix)
+        result = selectors.search(self.org, prefix)
+        prefix, candidates, extra = result["prefix"], result["candidates"], result["extra"]
         if len(candidates) > 1:
             shown = candidates[:20]
             raise invalid(f"{prefix!r} matches {'more than 20' if len(candidates) > 20 else len(candidates)} "
@@ -412,14 +400,9 @@ class SearchView(OrgScopedAPIView):
         answer = {"prefix": prefix, "fingerprint": None, "artifact_names": [], "running_now": [], "history": [],
                   "matches": extra}
         if candidates:
-            fingerprint = candidates[0]
-            history = selectors.fingerprint_history(self.org, fingerprint)
-            answer.update(
-                fingerprint=fingerprint,
-                artifact_names=sorted({n for run in history for n in run["names"]}),
-                running_now=sorted({run["environment"] for run in history if run["running"]}),
-                history=history,
-            )
+            fingerprint = result["fingerprint"]
+            answer.update(fingerprint=fingerprint, artifact_names=result["names"],
+                          running_now=result["running_now"], history=result["history"])
             answer.update(hooks.enrich(self.org, {fingerprint}).get(fingerprint, {}))
         return Response(answer)
 
