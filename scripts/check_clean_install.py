@@ -2,15 +2,15 @@
 the agent with `pip install ./agent` alone. A package that the code imports but only the dev/test
 environment happens to have (cryptography once came in through a test tool) fails this loudly.
 
-Server: a virtualenv built from requirements.txt ALONE runs `manage.py check`, `migrate` on a throwaway
-SQLite database, imports every module of every first-party app (found from INSTALLED_APPS and the
-top-level folders with an apps.py or __init__.py, not from a list that goes stale), checks that every
-import statement (also the ones inside functions) resolves, then runs scripts/start on that venv until
-/login/ answers 200. Agent: a virtualenv with only the agent installed imports every module, and
-`csm-agent --help` and `csm-agent fingerprint FILE` work.
+Server: a virtualenv built from requirements.txt ALONE imports every module of every first-party app
+(found from INSTALLED_APPS and the top-level folders with an apps.py or __init__.py, not from a list that
+goes stale) and checks that every import statement in them (also the ones inside functions) resolves;
+then runs `manage.py check`, `migrate` on a throwaway SQLite database and scripts/start itself on that
+venv until /login/ answers 200. Agent: a virtualenv with only the agent installed imports every module,
+and `csm-agent --help` and `csm-agent fingerprint FILE` work.
 
 The virtualenvs are cached outside the clone (CI clones afresh each time) by the sha256 of what they
-are built from, so a cached run takes seconds.
+are built from: a cached run spends its time on the migrations and the boot (about half a minute).
 
 Usage: scripts/check-clean-install [--server-only | --agent-only]   (runs this file with the system python)
 Environment: CSM_CLEAN_VENV_CACHE (default ~/.cache/csm-clean-venv),
@@ -180,7 +180,7 @@ def _in_venv_main(mode):
     problems = import_walk(packages)
     for problem in problems:
         print(f"  MISSING  {problem}", file=sys.stderr)
-    print(f"{modules} modules imported, {len(problems)} problem(s)")
+    print(f"{modules} modules imported and scanned, {len(problems)} problem(s)")
     return 1 if problems else 0
 
 
