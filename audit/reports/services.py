@@ -12,24 +12,34 @@ from audit.choices import AuditAction, LeafKind
 from audit.context import AuditContext
 from audit.journal import register_row_check
 from audit.models import JournalLeaf
+from audit.reports import access
 from audit.reports.choices import ReportStatus
 from audit.reports.models import AuditReport, ReportOutput
 from audit.reports.params import validate_params
 from audit.services import append_leaf, record_event
+from csm.errors import ServiceError
 
 
 @transaction.atomic
-def request_report(ctx: AuditContext, org, kind: str, raw_params: dict) -> AuditReport:
+def request_report(ctx: AuditContext, org, kind: str, raw_params: dict, *, role: str) -> AuditReport:
     """Validate, store a pending report, audit the request and enqueue its generation on commit.
 
+    ``role`` is the requester's role: the report contains only the parts that role may read
+    (``access.plan``, stored on the row). Views refuse a kind the role may not read with a 403 first
+    (``access.require_to_request``); here it is refused again so no caller can skip the rule.
     Raises ``tenants.services.ServiceError`` naming the bad field."""
     kind, params, title = validate_params(org, kind, raw_params)
+    lacking = access.missing(role, access.rule(kind).permissions)
+    if lacking:
+        raise ServiceError(f"Your role '{role}' lacks the permission '{lacking[0]}' that a "
+                           f"{kind.label.lower()} needs.", "kind", code="forbidden")
+    sections = access.plan(kind, role)
     report = AuditReport.objects.create(
-        org=org, kind=kind, params=params, title=title[:300], requested_by=ctx.actor_label[:255],
-        requested_by_user_id=ctx.user_id, requested_by_token_id=ctx.token_id,
+        org=org, kind=kind, params=params, title=title[:300], sections=sections,
+        requested_by=ctx.actor_label[:255], requested_by_user_id=ctx.user_id, requested_by_token_id=ctx.token_id,
     )
     record_event(ctx, org, AuditAction.AUDIT_REPORT_REQUESTED, ("audit_report", report.pk, report.title),
-                 after={"kind": kind, "params": params})
+                 after={"kind": kind, "params": params, "sections": sections})
     transaction.on_commit(lambda: enqueue_generation(report.pk, ctx))
     return report
 
