@@ -129,6 +129,10 @@ def needed_to_download(report) -> list[tuple[str, str | None]]:
     return list(needed.items())
 
 
+def refusal(role: str | None, permission: str, what: str) -> str:
+    return f"Your role '{role}' lacks the permission '{permission}', which {what} needs."
+
+
 def _deny(request, access, permission: str, message: str):
     record_denied_access(AuditContext.from_request(request), access.org, permission, request.path)
     raise PermissionDenied(message)
@@ -140,18 +144,15 @@ def require_to_request(request, access, kind: str) -> None:
     if kind not in ReportKind.values:
         return
     for permission in missing(access.role, rule(kind).permissions):
-        _deny(request, access, permission,
-              f"Your role '{access.role}' lacks the permission '{permission}' that a "
-              f"{ReportKind(kind).label.lower()} needs.")
+        _deny(request, access, permission, refusal(access.role, permission, f"the {ReportKind(kind).label.lower()}"))
 
 
 def require_to_download(request, access, report) -> None:
     """403 naming the permission unless the role may read everything the stored report contains."""
     for permission, title in needed_to_download(report):
         if not access.can(permission):
-            what = f"the section '{title}' of this report" if title else f"a {report.get_kind_display().lower()}"
-            _deny(request, access, permission,
-                  f"Your role '{access.role}' lacks the permission '{permission}' that {what} needs.")
+            what = f"the section '{title}' of this report" if title else f"the {report.get_kind_display().lower()}"
+            _deny(request, access, permission, refusal(access.role, permission, what))
 
 
 def lacking_to_download(access, report) -> list[str]:

@@ -31,8 +31,7 @@ def request_report(ctx: AuditContext, org, kind: str, raw_params: dict, *, role:
     kind, params, title = validate_params(org, kind, raw_params)
     lacking = access.missing(role, access.rule(kind).permissions)
     if lacking:
-        raise ServiceError(f"Your role '{role}' lacks the permission '{lacking[0]}' that a "
-                           f"{kind.label.lower()} needs.", "kind", code="forbidden")
+        raise ServiceError(access.refusal(role, lacking[0], f"the {kind.label.lower()}"), "kind", code="forbidden")
     sections = access.plan(kind, role)
     report = AuditReport.objects.create(
         org=org, kind=kind, params=params, title=title[:300], sections=sections,
