@@ -31,7 +31,7 @@ from tenants.choices import Role
 from tenants.models import Membership
 from tenants.permissions import has_permission
 from tenants.services import create_api_token, create_service_account
-from tests.reports.conftest import assert_contains, pdf_text
+from tests.reports.conftest import assert_contains, pdf_text, save_png
 from tests.reports.test_kinds import COMMIT, PROVENANCE_POLICY, ROGUE, WEB, ingest
 
 pytestmark = pytest.mark.django_db
@@ -261,6 +261,7 @@ def test_readers_environment_report_has_no_alerts_and_says_so(world, as_role):
     text = pdf_text(report)
     assert ACTION not in text
     assert_contains(text, "Sections omitted", "Alerts raised", "Section omitted: requires actions.view")
+    save_png(report, "environment-reader", pages=4)
     detail = reader.get(f"/api/v2/orgs/acme/reports/{report.pk}").json()
     assert detail["sections"]["omitted"][0]["requires"] == ["actions.view"]
     # the reader may download what was built for them
