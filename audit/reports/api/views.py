@@ -16,7 +16,7 @@ from audit.reports.api.serializers import ReportRequestSerializer, ReportSeriali
 from audit.reports.choices import ReportStatus
 from audit.reports.models import AuditReport
 from csm.api.base import OrgScopedAPIView, OrgScopedViewSet
-from csm.api.errors import ApiError
+from csm.api.errors import ApiError, service_error
 from tenants.services import ServiceError
 
 
@@ -59,8 +59,7 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
             report = services.request_report(AuditContext.from_request(request), self.org, kind, params,
                                              role=self.org_access.role)
         except ServiceError as error:
-            raise ApiError(400, error.code, error.message, {error.field: [error.message]} if error.field else {}) \
-                from None
+            raise service_error(error) from None
         return Response(ReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
 
