@@ -228,7 +228,8 @@ def main():
         (f"busy year ({args.snapshots} snapshots, {args.events} events)", "busy", "2025-01-01", "2026-01-01"),
     ):
         raw = raw_read_seconds(env)
-        report = request_report(ctx, org, "environment", {"environment": env, "from": start, "to": end})
+        report = request_report(ctx, org, "environment", {"environment": env, "from": start, "to": end},
+                                role="owner")
         seconds, peak, info = in_child(child_generate, str(report.pk))
         assert info["status"] == "done", info
         results[label] = (seconds, peak, info)

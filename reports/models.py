@@ -25,6 +25,10 @@ class AuditReport(models.Model):
     org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="audit_reports")
     kind = models.CharField(max_length=20, choices=ReportKind.choices)
     params = models.JSONField(default=dict)
+    # Which parts the report contains and which were omitted for the requester's role (see access.py):
+    # {"role", "included": [part ids], "omitted": [{"id", "title", "requires"}]}. Empty on rows older
+    # than this field, which contain every part of their kind.
+    sections = models.JSONField(default=dict, blank=True)
     title = models.CharField(max_length=300)
     status = models.CharField(max_length=10, choices=ReportStatus.choices, default=ReportStatus.PENDING)
     progress = models.PositiveSmallIntegerField(default=0)

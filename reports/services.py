@@ -10,28 +10,37 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
+from csm.errors import ServiceError
 from journal.canonical import canonical_json
 from journal.choices import LeafKind
 from journal.models import JournalLeaf
 from journal.services import append_leaf
 from journal.verify import register_row_check
+from reports import access
 from reports.choices import ReportStatus
 from reports.models import AuditReport, ReportOutput
 from reports.params import validate_params
 
 
 @transaction.atomic
-def request_report(ctx: AuditContext, org, kind: str, raw_params: dict) -> AuditReport:
+def request_report(ctx: AuditContext, org, kind: str, raw_params: dict, *, role: str) -> AuditReport:
     """Validate, store a pending report, audit the request and enqueue its generation on commit.
 
+    ``role`` is the requester's role: the report contains only the parts that role may read
+    (``access.plan``, stored on the row). Views refuse a kind the role may not read with a 403 first
+    (``access.require_to_request``); here it is refused again so no caller can skip the rule.
     Raises ``csm.errors.ServiceError`` naming the bad field."""
     kind, params, title = validate_params(org, kind, raw_params)
+    lacking = access.missing(role, access.rule(kind).permissions)
+    if lacking:
+        raise ServiceError(access.refusal(role, lacking[0], f"the {kind.label.lower()}"), "kind", code="forbidden")
+    sections = access.plan(kind, role)
     report = AuditReport.objects.create(
-        org=org, kind=kind, params=params, title=title[:300], requested_by=ctx.actor_label[:255],
-        requested_by_user_id=ctx.user_id, requested_by_token_id=ctx.token_id,
+        org=org, kind=kind, params=params, title=title[:300], sections=sections,
+        requested_by=ctx.actor_label[:255], requested_by_user_id=ctx.user_id, requested_by_token_id=ctx.token_id,
     )
     record_event(ctx, org, AuditAction.AUDIT_REPORT_REQUESTED, ("audit_report", report.pk, report.title),
-                 after={"kind": kind, "params": params})
+                 after={"kind": kind, "params": params, "sections": sections})
     transaction.on_commit(lambda: enqueue_generation(report.pk, ctx))
     return report
 

@@ -1,7 +1,8 @@
 """Web pages of audit reports: the Reports page (request, list, poll, download) and downloads.
 
-Every page is guarded by ``@org_view("reports.view")``: readers may generate and download, other
-orgs get a 404."""
+Every page is guarded by ``@org_view("reports.view")`` (other orgs get a 404) and, on top of it, by
+the report rule of reports/access.py: requesting a kind and downloading a report need the
+permissions of what it shows; a refusal is the 403 page naming the permission."""
 
 import datetime
 
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from audit.context import AuditContext
 from csm.errors import ServiceError
 from csm.web import org_view
-from reports import services
+from reports import access, services
 from reports.api.views import download_response
 from reports.choices import ReportKind, ReportStatus
 from reports.models import AuditReport
@@ -41,9 +42,11 @@ def report_list(request):
     values.update({key: source[key].strip() for key in ("kind", *FIELDS) if source.get(key)})
     errors = {}
     if request.method == "POST":
+        access.require_to_request(request, request.org_access, values["kind"])
         params = {key: values[key] for key in FIELDS if values.get(key)}
         try:
-            report = services.request_report(AuditContext.from_request(request), org, values["kind"], params)
+            report = services.request_report(AuditContext.from_request(request), org, values["kind"], params,
+                                             role=request.org_access.role)
         except ServiceError as error:
             errors[error.field or "kind"] = error.message
         else:
@@ -52,9 +55,13 @@ def report_list(request):
     reports = list(AuditReport.objects.for_org(org).select_related("output").defer(
         "output__pdf", "output__data_json")[:100])
     pending = [str(r.pk) for r in reports if r.status in (ReportStatus.PENDING, ReportStatus.RUNNING)]
+    for report in reports:
+        report.lacking = access.lacking_to_download(request.org_access, report)
+    kinds = [(value, label) for value, label in ReportKind.choices
+             if not access.missing(request.org_access.role, access.rule(value).permissions)]
     return render(request, "reports/list.html", {
         "reports": reports, "pending": pending, "values": values, "errors": errors,
-        "kinds": ReportKind.choices, "environments": _environment_names(org),
+        "kinds": kinds, "environments": _environment_names(org),
     }, status=400 if errors else 200)
 
 
@@ -71,6 +78,7 @@ def report_status(request, report_id):
 @org_view("reports.view")
 def report_download(request, report_id, fmt):
     report = get_object_or_404(AuditReport.objects.for_org(request.org).select_related("org"), pk=report_id)
+    access.require_to_download(request, request.org_access, report)
     if report.status != ReportStatus.DONE:
         raise Http404("This report is not ready.")
     services.record_download(AuditContext.from_request(request), report, fmt)

@@ -33,9 +33,9 @@ class ReportSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditReport
-        fields = ["id", "kind", "title", "params", "status", "progress", "progress_note", "error", "requested_by",
-                  "created_at", "started_at", "finished_at", "pdf_sha256", "data_sha256", "pdf_size", "data_size",
-                  "page_count", "journal", "links"]
+        fields = ["id", "kind", "title", "params", "sections", "status", "progress", "progress_note", "error",
+                  "requested_by", "created_at", "started_at", "finished_at", "pdf_sha256", "data_sha256", "pdf_size",
+                  "data_size", "page_count", "journal", "links"]
         read_only_fields = fields
 
     def _output(self, report):

@@ -1,5 +1,7 @@
-"""REST API of audit reports under /api/v2/orgs/{org}/reports. Readers may generate and download
-(permission ``reports.view``); another org's report is a 404."""
+"""REST API of audit reports under /api/v2/orgs/{org}/reports (permission ``reports.view``), and, on
+top of it, the report rule of reports/access.py: requesting a kind needs the permission of its
+main subject, downloading needs the permission of every part the report contains (403 naming it).
+Another org's report is a 404."""
 
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
@@ -11,7 +13,7 @@ from rest_framework.response import Response
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView, OrgScopedViewSet
 from csm.api.errors import ApiError
-from reports import services
+from reports import access, services
 from reports.api.serializers import ReportRequestSerializer, ReportSerializer
 from reports.choices import ReportStatus
 from reports.models import AuditReport
@@ -49,14 +51,17 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
     def create(self, request, *args, **kwargs):
         body = ReportRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        kind = body.validated_data["kind"]
+        access.require_to_request(request, self.org_access, kind)
         params = {key: value for key, value in body.validated_data.items() if key != "kind"}
-        report = services.request_report(AuditContext.from_request(request), self.org,
-                                         body.validated_data["kind"], params)
+        report = services.request_report(AuditContext.from_request(request), self.org, kind, params,
+                                         role=self.org_access.role)
         return Response(ReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ReportDownloadView(OrgScopedAPIView):
-    """The generated PDF or its JSON data (409 while the report is not done)."""
+    """The generated PDF or its JSON data (409 while the report is not done; 403 naming the permission
+    when the caller may not read a part the report contains)."""
 
     permission = "reports.view"
     fmt = "pdf"
@@ -66,6 +71,7 @@ class ReportDownloadView(OrgScopedAPIView):
                               (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT)})
     def get(self, request, org, report_id):
         report = get_object_or_404(AuditReport.objects.for_org(self.org).select_related("org"), pk=report_id)
+        access.require_to_download(request, self.org_access, report)
         if report.status != ReportStatus.DONE:
             raise ApiError(409, "not_ready", f"The report is {report.status}; download it when it is done.")
         services.record_download(AuditContext.from_request(request), report, self.fmt)

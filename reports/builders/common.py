@@ -7,6 +7,11 @@ everything the PDF shows.
 
 All values are strings or integers (canonical JSON has no floats): percentages are whole numbers,
 durations are pre-formatted text.
+
+Every section, figure, chart and cited record belongs to a *part* declared in reports/access.py
+with the permission of its data. A part the requester may not read is not in the report: builders skip
+its queries (``doc.includes``), and whatever they still hand over for it is dropped here, so a builder
+slip cannot leak it.
 """
 
 import datetime
@@ -17,6 +22,7 @@ from django.utils import timezone
 
 from csm.lib.charts import PALETTE
 from journal.models import JournalHead
+from reports import access
 from reports.choices import ReportKind
 
 FORMAT = "csm-report/1"
@@ -150,22 +156,38 @@ class ReportDoc:
         self.unavailable: list[dict] = []
         self.cited: list[list] = []
         self.summary_text = ""
+        self.rule = access.rule(report.kind)
+        self.included = [part.key for part in access.included_parts(report)]
+        self.omitted = list((report.sections or {}).get("omitted", []))
         # The integrity section is itself evidence that the log is protected against modification.
         self.control_sections: dict[str, list[str]] = {"10.3.4": ["Integrity"]}
 
-    def figure(self, label: str, value) -> None:
-        self.figures.append([label, value])
+    def includes(self, part: str) -> bool:
+        """Whether the report contains ``part`` (the requester may read its data). An undeclared part
+        is a programming error: every piece of content must say which permission guards it."""
+        self.rule.part(part)
+        return part in self.included
+
+    def figure(self, label: str, value, *, part: str) -> None:
+        if self.includes(part):
+            self.figures.append([label, value])
 
     def chart(self, key: str, kind: str, title: str, labels: list[str], series: list[tuple[str, list, str]],
-              unit: str = "", y_max: int | None = None) -> None:
+              unit: str = "", y_max: int | None = None, *, part: str) -> None:
+        if not self.includes(part):
+            return
         self.charts.append({
             "id": key, "type": kind, "title": title, "labels": labels, "unit": unit, "y_max": y_max,
             "series": [{"name": name, "values": values, "color": color} for name, values, color in series],
         })
 
     def section(self, key: str, title: str, columns: list[tuple[str, str, int]], empty: str, intro: str = "",
-                controls: tuple[str, ...] = ()) -> Section:
+                controls: tuple[str, ...] = (), *, part: str | None = None) -> Section:
+        """A detail table, in the report when its part (by default the part named like the section) is;
+        otherwise a detached table whose rows go nowhere."""
         section = Section(key, title, columns, empty, intro)
+        if not self.includes(part or key):
+            return section
         self.sections.append(section)
         for control in controls:
             self.control_sections.setdefault(control, []).append(title)
@@ -174,8 +196,18 @@ class ReportDoc:
     def not_available(self, title: str, reason: str) -> None:
         self.unavailable.append({"title": title, "reason": reason})
 
-    def cite(self, kind: str, index: int, leaf_hash: str, label: str) -> None:
-        self.cited.append([kind, index, leaf_hash, label])
+    def cite(self, kind: str, index: int, leaf_hash: str, label: str, *, part: str) -> None:
+        if self.includes(part):
+            self.cited.append([kind, index, leaf_hash, label])
+
+    def sections_data(self) -> dict:
+        """What the report contains and what was omitted for its requester's role, and why."""
+        parts = {part.key: part for part in self.rule.parts}
+        return {
+            "included": [{"id": key, "title": parts[key].title, "requires": list(parts[key].permissions)}
+                         for key in self.included],
+            "omitted": [{**item, "note": access.omitted_note(item["requires"])} for item in self.omitted],
+        }
 
     def data(self) -> dict:
         report = self.report
@@ -195,6 +227,7 @@ class ReportDoc:
                 "generated_at": iso(self.generated_at),
                 "generated_by": report.requested_by,
                 "params": report.params,
+                "sections": self.sections_data(),
             },
             "summary": {"text": self.summary_text, "figures": self.figures},
             "charts": self.charts,

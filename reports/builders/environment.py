@@ -35,7 +35,8 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
 
     org, start, end = doc.report.org, doc.date_from, doc.date_to
     env = Environment.objects.for_org(org).get(name=doc.report.params["environment"])
-    compliance = _compliance_by_index(env, start, end)
+    show_compliance = doc.includes("compliance")
+    compliance = _compliance_by_index(env, start, end) if show_compliance else {}
 
     snapshots = (Snapshot.objects.for_org(org)
                  .filter(environment=env, created_at__gte=start, created_at__lt=end, leaf__index__lte=doc.journal_index)
@@ -43,13 +44,15 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
                  .values_list("index", "created_at", "reporter_label", "artifact_count", "instance_count",
                               "started_count", "exited_count", "scaled_count", "hash", "leaf__index",
                               "leaf__leaf_hash"))
+    # The "Compliant" column is policy data: without the compliance part its width goes to "Reported by".
     snapshot_table = doc.section(
         "snapshots", "Snapshots",
-        [("#", "", 6), ("Time", "nowrap", 14), ("Reported by", "", 22), ("Artifacts", "", 8), ("Started", "", 7),
-         ("Exited", "", 7), ("Scaled", "", 7), ("Compliant", "", 9), ("Snapshot hash", "mono", 16)],
+        [("#", "", 6), ("Time", "nowrap", 14), ("Reported by", "", 22 if show_compliance else 31),
+         ("Artifacts", "", 8), ("Started", "", 7), ("Exited", "", 7), ("Scaled", "", 7),
+         *([("Compliant", "", 9)] if show_compliance else []), ("Snapshot hash", "mono", 16)],
         "No changes: no snapshot was recorded for this environment in this range.",
-        intro="Every snapshot of the environment in the range: what the agent reported, who reported it, and the "
-              "environment's compliance as evaluated at the time.",
+        intro="Every snapshot of the environment in the range: what the agent reported, who reported it"
+              + (", and the environment's compliance as evaluated at the time." if show_compliance else "."),
         controls=CHANGE_CONTROLS,
     )
     reporters: Counter = Counter()
@@ -66,9 +69,10 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
             compliant_by_bucket[buckets.key(created_at)] += 1
         elif state is False:
             non_compliant_by_bucket[buckets.key(created_at)] += 1
+        verdict = [{True: "yes", False: "NO", None: "n/a"}[state]] if show_compliance else []
         snapshot_table.add(index, short_time(created_at), reporter or "unknown", artifacts, started, exited, scaled,
-                           {True: "yes", False: "NO", None: "n/a"}[state], snap_hash[:16])
-        doc.cite("snapshot", leaf_index, leaf_hash, f"{env.name}#{index}")
+                           *verdict, snap_hash[:16])
+        doc.cite("snapshot", leaf_index, leaf_hash, f"{env.name}#{index}", part="snapshots")
     progress(30, f"{snapshot_count} snapshots")
 
     events = (SnapshotEvent.objects.for_org(org)
@@ -102,10 +106,10 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     total_events = sum(kinds.values())
     progress(55, f"{total_events} changes")
 
-    unauthorized = _provenance_section(doc, org, started)
+    unauthorized = _provenance_section(doc, org, started) if doc.includes("provenance") else None
     progress(70, "provenance")
-    periods = _non_compliant_section(doc, env, start, end)
-    alert_count = _alerts_section(doc, org, env, start, end)
+    periods = _non_compliant_section(doc, env, start, end) if show_compliance else None
+    alert_count = _alerts_section(doc, org, env, start, end) if doc.includes("alerts") else None
     progress(80, "alerts")
 
     evaluated = sum(compliant_by_bucket.values()) + sum(non_compliant_by_bucket.values())
@@ -116,26 +120,27 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
         if snapshot_count or total_events else
         f"No changes: environment {env.name} recorded no snapshot and no artifact change in this range."
     )
-    doc.figure("Snapshots", snapshot_count)
-    doc.figure("Artifacts started", kinds.get("started", 0))
-    doc.figure("Artifacts exited", kinds.get("exited", 0))
-    doc.figure("Artifacts scaled", kinds.get("scaled", 0))
-    doc.figure("Distinct artifacts started", len(started))
+    doc.figure("Snapshots", snapshot_count, part="snapshots")
+    doc.figure("Artifacts started", kinds.get("started", 0), part="events")
+    doc.figure("Artifacts exited", kinds.get("exited", 0), part="events")
+    doc.figure("Artifacts scaled", kinds.get("scaled", 0), part="events")
+    doc.figure("Distinct artifacts started", len(started), part="events")
     if unauthorized is not None:
-        doc.figure("Started without provenance", unauthorized)
-    doc.figure("Reporters", len(reporters))
+        doc.figure("Started without provenance", unauthorized, part="provenance")
+    doc.figure("Reporters", len(reporters), part="reporters")
     if evaluated:
-        doc.figure("Compliant snapshots", f"{100 * sum(compliant_by_bucket.values()) // evaluated}%")
+        doc.figure("Compliant snapshots", f"{100 * sum(compliant_by_bucket.values()) // evaluated}%",
+                   part="compliance")
     if periods is not None:
-        doc.figure("Non-compliant periods", periods)
+        doc.figure("Non-compliant periods", periods, part="compliance")
     if alert_count is not None:
-        doc.figure("Alerts raised", alert_count)
+        doc.figure("Alerts raised", alert_count, part="alerts")
     doc.chart("changes-per-period", "bar", f"Artifact changes per {buckets.unit}", buckets.labels,
-              [("Changes", buckets.values(per_bucket), PALETTE_BRAND)])
+              [("Changes", buckets.values(per_bucket), PALETTE_BRAND)], part="events")
     if evaluated:
         doc.chart("compliance", "stacked", f"Snapshots by compliance per {buckets.unit}", buckets.labels,
                   [("Compliant", buckets.values(compliant_by_bucket), PALETTE_OK),
-                   ("Non-compliant", buckets.values(non_compliant_by_bucket), PALETTE_BAD)])
+                   ("Non-compliant", buckets.values(non_compliant_by_bucket), PALETTE_BAD)], part="compliance")
     who = doc.section("reporters", "Who reported", [("Reporter (user or token)", "", 80), ("Snapshots", "", 20)],
                       "Nobody reported in this range.", controls=("CC8.1", "10.3.4"))
     for label, count in reporters.most_common():
@@ -196,7 +201,7 @@ def _non_compliant_section(doc: ReportDoc, env, start, end) -> int | None:
         "non-compliant", "Non-compliant periods",
         [("From", "nowrap", 22), ("Until", "nowrap", 22), ("Snapshots", "", 20), ("Duration", "", 36)],
         "The environment was compliant (or had no policy attached) throughout this range.",
-        controls=("CC8.1", "11.5.2", "9(4)(e)"),
+        controls=("CC8.1", "11.5.2", "9(4)(e)"), part="compliance",
     )
     for period in periods:
         until = period["end"] or min(end, doc.generated_at)

@@ -24,8 +24,9 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     org, start, end = doc.report.org, doc.date_from, doc.date_to
     environments = list(Environment.objects.for_org(org).order_by("name"))
     buckets = Buckets(start, end)
-    policies = optional("policies.models")
-    selectors = optional("policies.selectors")
+    show_compliance = doc.includes("compliance")
+    policies = optional("policies.models") if show_compliance else None
+    selectors = optional("policies.selectors") if show_compliance else None
 
     snapshot_counts: Counter = Counter()
     for env_id in (Snapshot.objects.for_org(org).filter(created_at__gte=start, created_at__lt=end)
@@ -65,7 +66,7 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
          ("Duration", "", 20)],
         "No environment was non-compliant in this range." if selectors else "Policies are not installed.",
         intro="When each environment was out of compliance with its attached policies, and for how long.",
-        controls=("CC8.1", "6.5.1", "11.5.2", "9(4)(e)"),
+        controls=("CC8.1", "6.5.1", "11.5.2", "9(4)(e)"), part="compliance",
     )
     remediation: list[int] = []
     periods_by_env: Counter = Counter()
@@ -84,54 +85,60 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
             span = f"#{period['from_index']} – " + (f"#{period['to_index']}" if period["to_index"] else "now")
             period_table.add(env.name, short_time(period["start"]), short_time(period["end"]) or "still open",
                              span, duration_text(seconds))
-    if selectors is None:
+    if selectors is None and show_compliance:
         doc.not_available("Compliance over time", "Policies are not installed in this csm.")
     progress(70, "non-compliant periods")
 
-    unauthorized = _unauthorized_section(doc, org, started)
-    silences = _silence_section(doc, org, start, end)
+    unauthorized = _unauthorized_section(doc, org, started) if doc.includes("unauthorized") else None
+    silences = _silence_section(doc, org, start, end) if doc.includes("silences") else None
     progress(85, "agent gaps")
 
+    # The two compliance columns are policy data: without the compliance part their width goes to the name.
     envs = doc.section(
         "environments", "Environments",
-        [("Environment", "", 20), ("Type", "", 10), ("Snapshots", "", 10), ("Changes", "", 10),
-         ("Compliant snapshots", "", 14), ("Non-compliant periods", "", 14), ("Last snapshot", "nowrap", 18)],
+        [("Environment", "", 20 if show_compliance else 48), ("Type", "", 10), ("Snapshots", "", 10),
+         ("Changes", "", 10),
+         *([("Compliant snapshots", "", 14), ("Non-compliant periods", "", 14)] if show_compliance else []),
+         ("Last snapshot", "nowrap", 18)],
         "The org has no environments.", controls=("CC8.1", "A.8.32", "11.5.2"),
     )
     for env in environments:
         good, total = per_env_compliance.get(env.pk, (0, 0))
+        verdict = [f"{100 * good // total}%" if total else "not evaluated",
+                   periods_by_env.get(env.pk, 0)] if show_compliance else []
         envs.add(env.name, env.get_type_display(), snapshot_counts.get(env.pk, 0), change_counts.get(env.name, 0),
-                 f"{100 * good // total}%" if total else "not evaluated", periods_by_env.get(env.pk, 0),
-                 short_time(env.last_snapshot_at) or "never")
+                 *verdict, short_time(env.last_snapshot_at) or "never")
 
     total_evaluated = sum(evaluated_by_bucket.values())
     total_changes = sum(change_counts.values())
     mttr = sum(remediation) // len(remediation) if remediation else None
+    periods_text = (f" and {sum(periods_by_env.values())} non-compliant period"
+                    f"{'s' if sum(periods_by_env.values()) != 1 else ''}" if show_compliance else "")
     doc.summary_text = (
         f"{len(environments)} environment{'s' if len(environments) != 1 else ''}, {total_changes} artifact change"
-        f"{'s' if total_changes != 1 else ''} and {sum(periods_by_env.values())} non-compliant period"
-        f"{'s' if sum(periods_by_env.values()) != 1 else ''} in this range."
+        f"{'s' if total_changes != 1 else ''}{periods_text} in this range."
         if total_changes or total_evaluated or periods_by_env else
         f"No changes: none of the {len(environments)} environments recorded a change in this range."
     )
-    doc.figure("Environments", len(environments))
-    doc.figure("Artifact changes", total_changes)
+    doc.figure("Environments", len(environments), part="environments")
+    doc.figure("Artifact changes", total_changes, part="environments")
     doc.figure("Compliant snapshots",
-               f"{100 * sum(compliant_by_bucket.values()) // total_evaluated}%" if total_evaluated else "n/a")
-    doc.figure("Non-compliant periods", sum(periods_by_env.values()))
-    doc.figure("Still non-compliant", open_periods)
-    doc.figure("Mean time to remediate", duration_text(mttr))
+               f"{100 * sum(compliant_by_bucket.values()) // total_evaluated}%" if total_evaluated else "n/a",
+               part="compliance")
+    doc.figure("Non-compliant periods", sum(periods_by_env.values()), part="compliance")
+    doc.figure("Still non-compliant", open_periods, part="compliance")
+    doc.figure("Mean time to remediate", duration_text(mttr), part="compliance")
     if unauthorized is not None:
-        doc.figure("Unauthorised artifacts", unauthorized)
+        doc.figure("Unauthorised artifacts", unauthorized, part="unauthorized")
     if silences is not None:
-        doc.figure("Agent-silent gaps", silences)
+        doc.figure("Agent-silent gaps", silences, part="silences")
     doc.chart("changes-per-period", "bar", f"Artifact changes per {buckets.unit}", buckets.labels,
-              [("Changes", buckets.values(changes_by_bucket), PALETTE_BRAND)])
+              [("Changes", buckets.values(changes_by_bucket), PALETTE_BRAND)], part="environments")
     if total_evaluated:
         percent = [100 * compliant_by_bucket.get(k, 0) // evaluated_by_bucket[k] if evaluated_by_bucket.get(k)
                    else None for k in buckets.keys]
         doc.chart("compliance", "line", f"Compliant snapshots per {buckets.unit} (%)", buckets.labels,
-                  [("Compliant", percent, PALETTE_OK)], unit="%", y_max=100)
+                  [("Compliant", percent, PALETTE_OK)], unit="%", y_max=100, part="compliance")
 
 
 def _unauthorized_section(doc: ReportDoc, org, started: dict) -> int | None:

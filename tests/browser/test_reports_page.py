@@ -13,7 +13,7 @@ def test_reader_generates_and_the_page_offers_the_download(page, live_server, si
     member_of(org, Role.READER, "reader@example.com")
     sign_in(page, "reader@example.com")
     page.goto(live_server.url + "/o/acme/reports/")
-    page.select_option("select[name=kind]", "audit")
+    page.select_option("select[name=kind]", "org")
     page.fill("input[name=from]", "2000-01-01")
     page.fill("input[name=to]", "2100-01-01")
     page.click("form[data-testid=report-form] button[type=submit]")

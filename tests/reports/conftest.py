@@ -13,17 +13,23 @@ from audit.context import AuditContext
 from reports.models import AuditReport
 from reports.services import request_report
 from reports.tasks import generate_report
+from tenants.choices import Role
+from tenants.models import Membership
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reports"
 
 
 @pytest.fixture
 def generate():
-    """generate(org, kind, user=None, **params) -> the finished AuditReport, built in this process."""
+    """generate(org, kind, user=None, role=None, **params) -> the finished AuditReport, built in this
+    process, as requested by ``user`` with their role in ``org`` (or ``role``; the owner's by default)."""
 
-    def make(org, kind, user=None, ctx=None, **params):
+    def make(org, kind, user=None, ctx=None, role=None, **params):
         ctx = ctx or (AuditContext.for_user(user) if user else AuditContext.system("test"))
-        report = request_report(ctx, org, kind, params)
+        if role is None:
+            membership = Membership.objects.filter(org=org, user=user).first() if user else None
+            role = membership.role if membership else Role.OWNER
+        report = request_report(ctx, org, kind, params, role=role)
         generate_report.run(str(report.pk), ctx.to_dict())
         return AuditReport.objects.select_related("output").get(pk=report.pk)
 

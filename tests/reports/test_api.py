@@ -1,5 +1,6 @@
 """REST API of audit reports: request (202), poll, download; validation names the field; readers may
-generate and download; other orgs and outsiders get 404; roles without reports.view get 403."""
+generate and download the kinds they may read (tests/reports/test_access.py has the whole rule); other
+orgs and outsiders get 404; roles without reports.view get 403."""
 
 import hashlib
 
@@ -25,10 +26,10 @@ def reader_api(org, api, token_for):
 
 
 def test_reader_requests_polls_and_downloads(reader_api, org):
-    response = reader_api.post(url(), {"kind": "audit", **RANGE}, format="json")
+    response = reader_api.post(url(), {"kind": "org", **RANGE}, format="json")
     assert response.status_code == 202, response.json()
     body = response.json()
-    assert body["status"] == "pending" and body["kind"] == "audit" and body["pdf_sha256"] is None
+    assert body["status"] == "pending" and body["kind"] == "org" and body["pdf_sha256"] is None
     report_id = body["id"]
     assert reader_api.get(url(report_id=report_id, suffix="/pdf")).status_code == 409
 
@@ -77,7 +78,7 @@ def test_other_orgs_reports_are_404(owner_api, org, other_org, api, token_for, m
     from audit.context import AuditContext
     from reports.services import request_report
 
-    theirs = request_report(AuditContext.system("t"), other_org, "audit", RANGE)
+    theirs = request_report(AuditContext.system("t"), other_org, "audit", RANGE, role=Role.OWNER)
     assert owner_api.get(url(report_id=theirs.pk)).status_code == 404
     assert owner_api.get(url(report_id=theirs.pk, suffix="/pdf")).status_code == 404
     globex_reader = api(token=token_for(other_org, Role.READER))

@@ -151,7 +151,7 @@ def test_a_report_whose_environment_was_deleted_fails_with_a_reason(org, owner,
     with django_capture_on_commit_callbacks(execute=False):
         env, _ = snapshots.create_or_update_environment(CTX, org, "temporary", "server")
     report = request_report(AuditContext.for_user(owner), org, "environment",
-                            {"environment": "temporary", **report_range()})
+                            {"environment": "temporary", **report_range()}, role="owner")
     Environment.objects.filter(pk=env.pk).delete()  # removed by an admin before the worker ran
     generate_report.run(str(report.pk), {})
     report.refresh_from_db()

@@ -21,7 +21,7 @@ def test_reader_generates_and_downloads_from_the_page(reader_client, org):
     page = reader_client.get(reverse("report-list", args=[org.slug]))
     assert page.status_code == 200 and b"Generate report" in page.content
     response = reader_client.post(reverse("report-list", args=[org.slug]),
-                                  {"kind": "audit", "from": "2000-01-01", "to": "2100-01-01"})
+                                  {"kind": "org", "from": "2000-01-01", "to": "2100-01-01"})
     assert response.status_code == 302
     report = AuditReport.objects.get()
     assert report.requested_by == "reader@example.com"
@@ -67,7 +67,8 @@ def test_other_org_pages_are_404(client, org, other_org, make_user, member_of):
     from audit.context import AuditContext
     from reports.services import request_report
 
-    theirs = request_report(AuditContext.system("t"), other_org, "audit", {"from": "2000-01-01", "to": "2001-01-01"})
+    theirs = request_report(AuditContext.system("t"), other_org, "audit", {"from": "2000-01-01", "to": "2001-01-01"},
+                            role=Role.OWNER)
     client.force_login(member_of(org, Role.READER))
     assert client.get(reverse("report-list", args=[other_org.slug])).status_code == 404
     assert client.get(reverse("report-status", args=[org.slug, theirs.pk])).status_code == 404

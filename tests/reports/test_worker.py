@@ -13,7 +13,7 @@ from tenants.choices import Role
 def test_report_is_generated_by_a_real_worker(celery_worker, org, api, token_for):
     client = api(token=token_for(org, Role.READER))
     response = client.post(f"/api/v2/orgs/{org.slug}/reports",
-                           {"kind": "audit", "from": "2000-01-01", "to": "2100-01-01"}, format="json")
+                           {"kind": "org", "from": "2000-01-01", "to": "2100-01-01"}, format="json")
     assert response.status_code == 202
     detail_url = f"/api/v2/orgs/{org.slug}/reports/{response.json()['id']}"
     deadline = time.monotonic() + 120  # a bound on waiting, not a timing assertion
