@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from audit.context import AuditContext
+from audit.services import record_denied_access
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid, service_error
 from snapshots import hooks, selectors, services
@@ -100,8 +101,12 @@ class EnvironmentListView(EnvironmentScoped):
             env, created = services.create_or_update_environment(
                 AuditContext.from_request(request), self.org, data["name"], data["type"], data["description"],
                 data["include_scaling"], data["included_environments"], data["tags"],
-                data["expected_report_interval_seconds"])
+                data["expected_report_interval_seconds"],
+                may_change_existing=self.org_access.can(services.EDIT_PERMISSION))
         except services.ServiceError as error:
+            if error.status == 403:  # the write rolled back; the refusal is audited in its own transaction
+                record_denied_access(AuditContext.from_request(request), self.org, services.EDIT_PERMISSION,
+                                     request.path)
             raise service_error(error) from None
         members = sorted(e.name for e in env.included_environments.all())
         return Response(environment_data(env, members), status=status.HTTP_201_CREATED if created else 200)
