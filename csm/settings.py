@@ -115,6 +115,12 @@ CSM_LOGIN_WINDOW_SECONDS = env_int("CSM_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 CSM_PASSWORD_RESET_MAX_PER_IP = env_int("CSM_PASSWORD_RESET_MAX_PER_IP", 10, minimum=1)
 CSM_PASSWORD_RESET_MAX_PER_ACCOUNT = env_int("CSM_PASSWORD_RESET_MAX_PER_ACCOUNT", 3, minimum=1)
 CSM_PASSWORD_RESET_WINDOW_SECONDS = env_int("CSM_PASSWORD_RESET_WINDOW_SECONDS", 3600, minimum=1)
+# Sign-up requests (each sends an email): per client IP (then 429) and emails per address, per window;
+# the emailed link to finish creating the account works this long.
+CSM_SIGNUP_MAX_PER_IP = env_int("CSM_SIGNUP_MAX_PER_IP", 10, minimum=1)
+CSM_SIGNUP_MAX_PER_ACCOUNT = env_int("CSM_SIGNUP_MAX_PER_ACCOUNT", 3, minimum=1)
+CSM_SIGNUP_WINDOW_SECONDS = env_int("CSM_SIGNUP_WINDOW_SECONDS", 3600, minimum=1)
+CSM_SIGNUP_LINK_TTL_HOURS = env_int("CSM_SIGNUP_LINK_TTL_HOURS", 24, minimum=1)
 CSM_INVITATION_TTL_HOURS = env_int("CSM_INVITATION_TTL_HOURS", 72, minimum=1)
 # Key for the keyed hash of API tokens. Defaults to one derived from SECRET_KEY; set it explicitly to
 # rotate SECRET_KEY without invalidating every token.

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
@@ -285,12 +286,50 @@ def accept_invitation(ctx: AuditContext, plaintext: str, user) -> Membership:
 
 # --- users --------------------------------------------------------------------------------------------
 
+SIGN_UP_SALT = "csm.tenants.sign-up"
+
+
+def _account_exists(email: str) -> bool:
+    User = get_user_model()
+    return User.objects.filter(email__iexact=email).exists() or User.objects.filter(username=email).exists()
+
+
+def request_sign_up(email: str) -> None:
+    """Email ``email`` a link to finish creating an account there — or, when an account already uses the
+    address, a note saying so with links to sign in and reset the password. The page after sign-up is
+    the same either way, so it never tells a stranger whether an address has an account (as password
+    reset does). The link is signed (no row is stored) and carries only the address; the password is
+    chosen on the page it opens, after the person proved they read this mailbox."""
+    email = (email or "").strip().lower()
+    if _account_exists(email):
+        body = render_to_string("tenants/email/sign_up_existing.txt", {
+            "email": email, "login": settings.CSM_BASE_URL + reverse("login"),
+            "reset": settings.CSM_BASE_URL + reverse("password-reset"),
+        })
+        send_mail("Your csm account", body, None, [email])
+        return
+    secret = signing.dumps(email, salt=SIGN_UP_SALT)
+    body = render_to_string("tenants/email/sign_up.txt", {
+        "email": email, "link": settings.CSM_BASE_URL + reverse("signup-finish", args=[secret]),
+        "hours": settings.CSM_SIGNUP_LINK_TTL_HOURS,
+    })
+    send_mail("Finish creating your csm account", body, None, [email])
+
+
+def sign_up_link_email(secret: str) -> str | None:
+    """The address a sign-up link was sent to, or None when the link is forged or expired."""
+    try:
+        return signing.loads(secret, salt=SIGN_UP_SALT, max_age=settings.CSM_SIGNUP_LINK_TTL_HOURS * 3600)
+    except signing.BadSignature:  # SignatureExpired is a BadSignature
+        return None
+
+
 @transaction.atomic
 def sign_up(email: str, password: str):
     """Create a person's account. Not org-scoped (no org yet), so there is no org audit event."""
     email = (email or "").strip().lower()
     User = get_user_model()
-    if User.objects.filter(email__iexact=email).exists() or User.objects.filter(username=email).exists():
+    if _account_exists(email):
         raise ServiceError("An account with this email address already exists; sign in instead.", field="email",
                            code="conflict")
     user = User(username=email[:150], email=email)
