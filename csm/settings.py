@@ -125,6 +125,9 @@ CSM_INVITATION_TTL_HOURS = env_int("CSM_INVITATION_TTL_HOURS", 72, minimum=1)
 # Key for the keyed hash of API tokens. Defaults to one derived from SECRET_KEY; set it explicitly to
 # rotate SECRET_KEY without invalidating every token.
 CSM_TOKEN_HASH_KEY = env_str("CSM_TOKEN_HASH_KEY") or ("csm-token-hash:" + SECRET_KEY)
+# Refused attempts (access.denied) per org + actor + IP + permission: the first of each window is an
+# audit event, the rest are counted and summarized in one access.denied_repeated event (docs/operations.md).
+CSM_ACCESS_DENIED_WINDOW_SECONDS = env_int("CSM_ACCESS_DENIED_WINDOW_SECONDS", 300, minimum=1)
 # Trust X-Forwarded-For for the client IP (only behind a proxy that sets it).
 CSM_TRUST_X_FORWARDED_FOR = env_bool("CSM_TRUST_X_FORWARDED_FOR", False)
 
@@ -246,6 +249,7 @@ CELERY_TASK_ROUTES = {
     "audit.reports.*": {"queue": "reports"},
 }
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["audit-summarize-denied-access"] = {"task": "audit.summarize_denied_access", "schedule": 60}
 
 # --- Snapshots (issue: snapshot journal) -----------------------------------------------------------
 CSM_REPORT_MAX_BYTES = env_int("CSM_REPORT_MAX_BYTES", 128 * 1024 * 1024, minimum=1024)

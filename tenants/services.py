@@ -182,10 +182,26 @@ def remove_member(ctx: AuditContext, membership: Membership, *, actor_role: str 
             raise ServiceError("An org must keep at least one owner; this is the last one.", code="conflict")
     target = _member_target(membership)
     before = {"role": membership.role}
-    now = timezone.now()
-    ApiToken.objects.filter(org=org, user_id=membership.user_id, revoked_at__isnull=True).update(revoked_at=now)
+    _revoke_tokens(ctx, ApiToken.objects.filter(org=org, user_id=membership.user_id), "member removed")
     membership.delete()
     record_event(ctx, org, AuditAction.MEMBER_REMOVED, target, before=before)
+
+
+def _revoke_tokens(ctx: AuditContext, tokens, reason: str) -> int:
+    """Revoke every live token of ``tokens``, each with its own ``token.revoked`` event (in the caller's
+    transaction), so the audit log shows which tokens stopped working and why. Returns how many."""
+    now = timezone.now()
+    live = tokens.select_for_update(of=("self",)).select_related("service_account", "org").filter(
+        revoked_at__isnull=True).order_by("pk")
+    count = 0
+    for token in live:
+        before = token_summary(token)
+        token.revoked_at = now
+        token.save(update_fields=["revoked_at"])
+        record_event(ctx, token.org, AuditAction.TOKEN_REVOKED, token, before=before,
+                     after={**token_summary(token), "reason": reason})
+        count += 1
+    return count
 
 
 # --- invitations --------------------------------------------------------------------------------------
@@ -381,7 +397,7 @@ def deactivate_service_account(ctx: AuditContext, account: ServiceAccount) -> Se
     now = timezone.now()
     account.deactivated_at = now
     account.save(update_fields=["deactivated_at"])
-    revoked = ApiToken.objects.filter(service_account=account, revoked_at__isnull=True).update(revoked_at=now)
+    revoked = _revoke_tokens(ctx, ApiToken.objects.filter(service_account=account), "service account deactivated")
     record_event(ctx, account.org, AuditAction.SERVICE_ACCOUNT_DEACTIVATED, account,
                  before={"active": True}, after={"active": False, "tokens_revoked": revoked})
     return account
