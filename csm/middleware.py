@@ -1,7 +1,15 @@
-"""Request id for every request: taken from a sane ``X-Request-ID`` or generated, echoed back."""
+"""Request id for every request (taken from a sane ``X-Request-ID`` or generated, echoed back); Django's
+debug pages for staff only; the Content-Security-Policy header on HTML pages."""
 
+import logging
 import re
 import uuid
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.urls import Resolver404, resolve
+
+from csm import views as csm_views
 
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -26,3 +34,38 @@ def client_ip(request) -> str | None:
         if forwarded:
             return forwarded.split(",")[0].strip() or None
     return request.META.get("REMOTE_ADDR") or None
+
+
+class DebugPagesForStaffOnlyMiddleware:
+    """With DEBUG on (the quick start), Django answers an unknown URL with its technical 404 page, which
+    lists the whole URL configuration, and an exception with a traceback and settings — to anyone. Only
+    signed-in staff see those; everyone else gets the same 404/500 pages (or API JSON) as with DEBUG off
+    (csm.views.handler404 / handler500). Sits after CommonMiddleware, whose APPEND_SLASH redirect still
+    applies to the 404 answered here, and after AuthenticationMiddleware, which tells who is staff."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _debug_hidden(request):
+            try:
+                resolve(request.path_info, getattr(request, "urlconf", None))
+            except Resolver404:
+                return csm_views.handler404(request)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not _debug_hidden(request) or isinstance(exception, PermissionDenied):
+            return None  # a 403 renders the normal 403 page even with DEBUG on
+        if isinstance(exception, Http404):
+            return csm_views.handler404(request, exception)
+        # Django logs (and signals) an unhandled exception only when it renders the error itself.
+        logging.getLogger("django.request").error("Internal Server Error: %s", request.path, exc_info=exception)
+        return csm_views.handler500(request)
+
+
+def _debug_hidden(request) -> bool:
+    from django.conf import settings
+
+    user = getattr(request, "user", None)
+    return settings.DEBUG and not (user is not None and user.is_authenticated and user.is_staff)
