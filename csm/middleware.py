@@ -10,6 +10,7 @@ from django.http import Http404
 from django.urls import Resolver404, resolve
 
 from csm import views as csm_views
+from csm.text import has_bidi_controls, reveal_bidi_controls
 
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -69,3 +70,28 @@ def _debug_hidden(request) -> bool:
 
     user = getattr(request, "user", None)
     return settings.DEBUG and not (user is not None and user.is_authenticated and user.is_staff)
+
+
+class RevealBidiControlsMiddleware:
+    """Every HTML page shows bidi controls (U+202E & co.) in user-supplied text as visible code points
+    (csm/text.py), so no template can forget it: names with a right-to-left override no longer read
+    reversed on the audit log, environment, flow, trail or artifact pages. csm's own templates contain
+    no such controls, so only user text changes. Inside CommonMiddleware, which then sets Content-Length."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.streaming or not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        charset = response.charset or "utf-8"
+        try:
+            text = response.content.decode(charset)
+        except UnicodeDecodeError:
+            return response
+        if has_bidi_controls(text):
+            response.content = reveal_bidi_controls(text).encode(charset)
+            if response.has_header("Content-Length"):
+                response["Content-Length"] = str(len(response.content))
+        return response

@@ -1,10 +1,11 @@
-"""Shared template tags: navigation links, permission checks, fingerprints, relative times."""
+"""Shared template tags: navigation links, permission checks, fingerprints, relative times, bidi controls."""
 
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from csm.text import reveal_bidi_controls
 from tenants.permissions import has_permission
 
 register = template.Library()
@@ -54,3 +55,12 @@ def ago(value):
     if not value:
         return "never"
     return f"{timesince(value).split(',')[0]} ago"
+
+
+@register.filter(is_safe=True)
+def bidi(value):
+    """Untrusted text with its bidi controls shown as visible code points (csm/text.py). Safe markup
+    stays safe: the markers contain no HTML characters. Web pages get this for every response from
+    csm.middleware.RevealBidiControlsMiddleware; templates rendered outside a response (PDF reports)
+    apply it to every user-supplied value."""
+    return reveal_bidi_controls(str(value)) if value is not None else value
