@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "csm.middleware.RevealBidiControlsMiddleware",
+    "csm.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -182,6 +183,20 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every HTML page (csm.middleware.ContentSecurityPolicyMiddleware): csm's pages
+# load scripts and styles only from its own static files and have no inline script or style attribute.
+CSM_CONTENT_SECURITY_POLICY = env_str("CSM_CONTENT_SECURITY_POLICY", "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "object-src 'none'",
+    "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'",
+]))
+# /api/docs/ (drf-spectacular's Swagger UI) loads its bundle from a CDN and starts it with an inline script.
+_swagger_cdn = "https://cdn.jsdelivr.net"
+CSM_CONTENT_SECURITY_POLICY_API_DOCS = env_str("CSM_CONTENT_SECURITY_POLICY_API_DOCS", "; ".join([
+    "default-src 'self'", f"script-src 'self' 'unsafe-inline' {_swagger_cdn}",
+    f"style-src 'self' 'unsafe-inline' {_swagger_cdn}", f"img-src 'self' data: {_swagger_cdn}",
+    f"font-src 'self' data: {_swagger_cdn}", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'",
+    "form-action 'self'",
+]))
 if _https:
     # Health checks from the proxy arrive over plain HTTP on the internal network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
