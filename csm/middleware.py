@@ -1,5 +1,5 @@
 """Request id for every request (taken from a sane ``X-Request-ID`` or generated, echoed back); Django's
-debug pages for staff only; the Content-Security-Policy header on HTML pages."""
+debug pages for staff only; bidi controls shown visibly and a Content-Security-Policy on HTML pages."""
 
 import logging
 import re
