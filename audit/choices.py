@@ -26,6 +26,7 @@ class AuditAction(models.TextChoices):
     TOKEN_ROTATED = "token.rotated", "Token rotated"
     TOKEN_REVOKED = "token.revoked", "Token revoked"
     ACCESS_DENIED = "access.denied", "Access denied"
+    ACCESS_DENIED_REPEATED = "access.denied_repeated", "Access denied again (summary of a window)"
     USER_SIGNED_IN = "user.signed_in", "Signed in"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
@@ -43,6 +44,8 @@ class AuditAction(models.TextChoices):
     ATTESTATION_CREATED = "attestation.created", "Attestation created"
     ATTESTATION_OVERRIDDEN = "attestation.overridden", "Attestation overridden"
     EVIDENCE_UPLOADED = "evidence.uploaded", "Evidence file uploaded"
+    EVIDENCE_DOWNLOADED = "evidence.downloaded", "Evidence file downloaded"
+    AUDIT_PACKAGE_DOWNLOADED = "audit_package.downloaded", "Audit package downloaded"
     CUSTOM_TYPE_CREATED = "custom_type.created", "Custom attestation type created"
     # policies and alerts
     POLICY_CREATED = "policy.created", "Policy created"

@@ -1,6 +1,11 @@
 """Writes to the audit trail. Every service function elsewhere that changes data calls
 ``record_event`` inside its own transaction, so the change and its audit row commit together."""
 
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -61,8 +66,87 @@ def record_event(
     return event
 
 
+# --- refused attempts, aggregated ---------------------------------------------------------------------
+#
+# Every refused attempt (another org's URL: 404; too low a role: 403) is audited, but a stranger looping
+# over a URL must not be able to write hundreds of rows into an org's append-only journal. So refusals
+# are counted per org + actor (user / service account / token, or "anonymous") + client IP + permission
+# in windows of CSM_ACCESS_DENIED_WINDOW_SECONDS:
+#
+# - the first refusal of a window writes the usual ``access.denied`` event (path, permission, and the
+#   window's id in ``after.window``);
+# - later ones in the same window only increment a counter in the cache (Redis), no row;
+# - once the window has closed, the periodic task ``audit.summarize_denied_access`` writes one
+#   ``access.denied_repeated`` event per window that saw more, "N more times", pointing at the first
+#   event. No audit row is ever updated; 800 refusals in a window make two rows.
+
+DENIED_WINDOW_KEEP_SECONDS = 86400  # how long a closed window's counter waits for the summarizing task
+
+
+def _denied_window_key(ctx: AuditContext, org, permission: str) -> str:
+    actor = f"{ctx.actor_type}:{ctx.user_id or ''}:{ctx.service_account_id or ''}:{ctx.token_id or ''}"
+    return f"csm:denied:open:{org.pk}:{actor}:{ctx.ip or ''}:{permission}"
+
+
+def _denied_count_key(window_id: str) -> str:
+    return f"csm:denied:more:{window_id}"
+
+
 def record_denied_access(ctx: AuditContext, org, permission: str, path: str) -> None:
-    """Record a refused attempt in its own transaction: the request itself is about to fail."""
+    """Record a refused attempt in its own transaction (the request itself is about to fail): an
+    ``access.denied`` event for the first refusal of a window, a cache counter for the rest (above)."""
+    window = settings.CSM_ACCESS_DENIED_WINDOW_SECONDS
+    open_key = _denied_window_key(ctx, org, permission)
+    window_id = uuid.uuid4().hex
+    if not cache.add(open_key, window_id, timeout=window):
+        current = cache.get(open_key)
+        if current is not None:
+            count_key = _denied_count_key(current)
+            if not cache.add(count_key, 1, timeout=window + DENIED_WINDOW_KEEP_SECONDS):
+                try:
+                    cache.incr(count_key)
+                except ValueError:  # expired between add() and incr()
+                    cache.add(count_key, 1, timeout=window + DENIED_WINDOW_KEEP_SECONDS)
+            return
+        cache.add(open_key, window_id, timeout=window)  # the window closed between add() and get()
     with transaction.atomic():
         record_event(ctx, org, AuditAction.ACCESS_DENIED, target=("path", "", path),
-                     after={"permission": permission, "path": path})
+                     after={"permission": permission, "path": path, "window": window_id,
+                            "window_seconds": window})
+
+
+def summarize_denied_access(now=None) -> int:
+    """Write one ``access.denied_repeated`` event for each closed window that saw more refusals than its
+    first (idempotent: a window already summarized is skipped). Returns how many were written."""
+    now = now or timezone.now()
+    window = settings.CSM_ACCESS_DENIED_WINDOW_SECONDS
+    closed_before = now - timedelta(seconds=window + 1)
+    openers = (AuditEvent.objects.filter(action=AuditAction.ACCESS_DENIED, after__has_key="window",
+                                         created_at__lte=closed_before,
+                                         created_at__gt=closed_before - timedelta(seconds=DENIED_WINDOW_KEEP_SECONDS))
+               .select_related("org").order_by("pk"))
+    written = 0
+    for first in openers.iterator():
+        more = cache.get(_denied_count_key(first.after["window"]))
+        if more and _summarize_window(first, int(more)):
+            written += 1
+    return written
+
+
+@transaction.atomic
+def _summarize_window(first: AuditEvent, more: int) -> bool:
+    locked_head(first.org)  # serializes two summarizers: the existence check below is then reliable
+    done = AuditEvent.objects.filter(org=first.org, action=AuditAction.ACCESS_DENIED_REPEATED,
+                                     target_type="audit_event", target_id=str(first.seq)).exists()
+    if done:
+        return False
+    ctx = AuditContext(actor_type=first.actor_type, actor_label=first.actor_label, user_id=first.actor_user_id,
+                       service_account_id=first.actor_service_account_id, token_id=first.actor_token_id,
+                       ip=first.ip, user_agent=first.user_agent)
+    window = first.after.get("window_seconds", settings.CSM_ACCESS_DENIED_WINDOW_SECONDS)
+    record_event(ctx, first.org, AuditAction.ACCESS_DENIED_REPEATED,
+                 target=("audit_event", first.seq, f"access.denied #{first.seq}"),
+                 after={"permission": first.after.get("permission"), "path": first.after.get("path"),
+                        "window": first.after["window"], "more": more, "total": more + 1,
+                        "from": first.created_at, "until": first.created_at + timedelta(seconds=window)})
+    return True

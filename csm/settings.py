@@ -56,11 +56,14 @@ MIDDLEWARE = [
     "csm.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "csm.middleware.RevealBidiControlsMiddleware",
+    "csm.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csm.middleware.DebugPagesForStaffOnlyMiddleware",
 ]
 
 ROOT_URLCONF = "csm.urls"
@@ -116,10 +119,19 @@ CSM_LOGIN_WINDOW_SECONDS = env_int("CSM_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 CSM_PASSWORD_RESET_MAX_PER_IP = env_int("CSM_PASSWORD_RESET_MAX_PER_IP", 10, minimum=1)
 CSM_PASSWORD_RESET_MAX_PER_ACCOUNT = env_int("CSM_PASSWORD_RESET_MAX_PER_ACCOUNT", 3, minimum=1)
 CSM_PASSWORD_RESET_WINDOW_SECONDS = env_int("CSM_PASSWORD_RESET_WINDOW_SECONDS", 3600, minimum=1)
+# Sign-up requests (each sends an email): per client IP (then 429) and emails per address, per window;
+# the emailed link to finish creating the account works this long.
+CSM_SIGNUP_MAX_PER_IP = env_int("CSM_SIGNUP_MAX_PER_IP", 10, minimum=1)
+CSM_SIGNUP_MAX_PER_ACCOUNT = env_int("CSM_SIGNUP_MAX_PER_ACCOUNT", 3, minimum=1)
+CSM_SIGNUP_WINDOW_SECONDS = env_int("CSM_SIGNUP_WINDOW_SECONDS", 3600, minimum=1)
+CSM_SIGNUP_LINK_TTL_HOURS = env_int("CSM_SIGNUP_LINK_TTL_HOURS", 24, minimum=1)
 CSM_INVITATION_TTL_HOURS = env_int("CSM_INVITATION_TTL_HOURS", 72, minimum=1)
 # Key for the keyed hash of API tokens. Defaults to one derived from SECRET_KEY; set it explicitly to
 # rotate SECRET_KEY without invalidating every token.
 CSM_TOKEN_HASH_KEY = env_str("CSM_TOKEN_HASH_KEY") or ("csm-token-hash:" + SECRET_KEY)
+# Refused attempts (access.denied) per org + actor + IP + permission: the first of each window is an
+# audit event, the rest are counted and summarized in one access.denied_repeated event (docs/operations.md).
+CSM_ACCESS_DENIED_WINDOW_SECONDS = env_int("CSM_ACCESS_DENIED_WINDOW_SECONDS", 300, minimum=1)
 # Trust X-Forwarded-For for the client IP (only behind a proxy that sets it).
 CSM_TRUST_X_FORWARDED_FOR = env_bool("CSM_TRUST_X_FORWARDED_FOR", False)
 
@@ -172,6 +184,20 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy of every HTML page (csm.middleware.ContentSecurityPolicyMiddleware): csm's pages
+# load scripts and styles only from its own static files and have no inline script or style attribute.
+CSM_CONTENT_SECURITY_POLICY = env_str("CSM_CONTENT_SECURITY_POLICY", "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "object-src 'none'",
+    "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'",
+]))
+# /api/docs/ (drf-spectacular's Swagger UI) loads its bundle from a CDN and starts it with an inline script.
+_swagger_cdn = "https://cdn.jsdelivr.net"
+CSM_CONTENT_SECURITY_POLICY_API_DOCS = env_str("CSM_CONTENT_SECURITY_POLICY_API_DOCS", "; ".join([
+    "default-src 'self'", f"script-src 'self' 'unsafe-inline' {_swagger_cdn}",
+    f"style-src 'self' 'unsafe-inline' {_swagger_cdn}", f"img-src 'self' data: {_swagger_cdn}",
+    f"font-src 'self' data: {_swagger_cdn}", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'",
+    "form-action 'self'",
+]))
 if _https:
     # Health checks from the proxy arrive over plain HTTP on the internal network.
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
@@ -241,6 +267,7 @@ CELERY_TASK_ROUTES = {
     "reports.*": {"queue": "reports"},
 }
 CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE["audit-summarize-denied-access"] = {"task": "audit.summarize_denied_access", "schedule": 60}
 
 # --- Snapshots (issue: snapshot journal) -----------------------------------------------------------
 CSM_REPORT_MAX_BYTES = env_int("CSM_REPORT_MAX_BYTES", 128 * 1024 * 1024, minimum=1024)

@@ -11,6 +11,8 @@ from django.http import HttpResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from tenants import views as tenants_views
+
 
 def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
@@ -31,6 +33,8 @@ urlpatterns = [
     path("api/v2/", include(api_v2)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Rate-limited sign-in for the admin (tenants.ratelimit), ahead of the admin's own login URL.
+    path("admin/login/", tenants_views.admin_sign_in, name="admin-sign-in"),
     path("admin/", admin.site.urls),
     path("", include("tenants.urls")),
     path("", include("audit.urls")),

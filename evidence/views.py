@@ -5,6 +5,9 @@ runs and ran), an evidence file (hash, size, type, uploader) and its download. R
 from django.http import HttpResponseServerError
 from django.shortcuts import get_object_or_404, render
 
+from audit.choices import AuditAction
+from audit.context import AuditContext
+from audit.services import record_event
 from csm.web import org_view
 from evidence import selectors, storage
 from evidence.models import Artifact, Attestation, EvidenceFile, Flow, Trail
@@ -73,4 +76,6 @@ def evidence_download(request, sha256):
         handle = storage.open_verified(evidence)
     except storage.EvidenceCorrupted as error:
         return HttpResponseServerError(str(error), content_type="text/plain")
+    record_event(AuditContext.from_request(request), request.org, AuditAction.EVIDENCE_DOWNLOADED, evidence,
+                 after={"sha256": evidence.sha256, "via": "web"})
     return attachment(handle, evidence.original_name or evidence.sha256, evidence.size)

@@ -20,6 +20,7 @@ from weasyprint import HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from csm.lib import charts
+from csm.lib.text import reveal_bidi_controls
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs every layout step at INFO; keep worker logs to what matters.
@@ -107,16 +108,13 @@ def _ledger_widths(columns: list[dict], rows: list[list]) -> list[int]:
     return widths
 
 
-# Explicit bidi controls in agent-supplied strings could visually reorder the rest of a ledger line
-# (an RLO makes "No provenance" read backwards, or swaps columns): print them as visible code points.
-BIDI_CONTROLS = {ord(c): f"[U+{ord(c):04X}]" for c in "\u200e\u200f\u061c\u202a\u202b\u202c\u202d\u202e"
-                                                      "\u2066\u2067\u2068\u2069"}
 FSI, PDI = "\u2068", "\u2069"  # first-strong isolate: each cell's own right-to-left text stays in its column
 
 
 def _cell_lines(value, width: int) -> list[str]:
-    # no tabs, newlines or bidi controls from agent-supplied strings
-    text = " ".join(str(value).translate(BIDI_CONTROLS).split())
+    # no tabs or newlines from agent-supplied strings, and bidi controls shown as visible code points (an
+    # RLO would make "No provenance" read backwards, or swap columns)
+    text = " ".join(reveal_bidi_controls(str(value)).split())
     if not text:
         return [""]
     lines = textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]

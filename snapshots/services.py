@@ -40,6 +40,9 @@ class IdempotencyConflict(ServiceError):
 
 # --- Environments ------------------------------------------------------------------------------------
 
+# Who may change an existing environment's settings (tenants/permissions.py); the API view decides.
+EDIT_PERMISSION = "environments.edit"
+
 def environment_state(env: Environment) -> dict:
     return {
         "name": env.name, "type": env.type, "description": env.description, "tags": env.tags,
@@ -71,10 +74,14 @@ def _members(org, env_type: str, names) -> list[Environment]:
 def create_or_update_environment(ctx: AuditContext, org, name: str, env_type: str, description: str = "",
                                  include_scaling: bool | None = None, included_environments=None,
                                  tags: dict | None = None,
-                                 expected_report_interval_seconds: int | None = None) -> tuple[Environment, bool]:
+                                 expected_report_interval_seconds: int | None = None,
+                                 may_change_existing: bool = True) -> tuple[Environment, bool]:
     """Create environment ``name`` or update it (idempotent: no change, no audit event).
 
-    Changing the type of an environment that has snapshots is refused (its history would lie)."""
+    Changing the type of an environment that has snapshots is refused (its history would lie). With
+    ``may_change_existing=False`` (a caller without ``environments.edit``, e.g. a snapshotter) only a
+    missing environment may be created or an existing one re-sent unchanged; any change is a 403, so a
+    reporting agent cannot, say, set a ten-year report interval that silences the agent-silent alert."""
     env = Environment.objects.for_org(org).select_for_update().filter(name=name).first()
     members = _members(org, env_type, included_environments)
     if env is None:
@@ -98,6 +105,11 @@ def create_or_update_environment(ctx: AuditContext, org, name: str, env_type: st
     if members is not None:
         env.included_environments.set(members)
     after = environment_state(env)
+    if not created and before != after and not may_change_existing:
+        changed = sorted(key for key in after if before.get(key) != after[key])
+        raise ServiceError(f"Changing an existing environment ({', '.join(changed)}) needs the permission "
+                           f"'{EDIT_PERMISSION}'; your role may only create missing environments or re-send "
+                           "their settings unchanged.", "", 403, "permission_denied")
     if before != after:
         action = AuditAction.ENVIRONMENT_CREATED if created else AuditAction.ENVIRONMENT_UPDATED
         record_event(ctx, org, action, env, before=before, after=after)

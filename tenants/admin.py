@@ -9,8 +9,12 @@ from django.contrib import admin, messages
 
 from audit.context import AuditContext
 from csm.admin import ReadOnlyAdmin
-from tenants import services
+from tenants import forms, services
 from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount
+
+# /admin/login/ counts failed sign-ins with the same counters as /login/ (tenants.ratelimit); the 429
+# status comes from tenants.views.admin_sign_in, routed in csm/urls.py.
+admin.site.login_form = forms.AdminSignInForm
 
 
 @admin.register(Org)

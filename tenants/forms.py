@@ -4,10 +4,12 @@ validate input; the writes happen in tenants/services.py."""
 from datetime import timedelta
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
 
+from csm.middleware import client_ip as ip_of
 from tenants import ratelimit
 from tenants.choices import Role
 from tenants.models import slug_validator
@@ -25,15 +27,14 @@ class RateLimitedError(forms.ValidationError):
     """Raised by the sign-in form when the account or the IP is over its limit."""
 
 
-class SignInForm(AuthenticationForm):
-    """Django's sign-in form, refused early when the account or the client IP is rate limited."""
-
-    username = forms.CharField(label="Email", max_length=254,
-                               widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}))
+class RateLimitedSignIn:
+    """Refuses a sign-in early when the account or the client IP is over its limit (tenants.ratelimit),
+    counts failures and clears the account's counter on success. Mixed into the site's and the admin's
+    sign-in forms so both share one set of counters."""
 
     def __init__(self, request=None, *args, client_ip=None, **kwargs):
         super().__init__(request, *args, **kwargs)
-        self.client_ip = client_ip
+        self.client_ip = client_ip or (ip_of(request) if request is not None else None)
         self.rate_limited = False
 
     def clean(self):
@@ -51,6 +52,23 @@ class SignInForm(AuthenticationForm):
         return cleaned
 
 
+class SignInForm(RateLimitedSignIn, AuthenticationForm):
+    """Django's sign-in form, refused early when the account or the client IP is rate limited."""
+
+    username = forms.CharField(label="Email", max_length=254,
+                               widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"}))
+
+
+class AdminSignInForm(RateLimitedSignIn, AdminAuthenticationForm):
+    """The admin's sign-in form (staff only), under the same rate limits as the site's."""
+
+
+class SignUpRequestForm(forms.Form):
+    """First step of sign-up: the address to send the link to (the password is chosen from the link)."""
+
+    email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}))
+
+
 class SignUpForm(forms.Form):
     email = forms.EmailField(widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password1 = forms.CharField(label="Password", strip=False,
@@ -59,12 +77,12 @@ class SignUpForm(forms.Form):
     password2 = forms.CharField(label="Password again", strip=False,
                                 widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 
-    def __init__(self, *args, invited_email=None, **kwargs):
+    def __init__(self, *args, invited_email=None, fixed_email_help="You were invited with this address.", **kwargs):
         super().__init__(*args, **kwargs)
         if invited_email:
             self.fields["email"].initial = invited_email
             self.fields["email"].disabled = True
-            self.fields["email"].help_text = "You were invited with this address."
+            self.fields["email"].help_text = fixed_email_help
 
     def clean(self):
         cleaned = super().clean()

@@ -8,6 +8,10 @@ ends. A successful sign-in clears the account's counter (not the IP's).
 Password reset: every request counts, in a window of ``CSM_PASSWORD_RESET_WINDOW_SECONDS``. Over the IP
 limit the page answers 429; over the per-address limit no further email goes out, and the page looks the
 same as always (it never tells whether an address has an account).
+
+Sign-up: the same two limits as password reset (``CSM_SIGNUP_*``), since it sends an email too.
+
+The admin sign-in (``/admin/login/``) uses the same sign-in counters as ``/login/`` (tenants/admin.py).
 """
 
 import hashlib
@@ -80,23 +84,37 @@ def record_failure(account: str, ip: str | None) -> None:
         _count(key, settings.CSM_LOGIN_WINDOW_SECONDS)
 
 
-def password_reset(email: str, ip: str | None) -> tuple[Limited | None, bool]:
-    """Count one password-reset request. Returns (the IP limit that refuses it or None, whether an email
-    may be sent to ``email``)."""
-    window = settings.CSM_PASSWORD_RESET_WINDOW_SECONDS
+def _request_limits(purpose: str, email: str, ip: str | None, max_per_ip: int, max_per_account: int,
+                    window: int) -> tuple[Limited | None, bool]:
+    """Count one emailing request (password reset, sign-up). Returns (the IP limit that refuses it or
+    None, whether an email may be sent to ``email``)."""
     if ip:
-        ip_key = _key("ip", ip, "reset")
-        limited = _over("ip", ip_key, settings.CSM_PASSWORD_RESET_MAX_PER_IP, window)
+        ip_key = _key("ip", ip, purpose)
+        limited = _over("ip", ip_key, max_per_ip, window)
         if limited is not None:
             return limited, False
         _count(ip_key, window)
     if not email.strip():
         return None, False
-    account_key = _key("account", email, "reset")
-    may_send = _over("account", account_key, settings.CSM_PASSWORD_RESET_MAX_PER_ACCOUNT, window) is None
+    account_key = _key("account", email, purpose)
+    may_send = _over("account", account_key, max_per_account, window) is None
     if may_send:
         _count(account_key, window)
     return None, may_send
+
+
+def password_reset(email: str, ip: str | None) -> tuple[Limited | None, bool]:
+    """Count one password-reset request. Returns (the IP limit that refuses it or None, whether an email
+    may be sent to ``email``)."""
+    return _request_limits("reset", email, ip, settings.CSM_PASSWORD_RESET_MAX_PER_IP,
+                           settings.CSM_PASSWORD_RESET_MAX_PER_ACCOUNT, settings.CSM_PASSWORD_RESET_WINDOW_SECONDS)
+
+
+def sign_up(email: str, ip: str | None) -> tuple[Limited | None, bool]:
+    """Count one sign-up request, like a password reset: over the IP limit the page answers 429; over the
+    per-address limit no further email goes out and the page looks the same as always."""
+    return _request_limits("signup", email, ip, settings.CSM_SIGNUP_MAX_PER_IP,
+                           settings.CSM_SIGNUP_MAX_PER_ACCOUNT, settings.CSM_SIGNUP_WINDOW_SECONDS)
 
 
 def record_success(account: str) -> None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email
@@ -181,10 +182,26 @@ def remove_member(ctx: AuditContext, membership: Membership, *, actor_role: str 
             raise ServiceError("An org must keep at least one owner; this is the last one.", code="conflict")
     target = _member_target(membership)
     before = {"role": membership.role}
-    now = timezone.now()
-    ApiToken.objects.filter(org=org, user_id=membership.user_id, revoked_at__isnull=True).update(revoked_at=now)
+    _revoke_tokens(ctx, ApiToken.objects.filter(org=org, user_id=membership.user_id), "member removed")
     membership.delete()
     record_event(ctx, org, AuditAction.MEMBER_REMOVED, target, before=before)
+
+
+def _revoke_tokens(ctx: AuditContext, tokens, reason: str) -> int:
+    """Revoke every live token of ``tokens``, each with its own ``token.revoked`` event (in the caller's
+    transaction), so the audit log shows which tokens stopped working and why. Returns how many."""
+    now = timezone.now()
+    live = tokens.select_for_update(of=("self",)).select_related("service_account", "org").filter(
+        revoked_at__isnull=True).order_by("pk")
+    count = 0
+    for token in live:
+        before = token_summary(token)
+        token.revoked_at = now
+        token.save(update_fields=["revoked_at"])
+        record_event(ctx, token.org, AuditAction.TOKEN_REVOKED, token, before=before,
+                     after={**token_summary(token), "reason": reason})
+        count += 1
+    return count
 
 
 # --- invitations --------------------------------------------------------------------------------------
@@ -285,12 +302,50 @@ def accept_invitation(ctx: AuditContext, plaintext: str, user) -> Membership:
 
 # --- users --------------------------------------------------------------------------------------------
 
+SIGN_UP_SALT = "csm.tenants.sign-up"
+
+
+def _account_exists(email: str) -> bool:
+    User = get_user_model()
+    return User.objects.filter(email__iexact=email).exists() or User.objects.filter(username=email).exists()
+
+
+def request_sign_up(email: str) -> None:
+    """Email ``email`` a link to finish creating an account there — or, when an account already uses the
+    address, a note saying so with links to sign in and reset the password. The page after sign-up is
+    the same either way, so it never tells a stranger whether an address has an account (as password
+    reset does). The link is signed (no row is stored) and carries only the address; the password is
+    chosen on the page it opens, after the person proved they read this mailbox."""
+    email = (email or "").strip().lower()
+    if _account_exists(email):
+        body = render_to_string("tenants/email/sign_up_existing.txt", {
+            "email": email, "login": settings.CSM_BASE_URL + reverse("login"),
+            "reset": settings.CSM_BASE_URL + reverse("password-reset"),
+        })
+        send_mail("Your csm account", body, None, [email])
+        return
+    secret = signing.dumps(email, salt=SIGN_UP_SALT)
+    body = render_to_string("tenants/email/sign_up.txt", {
+        "email": email, "link": settings.CSM_BASE_URL + reverse("signup-finish", args=[secret]),
+        "hours": settings.CSM_SIGNUP_LINK_TTL_HOURS,
+    })
+    send_mail("Finish creating your csm account", body, None, [email])
+
+
+def sign_up_link_email(secret: str) -> str | None:
+    """The address a sign-up link was sent to, or None when the link is forged or expired."""
+    try:
+        return signing.loads(secret, salt=SIGN_UP_SALT, max_age=settings.CSM_SIGNUP_LINK_TTL_HOURS * 3600)
+    except signing.BadSignature:  # SignatureExpired is a BadSignature
+        return None
+
+
 @transaction.atomic
 def sign_up(email: str, password: str):
     """Create a person's account. Not org-scoped (no org yet), so there is no org audit event."""
     email = (email or "").strip().lower()
     User = get_user_model()
-    if User.objects.filter(email__iexact=email).exists() or User.objects.filter(username=email).exists():
+    if _account_exists(email):
         raise ServiceError("An account with this email address already exists; sign in instead.", field="email",
                            code="conflict")
     user = User(username=email[:150], email=email)
@@ -342,7 +397,7 @@ def deactivate_service_account(ctx: AuditContext, account: ServiceAccount) -> Se
     now = timezone.now()
     account.deactivated_at = now
     account.save(update_fields=["deactivated_at"])
-    revoked = ApiToken.objects.filter(service_account=account, revoked_at__isnull=True).update(revoked_at=now)
+    revoked = _revoke_tokens(ctx, ApiToken.objects.filter(service_account=account), "service account deactivated")
     record_event(ctx, account.org, AuditAction.SERVICE_ACCOUNT_DEACTIVATED, account,
                  before={"active": True}, after={"active": False, "tokens_revoked": revoked})
     return account

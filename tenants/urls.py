@@ -11,6 +11,7 @@ urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),
+    path("signup/finish/<str:secret>/", views.signup_finish, name="signup-finish"),
     path("password-reset/", views.PasswordResetView.as_view(), name="password-reset"),
     path("password-reset/sent/",
          auth_views.PasswordResetDoneView.as_view(template_name="tenants/auth/password_reset_done.html"),

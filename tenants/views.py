@@ -2,7 +2,7 @@
 and tokens. Views stay thin: forms validate, tenants/services.py writes (and audits), and every org
 page is guarded by ``@org_view("<permission>")`` (404 outside the org, 403 below the permission)."""
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -69,6 +69,16 @@ class SignInView(auth_views.LoginView):
         return response
 
 
+def admin_sign_in(request):
+    """``/admin/login/``: the admin's own sign-in view, whose form (tenants.admin) is rate limited like
+    ``/login/``; a refused attempt answers 429 here too."""
+    response = admin.site.login(request)
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    if getattr(form, "rate_limited", False):
+        response.status_code = 429
+    return response
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     """Django's reset request, rate limited (tenants.ratelimit): 429 over the per-IP limit; over the
     per-address limit the usual "sent" page, without another email."""
@@ -97,30 +107,69 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 
 def signup(request):
-    """Create an account. With ``?invitation=<secret>`` the invited address is fixed and the
-    invitation is accepted right away (the person proved the address by opening the emailed link)."""
+    """Create an account. Without an invitation: the address gets an email (a link to finish, or "you
+    already have an account") and the answer is the same page either way, so sign-up never tells whether
+    an address has an account; rate limited like password reset (429 over the per-IP limit).
+
+    With ``?invitation=<secret>`` the invited address is fixed and the account is created and the
+    invitation accepted right away (the person proved the address by opening the emailed link)."""
     secret = request.GET.get("invitation", "")
     invitation = services.find_invitation(secret)
     if invitation is not None and invitation.status != "pending":
         invitation = None
-    form = forms.SignUpForm(request.POST or None, invited_email=invitation.email if invitation else None)
+    if invitation is None:
+        return _signup_request(request)
+    form = forms.SignUpForm(request.POST or None, invited_email=invitation.email)
     if request.method == "POST" and form.is_valid():
-        try:
-            user = services.sign_up(form.cleaned_data["email"], form.cleaned_data["password1"])
-        except ServiceError as error:
-            form.add_error(error.field, error.message)
-        else:
-            login(request, user, backend="tenants.backends.EmailOrUsernameBackend")
-            if invitation is not None:
-                try:
-                    membership = services.accept_invitation(_ctx(request), secret, user)
-                except ServiceError as error:
-                    _fail(request, error)
-                else:
-                    messages.success(request, f"Welcome to {membership.org.name}.")
-                    return redirect("org-home", membership.org.slug)
+        user = _create_account(request, form)
+        if user is not None:
+            try:
+                membership = services.accept_invitation(_ctx(request), secret, user)
+            except ServiceError as error:
+                _fail(request, error)
+            else:
+                messages.success(request, f"Welcome to {membership.org.name}.")
+                return redirect("org-home", membership.org.slug)
             return redirect("org-create")
     return render(request, "tenants/auth/signup.html", {"form": form, "invitation": invitation})
+
+
+def _signup_request(request):
+    form = forms.SignUpRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        email = form.cleaned_data["email"]
+        limited, may_send = ratelimit.sign_up(email, client_ip(request))
+        if limited is not None:
+            form.add_error(None, f"Too many sign-up requests from your network address. Try again in "
+                                 f"{limited.minutes}.")
+            return render(request, "tenants/auth/signup_request.html", {"form": form}, status=429)
+        if may_send:
+            services.request_sign_up(email)
+        return render(request, "tenants/auth/signup_sent.html", {"email": email.strip().lower()})
+    return render(request, "tenants/auth/signup_request.html", {"form": form})
+
+
+def _create_account(request, form):
+    """Create the account from a valid SignUpForm and sign the person in; None (form error) if taken."""
+    try:
+        user = services.sign_up(form.cleaned_data["email"], form.cleaned_data["password1"])
+    except ServiceError as error:
+        form.add_error(error.field, error.message)
+        return None
+    login(request, user, backend="tenants.backends.EmailOrUsernameBackend")
+    return user
+
+
+def signup_finish(request, secret):
+    """The emailed sign-up link: choose a password for the address it was sent to."""
+    email = services.sign_up_link_email(secret)
+    if email is None:
+        raise Http404("This sign-up link is invalid or has expired; sign up again.")
+    form = forms.SignUpForm(request.POST or None, invited_email=email,
+                            fixed_email_help="The address this link was sent to.")
+    if request.method == "POST" and form.is_valid() and _create_account(request, form) is not None:
+        return redirect("org-create")
+    return render(request, "tenants/auth/signup.html", {"form": form, "invitation": None})
 
 
 def invitation_accept(request, secret):

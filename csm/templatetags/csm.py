@@ -1,4 +1,4 @@
-"""Shared template tags: navigation links, permission checks, fingerprints, relative times."""
+"""Shared template tags: navigation links, permission checks, fingerprints, relative times, bidi controls."""
 
 from django import template
 from django.urls import NoReverseMatch, reverse
@@ -6,6 +6,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from csm.lib import links
+from csm.lib.text import reveal_bidi_controls
 from tenants.permissions import has_permission
 
 register = template.Library()
@@ -61,3 +62,10 @@ def ago(value):
 def http_url(value) -> str:
     """The URL when it is http(s), else "" (csm.lib.links): reported URLs never reach an href otherwise."""
     return links.http_url(value)
+@register.filter(is_safe=True)
+def bidi(value):
+    """Untrusted text with its bidi controls shown as visible code points (csm/lib/text.py). Safe markup
+    stays safe: the markers contain no HTML characters. Web pages get this for every response from
+    csm.middleware.RevealBidiControlsMiddleware; templates rendered outside a response (PDF reports)
+    apply it to every user-supplied value."""
+    return reveal_bidi_controls(str(value)) if value is not None else value

@@ -10,7 +10,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from audit.choices import AuditAction
 from audit.context import AuditContext
+from audit.services import record_event
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
 from evidence import archives, packages, selectors, services
@@ -254,15 +256,19 @@ class EvidenceDownloadView(EvidenceView):
             handle = services.storage.open_verified(evidence)
         except EvidenceCorrupted as error:
             raise corrupted(error) from None
+        record_event(self.ctx(), self.org, AuditAction.EVIDENCE_DOWNLOADED, evidence,
+                     after={"sha256": evidence.sha256, "via": "api"})
         return attachment(handle, evidence.original_name or evidence.sha256, evidence.size)
 
 
-def _package_response(org, subject, attestations, artifacts=(), compliance=None):
+def _package_response(request, org, subject, attestations, artifacts=(), compliance=None):
     try:
         handle = packages.build_package(org, subject, attestations, artifacts, compliance)
     except EvidenceCorrupted as error:
         raise corrupted(error) from None
     name = f"audit-package-{subject['type']}-{subject['id']}.tar.gz"
+    record_event(AuditContext.from_request(request), org, AuditAction.AUDIT_PACKAGE_DOWNLOADED,
+                 (subject["type"], subject["id"], name), after=subject)
     return attachment(handle, name, content_type="application/gzip")
 
 
@@ -277,7 +283,7 @@ class TrailPackageView(EvidenceView):
         trail = self.trail(self.flow(flow), trail)
         artifacts = list(trail.artifacts.select_related("flow", "trail", "leaf"))
         subject = {"type": "trail", "id": trail.name, "flow": trail.flow.name}
-        return _package_response(self.org, subject, _attestations(self.org, trail=trail), artifacts,
+        return _package_response(request, self.org, subject, _attestations(self.org, trail=trail), artifacts,
                                  selectors.trail_compliance(trail))
 
 
@@ -291,7 +297,7 @@ class ArtifactPackageView(EvidenceView):
         if not artifacts:
             raise ApiError(404, "not_found", f"flow {flow.name!r} reported no artifact {fingerprint}")
         subject = {"type": "artifact", "id": fingerprint, "flow": flow.name}
-        return _package_response(self.org, subject, _attestations(self.org, artifact__in=artifacts), artifacts,
+        return _package_response(request, self.org, subject, _attestations(self.org, artifact__in=artifacts), artifacts,
                                  selectors.artifact_compliance(self.org, fingerprint))
 
 
@@ -301,7 +307,7 @@ class AttestationPackageView(EvidenceView):
         attestation = get_object_or_404(Attestation.objects.for_org(self.org), pk=pk)
         subject = {"type": "attestation", "id": attestation.pk, "flow": attestation.flow.name,
                    "trail": attestation.trail.name}
-        return _package_response(self.org, subject, _attestations(self.org, pk=attestation.pk))
+        return _package_response(request, self.org, subject, _attestations(self.org, pk=attestation.pk))
 
 
 class CustomTypesView(EvidenceView):

@@ -15,8 +15,10 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from audit.context import AuditContext
+from audit.services import record_denied_access
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
+from csm.errors import ServiceError
 from snapshots import hooks, selectors, services
 from snapshots.api.serializers import EnvironmentInputSerializer, environment_data, event_data, unix
 from snapshots.choices import EnvironmentType, EventKind
@@ -87,10 +89,17 @@ class EnvironmentListView(EnvironmentScoped):
         body = EnvironmentInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        env, created = services.create_or_update_environment(
-            AuditContext.from_request(request), self.org, data["name"], data["type"], data["description"],
-            data["include_scaling"], data["included_environments"], data["tags"],
-            data["expected_report_interval_seconds"])
+        try:
+            env, created = services.create_or_update_environment(
+                AuditContext.from_request(request), self.org, data["name"], data["type"], data["description"],
+                data["include_scaling"], data["included_environments"], data["tags"],
+                data["expected_report_interval_seconds"],
+                may_change_existing=self.org_access.can(services.EDIT_PERMISSION))
+        except ServiceError as error:
+            if error.status == 403:  # the write rolled back; the refusal is audited in its own transaction
+                record_denied_access(AuditContext.from_request(request), self.org, services.EDIT_PERMISSION,
+                                     request.path)
+            raise
         members = sorted(e.name for e in env.included_environments.all())
         return Response(environment_data(env, members), status=status.HTTP_201_CREATED if created else 200)
 

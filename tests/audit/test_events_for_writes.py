@@ -105,7 +105,9 @@ def test_cross_org_attempts_are_recorded_in_the_target_org(api, org, other_org, 
     assert api(token=token_for(other_org, Role.ADMIN)).delete(f"{ORG_URL}/members/1").status_code == 404
     assert api(user=outsider).get(reverse("member-list", args=["acme"])).status_code == 404
     events = AuditEvent.objects.filter(org=org, action="access.denied").order_by("seq")[before:]
-    assert len(events) == 3
+    # the outsider's second refusal (the web page) falls in the window of the first: counted, not a row
+    # (tests/audit/test_audit_gaps.py)
+    assert len(events) == 2
     assert events[0].actor_user_id == outsider.pk and events[0].after["path"] == f"{ORG_URL}/members"
     assert events[1].actor_type == ActorType.SERVICE_ACCOUNT
     assert not AuditEvent.objects.filter(org=other_org, action="access.denied").exists()

@@ -35,9 +35,19 @@ def test_wrong_password_is_refused(client, org):
     assert response.status_code == 200 and b"Please enter a correct" in response.content
 
 
-def test_sign_up_then_create_an_org(client):
-    response = client.post(reverse("signup"), {"email": "new@example.com", "password1": PASSWORD,
-                                               "password2": PASSWORD})
+def _sign_up_link(email):
+    body = mail.outbox[-1].body
+    assert mail.outbox[-1].to == [email]
+    return re.search(r"http://[^/]+(/signup/finish/\S+/)", body).group(1)
+
+
+def test_sign_up_by_emailed_link_then_create_an_org(client):
+    response = client.post(reverse("signup"), {"email": "New@example.com"})
+    assert response.status_code == 200 and b"Check your email" in response.content
+    link = _sign_up_link("new@example.com")
+    page = client.get(link)
+    assert page.status_code == 200 and b"new@example.com" in page.content
+    response = client.post(link, {"password1": PASSWORD, "password2": PASSWORD})
     assert response.url == reverse("org-create")
     response = client.post(reverse("org-create"), {"name": "New Co", "slug": "newco"})
     assert response.url == reverse("org-home", args=["newco"])
@@ -46,12 +56,16 @@ def test_sign_up_then_create_an_org(client):
     assert client.get("/").url == reverse("org-home", args=["newco"])
 
 
-def test_sign_up_refuses_a_taken_email_and_weak_password(client, owner):
-    response = client.post(reverse("signup"), {"email": "owner@example.com", "password1": PASSWORD,
-                                               "password2": PASSWORD})
-    assert b"already exists" in response.content
-    response = client.post(reverse("signup"), {"email": "x@example.com", "password1": "123", "password2": "123"})
+def test_sign_up_link_refuses_weak_password_forgery_and_a_taken_address(client, owner):
+    client.post(reverse("signup"), {"email": "x@example.com"})
+    link = _sign_up_link("x@example.com")
+    response = client.post(link, {"password1": "123", "password2": "123"})
     assert b"too short" in response.content
+    assert client.get(link.replace("/finish/", "/finish/A")).status_code == 404
+    client.post(link, {"password1": PASSWORD, "password2": PASSWORD})
+    client.logout()
+    again = client.post(link, {"password1": PASSWORD, "password2": PASSWORD})
+    assert again.status_code == 200 and b"already exists" in again.content
 
 
 def test_org_slug_must_be_unique(client, org, make_user):
