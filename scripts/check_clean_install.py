@@ -125,17 +125,19 @@ def server_packages():
     top-level folder with an apps.py or __init__.py (needs django.setup())."""
     from django.apps import apps
 
-    packages = {}
+    def first_party(folder):
+        # Not a virtualenv inside the clone (CI's .venv is a real folder there, holding rest_framework...).
+        return (folder.is_dir() and folder.name not in NOT_SERVER and not folder.name.startswith((".", "_"))
+                and not (folder / "pyvenv.cfg").exists())
+
+    candidates = set()
     for config in apps.get_app_configs():
         path = Path(config.path).resolve()
-        if path == ROOT or ROOT in path.parents:
-            top = path.relative_to(ROOT).parts[0]
-            packages[top] = ROOT / top
-    for folder in ROOT.iterdir():
-        if (folder.is_dir() and folder.name not in NOT_SERVER and not folder.name.startswith((".", "_"))
-                and ((folder / "__init__.py").exists() or (folder / "apps.py").exists())):
-            packages[folder.name] = folder
-    return dict(sorted(packages.items()))
+        if ROOT in path.parents and "site-packages" not in path.parts:
+            candidates.add(ROOT / path.relative_to(ROOT).parts[0])
+    candidates.update(folder for folder in ROOT.iterdir()
+                      if (folder / "__init__.py").exists() or (folder / "apps.py").exists())
+    return {folder.name: folder for folder in sorted(candidates) if first_party(folder)}
 
 
 def import_walk(packages):
