@@ -109,9 +109,12 @@ def _mark_rechecks(org, fingerprints, reason: str, ctx: AuditContext | None, req
     from .models import DecisionRecheck, PolicyAttachment
     from .services import request_reevaluation
 
-    wanted = {fp for fp in fingerprints if fp}
-    if not wanted:
-        return 0
+    if isinstance(fingerprints, (set, list, tuple)):
+        wanted = {fp for fp in fingerprints if fp}
+        if not wanted:
+            return 0
+    else:  # a queryset of fingerprints: matched in the database
+        wanted = fingerprints
     with_policies = PolicyAttachment.objects.filter(org=org).values_list("environment_id", flat=True)
     pairs = set(
         SnapshotEntry.objects.filter(org=org, fingerprint__in=wanted, to_index=None, environment_id__in=with_policies)
@@ -136,10 +139,12 @@ def on_evidence_saved(sender, instance, **kwargs) -> None:
 
     if isinstance(instance, (Flow, Trail)):
         # A flow's tags or a trail's template can change decisions of its artifacts: the next
-        # evaluation decides them again (as a full evaluation of the next snapshot used to).
-        artifacts = Artifact.objects.filter(**{"flow_id" if isinstance(instance, Flow) else "trail_id": instance.pk})
-        _mark_rechecks(instance.org, set(artifacts.values_list("fingerprint", flat=True)),
-                       f"evidence: {type(instance).__name__.lower()}", None, request=False)
+        # evaluation decides them again (as a full evaluation of the next snapshot used to). A new
+        # flow or trail has no artifacts yet; the fingerprints stay a subquery (a flow can have many).
+        if not kwargs.get("created"):
+            owner = "flow_id" if isinstance(instance, Flow) else "trail_id"
+            artifacts = Artifact.objects.filter(**{owner: instance.pk}).values("fingerprint")
+            _mark_rechecks(instance.org, artifacts, f"evidence: {type(instance).__name__.lower()}", None, request=False)
         return
     if isinstance(instance, Artifact):
         fingerprints = {instance.fingerprint}

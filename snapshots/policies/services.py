@@ -358,7 +358,8 @@ def _store_evaluation(snapshot) -> SnapshotCompliance:
             running, candidates = _changed_keys(environment, index, fingerprints)
         else:
             running = {(a["name"], a["fingerprint"]) for a in snapshot_artifact_keys(snapshot)}
-            candidates = running | set(_open_ranges(environment))
+            candidates = running | set(ComplianceDecision.objects.filter(environment=environment, to_index=None)
+                                       .values_list("name", "fingerprint"))
         _store_decisions(snapshot, policies, allowlist, applied, running, candidates, every=not incremental)
         counts = _counts_at(environment, index)
     DecisionRecheck.objects.filter(pk__in=[pk for pk, _ in rechecks]).delete()

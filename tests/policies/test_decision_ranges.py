@@ -164,3 +164,22 @@ def test_decision_ranges_are_append_only(org, django_capture_on_commit_callbacks
     assert rows.update(to_index=2) == 1  # closing a range: allowed once
     with pytest.raises((IntegrityError, InternalError, ProgrammingError)), transaction.atomic():
         rows.update(to_index=3)
+
+
+def test_a_flow_tag_change_is_decided_again_at_the_next_snapshot(org, django_capture_on_commit_callbacks):
+    env = make_env(org)
+    services.save_policy(CTX, org, "high-risk-needs-tests", POLICY_HEAD + (
+        "artifacts:\n  attestations:\n    - type: junit\n      if: ${{ flow.tags.risk == \"high\" }}\n"))
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attach_policies(CTX, org, env, ["high-risk-needs-tests"])
+        web = report_flow_artifact(org, "web-flow", fp(1), name="web", tags={"risk": "low"})
+    first = ingest(env, {"web:1": fp(1)}, capture=django_capture_on_commit_callbacks)
+    assert SnapshotCompliance.objects.get(snapshot=first).compliant is True
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        web.flow.tags = {"risk": "high"}
+        web.flow.save()
+    assert callbacks == []  # only marked, as before no re-evaluation is asked for a flow change
+    second = ingest(env, {"web:1": fp(1), "db:1": fp(3)}, capture=django_capture_on_commit_callbacks)
+    stored = SnapshotCompliance.objects.get(snapshot=second)
+    assert stored.artifacts == full_evaluation(second)
+    assert [d["status"] for d in stored.artifacts if d["name"] == "web:1"] == ["non-compliant"]
