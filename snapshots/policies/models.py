@@ -197,6 +197,9 @@ class ComplianceDecision(models.Model):
             models.Index(fields=["environment", "from_index", "to_index"], name="decision_env_range"),
             models.Index(fields=["environment", "to_index"], name="decision_env_to"),
             models.Index(fields=["environment", "fingerprint"], name="decision_env_fp"),
+            # the allowlisted decisions in force: re-decided at every evaluation, found without a scan
+            models.Index(fields=["environment"], condition=models.Q(allowlisted=True, to_index=None),
+                         name="decision_env_allowlisted"),
         ]
 
     def __str__(self):

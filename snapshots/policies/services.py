@@ -9,6 +9,7 @@ snapshot (reason ``reevaluation``) that records it — journal entries are never
 
 import json
 import logging
+from collections import Counter
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -360,8 +361,13 @@ def _store_evaluation(snapshot) -> SnapshotCompliance:
             running = {(a["name"], a["fingerprint"]) for a in snapshot_artifact_keys(snapshot)}
             candidates = running | set(ComplianceDecision.objects.filter(environment=environment, to_index=None)
                                        .values_list("name", "fingerprint"))
-        _store_decisions(snapshot, policies, allowlist, applied, running, candidates, every=not incremental)
-        counts = _counts_at(environment, index)
+        delta = _store_decisions(snapshot, policies, allowlist, applied, running, candidates, every=not incremental)
+        if incremental:  # the previous counts plus what changed: no pass over every decision
+            counts = tuple(before + delta.get(status, 0) for before, status in zip(
+                (previous.compliant_count, previous.non_compliant_count, previous.unknown_count),
+                (COMPLIANT, NON_COMPLIANT, UNKNOWN), strict=True))
+        else:
+            counts = _counts_at(environment, index)
     DecisionRecheck.objects.filter(pk__in=[pk for pk, _ in rechecks]).delete()
     compliant = counts[1] + counts[2] == 0
     return SnapshotCompliance.objects.create(
@@ -372,15 +378,21 @@ def _store_evaluation(snapshot) -> SnapshotCompliance:
     )
 
 
-def _store_decisions(snapshot, policies, allowlist, applied, running: set, candidates: set, every: bool) -> None:
+def _store_decisions(snapshot, policies, allowlist, applied, running: set, candidates: set,
+                     every: bool) -> dict[str, int]:
     """Decide the ``candidates`` that run in the snapshot; close the range of every candidate whose
     decision changed or that no longer runs, and open a range for every new decision. ``every``: the
-    candidates are all artifacts (read every open range at once rather than by fingerprint)."""
+    candidates are all artifacts (read every open range at once rather than by fingerprint). Returns
+    the change of the count of each status."""
     environment, index = snapshot.environment, snapshot.index
     in_force = _open_ranges(environment, keys=None if every else candidates)
     decided = decide(snapshot.org, policies, allowlist,
                      [{"name": name, "fingerprint": fp} for name, fp in sorted(candidates & running)])
-    new_rows, closing = [], [pk for key, (pk, _) in in_force.items() if key not in running]
+    gone = [value for key, value in in_force.items() if key not in running]
+    new_rows, closing = [], [pk for pk, _ in gone]
+    delta: Counter = Counter()
+    for _, decision in gone:
+        delta[decision["status"]] -= 1
     for decision in decided:
         decision = json.loads(json.dumps(decision))  # as stored (JSON), so equal decisions compare equal
         key = (decision["name"], decision["fingerprint"])
@@ -389,6 +401,8 @@ def _store_decisions(snapshot, policies, allowlist, applied, running: set, candi
             continue
         if current is not None:
             closing.append(current[0])
+            delta[current[1]["status"]] -= 1
+        delta[decision["status"]] += 1
         entry = decision["allowlist_entry"]
         new_rows.append(ComplianceDecision(
             org=snapshot.org, environment=environment, name=key[0], fingerprint=key[1], status=decision["status"],
@@ -397,6 +411,7 @@ def _store_decisions(snapshot, policies, allowlist, applied, running: set, candi
         ))
     _close_ranges(ComplianceDecision.objects.filter(pk__in=closing), index)
     ComplianceDecision.objects.bulk_create(new_rows, batch_size=2000)
+    return delta
 
 
 def _close_ranges(rows, index: int) -> int:

@@ -68,10 +68,12 @@ def test_every_reader_answers_what_a_full_evaluation_gave_each_snapshot(
 
     env = make_env(org)
     web = report_flow_artifact(org, "web-flow", fp(1), name="web")
-    history = []
+    history, counts = [], {}
 
     def step(snapshot):
         assert snapshot is not None
+        statuses = [d["status"] for d in services.preview_snapshot(snapshot)["artifacts"]]
+        counts[snapshot.index] = tuple(statuses.count(s) for s in ("compliant", "non-compliant", "unknown"))
         history.append((snapshot, full_evaluation(snapshot),
                         snapshot_answer(owner_api, snapshot.index),
                         page_table(owner_api, snapshot.index)))
@@ -111,6 +113,7 @@ def test_every_reader_answers_what_a_full_evaluation_gave_each_snapshot(
     for snapshot, expected, api_answer, page in history:
         stored = SnapshotCompliance.objects.get(snapshot=snapshot)
         assert stored.artifacts == expected, snapshot.index
+        assert (stored.compliant_count, stored.non_compliant_count, stored.unknown_count) == counts[snapshot.index]
         assert snapshot_answer(owner_api, snapshot.index) == api_answer
         assert page_table(owner_api, snapshot.index) == page
     assert [SnapshotCompliance.objects.get(snapshot=s).compliant for s, *_ in history] == [

@@ -103,6 +103,8 @@ class Migration(migrations.Migration):
                     models.Index(fields=["environment", "from_index", "to_index"], name="decision_env_range"),
                     models.Index(fields=["environment", "to_index"], name="decision_env_to"),
                     models.Index(fields=["environment", "fingerprint"], name="decision_env_fp"),
+                    models.Index(fields=["environment"], condition=models.Q(allowlisted=True, to_index=None),
+                                 name="decision_env_allowlisted"),
                 ],
             },
         ),
