@@ -7,6 +7,7 @@ from csm.admin import ReadOnlyAdmin
 from .models import (
     AllowlistEntry,
     ComplianceDecision,
+    DecisionRecheck,
     Policy,
     PolicyAttachment,
     PolicyVersion,
@@ -46,3 +47,9 @@ class SnapshotComplianceAdmin(ReadOnlyAdmin):
 class ComplianceDecisionAdmin(ReadOnlyAdmin):
     list_display = ["environment", "name", "status", "from_index", "to_index"]
     list_filter = ["org", "status"]
+
+
+@admin.register(DecisionRecheck)
+class DecisionRecheckAdmin(ReadOnlyAdmin):
+    list_display = ["environment", "fingerprint", "reason", "created_at"]
+    list_filter = ["org"]
