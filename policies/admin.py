@@ -4,7 +4,15 @@ from django.contrib import admin
 
 from csm.admin import ReadOnlyAdmin
 
-from .models import AllowlistEntry, Policy, PolicyAttachment, PolicyVersion, SnapshotCompliance
+from .models import (
+    AllowlistEntry,
+    ComplianceDecision,
+    DecisionRecheck,
+    Policy,
+    PolicyAttachment,
+    PolicyVersion,
+    SnapshotCompliance,
+)
 
 
 @admin.register(Policy)
@@ -33,3 +41,15 @@ class AllowlistEntryAdmin(ReadOnlyAdmin):
 class SnapshotComplianceAdmin(ReadOnlyAdmin):
     list_display = ["environment", "snapshot_index", "compliant", "changed", "evaluated_at"]
     list_filter = ["org", "compliant"]
+
+
+@admin.register(ComplianceDecision)
+class ComplianceDecisionAdmin(ReadOnlyAdmin):
+    list_display = ["environment", "name", "status", "from_index", "to_index"]
+    list_filter = ["org", "status"]
+
+
+@admin.register(DecisionRecheck)
+class DecisionRecheckAdmin(ReadOnlyAdmin):
+    list_display = ["environment", "fingerprint", "reason", "created_at"]
+    list_filter = ["org"]

@@ -19,6 +19,7 @@ class PoliciesConfig(AppConfig):
         hooks.snapshot_enricher(policy_hooks.snapshot_compliance_fields)
         hooks.snapshot_list_enricher(policy_hooks.snapshot_list_compliance)
         # New provenance or attestations can change an artifact's standing: re-evaluate where it runs.
-        for model in ("Artifact", "Attestation"):
+        # Flow and Trail saves only mark artifacts for their next evaluation (see hooks.on_evidence_saved).
+        for model in ("Artifact", "Attestation", "Flow", "Trail"):
             post_save.connect(policy_hooks.on_evidence_saved, sender=apps.get_model("evidence", model),
                               dispatch_uid=f"policies-reevaluate-on-{model}")

@@ -34,11 +34,11 @@ def snapshot_compliance_fields(snapshot, artifacts: list[dict] | None = None) ->
     the snapshot's artifacts are not read again. A snapshot read before its evaluation was stored gets
     the evaluation it would have now, not stored (reads never write): a constant when the environment
     is unpoliced, else an evaluation of ``artifacts`` (the list the caller already read)."""
-    from .models import PolicyAttachment, SnapshotCompliance
+    from .models import PolicyAttachment, SnapshotCompliance, decisions_at
     from .services import active_allowlist, evaluate_artifacts, snapshot_artifact_keys
 
     stored = (SnapshotCompliance.objects.filter(snapshot_id=snapshot.pk)
-              .values("compliant", "applied_policies", "artifacts").first())
+              .values("compliant", "applied_policies").first())
     if stored is None:
         environment = snapshot.environment
         if not PolicyAttachment.objects.filter(environment=environment).exists() and not active_allowlist(environment):
@@ -52,8 +52,11 @@ def snapshot_compliance_fields(snapshot, artifacts: list[dict] | None = None) ->
         stored = {"compliant": all(d["compliant"] for d in decisions),
                   "applied_policies": [{"name": p.name, "version": p.version} for p in policies],
                   "artifacts": decisions}
-    elif not stored["artifacts"] and not stored["applied_policies"]:  # stored compactly: all compliant
-        return {"compliant": stored["compliant"], "applied_policies": [], "artifact_defaults": _unpoliced_fields()}
+    else:
+        # The decision ranges in force in this snapshot (none: stored compactly, all compliant).
+        stored["artifacts"] = decisions_at(snapshot.environment_id, snapshot.index)
+        if not stored["artifacts"] and not stored["applied_policies"]:
+            return {"compliant": stored["compliant"], "applied_policies": [], "artifact_defaults": _unpoliced_fields()}
     return {
         "compliant": stored["compliant"],
         "applied_policies": stored["applied_policies"],
@@ -91,22 +94,40 @@ def artifacts_changed_standing(org, fingerprints, reason: str = "attestation", c
     """For the evidence vault: attestations about ``fingerprints`` changed (call inside the writing
     transaction; work starts after commit). Every environment currently running one of them is
     re-evaluated; a new snapshot is appended only where a decision actually changes. Returns how many
-    environments were asked."""
+    environments were asked.
+
+    Each (environment, fingerprint) also gets a ``DecisionRecheck`` mark in the same transaction, so the
+    next evaluation of that environment decides exactly these artifacts again (evaluations only decide
+    what changed). ``request=False`` only marks (evidence that used to be picked up by the next
+    snapshot's evaluation rather than re-evaluated at once, e.g. a flow's tags)."""
+    return _mark_rechecks(org, fingerprints, reason, ctx, request=True)
+
+
+def _mark_rechecks(org, fingerprints, reason: str, ctx: AuditContext | None, request: bool) -> int:
     from snapshots.models import SnapshotEntry
 
-    from .models import PolicyAttachment
+    from .models import DecisionRecheck, PolicyAttachment
     from .services import request_reevaluation
 
-    wanted = {fp for fp in fingerprints if fp}
-    if not wanted:
-        return 0
+    if isinstance(fingerprints, (set, list, tuple)):
+        wanted = {fp for fp in fingerprints if fp}
+        if not wanted:
+            return 0
+    else:  # a queryset of fingerprints: matched in the database
+        wanted = fingerprints
     with_policies = PolicyAttachment.objects.filter(org=org).values_list("environment_id", flat=True)
-    environment_ids = set(
+    pairs = set(
         SnapshotEntry.objects.filter(org=org, fingerprint__in=wanted, to_index=None, environment_id__in=with_policies)
-        .values_list("environment_id", flat=True).distinct()
+        .values_list("environment_id", "fingerprint").distinct()
     )
-    for environment_id in sorted(environment_ids):
-        request_reevaluation(ctx or AuditContext.system(reason), environment_id, reason)
+    DecisionRecheck.objects.bulk_create([
+        DecisionRecheck(org=org, environment_id=environment_id, fingerprint=fingerprint, reason=reason[:200])
+        for environment_id, fingerprint in sorted(pairs)
+    ])
+    environment_ids = sorted({environment_id for environment_id, _ in pairs})
+    if request:
+        for environment_id in environment_ids:
+            request_reevaluation(ctx or AuditContext.system(reason), environment_id, reason)
     return len(environment_ids)
 
 
@@ -114,8 +135,17 @@ def on_evidence_saved(sender, instance, **kwargs) -> None:
     """post_save of the evidence vault's Artifact and Attestation rows: a new report (provenance) or
     attestation can change the standing of the artifacts it is about, so their environments are
     re-evaluated after the vault's transaction commits."""
-    from evidence.models import Artifact
+    from evidence.models import Artifact, Flow, Trail
 
+    if isinstance(instance, (Flow, Trail)):
+        # A flow's tags or a trail's template can change decisions of its artifacts: the next
+        # evaluation decides them again (as a full evaluation of the next snapshot used to). A new
+        # flow or trail has no artifacts yet; the fingerprints stay a subquery (a flow can have many).
+        if not kwargs.get("created"):
+            owner = "flow_id" if isinstance(instance, Flow) else "trail_id"
+            artifacts = Artifact.objects.filter(**{owner: instance.pk}).values("fingerprint")
+            _mark_rechecks(instance.org, artifacts, f"evidence: {type(instance).__name__.lower()}", None, request=False)
+        return
     if isinstance(instance, Artifact):
         fingerprints = {instance.fingerprint}
     elif instance.artifact_id or instance.artifact_fingerprint:

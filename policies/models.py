@@ -5,8 +5,15 @@
 - ``PolicyAttachment`` says which policies apply to which environment (attach / detach are audited).
 - ``AllowlistEntry`` makes one artifact compliant in one environment, optionally until a time.
 - ``SnapshotCompliance`` is the evaluation of one snapshot (append-only): the snapshot's compliance,
-  the policies applied and every artifact's decision. The series of these rows per environment is the
-  environment's compliance over time; ``changed`` marks the snapshots where it flipped.
+  the policies applied and the counts, one row per snapshot whatever the environment's size. The
+  series of these rows per environment is the environment's compliance over time; ``changed`` marks
+  the snapshots where it flipped.
+- ``ComplianceDecision`` is one artifact's decision over a range of snapshots, stored like snapshot
+  entries: valid in snapshots ``from_index <= N < to_index`` (``to_index`` NULL: still in force). A
+  row is written only when an artifact's decision changes (its evidence, the allowlist or a policy
+  version behind it changed) or it starts running, so storage grows with change, not with size.
+- ``DecisionRecheck`` marks an artifact of an environment whose evidence changed since the last
+  evaluation: the next evaluation decides it again (and consumes the mark).
 """
 
 from django.db import models
@@ -118,12 +125,11 @@ class AllowlistEntry(models.Model):
 
 
 class SnapshotCompliance(models.Model):
-    """The compliance evaluation of one snapshot (append-only).
+    """The compliance evaluation of one snapshot (append-only): O(1) per snapshot.
 
-    ``artifacts`` is a list of ``{name, fingerprint, status, compliant, allowlisted, has_provenance,
-    policy_decisions, reasons_for_incompliance}``; ``applied_policies`` ``[{name, version}]``.
-    ``changed`` is True when ``compliant`` differs from the previous evaluation of the environment
-    (or this is the first one)."""
+    ``applied_policies`` is ``[{name, version}]``; the per-artifact decisions are the
+    ``ComplianceDecision`` ranges covering this snapshot (see ``artifacts``). ``changed`` is True when
+    ``compliant`` differs from the previous evaluation of the environment (or this is the first one)."""
 
     org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
     environment = models.ForeignKey("snapshots.Environment", on_delete=models.PROTECT, related_name="+")
@@ -133,7 +139,6 @@ class SnapshotCompliance(models.Model):
     compliant = models.BooleanField()
     changed = models.BooleanField(default=False)
     applied_policies = models.JSONField(default=list)
-    artifacts = models.JSONField(default=list)
     compliant_count = models.PositiveIntegerField(default=0)
     non_compliant_count = models.PositiveIntegerField(default=0)
     unknown_count = models.PositiveIntegerField(default=0)
@@ -148,5 +153,84 @@ class SnapshotCompliance(models.Model):
     def __str__(self):
         return f"{self.environment_id}#{self.snapshot_index}: {'compliant' if self.compliant else 'non-compliant'}"
 
+    @property
+    def artifacts(self) -> list[dict]:
+        """Every artifact's decision in this snapshot, ``[{name, fingerprint, provenance, status,
+        compliant, allowlisted, allowlist_entry, has_provenance, policy_decisions,
+        reasons_for_incompliance}]`` sorted by name then fingerprint; ``[]`` when the evaluation is
+        compact (no policy and nothing allowlisted: every artifact compliant by definition)."""
+        if not hasattr(self, "_artifacts"):
+            self._artifacts = decisions_at(self.environment_id, self.snapshot_index)
+        return self._artifacts
+
     def artifacts_by_fingerprint(self) -> dict[str, dict]:
         return {item["fingerprint"]: item for item in self.artifacts if item.get("fingerprint")}
+
+
+class ComplianceDecision(models.Model):
+    """One artifact's compliance decision in an environment over a range of snapshots (append-only).
+
+    Valid in snapshots ``from_index <= N < to_index`` (``to_index`` NULL: still in force); ``to_index``
+    may be set exactly once (closing the range), as for ``snapshots.SnapshotEntry``. ``decision`` is the
+    whole answer (``{name, fingerprint, provenance, status, compliant, allowlisted, allowlist_entry,
+    has_provenance, policy_decisions, reasons_for_incompliance}``); ``status`` / ``compliant`` /
+    ``allowlisted`` repeat it for counting and filtering. ``basis`` says what it was decided against:
+    ``{"policies": [{name, version}], "allowlist_entry": id or null}``."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
+    environment = models.ForeignKey("snapshots.Environment", on_delete=models.PROTECT, related_name="+")
+    name = models.TextField()
+    fingerprint = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=20)
+    compliant = models.BooleanField()
+    allowlisted = models.BooleanField(default=False)
+    decision = models.JSONField()
+    basis = models.JSONField(default=dict)
+    from_index = models.PositiveIntegerField()
+    to_index = models.PositiveIntegerField(null=True, blank=True)
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["environment", "from_index", "to_index"], name="decision_env_range"),
+            models.Index(fields=["environment", "to_index"], name="decision_env_to"),
+            models.Index(fields=["environment", "fingerprint"], name="decision_env_fp"),
+            # the allowlisted decisions in force: re-decided at every evaluation, found without a scan
+            models.Index(fields=["environment"], condition=models.Q(allowlisted=True, to_index=None),
+                         name="decision_env_allowlisted"),
+        ]
+
+    def __str__(self):
+        return f"{self.name}@{self.fingerprint[:12]} {self.status} [{self.from_index}, {self.to_index or '…'})"
+
+
+class DecisionRecheck(models.Model):
+    """Evidence about ``fingerprint`` changed while it runs in ``environment``: its decision must be
+    taken again at the next evaluation, which deletes the mark (a work list, not history: the
+    evidence itself and the decisions are the record)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
+    environment = models.ForeignKey("snapshots.Environment", on_delete=models.PROTECT, related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        indexes = [models.Index(fields=["environment", "fingerprint"], name="recheck_env_fp")]
+
+    def __str__(self):
+        return f"recheck {self.fingerprint[:12]} in {self.environment_id}"
+
+
+def decisions_at(environment_id: int, index: int) -> list[dict]:
+    """The decisions in force in snapshot ``index`` of an environment, sorted by name then fingerprint
+    (the order of the snapshot's artifacts)."""
+    rows = ComplianceDecision.objects.filter(environment_id=environment_id, from_index__lte=index).filter(
+        models.Q(to_index__isnull=True) | models.Q(to_index__gt=index))
+    decisions = list(rows.values_list("decision", flat=True))
+    decisions.sort(key=lambda d: (d["name"], d["fingerprint"]))
+    return decisions

@@ -7,10 +7,13 @@ worker evaluates the environment's latest state again and, when the outcome diff
 snapshot (reason ``reevaluation``) that records it — journal entries are never rewritten.
 """
 
+import json
 import logging
+from collections import Counter
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from audit.choices import AuditAction
@@ -20,7 +23,15 @@ from csm.errors import ServiceError
 
 from .evaluation import COMPLIANT, NON_COMPLIANT, UNKNOWN, AppliedPolicy, evaluate_artifact
 from .facts import gather_facts
-from .models import AllowlistEntry, Policy, PolicyAttachment, PolicyVersion, SnapshotCompliance
+from .models import (
+    AllowlistEntry,
+    ComplianceDecision,
+    DecisionRecheck,
+    Policy,
+    PolicyAttachment,
+    PolicyVersion,
+    SnapshotCompliance,
+)
 from .parsing import parse_policy
 
 log = logging.getLogger(__name__)
@@ -208,10 +219,15 @@ def active_allowlist(environment, now=None) -> dict[str, AllowlistEntry]:
 def evaluate_artifacts(org, environment, artifacts: list[dict], now=None) -> tuple[list[AppliedPolicy], list[dict]]:
     """Decide every ``{name, fingerprint}`` of ``artifacts`` in ``environment`` now."""
     policies = attached_policies(environment)
-    allowlist = active_allowlist(environment, now)
+    return policies, decide(org, policies, active_allowlist(environment, now), artifacts)
+
+
+def decide(org, policies: list[AppliedPolicy], allowlist: dict, artifacts: list[dict]) -> list[dict]:
+    """The decision of each of ``artifacts`` against ``policies`` and ``allowlist`` (the evaluator's
+    answer plus name, fingerprint and provenance)."""
     if not policies:
         # Nothing is required: every artifact is compliant, and the evidence vault need not be asked.
-        return policies, [unpoliced_decision(artifact, allowlist) for artifact in artifacts]
+        return [unpoliced_decision(artifact, allowlist) for artifact in artifacts]
     facts = gather_facts(org, artifacts)
     decisions = []
     for artifact in artifacts:
@@ -224,7 +240,7 @@ def evaluate_artifacts(org, environment, artifacts: list[dict], now=None) -> tup
                             reasons_for_incompliance=["the agent could not fingerprint this artifact"])
         provenance = facts[(artifact["name"], fingerprint)].provenance or None
         decisions.append({"name": artifact["name"], "fingerprint": fingerprint, "provenance": provenance, **decision})
-    return policies, decisions
+    return decisions
 
 
 def unpoliced_decision(artifact: dict, allowlist: dict) -> dict:
@@ -251,6 +267,12 @@ def _outcome(policies, decisions) -> dict:
         "statuses": sorted((d["name"], d["fingerprint"], d["status"], d["allowlisted"])
                            for d in _stored_artifacts(policies, decisions)),
     }
+
+
+def entries_at(environment_id: int, index: int):
+    from snapshots.selectors import entries_at as journal_entries_at
+
+    return journal_entries_at(environment_id, index)
 
 
 def snapshot_artifact_keys(snapshot) -> list[dict]:
@@ -312,26 +334,143 @@ def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
 
 
 def _store_evaluation(snapshot) -> SnapshotCompliance:
+    """Evaluate snapshot N (the environment's evaluations up to N-1 are stored) and store its summary
+    row plus only the decisions that changed: an artifact that started, or whose allowlist entry,
+    evidence (a ``DecisionRecheck`` mark) or policies changed, is decided again and gets a new range
+    when its decision differs; every other open range simply stays open. A change of the applied
+    policies (attach, detach, new version) or a gap in the series decides every artifact again."""
     environment = snapshot.environment
-    if not PolicyAttachment.objects.filter(environment=environment).exists() and not active_allowlist(environment):
-        # Unpoliced: every artifact compliant by definition; no need to read the artifacts at all.
-        policies, decisions = [], []
-        counts = (snapshot.artifact_count, 0, 0)
+    index = snapshot.index
+    previous = (SnapshotCompliance.objects.filter(environment=environment, snapshot_index__lt=index)
+                .order_by("-snapshot_index").first())
+    rechecks = list(DecisionRecheck.objects.filter(environment=environment).values_list("pk", "fingerprint"))
+    policies = attached_policies(environment)
+    allowlist = active_allowlist(environment)
+    applied = [{"name": p.name, "version": p.version} for p in policies]
+    if not policies and not _running_allowlisted(environment, index, allowlist):
+        # Compact: every artifact compliant by definition, nothing stored per artifact (O(1)).
+        _close_ranges(ComplianceDecision.objects.filter(environment=environment, to_index=None), index)
+        counts = (snapshot.artifact_count if not allowlist else entries_at(environment.pk, index).count(), 0, 0)
     else:
-        policies, decisions = evaluate_artifacts(snapshot.org, environment, snapshot_artifact_keys(snapshot))
-        counts = tuple(sum(1 for d in decisions if d["status"] == s) for s in (COMPLIANT, NON_COMPLIANT, UNKNOWN))
-    outcome = _outcome(policies, decisions)
-    previous = (
-        SnapshotCompliance.objects.filter(environment=environment, snapshot_index__lt=snapshot.index)
-        .order_by("-snapshot_index").first()
-    )
+        incremental = (previous is not None and previous.snapshot_index == index - 1
+                       and previous.applied_policies == applied and _stored_per_artifact(previous))
+        if incremental:
+            fingerprints = {fp for _, fp in rechecks} | set(allowlist) | _allowlisted_in_force(environment)
+            running, candidates = _changed_keys(environment, index, fingerprints)
+        else:
+            running = {(a["name"], a["fingerprint"]) for a in snapshot_artifact_keys(snapshot)}
+            candidates = running | set(ComplianceDecision.objects.filter(environment=environment, to_index=None)
+                                       .values_list("name", "fingerprint"))
+        delta = _store_decisions(snapshot, policies, allowlist, applied, running, candidates, every=not incremental)
+        if incremental:  # the previous counts plus what changed: no pass over every decision
+            counts = tuple(before + delta.get(status, 0) for before, status in zip(
+                (previous.compliant_count, previous.non_compliant_count, previous.unknown_count),
+                (COMPLIANT, NON_COMPLIANT, UNKNOWN), strict=True))
+        else:
+            counts = _counts_at(environment, index)
+    DecisionRecheck.objects.filter(pk__in=[pk for pk, _ in rechecks]).delete()
+    compliant = counts[1] + counts[2] == 0
     return SnapshotCompliance.objects.create(
-        org=snapshot.org, environment=environment, snapshot=snapshot, snapshot_index=snapshot.index,
-        snapshot_at=snapshot.created_at, compliant=outcome["compliant"],
-        changed=previous is None or previous.compliant != outcome["compliant"],
-        applied_policies=outcome["applied_policies"], artifacts=_stored_artifacts(policies, decisions),
+        org=snapshot.org, environment=environment, snapshot=snapshot, snapshot_index=index,
+        snapshot_at=snapshot.created_at, compliant=compliant,
+        changed=previous is None or previous.compliant != compliant, applied_policies=applied,
         compliant_count=counts[0], non_compliant_count=counts[1], unknown_count=counts[2],
     )
+
+
+def _store_decisions(snapshot, policies, allowlist, applied, running: set, candidates: set,
+                     every: bool) -> dict[str, int]:
+    """Decide the ``candidates`` that run in the snapshot; close the range of every candidate whose
+    decision changed or that no longer runs, and open a range for every new decision. ``every``: the
+    candidates are all artifacts (read every open range at once rather than by fingerprint). Returns
+    the change of the count of each status."""
+    environment, index = snapshot.environment, snapshot.index
+    in_force = _open_ranges(environment, keys=None if every else candidates)
+    decided = decide(snapshot.org, policies, allowlist,
+                     [{"name": name, "fingerprint": fp} for name, fp in sorted(candidates & running)])
+    gone = [value for key, value in in_force.items() if key not in running]
+    new_rows, closing = [], [pk for pk, _ in gone]
+    delta: Counter = Counter()
+    for _, decision in gone:
+        delta[decision["status"]] -= 1
+    for decision in decided:
+        decision = json.loads(json.dumps(decision))  # as stored (JSON), so equal decisions compare equal
+        key = (decision["name"], decision["fingerprint"])
+        current = in_force.get(key)
+        if current is not None and current[1] == decision:
+            continue
+        if current is not None:
+            closing.append(current[0])
+            delta[current[1]["status"]] -= 1
+        delta[decision["status"]] += 1
+        entry = decision["allowlist_entry"]
+        new_rows.append(ComplianceDecision(
+            org=snapshot.org, environment=environment, name=key[0], fingerprint=key[1], status=decision["status"],
+            compliant=decision["compliant"], allowlisted=decision["allowlisted"], decision=decision,
+            basis={"policies": applied, "allowlist_entry": entry["id"] if entry else None}, from_index=index,
+        ))
+    _close_ranges(ComplianceDecision.objects.filter(pk__in=closing), index)
+    ComplianceDecision.objects.bulk_create(new_rows, batch_size=2000)
+    return delta
+
+
+def _close_ranges(rows, index: int) -> int:
+    # Setting a NULL to_index once is the only update the append-only trigger allows.
+    return rows.filter(to_index=None).update(to_index=index)
+
+
+def _open_ranges(environment, keys: set | None = None) -> dict[tuple[str, str], tuple[int, dict]]:
+    """``{(name, fingerprint): (row id, decision)}`` of the decisions still in force (of ``keys`` only,
+    when given: read by fingerprint, so O(len(keys)))."""
+    rows = ComplianceDecision.objects.filter(environment=environment, to_index=None)
+    if keys is not None:
+        rows = rows.filter(fingerprint__in={fp for _, fp in keys})
+    found = {(name, fp): (pk, decision) for pk, name, fp, decision in
+             rows.values_list("pk", "name", "fingerprint", "decision").iterator(chunk_size=2000)}
+    return found if keys is None else {key: value for key, value in found.items() if key in keys}
+
+
+def _changed_keys(environment, index: int, fingerprints: set[str]) -> tuple[set, set]:
+    """(running, candidates) for an incremental evaluation of snapshot ``index``: the artifacts that
+    started, scaled or exited in it, plus every artifact with one of ``fingerprints`` (rechecks and
+    allowlist); ``running`` tells which of those run in the snapshot."""
+    from snapshots.models import SnapshotEntry
+
+    entries = SnapshotEntry.objects.filter(environment=environment)
+    started = set(entries.filter(from_index=index).values_list("name", "fingerprint"))
+    exited = set(entries.filter(to_index=index).values_list("name", "fingerprint"))
+    touched = set(entries_at(environment.pk, index).filter(fingerprint__in=fingerprints)
+                  .values_list("name", "fingerprint")) if fingerprints else set()
+    in_force = set(ComplianceDecision.objects.filter(environment=environment, to_index=None,
+                                                     fingerprint__in=fingerprints)
+                   .values_list("name", "fingerprint")) if fingerprints else set()
+    running = started | touched
+    return running, running | exited | in_force
+
+
+def _allowlisted_in_force(environment) -> set[str]:
+    return set(ComplianceDecision.objects.filter(environment=environment, to_index=None, allowlisted=True)
+               .values_list("fingerprint", flat=True))
+
+
+def _running_allowlisted(environment, index: int, allowlist: dict) -> bool:
+    return bool(allowlist) and entries_at(environment.pk, index).filter(fingerprint__in=list(allowlist)).exists()
+
+
+def _in_force_at(environment, index: int):
+    return ComplianceDecision.objects.filter(environment=environment, from_index__lte=index).filter(
+        Q(to_index__isnull=True) | Q(to_index__gt=index))
+
+
+def _stored_per_artifact(compliance: SnapshotCompliance) -> bool:
+    """Whether an evaluation stored per-artifact decisions (else it was compact: all compliant)."""
+    return bool(compliance.applied_policies) or _in_force_at(compliance.environment_id, compliance.snapshot_index) \
+        .exists()
+
+
+def _counts_at(environment, index: int) -> tuple[int, int, int]:
+    by_status = dict(_in_force_at(environment, index).order_by().values_list("status").annotate(n=Count("id")))
+    return tuple(by_status.get(status, 0) for status in (COMPLIANT, NON_COMPLIANT, UNKNOWN))
 
 
 def request_reevaluation(ctx: AuditContext, environment_id: int, reason: str) -> None:
@@ -344,7 +483,11 @@ def request_reevaluation(ctx: AuditContext, environment_id: int, reason: str) ->
 
 def reevaluate(environment_id: int, reason: str, ctx: AuditContext):
     """Evaluate the environment's latest snapshot again; when the outcome differs from the stored
-    evaluation, append a re-evaluation snapshot (evaluated by the after-snapshot hook). Returns it or None."""
+    evaluation, append a re-evaluation snapshot (evaluated by the after-snapshot hook). Returns it or None.
+
+    Only what can have changed is decided again: everything when the applied policies changed, else
+    the artifacts whose evidence changed (``DecisionRecheck``) or whose allowlist entry did. Outcome =
+    overall compliance, applied policies and each artifact's (status, allowlisted), as before."""
     from snapshots.models import Environment
     from snapshots.selectors import latest_snapshot
     from snapshots.services import append_reevaluation_snapshot
@@ -356,13 +499,28 @@ def reevaluate(environment_id: int, reason: str, ctx: AuditContext):
     if snapshot is None:
         return None
     stored = evaluate_snapshot(snapshot.pk)
-    policies, decisions = evaluate_artifacts(environment.org, environment, snapshot_artifact_keys(snapshot))
-    now = _outcome(policies, decisions)
-    before = {
-        "compliant": stored.compliant,
-        "applied_policies": stored.applied_policies,
-        "statuses": sorted((d["name"], d["fingerprint"], d["status"], d["allowlisted"]) for d in stored.artifacts),
-    }
-    if now == before:
-        return None
-    return append_reevaluation_snapshot(ctx, environment, reason)
+    if _outcome_differs(environment, snapshot, stored):
+        return append_reevaluation_snapshot(ctx, environment, reason)
+    return None
+
+
+def _outcome_differs(environment, snapshot, stored: SnapshotCompliance) -> bool:
+    policies = attached_policies(environment)
+    allowlist = active_allowlist(environment)
+    if [{"name": p.name, "version": p.version} for p in policies] != stored.applied_policies:
+        return True
+    per_artifact = bool(policies) or _running_allowlisted(environment, snapshot.index, allowlist)
+    was_per_artifact = _stored_per_artifact(stored)
+    if per_artifact != was_per_artifact:
+        return True
+    if not per_artifact:
+        return False  # compact both times: every artifact compliant
+    stored_rows = _in_force_at(environment, stored.snapshot_index)
+    fingerprints = (set(DecisionRecheck.objects.filter(environment=environment).values_list("fingerprint", flat=True))
+                    | set(allowlist) | set(stored_rows.filter(allowlisted=True).values_list("fingerprint", flat=True)))
+    keys = set(entries_at(environment.pk, snapshot.index).filter(fingerprint__in=fingerprints)
+               .values_list("name", "fingerprint"))
+    was = {(name, fp): (status, allowlisted) for name, fp, status, allowlisted in
+           stored_rows.filter(fingerprint__in=fingerprints).values_list("name", "fingerprint", "status", "allowlisted")}
+    decided = decide(environment.org, policies, allowlist, [{"name": n, "fingerprint": f} for n, f in sorted(keys)])
+    return any(was.get((d["name"], d["fingerprint"])) != (d["status"], d["allowlisted"]) for d in decided)
