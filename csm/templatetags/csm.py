@@ -1,7 +1,7 @@
 """Shared template tags: navigation links, permission checks, fingerprints, relative times, bidi controls."""
 
 from django import template
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
@@ -18,15 +18,6 @@ def nav_link(context, name, *args, label=""):
     request = context.get("request")
     current = request is not None and (request.path == url or (url.count("/") > 3 and request.path.startswith(url)))
     return format_html('<a href="{}"{}>{}</a>', url, ' aria-current="page"' if current else "", label)
-
-
-@register.simple_tag(takes_context=True)
-def optional_nav_link(context, name, *args, label=""):
-    """A nav link to a page that a later part of csm provides; nothing when that page is not installed."""
-    try:
-        return nav_link(context, name, *args, label=label)
-    except NoReverseMatch:
-        return ""
 
 
 @register.filter

@@ -18,15 +18,6 @@ MODULES = {
 }
 
 
-def optional(module: str):
-    """The module of a part of csm a report draws on, or None when that part is not installed; the
-    report then says plainly which section is missing and why."""
-    try:
-        return import_module(module)
-    except ImportError:
-        return None
-
-
 def scope_text(report) -> str:
     params, org = report.params, report.org
     if report.kind == ReportKind.ENVIRONMENT:

@@ -1,8 +1,13 @@
 """Artifact report: one fingerprint — its provenance (which flows built it, from which commit), the
 evidence attested about it, and everywhere it ran and when."""
 
-from reports.builders import optional
+from django.db.models import Q
+
+from evidence import selectors as evidence_selectors
+from evidence.models import Artifact, Attestation
 from reports.builders.common import PALETTE_BRAND, ProgressFn, ReportDoc, duration_text, short_time
+from snapshots import selectors as snapshot_selectors
+from snapshots.models import Snapshot
 
 CONTROLS = ("CC8.1", "A.8.32", "6.5.1", "9(4)(e)")
 
@@ -47,15 +52,10 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
 
 
 def _evidence_sections(doc: ReportDoc, org, fingerprint: str, names: list[str]):
-    """Provenance and attestations; returns (evidence verdict True/False/None — ``...`` when the evidence
-    vault is not installed —, number of flows that reported the artifact)."""
-    evidence = optional("evidence.selectors")
-    models = optional("evidence.models")
-    if evidence is None or models is None:
-        doc.not_available("Provenance and attestations", "The evidence vault is not installed in this csm.")
-        return ..., 0
-    result = evidence.artifact_compliance(org, fingerprint)
-    records = list(models.Artifact.objects.for_org(org).filter(fingerprint=fingerprint)
+    """Provenance and attestations; returns (evidence verdict True/False/None, number of flows that
+    reported the artifact)."""
+    result = evidence_selectors.artifact_compliance(org, fingerprint)
+    records = list(Artifact.objects.for_org(org).filter(fingerprint=fingerprint)
                    .select_related("flow", "trail", "leaf").order_by("created_at", "id"))
     provenance = doc.section(
         "provenance", "Provenance",
@@ -90,7 +90,7 @@ def _evidence_sections(doc: ReportDoc, org, fingerprint: str, names: list[str]):
             attestations.add(f"{record['flow']} / {record['trail']}".strip(" /"), entry["name"], entry["type"],
                              "yes" if entry["required"] else "", verdict, override, short_time(entry["created_at"]))
             cited[entry["id"]] = entry["name"]
-    for attestation in models.Attestation.objects.for_org(org).filter(pk__in=list(cited)).select_related("leaf"):
+    for attestation in Attestation.objects.for_org(org).filter(pk__in=list(cited)).select_related("leaf"):
         if attestation.leaf_id:
             doc.cite("attestation", attestation.leaf.index, attestation.leaf.leaf_hash, attestation.name,
                      part="evidence")
@@ -102,11 +102,7 @@ def _evidence_sections(doc: ReportDoc, org, fingerprint: str, names: list[str]):
 
 
 def _runs_section(doc: ReportDoc, org, fingerprint: str, names: list[str]) -> list[dict]:
-    selectors = optional("snapshots.selectors")
-    if selectors is None:
-        doc.not_available("Where it ran", "The snapshot journal is not installed in this csm.")
-        return []
-    runs = selectors.fingerprint_history(org, fingerprint)
+    runs = snapshot_selectors.fingerprint_history(org, fingerprint)
     table = doc.section(
         "runs", "Where it ran and when",
         [("Environment", "", 18), ("As", "", 20), ("From", "nowrap", 14), ("Snapshots", "", 12),
@@ -130,10 +126,6 @@ def _runs_section(doc: ReportDoc, org, fingerprint: str, names: list[str]) -> li
 
 
 def _cite_run_snapshots(doc: ReportDoc, org, runs: list[dict]) -> None:
-    from django.db.models import Q
-
-    from snapshots.models import Snapshot
-
     wanted = Q()
     for run in runs:
         wanted |= Q(environment__name=run["environment"], index=run["from_index"])

@@ -8,7 +8,10 @@ Rows are streamed (``.iterator()``) and only compact tuples are kept, so a year 
 
 from collections import Counter
 
-from reports.builders import optional
+from alerts.models import Delivery
+from evidence import selectors as evidence_selectors
+from policies import selectors as policy_selectors
+from policies.models import SnapshotCompliance
 from reports.builders.common import (
     PALETTE_BAD,
     PALETTE_BRAND,
@@ -19,6 +22,7 @@ from reports.builders.common import (
     duration_text,
     short_time,
 )
+from snapshots.models import Environment, Snapshot, SnapshotEvent
 
 CHANGE_CONTROLS = ("CC8.1", "A.8.32", "6.5.1", "11.5.2", "9(4)(e)")
 CHUNK = 5000
@@ -31,8 +35,6 @@ def _change_text(kind: str, old: int, new: int) -> str:
 
 
 def build(doc: ReportDoc, progress: ProgressFn) -> None:
-    from snapshots.models import Environment, Snapshot, SnapshotEvent
-
     org, start, end = doc.report.org, doc.date_from, doc.date_to
     env = Environment.objects.for_org(org).get(name=doc.report.params["environment"])
     show_compliance = doc.includes("compliance")
@@ -148,19 +150,12 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
 
 
 def _compliance_by_index(env, start, end) -> dict[int, bool]:
-    policies = optional("policies.models")
-    if policies is None:
-        return {}
-    rows = (policies.SnapshotCompliance.objects.filter(environment=env, snapshot_at__gte=start, snapshot_at__lt=end)
+    rows = (SnapshotCompliance.objects.filter(environment=env, snapshot_at__gte=start, snapshot_at__lt=end)
             .values_list("snapshot_index", "compliant"))
     return dict(rows.iterator(chunk_size=CHUNK))
 
 
 def _provenance_section(doc: ReportDoc, org, started: dict[str, str]) -> int | None:
-    evidence = optional("evidence.selectors")
-    if evidence is None:
-        doc.not_available("Provenance and attestations", "The evidence vault is not installed in this csm.")
-        return None
     table = doc.section(
         "provenance", "Provenance and evidence of started artifacts",
         [("Artifact", "", 24), ("Fingerprint", "mono", 22), ("Flow / trail", "", 14), ("Commit", "mono", 12),
@@ -174,7 +169,7 @@ def _provenance_section(doc: ReportDoc, org, started: dict[str, str]) -> int | N
     unauthorized = 0
     for offset in range(0, len(fingerprints), CHUNK):
         chunk = fingerprints[offset:offset + CHUNK]
-        found = evidence.provenance_for(org, chunk)
+        found = evidence_selectors.provenance_for(org, chunk)
         for fingerprint in chunk:
             info = found.get(fingerprint) or {}
             if not info.get("provenance"):
@@ -192,11 +187,7 @@ def _provenance_section(doc: ReportDoc, org, started: dict[str, str]) -> int | N
 
 
 def _non_compliant_section(doc: ReportDoc, env, start, end) -> int | None:
-    selectors = optional("policies.selectors")
-    if selectors is None:
-        doc.not_available("Compliance at the time", "Policies are not installed in this csm.")
-        return None
-    periods = selectors.non_compliant_periods(env, since=start, until=end)
+    periods = policy_selectors.non_compliant_periods(env, since=start, until=end)
     table = doc.section(
         "non-compliant", "Non-compliant periods",
         [("From", "nowrap", 22), ("Until", "nowrap", 22), ("Snapshots", "", 20), ("Duration", "", 36)],
@@ -213,11 +204,7 @@ def _non_compliant_section(doc: ReportDoc, env, start, end) -> int | None:
 
 
 def _alerts_section(doc: ReportDoc, org, env, start, end) -> int | None:
-    alerts = optional("alerts.models")
-    if alerts is None:
-        doc.not_available("Alerts raised", "Alerts are not installed in this csm.")
-        return None
-    rows = (alerts.Delivery.objects.for_org(org)
+    rows = (Delivery.objects.for_org(org)
             .filter(environment_name=env.name, created_at__gte=start, created_at__lt=end)
             .exclude(event_type="ON_TEST").order_by("created_at", "id")
             .values_list("created_at", "event_type", "snapshot_index", "description", "action__name", "status"))

@@ -4,7 +4,10 @@ was silent."""
 
 from collections import Counter, defaultdict
 
-from reports.builders import optional
+from alerts.models import AgentSilence
+from evidence import selectors as evidence_selectors
+from policies import selectors as policy_selectors
+from policies.models import SnapshotCompliance
 from reports.builders.common import (
     PALETTE_BRAND,
     PALETTE_OK,
@@ -14,19 +17,16 @@ from reports.builders.common import (
     duration_text,
     short_time,
 )
+from snapshots.models import Environment, Report, Snapshot, SnapshotEvent
 
 CHUNK = 5000
 
 
 def build(doc: ReportDoc, progress: ProgressFn) -> None:
-    from snapshots.models import Environment, Snapshot, SnapshotEvent
-
     org, start, end = doc.report.org, doc.date_from, doc.date_to
     environments = list(Environment.objects.for_org(org).order_by("name"))
     buckets = Buckets(start, end)
     show_compliance = doc.includes("compliance")
-    policies = optional("policies.models") if show_compliance else None
-    selectors = optional("policies.selectors") if show_compliance else None
 
     snapshot_counts: Counter = Counter()
     for env_id in (Snapshot.objects.for_org(org).filter(created_at__gte=start, created_at__lt=end)
@@ -48,8 +48,8 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     compliant_by_bucket: Counter = Counter()
     evaluated_by_bucket: Counter = Counter()
     per_env_compliance: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    if policies is not None:
-        rows = (policies.SnapshotCompliance.objects.filter(org=org, snapshot_at__gte=start, snapshot_at__lt=end)
+    if show_compliance:
+        rows = (SnapshotCompliance.objects.filter(org=org, snapshot_at__gte=start, snapshot_at__lt=end)
                 .values_list("environment_id", "snapshot_at", "compliant"))
         for env_id, snapshot_at, compliant in rows.iterator(chunk_size=CHUNK):
             key = buckets.key(snapshot_at)
@@ -64,17 +64,15 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
         "non-compliant", "Non-compliant periods",
         [("Environment", "", 22), ("From", "nowrap", 18), ("Until", "nowrap", 18), ("Snapshots", "", 18),
          ("Duration", "", 20)],
-        "No environment was non-compliant in this range." if selectors else "Policies are not installed.",
+        "No environment was non-compliant in this range.",
         intro="When each environment was out of compliance with its attached policies, and for how long.",
         controls=("CC8.1", "6.5.1", "11.5.2", "9(4)(e)"), part="compliance",
     )
     remediation: list[int] = []
     periods_by_env: Counter = Counter()
     open_periods = 0
-    for env in environments:
-        if selectors is None:
-            break
-        for period in selectors.non_compliant_periods(env, since=start, until=end):
+    for env in environments if show_compliance else ():
+        for period in policy_selectors.non_compliant_periods(env, since=start, until=end):
             until = period["end"] or min(end, doc.generated_at)
             seconds = max(0, int((until - period["start"]).total_seconds()))
             periods_by_env[env.pk] += 1
@@ -85,8 +83,6 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
             span = f"#{period['from_index']} – " + (f"#{period['to_index']}" if period["to_index"] else "now")
             period_table.add(env.name, short_time(period["start"]), short_time(period["end"]) or "still open",
                              span, duration_text(seconds))
-    if selectors is None and show_compliance:
-        doc.not_available("Compliance over time", "Policies are not installed in this csm.")
     progress(70, "non-compliant periods")
 
     unauthorized = _unauthorized_section(doc, org, started) if doc.includes("unauthorized") else None
@@ -142,10 +138,6 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
 
 
 def _unauthorized_section(doc: ReportDoc, org, started: dict) -> int | None:
-    evidence = optional("evidence.selectors")
-    if evidence is None:
-        doc.not_available("Unauthorised artifacts", "The evidence vault is not installed in this csm.")
-        return None
     table = doc.section(
         "unauthorized", "Artifacts that ran without provenance",
         [("Environment", "", 18), ("Artifact", "", 34), ("Fingerprint", "mono", 32), ("First started", "nowrap", 16)],
@@ -156,7 +148,7 @@ def _unauthorized_section(doc: ReportDoc, org, started: dict) -> int | None:
     fingerprints = list(started)
     for offset in range(0, len(fingerprints), CHUNK):
         chunk = fingerprints[offset:offset + CHUNK]
-        found = evidence.provenance_for(org, chunk)
+        found = evidence_selectors.provenance_for(org, chunk)
         for fingerprint in chunk:
             if not (found.get(fingerprint) or {}).get("provenance"):
                 env_name, name, when = started[fingerprint]
@@ -165,11 +157,6 @@ def _unauthorized_section(doc: ReportDoc, org, started: dict) -> int | None:
 
 
 def _silence_section(doc: ReportDoc, org, start, end) -> int | None:
-    alerts = optional("alerts.models")
-    if alerts is None:
-        doc.not_available("Agent-silent gaps", "Alerts are not installed in this csm.")
-        return None
-    from snapshots.models import Report
 
     table = doc.section(
         "silences", "Agent-silent gaps",
@@ -179,7 +166,7 @@ def _silence_section(doc: ReportDoc, org, start, end) -> int | None:
         intro="Periods when an environment's agent did not report within its expected interval: what ran then "
               "is not evidenced.", controls=("10.3.4", "11.5.2"),
     )
-    silences = (alerts.AgentSilence.objects.for_org(org).filter(detected_at__gte=start, detected_at__lt=end)
+    silences = (AgentSilence.objects.for_org(org).filter(detected_at__gte=start, detected_at__lt=end)
                 .select_related("environment").order_by("detected_at"))
     for silence in silences:
         resumed = (Report.objects.for_org(org).filter(environment=silence.environment,
