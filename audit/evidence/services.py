@@ -8,7 +8,6 @@ Refusals raise ``tenants.services.ServiceError`` (message + field + code) — th
 import mimetypes
 import re
 
-import jsonschema
 import yaml
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -31,6 +30,7 @@ from audit.evidence.models import (
 from audit.evidence.parsers import ParseError
 from audit.evidence.parsers.judge import Judgement, judge
 from audit.services import append_leaf, record_event
+from csm import jsonschemas
 from csm.expressions import ExpressionError, compile_expression
 from csm.fingerprints import is_fingerprint
 from tenants.services import ServiceError
@@ -328,9 +328,9 @@ def create_custom_type(ctx: AuditContext, org, data: dict) -> CustomAttestationT
         raise ServiceError(f"{name!r} is a built-in attestation type", "name")
     schema = _dict(data.get("schema"), "schema")
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise ServiceError(f"schema is not a valid JSON Schema: {exc.message}", "schema") from None
+        jsonschemas.check_schema(schema)  # limits first; never fetches a $ref, rejects one it cannot resolve
+    except jsonschemas.SchemaRejected as exc:
+        raise ServiceError(exc.message, "schema", code=exc.code) from None
     rule = _text(data.get("rule"), "rule", 4096).strip()
     if rule:
         try:
@@ -355,8 +355,14 @@ def _judge_custom(org, data: dict) -> tuple[CustomAttestationType, Judgement, di
     if custom is None:
         raise ServiceError(f"no custom attestation type named {type_name!r}", "type_name")
     attestation_data = data.get("attestation_data", {})
-    validator = jsonschema.validators.validator_for(custom.schema)(custom.schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(attestation_data))
+    try:
+        # Rows stored before check_schema existed may hold remote refs or huge schemas: re-checked, and
+        # validated with a registry that cannot fetch, within step and time limits.
+        error = jsonschemas.first_error(custom.schema, attestation_data, "attestation_data")
+    except jsonschemas.SchemaRejected as exc:
+        if exc.subject == "document":
+            raise ServiceError(exc.message, "attestation_data", code=exc.code) from None
+        raise ServiceError(f"attestation type {custom.name!r}: {exc.message}", "type_name", code=exc.code) from None
     if error is not None:
         path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
         raise ServiceError(f"attestation_data{path}: {error.message}", f"attestation_data{path}")
