@@ -83,3 +83,46 @@ def report_artifact(client, fingerprint, org="acme", flow="backend", trail="buil
                "build_url": "https://ci.example.com/build/1", "commit_url": f"https://git.example.com/c/{commit}",
                "repo_url": "https://git.example.com/backend", "template_reference_name": name, "trail_name": trail}
     return client.post(f"/api/v2/artifacts/{org}/{flow}", payload, format="json")
+
+
+SERVED_SECRET = "served-by-the-local-server-7f3a"
+
+
+@pytest.fixture
+def counting_server():
+    """(base URL, hits): a real HTTP server on 127.0.0.1 that records every request made to it. It
+    answers ``/redirect`` with a 302 to ``/json`` and anything else with a JSON document holding
+    ``SERVED_SECRET``, so a test can tell both that csm asked and whether the answer leaked back."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            hits.append(self.path)
+            if self.path.startswith("/redirect"):
+                self.send_response(302)
+                self.send_header("Location", "/json")
+                self.end_headers()
+                return
+            body = json.dumps({"type": "integer", "description": SERVED_SECRET, "enum": [SERVED_SECRET]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_HEAD = do_GET  # noqa: N815 - counted all the same
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
