@@ -29,6 +29,7 @@ from audit.evidence.models import (
 )
 from audit.evidence.parsers import ParseError
 from audit.evidence.parsers.judge import Judgement, judge
+from audit.evidence.selectors import effective_attestation, may_supersede
 from audit.services import append_leaf, record_event
 from csm import jsonschemas
 from csm.expressions import ExpressionError, compile_expression
@@ -385,18 +386,36 @@ def _judge_custom(org, data: dict) -> tuple[CustomAttestationType, Judgement, di
 # --- attestations ------------------------------------------------------------------------------------
 
 
-def _override_target(org, trail, name, fingerprint, artifact) -> Attestation:
+def _same_name_and_scope(org, trail, name, fingerprint, artifact):
+    """The non-override attestations an attestation named ``name`` competes with for compliance."""
     candidates = Attestation.objects.filter(org=org, trail=trail, name=name).exclude(type=AttestationType.OVERRIDE)
     if artifact is not None:
-        candidates = candidates.filter(artifact=artifact)
-    elif fingerprint:
-        candidates = candidates.filter(artifact_fingerprint=fingerprint)
-    else:
-        candidates = candidates.filter(artifact__isnull=True, target_artifact="")
-    target = candidates.order_by("-created_at", "-id").first()
+        return candidates.filter(artifact=artifact)
+    if fingerprint:
+        return candidates.filter(artifact_fingerprint=fingerprint)
+    return candidates.filter(artifact__isnull=True, target_artifact="")
+
+
+def _override_target(org, trail, name, fingerprint, artifact) -> Attestation:
+    # the attestation that counts now, which is not always the newest (see selectors.may_supersede)
+    target = effective_attestation(_same_name_and_scope(org, trail, name, fingerprint, artifact))
     if target is None:
         raise ServiceError(f"there is no attestation named {name!r} to override", "attestation_name")
     return target
+
+
+def _refuse_unsuperseding(org, trail, name, fingerprint, artifact, candidate: Attestation) -> None:
+    """409 when ``candidate`` would not count: it cannot supersede a failing attestation csm verified from
+    evidence. Refused rather than stored so the pipeline that sent it fails loudly instead of believing
+    it turned the name green (evaluate() applies the same rule to anything stored anyway)."""
+    current = effective_attestation(_same_name_and_scope(org, trail, name, fingerprint, artifact))
+    if current is None or may_supersede(current, candidate):
+        return
+    kind = current.type_label
+    raise ServiceError(
+        f"attestation {name!r} is a failing {kind} attestation verified from its evidence (id {current.pk}); "
+        f"only a newer {kind} attestation with evidence csm can verify, or an override (permission "
+        "'evidence.override', with a reason), can supersede it", "attestation_name", code="conflict")
 
 
 SUMMARY_KEYS = ("junit_results", "snyk_results", "sarif_results", "pull_requests", "git_provider", "is_compliant",
@@ -456,6 +475,9 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
             judgement = judge(kind, list(members), data, flow)
     except ParseError as exc:
         raise ServiceError(exc.message, "attachment_file" if members else "data_json") from None
+    if kind != AttestationType.OVERRIDE:
+        _refuse_unsuperseding(org, trail, name, fingerprint, artifact, Attestation(
+            type=kind, custom_type=custom, is_compliant=judgement.is_compliant, verification=judgement.verification))
     attestation = Attestation.objects.create(
         org=org, flow=flow, trail=trail, artifact=artifact, artifact_fingerprint=fingerprint,
         target_artifact=_text(target, "target_artifacts", 200), git_commit=git_commit, name=name, type=kind,

@@ -168,7 +168,9 @@ def test_a_schema_whose_refs_multiply_work_stops_at_the_step_limit(admin_api, re
     response = _attest_custom(reporter, "exponential", "x")
     assert response.status_code == 400
     error = response.json()["error"]
-    assert f"more than the limit of {jsonschemas.MAX_VALIDATION_STEPS} steps" in error["message"]
+    # the step budget normally stops it; on a loaded machine the wall-clock bound may come first
+    assert (f"more than the limit of {jsonschemas.MAX_VALIDATION_STEPS} steps" in error["message"]
+            or f"longer than the limit of {jsonschemas.MAX_VALIDATION_SECONDS:g} seconds" in error["message"])
     assert "attestation_data" in error["fields"]
 
 
