@@ -123,6 +123,8 @@ def parse_template(value) -> dict:
             value = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             raise ServiceError(f"template is not valid YAML: {exc}", "template") from None
+        except RecursionError:  # PyYAML composes nested collections recursively
+            raise ServiceError("template is nested too deeply", "template") from None
         if value is None:
             return {"trail": [], "artifacts": []}
     if isinstance(value, list):

@@ -1,0 +1,50 @@
+"""Deeply nested JSON and YAML from a pipeline are a 400 naming the limit, not a 500 (issue 11: every
+user-supplied document gets a depth limit before any expensive work)."""
+
+import io
+import json
+
+import pytest
+
+from audit.evidence.models import Attestation
+from csm import jsonschemas
+from tests.evidence.conftest import begin_trail, make_flow
+
+pytestmark = pytest.mark.django_db
+ATTEST = "/api/v2/attestations/acme/backend/trail/build-1/generic"
+LIMIT = f"nested deeper than the limit of {jsonschemas.MAX_DOCUMENT_DEPTH} levels"
+
+
+@pytest.fixture
+def trail(reporter):
+    make_flow(reporter)
+    begin_trail(reporter)
+
+
+def _deep(levels: int) -> str:
+    return '{"attestation_name": "x", "user_data": {"a": ' + "[" * levels + "]" * levels + "}}"
+
+
+@pytest.mark.parametrize("levels", [900, 100_000])
+def test_deep_data_json_is_a_400_naming_the_limit(reporter, trail, levels):
+    multipart = reporter.post(ATTEST, {"data_json": _deep(levels)}, format="multipart")
+    body = reporter.generic("POST", ATTEST, _deep(levels), content_type="application/json")
+    for response in (multipart, body):
+        assert response.status_code == 400, response.content[:300]
+        assert LIMIT in response.json()["error"]["fields"]["data_json"][0]
+    assert not Attestation.objects.exists()
+
+
+def test_data_within_the_limit_is_accepted(reporter, trail):
+    response = reporter.post(ATTEST, {"data_json": _deep(jsonschemas.MAX_DOCUMENT_DEPTH - 3)}, format="multipart")
+    assert response.status_code == 201, response.content
+
+
+def test_deep_yaml_template_is_a_400(reporter):
+    template = io.BytesIO(("trail: " + "[" * 100_000 + "]" * 100_000).encode())
+    template.name = "template.yml"
+    response = reporter.put("/api/v2/flows/acme/template_file",
+                            {"data_json": json.dumps({"name": "backend"}), "template_file": template},
+                            format="multipart")
+    assert response.status_code == 400
+    assert "template" in response.json()["error"]["fields"]
