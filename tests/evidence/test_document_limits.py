@@ -8,7 +8,7 @@ import pytest
 
 from audit.evidence.models import Attestation
 from csm import jsonschemas
-from tests.evidence.conftest import begin_trail, make_flow
+from tests.evidence.conftest import attest, begin_trail, make_flow, tar_gz
 
 pytestmark = pytest.mark.django_db
 ATTEST = "/api/v2/attestations/acme/backend/trail/build-1/generic"
@@ -48,3 +48,26 @@ def test_deep_yaml_template_is_a_400(reporter):
                             format="multipart")
     assert response.status_code == 400
     assert "template" in response.json()["error"]["fields"]
+
+
+def _deep_components(levels: int) -> dict:
+    component = {"name": f"c{levels}", "version": "1"}
+    for level in range(levels - 1, 0, -1):
+        component = {"name": f"c{level}", "version": "1", "components": [component]}
+    return {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [component]}
+
+
+def test_deeply_nested_sbom_components_are_parsed_not_a_500(reporter, trail):
+    # nested just under what Python's JSON decoder accepts: listed in document order
+    response = attest(reporter, "acme", "backend", "build-1", "sbom", {"attestation_name": "sbom"},
+                      tar_gz({"bom.json": json.dumps(_deep_components(400)).encode()}))
+    assert response.status_code == 201, response.content[:300]
+    assert response.json()["results"]["component_count"] == 400
+
+
+def test_json_evidence_deeper_than_the_decoder_allows_is_a_400(reporter, trail):
+    document = '{"bomFormat": "CycloneDX", "specVersion": "1.6", "x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = attest(reporter, "acme", "backend", "build-1", "sbom", {"attestation_name": "sbom"},
+                      tar_gz({"bom.json": document.encode()}))
+    assert response.status_code == 400
+    assert "bom.json: JSON nested too deeply" in response.json()["error"]["message"]
