@@ -129,8 +129,13 @@ def _nested(levels):
 def test_a_500_level_schema_is_refused_naming_the_depth_limit(admin_api):
     response = _define(admin_api, _nested(500))
     assert response.status_code == 400
-    message = response.json()["error"]["message"]
-    assert f"nested deeper than the limit of {jsonschemas.MAX_SCHEMA_DEPTH} levels" in message
+    # the request body's own depth limit stops it before anything parses the schema
+    assert f"body is nested deeper than the limit of {jsonschemas.MAX_DOCUMENT_DEPTH} levels" in (
+        response.json()["error"]["message"])
+    response = _define(admin_api, _nested(jsonschemas.MAX_SCHEMA_DEPTH + 1))
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {
+        "schema": [f"schema is nested deeper than the limit of {jsonschemas.MAX_SCHEMA_DEPTH} levels"]}
     assert _define(admin_api, _nested(10)).status_code == 201  # a reasonable depth is fine
 
 

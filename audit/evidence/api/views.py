@@ -54,7 +54,8 @@ def payload(request) -> dict:
     """The kosli ``data_json`` multipart field, or the JSON body itself, no deeper than
     ``jsonschemas.MAX_DOCUMENT_DEPTH`` (Python's JSON recursion would otherwise fail with a 500, and deep
     values reach the journal's canonical JSON and the database)."""
-    too_deep = f"data_json is nested deeper than the limit of {jsonschemas.MAX_DOCUMENT_DEPTH} levels"
+    label = "data_json" if (request.content_type or "").startswith("multipart/") else "body"
+    too_deep = f"{label} is nested deeper than the limit of {jsonschemas.MAX_DOCUMENT_DEPTH} levels"
     try:
         if "data_json" in request.data:
             raw = request.data["data_json"]
@@ -67,15 +68,15 @@ def payload(request) -> dict:
         else:
             data = request.data
     except RecursionError:
-        raise invalid(too_deep, {"data_json": [too_deep]}) from None
+        raise invalid(too_deep, {label: [too_deep]}) from None
     if hasattr(data, "dict") and not isinstance(data, dict):
         data = data.dict()
     if not isinstance(data, dict):
         raise invalid("data_json must be a JSON object", {"data_json": ["must be a JSON object"]})
     try:  # the body's size is already bounded (DATA_UPLOAD_MAX_MEMORY_SIZE); its depth is not
-        jsonschemas.check_limits(data, "data_json", jsonschemas.MAX_DOCUMENT_DEPTH, 2**62)
+        jsonschemas.check_limits(data, label, jsonschemas.MAX_DOCUMENT_DEPTH, 2**62)
     except jsonschemas.SchemaRejected as exc:
-        raise invalid(exc.message, {"data_json": [exc.message]}) from None
+        raise invalid(exc.message, {label: [exc.message]}) from None
     return dict(data)
 
 
