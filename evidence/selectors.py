@@ -10,9 +10,11 @@ For other parts of csm (policies, reports, snapshots):
 - ``trail_compliance(trail)``: a trail's compliance against its template.
 
 Compliance rules: the latest attestation of each name counts (older ones stay visible but are
-superseded); an override applies to the attestation it names until a newer one of that name arrives;
-every attestation the template requires must be present ("missing attestation X") and every latest
-attestation compliant ("attestation X is non-compliant").
+superseded) — except that a failing attestation csm verified from evidence can only be superseded by a
+newer one of the same type that carries evidence (``may_supersede``); an override applies to the
+attestation it names until a newer one of that name arrives; every attestation the template requires
+must be present ("missing attestation X") and every effective attestation compliant ("attestation X is
+non-compliant").
 """
 
 import re
@@ -22,7 +24,7 @@ from django.db import connection
 from django.db.models import BooleanField
 from django.db.models.expressions import RawSQL
 
-from evidence.choices import AttestationType
+from evidence.choices import AttestationType, Verification
 from evidence.models import Artifact, Attestation, Flow, Trail
 
 HEX = re.compile(r"^[0-9a-f]{4,64}$")
@@ -32,13 +34,50 @@ def _order(attestation: Attestation):
     return (attestation.created_at, attestation.pk)
 
 
+FROM_EVIDENCE = (Verification.VERIFIED, Verification.MISMATCH)  # csm judged it from files / data itself
+
+
+def may_supersede(current: Attestation, newer: Attestation) -> bool:
+    """Whether ``newer`` (same name, same scope) replaces ``current`` for compliance.
+
+    A failing attestation csm verified from its evidence (JUnit files with failures, a SARIF file over the
+    threshold, custom data breaking the rule) holds until a newer attestation of the same type (and custom
+    type) that csm again judged from evidence: a ``generic`` saying ``is_compliant: true``, or a client
+    summary without files, must not turn it green. An override (``evidence.override`` + a reason) is the
+    way to accept it anyway."""
+    if current.is_compliant or current.verification not in FROM_EVIDENCE:
+        return True
+    return (_judged_alike(newer.type) == _judged_alike(current.type) and newer.custom_type_id == current.custom_type_id
+            and newer.verification in FROM_EVIDENCE)
+
+
+def _judged_alike(kind: str) -> str:
+    # kosli's `attest snyk` uploads SARIF too, judged by the same parser and threshold
+    return AttestationType.SARIF if kind == AttestationType.SNYK else kind
+
+
+def effective_attestation(attestations) -> Attestation | None:
+    """The attestation that counts among same-name, same-scope non-override ``attestations``."""
+    effective = None
+    for attestation in sorted(attestations, key=_order):
+        if effective is None or may_supersede(effective, attestation):
+            effective = attestation
+    return effective
+
+
 def evaluate(required: list[str], attestations) -> dict:
     """Compliance of one scope (a trail or an artifact) from its attestations and required names."""
     latest: dict[str, Attestation] = {}
     overrides: dict[str, Attestation] = {}
+    held: dict[str, list[int]] = defaultdict(list)  # newer attestations that could not supersede
     for attestation in sorted(attestations, key=_order):
-        bucket = overrides if attestation.type == AttestationType.OVERRIDE else latest
-        bucket[attestation.name] = attestation
+        name = attestation.name
+        if attestation.type == AttestationType.OVERRIDE:
+            overrides[name] = attestation
+        elif name not in latest or may_supersede(latest[name], attestation):
+            latest[name] = attestation
+        else:
+            held[name].append(attestation.pk)
     reasons = [f"missing attestation {name}" for name in required if name not in latest]
     entries = []
     for name, attestation in sorted(latest.items()):
@@ -49,7 +88,7 @@ def evaluate(required: list[str], attestations) -> dict:
                         "is_compliant": attestation.is_compliant, "effective_compliant": effective,
                         "overridden": overridden, "override_reason": override.reason if overridden else "",
                         "verification": attestation.verification, "created_at": attestation.created_at,
-                        "required": name in required})
+                        "required": name in required, "not_superseded_by": held.get(name, [])})
         if not effective:
             reasons.append(f"attestation {name} is non-compliant")
     return {"compliant": not reasons, "reasons": reasons, "attestations": entries}

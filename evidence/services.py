@@ -8,7 +8,6 @@ Refusals raise ``csm.errors.ServiceError`` (message + field + code) — the API 
 import mimetypes
 import re
 
-import jsonschema
 import yaml
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -18,6 +17,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
+from csm.lib import jsonschemas
 from csm.lib.expressions import ExpressionError, compile_expression
 from csm.lib.fingerprints import is_fingerprint
 from evidence import storage
@@ -34,6 +34,7 @@ from evidence.models import (
 )
 from evidence.parsers import ParseError
 from evidence.parsers.judge import Judgement, judge
+from evidence.selectors import effective_attestation, may_supersede
 from journal.choices import LeafKind
 from journal.services import append_leaf
 
@@ -124,6 +125,8 @@ def parse_template(value) -> dict:
             value = yaml.safe_load(value)
         except yaml.YAMLError as exc:
             raise ServiceError(f"template is not valid YAML: {exc}", "template") from None
+        except RecursionError:  # PyYAML composes nested collections recursively
+            raise ServiceError("template is nested too deeply", "template") from None
         if value is None:
             return {"trail": [], "artifacts": []}
     if isinstance(value, list):
@@ -330,9 +333,9 @@ def create_custom_type(ctx: AuditContext, org, data: dict) -> CustomAttestationT
         raise ServiceError(f"{name!r} is a built-in attestation type", "name")
     schema = _dict(data.get("schema"), "schema")
     try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise ServiceError(f"schema is not a valid JSON Schema: {exc.message}", "schema") from None
+        jsonschemas.check_schema(schema)  # limits first; never fetches a $ref, rejects one it cannot resolve
+    except jsonschemas.SchemaRejected as exc:
+        raise ServiceError(exc.message, "schema", code=exc.code) from None
     rule = _text(data.get("rule"), "rule", 4096).strip()
     if rule:
         try:
@@ -357,8 +360,14 @@ def _judge_custom(org, data: dict) -> tuple[CustomAttestationType, Judgement, di
     if custom is None:
         raise ServiceError(f"no custom attestation type named {type_name!r}", "type_name")
     attestation_data = data.get("attestation_data", {})
-    validator = jsonschema.validators.validator_for(custom.schema)(custom.schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(attestation_data))
+    try:
+        # Rows stored before check_schema existed may hold remote refs or huge schemas: re-checked, and
+        # validated with a registry that cannot fetch, within step and time limits.
+        error = jsonschemas.first_error(custom.schema, attestation_data, "attestation_data")
+    except jsonschemas.SchemaRejected as exc:
+        if exc.subject == "document":
+            raise ServiceError(exc.message, "attestation_data", code=exc.code) from None
+        raise ServiceError(f"attestation type {custom.name!r}: {exc.message}", "type_name", code=exc.code) from None
     if error is not None:
         path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
         raise ServiceError(f"attestation_data{path}: {error.message}", f"attestation_data{path}")
@@ -381,18 +390,36 @@ def _judge_custom(org, data: dict) -> tuple[CustomAttestationType, Judgement, di
 # --- attestations ------------------------------------------------------------------------------------
 
 
-def _override_target(org, trail, name, fingerprint, artifact) -> Attestation:
+def _same_name_and_scope(org, trail, name, fingerprint, artifact):
+    """The non-override attestations an attestation named ``name`` competes with for compliance."""
     candidates = Attestation.objects.filter(org=org, trail=trail, name=name).exclude(type=AttestationType.OVERRIDE)
     if artifact is not None:
-        candidates = candidates.filter(artifact=artifact)
-    elif fingerprint:
-        candidates = candidates.filter(artifact_fingerprint=fingerprint)
-    else:
-        candidates = candidates.filter(artifact__isnull=True, target_artifact="")
-    target = candidates.order_by("-created_at", "-id").first()
+        return candidates.filter(artifact=artifact)
+    if fingerprint:
+        return candidates.filter(artifact_fingerprint=fingerprint)
+    return candidates.filter(artifact__isnull=True, target_artifact="")
+
+
+def _override_target(org, trail, name, fingerprint, artifact) -> Attestation:
+    # the attestation that counts now, which is not always the newest (see selectors.may_supersede)
+    target = effective_attestation(_same_name_and_scope(org, trail, name, fingerprint, artifact))
     if target is None:
         raise ServiceError(f"there is no attestation named {name!r} to override", "attestation_name")
     return target
+
+
+def _refuse_unsuperseding(org, trail, name, fingerprint, artifact, candidate: Attestation) -> None:
+    """409 when ``candidate`` would not count: it cannot supersede a failing attestation csm verified from
+    evidence. Refused rather than stored so the pipeline that sent it fails loudly instead of believing
+    it turned the name green (evaluate() applies the same rule to anything stored anyway)."""
+    current = effective_attestation(_same_name_and_scope(org, trail, name, fingerprint, artifact))
+    if current is None or may_supersede(current, candidate):
+        return
+    kind = current.type_label
+    raise ServiceError(
+        f"attestation {name!r} is a failing {kind} attestation verified from its evidence (id {current.pk}); "
+        f"only a newer {kind} attestation with evidence csm can verify, or an override (permission "
+        "'evidence.override', with a reason), can supersede it", "attestation_name", code="conflict")
 
 
 SUMMARY_KEYS = ("junit_results", "snyk_results", "sarif_results", "pull_requests", "git_provider", "is_compliant",
@@ -452,6 +479,9 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
             judgement = judge(kind, list(members), data, flow)
     except ParseError as exc:
         raise ServiceError(exc.message, "attachment_file" if members else "data_json") from None
+    if kind != AttestationType.OVERRIDE:
+        _refuse_unsuperseding(org, trail, name, fingerprint, artifact, Attestation(
+            type=kind, custom_type=custom, is_compliant=judgement.is_compliant, verification=judgement.verification))
     attestation = Attestation.objects.create(
         org=org, flow=flow, trail=trail, artifact=artifact, artifact_fingerprint=fingerprint,
         target_artifact=_text(target, "target_artifacts", 200), git_commit=git_commit, name=name, type=kind,

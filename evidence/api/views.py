@@ -15,6 +15,7 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
+from csm.lib import jsonschemas
 from evidence import archives, packages, selectors, services
 from evidence.api import uploads
 from evidence.api.serializers import (
@@ -51,21 +52,32 @@ def _limit(request) -> int:
 
 
 def payload(request) -> dict:
-    """The kosli ``data_json`` multipart field, or the JSON body itself."""
-    if "data_json" in request.data:
-        raw = request.data["data_json"]
-        if hasattr(raw, "read"):
-            raw = raw.read().decode("utf-8", "replace")
-        try:
-            data = json.loads(raw) if isinstance(raw, str) else raw
-        except ValueError as exc:
-            raise invalid(f"data_json is not valid JSON: {exc}", {"data_json": [str(exc)]}) from None
-    else:
-        data = request.data
+    """The kosli ``data_json`` multipart field, or the JSON body itself, no deeper than
+    ``jsonschemas.MAX_DOCUMENT_DEPTH`` (Python's JSON recursion would otherwise fail with a 500, and deep
+    values reach the journal's canonical JSON and the database)."""
+    label = "data_json" if (request.content_type or "").startswith("multipart/") else "body"
+    too_deep = f"{label} is nested deeper than the limit of {jsonschemas.MAX_DOCUMENT_DEPTH} levels"
+    try:
+        if "data_json" in request.data:
+            raw = request.data["data_json"]
+            if hasattr(raw, "read"):
+                raw = raw.read().decode("utf-8", "replace")
+            try:
+                data = json.loads(raw) if isinstance(raw, str) else raw
+            except ValueError as exc:
+                raise invalid(f"data_json is not valid JSON: {exc}", {"data_json": [str(exc)]}) from None
+        else:
+            data = request.data
+    except RecursionError:
+        raise invalid(too_deep, {label: [too_deep]}) from None
     if hasattr(data, "dict") and not isinstance(data, dict):
         data = data.dict()
     if not isinstance(data, dict):
         raise invalid("data_json must be a JSON object", {"data_json": ["must be a JSON object"]})
+    try:  # the body's size is already bounded (DATA_UPLOAD_MAX_MEMORY_SIZE); its depth is not
+        jsonschemas.check_limits(data, label, jsonschemas.MAX_DOCUMENT_DEPTH, 2**62)
+    except jsonschemas.SchemaRejected as exc:
+        raise invalid(exc.message, {label: [exc.message]}) from None
     return dict(data)
 
 

@@ -21,3 +21,5 @@ def load_json(name: str, data: bytes):
         raise ParseError(f"{name}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ParseError(f"{name}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:  # Python's decoder recurses per nesting level
+        raise ParseError(f"{name}: JSON nested too deeply") from None

@@ -4,17 +4,30 @@ from evidence.parsers import ParseError, load_json
 
 
 def _cyclonedx_components(name: str, items, out: list, path: str) -> None:
+    """Components and their nested ``components``, depth first in document order. Iterative: a document
+    nested as deep as the JSON decoder allows must not exhaust Python's recursion (a 500)."""
     if items is None:
         return
     if not isinstance(items, list):
         raise ParseError(f"{name}: {path} must be a list")
-    for index, item in enumerate(items):
+    stack = [(enumerate(items), path)]
+    while stack:
+        level, path = stack[-1]
+        step = next(level, None)
+        if step is None:
+            stack.pop()
+            continue
+        index, item = step
         where = f"{path}[{index}]"
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise ParseError(f"{name}: {where} has no name")
         out.append({"name": item["name"][:500], "version": str(item.get("version") or "")[:200],
                     "purl": str(item.get("purl") or "")[:1000], "kind": str(item.get("type") or "")[:50]})
-        _cyclonedx_components(name, item.get("components"), out, f"{where}.components")
+        children = item.get("components")
+        if children is not None:
+            if not isinstance(children, list):
+                raise ParseError(f"{name}: {where}.components must be a list")
+            stack.append((enumerate(children), f"{where}.components"))
 
 
 def _spdx_components(name: str, packages) -> list[dict]:

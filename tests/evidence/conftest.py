@@ -4,11 +4,17 @@ a flow, and helpers that send requests exactly as the kosli CLI builds them (mul
 
 import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
 from tenants.choices import Role
+
+VENV_BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +89,91 @@ def report_artifact(client, fingerprint, org="acme", flow="backend", trail="buil
                "build_url": "https://ci.example.com/build/1", "commit_url": f"https://git.example.com/c/{commit}",
                "repo_url": "https://git.example.com/backend", "template_reference_name": name, "trail_name": trail}
     return client.post(f"/api/v2/artifacts/{org}/{flow}", payload, format="json")
+
+
+SERVED_SECRET = "served-by-the-local-server-7f3a"
+
+
+@pytest.fixture
+def counting_server():
+    """(base URL, hits): a real HTTP server on 127.0.0.1 that records every request made to it. It
+    answers ``/redirect`` with a 302 to ``/json`` and anything else with a JSON document holding
+    ``SERVED_SECRET``, so a test can tell both that csm asked and whether the answer leaked back."""
+    import http.server
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's naming
+            hits.append(self.path)
+            if self.path.startswith("/redirect"):
+                self.send_response(302)
+                self.send_header("Location", "/json")
+                self.end_headers()
+                return
+            body = json.dumps({"type": "integer", "description": SERVED_SECRET, "enum": [SERVED_SECRET]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_POST = do_HEAD = do_GET  # noqa: N815 - counted all the same
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# Evidence files made by the real tools, once per session.
+
+
+@pytest.fixture(scope="session", name="pytest_junit_xml")  # a conftest function named pytest_* is a hook
+def junit_xml_made_by_pytest(tmp_path_factory) -> bytes:
+    """JUnit XML written by a real pytest run: 2 passed, 1 failed, 1 skipped."""
+    work = tmp_path_factory.mktemp("junit")
+    (work / "test_sample.py").write_text(
+        "import pytest\n\n"
+        "def test_adds():\n    assert 1 + 1 == 2\n\n"
+        "def test_concat():\n    assert 'a' + 'b' == 'ab'\n\n"
+        "def test_broken():\n    assert 2 * 2 == 5\n\n"
+        "@pytest.mark.skip(reason='later')\ndef test_later():\n    pass\n")
+    report = work / "report.xml"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "PYTEST"))}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:django",
+                          f"--junitxml={report}", "--rootdir", str(work), "-c", "/dev/null",
+                          str(work / "test_sample.py")], cwd=work, capture_output=True, check=False, env=env)
+    assert report.exists(), run.stdout + run.stderr
+    return report.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def cyclonedx_sbom(tmp_path_factory) -> bytes:
+    """A CycloneDX JSON SBOM made by ``cyclonedx-py environment`` over a fresh virtualenv."""
+    work = tmp_path_factory.mktemp("sbom")
+    subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True, capture_output=True)
+    out = work / "sbom.json"
+    subprocess.run([str(VENV_BIN / "cyclonedx-py"), "environment", "--of", "JSON", "-o", str(out),
+                    str(work / "venv" / "bin" / "python")], check=True, capture_output=True)
+    return out.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def bandit_sarif(tmp_path_factory) -> bytes:
+    """SARIF written by ``bandit -f sarif`` over a small insecure file (one HIGH, one LOW finding)."""
+    work = tmp_path_factory.mktemp("sarif")
+    (work / "insecure.py").write_text("import subprocess\n\n\ndef run(cmd):\n"
+                                      "    return subprocess.call(cmd, shell=True)\n")
+    out = work / "out.sarif"
+    subprocess.run([str(VENV_BIN / "bandit"), "-q", "-f", "sarif", "-o", str(out), str(work / "insecure.py")],
+                   capture_output=True, check=False)
+    return out.read_bytes()

@@ -2,10 +2,6 @@
 the kosli CLI sends them; malformed files of each kind → 400 naming the problem."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +9,6 @@ from evidence.models import Attestation, SbomComponent
 from tests.evidence.conftest import attest, begin_trail, make_flow, tar_gz
 
 pytestmark = pytest.mark.django_db
-VENV_BIN = Path(sys.executable).parent
 
 SUREFIRE_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
 <testsuite xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
@@ -49,48 +44,6 @@ SPDX_JSON = {
     "relationships": [{"spdxElementId": "SPDXRef-DOCUMENT", "relatedSpdxElement": "SPDXRef-Package-deb-openssl",
                        "relationshipType": "DESCRIBES"}],
 }
-
-
-@pytest.fixture(scope="session")
-def pytest_junit_xml(tmp_path_factory) -> bytes:
-    """JUnit XML written by a real pytest run: 2 passed, 1 failed, 1 skipped."""
-    work = tmp_path_factory.mktemp("junit")
-    (work / "test_sample.py").write_text(
-        "import pytest\n\n"
-        "def test_adds():\n    assert 1 + 1 == 2\n\n"
-        "def test_concat():\n    assert 'a' + 'b' == 'ab'\n\n"
-        "def test_broken():\n    assert 2 * 2 == 5\n\n"
-        "@pytest.mark.skip(reason='later')\ndef test_later():\n    pass\n")
-    report = work / "report.xml"
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "PYTEST"))}
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:django",
-                          f"--junitxml={report}", "--rootdir", str(work), "-c", "/dev/null",
-                          str(work / "test_sample.py")], cwd=work, capture_output=True, check=False, env=env)
-    assert report.exists(), run.stdout + run.stderr
-    return report.read_bytes()
-
-
-@pytest.fixture(scope="session")
-def cyclonedx_sbom(tmp_path_factory) -> bytes:
-    """A CycloneDX JSON SBOM made by ``cyclonedx-py environment`` over a fresh virtualenv."""
-    work = tmp_path_factory.mktemp("sbom")
-    subprocess.run([sys.executable, "-m", "venv", str(work / "venv")], check=True, capture_output=True)
-    out = work / "sbom.json"
-    subprocess.run([str(VENV_BIN / "cyclonedx-py"), "environment", "--of", "JSON", "-o", str(out),
-                    str(work / "venv" / "bin" / "python")], check=True, capture_output=True)
-    return out.read_bytes()
-
-
-@pytest.fixture(scope="session")
-def bandit_sarif(tmp_path_factory) -> bytes:
-    """SARIF written by ``bandit -f sarif`` over a small insecure file (one HIGH, one LOW finding)."""
-    work = tmp_path_factory.mktemp("sarif")
-    (work / "insecure.py").write_text("import subprocess\n\n\ndef run(cmd):\n"
-                                      "    return subprocess.call(cmd, shell=True)\n")
-    out = work / "out.sarif"
-    subprocess.run([str(VENV_BIN / "bandit"), "-q", "-f", "sarif", "-o", str(out), str(work / "insecure.py")],
-                   capture_output=True, check=False)
-    return out.read_bytes()
 
 
 @pytest.fixture
