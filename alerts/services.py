@@ -28,6 +28,13 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.lib import outbound
+from policies.facts import gather_facts
+from policies.models import SnapshotCompliance
+from policies.services import evaluate_snapshot
+from snapshots.models import Environment, Snapshot
+from snapshots.selectors import snapshot_artifacts
+from tenants.choices import Role
+from tenants.models import Membership
 
 from . import signing
 from .choices import ActionType, DeliveryStatus, Trigger
@@ -47,8 +54,6 @@ class ActionError(ServiceError):
 
 
 def _validate(org, data: dict) -> dict:
-    from snapshots.models import Environment
-
     kind = data["type"]
     name = data.get("name", "x")
     if not name or len(name) > 100:
@@ -386,9 +391,6 @@ def _record_attempt(delivery: Delivery, action: Action, started, result: dict) -
 
 def disable_action(action: Action, reason: str) -> bool:
     """Disable an action the system gave up on, audit it and email the org's owners and admins."""
-    from tenants.choices import Role
-    from tenants.models import Membership
-
     with transaction.atomic():
         updated = Action.objects.filter(pk=action.pk, enabled=True).update(
             enabled=False, disabled_reason=reason[:500], disabled_at=timezone.now())
@@ -441,12 +443,6 @@ def _artifact_payload(name: str, fingerprint: str, compliant: bool | None, prove
 
 def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
     """after_snapshot hook: raise every alert a new snapshot calls for."""
-    from policies.facts import gather_facts
-    from policies.models import SnapshotCompliance
-    from policies.services import evaluate_snapshot
-    from snapshots.models import Snapshot
-    from snapshots.selectors import snapshot_artifacts
-
     snapshot = (Snapshot.objects.select_related("environment", "org", "report").defer("report__payload")
                 .filter(pk=snapshot_id).first())  # the raw body can be 100 MB: never load it here
     if snapshot is None:
@@ -513,8 +509,6 @@ def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
 def check_agent_silence(now=None) -> int:
     """Raise ON_AGENT_SILENT once per silence for every environment whose agent has not reported within
     its expected interval. ``now`` is injectable (tests drive the clock). Returns alerts raised."""
-    from snapshots.models import Environment
-
     now = now or timezone.now()
     listening = Action.objects.filter(enabled=True, deleted_at=None).values_list("org_id", "triggers")
     org_ids = {org_id for org_id, triggers in listening if Trigger.ON_AGENT_SILENT in triggers}

@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass, field
 
 from audit.choices import ActorType
+from csm.middleware import client_ip
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,6 @@ class AuditContext:
 
     @classmethod
     def from_request(cls, request) -> "AuditContext":
-        from csm.middleware import client_ip
-
         request_fields = {
             "request_id": getattr(request, "request_id", ""),
             "ip": client_ip(request),

@@ -6,11 +6,14 @@ migrations); each of them commits to a journal leaf whose data is ``journal_data
 ``verify_audit`` can tell when a row was altered after the fact.
 """
 
+import hashlib
+
 from django.db import models
 from django.utils import timezone
 
 from csm.scoping import OrgScopedManager
 from evidence.choices import AttestationType, Severity, Verification
+from journal.canonical import canonical_json
 
 
 class Flow(models.Model):
@@ -227,10 +230,6 @@ class Attestation(models.Model):
 
 
 def _digest(value) -> str:
-    import hashlib
-
-    from journal.canonical import canonical_json
-
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 

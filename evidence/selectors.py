@@ -26,6 +26,7 @@ from django.db.models.expressions import RawSQL
 
 from evidence.choices import AttestationType, Verification
 from evidence.models import Artifact, Attestation, Flow, Trail
+from snapshots.selectors import fingerprint_history
 
 HEX = re.compile(r"^[0-9a-f]{4,64}$")
 
@@ -248,8 +249,6 @@ def attestations_for(org, fingerprint: str) -> dict[str, dict]:
 def where_it_runs(org, fingerprint: str) -> list[dict]:
     """Where the artifact runs now and ran before, from the snapshot journal:
     ``[{environment, from_index, to_index, from_time, to_time, running}]`` (``snapshots.selectors``)."""
-    from snapshots.selectors import fingerprint_history
-
     return fingerprint_history(org, fingerprint)
 
 

@@ -12,6 +12,10 @@ from collections import defaultdict
 from django.conf import settings
 from django.urls import reverse
 
+from evidence.choices import AttestationType
+from evidence.models import Artifact, Attestation, Flow
+from evidence.selectors import evaluate, provenance_for
+
 from .evaluation import ArtifactFacts
 
 
@@ -23,10 +27,6 @@ def _policy_type(label: str, builtin: set[str]) -> str:
 def _attestations(org, fingerprints: set[str]) -> dict[str, list[dict]]:
     """Per fingerprint, the current attestations about it (on the artifact, and trail-level ones of
     its trails): ``[{"name", "type", "compliant"}]``."""
-    from evidence.choices import AttestationType
-    from evidence.models import Artifact, Attestation
-    from evidence.selectors import evaluate
-
     builtin = {choice.value for choice in AttestationType}
     records = list(Artifact.objects.for_org(org).filter(fingerprint__in=list(fingerprints))
                    .only("id", "fingerprint", "trail_id").order_by("created_at", "id"))
@@ -54,9 +54,6 @@ def _attestations(org, fingerprints: set[str]) -> dict[str, list[dict]]:
 
 def gather_facts(org, artifacts: list[dict]) -> dict[tuple[str, str], ArtifactFacts]:
     """``[{name, fingerprint}]`` → ``{(name, fingerprint): ArtifactFacts}``."""
-    from evidence.models import Flow
-    from evidence.selectors import provenance_for
-
     fingerprints = {a["fingerprint"] for a in artifacts if a.get("fingerprint")}
     provenance = provenance_for(org, fingerprints) if fingerprints else {}
     known = {fp for fp, info in provenance.items() if info["provenance"]}

@@ -2,6 +2,8 @@
 function the evidence vault calls when an attestation may change artifacts' standing."""
 
 from audit.context import AuditContext
+from evidence.models import Artifact, Flow, Trail
+from snapshots.models import SnapshotEntry
 
 
 def evaluate_new_snapshot(snapshot_id: int, ctx_dict: dict) -> None:
@@ -104,8 +106,6 @@ def artifacts_changed_standing(org, fingerprints, reason: str = "attestation", c
 
 
 def _mark_rechecks(org, fingerprints, reason: str, ctx: AuditContext | None, request: bool) -> int:
-    from snapshots.models import SnapshotEntry
-
     from .models import DecisionRecheck, PolicyAttachment
     from .services import request_reevaluation
 
@@ -135,8 +135,6 @@ def on_evidence_saved(sender, instance, **kwargs) -> None:
     """post_save of the evidence vault's Artifact and Attestation rows: a new report (provenance) or
     attestation can change the standing of the artifacts it is about, so their environments are
     re-evaluated after the vault's transaction commits."""
-    from evidence.models import Artifact, Flow, Trail
-
     if isinstance(instance, (Flow, Trail)):
         # A flow's tags or a trail's template can change decisions of its artifacts: the next
         # evaluation decides them again (as a full evaluation of the next snapshot used to). A new

@@ -10,6 +10,8 @@
 
 from django.conf import settings
 
+from snapshots.models import SnapshotEntry
+
 from .evaluation import AppliedPolicy, evaluate_artifact
 from .facts import gather_facts
 from .models import Policy, SnapshotCompliance
@@ -63,8 +65,6 @@ def non_compliant_periods(environment, since=None, until=None) -> list[dict]:
 
 
 def _artifact_name(org, fingerprint: str, environment) -> str:
-    from snapshots.models import SnapshotEntry
-
     entry = SnapshotEntry.objects.filter(org=org, fingerprint=fingerprint)
     if environment is not None:
         entry = entry.filter(environment=environment)

@@ -20,6 +20,10 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
+from snapshots.models import Environment, Snapshot, SnapshotEntry
+from snapshots.selectors import entries_at as journal_entries_at
+from snapshots.selectors import latest_snapshot, snapshot_artifacts
+from snapshots.services import append_reevaluation_snapshot
 
 from .evaluation import COMPLIANT, NON_COMPLIANT, UNKNOWN, AppliedPolicy, evaluate_artifact
 from .facts import gather_facts
@@ -270,14 +274,10 @@ def _outcome(policies, decisions) -> dict:
 
 
 def entries_at(environment_id: int, index: int):
-    from snapshots.selectors import entries_at as journal_entries_at
-
     return journal_entries_at(environment_id, index)
 
 
 def snapshot_artifact_keys(snapshot) -> list[dict]:
-    from snapshots.selectors import snapshot_artifacts
-
     return [{"name": a["name"], "fingerprint": a.get("fingerprint") or ""} for a in snapshot_artifacts(snapshot)]
 
 
@@ -310,8 +310,6 @@ def evaluate_snapshot(snapshot_id: int) -> SnapshotCompliance | None:
     Evaluations of one environment are serialized and stored in snapshot order: if two workers run the
     after-snapshot hooks of snapshots N and N+1 at once, N is evaluated first, so ``changed`` (and the
     environment-compliance alert that reads it) always compares a snapshot with its true predecessor."""
-    from snapshots.models import Snapshot
-
     existing = SnapshotCompliance.objects.filter(snapshot_id=snapshot_id).first()
     if existing is not None:
         return existing
@@ -434,8 +432,6 @@ def _changed_keys(environment, index: int, fingerprints: set[str]) -> tuple[set,
     """(running, candidates) for an incremental evaluation of snapshot ``index``: the artifacts that
     started, scaled or exited in it, plus every artifact with one of ``fingerprints`` (rechecks and
     allowlist); ``running`` tells which of those run in the snapshot."""
-    from snapshots.models import SnapshotEntry
-
     entries = SnapshotEntry.objects.filter(environment=environment)
     started = set(entries.filter(from_index=index).values_list("name", "fingerprint"))
     exited = set(entries.filter(to_index=index).values_list("name", "fingerprint"))
@@ -488,10 +484,6 @@ def reevaluate(environment_id: int, reason: str, ctx: AuditContext):
     Only what can have changed is decided again: everything when the applied policies changed, else
     the artifacts whose evidence changed (``DecisionRecheck``) or whose allowlist entry did. Outcome =
     overall compliance, applied policies and each artifact's (status, allowlisted), as before."""
-    from snapshots.models import Environment
-    from snapshots.selectors import latest_snapshot
-    from snapshots.services import append_reevaluation_snapshot
-
     environment = Environment.objects.select_related("org").filter(pk=environment_id).first()
     if environment is None:
         return None

@@ -166,6 +166,17 @@ class Snapshot(models.Model):
     def __str__(self):
         return f"{self.environment.name}#{self.index}"
 
+    def journal_data(self) -> dict:
+        """What the snapshot's journal leaf commits to (verify_audit recomputes it from the row)."""
+        environment = self.environment
+        return {
+            "environment": environment.name, "environment_id": environment.pk, "index": self.index,
+            "time": self.created_at, "reason": self.reason, "report_id": self.report_id,
+            "artifact_count": self.artifact_count, "instance_count": self.instance_count,
+            "changes": {"started": self.started_count, "exited": self.exited_count, "scaled": self.scaled_count},
+            "artifacts_digest": self.artifacts_digest, "prev": self.prev_hash,
+        }
+
     @property
     def change_count(self) -> int:
         return self.started_count + self.exited_count + self.scaled_count

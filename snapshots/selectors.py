@@ -511,12 +511,10 @@ def change_sparkline(environments, days: int = 14) -> dict[int, list[int]]:
 
 def check_snapshot_leaf(leaf) -> str | None:
     """Journal row check: the snapshot row still matches the leaf that committed to it."""
-    from snapshots.services import snapshot_leaf_data
-
     snapshot = Snapshot.objects.filter(leaf_id=leaf.pk).select_related("environment").first()
     if snapshot is None:
         return "its snapshot row is missing"
-    data = snapshot_leaf_data(snapshot, snapshot.environment)
+    data = snapshot.journal_data()
     if hashlib.sha256(canonical_json(data)).hexdigest() != snapshot.hash:
         return f"snapshot {snapshot} does not match its own hash"
     if canonical_json({**data, "hash": snapshot.hash}) != canonical_json(json.loads(leaf.payload)["data"]):

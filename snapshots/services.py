@@ -239,18 +239,6 @@ def artifacts_digest(counts: dict[tuple[str, str], int]) -> str:
     return digest.hexdigest()
 
 
-def snapshot_leaf_data(snapshot: Snapshot, environment: Environment) -> dict:
-    """What a snapshot's journal leaf commits to (recomputed from the row by verify_audit)."""
-    return {
-        "environment": environment.name, "environment_id": environment.pk, "index": snapshot.index,
-        "time": snapshot.created_at, "reason": snapshot.reason, "report_id": snapshot.report_id,
-        "artifact_count": snapshot.artifact_count, "instance_count": snapshot.instance_count,
-        "changes": {"started": snapshot.started_count, "exited": snapshot.exited_count,
-                    "scaled": snapshot.scaled_count},
-        "artifacts_digest": snapshot.artifacts_digest, "prev": snapshot.prev_hash,
-    }
-
-
 def _append_snapshot(ctx: AuditContext, env: Environment, when, reason: str, counts_digest: str,
                      artifact_count: int, instance_count: int, changes: dict, report: Report | None) -> Snapshot:
     snapshot = Snapshot(
@@ -260,7 +248,7 @@ def _append_snapshot(ctx: AuditContext, env: Environment, when, reason: str, cou
         exited_count=changes.get("exited", 0), scaled_count=changes.get("scaled", 0),
         artifacts_digest=counts_digest, prev_hash=env.last_snapshot_hash or GENESIS_HASH,
     )
-    data = snapshot_leaf_data(snapshot, env)
+    data = snapshot.journal_data()
     snapshot.hash = hashlib.sha256(canonical_json(data)).hexdigest()
     snapshot.leaf = append_leaf(env.org, LeafKind.SNAPSHOT, {**data, "hash": snapshot.hash},
                                 object_id=f"{env.pk}#{snapshot.index}", time=when)

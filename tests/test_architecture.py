@@ -11,6 +11,8 @@ real cycle (a Celery task module and the services module that enqueues it) or in
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOORS = ["csm", "journal", "audit", "tenants", "snapshots", "evidence", "policies", "alerts", "reports"]
 LEVEL = {app: floor for floor, app in enumerate(FLOORS)}
@@ -50,3 +52,26 @@ def test_imports_go_down_the_floors_only():
                 where = f"{path.relative_to(ROOT)}:{line}"
                 upward.append(f"{where} imports {target} (floor {LEVEL[target]} > {LEVEL[app]})")
     assert not upward, "imports that run up the floors (use a hook):\n" + "\n".join(upward)
+
+
+def _cycle_breaker(path: Path, target_module: str) -> bool:
+    """services.py importing its own tasks.py inside a function (tasks.py imports services.py at the top)."""
+    return path.name == "services.py" and target_module.endswith(".tasks")
+
+
+@pytest.mark.parametrize("app", FLOORS)
+def test_no_hidden_imports_except_to_break_a_cycle(app):
+    hidden = []
+    for owner, path in _modules():
+        if owner != app or path.name == "apps.py":
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and inner.level == 0 and inner.module:
+                    top = inner.module.split(".")[0]
+                    if top in LEVEL and not _cycle_breaker(path, inner.module):
+                        hidden.append(f"{path.relative_to(ROOT)}:{inner.lineno} from {inner.module}")
+    assert not hidden, "imports hidden inside functions:\n" + "\n".join(sorted(set(hidden)))
