@@ -10,6 +10,7 @@ import re
 
 import jsonschema
 import yaml
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -31,6 +32,7 @@ from audit.evidence.models import (
 from audit.evidence.parsers import ParseError
 from audit.evidence.parsers.judge import Judgement, judge
 from audit.services import append_leaf, record_event
+from csm.bounded import InputError, load_yaml
 from csm.expressions import ExpressionError, compile_expression
 from csm.fingerprints import is_fingerprint
 from tenants.services import ServiceError
@@ -118,8 +120,12 @@ def parse_template(value) -> dict:
     if value in (None, "", []):
         return {"trail": [], "artifacts": []}
     if isinstance(value, str):
-        try:
-            value = yaml.safe_load(value)
+        try:  # bounded: size (413), depth, node and alias counts (400) before anything recursive runs
+            value = load_yaml(value, "template", max_bytes=settings.CSM_TEMPLATE_MAX_BYTES,
+                              max_depth=settings.CSM_YAML_MAX_DEPTH, max_nodes=settings.CSM_YAML_MAX_NODES,
+                              max_aliases=settings.CSM_YAML_MAX_ALIASES)
+        except InputError as exc:
+            raise ServiceError(exc.message, exc.field, exc.status, exc.code) from None
         except yaml.YAMLError as exc:
             raise ServiceError(f"template is not valid YAML: {exc}", "template") from None
         if value is None:
