@@ -13,7 +13,7 @@ from audit.context import AuditContext
 from snapshots import services
 from snapshots.models import Environment
 from tenants.choices import Role
-from tests.evidence.conftest import begin_trail, evidence_root, make_flow  # noqa: F401 (fixture)
+from tests.evidence.conftest import attest, begin_trail, evidence_root, make_flow, tar_gz  # noqa: F401 (fixture)
 from tests.snapshots.conftest import fp, server_report
 
 pytestmark = pytest.mark.django_db
@@ -197,6 +197,23 @@ def test_data_json_with_1e400_is_a_400(member, trail):
     response = member.put("/api/v2/trails/acme/backend", {"data_json": '{"name": "b-3", "user_data": {"n": 1e400}}'},
                           format="multipart")
     assert_error(response, 400, "data_json")
+
+
+def test_an_evidence_json_file_nested_50000_deep_is_a_400(member, trail):
+    sbom = b'{"bomFormat": "CycloneDX", "components": ' + nested(50_000) + b"}"
+    response = attest(member, "acme", "backend", trail, "sbom", {"attestation_name": "sbom"},
+                      tar_gz({"sbom.cdx.json": sbom}))
+    assert_error(response, 400, "sbom.cdx.json", "nested more than 64 levels")
+
+
+def test_a_policy_payload_nested_50000_deep_is_a_400(admin):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = admin.put("/api/v2/policies/acme", {
+        "payload": nested_object(50_000).decode(),
+        "policy_file": SimpleUploadedFile("p.yml", b"_schema: https://kosli.com/schemas/policy/environment/v1\n")},
+        format="multipart")
+    assert_error(response, 400, "payload", "nested")
 
 
 @pytest.mark.parametrize("value", [2**63, 2**31, 10**30, 366 * 86400])
