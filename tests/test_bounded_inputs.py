@@ -280,3 +280,10 @@ def test_template_with_an_alias_bomb_is_a_400_naming_the_alias_limit_and_kosli_y
     response = member.put("/api/v2/flows/acme", {"name": "backend", "template": KOSLI_TEMPLATE}, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["template"]["trail"] == [{"name": "jira-ticket", "type": "generic"}]
+
+
+def test_a_request_refused_before_any_view_is_a_json_400_on_the_api(reader, client):
+    response = reader.get("/api/v2/flows/acme", HTTP_HOST="evil.example")
+    assert_error(response, 400, "Bad request")
+    page = client.get("/o/acme/audit/", HTTP_HOST="evil.example")
+    assert page.status_code == 400 and not page["Content-Type"].startswith("application/json")
