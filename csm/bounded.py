@@ -173,19 +173,16 @@ def load_yaml(text: str, field: str = "template", *, max_bytes: int, max_depth: 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
-def parse_int(text, field: str, *, minimum: int | None = None, maximum: int = INT64_MAX,
-              signed: bool = False) -> int:
+def parse_int(text, field: str, *, minimum: int | None = None, maximum: int = INT64_MAX) -> int:
     """A query / path integer: ASCII digits only (``str.isdigit()`` also accepts '²', which ``int()`` then
-    refuses), at most 19 digits, within [minimum, maximum]."""
+    refuses; ``int()`` itself accepts '٣' and ' 4 '), at most 19 digits, within [minimum, maximum]."""
     text = str(text).strip()
-    body = text[1:] if signed and text[:1] in "+-" else text
-    if not _ASCII_DIGITS.fullmatch(body) or len(body) > 19:
-        raise InputError(f"{field} must be a whole number (ASCII digits), at most {maximum}", field)
+    if not _ASCII_DIGITS.fullmatch(text) or len(text) > 19:
+        raise InputError(f"{field} must be a whole number in ASCII digits, at most {maximum}", field)
     value = int(text)
     if value > maximum or (minimum is not None and value < minimum):
-        low = "" if minimum is None else f"{minimum} to "
-        raise InputError(f"{field} must be between {low}{maximum}" if low else f"{field} must be at most {maximum}",
-                         field)
+        bounds = f"from {minimum} to {maximum}" if minimum is not None else f"at most {maximum}"
+        raise InputError(f"{field} must be {bounds}", field)
     return value
 
 

@@ -287,3 +287,33 @@ def test_a_request_refused_before_any_view_is_a_json_400_on_the_api(reader, clie
     assert_error(response, 400, "Bad request")
     page = client.get("/o/acme/audit/", HTTP_HOST="evil.example")
     assert page.status_code == 400 and not page["Content-Type"].startswith("application/json")
+
+
+# --- the bounded parsers themselves (csm/bounded.py) -----------------------------------------------------
+
+
+def test_depth_pre_scan_counts_only_structure():
+    from csm.bounded import json_depth_exceeds
+
+    assert not json_depth_exceeds(json.dumps({"a": "[" * 1000, "b": ['{"\\"[[[' * 100]}), 3)
+    assert not json_depth_exceeds("[" * 64 + "]" * 64, 64)
+    assert json_depth_exceeds("[" * 65 + "]" * 65, 64)
+    assert json_depth_exceeds("[[]" * 100 + "]" * 100, 64)  # deep without 65 openers in a row
+
+
+@pytest.mark.parametrize("text", ["\u0663", "\uff11", " ", "", "+3", "-1", "1.0", "1e3", "9" * 20])
+def test_integers_are_ascii_digits_within_a_bigint(text):
+    from csm.bounded import InputError, parse_int
+
+    with pytest.raises(InputError) as refused:
+        parse_int(text, "per_page")
+    assert refused.value.field == "per_page" and refused.value.status == 400
+
+
+def test_json_loader_refuses_a_byte_order_mark_and_keeps_big_integers():
+    from csm.bounded import InputError, load_json
+
+    with pytest.raises(InputError, match="BOM"):
+        load_json(b'\xef\xbb\xbf{"a": 1}')
+    assert load_json(b'{"n": 123456789012345678901234567890, "f": 1.5e300}') == {
+        "n": 123456789012345678901234567890, "f": 1.5e300}
