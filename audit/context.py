@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass, field
 
 from audit.choices import ActorType
-from csm.middleware import client_ip
+from csm.lib.clientip import client_ip
 
 
 @dataclass(frozen=True)

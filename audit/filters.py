@@ -5,8 +5,24 @@ same way in both places (the API names the field in a 400)."""
 from django import forms
 
 from audit.choices import ActorType, AuditAction
+from csm.lib.bounded import InputError, to_utc
 
 FILTER_PARAMS = ("actor", "actor_type", "action", "target_type", "target_id", "from", "to")
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """An ISO 8601 time that must exist in UTC: ``0001-01-01T00:00:00+14:00`` parses, but converting it
+    for the query overflowed (a 500); it is a form error naming the field instead."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return to_utc(moment, "time")
+        except InputError:
+            raise forms.ValidationError("Out of range once converted to UTC (years 1 to 9999).",
+                                        code="out_of_range") from None
 
 
 class AuditFilterForm(forms.Form):
@@ -19,8 +35,8 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # "from" is a Python keyword, so the two time fields are added here rather than as attributes.
-        self.fields["from"] = forms.DateTimeField(required=False, help_text="At or after (ISO 8601)")
-        self.fields["to"] = forms.DateTimeField(required=False, help_text="Before (ISO 8601)")
+        self.fields["from"] = UTCDateTimeField(required=False, help_text="At or after (ISO 8601)")
+        self.fields["to"] = UTCDateTimeField(required=False, help_text="Before (ISO 8601)")
         self.order_fields(FILTER_PARAMS)
 
     def filter(self, queryset):

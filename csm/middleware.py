@@ -27,16 +27,6 @@ class RequestIdMiddleware:
         return response
 
 
-def client_ip(request) -> str | None:
-    from django.conf import settings
-
-    if settings.CSM_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
-
-
 class DebugPagesForStaffOnlyMiddleware:
     """With DEBUG on (the quick start), Django answers an unknown URL with its technical 404 page, which
     lists the whole URL configuration, and an exception with a traceback and settings — to anyone. Only

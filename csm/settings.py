@@ -215,7 +215,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "csm.api.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "csm.api.parsers.BoundedJSONParser",  # size, depth, finite numbers, an object (csm/lib/bounded.py)
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -333,6 +333,13 @@ CSM_REPORT_PDF_MAX_ROWS = env_int("CSM_REPORT_PDF_MAX_ROWS", 500, minimum=10)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CSM_MAX_JSON_BODY_BYTES", 10 * 1024 * 1024, minimum=1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
+# Input limits (docs/api.md, "Input limits"): how deep a JSON body / data_json may nest, and the bounds of a
+# flow template's YAML (template in a JSON body or template_file), checked before any recursive parsing.
+CSM_JSON_MAX_DEPTH = env_int("CSM_JSON_MAX_DEPTH", 64, minimum=8)
+CSM_TEMPLATE_MAX_BYTES = env_int("CSM_TEMPLATE_MAX_BYTES", 256 * 1024, minimum=1024)
+CSM_YAML_MAX_DEPTH = env_int("CSM_YAML_MAX_DEPTH", 32, minimum=8)
+CSM_YAML_MAX_NODES = env_int("CSM_YAML_MAX_NODES", 20_000, minimum=100)
+CSM_YAML_MAX_ALIASES = env_int("CSM_YAML_MAX_ALIASES", 50, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -45,5 +45,6 @@ urlpatterns = [
     path("", include("reports.urls")),
 ]
 
+handler400 = "csm.views.handler400"
 handler404 = "csm.views.handler404"
 handler500 = "csm.views.handler500"

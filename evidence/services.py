@@ -9,6 +9,7 @@ import mimetypes
 import re
 
 import yaml
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -18,6 +19,7 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.lib import jsonschemas
+from csm.lib.bounded import InputError, load_yaml
 from csm.lib.expressions import ExpressionError, compile_expression
 from csm.lib.fingerprints import is_fingerprint
 from evidence import storage
@@ -121,8 +123,12 @@ def parse_template(value) -> dict:
     if value in (None, "", []):
         return {"trail": [], "artifacts": []}
     if isinstance(value, str):
-        try:
-            value = yaml.safe_load(value)
+        try:  # bounded: size (413), depth, node and alias counts (400) before anything recursive runs
+            value = load_yaml(value, "template", max_bytes=settings.CSM_TEMPLATE_MAX_BYTES,
+                              max_depth=settings.CSM_YAML_MAX_DEPTH, max_nodes=settings.CSM_YAML_MAX_NODES,
+                              max_aliases=settings.CSM_YAML_MAX_ALIASES)
+        except InputError as exc:
+            raise ServiceError(exc.message, exc.field, exc.status, exc.code) from None
         except yaml.YAMLError as exc:
             raise ServiceError(f"template is not valid YAML: {exc}", "template") from None
         except RecursionError:  # PyYAML composes nested collections recursively

@@ -8,12 +8,15 @@ artifacts changed closes k entries and opens k, so storage grows with change, no
 """
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
 from csm.scoping import OrgScopedManager
 from snapshots.choices import EnvironmentType, EventKind, ReportStatus, SnapshotReason
+
+# An agent expected to report less often than once a year is a typo; 2**63 was an OverflowError (a 500).
+MAX_REPORT_INTERVAL_SECONDS = 365 * 86400
 
 env_name_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
@@ -38,7 +41,8 @@ class Environment(models.Model):
     included_environments = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="groups")
     archived = models.BooleanField(default=False)
     expected_report_interval_seconds = models.PositiveIntegerField(
-        default=3600, help_text="Stale / agent silent when no report arrived for this long."
+        default=3600, help_text="Stale / agent silent when no report arrived for this long.",
+        validators=[MinValueValidator(60), MaxValueValidator(MAX_REPORT_INTERVAL_SECONDS)],
     )
     created_at = models.DateTimeField(default=timezone.now)
     last_report_at = models.DateTimeField(null=True, blank=True)

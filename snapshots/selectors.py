@@ -28,6 +28,7 @@ from django.db.models.functions import Lead, TruncDate
 from django.utils import timezone
 
 from csm.errors import ServiceError
+from csm.lib.bounded import InputError, parse_datetime, parse_int, relative_time
 from csm.lib.fingerprints import is_fingerprint_prefix
 from journal.canonical import canonical_json
 from snapshots import hooks
@@ -55,15 +56,18 @@ def latest_snapshot(environment: Environment) -> Snapshot | None:
 
 
 def _parse_time(text: str, now) -> datetime:
+    """``N.<unit>s.ago`` or an ISO time, as an aware UTC datetime; BadSnappish when malformed or outside
+    the calendar (``@{99999999999.days.ago}``, ``@{0001-01-01T00:00:00+14:00}``)."""
     match = _RELATIVE.match(text)
-    if match:
-        return now - timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if match:
+            return relative_time(match.group(1), _UNIT_SECONDS[match.group(2)], now, "id")
+        return parse_datetime(text, "id")
+    except InputError as error:
+        if match or "out of range" in error.message:
+            raise BadSnappish(f"{text!r}: {error.message}") from None
         raise BadSnappish(f"{text!r} is neither an ISO timestamp (2026-11-24T14:00:00) nor N.<minutes|hours|days|"
                           "weeks|months>.ago") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def resolve_snapshot(environment: Environment, snappish: str, now=None) -> Snapshot:
@@ -116,9 +120,13 @@ def resolve_snapshot(environment: Environment, snappish: str, now=None) -> Snaps
 
 
 def _number(text: str, whole: str) -> int:
-    if not text.isdigit():
-        raise BadSnappish(f"{whole!r} is not a snapshot address: use -1, #N, ~N, @{{ISO time}} or @{{N.days.ago}}.")
-    return int(text)
+    """A snapshot number or distance: ASCII digits only (``str.isdigit()`` accepted '²', which ``int()``
+    refused with a 500), at most a bigint."""
+    try:
+        return parse_int(text, "id")
+    except InputError:
+        raise BadSnappish(f"{whole!r} is not a snapshot address: use -1, #N, ~N, @{{ISO time}} or @{{N.days.ago}} "
+                          "(N in ASCII digits, at most 19 of them).") from None
 
 
 def parse_environment_snappish(org, text: str) -> tuple[Environment, str]:
@@ -474,11 +482,13 @@ def parse_interval(environment: Environment, interval: str) -> tuple[int, int]:
         text = text.strip()
         if text in ("", "NOW", "now"):
             return latest
-        if text.startswith("~") and text[1:].isdigit():
-            return max(latest - int(text[1:]), 1)
-        if text.lstrip("#").isdigit():
-            return int(text.lstrip("#"))
-        raise BadSnappish(f"{text!r} is not an interval end: use ~N, N or NOW.")
+        try:  # ASCII digits, within a bigint (a larger snapshot number reaches no row: it is a typo)
+            if text.startswith("~"):
+                return max(latest - parse_int(text[1:], "interval"), 1)
+            return parse_int(text.lstrip("#"), "interval")
+        except InputError:
+            raise BadSnappish(f"{text!r} is not an interval end: use ~N, N or NOW (N in ASCII digits, at most "
+                              "19 of them).") from None
 
     if ".." not in interval:
         raise BadSnappish("interval must look like A..B (e.g. 3..NOW, ~10..~2).")

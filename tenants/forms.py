@@ -9,7 +9,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils import timezone
 
-from csm.middleware import client_ip as ip_of
+from csm.lib.clientip import client_ip as ip_of
 from tenants import ratelimit
 from tenants.choices import Role
 from tenants.models import slug_validator

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from audit.context import AuditContext
 from audit.models import AuditEvent
 from csm.errors import ServiceError
-from csm.middleware import client_ip
+from csm.lib.clientip import client_ip
 from csm.web import org_view
 from tenants import forms, ratelimit, services
 from tenants.models import ApiToken, Invitation, Membership, ServiceAccount

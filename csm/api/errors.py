@@ -4,12 +4,15 @@
 error is not about a field.
 """
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from csm.errors import ServiceError
+from csm.lib.bounded import InputError
 
 
 class ApiError(exceptions.APIException):
@@ -26,6 +29,12 @@ class ApiError(exceptions.APIException):
 def _service_error(error: ServiceError) -> ApiError:
     """A refused write (csm.errors.ServiceError) as an API error; its field, if any, names the input."""
     return ApiError(error.status, error.code, error.message, {error.field: [error.message]} if error.field else {})
+
+
+def input_error(error: InputError) -> ApiError:
+    """A refused input (csm.lib.bounded.InputError) as an API error: its field names the parameter, its
+    message the limit."""
+    return ApiError(error.status, error.code, error.message, {error.field: [error.message]})
 
 
 def invalid(message: str, fields: dict | None = None) -> ApiError:
@@ -57,9 +66,31 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
+def request_limit_error(exc: SuspiciousOperation) -> ApiError | None:
+    """Django's own request limits (raised while a multipart or form body is read) as the API's error: by
+    default Django answers them with its HTML 400 page, even on /api/."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        message = f"The request body is larger than the limit of {limit} bytes (DATA_UPLOAD_MAX_MEMORY_SIZE)."
+        return ApiError(413, "too_large", message, {"body": [message]})
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        message = f"The request has more than {limit} form fields (the limit, DATA_UPLOAD_MAX_NUMBER_FIELDS)."
+        return ApiError(400, "invalid", message, {"body": [message]})
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        message = f"The request has more than {limit} files (the limit, DATA_UPLOAD_MAX_NUMBER_FILES)."
+        return ApiError(400, "invalid", message, {"body": [message]})
+    return None
+
+
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         exc = _service_error(exc)
+    elif isinstance(exc, InputError):
+        exc = input_error(exc)
+    elif isinstance(exc, SuspiciousOperation):
+        exc = request_limit_error(exc) or exc
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) if str(exc) else "Not found.")
     elif isinstance(exc, DjangoPermissionDenied):

@@ -2,8 +2,7 @@
 view resolves the org (404 for other orgs), checks its permission, hands the payload to a service and
 shapes the answer."""
 
-import json
-
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -15,7 +14,7 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
-from csm.lib import jsonschemas
+from csm.api.parsers import load_body_json
 from evidence import archives, packages, selectors, services
 from evidence.api import uploads
 from evidence.api.serializers import (
@@ -52,41 +51,35 @@ def _limit(request) -> int:
 
 
 def payload(request) -> dict:
-    """The kosli ``data_json`` multipart field, or the JSON body itself, no deeper than
-    ``jsonschemas.MAX_DOCUMENT_DEPTH`` (Python's JSON recursion would otherwise fail with a 500, and deep
-    values reach the journal's canonical JSON and the database)."""
-    label = "data_json" if (request.content_type or "").startswith("multipart/") else "body"
-    too_deep = f"{label} is nested deeper than the limit of {jsonschemas.MAX_DOCUMENT_DEPTH} levels"
-    try:
-        if "data_json" in request.data:
-            raw = request.data["data_json"]
-            if hasattr(raw, "read"):
-                raw = raw.read().decode("utf-8", "replace")
-            try:
-                data = json.loads(raw) if isinstance(raw, str) else raw
-            except ValueError as exc:
-                raise invalid(f"data_json is not valid JSON: {exc}", {"data_json": [str(exc)]}) from None
-        else:
-            data = request.data
-    except RecursionError:
-        raise invalid(too_deep, {label: [too_deep]}) from None
+    """The kosli ``data_json`` multipart field, or the JSON body itself (already bounded and known to be an
+    object by csm.api.parsers.BoundedJSONParser). ``data_json`` goes through the same bounded loader."""
+    data = request.data
+    if not hasattr(data, "get"):  # a view that accepts any top-level value; never for these endpoints
+        raise invalid("The body must be a JSON object", {"body": ["must be a JSON object"]})
+    if "data_json" in data:
+        raw = data["data_json"]
+        if hasattr(raw, "read"):
+            raw = raw.read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+        if isinstance(raw, (str, bytes)):
+            return load_body_json(raw, "data_json")
+        data = raw
     if hasattr(data, "dict") and not isinstance(data, dict):
         data = data.dict()
     if not isinstance(data, dict):
         raise invalid("data_json must be a JSON object", {"data_json": ["must be a JSON object"]})
-    try:  # the body's size is already bounded (DATA_UPLOAD_MAX_MEMORY_SIZE); its depth is not
-        jsonschemas.check_limits(data, label, jsonschemas.MAX_DOCUMENT_DEPTH, 2**62)
-    except jsonschemas.SchemaRejected as exc:
-        raise invalid(exc.message, {label: [exc.message]}) from None
     return dict(data)
 
 
 def template_file(request) -> str | None:
+    """The uploaded kosli YAML template as text; its size, depth and aliases are bounded where it is parsed
+    (``services.parse_template``), with the same limit as a template sent in the JSON body."""
     upload = request.FILES.get("template_file") if hasattr(request, "FILES") else None
     if upload is None:
         return None
-    if upload.size > 256 * 1024:
-        raise ApiError(413, "too_large", "template_file is larger than 256 KiB", {"template_file": ["too large"]})
+    limit = settings.CSM_TEMPLATE_MAX_BYTES
+    if upload.size > limit:
+        message = f"template_file is larger than the limit of {limit} bytes"
+        raise ApiError(413, "too_large", message, {"template_file": [message]})
     try:
         return upload.read().decode("utf-8")
     except UnicodeDecodeError:

@@ -15,10 +15,20 @@ class ParseError(ValueError):
 def load_json(name: str, data: bytes):
     import json
 
+    from django.conf import settings
+
+    from csm.lib.bounded import json_depth_exceeds
+
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ParseError(f"{name}: not UTF-8 text") from None
+    # The API's non-recursive depth check (csm.lib.bounded) before the recursive parser: a file nested 50,000
+    # deep was a RecursionError (a 500).
+    if json_depth_exceeds(text, settings.CSM_JSON_MAX_DEPTH):
+        raise ParseError(f"{name}: JSON nested more than {settings.CSM_JSON_MAX_DEPTH} levels deep (the limit)")
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ParseError(f"{name}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
     except RecursionError:  # Python's decoder recurses per nesting level

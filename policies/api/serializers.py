@@ -1,7 +1,7 @@
-import json
-
+from django.conf import settings
 from rest_framework import serializers
 
+from csm.lib.bounded import InputError, load_json
 from csm.lib.fingerprints import FINGERPRINT_PATTERN
 from policies.models import AllowlistEntry, Policy, PolicyVersion, SnapshotCompliance
 
@@ -23,10 +23,10 @@ class PolicyUploadSerializer(serializers.Serializer):
     policy_file = serializers.FileField(help_text="The policy YAML")
 
     def validate_payload(self, value):
-        try:
-            data = json.loads(value)
-        except ValueError:
-            raise serializers.ValidationError("must be a JSON object") from None
+        try:  # bounded like every JSON body (csm.lib.bounded): a payload nested 50,000 deep was a RecursionError
+            data = load_json(value, "payload", max_depth=settings.CSM_JSON_MAX_DEPTH)
+        except InputError as error:
+            raise serializers.ValidationError(error.message) from None
         inner = PolicyPayloadSerializer(data=data if isinstance(data, dict) else {})
         if not isinstance(data, dict):
             raise serializers.ValidationError("must be a JSON object")

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from snapshots.choices import EnvironmentType
-from snapshots.models import Environment, env_name_validator
+from snapshots.models import MAX_REPORT_INTERVAL_SECONDS, Environment, env_name_validator
 
 
 def unix(moment) -> float | None:
@@ -22,8 +22,8 @@ class EnvironmentInputSerializer(serializers.Serializer):
                                                   allow_null=True, default=None)
     tags = serializers.DictField(child=serializers.CharField(max_length=200, allow_blank=True), required=False,
                                  allow_null=True, default=None)
-    expected_report_interval_seconds = serializers.IntegerField(min_value=60, required=False, allow_null=True,
-                                                                default=None)
+    expected_report_interval_seconds = serializers.IntegerField(min_value=60, max_value=MAX_REPORT_INTERVAL_SECONDS,
+                                                                required=False, allow_null=True, default=None)
 
     def validate_tags(self, value):
         if value is not None and len(value) > 50:

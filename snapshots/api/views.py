@@ -1,7 +1,6 @@
 """Snapshot journal API, on the paths and payloads the kosli CLI uses (see docs/snapshots.md)."""
 
 import re
-from datetime import UTC, datetime
 
 import msgspec
 from django.conf import settings
@@ -17,8 +16,9 @@ from rest_framework.utils.encoders import JSONEncoder
 from audit.context import AuditContext
 from audit.services import record_denied_access
 from csm.api.base import OrgScopedAPIView
-from csm.api.errors import ApiError, invalid
+from csm.api.errors import ApiError, input_error, invalid
 from csm.errors import ServiceError
+from csm.lib.bounded import InputError, parse_datetime, parse_int, parse_page
 from snapshots import hooks, selectors, services
 from snapshots.api.serializers import EnvironmentInputSerializer, environment_data, event_data, unix
 from snapshots.choices import EnvironmentType, EventKind
@@ -54,14 +54,14 @@ def not_found(error: Exception) -> ApiError:
 
 
 def paginate(request, total: int, default: int = 15) -> tuple[int, int, dict]:
-    """``page`` / ``per_page`` (kosli's list paging: a plain JSON array, totals in headers)."""
+    """``page`` / ``per_page`` (kosli's list paging: a plain JSON array, totals in headers). ASCII digits
+    only, page at most csm.lib.bounded.MAX_PAGE: an OFFSET past a bigint was a database error (a 500)."""
+    params = request.query_params
     try:
-        page = int(request.query_params.get("page", 1))
-        per_page = int(request.query_params.get("per_page", default))
-    except ValueError:
-        raise invalid("page and per_page must be integers.", {"page": ["must be an integer"]}) from None
-    if page < 1 or not 1 <= per_page <= 500:
-        raise invalid("page must be >= 1 and per_page between 1 and 500.", {"per_page": ["out of range"]})
+        page = parse_page(params.get("page"), "page")
+        per_page = parse_int(params.get("per_page") or default, "per_page", minimum=1, maximum=500)
+    except InputError as error:
+        raise input_error(error) from None
     return page, per_page, {"X-Total-Count": str(total), "X-Page": str(page), "X-Per-Page": str(per_page)}
 
 
@@ -324,20 +324,15 @@ class EventListView(EnvironmentScoped):
         environment = self.get_environment(env)
         events = SnapshotEvent.objects.for_org(self.org).filter(environment=environment)
         params = request.query_params
-        for name, lookup in (("from", "created_at__gte"), ("to", "created_at__lte")):
-            if params.get(name):
-                try:
-                    moment = datetime.fromisoformat(params[name].replace("Z", "+00:00"))
-                except ValueError:
-                    raise invalid(f"{name} must be an ISO 8601 time.", {name: ["not an ISO 8601 time"]}) from None
-                if moment.tzinfo is None:
-                    moment = moment.replace(tzinfo=UTC)
-                events = events.filter(**{lookup: moment})
-        for name, lookup in (("snapshot_from", "snapshot_index__gte"), ("snapshot_to", "snapshot_index__lte")):
-            if params.get(name):
-                if not params[name].isdigit():
-                    raise invalid(f"{name} must be a snapshot number.", {name: ["not a number"]})
-                events = events.filter(**{lookup: int(params[name])})
+        try:  # bounded parsing (csm/lib/bounded.py): a 400 naming the parameter, never a date overflow
+            for name, lookup in (("from", "created_at__gte"), ("to", "created_at__lte")):
+                if params.get(name):
+                    events = events.filter(**{lookup: parse_datetime(params[name], name)})
+            for name, lookup in (("snapshot_from", "snapshot_index__gte"), ("snapshot_to", "snapshot_index__lte")):
+                if params.get(name):
+                    events = events.filter(**{lookup: parse_int(params[name], name, minimum=0)})
+        except InputError as error:
+            raise input_error(error) from None
         if params.get("kind"):
             if params["kind"] not in EventKind.values:
                 raise invalid(f"kind must be one of {', '.join(EventKind.values)}.", {"kind": ["unknown kind"]})
