@@ -3,6 +3,12 @@ summary (plain JSON, integers and strings only — results go into the journal's
 None when the file is not of its kind (an unrelated file in the same attachment), or raises ParseError
 naming the file and the problem (a malformed file → 400)."""
 
+import json
+
+from django.conf import settings
+
+from csm.lib.bounded import json_depth_exceeds
+
 
 class ParseError(ValueError):
     """A malformed evidence file: ``message`` names the file and what is wrong with it."""
@@ -13,12 +19,6 @@ class ParseError(ValueError):
 
 
 def load_json(name: str, data: bytes):
-    import json
-
-    from django.conf import settings
-
-    from csm.lib.bounded import json_depth_exceeds
-
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
