@@ -7,17 +7,15 @@ Multipart ``data_json`` fields use ``load_body_json`` with the same limits (see 
 from django.conf import settings
 from rest_framework.parsers import JSONParser
 
-from csm.api.errors import input_error
-from csm.lib.bounded import InputError, load_json
+from csm.lib.bounded import load_json
 
 
 def load_body_json(data, field: str = "body", require_object: bool = True):
-    """User JSON text (a body, a multipart field) parsed within the configured limits, or an ApiError."""
-    try:
-        return load_json(data, field, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
-                         max_depth=settings.CSM_JSON_MAX_DEPTH, require_object=require_object)
-    except InputError as error:
-        raise input_error(error) from None
+    """User JSON text (a body, a multipart field) parsed within the configured limits. A refusal raises
+    csm.lib.bounded.InputError, which the API's exception handler alone turns into the error body (this
+    module must not import csm.api.errors: DRF imports the parser classes while that module loads)."""
+    return load_json(data, field, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+                     max_depth=settings.CSM_JSON_MAX_DEPTH, require_object=require_object)
 
 
 class BoundedJSONParser(JSONParser):

@@ -5,6 +5,7 @@ import io
 import json
 
 import pytest
+from django.conf import settings
 
 from csm.lib import jsonschemas
 from evidence.models import Attestation
@@ -12,7 +13,7 @@ from tests.evidence.conftest import attest, begin_trail, make_flow, tar_gz
 
 pytestmark = pytest.mark.django_db
 ATTEST = "/api/v2/attestations/acme/backend/trail/build-1/generic"
-LIMIT = f"nested deeper than the limit of {jsonschemas.MAX_DOCUMENT_DEPTH} levels"
+LIMIT = f"JSON nested more than {settings.CSM_JSON_MAX_DEPTH} levels deep (the limit)"
 
 
 @pytest.fixture
@@ -57,12 +58,16 @@ def _deep_components(levels: int) -> dict:
     return {"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [component]}
 
 
-def test_deeply_nested_sbom_components_are_parsed_not_a_500(reporter, trail):
-    # nested just under what Python's JSON decoder accepts: listed in document order
+def test_nested_sbom_components_are_parsed_within_the_depth_limit_and_refused_beyond(reporter, trail):
+    # each component level is two JSON levels (object, "components" array): 30 fit in the limit of 64
     response = attest(reporter, "acme", "backend", "build-1", "sbom", {"attestation_name": "sbom"},
-                      tar_gz({"bom.json": json.dumps(_deep_components(400)).encode()}))
+                      tar_gz({"bom.json": json.dumps(_deep_components(30)).encode()}))
     assert response.status_code == 201, response.content[:300]
-    assert response.json()["results"]["component_count"] == 400
+    assert response.json()["results"]["component_count"] == 30
+    response = attest(reporter, "acme", "backend", "build-1", "sbom", {"attestation_name": "sbom-deep"},
+                      tar_gz({"bom.json": json.dumps(_deep_components(400)).encode()}))
+    assert response.status_code == 400  # a 400 naming the limit, never a 500
+    assert f"bom.json: {LIMIT}" in response.json()["error"]["message"]
 
 
 def test_json_evidence_deeper_than_the_decoder_allows_is_a_400(reporter, trail):
@@ -70,4 +75,4 @@ def test_json_evidence_deeper_than_the_decoder_allows_is_a_400(reporter, trail):
     response = attest(reporter, "acme", "backend", "build-1", "sbom", {"attestation_name": "sbom"},
                       tar_gz({"bom.json": document.encode()}))
     assert response.status_code == 400
-    assert "bom.json: JSON nested too deeply" in response.json()["error"]["message"]
+    assert f"bom.json: {LIMIT}" in response.json()["error"]["message"]

@@ -6,6 +6,7 @@ that the answer names."""
 import json
 
 import pytest
+from django.conf import settings
 
 from csm.lib import jsonschemas
 from evidence.models import Attestation, CustomAttestationType
@@ -130,7 +131,7 @@ def test_a_500_level_schema_is_refused_naming_the_depth_limit(admin_api):
     response = _define(admin_api, _nested(500))
     assert response.status_code == 400
     # the request body's own depth limit stops it before anything parses the schema
-    assert f"body is nested deeper than the limit of {jsonschemas.MAX_DOCUMENT_DEPTH} levels" in (
+    assert f"body is JSON nested more than {settings.CSM_JSON_MAX_DEPTH} levels deep (the limit)" in (
         response.json()["error"]["message"])
     response = _define(admin_api, _nested(jsonschemas.MAX_SCHEMA_DEPTH + 1))
     assert response.status_code == 400

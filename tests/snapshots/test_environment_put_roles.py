@@ -31,7 +31,7 @@ def test_snapshotter_creates_and_re_sends_unchanged(agent, org):
 @pytest.mark.parametrize("change", [
     {"description": "muted"},
     {"tags": {"team": "nobody"}},
-    {"expected_report_interval_seconds": 10 * 365 * 24 * 3600},
+    {"expected_report_interval_seconds": 365 * 24 * 3600},  # a year (the most allowed): silences the alert
     {"include_scaling": True},
 ])
 def test_snapshotter_cannot_change_an_existing_environment(agent, org, change):
@@ -42,7 +42,7 @@ def test_snapshotter_cannot_change_an_existing_environment(agent, org, change):
     assert error["code"] == "permission_denied" and "environments.edit" in error["message"]
     env = Environment.objects.get(org=org, name="prod")
     assert (env.description, env.tags, env.include_scaling) == ("production cluster", {}, False)
-    assert env.expected_report_interval_seconds != 10 * 365 * 24 * 3600
+    assert env.expected_report_interval_seconds != 365 * 24 * 3600
     denied = org.audit_events.get(action="access.denied")
     assert denied.after["permission"] == "environments.edit"
     assert not org.audit_events.filter(action="environment.updated").exists()
