@@ -100,7 +100,7 @@ def action_state(action: Action) -> dict:
             "environments": action.environments, "triggers": action.triggers, "enabled": action.enabled}
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def create_action(ctx: AuditContext, org, name: str, type: str, url: str = "", email: str = "",
                   environments=None, triggers=None) -> tuple[Action, str | None]:
     """Create an action; returns it and, for webhooks, the signing secret (shown this once)."""
@@ -117,7 +117,7 @@ def create_action(ctx: AuditContext, org, name: str, type: str, url: str = "", e
     return action, secret
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def update_action(ctx: AuditContext, org, action: Action, **changes) -> Action:
     """Change name, url/email, environments, triggers or ``enabled`` (re-enabling clears the failures)."""
     action = Action.objects.select_for_update().get(pk=action.pk, org=org)
@@ -147,7 +147,7 @@ def update_action(ctx: AuditContext, org, action: Action, **changes) -> Action:
     return action
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def delete_action(ctx: AuditContext, org, action: Action) -> None:
     """Delete (hide) an action; its delivery log is kept. Pending deliveries are skipped."""
     action = Action.objects.select_for_update().get(pk=action.pk, org=org)
@@ -258,7 +258,7 @@ def enqueue_delivery(delivery_id: int, countdown: float = 0) -> None:
         log.warning("could not enqueue delivery %s; the sweeper will retry it", delivery_id, exc_info=True)
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def test_action(ctx: AuditContext, org, action: Action) -> Delivery:
     """Send a test alert through the action now (whatever its triggers and environments)."""
     event = build_event(org, Trigger.ON_TEST, "test", f"Test alert from csm for action {action.name!r}")
@@ -271,7 +271,7 @@ def test_action(ctx: AuditContext, org, action: Action) -> Delivery:
     return delivery
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def redeliver(ctx: AuditContext, org, delivery: Delivery) -> Delivery:
     """Send a delivery again (same ``webhook-id``), whatever its outcome so far."""
     delivery = Delivery.objects.select_for_update().get(pk=delivery.pk, org=org)

@@ -165,7 +165,7 @@ def parse_template(value) -> dict:
 # --- flows and trails --------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def upsert_flow(ctx: AuditContext, org, data: dict, template_yaml: str | None = None) -> tuple[Flow, bool]:
     """Create or update a flow (kosli ``PUT /api/v2/flows/{org}``). Returns (flow, created)."""
     name = _name(data.get("name"), "name")
@@ -243,7 +243,7 @@ def _trail_for(ctx, org, flow, name) -> Trail:
 # --- artifacts ---------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def report_artifact(ctx: AuditContext, org, flow: Flow, data: dict) -> tuple[Artifact, bool]:
     """Report an artifact of ``flow`` (kosli ``POST /api/v2/artifacts/{org}/{flow}``), binding every
     attestation its trail already holds for it (by fingerprint, or by template name + git commit)."""
@@ -331,7 +331,7 @@ def store_evidence_file(ctx: AuditContext, org, member) -> EvidenceFile:
 # --- custom types ------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def create_custom_type(ctx: AuditContext, org, data: dict) -> CustomAttestationType:
     """Define an org's own attestation type: a JSON Schema and a compliance rule."""
     name = _name(data.get("name"), "name", 100)
@@ -432,7 +432,7 @@ SUMMARY_KEYS = ("junit_results", "snyk_results", "sarif_results", "pull_requests
                 "new_compliance_status", "original_attestation_type", "type_name")
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind: str, data: dict,
                        members=(), can_override: bool = False) -> Attestation:
     """Record an attestation (kosli ``POST /api/v2/attestations/{org}/{flow}/trail/{trail}/{type}``).

@@ -51,7 +51,7 @@ class PolicyServiceError(ServiceError):
 # --- policies ------------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def save_policy(ctx: AuditContext, org, name: str, content: str, description: str = "", comment: str = "",
                 policy_type: str = "env") -> tuple[Policy, PolicyVersion, bool]:
     """Create policy ``name`` or add a version when the content changed. Returns (policy, version,
@@ -114,7 +114,7 @@ def _policies_by_name(org, names: list[str]) -> list[Policy]:
     return [policies[name] for name in names]
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def attach_policies(ctx: AuditContext, org, environment, names: list[str]) -> list[str]:
     """Attach policies to an environment; already attached ones are left alone. Returns the newly attached."""
     attached = []
@@ -131,7 +131,7 @@ def attach_policies(ctx: AuditContext, org, environment, names: list[str]) -> li
     return attached
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def detach_policies(ctx: AuditContext, org, environment, names: list[str]) -> list[str]:
     detached = []
     for policy in _policies_by_name(org, names):
@@ -148,7 +148,7 @@ def detach_policies(ctx: AuditContext, org, environment, names: list[str]) -> li
 # --- allowlist -----------------------------------------------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def add_allowlist_entry(ctx: AuditContext, org, environment, fingerprint: str, artifact_name: str, reason: str,
                         expires_at=None) -> AllowlistEntry:
     if expires_at is not None and expires_at <= timezone.now():
@@ -169,7 +169,7 @@ def add_allowlist_entry(ctx: AuditContext, org, environment, fingerprint: str, a
     return entry
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def remove_allowlist_entry(ctx: AuditContext, org, entry: AllowlistEntry) -> AllowlistEntry:
     entry = AllowlistEntry.objects.select_for_update().get(pk=entry.pk, org=org)
     if entry.removed_at is not None:

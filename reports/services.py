@@ -22,7 +22,7 @@ from reports.models import AuditReport, ReportOutput
 from reports.params import validate_params
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def request_report(ctx: AuditContext, org, kind: str, raw_params: dict, *, role: str) -> AuditReport:
     """Validate, store a pending report, audit the request and enqueue its generation on commit.
 
@@ -80,7 +80,7 @@ def sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def store_output(report_id, data: bytes, data_sha256: str, pdf: bytes, page_count: int,
                  journal: dict) -> ReportOutput | None:
     """Store the generated PDF + JSON once, append its journal leaf and mark the report done.
@@ -112,7 +112,7 @@ def mark_failed(report_id, message: str) -> None:
     )
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def record_download(ctx: AuditContext, report: AuditReport, fmt: str) -> None:
     digest = report.output.pdf_sha256 if fmt == "pdf" else report.output.data_sha256
     record_event(ctx, report.org, AuditAction.AUDIT_REPORT_DOWNLOADED, ("audit_report", report.pk, report.title),

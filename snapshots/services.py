@@ -70,7 +70,7 @@ def _members(org, env_type: str, names) -> list[Environment]:
     return list(found.values())
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def create_or_update_environment(ctx: AuditContext, org, name: str, env_type: str, description: str = "",
                                  include_scaling: bool | None = None, included_environments=None,
                                  tags: dict | None = None,
@@ -116,7 +116,7 @@ def create_or_update_environment(ctx: AuditContext, org, name: str, env_type: st
     return env, created
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def set_environment_archived(ctx: AuditContext, env: Environment, archived: bool) -> Environment:
     """Archive or unarchive an environment (deleting one archives it: journal rows are never destroyed)."""
     env = Environment.objects.select_for_update().get(pk=env.pk)
@@ -150,7 +150,7 @@ def enqueue_report(report_id: int) -> bool:
         return False
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: bytes, idempotency_key: str = "",
                   token=None) -> tuple[Report, bool]:
     """Validate and durably store a report, then enqueue its ingest on commit.

@@ -130,7 +130,7 @@ def _owner_count(org: Org) -> int:
 
 # --- orgs ---------------------------------------------------------------------------------------------
 
-@transaction.atomic
+@transaction.atomic  # also called inside the admin's own transaction
 def update_org(ctx: AuditContext, org: Org, *, name: str) -> Org:
     org = _lock_org(org)
     name = (name or "").strip()
@@ -149,7 +149,7 @@ def update_org(ctx: AuditContext, org: Org, *, name: str) -> Org:
 
 # --- members ------------------------------------------------------------------------------------------
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def change_role(ctx: AuditContext, membership: Membership, role: str, *, actor_role: str | None) -> Membership:
     """Change a member's role. Owner changes need ``owners.manage``; the last owner stays an owner."""
     if role not in Role.values:
@@ -171,7 +171,7 @@ def change_role(ctx: AuditContext, membership: Membership, role: str, *, actor_r
     return membership
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def remove_member(ctx: AuditContext, membership: Membership, *, actor_role: str | None) -> None:
     """Remove a member (and revoke their personal tokens in the org). Never the last owner."""
     org = _lock_org(membership.org)
@@ -219,7 +219,7 @@ def _send_invitation(invitation: Invitation, plaintext: str, inviter_label: str)
     send_mail(f"You are invited to {invitation.org.name} on csm", body, None, [invitation.email])
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def invite_member(ctx: AuditContext, org: Org, email: str, role: str, *, actor_role: str | None,
                   invited_by=None) -> tuple[Invitation, str]:
     """Invite ``email`` with ``role``; returns (invitation, secret). The link is emailed on commit.
@@ -264,7 +264,7 @@ def _revoke_invitation(ctx: AuditContext, invitation: Invitation, now) -> None:
                  before={"status": "pending"}, after={"status": "revoked"})
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def revoke_invitation(ctx: AuditContext, invitation: Invitation) -> Invitation:
     invitation = Invitation.objects.select_for_update().select_related("org").get(pk=invitation.pk)
     if invitation.status != "pending":
@@ -273,7 +273,7 @@ def revoke_invitation(ctx: AuditContext, invitation: Invitation) -> Invitation:
     return invitation
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def accept_invitation(ctx: AuditContext, plaintext: str, user) -> Membership:
     """Accept an invitation as ``user`` (whose email must be the invited one). Single use."""
     found = find_invitation(plaintext)
@@ -340,7 +340,7 @@ def sign_up_link_email(secret: str) -> str | None:
         return None
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def sign_up(email: str, password: str):
     """Create a person's account. Not org-scoped (no org yet), so there is no org audit event."""
     email = (email or "").strip().lower()
@@ -354,7 +354,7 @@ def sign_up(email: str, password: str):
     return user
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def record_sign_in(ctx: AuditContext, user) -> None:
     """A sign-in is recorded in the audit log of every org the person belongs to."""
     for membership in Membership.objects.filter(user=user).select_related("org"):
@@ -363,7 +363,7 @@ def record_sign_in(ctx: AuditContext, user) -> None:
 
 # --- service accounts and tokens ----------------------------------------------------------------------
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def update_service_account(ctx: AuditContext, account: ServiceAccount, *, description: str | None = None,
                            role: str | None = None) -> ServiceAccount:
     account = ServiceAccount.objects.select_for_update().get(pk=account.pk)
@@ -388,7 +388,7 @@ def update_service_account(ctx: AuditContext, account: ServiceAccount, *, descri
     return account
 
 
-@transaction.atomic
+@transaction.atomic  # also called inside the admin's own transaction
 def deactivate_service_account(ctx: AuditContext, account: ServiceAccount) -> ServiceAccount:
     """Deactivate a service account and revoke every token it has. Its history stays."""
     account = ServiceAccount.objects.select_for_update().get(pk=account.pk)
@@ -403,7 +403,7 @@ def deactivate_service_account(ctx: AuditContext, account: ServiceAccount) -> Se
     return account
 
 
-@transaction.atomic
+@transaction.atomic  # also called inside the admin's own transaction
 def revoke_api_token(ctx: AuditContext, token: ApiToken) -> ApiToken:
     """Revoke a token now. Revoking a revoked token changes nothing."""
     token = ApiToken.objects.select_for_update(of=("self",)).select_related("service_account").get(pk=token.pk)
@@ -427,7 +427,7 @@ ROTATION_GRACE_CHOICES = [
 MAX_ROTATION_GRACE_SECONDS = 30 * 86400
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def rotate_api_token(ctx: AuditContext, token: ApiToken, grace_seconds: int,
                      created_by=None) -> tuple[ApiToken, str]:
     """Replace ``token`` with a new one; the old one keeps working for ``grace_seconds``.
