@@ -188,8 +188,9 @@ _ACCEPT_LOCK_CLASS = 0x63736E  # next to policies' 0x63736D ("csm"): our advisor
 def _lock_acceptance(environment_id: int) -> None:
     """Accept one report of an environment at a time (until commit), so report ids and received times
     are the environment's acceptance order and commit order: when ingest sees report N, every earlier
-    report of the environment is already visible. An advisory lock, not the environment row, so
-    accepting never waits for an ingest in progress. SQLite has a single writer and needs none."""
+    report of the environment is already visible. (The audit event's journal-head lock nearly does this
+    already, but a report's id is drawn at its INSERT, before that lock.) An advisory lock, not the
+    environment row, so accepting never waits for an ingest in progress. SQLite has a single writer."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ACCEPT_LOCK_CLASS, environment_id])
@@ -466,7 +467,11 @@ def append_reevaluation_snapshot(ctx: AuditContext, environment: Environment, re
     O(1) rows: no entry is written (open entries stay valid in N+1). Takes the environment row lock
     like ingest, appends the journal leaf and records a ``snapshot.created`` audit event with
     ``reason``; the after-snapshot hooks run after commit. Returns None when the environment has no
-    snapshot yet (nothing to re-evaluate) or is logical."""
+    snapshot yet (nothing to re-evaluate) or is logical.
+
+    Reports of the environment still pending (a backlog after an outage) are ingested first: they were
+    accepted before this re-evaluation, so their snapshots come before it, each at its own time."""
+    _ingest_pending(environment.pk)
     with transaction.atomic():
         env = Environment.objects.select_for_update(no_key=True).select_related("org").get(pk=environment.pk)
         if env.is_logical or env.last_snapshot_index == 0:
@@ -479,6 +484,15 @@ def append_reevaluation_snapshot(ctx: AuditContext, environment: Environment, re
                                 "current_artifact_count"])
     hooks.run_after_snapshot(snapshot.pk, ctx.to_dict())
     return snapshot
+
+
+def _ingest_pending(environment_id: int) -> None:
+    """Ingest every pending report of the environment, in order (a no-op, one indexed query, without)."""
+    mark = Environment.objects.filter(pk=environment_id).values_list("last_ingested_report_id", flat=True).first()
+    newest = (Report.objects.filter(environment_id=environment_id, pk__gt=mark or 0, outcome__isnull=True)
+              .order_by("-pk").values_list("pk", flat=True).first())
+    if newest is not None:
+        ingest_report(newest)
 
 
 def pending_reports(min_age_seconds: int = 0):

@@ -83,9 +83,8 @@ def test_time_travel_after_an_outage_reads_each_report_at_its_own_moment(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_report_accepted_during_another_accept_of_the_environment_queues_behind_it(make_env, ctx):
-    """Two agents (or a retry) report to one environment at once. Report ids must be commit order, or
-    a worker could ingest the later report before the earlier one is even visible, and the earlier one
-    would then be out of turn: lost history."""
+    """Two agents (or a retry) report to one environment at once and a worker picks up the second report
+    at once: the first one, committed just before it, is still ingested first, not lost."""
     env = make_env()
     first_stored, release, errors = threading.Event(), threading.Event(), []
     second = {}
@@ -115,7 +114,7 @@ def test_a_report_accepted_during_another_accept_of_the_environment_queues_behin
     assert first_stored.wait(60)
     threads.append(threading.Thread(target=second_agent))
     threads[1].start()
-    _wait_until(lambda: "outcome" in second or _waiting_for_advisory_lock())
+    _wait_until(lambda: "outcome" in second or _second_agent_waits())
     release.set()
     for thread in threads:
         thread.join(60)
@@ -128,10 +127,10 @@ def test_a_report_accepted_during_another_accept_of_the_environment_queues_behin
     assert ReportOutcome.objects.get(report=first_report).status == "snapshot"
 
 
-def _waiting_for_advisory_lock() -> bool:
+def _second_agent_waits() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND wait_event_type = 'Lock' AND wait_event = 'advisory'")
+                       "AND wait_event_type = 'Lock'")
         return cursor.fetchone()[0] > 0
 
 
@@ -142,3 +141,19 @@ def _wait_until(predicate, timeout=60.0):
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+@pytest.mark.django_db
+def test_a_reevaluation_during_a_backlog_comes_after_the_reports_accepted_before_it(
+        make_env, ctx, django_capture_on_commit_callbacks):
+    env = make_env()
+    with django_capture_on_commit_callbacks(execute=False):
+        first = _accept(ctx, env, 1)
+        services.ingest_report(first.pk)
+        backlog = [_accept(ctx, env, version) for version in (2, 3)]  # no worker ran them yet
+    reevaluation = services.append_reevaluation_snapshot(ctx, env, "policy changed")
+    snapshots = list(Snapshot.objects.filter(environment=env).order_by("index"))
+    assert [(s.index, s.report_id) for s in snapshots] == [
+        (1, first.pk), (2, backlog[0].pk), (3, backlog[1].pk), (4, None)]
+    assert [s.created_at for s in snapshots[:3]] == [first.received_at] + [r.received_at for r in backlog]
+    assert reevaluation.index == 4 and reevaluation.artifacts_digest == snapshots[2].artifacts_digest
