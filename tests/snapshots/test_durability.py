@@ -333,7 +333,8 @@ def test_sixty_reports_through_kill_9_broker_loss_and_two_workers_all_become_his
     try:
         processes += [_beat(sweeper, tmp_path), _worker(pausable), _worker(pausable)]
         report(range(1, 15))
-        wait_for(lambda: all(outcome_of(i) for i in ids), what="reports 1-14 to be ingested")
+        # Deadlines for real processes only (a worker start imports the whole project): never a timing assertion.
+        wait_for(lambda: all(outcome_of(i) for i in ids), timeout=180, what="reports 1-14 to be ingested")
         marker.unlink()  # armed: whichever worker ingests report 15 pauses in it, its rows written
         report([15])
         paused = int(wait_for(lambda: marker.exists() and marker.read_text(), what="a worker to pause in report 15"))
@@ -349,7 +350,7 @@ def test_sixty_reports_through_kill_9_broker_loss_and_two_workers_all_become_his
         _broker_down(private_broker)
         report(range(56, 61))
         _broker_back_empty(private_broker)  # nothing will ever publish 56-60 again but the sweeper
-        wait_for(lambda: outcome_of(ids[-1]), timeout=120, what="the sweeper to bring in the last reports")
+        wait_for(lambda: outcome_of(ids[-1]), timeout=180, what="the sweeper to bring in the last reports")
     finally:
         for process in processes:
             _stop(process)
@@ -377,7 +378,7 @@ def test_two_workers_racing_over_shuffled_redeliveries_ingest_each_report_once_i
     broker = {"CELERY_BROKER_URL": f"redis://127.0.0.1:{private_broker['port']}/0"}
     workers = [_worker(broker), _worker(broker)]
     try:
-        wait_for(lambda: all(outcome_of(i) for i in ids), what="every report to be ingested")
+        wait_for(lambda: all(outcome_of(i) for i in ids), timeout=180, what="every report to be ingested")
         wait_for(lambda: services.ingest_backlog() == 0, what="the duplicate messages to be consumed")
     finally:
         for worker in workers:
