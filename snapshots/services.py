@@ -380,9 +380,10 @@ def _ingest_next(report_id: int):
             # pending behind the mark; ingesting it now would rewind the environment's state.
             report = Report.objects.defer("payload").get(pk=report_id)
             return _outcome(report, ReportStatus.SUPERSEDED), None, None, True
+        # Every report above the mark is pending (the mark moves with each outcome, in the same
+        # transaction), so the next one is a plain range read of the (environment, id) index.
         report = (Report.objects.defer("payload")
-                  .filter(environment_id=env.pk, pk__gt=env.last_ingested_report_id, pk__lte=report_id,
-                          outcome__isnull=True)
+                  .filter(environment_id=env.pk, pk__gt=env.last_ingested_report_id, pk__lte=report_id)
                   .order_by("pk").first())
         ctx = AuditContext.from_dict(report.actor)
         outcome, snapshot = _ingest_locked(ctx, env, report)
