@@ -272,10 +272,11 @@ CELERY_BEAT_SCHEDULE["audit-summarize-denied-access"] = {"task": "audit.summariz
 # --- Snapshots (issue: snapshot journal) -----------------------------------------------------------
 CSM_REPORT_MAX_BYTES = env_int("CSM_REPORT_MAX_BYTES", 128 * 1024 * 1024, minimum=1024)
 CSM_SWEEP_INTERVAL_SECONDS = env_int("CSM_SWEEP_INTERVAL_SECONDS", 60, minimum=1)
+# How long a report may stay pending before the sweeper assumes its message was lost.
+CSM_SWEEP_GRACE_SECONDS = env_int("CSM_SWEEP_GRACE_SECONDS", 30, minimum=0)
 # Re-enqueue reports still pending (a lost Redis message loses nothing): celery beat / run_scheduler.
 CELERY_BEAT_SCHEDULE["sweep-pending-reports"] = {
     "task": "snapshots.sweep_pending_reports", "schedule": CSM_SWEEP_INTERVAL_SECONDS,
-    "kwargs": {"min_age_seconds": 30},
 }
 
 # --- Evidence vault --------------------------------------------------------------------------------

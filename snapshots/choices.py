@@ -21,6 +21,8 @@ class ReportStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SNAPSHOT = "snapshot", "New snapshot"
     UNCHANGED = "unchanged", "Unchanged (heartbeat)"
+    # Only for a report stored before ingest followed acceptance order (migration 0005) whose turn had
+    # already passed: every report accepted since becomes a snapshot or a heartbeat, in order.
     SUPERSEDED = "superseded", "Superseded by a newer report"
 
 

@@ -47,6 +47,10 @@ class Environment(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     last_report_at = models.DateTimeField(null=True, blank=True)
     last_ingested_received_at = models.DateTimeField(null=True, blank=True)
+    # Reports are ingested strictly in acceptance order (report id: acceptance is serialized per
+    # environment, so ids are commit order): every report of this environment up to this id has an
+    # outcome, every later one is pending. The next report to ingest is the first one above it.
+    last_ingested_report_id = models.BigIntegerField(default=0)
     # SHA-256 of the last ingested body when the stored state equals it exactly: a byte-identical
     # report (the common heartbeat) is then "unchanged" without parsing it.
     last_ingested_sha256 = models.CharField(max_length=64, blank=True)
@@ -81,7 +85,8 @@ class Report(models.Model):
 
     ``payload`` is the exact (decompressed) JSON body; ``payload_sha256`` its hash. Its outcome lives in
     ``ReportOutcome`` (also append-only); a report without an outcome is pending and will be
-    (re-)enqueued by the sweeper until a worker ingests it.
+    (re-)enqueued by the sweeper until a worker ingests it. Reports of one environment are accepted
+    one at a time, so their ids are their acceptance (and commit) order, the order of ingest.
     """
 
     org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
@@ -117,7 +122,11 @@ class Report(models.Model):
                 name="report_unique_idempotency_key",
             )
         ]
-        indexes = [models.Index(fields=["environment", "received_at"])]
+        indexes = [
+            models.Index(fields=["environment", "received_at"]),
+            # Ingest finds an environment's next pending report: the first id above its last ingested one.
+            models.Index(fields=["environment", "id"], name="report_env_sequence"),
+        ]
 
     def __str__(self):
         return f"report {self.pk} to {self.environment_id}"

@@ -8,7 +8,9 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 from psycopg import IntegrityError as DatabaseIntegrityError
 
@@ -172,11 +174,12 @@ def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: by
         raise ServiceError(f"Environment {env.name!r} is archived; unarchive it to report.", "environment", 409,
                            "conflict")
     count = validate_report_body(env.type, raw)
+    _lock_acceptance(env.pk)
     report = Report(
         org=env.org, environment=env, type=report_type, payload=raw, payload_sha256=sha, payload_bytes=len(raw),
         entry_count=count, idempotency_key=idempotency_key, token=token,
         service_account_id=getattr(token, "service_account_id", None) or ctx.service_account_id,
-        user_id=ctx.user_id, reporter_label=ctx.actor_label[:255], actor=ctx.to_dict(),
+        user_id=ctx.user_id, reporter_label=ctx.actor_label[:255], actor=ctx.to_dict(), received_at=timezone.now(),
     )
     try:
         with transaction.atomic():
@@ -191,6 +194,20 @@ def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: by
                         "artifacts": count, "idempotency_key": idempotency_key})
     transaction.on_commit(lambda: enqueue_report(report.pk))
     return report, True
+
+
+_ACCEPT_LOCK_CLASS = 0x63736E  # next to policies' 0x63736D ("csm"): our advisory lock ids, apart from others'
+
+
+def _lock_acceptance(environment_id: int) -> None:
+    """Accept one report of an environment at a time (until commit), so report ids and received times
+    are the environment's acceptance order and commit order: when ingest sees report N, every earlier
+    report of the environment is already visible. (The audit event's journal-head lock nearly does this
+    already, but a report's id is drawn at its INSERT, before that lock.) An advisory lock, not the
+    environment row, so accepting never waits for an ingest in progress. SQLite has a single writer."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ACCEPT_LOCK_CLASS, environment_id])
 
 
 def _insert_report(report: Report) -> None:
@@ -315,7 +332,7 @@ def _open_entries(env: Environment) -> dict[tuple[str, str], Running]:
 
 def _pause_for_tests(env: Environment) -> None:
     marker = os.environ.get(PAUSE_ENV)
-    if marker:
+    if marker and not os.path.exists(marker):  # once per marker file: the test arms it by removing the file
         with open(marker, "w") as handle:
             handle.write(str(os.getpid()))
         while True:  # killed by the test (kill -9) while holding the transaction open
@@ -327,30 +344,52 @@ def _outcome(report: Report, status: str, snapshot: Snapshot | None = None) -> R
 
 
 def ingest_report(report_id: int) -> ReportOutcome | None:
-    """Ingest one report: the change-only rule, in one transaction, serialized per environment.
+    """Ingest report ``report_id`` and, first, every earlier pending report of its environment, in
+    acceptance order (report id), so every accepted report becomes history exactly once, in order.
 
-    Locks the environment row; a report that already has an outcome is left alone (idempotent: a
-    second delivery changes nothing); a report older than the last ingested one is ``superseded``.
-    Unchanged running set → heartbeat only (``unchanged``). Changed → snapshot N+1, closing the
-    entries that exited or scaled and opening the ones that started or scaled (O(k) rows for k
-    changes), events, journal leaf and audit event; after commit the after-snapshot hooks run.
-    Returns the outcome, or None when the report no longer exists."""
-    with transaction.atomic():
-        report = Report.objects.filter(pk=report_id).only("id", "environment_id", "received_at").first()
-        if report is None:
+    Each report is one transaction under the environment row lock (the change-only rule: unchanged
+    running set → heartbeat only, ``unchanged``; changed → snapshot N+1 closing the entries that exited
+    or scaled and opening the ones that started or scaled, O(k) rows for k changes, events, journal
+    leaf and audit event); after each commit the after-snapshot hooks run. A crash mid-drain keeps
+    what was committed and the next delivery resumes where it stopped. A report that already has an
+    outcome (its turn passed: an earlier drain or delivery ingested it) is left alone, so a second
+    delivery changes nothing; two workers draining one environment take turns report by report.
+    Returns the outcome of ``report_id``, or None when the report no longer exists."""
+    while True:
+        step = _ingest_next(report_id)
+        if step is None:
             return None
-        env = Environment.objects.select_for_update(no_key=True).select_related("org").get(pk=report.environment_id)
+        outcome, snapshot, ctx, done = step
+        if snapshot is not None:
+            hooks.run_after_snapshot(snapshot.pk, ctx.to_dict())
+        if done:
+            return outcome
+
+
+def _ingest_next(report_id: int):
+    """One transaction: ingest the environment's next pending report up to ``report_id``.
+    Returns (outcome, snapshot or None, ctx, whether ``report_id`` is done), or None if it is gone."""
+    with transaction.atomic():
+        environment_id = Report.objects.filter(pk=report_id).values_list("environment_id", flat=True).first()
+        if environment_id is None:
+            return None
+        env = Environment.objects.select_for_update(no_key=True).select_related("org").get(pk=environment_id)
         existing = ReportOutcome.objects.filter(report_id=report_id).first()
         if existing is not None:
-            return existing
-        report = Report.objects.defer("payload").get(pk=report_id)
-        if env.last_ingested_received_at and report.received_at < env.last_ingested_received_at:
-            return _outcome(report, ReportStatus.SUPERSEDED)
+            return existing, None, None, True
+        if report_id <= env.last_ingested_report_id:
+            # Only a report stored before ingest followed acceptance order (migration 0005) can be
+            # pending behind the mark; ingesting it now would rewind the environment's state.
+            report = Report.objects.defer("payload").get(pk=report_id)
+            return _outcome(report, ReportStatus.SUPERSEDED), None, None, True
+        # Every report above the mark is pending (the mark moves with each outcome, in the same
+        # transaction), so the next one is a plain range read of the (environment, id) index.
+        report = (Report.objects.defer("payload")
+                  .filter(environment_id=env.pk, pk__gt=env.last_ingested_report_id, pk__lte=report_id)
+                  .order_by("pk").first())
         ctx = AuditContext.from_dict(report.actor)
         outcome, snapshot = _ingest_locked(ctx, env, report)
-    if snapshot is not None:
-        hooks.run_after_snapshot(snapshot.pk, ctx.to_dict())
-    return outcome
+    return outcome, snapshot, ctx, report.pk == report_id
 
 
 def _ingest_locked(ctx, env: Environment, report: Report):
@@ -363,9 +402,11 @@ def _heartbeat(env: Environment, report: Report, in_sync: bool):
     """Nothing changed: only the environment's last-report time moves."""
     env.last_report_at = max(report.received_at, env.last_report_at or report.received_at)
     env.last_ingested_received_at = report.received_at
+    env.last_ingested_report_id = report.pk
     # Stored state equals this body exactly unless scaling was left out of an unchanged report.
     env.last_ingested_sha256 = report.payload_sha256 if in_sync else ""
-    env.save(update_fields=["last_report_at", "last_ingested_received_at", "last_ingested_sha256"])
+    env.save(update_fields=["last_report_at", "last_ingested_received_at", "last_ingested_report_id",
+                            "last_ingested_sha256"])
     return _outcome(report, ReportStatus.UNCHANGED), None
 
 
@@ -383,7 +424,11 @@ def _ingest_body(ctx, env: Environment, report: Report):
     changes = {"started": len(started), "exited": len(exited), "scaled": len(scaled)}
     env.last_report_at = max(report.received_at, env.last_report_at or report.received_at)
     env.last_ingested_received_at = report.received_at
+    env.last_ingested_report_id = report.pk
     env.last_ingested_sha256 = report.payload_sha256
+    # The snapshot carries its report's time (when the agent's observation was accepted), not the
+    # time a worker got to it: a report ingested after an outage still sits at its own moment for
+    # @{time} reads. Never before the previous snapshot (clock skew between web servers).
     snapshot = _append_snapshot(ctx, env, max(report.received_at, env.last_snapshot_at or report.received_at),
                                 SnapshotReason.REPORT, artifacts_digest(counts), len(counts), sum(counts.values()),
                                 changes, report)
@@ -412,8 +457,9 @@ def _ingest_body(ctx, env: Environment, report: Report):
         ),
     )
     _pause_for_tests(env)
-    env.save(update_fields=["last_report_at", "last_ingested_received_at", "last_ingested_sha256",
-                            "last_snapshot_index", "last_snapshot_at", "last_snapshot_hash", "current_artifact_count"])
+    env.save(update_fields=["last_report_at", "last_ingested_received_at", "last_ingested_report_id",
+                            "last_ingested_sha256", "last_snapshot_index", "last_snapshot_at", "last_snapshot_hash",
+                            "current_artifact_count"])
     return _outcome(report, ReportStatus.SNAPSHOT, snapshot), snapshot
 
 
@@ -424,7 +470,11 @@ def append_reevaluation_snapshot(ctx: AuditContext, environment: Environment, re
     O(1) rows: no entry is written (open entries stay valid in N+1). Takes the environment row lock
     like ingest, appends the journal leaf and records a ``snapshot.created`` audit event with
     ``reason``; the after-snapshot hooks run after commit. Returns None when the environment has no
-    snapshot yet (nothing to re-evaluate) or is logical."""
+    snapshot yet (nothing to re-evaluate) or is logical.
+
+    Reports of the environment still pending (a backlog after an outage) are ingested first: they were
+    accepted before this re-evaluation, so their snapshots come before it, each at its own time."""
+    _ingest_pending(environment.pk)
     with transaction.atomic():
         env = Environment.objects.select_for_update(no_key=True).select_related("org").get(pk=environment.pk)
         if env.is_logical or env.last_snapshot_index == 0:
@@ -437,6 +487,15 @@ def append_reevaluation_snapshot(ctx: AuditContext, environment: Environment, re
                                 "current_artifact_count"])
     hooks.run_after_snapshot(snapshot.pk, ctx.to_dict())
     return snapshot
+
+
+def _ingest_pending(environment_id: int) -> None:
+    """Ingest every pending report of the environment, in order (a no-op, one indexed query, without)."""
+    mark = Environment.objects.filter(pk=environment_id).values_list("last_ingested_report_id", flat=True).first()
+    newest = (Report.objects.filter(environment_id=environment_id, pk__gt=mark or 0, outcome__isnull=True)
+              .order_by("-pk").values_list("pk", flat=True).first())
+    if newest is not None:
+        ingest_report(newest)
 
 
 def pending_reports(min_age_seconds: int = 0):
@@ -465,12 +524,18 @@ def ingest_backlog() -> int | None:
         return None
 
 
-def sweep_pending_reports(min_age_seconds: int = 30, limit: int = 1000) -> int:
-    """Re-enqueue pending reports (a lost Redis message loses nothing). Returns how many were published.
+def sweep_pending_reports(min_age_seconds: int | None = None, limit: int = 1000) -> int:
+    """Re-enqueue pending reports (a lost Redis message loses nothing): per environment, its newest
+    report pending for at least ``min_age_seconds`` (default ``CSM_SWEEP_GRACE_SECONDS``), whose ingest
+    first ingests every earlier pending report of the environment, in order. Returns how many were
+    published.
 
     Skipped while the ingest queue still holds messages: a backlog is slow, not lost, and re-publishing
     it every minute would only pile up duplicates (harmless: ingest is idempotent, but wasted work)."""
+    if min_age_seconds is None:
+        min_age_seconds = settings.CSM_SWEEP_GRACE_SECONDS
     if ingest_backlog():
         return 0
-    ids = list(pending_reports(min_age_seconds).values_list("id", flat=True)[:limit])
-    return sum(1 for report_id in ids if enqueue_report(report_id))
+    newest = (pending_reports(min_age_seconds).order_by().values("environment_id").annotate(newest=Max("id"))
+              .order_by("newest").values_list("newest", flat=True)[:limit])
+    return sum(1 for report_id in list(newest) if enqueue_report(report_id))

@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
     acks_late=True,
 )
 def ingest_report_task(self, report_id: int) -> str:
-    """Ingest report ``report_id`` (see services.ingest_report). A report that no longer exists is a clean
-    no-op; a report that exhausts its retries stays pending and the sweeper enqueues it again later."""
+    """Ingest report ``report_id`` after every earlier pending report of its environment, in acceptance
+    order (see services.ingest_report). A report that no longer exists is a clean no-op; a report that
+    exhausts its retries stays pending and the sweeper enqueues it again later."""
     outcome = services.ingest_report(report_id)
     if outcome is None:
         log.info("report %s is gone; nothing to ingest", report_id)
@@ -31,8 +32,9 @@ def ingest_report_task(self, report_id: int) -> str:
 
 
 @shared_task(name="snapshots.sweep_pending_reports")
-def sweep_pending_reports_task(min_age_seconds: int = 30) -> int:
-    """Periodic (CELERY_BEAT_SCHEDULE["sweep-pending-reports"]): re-enqueue reports still pending."""
+def sweep_pending_reports_task(min_age_seconds: int | None = None) -> int:
+    """Periodic (CELERY_BEAT_SCHEDULE["sweep-pending-reports"]): re-enqueue reports pending for longer than
+    ``min_age_seconds`` (default CSM_SWEEP_GRACE_SECONDS)."""
     count = services.sweep_pending_reports(min_age_seconds)
     if count:
         log.info("re-enqueued %s pending report(s)", count)

@@ -9,13 +9,15 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
-from snapshots import services
+from audit.journal import verify_journal
+from snapshots import selectors, services
 from snapshots.models import Report, ReportOutcome, Snapshot, SnapshotEntry
 from tenants.choices import Role
 from tests.conftest import real_worker
@@ -165,7 +167,8 @@ def test_reports_accepted_while_redis_is_down_are_ingested_after_it_returns(agen
     private_broker["process"] = _redis(private_broker["port"])
     app._pool = None
     app.amqp._producer_pool = None
-    assert services.sweep_pending_reports(min_age_seconds=0) == 2
+    # One message per environment: its newest pending report, whose ingest first ingests the older one.
+    assert services.sweep_pending_reports(min_age_seconds=0) == 1
     with real_worker():
         wait_for(lambda: all(outcome_of(i) for i in ids), what="both reports to be ingested")
     assert [outcome_of(i).status for i in ids] == ["snapshot", "snapshot"]
@@ -247,3 +250,143 @@ def test_sweeper_leaves_a_backlog_alone_and_resends_lost_messages(agent):
     assert services.ingest_backlog() == 1
     client.flushdb()
     assert outcome_of(first) is None
+
+
+# --- Every accepted report becomes history, in order, exactly once (real processes) -----------------
+
+def _beat(env_extra: dict, directory: Path) -> subprocess.Popen:
+    """A real `celery beat` (the production sweeper schedule), with the test's database and broker."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "csm.test_settings",
+           "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{settings.DATABASES['default']['NAME']}",
+           "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, **env_extra}
+    return subprocess.Popen(
+        [str(ROOT / ".venv/bin/celery"), "-A", "csm", "beat", "-l", "WARNING", "-s", str(directory / "beat-schedule"),
+         "--pidfile", str(directory / "beat.pid")],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _broker_down(broker) -> None:
+    _stop(broker["process"])
+
+
+def _broker_back_empty(broker) -> None:
+    """redis-server restarted on the same port without its data (no persistence): every message is gone."""
+    from csm.celery import app
+
+    broker["process"] = _redis(broker["port"])
+    app._pool = None  # the web process reconnects
+    app.amqp._producer_pool = None
+
+
+def version_report(version: int) -> dict:
+    """Each report carries a new version of the artifact 'app', next to an unchanging 'db'."""
+    return server_report(fp(10_000), fp(version), names=["db", "app"])
+
+
+def assert_history_is_every_report_in_order(org, ids: list[int]) -> None:
+    """One snapshot per accepted (changed) report, numbered in acceptance order, each at its report's
+    own time, and the final state is the last report's."""
+    assert [outcome_of(i).status for i in ids] == ["snapshot"] * len(ids)
+    snapshots = list(Snapshot.objects.order_by("index"))
+    assert [(s.index, s.report_id) for s in snapshots] == [(n, i) for n, i in enumerate(ids, 1)]
+    received = dict(Report.objects.values_list("id", "received_at"))
+    assert [s.created_at for s in snapshots] == [received[i] for i in ids]
+    assert ReportOutcome.objects.count() == len(ids)
+    latest = selectors.snapshot_artifacts(snapshots[-1])
+    assert {(a["name"], a["fingerprint"]) for a in latest} == {("db", fp(10_000)), ("app", fp(len(ids)))}
+    assert verify_journal(org) is None
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_sixty_reports_through_kill_9_broker_loss_and_two_workers_all_become_history_in_order(
+        org, agent, private_broker, tmp_path):
+    """The fault test of the issue: 60 reports to one environment, each a new version of one artifact, two
+    workers racing on it. The worker ingesting report 15 is killed (-9) in the middle of it and
+    restarted; the broker dies at 30 and comes back empty at 40; it dies again at 56 and comes back
+    empty after the last report, so only the real sweeper (celery beat, grace period shortened) can
+    bring in the last five."""
+    sweeper = {"CELERY_BROKER_URL": f"redis://127.0.0.1:{private_broker['port']}/0",
+               "CSM_SWEEP_INTERVAL_SECONDS": "1", "CSM_SWEEP_GRACE_SECONDS": "2"}
+    marker = tmp_path / "ingest-paused"
+    marker.touch()  # the pause hook stays disarmed while the file exists
+    pausable = {**sweeper, services.PAUSE_ENV: str(marker)}
+    processes, ids = [], []
+
+    def report(versions):
+        for version in versions:
+            response = put_report(agent, version_report(version))
+            assert response.status_code == 201
+            ids.append(response.json()["id"])
+
+    try:
+        processes += [_beat(sweeper, tmp_path), _worker(pausable), _worker(pausable)]
+        report(range(1, 15))
+        # Deadlines for real processes only (a worker start imports the whole project): never a timing assertion.
+        wait_for(lambda: all(outcome_of(i) for i in ids), timeout=180, what="reports 1-14 to be ingested")
+        marker.unlink()  # armed: whichever worker ingests report 15 pauses in it, its rows written
+        report([15])
+        paused = int(wait_for(lambda: marker.exists() and marker.read_text(), what="a worker to pause in report 15"))
+        os.kill(paused, signal.SIGKILL)
+        next(p for p in processes if p.pid == paused).wait(timeout=30)
+        wait_for(lambda: not _env_locked(), what="PostgreSQL to roll back the killed worker's transaction")
+        processes.append(_worker(pausable))  # restarted (the marker exists again: no second pause)
+        report(range(16, 30))
+        _broker_down(private_broker)
+        report(range(30, 40))  # accepted and stored; their messages cannot be published
+        _broker_back_empty(private_broker)
+        report(range(40, 56))
+        _broker_down(private_broker)
+        report(range(56, 61))
+        _broker_back_empty(private_broker)  # nothing will ever publish 56-60 again but the sweeper
+        wait_for(lambda: outcome_of(ids[-1]), timeout=180, what="the sweeper to bring in the last reports")
+    finally:
+        for process in processes:
+            _stop(process)
+    assert len(ids) == 60
+    assert_history_is_every_report_in_order(org, ids)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_over_shuffled_redeliveries_ingest_each_report_once_in_order(
+        org, agent, owner_api, private_broker):
+    """Reports accepted while no worker runs; their messages are lost and then re-sent newest first, each
+    twice (the sweeper and a late redelivery); two workers start together. Afterwards `@{time}` between
+    two reports reads the earlier one's snapshot: each snapshot kept its report's time."""
+    import redis
+
+    from snapshots.tasks import ingest_report_task
+
+    ids = [put_report(agent, version_report(version)).json()["id"] for version in range(1, 31)]
+    redis.Redis(port=private_broker["port"]).flushdb()  # the broker lost every message
+    for report_id in reversed(ids):
+        for _ in range(2):
+            ingest_report_task.apply_async(args=[report_id])
+    broker = {"CELERY_BROKER_URL": f"redis://127.0.0.1:{private_broker['port']}/0"}
+    workers = [_worker(broker), _worker(broker)]
+    try:
+        wait_for(lambda: all(outcome_of(i) for i in ids), timeout=180, what="every report to be ingested")
+        wait_for(lambda: services.ingest_backlog() == 0, what="the duplicate messages to be consumed")
+    finally:
+        for worker in workers:
+            _stop(worker)
+    assert_history_is_every_report_in_order(org, ids)
+    received = [Report.objects.get(pk=i).received_at for i in ids]
+    for number in (1, 7, 29):
+        between = received[number - 1] + (received[number] - received[number - 1]) / 2
+        answer = owner_api.get(f"/api/v2/snapshots/acme/prod/{quote('@{' + between.isoformat() + '}')}")
+        assert answer.status_code == 200
+        assert answer.json()["index"] == number
