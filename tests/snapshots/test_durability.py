@@ -12,11 +12,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from audit.journal import verify_journal
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
-from audit.journal import verify_journal
 from snapshots import selectors, services
 from snapshots.models import Report, ReportOutcome, Snapshot, SnapshotEntry
 from tenants.choices import Role

@@ -5,9 +5,9 @@ import json
 import threading
 
 import pytest
+from audit.journal import verify_journal
 from django.db import connection, connections, transaction
 
-from audit.journal import verify_journal
 from snapshots import selectors, services
 from snapshots.models import Report, ReportOutcome, Snapshot
 from tests.snapshots.conftest import fp, server_report

@@ -18,7 +18,7 @@ def forwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("snapshots", "0004_lz4_compression"),
+        ("snapshots", "0006_report_interval_bounds"),
     ]
 
     operations = [
