@@ -378,7 +378,7 @@ def _ingest_next(report_id: int):
         if existing is not None:
             return existing, None, None, True
         if report_id <= env.last_ingested_report_id:
-            # Only a report stored before ingest followed acceptance order (migration 0005) can be
+            # Only a report stored before ingest followed acceptance order (migration 0007) can be
             # pending behind the mark; ingesting it now would rewind the environment's state.
             report = Report.objects.defer("payload").get(pk=report_id)
             return _outcome(report, ReportStatus.SUPERSEDED), None, None, True
