@@ -104,12 +104,12 @@ def main():
     from alerts import signing
     from audit.context import AuditContext
     from policies import services as policy_services
-    from snapshots import services as snapshot_services
     from snapshots.models import ReportOutcome
+    from snapshots.services.environments import create_or_update_environment
 
     ctx = AuditContext.system("bench")
     org, token = common.make_org("bench")
-    env, _ = snapshot_services.create_or_update_environment(ctx, org, "prod", "server")
+    env, _ = create_or_update_environment(ctx, org, "prod", "server")
     policy_services.save_policy(ctx, org, "needs-provenance", POLICY)
     policy_services.attach_policies(ctx, org, env, ["needs-provenance"])
     receiver = Receiver()

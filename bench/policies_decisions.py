@@ -80,20 +80,22 @@ def old_row_bytes(decisions: list[dict]) -> int:
 def run(org, artifacts: int, k: int, snapshots: int) -> dict:
     from audit.context import AuditContext
     from policies import services as policies
-    from snapshots import services
     from snapshots.models import Snapshot
+    from snapshots.services.environments import create_or_update_environment
+    from snapshots.services.ingest import ingest_report
+    from snapshots.services.reports import accept_report
 
     ctx = AuditContext.system("bench")
-    env, _ = services.create_or_update_environment(ctx, org, f"policed-{artifacts}-{k}", "server")
+    env, _ = create_or_update_environment(ctx, org, f"policed-{artifacts}-{k}", "server")
     policies.save_policy(ctx, org, "needs-provenance", POLICY)
     policies.attach_policies(ctx, org, env, ["needs-provenance"])
     fingerprints = [f"{artifacts:08x}{k:08x}{i:048x}" for i in range(artifacts)]
     give_provenance(org, env.name, fingerprints[::2])
 
     def ingest(raw: bytes) -> tuple[Snapshot, float]:
-        report, _ = services.accept_report(ctx, env, "server", raw)
+        report, _ = accept_report(ctx, env, "server", raw)
         started = time.perf_counter()
-        outcome = services.ingest_report(report.pk)
+        outcome = ingest_report(report.pk)
         return outcome.snapshot, time.perf_counter() - started
 
     first, _ = ingest(body(fingerprints))

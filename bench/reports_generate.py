@@ -79,7 +79,7 @@ def build_environment(org, name: str, snapshots: int, events: int, start: dateti
     from journal.models import JournalHead
     from journal.services import leaf_payload
     from snapshots.models import Environment, Snapshot
-    from snapshots.services import create_or_update_environment
+    from snapshots.services.environments import create_or_update_environment
 
     ctx = AuditContext.system("bench")
     env, _ = create_or_update_environment(ctx, org, name, "server")

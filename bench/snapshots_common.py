@@ -207,7 +207,7 @@ def copy_seconds(rows: list[tuple], columns: list[str], like: str = "snapshots_s
 
 def entry_rows(org_id: int, env_id: int, running: dict, when) -> list[tuple]:
     """The entry rows ingest writes for a canonical running set (for the COPY floor)."""
-    from snapshots.ingest import instances_json
+    from snapshots.report_bodies import instances_json
 
     return [(org_id, env_id, name, fp, len(instances), instances_json(instances), when, 1, "started")
             for (name, fp), instances in running.items()]

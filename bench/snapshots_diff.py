@@ -125,13 +125,15 @@ def main():
     import requests
 
     from audit.context import AuditContext
-    from snapshots import services
     from snapshots.models import Environment, SnapshotEntry
+    from snapshots.services.environments import create_or_update_environment
+    from snapshots.services.ingest import ingest_report
+    from snapshots.services.reports import accept_report
 
     org, token = make_org()
     ctx = AuditContext.system("bench")
-    history, _ = services.create_or_update_environment(ctx, org, "history", "server")
-    staging, _ = services.create_or_update_environment(ctx, org, "staging", "server")
+    history, _ = create_or_update_environment(ctx, org, "history", "server")
+    staging, _ = create_or_update_environment(ctx, org, "staging", "server")
     started = time.perf_counter()
     current = build_history(org, history, args.artifacts, args.snapshots)
     print(f"history: {args.snapshots:,} snapshots of {args.artifacts:,} artifacts, "
@@ -140,8 +142,8 @@ def main():
     staged = [fp if slot % 100 else fingerprint(slot, 10**6) for slot, (fp, _, _) in enumerate(current)]
     body = json.dumps({"artifacts": [{"digests": {f"app-{slot}": fp}, "creationTimestamp": 1_764_000_000}
                                      for slot, fp in enumerate(staged)]}).encode()
-    report, _ = services.accept_report(ctx, staging, "server", body)
-    services.ingest_report(report.pk)
+    report, _ = accept_report(ctx, staging, "server", body)
+    ingest_report(report.pk)
     staging = Environment.objects.get(pk=staging.pk)
     history = Environment.objects.get(pk=history.pk)
     analyze()

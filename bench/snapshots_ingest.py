@@ -91,18 +91,21 @@ def journal_rows_and_bytes(env, index: int) -> tuple[int, int]:
 
 def worker_times(org, artifacts: int, runs: int = 20):
     from audit.context import AuditContext
-    from snapshots import hooks, services
+    from snapshots import hooks
+    from snapshots.services.environments import create_or_update_environment
+    from snapshots.services.ingest import ingest_report
+    from snapshots.services.reports import accept_report
 
     hooks._after_snapshot.clear()  # the journal's own work: policies / alerts hooks are measured by theirs
 
     ctx = AuditContext.system("bench")
-    env, _ = services.create_or_update_environment(ctx, org, f"worker-{artifacts}", "server")
+    env, _ = create_or_update_environment(ctx, org, f"worker-{artifacts}", "server")
     fingerprints = [f"{i:064x}" for i in range(artifacts)]
 
     def ingest(raw: bytes) -> float:
-        report, _ = services.accept_report(ctx, env, "server", raw)
+        report, _ = accept_report(ctx, env, "server", raw)
         started = time.perf_counter()
-        services.ingest_report(report.pk)
+        ingest_report(report.pk)
         return time.perf_counter() - started
 
     ingest(body(fingerprints))
@@ -119,18 +122,20 @@ def amplification(org, artifacts: int, k: int = 10, snapshots: int = 5):
     from django.db import connection
 
     from audit.context import AuditContext
-    from snapshots import services
+    from snapshots.services.environments import create_or_update_environment
+    from snapshots.services.ingest import ingest_report
+    from snapshots.services.reports import accept_report
 
     ctx = AuditContext.system("bench")
-    env, _ = services.create_or_update_environment(ctx, org, f"amp-{artifacts}", "server")
+    env, _ = create_or_update_environment(ctx, org, f"amp-{artifacts}", "server")
     fingerprints = [f"{i:064x}" for i in range(artifacts)]
-    report, _ = services.accept_report(ctx, env, "server", body(fingerprints))
-    services.ingest_report(report.pk)
+    report, _ = accept_report(ctx, env, "server", body(fingerprints))
+    ingest_report(report.pk)
     results = []
     for step in range(1, snapshots + 1):
         fingerprints = churn(fingerprints, 20_000 + step, k)
-        report, _ = services.accept_report(ctx, env, "server", body(fingerprints))
-        services.ingest_report(report.pk)
+        report, _ = accept_report(ctx, env, "server", body(fingerprints))
+        ingest_report(report.pk)
         env.refresh_from_db()
         results.append(journal_rows_and_bytes(env, env.last_snapshot_index))
     with connection.cursor() as cursor:

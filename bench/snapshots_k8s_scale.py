@@ -59,8 +59,8 @@ def main():
     setup()
     import requests
 
-    from snapshots.ingest import canonicalize_body
     from snapshots.models import Environment, ReportOutcome, SnapshotEntry
+    from snapshots.report_bodies import canonicalize_body
 
     org, token = make_org()
     body = k8s_report(args.pods, args.pods_per_deployment)

@@ -23,7 +23,7 @@ from csm.errors import ServiceError
 from snapshots.models import Environment, Snapshot, SnapshotEntry
 from snapshots.selectors import entries_at as journal_entries_at
 from snapshots.selectors import latest_snapshot, snapshot_artifacts
-from snapshots.services import append_reevaluation_snapshot
+from snapshots.services.ingest import append_reevaluation_snapshot
 
 from .evaluation import COMPLIANT, NON_COMPLIANT, UNKNOWN, AppliedPolicy, evaluate_artifact
 from .facts import gather_facts

@@ -5,7 +5,8 @@ import logging
 from celery import shared_task
 from django.db import DatabaseError
 
-from snapshots import services
+from snapshots.services.ingest import ingest_report
+from snapshots.services.reports import sweep_pending_reports
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,9 @@ log = logging.getLogger(__name__)
 )
 def ingest_report_task(self, report_id: int) -> str:
     """Ingest report ``report_id`` after every earlier pending report of its environment, in acceptance
-    order (see services.ingest_report). A report that no longer exists is a clean no-op; a report that
+    order (see ingest_report). A report that no longer exists is a clean no-op; a report that
     exhausts its retries stays pending and the sweeper enqueues it again later."""
-    outcome = services.ingest_report(report_id)
+    outcome = ingest_report(report_id)
     if outcome is None:
         log.info("report %s is gone; nothing to ingest", report_id)
         return "gone"
@@ -35,7 +36,7 @@ def ingest_report_task(self, report_id: int) -> str:
 def sweep_pending_reports_task(min_age_seconds: int | None = None) -> int:
     """Periodic (CELERY_BEAT_SCHEDULE["sweep-pending-reports"]): re-enqueue reports pending for longer than
     ``min_age_seconds`` (default CSM_SWEEP_GRACE_SECONDS)."""
-    count = services.sweep_pending_reports(min_age_seconds)
+    count = sweep_pending_reports(min_age_seconds)
     if count:
         log.info("re-enqueued %s pending report(s)", count)
     return count

@@ -10,7 +10,9 @@ from django.urls import reverse
 from audit.context import AuditContext
 from csm.lib.text import BIDI_CONTROLS, reveal_bidi_controls
 from evidence import services as evidence
-from snapshots import services as snapshots
+from snapshots.services.environments import create_or_update_environment
+from snapshots.services.ingest import ingest_report
+from snapshots.services.reports import accept_report
 from tests.reports.conftest import generate, pdf_text  # noqa: F401 - generate is a fixture
 from tests.reports.test_kinds import report_range
 
@@ -32,13 +34,13 @@ def test_every_bidi_control_becomes_a_visible_code_point():
 @pytest.fixture
 def hostile(org, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False):
-        env, _ = snapshots.create_or_update_environment(CTX, org, "edge", "server", description=f"{RLO}evil env")
+        env, _ = create_or_update_environment(CTX, org, "edge", "server", description=f"{RLO}evil env")
         flow, _ = evidence.upsert_flow(CTX, org, {"name": "backend", "description": f"{RLO}evil flow"})
         evidence.report_artifact(CTX, org, flow, {"fingerprint": FP, "filename": f"{RLO}gnp.exe",
                                                   "trail_name": "release-1", "git_commit": COMMIT})
         body = {"artifacts": [{"digests": {f"{RLO}gnp.exe": FP}, "creationTimestamp": 1_700_000_000}]}
-        report, _ = snapshots.accept_report(CTX, env, "server", json.dumps(body).encode())
-    snapshots.ingest_report(report.pk)
+        report, _ = accept_report(CTX, env, "server", json.dumps(body).encode())
+    ingest_report(report.pk)
     return env
 
 

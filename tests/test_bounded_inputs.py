@@ -10,8 +10,10 @@ import pytest
 from django.test import override_settings
 
 from audit.context import AuditContext
-from snapshots import services
 from snapshots.models import Environment
+from snapshots.services.environments import create_or_update_environment
+from snapshots.services.ingest import ingest_report
+from snapshots.services.reports import accept_report
 from tenants.choices import Role
 from tests.evidence.conftest import attest, begin_trail, evidence_root, make_flow, tar_gz  # noqa: F401 (fixture)
 from tests.snapshots.conftest import fp, server_report
@@ -40,11 +42,11 @@ def admin(api, org, token_for):
 def prod(org, django_capture_on_commit_callbacks):
     """A server environment with two snapshots."""
     ctx = AuditContext.system("test")
-    env, _ = services.create_or_update_environment(ctx, org, "prod", "server")
+    env, _ = create_or_update_environment(ctx, org, "prod", "server")
     for body in (server_report(fp(1)), server_report(fp(1), fp(2))):
         with django_capture_on_commit_callbacks(execute=False):
-            report, _ = services.accept_report(ctx, env, env.type, json.dumps(body).encode(), "")
-        services.ingest_report(report.pk)
+            report, _ = accept_report(ctx, env, env.type, json.dumps(body).encode(), "")
+        ingest_report(report.pk)
     return env
 
 

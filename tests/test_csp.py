@@ -9,7 +9,9 @@ import pytest
 from audit.context import AuditContext
 from evidence import services as evidence
 from policies import services as policies
-from snapshots import services as snapshots
+from snapshots.services.environments import create_or_update_environment
+from snapshots.services.ingest import ingest_report
+from snapshots.services.reports import accept_report
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +34,7 @@ def build_world(org, owner, capture, evidence_root):
     settings.STORAGES = {**settings.STORAGES, "evidence": {
         "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(evidence_root)}}}
     with capture(execute=False):
-        env, _ = snapshots.create_or_update_environment(CTX, org, "prod", "server", description="production")
+        env, _ = create_or_update_environment(CTX, org, "prod", "server", description="production")
         flow, _ = evidence.upsert_flow(CTX, org, {"name": "backend", "description": "the API"})
         evidence.report_artifact(CTX, org, flow, {"fingerprint": FP, "filename": "api", "trail_name": "release-1",
                                                   "git_commit": COMMIT})
@@ -46,8 +48,8 @@ def build_world(org, owner, capture, evidence_root):
         body = {"artifacts": [{"digests": {name: fp}, "creationTimestamp": 1_700_000_000}
                               for name, fp in artifacts.items()]}
         with capture(execute=False):
-            report, _ = snapshots.accept_report(CTX, env, "server", json.dumps(body).encode())
-        snapshots.ingest_report(report.pk)
+            report, _ = accept_report(CTX, env, "server", json.dumps(body).encode())
+        ingest_report(report.pk)
     return [
         "/o/acme/", "/o/acme/environments/", "/o/acme/environments/prod/", "/o/acme/environments/prod/snapshots/2/",
         "/o/acme/diff/?env1=prod&at1=1&env2=prod&at2=2", f"/o/acme/search/?q={FP[:8]}", "/o/acme/flows/",

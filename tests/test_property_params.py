@@ -14,7 +14,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from audit.context import AuditContext
-from snapshots import services
+from snapshots.services.environments import create_or_update_environment
+from snapshots.services.ingest import ingest_report
+from snapshots.services.reports import accept_report
 from tenants.choices import Role
 from tests.snapshots.conftest import fp, server_report
 
@@ -55,11 +57,11 @@ def params(**strategies):
 @pytest.fixture
 def env(org, django_capture_on_commit_callbacks):
     ctx = AuditContext.system("test")
-    prod, _ = services.create_or_update_environment(ctx, org, "prod", "server")
+    prod, _ = create_or_update_environment(ctx, org, "prod", "server")
     for body in (server_report(fp(1)), server_report(fp(1), fp(2))):
         with django_capture_on_commit_callbacks(execute=False):
-            report, _ = services.accept_report(ctx, prod, prod.type, json.dumps(body).encode(), "")
-        services.ingest_report(report.pk)
+            report, _ = accept_report(ctx, prod, prod.type, json.dumps(body).encode(), "")
+        ingest_report(report.pk)
     return prod
 
 

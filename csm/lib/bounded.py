@@ -56,7 +56,7 @@ def _finite_float(text: str) -> float:
 
 
 # The C scanner of the standard library, one value at a time; NaN / Infinity refused, as JSON does. The
-# report path (snapshots/ingest.py) streams a body entry by entry through it.
+# report path (snapshots/report_bodies.py) streams a body entry by entry through it.
 raw_decode = json.JSONDecoder(parse_constant=_no_constant).raw_decode
 _decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
 # A JSON string with its escapes: removed first, so "[[[" inside a string is not nesting.

@@ -19,11 +19,13 @@ from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, input_error, invalid
 from csm.errors import ServiceError
 from csm.lib.bounded import InputError, parse_datetime, parse_int, parse_page
-from snapshots import hooks, selectors, services
+from snapshots import hooks, selectors
 from snapshots.api.serializers import EnvironmentInputSerializer, environment_data, event_data, unix
 from snapshots.choices import EnvironmentType, EventKind
-from snapshots.ingest import BadEncoding, BodyTooLarge, ReportInvalid, read_body
 from snapshots.models import Environment, Report, SnapshotEvent
+from snapshots.report_bodies import BadEncoding, BodyTooLarge, ReportInvalid, read_body
+from snapshots.services.environments import EDIT_PERMISSION, create_or_update_environment, set_environment_archived
+from snapshots.services.reports import accept_report, report_answer
 
 HEX = re.compile(r"^[0-9a-f]+$")
 
@@ -90,14 +92,14 @@ class EnvironmentListView(EnvironmentScoped):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         try:
-            env, created = services.create_or_update_environment(
+            env, created = create_or_update_environment(
                 AuditContext.from_request(request), self.org, data["name"], data["type"], data["description"],
                 data["include_scaling"], data["included_environments"], data["tags"],
                 data["expected_report_interval_seconds"],
-                may_change_existing=self.org_access.can(services.EDIT_PERMISSION))
+                may_change_existing=self.org_access.can(EDIT_PERMISSION))
         except ServiceError as error:
             if error.status == 403:  # the write rolled back; the refusal is audited in its own transaction
-                record_denied_access(AuditContext.from_request(request), self.org, services.EDIT_PERMISSION,
+                record_denied_access(AuditContext.from_request(request), self.org, EDIT_PERMISSION,
                                      request.path)
             raise
         members = sorted(e.name for e in env.included_environments.all())
@@ -116,7 +118,7 @@ class EnvironmentDetailView(EnvironmentScoped):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def delete(self, request, org, env):
-        environment = services.set_environment_archived(AuditContext.from_request(request),
+        environment = set_environment_archived(AuditContext.from_request(request),
                                                         self.get_environment(env), True)
         return Response(environment_data(environment))
 
@@ -128,7 +130,7 @@ class EnvironmentArchiveView(EnvironmentScoped):
     archived = True
 
     def _set(self, request, env):
-        environment = services.set_environment_archived(AuditContext.from_request(request),
+        environment = set_environment_archived(AuditContext.from_request(request),
                                                         self.get_environment(env), self.archived)
         return Response(environment_data(environment))
 
@@ -168,11 +170,11 @@ class ReportView(EnvironmentScoped):
         if len(key) > 255:
             raise invalid("Idempotency-Key is longer than 255 characters.", {"Idempotency-Key": ["too long"]})
         try:
-            report, created = services.accept_report(AuditContext.from_request(request), environment, report_type,
+            report, created = accept_report(AuditContext.from_request(request), environment, report_type,
                                                      raw, key, request.auth if hasattr(request.auth, "pk") else None)
         except ReportInvalid as error:
             raise invalid(error.message, error.fields) from None
-        response = Response(services.report_answer(report), status=status.HTTP_201_CREATED)
+        response = Response(report_answer(report), status=status.HTTP_201_CREATED)
         if not created:
             response["Idempotent-Replayed"] = "true"
         return response
@@ -208,7 +210,7 @@ class ReportStatusView(EnvironmentScoped):
         environment = self.get_environment(env)
         report = get_object_or_404(Report.objects.for_org(self.org).defer("payload").select_related("outcome"),
                                    environment=environment, pk=report_id)
-        answer = services.report_answer(report)
+        answer = report_answer(report)
         outcome = getattr(report, "outcome", None)
         if outcome is not None:
             answer.update(status=outcome.status, finished_at=outcome.finished_at,

@@ -12,6 +12,8 @@ from alerts.models import Delivery
 from audit.context import AuditContext
 from policies import services as policy_services
 from snapshots.models import Environment
+from snapshots.services.ingest import ingest_report
+from snapshots.services.reports import accept_report
 from tests.policies.helpers import PROVENANCE_POLICY, fp, ingest, make_env, report_flow_artifact
 
 pytestmark = pytest.mark.django_db
@@ -63,9 +65,9 @@ def test_scaled(org, capture):
 
     with capture(execute=False):
         helpers.ingest(env, {"web:1": fp(1)})
-        report, _ = helpers.snapshot_services.accept_report(CTX, env, env.type, json.dumps(
+        report, _ = accept_report(CTX, env, env.type, json.dumps(
             {"artifacts": raw["artifacts"] * 3}).encode())
-        helpers.snapshot_services.ingest_report(report.pk)
+        ingest_report(report.pk)
     scaled = [d for d in Delivery.objects.all() if d.event_type == "ON_SCALED_ARTIFACT"]
     assert len(scaled) == 1 and "scaled from 1 to 3" in scaled[0].description
 

@@ -141,18 +141,20 @@ def test_artifact_shows_where_it_runs_now_and_ran(reporter, trail, org, django_c
     import json
 
     from audit.context import AuditContext
-    from snapshots import services as snapshot_services
+    from snapshots.services.environments import create_or_update_environment
+    from snapshots.services.ingest import ingest_report
+    from snapshots.services.reports import accept_report
 
     report_artifact(reporter, FP)
     ctx = AuditContext.system("test")
-    env, _ = snapshot_services.create_or_update_environment(ctx, org, "prod", "server")
+    env, _ = create_or_update_environment(ctx, org, "prod", "server")
 
     def snapshot(*fingerprints):
         raw = json.dumps({"artifacts": [{"digests": {f"app-{i}": f}, "creationTimestamp": 1_700_000_000}
                                         for i, f in enumerate(fingerprints)]}).encode()
         with django_capture_on_commit_callbacks(execute=False):
-            report, _ = snapshot_services.accept_report(ctx, env, env.type, raw)
-        snapshot_services.ingest_report(report.pk)
+            report, _ = accept_report(ctx, env, env.type, raw)
+        ingest_report(report.pk)
 
     snapshot(FP)
     running = reporter.get(f"/api/v2/artifacts/acme/backend/fingerprint/{FP}").json()["running"]

@@ -3,7 +3,9 @@
 import json
 
 from audit.context import AuditContext
-from snapshots import services as snapshot_services
+from snapshots.services.environments import create_or_update_environment
+from snapshots.services.ingest import ingest_report
+from snapshots.services.reports import accept_report
 
 CTX = AuditContext.system("test")
 
@@ -22,7 +24,7 @@ def server_report(artifacts: dict) -> dict:
 
 
 def make_env(org, name="prod", **extra):
-    env, _ = snapshot_services.create_or_update_environment(CTX, org, name, "server", **extra)
+    env, _ = create_or_update_environment(CTX, org, name, "server", **extra)
     return env
 
 
@@ -31,10 +33,10 @@ def ingest(env, artifacts: dict, capture=None):
     raw = json.dumps(server_report(artifacts)).encode()
     if capture is not None:
         with capture(execute=False):
-            report, _ = snapshot_services.accept_report(CTX, env, env.type, raw)
+            report, _ = accept_report(CTX, env, env.type, raw)
     else:
-        report, _ = snapshot_services.accept_report(CTX, env, env.type, raw)
-    outcome = snapshot_services.ingest_report(report.pk)
+        report, _ = accept_report(CTX, env, env.type, raw)
+    outcome = ingest_report(report.pk)
     env.refresh_from_db()
     return outcome.snapshot
 

@@ -28,7 +28,7 @@ from policies import services as policies
 from reports.access import RULES
 from reports.models import AuditReport
 from reports.tasks import generate_report
-from snapshots import services as snapshots
+from snapshots.services.environments import create_or_update_environment
 from tenants.choices import Role
 from tenants.models import Membership
 from tenants.permissions import has_permission
@@ -109,7 +109,7 @@ def world(org, django_capture_on_commit_callbacks, settings, tmp_path):
         "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "ev")}}}
     capture = django_capture_on_commit_callbacks
     with capture(execute=False):
-        env, _ = snapshots.create_or_update_environment(CTX, org, "production", "server")
+        env, _ = create_or_update_environment(CTX, org, "production", "server")
         flow, _ = evidence.upsert_flow(CTX, org, {"name": "backend", "description": "API service"})
         evidence.report_artifact(CTX, org, flow, {"fingerprint": WEB, "filename": "web-api", "trail_name": "r-42",
                                                   "git_commit": COMMIT})

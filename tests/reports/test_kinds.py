@@ -11,7 +11,9 @@ from django.utils import timezone
 from audit.context import AuditContext
 from evidence import services as evidence
 from policies import services as policies
-from snapshots import services as snapshots
+from snapshots.services.environments import create_or_update_environment
+from snapshots.services.ingest import ingest_report
+from snapshots.services.reports import accept_report
 from tests.reports.conftest import assert_contains, pdf_pages, pdf_text, save_png
 
 pytestmark = pytest.mark.django_db
@@ -34,8 +36,8 @@ def ingest(env, artifacts: dict, capture):
     body = {"artifacts": [{"digests": {name: fingerprint}, "creationTimestamp": 1_700_000_000}
                           for name, fingerprint in artifacts.items()]}
     with capture(execute=False):
-        report, _ = snapshots.accept_report(CTX, env, env.type, json.dumps(body).encode())
-    return snapshots.ingest_report(report.pk).snapshot
+        report, _ = accept_report(CTX, env, env.type, json.dumps(body).encode())
+    return ingest_report(report.pk).snapshot
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def world(org, django_capture_on_commit_callbacks, settings, tmp_path):
         "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path / "ev")}}}
     capture = django_capture_on_commit_callbacks
     with capture(execute=False):
-        env, _ = snapshots.create_or_update_environment(CTX, org, "production", "server")
+        env, _ = create_or_update_environment(CTX, org, "production", "server")
         flow, _ = evidence.upsert_flow(CTX, org, {"name": "backend", "description": "API service"})
         evidence.report_artifact(CTX, org, flow, {"fingerprint": WEB, "filename": "web-api", "trail_name": "release-42",
                                                   "git_commit": COMMIT, "build_url": "https://ci.example.com/b/42"})
@@ -130,7 +132,7 @@ def test_hostile_artifact_names_fetch_nothing(org, owner, generate, recording_se
              "x" * 5000: "f6" * 32,
              "\u202egnp.exe مرحبا 🚀": "a7" * 32}
     with django_capture_on_commit_callbacks(execute=False):
-        env, _ = snapshots.create_or_update_environment(CTX, org, "edge", "server")
+        env, _ = create_or_update_environment(CTX, org, "edge", "server")
     ingest(env, names, django_capture_on_commit_callbacks)
     report = generate(org, "environment", user=owner, environment="edge", **report_range())
     assert report.status == "done", report.error
@@ -149,7 +151,7 @@ def test_a_report_whose_environment_was_deleted_fails_with_a_reason(org, owner,
     from snapshots.models import Environment
 
     with django_capture_on_commit_callbacks(execute=False):
-        env, _ = snapshots.create_or_update_environment(CTX, org, "temporary", "server")
+        env, _ = create_or_update_environment(CTX, org, "temporary", "server")
     report = request_report(AuditContext.for_user(owner), org, "environment",
                             {"environment": "temporary", **report_range()}, role="owner")
     Environment.objects.filter(pk=env.pk).delete()  # removed by an admin before the worker ran

@@ -77,7 +77,7 @@ def test_other_org_pages_are_404(client, org, other_org, make_user, member_of):
 
 def test_download_pdf_buttons_on_environment_artifact_and_audit_pages(client, org, owner):
     from audit.context import AuditContext
-    from snapshots.services import create_or_update_environment
+    from snapshots.services.environments import create_or_update_environment
 
     create_or_update_environment(AuditContext.system("t"), org, "prod", "server")
     client.force_login(owner)

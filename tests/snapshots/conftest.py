@@ -5,8 +5,10 @@ import itertools
 import pytest
 
 from audit.context import AuditContext
-from snapshots import services
 from snapshots.models import Report
+from snapshots.services.environments import create_or_update_environment
+from snapshots.services.ingest import ingest_report
+from snapshots.services.reports import accept_report
 
 _pods = itertools.count(1)
 
@@ -38,7 +40,7 @@ def ctx():
 @pytest.fixture
 def make_env(org, ctx):
     def make(name="prod", env_type="server", the_org=None, **extra):
-        env, _ = services.create_or_update_environment(ctx, the_org or org, name, env_type, **extra)
+        env, _ = create_or_update_environment(ctx, the_org or org, name, env_type, **extra)
         return env
 
     return make
@@ -52,8 +54,8 @@ def ingest(ctx, django_capture_on_commit_callbacks):
     def run(env, body, key=""):
         raw = json.dumps(body).encode()
         with django_capture_on_commit_callbacks(execute=False):
-            report, _ = services.accept_report(ctx, env, env.type, raw, key)
-        outcome = services.ingest_report(report.pk)
+            report, _ = accept_report(ctx, env, env.type, raw, key)
+        outcome = ingest_report(report.pk)
         env.refresh_from_db()
         return outcome
 

@@ -7,8 +7,8 @@ from urllib.parse import quote
 import pytest
 from django.test import override_settings
 
-from snapshots import services
 from snapshots.models import Environment, Report
+from snapshots.services.ingest import ingest_report
 from tenants.choices import Role
 from tests.snapshots.conftest import fp, k8s_pod, server_report
 
@@ -38,7 +38,7 @@ def report(client, body, env="prod", env_type="server", org="acme", raw=None, **
 def report_and_ingest(client, body, env="prod", env_type="server"):
     response = report(client, body, env, env_type)
     assert response.status_code == 201, response.json()
-    return services.ingest_report(response.json()["id"])
+    return ingest_report(response.json()["id"])
 
 
 # --- environments ----------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ def test_report_is_stored_durably_before_the_answer(agent):
     assert response.json()["status"] == "pending" and response.json()["sha256"] == stored.payload_sha256
     status = agent.get(f"/api/v2/environments/acme/prod/reports/{stored.pk}").json()
     assert status["status"] == "pending"
-    services.ingest_report(stored.pk)
+    ingest_report(stored.pk)
     status = agent.get(f"/api/v2/environments/acme/prod/reports/{stored.pk}").json()
     assert status["status"] == "snapshot" and status["snapshot_index"] == 1
 
@@ -192,7 +192,7 @@ def test_layout_of_the_json_does_not_matter(agent, owner_api):
     pretty = json.dumps({"type": "K8S", "artifacts": list(reversed(pods))}, indent=4, ensure_ascii=False).encode()
     response = report(agent, None, env="k8s", env_type="K8S", raw=b"\n  " + pretty + b"\n")
     assert response.status_code == 201, response.json()
-    assert services.ingest_report(response.json()["id"]).status == "unchanged"
+    assert ingest_report(response.json()["id"]).status == "unchanged"
     nginx = [a for a in owner_api.get("/api/v2/snapshots/acme/k8s/-1").json()["artifacts"] if a["name"] == "nginx"][0]
     assert [i["podName"] for i in nginx["instances"]] == ["web-ä-0", "web-ä-1"]
     assert nginx["instance_count"] == 2

@@ -12,13 +12,15 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from audit.journal import verify_journal
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import DatabaseError
 
-from snapshots import selectors, services
+from journal.verify import verify_journal
+from snapshots import selectors
 from snapshots.models import Report, ReportOutcome, Snapshot, SnapshotEntry
+from snapshots.services.ingest import PAUSE_ENV, ingest_report
+from snapshots.services.reports import ingest_backlog, pending_reports, sweep_pending_reports
 from tenants.choices import Role
 from tests.conftest import real_worker
 from tests.snapshots.conftest import fp, server_report
@@ -67,8 +69,8 @@ def _worker(env_extra: dict) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "csm.test_settings",
            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{settings.DATABASES['default']['NAME']}",
            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL, **env_extra}
-    if services.PAUSE_ENV not in env_extra:
-        env.pop(services.PAUSE_ENV, None)
+    if PAUSE_ENV not in env_extra:
+        env.pop(PAUSE_ENV, None)
     return subprocess.Popen(
         [str(ROOT / ".venv/bin/celery"), "-A", "csm", "worker", "--pool", "solo", "-l", "WARNING",
          "--without-mingle", "--without-gossip", "--without-heartbeat"],
@@ -79,7 +81,7 @@ def _worker(env_extra: dict) -> subprocess.Popen:
 def test_kill_9_mid_ingest_then_restart_ingests_exactly_once(agent, tmp_path):
     marker = tmp_path / "ingest-paused"
     report_id = put_report(agent, server_report(*[fp(i) for i in range(1, 200)])).json()["id"]
-    worker = _worker({services.PAUSE_ENV: str(marker)})
+    worker = _worker({PAUSE_ENV: str(marker)})
     try:
         wait_for(marker.exists, what="the worker to reach the middle of ingest")
         os.kill(worker.pid, signal.SIGKILL)
@@ -91,16 +93,16 @@ def test_kill_9_mid_ingest_then_restart_ingests_exactly_once(agent, tmp_path):
     wait_for(lambda: not _env_locked(), what="PostgreSQL to roll back the dead worker's transaction")
     assert outcome_of(report_id) is None
     assert Snapshot.objects.count() == 0 and SnapshotEntry.objects.count() == 0
-    assert list(services.pending_reports().values_list("id", flat=True)) == [report_id]
+    assert list(pending_reports().values_list("id", flat=True)) == [report_id]
     worker = _worker({})
     try:
-        assert services.sweep_pending_reports(min_age_seconds=0) == 1
+        assert sweep_pending_reports(min_age_seconds=0) == 1
         outcome = wait_for(lambda: outcome_of(report_id), what="the restarted worker to ingest")
     finally:
         worker.terminate()
         worker.wait(timeout=30)
     assert outcome.status == "snapshot"
-    assert services.ingest_report(report_id).pk == outcome.pk  # the original message, redelivered: a no-op
+    assert ingest_report(report_id).pk == outcome.pk  # the original message, redelivered: a no-op
     assert Snapshot.objects.count() == 1 and ReportOutcome.objects.count() == 1
     assert SnapshotEntry.objects.count() == 199
 
@@ -168,7 +170,7 @@ def test_reports_accepted_while_redis_is_down_are_ingested_after_it_returns(agen
     app._pool = None
     app.amqp._producer_pool = None
     # One message per environment: its newest pending report, whose ingest first ingests the older one.
-    assert services.sweep_pending_reports(min_age_seconds=0) == 1
+    assert sweep_pending_reports(min_age_seconds=0) == 1
     with real_worker():
         wait_for(lambda: all(outcome_of(i) for i in ids), what="both reports to be ingested")
     assert [outcome_of(i).status for i in ids] == ["snapshot", "snapshot"]
@@ -209,9 +211,9 @@ def test_concurrent_idempotent_replays_store_one_report(api, org, token_for, age
 @pytest.mark.django_db(transaction=True)
 def test_append_only_triggers_reject_updates_and_deletes(agent):
     report_id = put_report(agent, server_report(fp(1))).json()["id"]
-    services.ingest_report(report_id)
+    ingest_report(report_id)
     put_report(agent, server_report(fp(2)))
-    services.ingest_report(Report.objects.latest("id").pk)
+    ingest_report(Report.objects.latest("id").pk)
     open_entry = SnapshotEntry.objects.get(to_index__isnull=True)
     statements = [
         "UPDATE snapshots_snapshot SET artifact_count = 99",
@@ -241,13 +243,13 @@ def test_sweeper_leaves_a_backlog_alone_and_resends_lost_messages(agent):
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     client.flushdb()
     first = put_report(agent, server_report(fp(1))).json()["id"]  # published on commit: one queued message
-    assert services.ingest_backlog() == 1
+    assert ingest_backlog() == 1
     assert (client.llen("ingest"), client.llen("celery")) == (1, 0)  # its own queue: never behind webhooks
-    assert services.sweep_pending_reports(min_age_seconds=0) == 0  # queued, not lost
+    assert sweep_pending_reports(min_age_seconds=0) == 0  # queued, not lost
     client.flushdb()  # the broker lost it
-    assert services.ingest_backlog() == 0
-    assert services.sweep_pending_reports(min_age_seconds=0) == 1
-    assert services.ingest_backlog() == 1
+    assert ingest_backlog() == 0
+    assert sweep_pending_reports(min_age_seconds=0) == 1
+    assert ingest_backlog() == 1
     client.flushdb()
     assert outcome_of(first) is None
 
@@ -321,7 +323,7 @@ def test_sixty_reports_through_kill_9_broker_loss_and_two_workers_all_become_his
                "CSM_SWEEP_INTERVAL_SECONDS": "1", "CSM_SWEEP_GRACE_SECONDS": "2"}
     marker = tmp_path / "ingest-paused"
     marker.touch()  # the pause hook stays disarmed while the file exists
-    pausable = {**sweeper, services.PAUSE_ENV: str(marker)}
+    pausable = {**sweeper, PAUSE_ENV: str(marker)}
     processes, ids = [], []
 
     def report(versions):
@@ -379,7 +381,7 @@ def test_two_workers_racing_over_shuffled_redeliveries_ingest_each_report_once_i
     workers = [_worker(broker), _worker(broker)]
     try:
         wait_for(lambda: all(outcome_of(i) for i in ids), timeout=180, what="every report to be ingested")
-        wait_for(lambda: services.ingest_backlog() == 0, what="the duplicate messages to be consumed")
+        wait_for(lambda: ingest_backlog() == 0, what="the duplicate messages to be consumed")
     finally:
         for worker in workers:
             _stop(worker)

@@ -3,8 +3,10 @@
 import pytest
 
 from journal.verify import verify_journal
-from snapshots import selectors, services
+from snapshots import selectors
 from snapshots.models import Snapshot, SnapshotEntry, SnapshotEvent
+from snapshots.services.ingest import append_reevaluation_snapshot, ingest_report
+from snapshots.services.reports import accept_report
 from tests.snapshots.conftest import fp, server_report
 
 pytestmark = pytest.mark.django_db
@@ -71,13 +73,13 @@ def test_scaling_makes_a_snapshot_only_with_include_scaling(make_env, ingest):
 def test_second_delivery_changes_nothing(make_env, ingest):
     env = make_env()
     outcome = ingest(env, server_report(fp(1)))
-    again = services.ingest_report(outcome.report_id)
+    again = ingest_report(outcome.report_id)
     assert again.pk == outcome.pk
     assert Snapshot.objects.filter(environment=env).count() == 1
 
 
 def test_missing_report_is_a_clean_no_op():
-    assert services.ingest_report(987654321) is None
+    assert ingest_report(987654321) is None
 
 
 def test_snapshot_leaves_verify_and_chain(org, make_env, ingest):
@@ -93,11 +95,11 @@ def test_reevaluation_snapshot_writes_no_entries(ctx, make_env, ingest):
     env = make_env()
     ingest(env, server_report(fp(1), fp(2)))
     rows = SnapshotEntry.objects.count()
-    snapshot = services.append_reevaluation_snapshot(ctx, env, "policy changed")
+    snapshot = append_reevaluation_snapshot(ctx, env, "policy changed")
     assert snapshot.index == 2 and snapshot.reason == "reevaluation"
     assert SnapshotEntry.objects.count() == rows
     assert [a["annotation"]["type"] for a in selectors.snapshot_artifacts(snapshot)] == ["unchanged", "unchanged"]
-    assert services.append_reevaluation_snapshot(ctx, make_env("empty"), "x") is None
+    assert append_reevaluation_snapshot(ctx, make_env("empty"), "x") is None
 
 
 def test_fingerprint_history_spans_environments(org, make_env, ingest):
@@ -122,11 +124,11 @@ def test_same_set_in_another_order_is_unchanged(make_env, ingest):
 
 
 def test_fingerprint_with_trailing_newline_is_rejected(make_env, ctx):
-    from snapshots.ingest import ReportInvalid
+    from snapshots.report_bodies import ReportInvalid
 
     env = make_env()
     with pytest.raises(ReportInvalid) as error:
-        services.accept_report(ctx, env, "server", b'{"artifacts": [{"digests": {"a": "' + fp(1).encode() + b'\\n"}}]}')
+        accept_report(ctx, env, "server", b'{"artifacts": [{"digests": {"a": "' + fp(1).encode() + b'\\n"}}]}')
     assert "artifacts[0].digests.a" in error.value.fields
 
 
@@ -147,13 +149,13 @@ def test_large_values_are_stored_lz4_compressed(make_env, ingest):
 
 
 def test_nul_characters_and_absurd_timestamps_are_rejected(make_env, ctx):
-    from snapshots.ingest import ReportInvalid
+    from snapshots.report_bodies import ReportInvalid
 
     env = make_env()
     with pytest.raises(ReportInvalid):
         nul = b'{"artifacts": [{"digests": {"a\\u0000": "' + fp(1).encode() + b'"}}]}'
-        services.accept_report(ctx, env, "server", nul)
+        accept_report(ctx, env, "server", nul)
     with pytest.raises(ReportInvalid) as error:
         huge = b'{"artifacts": [{"digests": {"a": "' + fp(1).encode() + b'"}, "creationTimestamp": 1e300}]}'
-        services.accept_report(ctx, env, "server", huge)
+        accept_report(ctx, env, "server", huge)
     assert "artifacts[0].creationTimestamp" in error.value.fields

@@ -5,18 +5,20 @@ import json
 import threading
 
 import pytest
-from audit.journal import verify_journal
 from django.db import connection, connections, transaction
 
-from snapshots import selectors, services
+from journal.verify import verify_journal
+from snapshots import selectors
 from snapshots.models import Report, ReportOutcome, Snapshot
+from snapshots.services.ingest import append_reevaluation_snapshot, ingest_report
+from snapshots.services.reports import accept_report, pending_reports
 from tests.snapshots.conftest import fp, server_report
 
 
 def _accept(ctx, env, version: int) -> Report:
     """A report in which artifact 'app' runs its version ``version`` next to an unchanging 'db'."""
     raw = json.dumps(server_report(fp(10_000), fp(version), names=["db", "app"])).encode()
-    report, _ = services.accept_report(ctx, env, env.type, raw)
+    report, _ = accept_report(ctx, env, env.type, raw)
     return report
 
 
@@ -27,7 +29,7 @@ def test_ingesting_a_later_report_first_ingests_every_earlier_pending_one_in_ord
     env = make_env()
     with django_capture_on_commit_callbacks(execute=False):
         reports = [_accept(ctx, env, version) for version in range(1, 6)]
-    outcome = services.ingest_report(reports[-1].pk)
+    outcome = ingest_report(reports[-1].pk)
     assert (outcome.status, outcome.snapshot.index) == ("snapshot", 5)
     snapshots = list(Snapshot.objects.filter(environment=env).order_by("index"))
     assert [(s.index, s.report_id) for s in snapshots] == [(i, r.pk) for i, r in enumerate(reports, 1)]
@@ -36,7 +38,7 @@ def test_ingesting_a_later_report_first_ingests_every_earlier_pending_one_in_ord
     assert [a["fingerprint"] for a in selectors.snapshot_artifacts(snapshots[1]) if a["name"] == "app"] == [fp(2)]
     # The late messages of reports 1-4 find their turn passed: a no-op, nothing is written twice.
     for report in reports[:-1]:
-        assert services.ingest_report(report.pk).snapshot.report_id == report.pk
+        assert ingest_report(report.pk).snapshot.report_id == report.pk
     assert Snapshot.objects.filter(environment=env).count() == 5
     assert ReportOutcome.objects.filter(report__environment=env).count() == 5
     assert verify_journal(env.org) is None
@@ -48,9 +50,9 @@ def test_a_drain_stops_at_the_report_it_was_given_and_leaves_later_ones_to_their
     env = make_env()
     with django_capture_on_commit_callbacks(execute=False):
         reports = [_accept(ctx, env, version) for version in range(1, 5)]
-    assert services.ingest_report(reports[1].pk).snapshot.index == 2
-    assert list(services.pending_reports().values_list("id", flat=True)) == [r.pk for r in reports[2:]]
-    assert services.ingest_report(reports[3].pk).snapshot.index == 4
+    assert ingest_report(reports[1].pk).snapshot.index == 2
+    assert list(pending_reports().values_list("id", flat=True)) == [r.pk for r in reports[2:]]
+    assert ingest_report(reports[3].pk).snapshot.index == 4
     assert [s.report_id for s in Snapshot.objects.filter(environment=env).order_by("index")] == [
         r.pk for r in reports]
 
@@ -61,7 +63,7 @@ def test_unchanged_reports_in_a_backlog_stay_heartbeats_in_their_place(
     env = make_env()
     with django_capture_on_commit_callbacks(execute=False):
         reports = [_accept(ctx, env, version) for version in (1, 1, 2, 2, 1)]
-    services.ingest_report(reports[-1].pk)
+    ingest_report(reports[-1].pk)
     statuses = [ReportOutcome.objects.get(report=r).status for r in reports]
     assert statuses == ["snapshot", "unchanged", "snapshot", "unchanged", "snapshot"]
     assert [s.report_id for s in Snapshot.objects.filter(environment=env).order_by("index")] == [
@@ -74,7 +76,7 @@ def test_time_travel_after_an_outage_reads_each_report_at_its_own_moment(
     env = make_env()
     with django_capture_on_commit_callbacks(execute=False):
         reports = [_accept(ctx, env, version) for version in range(1, 4)]
-    services.ingest_report(reports[-1].pk)  # the worker comes back after all three were accepted
+    ingest_report(reports[-1].pk)  # the worker comes back after all three were accepted
     env.refresh_from_db()
     for number, (report, following) in enumerate(zip(reports, reports[1:]), 1):
         between = report.received_at + (following.received_at - report.received_at) / 2
@@ -103,7 +105,7 @@ def test_a_report_accepted_during_another_accept_of_the_environment_queues_behin
     def second_agent():
         try:
             second["report"] = _accept(ctx, env, 2)
-            second["outcome"] = services.ingest_report(second["report"].pk)  # a worker picks it up at once
+            second["outcome"] = ingest_report(second["report"].pk)  # a worker picks it up at once
         except Exception as error:  # asserted below
             errors.append(error)
         finally:
@@ -121,7 +123,7 @@ def test_a_report_accepted_during_another_accept_of_the_environment_queues_behin
     assert errors == []
     first_report, second_report = second["first"], second["report"]
     assert second_report.received_at > first_report.received_at
-    services.ingest_report(first_report.pk)
+    ingest_report(first_report.pk)
     assert [(s.index, s.report_id) for s in Snapshot.objects.filter(environment=env).order_by("index")] == [
         (1, first_report.pk), (2, second_report.pk)]
     assert ReportOutcome.objects.get(report=first_report).status == "snapshot"
@@ -149,9 +151,9 @@ def test_a_reevaluation_during_a_backlog_comes_after_the_reports_accepted_before
     env = make_env()
     with django_capture_on_commit_callbacks(execute=False):
         first = _accept(ctx, env, 1)
-        services.ingest_report(first.pk)
+        ingest_report(first.pk)
         backlog = [_accept(ctx, env, version) for version in (2, 3)]  # no worker ran them yet
-    reevaluation = services.append_reevaluation_snapshot(ctx, env, "policy changed")
+    reevaluation = append_reevaluation_snapshot(ctx, env, "policy changed")
     snapshots = list(Snapshot.objects.filter(environment=env).order_by("index"))
     assert [(s.index, s.report_id) for s in snapshots] == [
         (1, first.pk), (2, backlog[0].pk), (3, backlog[1].pk), (4, None)]
