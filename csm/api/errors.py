@@ -9,7 +9,6 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from csm.errors import ServiceError
 from csm.lib.bounded import InputError
@@ -85,6 +84,11 @@ def request_limit_error(exc: SuspiciousOperation) -> ApiError | None:
 
 
 def exception_handler(exc, context):
+    # Imported here to break a real cycle: rest_framework.views reads DEFAULT_PARSER_CLASSES while it loads,
+    # which imports csm.api.parsers, which imports this module; when this module came first (the middleware
+    # imports csm.views, which imports it) the import failed half-way.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, ServiceError):
         exc = _service_error(exc)
     elif isinstance(exc, InputError):

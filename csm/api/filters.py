@@ -15,6 +15,7 @@ A parameter that is a Python keyword (``from``) is declared with ``vars()["from"
 from django import forms
 from django_filters import rest_framework as filters
 
+from csm.api.errors import invalid
 from csm.lib.bounded import INT64_MAX, InputError, parse_datetime, parse_int
 
 
@@ -62,11 +63,6 @@ def filterset_error(filterset):
     """The API's 400 for an invalid FilterSet: every parameter at fault in ``fields``; the message is the
     first problem when it already names its parameter (the bounded parsers' words), else
     "Invalid filter: <parameter>: <problem>"."""
-    # Imported here to break a real cycle: csm.api.errors imports rest_framework.views, whose settings
-    # import csm.api.parsers, which imports csm.api.errors; a page importing its app's filters.py (the
-    # audit log) before any API module would find csm.api.errors half-initialized.
-    from csm.api.errors import invalid
-
     fields = {name: [str(problem) for problem in problems] for name, problems in filterset.errors.items()}
     name, problems = next(iter(fields.items()))
     message = problems[0] if problems[0].startswith(f"{name} ") else f"Invalid filter: {name}: {problems[0]}"
