@@ -1,6 +1,7 @@
 """FilterSets of the evidence vault's lists (flows, a flow's trails and artifacts, a trail's attestations).
 They take kosli's ``limit`` (default 100, clamped to 1..500; ASCII digits through csm.lib.bounded, so a
-Unicode digit or a sign is a 400 naming ``limit``); the list keeps the model's order (flows by name, the others newest first)."""
+Unicode digit or a sign is a 400 naming ``limit``); the list keeps the model's order (flows by name, the
+others newest first)."""
 
 from csm.api.filters import BoundedIntegerFilter, FilterSet
 from evidence.models import Artifact, Attestation, Flow, Trail
