@@ -1,10 +1,13 @@
 """The audit-event filters shared by the web page and the API: actor, action, target type / id and a
-time range (``from`` / ``to``, ISO 8601). One form validates them, so a bad value is reported the
-same way in both places (the API names the field in a 400)."""
+time range (``from`` / ``to``, ISO 8601). One FilterSet validates them, so a bad value is reported the
+same way in both places (the API names the parameter in a 400, the page shows it next to the field)."""
 
 from django import forms
+from django_filters import rest_framework as filters
 
 from audit.choices import ActorType, AuditAction
+from audit.models import AuditEvent
+from csm.api.filters import FilterSet
 from csm.lib.bounded import InputError, to_utc
 
 FILTER_PARAMS = ("actor", "actor_type", "action", "target_type", "target_id", "from", "to")
@@ -25,35 +28,21 @@ class UTCDateTimeField(forms.DateTimeField):
                                         code="out_of_range") from None
 
 
-class AuditFilterForm(forms.Form):
-    actor = forms.CharField(required=False, max_length=255, help_text="Part of the actor's email or name")
-    actor_type = forms.ChoiceField(required=False, choices=[("", "Any actor")] + list(ActorType.choices))
-    action = forms.ChoiceField(required=False, choices=[("", "Any action")] + list(AuditAction.choices))
-    target_type = forms.CharField(required=False, max_length=50)
-    target_id = forms.CharField(required=False, max_length=64)
+class UTCDateTimeFilter(filters.Filter):
+    field_class = UTCDateTimeField
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # "from" is a Python keyword, so the two time fields are added here rather than as attributes.
-        self.fields["from"] = UTCDateTimeField(required=False, help_text="At or after (ISO 8601)")
-        self.fields["to"] = UTCDateTimeField(required=False, help_text="Before (ISO 8601)")
-        self.order_fields(FILTER_PARAMS)
 
-    def filter(self, queryset):
-        """Apply the valid filters to ``queryset`` (call after ``is_valid()``)."""
-        data = self.cleaned_data
-        if data.get("actor"):
-            queryset = queryset.filter(actor_label__icontains=data["actor"])
-        if data.get("actor_type"):
-            queryset = queryset.filter(actor_type=data["actor_type"])
-        if data.get("action"):
-            queryset = queryset.filter(action=data["action"])
-        if data.get("target_type"):
-            queryset = queryset.filter(target_type=data["target_type"])
-        if data.get("target_id"):
-            queryset = queryset.filter(target_id=data["target_id"])
-        if data.get("from"):
-            queryset = queryset.filter(created_at__gte=data["from"])
-        if data.get("to"):
-            queryset = queryset.filter(created_at__lt=data["to"])
-        return queryset
+class AuditEventFilterSet(FilterSet):
+    actor = filters.CharFilter("actor_label", "icontains", label="Actor", max_length=255,
+                               help_text="Part of the actor's email or name")
+    actor_type = filters.ChoiceFilter(choices=ActorType.choices, label="Actor type", empty_label="Any actor")
+    action = filters.ChoiceFilter(choices=AuditAction.choices, label="Action", empty_label="Any action")
+    target_type = filters.CharFilter(label="Target type", max_length=50)
+    target_id = filters.CharFilter(label="Target id", max_length=64)
+    # "from" is a Python keyword: declared through the class namespace.
+    vars()["from"] = UTCDateTimeFilter("created_at", "gte", label="From", help_text="At or after (ISO 8601)")
+    to = UTCDateTimeFilter("created_at", "lt", label="To", help_text="Before (ISO 8601)")
+
+    class Meta:
+        model = AuditEvent
+        fields: list = []

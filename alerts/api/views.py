@@ -3,7 +3,7 @@ test send) and ``/api/v2/orgs/{org}/deliveries/{id}/redeliver``."""
 
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -14,6 +14,8 @@ from alerts.api.serializers import (
     CreatedActionSerializer,
     DeliverySerializer,
 )
+from alerts.choices import DeliveryStatus, Trigger
+from alerts.filters import DeliveryFilterSet
 from alerts.models import Action, Delivery, DeliveryAttempt
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
@@ -77,15 +79,21 @@ class ActionDetailView(ActionMixin, OrgScopedAPIView):
 
 
 class ActionDeliveriesView(ActionMixin, OrgScopedAPIView):
-    """The delivery log of an action, newest first, each with its attempts (paginated)."""
+    """The delivery log of an action, newest first, each with its attempts (paginated), filtered by
+    ``status``, ``event_type`` and ``environment`` (alerts/filters.py)."""
 
     permission = "actions.view"
 
-    @extend_schema(responses=DeliverySerializer(many=True))
+    @extend_schema(responses=DeliverySerializer(many=True), parameters=[
+        OpenApiParameter("status", str, enum=DeliveryStatus.values),
+        OpenApiParameter("event_type", str, enum=Trigger.values),
+        OpenApiParameter("environment", str, description="environment name"),
+        OpenApiParameter("page", int), OpenApiParameter("per_page", int)])
     def get(self, request, org, action_id):
         action = self.get_action(action_id)
         attempts = Prefetch("attempts", queryset=DeliveryAttempt.objects.order_by("number"))
-        deliveries = Delivery.objects.for_org(self.org).filter(action=action).prefetch_related(attempts)
+        deliveries = DeliveryFilterSet(request.query_params, queryset=Delivery.objects.for_org(self.org)
+                                       .filter(action=action).prefetch_related(attempts)).qs_or_400()
         paginator = Pagination()
         page = paginator.paginate_queryset(deliveries.order_by("-created_at", "-id"), request, view=self)
         return paginator.get_paginated_response(DeliverySerializer(page, many=True).data)

@@ -26,13 +26,13 @@ from evidence.api.serializers import (
     trail_dict,
 )
 from evidence.choices import AttestationType
+from evidence.filters import MAX_LIST, ArtifactFilterSet, AttestationFilterSet, FlowFilterSet, TrailFilterSet
 from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Trail
 from evidence.responses import attachment
 from evidence.storage import EvidenceCorrupted
 from tenants.access import require_permission
 
 READ_OR_REPORT = {"GET": "evidence.view", "default": "evidence.report"}
-MAX_LIST = 500
 READ = extend_schema(responses=OpenApiTypes.OBJECT)
 WRITE = extend_schema(request={"application/json": OpenApiTypes.OBJECT, "multipart/form-data": OpenApiTypes.OBJECT},
                       responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
@@ -41,13 +41,6 @@ FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.
 
 def corrupted(error: EvidenceCorrupted) -> ApiError:
     return ApiError(500, "evidence_corrupted", str(error))
-
-
-def _limit(request) -> int:
-    try:
-        return max(1, min(int(request.query_params.get("limit", 100)), MAX_LIST))
-    except ValueError:
-        raise invalid("limit must be an integer", {"limit": ["must be an integer"]}) from None
 
 
 def payload(request) -> dict:
@@ -106,7 +99,8 @@ class FlowsView(EvidenceView):
 
     @READ
     def get(self, request, org):
-        return Response([flow_dict(flow) for flow in Flow.objects.for_org(self.org)[: _limit(request)]])
+        flows = FlowFilterSet(request.query_params, queryset=Flow.objects.for_org(self.org)).qs_or_400()
+        return Response([flow_dict(flow) for flow in flows])
 
     @WRITE
     def put(self, request, org):
@@ -137,7 +131,8 @@ class TrailsView(EvidenceView):
     @READ
     def get(self, request, org, flow):
         flow = self.flow(flow)
-        trails = Trail.objects.for_org(self.org).filter(flow=flow).select_related("flow")[: _limit(request)]
+        trails = TrailFilterSet(request.query_params, queryset=Trail.objects.for_org(self.org).filter(flow=flow)
+                                .select_related("flow")).qs_or_400()
         return Response([trail_dict(trail) for trail in trails])
 
     @WRITE
@@ -161,8 +156,8 @@ class ArtifactsView(EvidenceView):
     @READ
     def get(self, request, org, flow):
         flow = self.flow(flow)
-        artifacts = (Artifact.objects.for_org(self.org).filter(flow=flow).select_related("flow", "trail", "leaf")
-                     [: _limit(request)])
+        artifacts = ArtifactFilterSet(request.query_params, queryset=Artifact.objects.for_org(self.org)
+                                      .filter(flow=flow).select_related("flow", "trail", "leaf")).qs_or_400()
         return Response([artifact_dict(artifact) for artifact in artifacts])
 
     @WRITE
@@ -207,9 +202,10 @@ class AttestationsView(EvidenceView):
     @READ
     def get(self, request, org, flow, trail):
         trail = self.trail(self.flow(flow), trail)
-        attestations = (Attestation.objects.for_org(self.org).filter(trail=trail)
-                        .select_related("flow", "trail", "artifact", "custom_type", "leaf")
-                        .prefetch_related("evidence_links__evidence_file__org")[: _limit(request)])
+        attestations = AttestationFilterSet(request.query_params, queryset=(
+            Attestation.objects.for_org(self.org).filter(trail=trail)
+            .select_related("flow", "trail", "artifact", "custom_type", "leaf")
+            .prefetch_related("evidence_links__evidence_file__org"))).qs_or_400()
         return Response([attestation_dict(a) for a in attestations])
 
     @WRITE

@@ -18,10 +18,11 @@ from audit.services import record_denied_access
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, input_error, invalid
 from csm.errors import ServiceError
-from csm.lib.bounded import InputError, parse_datetime, parse_int, parse_page
+from csm.lib.bounded import InputError, parse_int, parse_page
 from snapshots import hooks, selectors
 from snapshots.api.serializers import EnvironmentInputSerializer, environment_data, event_data, unix
-from snapshots.choices import EnvironmentType, EventKind
+from snapshots.choices import EnvironmentType
+from snapshots.filters import EnvironmentFilterSet, EventFilterSet
 from snapshots.models import Environment, Report, SnapshotEvent
 from snapshots.report_bodies import BadEncoding, BodyTooLarge, ReportInvalid, read_body
 from snapshots.services.environments import EDIT_PERMISSION, create_or_update_environment, set_environment_archived
@@ -81,9 +82,8 @@ class EnvironmentListView(EnvironmentScoped):
     @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
         OpenApiParameter("archived", bool, description="include archived environments")])
     def get(self, request, org):
-        envs = Environment.objects.for_org(self.org).prefetch_related("included_environments").order_by("name")
-        if request.query_params.get("archived", "").lower() not in ("1", "true", "yes"):
-            envs = envs.filter(archived=False)
+        envs = EnvironmentFilterSet(request.query_params, queryset=Environment.objects.for_org(self.org)
+                                    .prefetch_related("included_environments").order_by("name")).qs_or_400()
         return Response([environment_data(e, [m.name for m in e.included_environments.all()]) for e in envs])
 
     @extend_schema(request=EnvironmentInputSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
@@ -324,23 +324,8 @@ class EventListView(EnvironmentScoped):
                                                  "fingerprint", "page", "per_page")])
     def get(self, request, org, env):
         environment = self.get_environment(env)
-        events = SnapshotEvent.objects.for_org(self.org).filter(environment=environment)
-        params = request.query_params
-        try:  # bounded parsing (csm/lib/bounded.py): a 400 naming the parameter, never a date overflow
-            for name, lookup in (("from", "created_at__gte"), ("to", "created_at__lte")):
-                if params.get(name):
-                    events = events.filter(**{lookup: parse_datetime(params[name], name)})
-            for name, lookup in (("snapshot_from", "snapshot_index__gte"), ("snapshot_to", "snapshot_index__lte")):
-                if params.get(name):
-                    events = events.filter(**{lookup: parse_int(params[name], name, minimum=0)})
-        except InputError as error:
-            raise input_error(error) from None
-        if params.get("kind"):
-            if params["kind"] not in EventKind.values:
-                raise invalid(f"kind must be one of {', '.join(EventKind.values)}.", {"kind": ["unknown kind"]})
-            events = events.filter(kind=params["kind"])
-        if params.get("fingerprint"):
-            events = events.filter(fingerprint=params["fingerprint"])
+        events = EventFilterSet(request.query_params, queryset=SnapshotEvent.objects.for_org(self.org)
+                                .filter(environment=environment)).qs_or_400()
         total = events.count()
         page, per_page, headers = paginate(request, total, default=100)
         rows = events.order_by("snapshot_index", "id")[(page - 1) * per_page: page * per_page]

@@ -1,0 +1,46 @@
+"""FilterSets of the evidence vault's lists (flows, a flow's trails and artifacts, a trail's attestations).
+They take kosli's ``limit`` (default 100, clamped to 1..500; ASCII digits through csm.lib.bounded, so a
+Unicode digit or a sign is a 400 naming ``limit``); the list keeps the model's order (flows by name, the
+others newest first)."""
+
+from csm.api.filters import BoundedIntegerFilter, FilterSet
+from evidence.models import Artifact, Attestation, Flow, Trail
+
+DEFAULT_LIMIT = 100
+MAX_LIST = 500
+
+
+class LimitFilterSet(FilterSet):
+    limit = BoundedIntegerFilter(method="keep_all")
+
+    def keep_all(self, queryset, name, value):
+        return queryset  # the slice is taken last, in filter_queryset, after every other filter
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        limit = self.form.cleaned_data.get("limit")
+        return queryset[: DEFAULT_LIMIT if limit is None else max(1, min(limit, MAX_LIST))]
+
+
+class FlowFilterSet(LimitFilterSet):
+    class Meta:
+        model = Flow
+        fields: list = []
+
+
+class TrailFilterSet(LimitFilterSet):
+    class Meta:
+        model = Trail
+        fields: list = []
+
+
+class ArtifactFilterSet(LimitFilterSet):
+    class Meta:
+        model = Artifact
+        fields: list = []
+
+
+class AttestationFilterSet(LimitFilterSet):
+    class Meta:
+        model = Attestation
+        fields: list = []
