@@ -7,9 +7,7 @@ Multipart ``data_json`` fields use ``load_body_json`` with the same limits (see 
 from django.conf import settings
 from rest_framework.parsers import JSONParser
 
-# The module, not the name: csm.api.errors imports rest_framework.views, whose APIView class body loads
-# this parser (DEFAULT_PARSER_CLASSES) while csm.api.errors is still half-initialized.
-from csm.api import errors
+from csm.api.errors import input_error
 from csm.lib.bounded import InputError, load_json
 
 
@@ -19,7 +17,7 @@ def load_body_json(data, field: str = "body", require_object: bool = True):
         return load_json(data, field, max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
                          max_depth=settings.CSM_JSON_MAX_DEPTH, require_object=require_object)
     except InputError as error:
-        raise errors.input_error(error) from None
+        raise input_error(error) from None
 
 
 class BoundedJSONParser(JSONParser):
