@@ -53,7 +53,9 @@ class ActionError(ServiceError):
 # --- actions -------------------------------------------------------------------------------------
 
 
-def _validate(org, data: dict) -> dict:
+def validate_action(org, data: dict) -> dict:
+    """The rules of an action's fields (shared by the writes below and the web forms): the cleaned data,
+    or ``ActionError`` naming the field at fault."""
     kind = data["type"]
     name = data.get("name", "x")
     if not name or len(name) > 100:
@@ -104,7 +106,7 @@ def action_state(action: Action) -> dict:
 def create_action(ctx: AuditContext, org, name: str, type: str, url: str = "", email: str = "",
                   environments=None, triggers=None) -> tuple[Action, str | None]:
     """Create an action; returns it and, for webhooks, the signing secret (shown this once)."""
-    data = _validate(org, {"name": name, "type": type, "url": url, "email": email, "environments": environments,
+    data = validate_action(org, {"name": name, "type": type, "url": url, "email": email, "environments": environments,
                            "triggers": triggers})
     if Action.objects.for_org(org).filter(name=name, deleted_at=None).exists():
         raise ActionError(f"An action named {name!r} exists.", "name", 409, "conflict")
@@ -125,7 +127,7 @@ def update_action(ctx: AuditContext, org, action: Action, **changes) -> Action:
     merged = {**before, **{k: v for k, v in changes.items() if k in before and k != "type"}}
     if "type" in changes and changes["type"] != action.type:
         raise ActionError("The type of an action cannot change; create another action.", "type")
-    data = _validate(org, merged)
+    data = validate_action(org, merged)
     name = changes.get("name", action.name)
     if name != action.name and Action.objects.for_org(org).filter(name=name, deleted_at=None).exists():
         raise ActionError(f"An action named {name!r} exists.", "name", 409, "conflict")

@@ -45,3 +45,11 @@ def org_view(permission: str | dict[str, str] = "org.view"):
         return wrapper
 
     return decorator
+
+
+def add_service_error(form, error) -> None:
+    """Show a refused write (``csm.errors.ServiceError``) next to the form field it names. Services name
+    fields the way the API does (``payload.name``, ``triggers[1]``), so the prefix and the index are
+    dropped; a field the form does not have puts the message at the top of the form."""
+    field = (error.field or "").removeprefix("payload.").split("[", 1)[0]
+    form.add_error(field if field in form.fields else None, error.message)

@@ -1,22 +1,24 @@
 """Web pages of policies: the policy list, the editor (validation, versions, diff, where attached),
 each environment's compliance over time (inline SVG chart) with its allowlist and attached policies,
-and one snapshot's artifacts with the reasons for their decisions."""
+and one snapshot's artifacts with the reasons for their decisions. Each write is its own POST-only view
+(attach, detach, allowlist add / remove) or the form page it belongs to (new policy, new version);
+forms (policies/forms.py) validate and policies/services.py writes."""
 
 import difflib
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
 
 from audit.context import AuditContext
+from csm.errors import ServiceError
 from csm.lib import charts
-from csm.web import org_view
+from csm.web import add_service_error, org_view
 from snapshots.models import Environment
 
-from . import selectors, services
+from . import forms, selectors, services
 from .models import AllowlistEntry, Policy, PolicyAttachment, SnapshotCompliance
 from .parsing import PolicyError
 
@@ -43,47 +45,41 @@ def policy_list(request):
     })
 
 
-def _save(request, name, content, description, comment):
+def _save(request, form, name: str):
+    """Save the form's content as a version of ``name``; the policy, or None with the refusal shown on
+    the form."""
+    data = form.cleaned_data
     try:
-        policy, version, created = services.save_policy(
-            AuditContext.from_request(request), request.org, name, content, description=description, comment=comment)
+        policy, version, _ = services.save_policy(
+            AuditContext.from_request(request), request.org, name, data["content"],
+            description=data["description"], comment=data["comment"])
     except PolicyError as error:
-        return None, [str(problem) for problem in error.problems]
-    except services.PolicyServiceError as error:
-        return None, [error.message]
+        form.add_error("content", [str(problem) for problem in error.problems])
+        return None
+    except ServiceError as error:
+        add_service_error(form, error)
+        return None
     messages.success(request, f"Policy {policy.name} saved as version {version.version}.")
-    return policy, []
+    return policy
 
 
 @org_view("policies.manage")
 def policy_new(request):
-    form = {"name": "", "description": "", "content": EXAMPLE, "comment": ""}
-    problems = []
-    if request.method == "POST":
-        form = {key: request.POST.get(key, "") for key in form}
-        if not form["name"]:
-            problems = ["name: required"]
-        else:
-            policy, problems = _save(request, form["name"].strip(), form["content"], form["description"],
-                                     form["comment"])
-            if policy is not None:
-                return redirect("policy-detail", request.org.slug, policy.name)
-    return render(request, "policies/policy_edit.html", {"form": form, "problems": problems, "policy": None})
+    form = forms.PolicyForm(request.POST or None, initial={"content": EXAMPLE})
+    if request.method == "POST" and form.is_valid():
+        policy = _save(request, form, form.cleaned_data["name"])
+        if policy is not None:
+            return redirect("policy-detail", request.org.slug, policy.name)
+    return render(request, "policies/policy_edit.html", {"form": form})
 
 
-@org_view({"GET": "policies.view", "POST": "policies.manage"})
-def policy_detail(request, name):
+def _render_detail(request, policy, form=None, attach_form=None, status=200):
     org = request.org
-    policy = get_object_or_404(Policy.objects.for_org(org), name=name)
     versions = list(policy.versions.order_by("-version"))
     latest = versions[0] if versions else None
-    form = {"content": latest.content if latest else "", "comment": "", "description": policy.description}
-    problems = []
-    if request.method == "POST":
-        form = {key: request.POST.get(key, "") for key in form}
-        saved, problems = _save(request, policy.name, form["content"], form["description"], form["comment"])
-        if saved is not None:
-            return redirect("policy-detail", org.slug, policy.name)
+    if form is None:
+        form = forms.PolicyContentForm(initial={"content": latest.content if latest else "",
+                                                "description": policy.description})
     diff = None
     old, new = request.GET.get("from"), request.GET.get("to")
     by_number = {str(v.version): v for v in versions}
@@ -95,39 +91,64 @@ def policy_detail(request, name):
     attached_ids = {a.environment_id for a in attached}
     candidates = Environment.objects.for_org(org).exclude(pk__in=attached_ids).exclude(type="logical")
     return render(request, "policies/policy_detail.html", {
-        "policy": policy, "versions": versions, "form": form, "problems": problems, "diff": diff,
+        "policy": policy, "versions": versions, "latest": latest, "form": form, "diff": diff,
         "diff_from": old, "diff_to": new, "attached": attached, "candidates": candidates.order_by("name"),
+        "attach_form": attach_form or forms.EnvironmentChoiceForm(org=org),
         "can_manage": request.org_access.can("policies.manage"),
-    })
+    }, status=status)
 
 
-@org_view("policies.manage")
-def policy_attachment(request, name):
-    """POST: attach (``environment`` + ``attach``) or detach (``detach``) a policy."""
-    policy = get_object_or_404(Policy.objects.for_org(request.org), name=name)
-    env = get_object_or_404(Environment.objects.for_org(request.org), name=request.POST.get("environment", ""))
-    ctx = AuditContext.from_request(request)
-    if request.method == "POST" and "detach" in request.POST:
-        services.detach_policies(ctx, request.org, env, [policy.name])
-        messages.success(request, f"Detached {policy.name} from {env.name}; the environment is being re-evaluated.")
-    elif request.method == "POST":
-        services.attach_policies(ctx, request.org, env, [policy.name])
-        messages.success(request, f"Attached {policy.name} to {env.name}; the environment is being re-evaluated.")
+def _policy(request, name) -> Policy:
+    return get_object_or_404(Policy.objects.for_org(request.org), name=name)
+
+
+@org_view({"GET": "policies.view", "POST": "policies.manage"})
+def policy_detail(request, name):
+    """GET: the policy, its versions (and a diff of two), where it is attached. POST: a new version."""
+    policy = _policy(request, name)
+    if request.method != "POST":
+        return _render_detail(request, policy)
+    form = forms.PolicyContentForm(request.POST)
+    if form.is_valid() and _save(request, form, policy.name) is not None:
+        return redirect("policy-detail", request.org.slug, policy.name)
+    return _render_detail(request, policy, form=form)
+
+
+def _back_to(request, policy):
+    """The page the detach button was on (an environment's page passes ``next``), never off the site."""
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts=None) or not target.startswith("/o/"):
-        target = f"/o/{request.org.slug}/policies/{policy.name}/"
+        return redirect("policy-detail", request.org.slug, policy.name)
     return redirect(target)
 
 
 @org_view("policies.manage")
-def environment_attach(request, env):
-    """POST ``policy``: attach it to this environment (from the environment's page)."""
-    environment = get_object_or_404(Environment.objects.for_org(request.org), name=env)
-    if request.method == "POST":
-        policy = get_object_or_404(Policy.objects.for_org(request.org), name=request.POST.get("policy", ""))
-        services.attach_policies(AuditContext.from_request(request), request.org, environment, [policy.name])
-        messages.success(request, f"Attached {policy.name}; the environment is being re-evaluated.")
-    return redirect("policy-environment", request.org.slug, environment.name)
+@require_POST
+def policy_attach(request, name):
+    """Attach the policy to the chosen environment (from the policy's page)."""
+    policy = _policy(request, name)
+    form = forms.EnvironmentChoiceForm(request.POST, org=request.org)
+    if not form.is_valid():
+        return _render_detail(request, policy, attach_form=form)
+    env = form.cleaned_data["environment"]
+    try:
+        services.attach_policies(AuditContext.from_request(request), request.org, env, [policy.name])
+    except ServiceError as error:
+        add_service_error(form, error)
+        return _render_detail(request, policy, attach_form=form)
+    messages.success(request, f"Attached {policy.name} to {env.name}; the environment is being re-evaluated.")
+    return redirect("policy-detail", request.org.slug, policy.name)
+
+
+@org_view("policies.manage")
+@require_POST
+def policy_detach(request, name):
+    """Detach the policy from an environment (from the policy's or the environment's page)."""
+    policy = _policy(request, name)
+    env = get_object_or_404(Environment.objects.for_org(request.org), name=request.POST.get("environment", ""))
+    services.detach_policies(AuditContext.from_request(request), request.org, env, [policy.name])
+    messages.success(request, f"Detached {policy.name} from {env.name}; the environment is being re-evaluated.")
+    return _back_to(request, policy)
 
 
 def compliance_chart(series: list[dict]) -> str:
@@ -144,10 +165,12 @@ def compliance_chart(series: list[dict]) -> str:
         empty_message="No evaluated snapshots yet"))
 
 
-@org_view("policies.view")
-def environment_compliance(request, env):
+def _environment(request, env) -> Environment:
+    return get_object_or_404(Environment.objects.for_org(request.org), name=env)
+
+
+def _render_environment(request, environment, allowlist_form=None, attach_form=None, status=200):
     org = request.org
-    environment = get_object_or_404(Environment.objects.for_org(org), name=env)
     series = selectors.compliance_series(environment, limit=200)
     entries = AllowlistEntry.objects.for_org(org).filter(environment=environment).order_by("-created_at")
     attached = PolicyAttachment.objects.for_org(org).filter(environment=environment).select_related("policy")
@@ -157,44 +180,64 @@ def environment_compliance(request, env):
         "periods": selectors.non_compliant_periods(environment)[-20:],
         "allowlist": entries, "attached": attached,
         "policies": Policy.objects.for_org(org).exclude(attachments__environment=environment).order_by("name"),
+        "allowlist_form": allowlist_form or forms.AllowlistEntryForm(),
+        "attach_form": attach_form or forms.PolicyChoiceForm(org=org),
         "can_manage": request.org_access.can("policies.manage"),
-    })
+    }, status=status)
+
+
+@org_view("policies.view")
+def environment_compliance(request, env):
+    return _render_environment(request, _environment(request, env))
 
 
 @org_view("policies.manage")
-def allowlist_change(request, env):
-    """POST: add an allowlist entry (fingerprint, artifact_name, reason, optional expires_at) or remove one."""
-    environment = get_object_or_404(Environment.objects.for_org(request.org), name=env)
-    ctx = AuditContext.from_request(request)
-    back = redirect("policy-environment", request.org.slug, environment.name)
-    if request.method != "POST":
-        return back
-    if request.POST.get("remove"):
-        entry = get_object_or_404(AllowlistEntry.objects.for_org(request.org), environment=environment,
-                                  pk=request.POST["remove"])
-        services.remove_allowlist_entry(ctx, request.org, entry)
-        messages.success(request, "Allowlist entry removed.")
-        return back
-    fingerprint = request.POST.get("fingerprint", "").strip().lower()
-    reason = request.POST.get("reason", "").strip()
-    expires_raw = request.POST.get("expires_at", "").strip()
-    expires_at = parse_datetime(expires_raw) if expires_raw else None
-    if expires_at is not None and expires_at.tzinfo is None:
-        expires_at = timezone.make_aware(expires_at)
-    if len(fingerprint) != 64 or any(c not in "0123456789abcdef" for c in fingerprint):
-        messages.error(request, "The fingerprint must be a 64-hex SHA-256.")
-    elif not reason:
-        messages.error(request, "Give a reason.")
-    elif expires_raw and expires_at is None:
-        messages.error(request, "The expiry must be a date and time (YYYY-MM-DDTHH:MM).")
-    else:
+@require_POST
+def environment_attach(request, env):
+    """Attach the chosen policy to this environment (from the environment's page)."""
+    environment = _environment(request, env)
+    form = forms.PolicyChoiceForm(request.POST, org=request.org)
+    if not form.is_valid():
+        return _render_environment(request, environment, attach_form=form)
+    policy = form.cleaned_data["policy"]
+    try:
+        services.attach_policies(AuditContext.from_request(request), request.org, environment, [policy.name])
+    except ServiceError as error:
+        add_service_error(form, error)
+        return _render_environment(request, environment, attach_form=form)
+    messages.success(request, f"Attached {policy.name}; the environment is being re-evaluated.")
+    return redirect("policy-environment", request.org.slug, environment.name)
+
+
+@org_view("policies.manage")
+@require_POST
+def allowlist_add(request, env):
+    """Allowlist an artifact in this environment; an invalid entry re-renders the page with the problem
+    next to its field."""
+    environment = _environment(request, env)
+    form = forms.AllowlistEntryForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
         try:
-            services.add_allowlist_entry(ctx, request.org, environment, fingerprint,
-                                         request.POST.get("artifact_name", "").strip(), reason, expires_at)
+            services.add_allowlist_entry(AuditContext.from_request(request), request.org, environment,
+                                         data["fingerprint"], data["artifact_name"], data["reason"],
+                                         data["expires_at"])
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
             messages.success(request, "Artifact allowlisted; the environment is being re-evaluated.")
-        except services.PolicyServiceError as error:
-            messages.error(request, error.message)
-    return back
+            return redirect("policy-environment", request.org.slug, environment.name)
+    return _render_environment(request, environment, allowlist_form=form)
+
+
+@org_view("policies.manage")
+@require_POST
+def allowlist_remove(request, env, entry_id):
+    environment = _environment(request, env)
+    entry = get_object_or_404(AllowlistEntry.objects.for_org(request.org), environment=environment, pk=entry_id)
+    services.remove_allowlist_entry(AuditContext.from_request(request), request.org, entry)
+    messages.success(request, "Allowlist entry removed.")
+    return redirect("policy-environment", request.org.slug, environment.name)
 
 
 @org_view("policies.view")

@@ -4,23 +4,18 @@ Every page is guarded by ``@org_view("reports.view")`` (other orgs get a 404) an
 the report rule of reports/access.py: requesting a kind and downloading a report need the
 permissions of what it shows; a refusal is the 403 page naming the permission."""
 
-import datetime
-
 from django.contrib import messages
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.context import AuditContext
 from csm.errors import ServiceError
-from csm.web import org_view
-from reports import access, services
+from csm.web import add_service_error, org_view
+from reports import access, forms, services
 from reports.api.views import download_response
 from reports.choices import ReportKind, ReportStatus
 from reports.models import AuditReport
-
-FIELDS = ("environment", "fingerprint", "from", "to")
 
 
 def _environment_names(org) -> list[str]:
@@ -33,25 +28,26 @@ def _environment_names(org) -> list[str]:
 @require_http_methods(["GET", "POST"])
 @org_view("reports.view")
 def report_list(request):
+    """GET: the reports and the request form (query parameters prefill it). POST: request a report;
+    a kind the role may not read is the 403 page first, invalid parameters re-render the page (400)
+    with the problem next to the field."""
     org = request.org
-    today = timezone.now().date()
-    values = {"kind": ReportKind.ENVIRONMENT, "environment": "", "fingerprint": "",
-              "from": (today - datetime.timedelta(days=30)).isoformat(),
-              "to": (today + datetime.timedelta(days=1)).isoformat()}
-    source = request.POST if request.method == "POST" else request.GET
-    values.update({key: source[key].strip() for key in ("kind", *FIELDS) if source.get(key)})
-    errors = {}
     if request.method == "POST":
-        access.require_to_request(request, request.org_access, values["kind"])
-        params = {key: values[key] for key in FIELDS if values.get(key)}
-        try:
-            report = services.request_report(AuditContext.from_request(request), org, values["kind"], params,
-                                             role=request.org_access.role)
-        except ServiceError as error:
-            errors[error.field or "kind"] = error.message
-        else:
-            messages.success(request, f"Generating “{report.title}”. It appears below; download it when it is done.")
-            return redirect("report-list", org.slug)
+        access.require_to_request(request, request.org_access, request.POST.get("kind", ""))
+        form = forms.ReportRequestForm(request.POST, org=org)
+        if form.is_valid():
+            try:
+                report = services.request_report(AuditContext.from_request(request), org, form.cleaned_data["kind"],
+                                                 form.cleaned_data["params"], role=request.org_access.role)
+            except ServiceError as error:
+                add_service_error(form, error)
+            else:
+                messages.success(request,
+                                 f"Generating “{report.title}”. It appears below; download it when it is done.")
+                return redirect("report-list", org.slug)
+    else:
+        prefill = {key: request.GET[key].strip() for key in ("kind", *forms.PARAMS) if request.GET.get(key)}
+        form = forms.ReportRequestForm(org=org, initial={**forms.default_range(), **prefill})
     reports = list(AuditReport.objects.for_org(org).select_related("output").defer(
         "output__pdf", "output__data_json")[:100])
     pending = [str(r.pk) for r in reports if r.status in (ReportStatus.PENDING, ReportStatus.RUNNING)]
@@ -60,9 +56,9 @@ def report_list(request):
     kinds = [(value, label) for value, label in ReportKind.choices
              if not access.missing(request.org_access.role, access.rule(value).permissions)]
     return render(request, "reports/list.html", {
-        "reports": reports, "pending": pending, "values": values, "errors": errors,
-        "kinds": kinds, "environments": _environment_names(org),
-    }, status=400 if errors else 200)
+        "reports": reports, "pending": pending, "form": form, "kinds": kinds,
+        "environments": _environment_names(org),
+    }, status=400 if form.errors else 200)
 
 
 @require_GET

@@ -3,6 +3,7 @@
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from reports.models import AuditReport
 from reports.tasks import generate_report
@@ -43,6 +44,27 @@ def test_form_errors_name_the_field(reader_client, org):
     response = reader_client.post(reverse("report-list", args=[org.slug]),
                                   {"kind": "artifact", "fingerprint": "nope"})
     assert response.status_code == 400 and b"lowercase 64-hex" in response.content
+    assert not AuditReport.objects.exists()
+
+
+def test_form_shows_each_problem_next_to_its_field_and_keeps_the_input(reader_client, org):
+    url = reverse("report-list", args=[org.slug])
+    cases = [
+        ({"kind": "artifact", "fingerprint": "nope"}, "fingerprint", "A fingerprint is a lowercase 64-hex SHA-256."),
+        ({"kind": "org", "from": "2020-02-01", "to": "2020-01-01"}, "to",
+         "'to' must be after 'from' (the range is from ≤ t < to)."),
+        ({"kind": "environment", "environment": "nowhere"}, "environment",
+         "No environment named 'nowhere' in this org."),
+        ({"kind": "bogus"}, "kind", "Select a valid choice. bogus is not one of the available choices."),
+    ]
+    for data, field, message in cases:
+        page = reader_client.post(url, data)
+        assert page.status_code == 400
+        html = page.content.decode()
+        assert f'<ul class="errorlist" id="id_{field}_error"><li>{escape(message)}</li></ul>' in html, field
+        for key, value in data.items():
+            if key != "kind":
+                assert f'value="{value}"' in html, key
     assert not AuditReport.objects.exists()
 
 
