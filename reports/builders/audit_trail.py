@@ -17,6 +17,14 @@ CATEGORIES = [
 ALL_CONTROLS = ("CC8.1", "A.8.32", "6.5.1", "10.3.4", "9(4)(e)")
 
 
+def attempts(event) -> int:
+    """How many actions an event stands for: one, except a summary of refused attempts, which stands for
+    the ``more`` refusals it counts (the first refusal of its window is its own ``access.denied`` event)."""
+    if event.action == "access.denied_repeated":
+        return int((event.after or {}).get("more") or 0)
+    return 1
+
+
 def category(action: str) -> str:
     for name, prefixes in CATEGORIES:
         if action.startswith(prefixes):
@@ -75,7 +83,7 @@ def _event_sections(doc: ReportDoc, progress: ProgressFn) -> None:
     by_week: Counter = Counter()
     actors: Counter = Counter()
     for done, event in enumerate(events.iterator(chunk_size=2000), start=1):
-        by_category[category(event.action)] += 1
+        by_category[category(event.action)] += attempts(event)
         by_week[buckets.key(event.created_at)] += 1
         actors[event.actor_label] += 1
         target = event.target_label or event.target_id

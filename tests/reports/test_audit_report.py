@@ -4,13 +4,14 @@ stored output is append-only and committed to the journal; hostile strings fetch
 
 import hashlib
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, InternalError, ProgrammingError, transaction
 from django.utils import timezone
 
 from audit.context import AuditContext
-from audit.services import record_event
+from audit.services import record_denied_access, record_event, summarize_denied_access
 from journal.models import JournalHead, JournalLeaf
 from journal.verify import verify_journal
 from reports.models import ReportOutput
@@ -146,3 +147,16 @@ def test_url_fetcher_refuses_everything_but_static_files(settings, tmp_path):
 def test_report_timestamps_are_in_range(org, owner, generate):
     report = generate(org, "audit", user=owner, **RANGE)
     assert report.started_at <= report.finished_at <= timezone.now()
+
+
+def test_denied_access_counts_every_refused_attempt_of_an_aggregated_window(org, owner, generate, settings):
+    """Refusals are stored as one event plus a summary per window (docs/operations.md); the report's
+    "Denied access" figure still counts every attempt, not the two rows."""
+    stranger = AuditContext(actor_type="user", actor_label="mallory@example.com", user_id=999_999, ip="203.0.113.9")
+    for _ in range(5):
+        record_denied_access(stranger, org, "audit.view", "/api/v2/orgs/acme/audit-events")
+    later = timezone.now() + timedelta(seconds=settings.CSM_ACCESS_DENIED_WINDOW_SECONDS + 2)
+    assert summarize_denied_access(now=later) == 1
+    report = generate(org, "audit", user=owner, **RANGE)
+    figures = dict(json.loads(bytes(report.output.data_json))["summary"]["figures"])
+    assert figures["Denied access"] == 5
