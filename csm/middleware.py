@@ -91,7 +91,7 @@ class ContentSecurityPolicyMiddleware:
     """A strict Content-Security-Policy on every HTML page (``CSM_CONTENT_SECURITY_POLICY``): scripts and
     styles only from csm's own static files, no inline script or style, no plugins, no framing, forms
     post only to csm. A script injected through some escaping mistake does not run. The interactive API
-    docs (Swagger UI from a CDN, with its inline bootstrap script) get ``CSM_CONTENT_SECURITY_POLICY_API_DOCS``.
+    docs (Swagger UI and Redoc, served locally; they style inline) get ``CSM_CONTENT_SECURITY_POLICY_API_DOCS``.
     Django's technical error pages (DEBUG on, staff only) are inline-styled and get none."""
 
     def __init__(self, get_response):
@@ -107,7 +107,7 @@ class ContentSecurityPolicyMiddleware:
             return response
         if settings.DEBUG and response.status_code >= 400 and not _debug_hidden(request):
             return response
-        docs = request.path_info.startswith("/api/docs/")
+        docs = request.path_info.startswith(("/api/docs/", "/api/redoc/"))
         response["Content-Security-Policy"] = (settings.CSM_CONTENT_SECURITY_POLICY_API_DOCS if docs
                                                else settings.CSM_CONTENT_SECURITY_POLICY)
         return response

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our own static files: the docs work offline
     "django_htmx",
     "csm",
     "journal",
@@ -190,13 +191,13 @@ CSM_CONTENT_SECURITY_POLICY = env_str("CSM_CONTENT_SECURITY_POLICY", "; ".join([
     "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "object-src 'none'",
     "base-uri 'none'", "frame-ancestors 'none'", "form-action 'self'",
 ]))
-# /api/docs/ (drf-spectacular's Swagger UI) loads its bundle from a CDN and starts it with an inline script.
-_swagger_cdn = "https://cdn.jsdelivr.net"
+# /api/docs/ (Swagger UI) and /api/redoc/ (Redoc) are served from csm's own static files (drf-spectacular-sidecar),
+# Swagger UI's start-up script from its own URL: nothing loads from another origin, no inline script. Both
+# render with inline styles, and Redoc parses the schema in a worker it creates from a blob.
 CSM_CONTENT_SECURITY_POLICY_API_DOCS = env_str("CSM_CONTENT_SECURITY_POLICY_API_DOCS", "; ".join([
-    "default-src 'self'", f"script-src 'self' 'unsafe-inline' {_swagger_cdn}",
-    f"style-src 'self' 'unsafe-inline' {_swagger_cdn}", f"img-src 'self' data: {_swagger_cdn}",
-    f"font-src 'self' data: {_swagger_cdn}", "object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'",
-    "form-action 'self'",
+    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:",
+    "font-src 'self' data:", "worker-src 'self' blob:", "object-src 'none'", "base-uri 'none'",
+    "frame-ancestors 'none'", "form-action 'self'",
 ]))
 if _https:
     # Health checks from the proxy arrive over plain HTTP on the internal network.
@@ -235,6 +236,9 @@ SPECTACULAR_SETTINGS = {
         "EnvironmentTypeEnum": "snapshots.choices.EnvironmentType",
         "ActionTypeEnum": "alerts.choices.ActionType",
     },
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery --------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """URL map. Follow the includes to find where a request is handled:
 
 - ``/api/v2/...``   each app's ``api/urls.py`` (kosli-compatible paths and ``/api/v2/orgs/{org}/...``)
-- ``/api/schema/``, ``/api/docs/``   OpenAPI 3 schema and interactive docs
+- ``/api/schema/``, ``/api/docs/``, ``/api/redoc/``   OpenAPI 3 schema and interactive docs (offline)
 - ``/admin/``       Django admin for staff
 - everything else   each app's ``urls.py`` (web pages)
 """
@@ -9,7 +9,7 @@
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from tenants import views as tenants_views
 
@@ -32,7 +32,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/v2/", include(api_v2)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema", template_name="csm/api_redoc.html"),
+         name="api-redoc"),
     # Rate-limited sign-in for the admin (tenants.ratelimit), ahead of the admin's own login URL.
     path("admin/login/", tenants_views.admin_sign_in, name="admin-sign-in"),
     path("admin/", admin.site.urls),

@@ -93,10 +93,21 @@ def test_error_pages_and_admin_have_the_policy_but_json_does_not(client, owner):
     assert "Content-Security-Policy" not in api
 
 
-def test_api_docs_get_their_own_policy(client, owner):
+def test_api_docs_get_their_own_policy_and_load_nothing_from_elsewhere(client, owner):
+    """Swagger UI and Redoc come from csm's own static files (drf-spectacular-sidecar), so the docs work
+    offline and their policy allows no other origin and no inline script."""
     client.force_login(owner)
-    docs = client.get("/api/docs/")
-    assert docs.status_code == 200
-    policy = _directives(docs["Content-Security-Policy"])
-    assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
-    assert any(d.startswith("script-src") and "https://cdn.jsdelivr.net" in d for d in policy)
+    for path in ("/api/docs/", "/api/redoc/"):
+        docs = client.get(path)
+        assert docs.status_code == 200, path
+        policy = _directives(docs["Content-Security-Policy"])
+        assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+        assert "script-src 'self'" in policy, policy
+        html = docs.content.decode()
+        assert "http://" not in html and "https://" not in html, path  # no CDN, no web fonts
+        assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+        assert assets, path
+        for asset in assets:
+            assert client.get(asset).status_code == 200, asset
+    script = client.get("/api/docs/?script=")
+    assert script.status_code == 200 and "SwaggerUIBundle" in script.content.decode()
