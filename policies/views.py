@@ -122,6 +122,16 @@ def _back_to(request, policy):
     return redirect(target)
 
 
+def _attach(request, form, policy, environment) -> bool:
+    """Attach ``policy`` to ``environment`` (from either page); a refusal is shown on ``form``."""
+    try:
+        services.attach_policies(AuditContext.from_request(request), request.org, environment, [policy.name])
+    except ServiceError as error:
+        add_service_error(form, error)
+        return False
+    return True
+
+
 @org_view("policies.manage")
 @require_POST
 def policy_attach(request, name):
@@ -131,10 +141,7 @@ def policy_attach(request, name):
     if not form.is_valid():
         return _render_detail(request, policy, attach_form=form)
     env = form.cleaned_data["environment"]
-    try:
-        services.attach_policies(AuditContext.from_request(request), request.org, env, [policy.name])
-    except ServiceError as error:
-        add_service_error(form, error)
+    if not _attach(request, form, policy, env):
         return _render_detail(request, policy, attach_form=form)
     messages.success(request, f"Attached {policy.name} to {env.name}; the environment is being re-evaluated.")
     return redirect("policy-detail", request.org.slug, policy.name)
@@ -200,10 +207,7 @@ def environment_attach(request, env):
     if not form.is_valid():
         return _render_environment(request, environment, attach_form=form)
     policy = form.cleaned_data["policy"]
-    try:
-        services.attach_policies(AuditContext.from_request(request), request.org, environment, [policy.name])
-    except ServiceError as error:
-        add_service_error(form, error)
+    if not _attach(request, form, policy, environment):
         return _render_environment(request, environment, attach_form=form)
     messages.success(request, f"Attached {policy.name}; the environment is being re-evaluated.")
     return redirect("policy-environment", request.org.slug, environment.name)
