@@ -53,17 +53,23 @@ def standing(org, attestation: Attestation) -> dict:
             "overridden": applied is not None, "overrides": overrides, "applied_override": applied}
 
 
-def _preview(text: str) -> tuple[str, bool]:
-    lines = text.splitlines()
-    preview = "\n".join(lines[:PREVIEW_LINES])[:PREVIEW_CHARS]
-    return preview, preview != text
+def _split(text: str) -> tuple[str, str]:
+    """(the first ``PREVIEW_LINES`` lines, at most ``PREVIEW_CHARS`` characters; the rest)."""
+    cut = 0
+    for _ in range(PREVIEW_LINES):
+        cut = text.find("\n", cut) + 1
+        if cut == 0:
+            cut = len(text)
+            break
+    cut = min(cut, PREVIEW_CHARS)
+    return text[:cut], text[cut:]
 
 
 def junit_view(results: dict) -> dict:
     failed = []
     for case in results.get("failed_cases") or []:
-        preview, more = _preview(case.get("text", ""))
-        failed.append({**case, "preview": preview, "has_more": more})
+        preview, rest = _split(case.get("text", ""))
+        failed.append({**case, "preview": preview, "rest": rest})
     return {"has_details": "failed_cases" in results, "failed": failed,
             "failed_omitted": results.get("failed_cases_omitted", 0), "skipped": results.get("skipped_cases") or [],
             "skipped_omitted": results.get("skipped_cases_omitted", 0), "limits": results.get("case_limits") or {},
