@@ -25,7 +25,7 @@ ATTESTATION_ACTIONS = (AuditAction.ATTESTATION_CREATED, AuditAction.ATTESTATION_
 
 
 def _identity(label: str, actor_type: str = "", service_account_id=None, token_id=None, user_id=None) -> dict:
-    kind = ActorType(actor_type).label if actor_type in ActorType.values else "Recorded as"
+    kind = ActorType(actor_type).label if actor_type in ActorType.values else ""
     if actor_type == ActorType.USER and token_id:
         kind = "User (personal API token)"
     elif actor_type == ActorType.SERVICE_ACCOUNT:
@@ -59,7 +59,8 @@ def _report_identity(snapshot: Snapshot) -> dict:
         label = f"{account.name} ({token.prefix}…)" if token is not None else account.name
         return _identity(label, ActorType.SERVICE_ACCOUNT, account.pk, report.token_id)
     if user is not None:
-        label = f"{user.email or user.get_username()} ({token.prefix}…)" if token is not None else user.email
+        name = user.email or user.get_username()
+        label = f"{name} ({token.prefix}…)" if token is not None else name
         return _identity(label, ActorType.USER, None, report.token_id, user.pk)
     return _identity(report.reporter_label, report.actor.get("actor_type", "") if isinstance(report.actor, dict)
                      else "", report.service_account_id, report.token_id, report.user_id)

@@ -164,6 +164,26 @@ def test_sarif_page_shows_ruff_rule_description_and_level(ci, trail, web, ruff_s
     assert "lint_me.py:1" in high and "error" in high  # location and SARIF level
 
 
+def test_sarif_findings_are_bounded_keeping_the_most_severe(ci, trail, web, tmp_path):
+    from evidence.parsers import sarif
+
+    many = sarif.MAX_LISTED + 1
+    (tmp_path / "many.py").write_text("import subprocess\n\n\ndef run(cmd):\n"
+                                      + "".join("    subprocess.call(cmd, shell=True)\n" for _ in range(many)))
+    out = tmp_path / "many.sarif"
+    subprocess.run([str(VENV_BIN / "bandit"), "-q", "-f", "sarif", "-o", str(out), str(tmp_path / "many.py")],
+                   capture_output=True, check=False)
+    created = attest(ci, "acme", "backend", trail, "sarif", {"attestation_name": "bandit"},
+                     tar_gz({"many.sarif": out.read_bytes()})).json()
+    results = Attestation.objects.get(pk=created["id"]).results
+    assert results["findings"]["high"] == many and results["findings"]["low"] == 1  # counted in full
+    assert len(results["listed"]) == sarif.MAX_LISTED and results["listed_omitted"] == 2
+    assert {item["severity"] for item in results["listed"]} == {"high"}  # the low one is what was dropped
+    html = page(web, created["id"])
+    assert f"Showing the {sarif.MAX_LISTED} most severe of {many + 1} findings" in section(html, "sarif-cap")
+    assert 'data-testid="sarif-low"' not in html
+
+
 # --- SBOM --------------------------------------------------------------------------------------------
 
 
