@@ -322,3 +322,25 @@ def test_evidence_files_are_listed_with_hash_and_downloaded_as_attachments(ci, t
         assert response["Content-Type"] == "application/octet-stream"
         assert response["X-Content-Type-Options"] == "nosniff"
         assert b"".join(response.streaming_content) == data
+
+
+def test_attestation_page_queries_do_not_grow_with_its_files_or_overrides(ci, org, token_for, api, trail, web,
+                                                                          django_assert_max_num_queries):
+    one = attest(ci, "acme", "backend", trail, "generic", {"attestation_name": "one", "is_compliant": False},
+                 tar_gz({"a.txt": b"a"})).json()
+    many = attest(ci, "acme", "backend", trail, "generic", {"attestation_name": "many", "is_compliant": False},
+                  tar_gz({f"{n}.txt": str(n).encode() for n in range(8)})).json()
+    approver = api(token=token_for(org, Role.ADMIN, name="release-manager"))
+    for status in (True, False, True):
+        assert approver.post("/api/v2/attestations/acme/backend/trail/build-1/override", {
+            "attestation_name": "many", "reason": f"decided {status}", "new_compliance_status": status},
+            format="json").status_code == 201
+    page(web, one["id"])  # warm: the first request of a test also loads the session
+    with django_assert_max_num_queries(1000) as queries:
+        page(web, one["id"])
+    baseline = len(queries)
+    assert baseline > 0
+    with django_assert_max_num_queries(baseline):
+        html = page(web, many["id"])
+    assert section(html, "evidence-files").count(".txt</a>") == 8
+    assert section(html, "overrides").count("decided") == 3
