@@ -260,6 +260,8 @@ class SbomComponent(models.Model):
     version = models.CharField(max_length=200, blank=True)
     purl = models.CharField(max_length=1000, blank=True)
     kind = models.CharField(max_length=50, blank=True)
+    licenses = models.CharField(max_length=1000, blank=True, default="",
+                                help_text="SPDX ids, names or expressions the SBOM states, joined by ', '")
 
     objects = OrgScopedManager()
 

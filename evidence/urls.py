@@ -6,6 +6,8 @@ urlpatterns = [
     path("o/<slug:org>/flows/", views.flow_list, name="flow-list"),
     path("o/<slug:org>/flows/<str:flow>/", views.flow_detail, name="flow-detail"),
     path("o/<slug:org>/flows/<str:flow>/trails/<str:trail>/", views.trail_detail, name="trail-detail"),
+    path("o/<slug:org>/flows/<str:flow>/trails/<str:trail>/attestations/<int:attestation_id>/",
+         views.attestation_detail, name="attestation-detail"),
     path("o/<slug:org>/artifacts/<str:fingerprint>/", views.artifact_detail, name="artifact-detail"),
     path("o/<slug:org>/evidence/<str:sha256>/", views.evidence_detail, name="evidence-detail"),
     path("o/<slug:org>/evidence/<str:sha256>/download/", views.evidence_download, name="evidence-download"),

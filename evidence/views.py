@@ -1,6 +1,7 @@
 """Web pages of the evidence vault: flows (template, latest trails), a trail (attestations, evidence,
-compliance), an artifact (provenance, attestations with parsed results, evidence downloads, where it
-runs and ran), an evidence file (hash, size, type, uploader) and its download. Read-only."""
+compliance), an attestation (its standing, reporter, evidence files and per-type details), an artifact
+(provenance, who was involved, attestations with parsed results, evidence downloads, where it runs and
+ran), an evidence file (hash, size, type, uploader) and its download. Read-only."""
 
 from django.http import HttpResponseServerError
 from django.shortcuts import get_object_or_404, render
@@ -9,7 +10,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.web import org_view
-from evidence import selectors, storage
+from evidence import attestation_page, involvement, selectors, storage
 from evidence.models import Artifact, Attestation, EvidenceFile, Flow, Trail
 from evidence.responses import attachment
 
@@ -51,15 +52,25 @@ def artifact_detail(request, fingerprint):
     records = list(Artifact.objects.for_org(request.org).filter(fingerprint=fingerprint)
                    .select_related("flow", "trail", "leaf"))
     compliance = selectors.artifact_compliance(request.org, fingerprint)
-    attestations = _attestations(request.org, artifact__in=records) if records else []
-    components = []
-    for attestation in attestations:
-        if attestation.type == "sbom":
-            components = list(attestation.components.all()[:200])
+    attestations = list(_attestations(request.org, artifact__in=records)) if records else []
+    sboms = [a for a in attestations if a.type == "sbom"]  # newest first: the latest SBOM's components
+    components = list(sboms[0].components.all()[:200]) if sboms else []
+    running = selectors.where_it_runs(request.org, fingerprint)
+    names = list(dict.fromkeys([r.template_name or r.filename for r in records if r.template_name or r.filename]
+                               + [name for run in running for name in run["names"]]))
     return render(request, "evidence/artifact_detail.html", {
         "fingerprint": fingerprint, "records": records, "compliance": compliance, "attestations": attestations,
-        "components": components, "running": selectors.where_it_runs(request.org, fingerprint),
+        "components": components, "running": running, "names": names,
+        "involved": involvement.involved(request.org, fingerprint, records, attestations),
     })
+
+
+@org_view("evidence.view")
+def attestation_detail(request, flow, trail, attestation_id):
+    attestation = get_object_or_404(_attestations(request.org, flow__name=flow, trail__name=trail),
+                                    pk=attestation_id)
+    return render(request, "evidence/attestation_detail.html",
+                  attestation_page.context(request.org, attestation, request.GET))
 
 
 @org_view("evidence.view")

@@ -33,10 +33,12 @@ def _generic(data) -> Judgement:
 
 def _junit(members, data) -> Judgement:
     suites = []
+    parsed_files = []
     for member in _files(members, (".xml",)):
         parsed = junit.parse(member.name, member.read())
         if parsed is not None:
             suites.extend(parsed["suites"])
+            parsed_files.append(parsed)
     summary = data.get("junit_results")
     if summary is not None and not isinstance(summary, list):
         raise ParseError("junit_results must be a list")
@@ -50,7 +52,7 @@ def _junit(members, data) -> Judgement:
                          {"totals": claimed, "suites": [], "source": "client summary"})
     totals = junit.totals(suites)
     judgement = Judgement(totals["failures"] == 0 and totals["errors"] == 0, Verification.VERIFIED, [],
-                          {"totals": totals, "suites": suites, "source": "files"})
+                          {"totals": totals, "suites": suites, "source": "files", **junit.case_details(parsed_files)})
     if summary:
         claimed = _junit_summary_totals(summary)
         if claimed != totals:
@@ -123,11 +125,13 @@ def _sarif(members, data, threshold) -> Judgement:
         for key, count in report["level_counts"].items():
             level_counts[key] += count
         listed.extend(report["listed"])
+    listed = sarif.most_severe(listed)  # across files: the most severe findings are the ones kept
     blocking = _blocking(findings, threshold)
     judgement = Judgement(blocking == 0, Verification.VERIFIED, [],
                           {"findings": findings, "level_counts": level_counts, "threshold": threshold,
                            "tools": [tool for report in reports for tool in report["tools"]],
-                           "listed": listed[: sarif.MAX_LISTED], "source": "files"})
+                           "listed": listed, "listed_omitted": sum(findings.values()) - len(listed),
+                           "listed_limit": sarif.MAX_LISTED, "source": "files"})
     if summary:
         claimed = _snyk_summary_counts(summary)
         if claimed != level_counts:

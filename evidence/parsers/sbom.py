@@ -1,6 +1,31 @@
-"""SBOMs in CycloneDX JSON (``bomFormat: CycloneDX``) and SPDX JSON (``spdxVersion``)."""
+"""SBOMs in CycloneDX JSON (``bomFormat: CycloneDX``) and SPDX JSON (``spdxVersion``): each component's
+name, version, purl, type and licenses (SPDX ids, names or expressions, joined by ", ")."""
 
 from evidence.parsers import ParseError, load_json
+
+MAX_LICENSES = 1000  # characters of the joined license text kept per component
+SPDX_NO_VALUE = {"", "NOASSERTION", "NONE"}
+
+
+def _cyclonedx_licenses(item: dict) -> str:
+    found: list[str] = []
+    licenses = item.get("licenses")
+    for choice in licenses if isinstance(licenses, list) else []:
+        if not isinstance(choice, dict):
+            continue
+        if isinstance(choice.get("expression"), str):
+            found.append(choice["expression"])
+            continue
+        license_ = choice.get("license") if isinstance(choice.get("license"), dict) else {}
+        value = license_.get("id") or license_.get("name")
+        if isinstance(value, str) and value:
+            found.append(value)
+    return ", ".join(dict.fromkeys(found))[:MAX_LICENSES]
+
+
+def _spdx_licenses(package: dict) -> str:
+    found = [str(package.get(key) or "") for key in ("licenseConcluded", "licenseDeclared")]
+    return ", ".join(dict.fromkeys(value for value in found if value not in SPDX_NO_VALUE))[:MAX_LICENSES]
 
 
 def _cyclonedx_components(name: str, items, out: list, path: str) -> None:
@@ -22,7 +47,8 @@ def _cyclonedx_components(name: str, items, out: list, path: str) -> None:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise ParseError(f"{name}: {where} has no name")
         out.append({"name": item["name"][:500], "version": str(item.get("version") or "")[:200],
-                    "purl": str(item.get("purl") or "")[:1000], "kind": str(item.get("type") or "")[:50]})
+                    "purl": str(item.get("purl") or "")[:1000], "kind": str(item.get("type") or "")[:50],
+                    "licenses": _cyclonedx_licenses(item)})
         children = item.get("components")
         if children is not None:
             if not isinstance(children, list):
@@ -45,7 +71,8 @@ def _spdx_components(name: str, packages) -> list[dict]:
                 purl = str(ref.get("referenceLocator") or "")
                 break
         out.append({"name": package["name"][:500], "version": str(package.get("versionInfo") or "")[:200],
-                    "purl": purl[:1000], "kind": str(package.get("primaryPackagePurpose") or "")[:50].lower()})
+                    "purl": purl[:1000], "kind": str(package.get("primaryPackagePurpose") or "")[:50].lower(),
+                    "licenses": _spdx_licenses(package)})
     return out
 
 
