@@ -1,4 +1,5 @@
-// Small progressive enhancements only: copy buttons and confirm prompts.
+// Small progressive enhancements only: copy buttons, confirm prompts, the small-screen menu, the theme
+// choice, the slug suggestion and the alert action form. Every page works without them.
 document.addEventListener("click", (event) => {
   const copy = event.target.closest("[data-copy]");
   if (copy) {
@@ -17,4 +18,71 @@ document.addEventListener("click", (event) => {
   if (confirmEl && !window.confirm(confirmEl.getAttribute("data-confirm"))) {
     event.preventDefault();
   }
+});
+
+// Small-screen menu: the "Menu" button folds the nav, the org switcher, the theme and Sign out.
+document.addEventListener("click", (event) => {
+  const toggle = event.target.closest("[data-menu-toggle]");
+  if (!toggle) return;
+  const bar = toggle.closest("[data-menu]");
+  const open = !bar.classList.contains("open");
+  bar.classList.toggle("open", open);
+  toggle.setAttribute("aria-expanded", open ? "true" : "false");
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape") return;
+  const bar = document.querySelector("[data-menu].open");
+  if (!bar) return;
+  bar.classList.remove("open");
+  const toggle = bar.querySelector("[data-menu-toggle]");
+  toggle.setAttribute("aria-expanded", "false");
+  toggle.focus();
+});
+
+// Theme choice (light / dark / system), stored in localStorage; theme.js applies it before first paint.
+document.addEventListener("DOMContentLoaded", () => {
+  const choice = document.querySelector("[data-theme-choice]");
+  if (!choice) return;
+  let stored = null;
+  try { stored = window.localStorage.getItem("csm-theme"); } catch (e) { return; }
+  choice.value = stored === "light" || stored === "dark" ? stored : "system";
+  choice.hidden = false;
+  choice.addEventListener("change", () => {
+    const root = document.documentElement;
+    if (choice.value === "system") {
+      window.localStorage.removeItem("csm-theme");
+      root.removeAttribute("data-theme");
+    } else {
+      window.localStorage.setItem("csm-theme", choice.value);
+      root.setAttribute("data-theme", choice.value);
+    }
+  });
+});
+
+// Create-org form: suggest the slug from the name until the user edits the slug themselves.
+document.addEventListener("DOMContentLoaded", () => {
+  const name = document.querySelector("[data-slug-source]");
+  const slug = document.querySelector("[data-slug-target]");
+  if (!name || !slug) return;
+  let edited = slug.value !== "";
+  const slugify = (text) => text.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, Number(slug.maxLength) > 0 ? slug.maxLength : 50)
+    .replace(/-+$/g, "");
+  slug.addEventListener("input", () => { edited = slug.value !== ""; });
+  name.addEventListener("input", () => { if (!edited) slug.value = slugify(name.value); });
+});
+
+// Alert action form: show only the target field of the chosen type (the server validates either way).
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-action-form]").forEach((form) => {
+    const type = form.querySelector("select[name=type]");
+    if (!type) return;
+    const sync = () => {
+      form.querySelectorAll("[data-for-types]").forEach((field) => {
+        field.hidden = !field.getAttribute("data-for-types").split(" ").includes(type.value);
+      });
+    };
+    type.addEventListener("change", sync);
+    sync();
+  });
 });
