@@ -99,3 +99,15 @@ def test_create_demo_empty_makes_a_labelled_org_without_history(capsys):
     org = Org.objects.get(slug="demo")
     assert org.is_demo and org.name == "Demo (sample data)"
     assert not Environment.objects.filter(org=org).exists()
+
+
+def test_demo_org_pages_say_it_is_sample_data(client, owner, org):
+    from audit.context import AuditContext
+    from tenants.services import create_org
+
+    demo = create_org(AuditContext.for_user(owner), "demo", "Demo (sample data)", owner, is_demo=True)
+    client.force_login(owner)
+    for path in (f"/o/{demo.slug}/", f"/o/{demo.slug}/environments/"):
+        response = client.get(path)
+        assert response.status_code == 200 and 'data-testid="demo-banner"' in response.content.decode(), path
+    assert 'data-testid="demo-banner"' not in client.get(f"/o/{org.slug}/").content.decode()
