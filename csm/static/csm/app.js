@@ -41,12 +41,13 @@ document.addEventListener("keydown", (event) => {
 
 // Theme choice (light / dark / system), stored in localStorage; theme.js applies it before first paint.
 document.addEventListener("DOMContentLoaded", () => {
-  const choice = document.querySelector("[data-theme-choice]");
-  if (!choice) return;
+  const wrapper = document.querySelector("[data-theme-choice]");
+  if (!wrapper) return;
+  const choice = wrapper.querySelector("select");
   let stored = null;
   try { stored = window.localStorage.getItem("csm-theme"); } catch (e) { return; }
   choice.value = stored === "light" || stored === "dark" ? stored : "system";
-  choice.hidden = false;
+  wrapper.hidden = false;
   choice.addEventListener("change", () => {
     const root = document.documentElement;
     if (choice.value === "system") {
@@ -86,3 +87,24 @@ document.addEventListener("DOMContentLoaded", () => {
     sync();
   });
 });
+
+// A table wider than its .table-wrap scrolls sideways: make the wrapper reachable by keyboard (tabindex)
+// and name it, so it can be scrolled without a mouse (WCAG 2.1.1).
+const markScrollableTables = () => {
+  document.querySelectorAll(".table-wrap").forEach((wrap) => {
+    if (wrap.scrollWidth > wrap.clientWidth + 1) {
+      if (!wrap.hasAttribute("tabindex")) {
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        const heading = wrap.querySelector("caption") || wrap.previousElementSibling;
+        const label = heading && /^(H[1-6]|CAPTION)$/.test(heading.tagName) ? heading.textContent.trim() : "Table";
+        wrap.setAttribute("aria-label", `${label} (scrolls sideways)`);
+      }
+    } else if (wrap.getAttribute("role") === "region") {
+      wrap.removeAttribute("tabindex"); wrap.removeAttribute("role"); wrap.removeAttribute("aria-label");
+    }
+  });
+};
+document.addEventListener("DOMContentLoaded", markScrollableTables);
+window.addEventListener("resize", markScrollableTables);
+document.addEventListener("htmx:afterSettle", markScrollableTables);
