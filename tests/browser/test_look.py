@@ -8,6 +8,7 @@ import pytest
 from alerts import services as alert_services
 from alerts.models import Action
 from audit.context import AuditContext
+from tests.browser.test_every_page import SCREENSHOTS
 
 pytestmark = pytest.mark.browser
 
@@ -53,6 +54,8 @@ def test_small_screen_menu_reaches_nav_and_sign_out(browser, warm_app, live_serv
     assert page.get_by_text(owner.email).is_visible()
     assert page.get_by_role("button", name="Sign out").is_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "phone-menu-open.png"))
     page.keyboard.press("Escape")
     assert menu.get_attribute("aria-expanded") == "false"
     context.close()
