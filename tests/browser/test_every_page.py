@@ -217,12 +217,26 @@ def test_every_page(browser, warm_app, live_server, demo_org, owner, sign_in, th
                 if answer.status != 200:
                     problems.append(f"{where}: HTTP {answer.status}")
                     continue
-                page.screenshot(path=str(folder / f"{name}{'-' + str(n) if n else ''}.png"), full_page=True)
-                problems += [f"{where}: {v}" for v in _violations(axe, page)]
-                if width == "phone":
-                    problems += _phone_checks(page, where, viewport_w, signed_in)
+                problems += _check(page, axe, where, folder / f"{name}{'-' + str(n) if n else ''}.png", width,
+                                   viewport_w, signed_in)
+        if signed_in:
+            # The error page a mistyped or foreign URL shows, with the whole layout around it.
+            answer = page.goto(live_server.url + f"/o/{demo_org.slug}/no-such-page/")
+            assert answer.status == 404
+            problems += _check(page, axe, f"404 page [{width} {theme}]", folder / "404.png", width, viewport_w, True)
         context.close()
     assert problems == [], "\n".join(problems)
+
+
+def _check(page, axe, where, screenshot, width, viewport_w, signed_in) -> list[str]:
+    page.screenshot(path=str(screenshot), full_page=True)
+    problems = [f"{where}: {v}" for v in _violations(axe, page)]
+    unwrapped = page.evaluate("document.querySelectorAll('table:not(.table-wrap > table)').length")
+    if unwrapped:
+        problems.append(f"{where}: {unwrapped} table(s) outside a .table-wrap (they overflow small screens)")
+    if width == "phone":
+        problems += _phone_checks(page, where, viewport_w, signed_in)
+    return problems
 
 
 def _phone_checks(page, where, viewport_w, signed_in) -> list[str]:
