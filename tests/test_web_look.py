@@ -50,8 +50,9 @@ def test_current_page_is_marked_with_a_plain_aria_current(org, web):
     page = web.get("/o/acme/members/").content.decode()
     assert '<a href="/o/acme/members/" aria-current="page">Members</a>' in page
     assert "&quot;page&quot;" not in page
-    # The settings tab strip marks only the current tab.
-    assert page.count('aria-current="page"') == 1
+    # The main nav marks the Settings section, the settings tab strip the Members tab: nothing else.
+    assert '<a href="/o/acme/settings/" aria-current="page">Settings</a>' in page
+    assert page.count('aria-current="page"') == 2
     environments = web.get("/o/acme/environments/").content.decode()
     assert '<a href="/o/acme/environments/" aria-current="page">Environments</a>' in environments
 
