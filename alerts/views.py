@@ -3,6 +3,7 @@ shows a new webhook's signing secret once, and one action's page (edit form, del
 attempt). Each other operation — test send, enable, disable, delete, redeliver — is its own POST-only
 view and URL. Forms (alerts/forms.py) validate; alerts/services.py writes."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Prefetch
 from django.http import Http404
@@ -14,8 +15,16 @@ from csm.errors import ServiceError
 from csm.web import add_service_error, org_view
 
 from . import services
+from .choices import ActionType
 from .forms import ActionForm
 from .models import Action, Delivery, DeliveryAttempt
+
+# Django's e-mail backends that send nothing (the default console one, and locmem of the tests): an email
+# action on them shows "delivered" for a message only printed to the server console, so its page says so.
+EMAIL_BACKENDS_NOT_SENDING = {
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+}
 
 
 def _action(request, action_id) -> Action:
@@ -66,7 +75,8 @@ def action_detail(request, action_id):
     deliveries = Delivery.objects.for_org(request.org).filter(action=action).prefetch_related(attempts)[:50]
     return render(request, "alerts/action_detail.html", {
         "action": action, "form": form, "deliveries": deliveries,
-        "can_manage": request.org_access.can("actions.manage")})
+        "can_manage": request.org_access.can("actions.manage"),
+        "emails_not_sent": action.type == ActionType.EMAIL and settings.EMAIL_BACKEND in EMAIL_BACKENDS_NOT_SENDING})
 
 
 @org_view("actions.manage")

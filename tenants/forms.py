@@ -101,8 +101,11 @@ class SignUpForm(forms.Form):
 
 
 class OrgCreateForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    # app.js suggests the slug from the name (data-slug-*) until the user types a slug of their own.
+    name = forms.CharField(max_length=200, widget=forms.TextInput(attrs={"data-slug-source": ""}))
     slug = forms.CharField(max_length=50, validators=[slug_validator],
+                           widget=forms.TextInput(attrs={"data-slug-target": "", "autocapitalize": "none",
+                                                         "spellcheck": "false"}),
                            help_text="Used in URLs and API paths: lowercase letters, digits and hyphens.")
 
 

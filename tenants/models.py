@@ -19,6 +19,9 @@ class Org(models.Model):
 
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
     name = models.CharField(max_length=200)
+    # Sample data (``create_demo``): its pages carry a banner saying so, so nobody mistakes it for real
+    # monitoring.
+    is_demo = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

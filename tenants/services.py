@@ -38,13 +38,15 @@ def token_summary(token: ApiToken) -> dict:
 
 
 @transaction.atomic
-def create_org(ctx: AuditContext, slug: str, name: str, owner) -> Org:
+def create_org(ctx: AuditContext, slug: str, name: str, owner, *, is_demo: bool = False) -> Org:
+    """Create an org owned by ``owner``. ``is_demo`` marks an org of sample data (``create_demo``)."""
     if Org.objects.filter(slug=slug).exists():
         raise ServiceError(f"An org with the slug '{slug}' already exists.", field="slug", code="conflict")
-    org = Org(slug=slug, name=name or slug)
+    org = Org(slug=slug, name=name or slug, is_demo=is_demo)
     org.full_clean()
     org.save()
-    record_event(ctx, org, AuditAction.ORG_CREATED, org, after={"slug": org.slug, "name": org.name})
+    record_event(ctx, org, AuditAction.ORG_CREATED, org, after={"slug": org.slug, "name": org.name,
+                                                                **({"is_demo": True} if is_demo else {})})
     membership = Membership.objects.create(org=org, user=owner, role=Role.OWNER)
     record_event(ctx, org, AuditAction.MEMBER_ADDED, ("user", owner.pk, owner.email or owner.get_username()),
                  after={"role": membership.role})

@@ -18,6 +18,7 @@ from csm.errors import ServiceError
 from csm.lib.clientip import client_ip
 from csm.web import org_view
 from tenants import forms, ratelimit, services
+from tenants.choices import Role
 from tenants.models import ApiToken, Invitation, Membership, ServiceAccount
 from tenants.permissions import has_permission
 
@@ -271,8 +272,11 @@ def member_list(request):
     org, access = request.org, request.org_access
     can_manage = access.can("members.manage")
     owners_ok = access.can("owners.manage")
+    memberships = list(Membership.objects.for_org(org).select_related("user").order_by("user__email"))
     return render(request, "tenants/members.html", {
-        "memberships": Membership.objects.for_org(org).select_related("user").order_by("user__email"),
+        "memberships": memberships,
+        # The last owner can be neither demoted nor removed (tenants.services refuses): the page offers neither.
+        "owner_count": sum(1 for m in memberships if m.role == Role.OWNER),
         "invitations": _pending_invitations(org).select_related("invited_by") if can_manage else [],
         "can_manage": can_manage,
         "invite_form": forms.InviteForm(can_manage_owners=owners_ok),

@@ -3,7 +3,7 @@
 Floors from the ground up. An app may import its own modules and any app below it; an upward need
 goes through a hook that the lower app exposes (``snapshots/hooks.py``). The one documented tie the
 other way is the project package ``csm`` reaching ``tenants`` for authentication and org access
-(``csm/api/``, ``csm/web.py``, the permission template tag, the demo command), as NetBox's project
+(``csm/api/``, ``csm/web.py``, the permission template tag), as NetBox's project
 package imports its token model. Imports hidden inside functions are allowed only where they break a
 real cycle (a Celery task module and the services module that enqueues it) or in ``apps.py`` ``ready()``.
 """

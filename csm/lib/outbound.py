@@ -98,7 +98,9 @@ def resolve(url: str) -> Target:
         for address in addresses:
             reason = address_refusal(address)
             if reason:
-                raise OutboundRefused(f"The host {host!r} resolves to {address}, {reason}; refused.")
+                raise OutboundRefused(f"The host {host!r} resolves to {address}, {reason}; refused. To deliver "
+                                      "to a receiver on your own network, the operator can set "
+                                      "CSM_WEBHOOK_ALLOW_PRIVATE=1.")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query

@@ -2,7 +2,9 @@
 
 from django import template
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
 from csm.lib import links
@@ -13,11 +15,16 @@ register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def nav_link(context, name, *args, label=""):
+def nav_link(context, name, *args, label="", also=""):
+    """A nav link marked aria-current="page" on its page and the pages under it; ``also`` names (space
+    separated, same arguments) other pages of its section, e.g. the members page for Settings."""
     url = reverse(name, args=args)
     request = context.get("request")
-    current = request is not None and (request.path == url or (url.count("/") > 3 and request.path.startswith(url)))
-    return format_html('<a href="{}"{}>{}</a>', url, ' aria-current="page"' if current else "", label)
+    section = [url, *(reverse(other, args=args) for other in also.split())]
+    current = request is not None and any(
+        request.path == path or (path.count("/") > 3 and request.path.startswith(path)) for path in section)
+    # The attribute is markup, not a value: passed as a plain str, format_html would escape its quotes.
+    return format_html('<a href="{}"{}>{}</a>', url, mark_safe(' aria-current="page"') if current else "", label)
 
 
 @register.filter
@@ -44,8 +51,11 @@ def fingerprint(value):
 
 @register.filter
 def ago(value):
+    """A past moment as "just now" (under a minute), "5 minutes ago", "3 days ago"; "never" for none."""
     if not value:
         return "never"
+    if hasattr(value, "tzinfo") and (timezone.now() - value).total_seconds() < 60:
+        return "just now"
     return f"{timesince(value).split(',')[0]} ago"
 
 

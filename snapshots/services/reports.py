@@ -52,13 +52,17 @@ def enqueue_report(report_id: int) -> bool:
 
 @transaction.atomic  # nestable: tests/snapshots/test_ordering.py holds it open to play a slow request
 def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: bytes, idempotency_key: str = "",
-                  token=None) -> tuple[Report, bool]:
+                  token=None, *, received_at=None) -> tuple[Report, bool]:
     """Validate and durably store a report, then enqueue its ingest on commit.
 
     Returns (report, created). A replay with the same ``idempotency_key`` and the same body returns the
     first report (created False); the same key with another body raises ``IdempotencyConflict``.
     Raises ``ReportInvalid`` (snapshots.report_bodies) naming the bad field, ``ServiceError`` for a type
-    mismatch or a logical / archived environment."""
+    mismatch or a logical / archived environment.
+
+    ``received_at`` (default: now) backdates the acceptance, and so the snapshot it makes. Only for loading
+    a recorded history — the demo org's two weeks (reports/demo.py); the API never passes it. Such reports
+    must be accepted in time order per environment (a snapshot is never dated before its predecessor)."""
     sha = hashlib.sha256(raw).hexdigest()
     if idempotency_key:
         existing = _replay(env, idempotency_key, sha)
@@ -77,7 +81,8 @@ def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: by
         org=env.org, environment=env, type=report_type, payload=raw, payload_sha256=sha, payload_bytes=len(raw),
         entry_count=count, idempotency_key=idempotency_key, token=token,
         service_account_id=getattr(token, "service_account_id", None) or ctx.service_account_id,
-        user_id=ctx.user_id, reporter_label=ctx.actor_label[:255], actor=ctx.to_dict(), received_at=timezone.now(),
+        user_id=ctx.user_id, reporter_label=ctx.actor_label[:255], actor=ctx.to_dict(),
+        received_at=received_at or timezone.now(),
     )
     try:
         with transaction.atomic():

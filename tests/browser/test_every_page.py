@@ -1,0 +1,264 @@
+"""The every-page tour: with the demo org's two weeks of history (reports/demo.py) loaded, visit every web
+page csm has, at desktop (1366 px) and phone (390 px) widths, in the light and the dark theme, and run
+axe-core (WCAG 2.2 A/AA rules and axe's best practices) on each: no serious or critical violation. At
+390 px the page must not scroll sideways and "Sign out" must be reachable through the menu.
+
+The list of pages comes from the URL resolver: every pattern outside /api/ and /admin/ is either visited
+(``page_urls`` fills its arguments from the demo org) or named in ``NOT_PAGES`` with the reason, so a new
+page cannot be forgotten. A full-page screenshot of each visit lands in test-artifacts/screenshots/.
+"""
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.tokens import default_token_generator
+from django.core import signing
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from alerts.models import Action
+from audit.context import AuditContext
+from evidence.models import Artifact, EvidenceFile, Trail
+from policies.models import Policy
+from reports.demo import PROD, build_demo_history
+from snapshots.models import Environment, Snapshot
+from tenants.choices import Role
+from tenants.models import ServiceAccount
+from tenants.services import SIGN_UP_SALT, invite_member
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+WIDTHS = {"desktop": (1366, 900), "phone": (390, 844)}
+THEMES = ("light", "dark")
+FAILING_IMPACTS = {"serious", "critical"}
+
+# URL names that are not pages a person opens, each with the reason. Every other web URL is visited.
+NOT_PAGES = {
+    "healthz": "plain-text health check for load balancers",
+    "favicon": "redirect to the SVG icon (tests/test_web_look.py)",
+    "logout": "POST only: the Sign out button, checked on every page",
+    "org-update": "POST only: the settings form",
+    "member-role": "POST only: the role selector of the members page",
+    "member-remove": "POST only: the Remove button of the members page",
+    "invitation-create": "POST only: the invite form of the members page",
+    "invitation-revoke": "POST only: the Revoke button of the members page",
+    "service-account-token-create": "POST only: the new-token form of a service account's page",
+    "service-account-deactivate": "POST only: the Deactivate button of a service account's page",
+    "service-account-token-rotate": "POST only: the Rotate button of a token row",
+    "service-account-token-revoke": "POST only: the Revoke button of a token row",
+    "personal-token-rotate": "POST only: the Rotate button of a token row",
+    "personal-token-revoke": "POST only: the Revoke button of a token row",
+    "evidence-download": "a file download, not a page",
+    "policy-environment-attach": "POST only: the attach form of an environment's compliance page",
+    "policy-allowlist": "POST only: the allowlist form of an environment's compliance page",
+    "policy-allowlist-remove": "POST only: the Remove button of an allowlist entry",
+    "policy-attach": "POST only: the attach form of a policy's page",
+    "policy-detach": "POST only: the Detach button of a policy's page",
+    "action-test": "POST only: the test-alert button of an action's page",
+    "action-enable": "POST only: the Enable button of an action's page",
+    "action-disable": "POST only: the Disable button of an action's page",
+    "action-delete": "POST only: the Delete button of an action's page",
+    "delivery-redeliver": "POST only: the Redeliver button of a delivery",
+    "report-status": "an HTMX partial of the reports page (a table row), polled while a report is made",
+    "report-pdf": "a file download (PDF)",
+    "report-json": "a file download (JSON)",
+}
+# Pages for someone signed out (sign-in, sign-up, password reset, the emailed links).
+ANONYMOUS = {"login", "signup", "signup-finish", "password-reset", "password-reset-done", "password-reset-confirm",
+             "password-reset-complete", "invitation-accept"}
+
+
+def web_url_names() -> set[str]:
+    """The names of every URL pattern outside /api/ and /admin/ (unnamed patterns fail: they cannot be
+    listed here)."""
+    names = set()
+
+    def walk(patterns, prefix):
+        for entry in patterns:
+            route = prefix + str(entry.pattern)
+            if route.startswith(("api/", "admin/")):
+                continue
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, route)
+            elif isinstance(entry, URLPattern):
+                assert entry.name, f"the web URL {route!r} has no name: name it and add it to the tour"
+                names.add(entry.name)
+
+    walk(get_resolver().url_patterns, "")
+    return names
+
+
+def page_urls(org, owner) -> dict[str, list[str]]:
+    """name -> the URLs visited for it, arguments filled from the demo org."""
+    o = f"/o/{org.slug}"
+    prod = Environment.objects.for_org(org).get(name=PROD)
+    snapshots = list(Snapshot.objects.filter(environment=prod).order_by("index").values_list("index", flat=True))
+    trail = Trail.objects.for_org(org).select_related("flow").order_by("-pk").first()
+    artifact = Artifact.objects.for_org(org).order_by("-pk").first()
+    evidence = EvidenceFile.objects.for_org(org).order_by("pk").first()
+    policy = Policy.objects.for_org(org).order_by("pk").first()
+    action = Action.objects.for_org(org).filter(deleted_at=None).order_by("pk").first()
+    account = ServiceAccount.objects.for_org(org).order_by("pk").first()
+    _, invitation = invite_member(AuditContext.for_user(owner), org, "newcomer@example.com", Role.MEMBER,
+                                  actor_role=Role.OWNER, invited_by=owner)
+    uid = urlsafe_base64_encode(force_bytes(owner.pk))
+    return {
+        "home": ["/"],
+        "login": ["/login/"],
+        "signup": ["/signup/", f"/signup/?invitation={invitation}"],
+        "signup-finish": [f"/signup/finish/{signing.dumps('someone@example.com', salt=SIGN_UP_SALT)}/"],
+        "password-reset": ["/password-reset/"],
+        "password-reset-done": ["/password-reset/sent/"],
+        "password-reset-confirm": [f"/password-reset/{uid}/{default_token_generator.make_token(owner)}/"],
+        "password-reset-complete": ["/password-reset/complete/"],
+        "invitation-accept": [f"/invitations/{invitation}/"],
+        "org-create": ["/orgs/new/"],
+        "org-home": [f"{o}/"],
+        "org-settings": [f"{o}/settings/"],
+        "member-list": [f"{o}/members/"],
+        "service-account-list": [f"{o}/service-accounts/"],
+        "service-account-detail": [f"{o}/service-accounts/{account.pk}/"],
+        "personal-tokens": [f"{o}/tokens/"],
+        "audit-log": [f"{o}/audit/"],
+        "environment-list": [f"{o}/environments/"],
+        "environment-detail": [f"{o}/environments/{PROD}/"],
+        "snapshot-detail": [f"{o}/environments/{PROD}/snapshots/{snapshots[-1]}/"],
+        "snapshot-diff": [f"{o}/diff/", f"{o}/diff/?env1={PROD}&at1={snapshots[0]}&env2={PROD}&at2={snapshots[-1]}"],
+        "search": [f"{o}/search/", f"{o}/search/?q=miner"],
+        "flow-list": [f"{o}/flows/"],
+        "flow-detail": [f"{o}/flows/{trail.flow.name}/"],
+        "trail-detail": [f"{o}/flows/{trail.flow.name}/trails/{trail.name}/"],
+        "artifact-detail": [f"{o}/artifacts/{artifact.fingerprint}/"],
+        "evidence-detail": [f"{o}/evidence/{evidence.sha256}/"],
+        "policy-list": [f"{o}/policies/"],
+        "policy-new": [f"{o}/policies/new/"],
+        "policy-environment": [f"{o}/policies/environments/{PROD}/"],
+        "policy-snapshot": [f"{o}/policies/environments/{PROD}/snapshots/{snapshots[-1]}/"],
+        "policy-detail": [f"{o}/policies/{policy.name}/"],
+        "action-list": [f"{o}/alerts/"],
+        "action-detail": [f"{o}/alerts/{action.pk}/"],
+        "report-list": [f"{o}/reports/"],
+    }
+
+
+def test_every_web_url_is_toured_or_has_a_reason():
+    names = web_url_names()
+    listed = set(NOT_PAGES) | PAGES
+    assert names - listed == set(), f"web pages missing from the tour (add them to page_urls): {names - listed}"
+    assert listed - names == set(), f"the tour names URLs that no longer exist: {listed - names}"
+
+
+# The names page_urls fills (test_every_page asserts that page_urls fills exactly these).
+PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password-reset-done",
+         "password-reset-confirm", "password-reset-complete", "invitation-accept", "org-create", "org-home",
+         "org-settings", "member-list", "service-account-list", "service-account-detail", "personal-tokens",
+         "audit-log", "environment-list", "environment-detail", "snapshot-detail", "snapshot-diff", "search",
+         "flow-list", "flow-detail", "trail-detail", "artifact-detail", "evidence-detail", "policy-list",
+         "policy-new", "policy-environment", "policy-snapshot", "policy-detail", "action-list", "action-detail",
+         "report-list"}
+
+
+@pytest.fixture
+def evidence_root(settings, tmp_path):
+    root = tmp_path / "evidence-store"
+    settings.CSM_EVIDENCE_ROOT = root
+    settings.STORAGES = {**settings.STORAGES, "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}}
+
+
+@pytest.fixture
+def demo_org(make_org, owner, evidence_root):
+    org = make_org("demo", owner, "Demo (sample data)")
+    org.is_demo = True
+    org.save(update_fields=["is_demo"])
+    assert build_demo_history(org, owner)
+    return org
+
+
+def _violations(axe, page) -> list[str]:
+    results = axe.run(page, options={"resultTypes": ["violations"], "runOnly": {
+        "type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]}})
+    found = []
+    for violation in results.response["violations"]:
+        if violation["impact"] in FAILING_IMPACTS:
+            targets = "; ".join(" ".join(node["target"]) if isinstance(node["target"][0], str) else str(node["target"])
+                                for node in violation["nodes"][:3])
+            found.append(f"{violation['id']} ({violation['impact']}, {len(violation['nodes'])} nodes: {targets})")
+    return found
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("theme", THEMES)
+def test_every_page(browser, warm_app, live_server, demo_org, owner, sign_in, theme, width):
+    from axe_playwright_python.sync_playwright import Axe
+
+    urls = page_urls(demo_org, owner)
+    assert set(urls) == PAGES
+    viewport_w, viewport_h = WIDTHS[width]
+    folder = SCREENSHOTS / f"{width}-{theme}"
+    folder.mkdir(parents=True, exist_ok=True)
+    axe = Axe()
+    problems = []
+    # One browser context signed out, one signed in; the password reset pages are visited signed out.
+    for signed_in in (False, True):
+        context = browser.new_context(viewport={"width": viewport_w, "height": viewport_h}, color_scheme=theme)
+        context.set_default_timeout(30000)
+        page = context.new_page()
+        if signed_in:
+            sign_in(page, owner.email)
+        for name, paths in sorted(urls.items()):
+            if (name in ANONYMOUS) == signed_in:
+                continue
+            for n, path in enumerate(paths):
+                answer = page.goto(live_server.url + path)
+                where = f"{path} [{width} {theme}]"
+                if answer.status != 200:
+                    problems.append(f"{where}: HTTP {answer.status}")
+                    continue
+                problems += _check(page, axe, where, folder / f"{name}{'-' + str(n) if n else ''}.png", width,
+                                   viewport_w, signed_in)
+        if signed_in:
+            # The error page a mistyped or foreign URL shows, with the whole layout around it.
+            answer = page.goto(live_server.url + f"/o/{demo_org.slug}/no-such-page/")
+            assert answer.status == 404
+            problems += _check(page, axe, f"404 page [{width} {theme}]", folder / "404.png", width, viewport_w, True)
+        context.close()
+    assert problems == [], "\n".join(problems)
+
+
+def _check(page, axe, where, screenshot, width, viewport_w, signed_in) -> list[str]:
+    page.screenshot(path=str(screenshot), full_page=True)
+    problems = [f"{where}: {v}" for v in _violations(axe, page)]
+    unwrapped = page.evaluate("document.querySelectorAll('table:not(.table-wrap > table)').length")
+    if unwrapped:
+        problems.append(f"{where}: {unwrapped} table(s) outside a .table-wrap (they overflow small screens)")
+    if width == "phone":
+        problems += _phone_checks(page, where, viewport_w, signed_in)
+    return problems
+
+
+def _phone_checks(page, where, viewport_w, signed_in) -> list[str]:
+    problems = []
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    if scroll_width > viewport_w:
+        wide = page.evaluate("""(limit) => [...document.querySelectorAll('body *')]
+            .filter((el) => el.getBoundingClientRect().right > limit + 1 && !el.closest('.table-wrap, pre'))
+            .slice(0, 3).map((el) => el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''))""",
+                             viewport_w)
+        problems.append(f"{where}: the page scrolls sideways ({scroll_width} px > {viewport_w} px): {wide}")
+    if signed_in:
+        sign_out = page.get_by_role("button", name="Sign out")
+        menu = page.get_by_role("button", name="Menu")
+        if not sign_out.is_visible():
+            menu.click()
+        if not sign_out.is_visible():
+            problems.append(f"{where}: Sign out is not reachable")
+        else:
+            box = sign_out.bounding_box()
+            if box["x"] < 0 or box["x"] + box["width"] > viewport_w:
+                problems.append(f"{where}: Sign out is off-screen ({box})")
+        if menu.is_visible() and menu.get_attribute("aria-expanded") == "true":
+            menu.click()
+    return problems
