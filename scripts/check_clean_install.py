@@ -6,15 +6,17 @@ Server: a virtualenv built from requirements.txt ALONE imports every module of e
 (found from INSTALLED_APPS and the top-level folders with an apps.py or __init__.py, not from a list that
 goes stale) and checks that every import statement in them (also the ones inside functions) resolves;
 then runs `manage.py check`, `migrate` on a throwaway SQLite database and scripts/start itself on that
-venv until /login/ answers 200. Agent: a virtualenv with only the agent installed imports every module,
-and `csm-agent --help` and `csm-agent fingerprint FILE` work.
+venv until /login/ answers 200, and checks that it runs production-like (DEBUG off: csm's own 404 page, the
+hashed stylesheet from WhiteNoise, a generated var/secret_key readable by its owner only). Agent: a
+virtualenv with only the agent installed imports every module, and `csm-agent --help` and
+`csm-agent fingerprint FILE` work.
 
 The virtualenvs are cached outside the clone (CI clones afresh each time) by the sha256 of what they
 are built from: a cached run spends its time on the migrations and the boot (about half a minute).
 
 Usage: scripts/check-clean-install [--server-only | --agent-only]   (runs this file with the system python)
 Environment: CSM_CLEAN_VENV_CACHE (default ~/.cache/csm-clean-venv),
-             CSM_CLEAN_BOOT_TIMEOUT (seconds to wait for /login/, default 180).
+             CSM_CLEAN_BOOT_TIMEOUT (seconds to wait for /login/, default 300: migrations and the demo history).
 Standard library only: it runs before any virtualenv exists.
 """
 
@@ -40,7 +42,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CSM_CLEAN_VENV_CACHE") or Path.home() / ".cache" / "csm-clean-venv")
-BOOT_TIMEOUT = float(os.environ.get("CSM_CLEAN_BOOT_TIMEOUT") or 180)
+BOOT_TIMEOUT = float(os.environ.get("CSM_CLEAN_BOOT_TIMEOUT") or 300)
 # Top-level folders that are not part of the server even when they hold Python packages.
 NOT_SERVER = {"tests", "agent", "bench", "scripts", "docs", "deploy", "var", "staticfiles", "media",
               "test-artifacts", "node_modules"}
@@ -295,6 +297,9 @@ def boot_quick_start(venv, var_dir, env):
                 last = str(getattr(exc, "reason", exc))
             time.sleep(0.3)
         say(f"    ok: GET /login/ -> 200 ({time.monotonic() - started:.1f}s)")
+        check_production_like(f"http://{listen}", var_dir, body)
+        say("    ok: production-like (DEBUG off: the app's 404 page; CSS from WhiteNoise under a hashed name; "
+            "var/secret_key 0600)")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -304,6 +309,42 @@ def boot_quick_start(venv, var_dir, env):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=30)
+
+
+def _get(url):
+    """(status, headers, body) of a GET, HTTP errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - loopback http
+            return response.status, response.headers, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read().decode(errors="replace")
+
+
+def check_production_like(base, var_dir, login_body):
+    """The quick start runs as production would (DEBUG off): an unknown URL gets csm's own 404 page, not
+    Django's debug page listing every URL pattern; the stylesheet comes from WhiteNoise under its hashed
+    (manifest) name, and so do the API docs' bundles; the secret key was generated into var/secret_key,
+    readable by its owner only."""
+    status, _, body = _get(f"{base}/no-such-page-{os.getpid()}/")
+    if status != 404 or "URLconf" in body or "Not found" not in body:
+        raise CheckFailed(f"an unknown URL answered {status} and not csm's own 404 page (DEBUG on?):\n{body[:2000]}")
+    css = re.search(r'href="(/static/csm/app\.[0-9a-f]{12}\.css)"', login_body)
+    if css is None:
+        raise CheckFailed("the sign-in page does not link the stylesheet under a hashed name "
+                          f"(ManifestStaticFilesStorage):\n{login_body[:2000]}")
+    status, headers, _ = _get(base + css.group(1))
+    if status != 200 or not (headers.get("Content-Type") or "").startswith("text/css"):
+        raise CheckFailed(f"{css.group(1)} answered {status} {headers.get('Content-Type')}, not the stylesheet")
+    for page in ("/api/docs/", "/api/redoc/"):  # their bundles come from csm's own static files too
+        status, _, body = _get(base + page)
+        if status != 200:
+            raise CheckFailed(f"{page} answered {status}")
+        for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', body):
+            if _get(base + asset)[0] != 200:
+                raise CheckFailed(f"{asset} (linked from {page}) does not answer 200")
+    key_file = var_dir / "secret_key"
+    if not key_file.exists() or key_file.stat().st_mode & 0o077 or len(key_file.read_text().strip()) < 50:
+        raise CheckFailed(f"{key_file}: no generated secret key readable by its owner only")
 
 
 def check_server(work):

@@ -147,3 +147,24 @@ def test_every_package_the_server_imports_is_installed_by_requirements_txt():
                 if not owners & installed:
                     not_required.append(f"{path.relative_to(ROOT)}:{line} imports {top} ({', '.join(owners)})")
     assert not not_required, "not installed by requirements.txt:\n" + "\n".join(not_required)
+
+
+def test_scripts_start_runs_production_like_and_keeps_its_secret_key(quickstart):
+    """scripts/start itself (on this virtualenv, embedded default, on the quick start's migrated database
+    with its demo org), twice: DEBUG off, so an unknown URL gets csm's own 404 page and the CSS comes from
+    WhiteNoise under its hashed name; the secret key is generated once into var/secret_key (0600) and
+    reused by the next start."""
+    check = _load_clean_install_check()
+    venv = Path(sys.prefix)
+    var_dir = quickstart["var_dir"]
+    env = check.clean_env(venv, var_dir)
+    key_file = var_dir / "secret_key"
+    assert not key_file.exists()
+    check.boot_quick_start(venv, var_dir, env)  # includes check.check_production_like
+    key = key_file.read_text()
+    assert "generated a secret key" in (var_dir / "start.log").read_text()
+    check.boot_quick_start(venv, var_dir, env)
+    assert key_file.read_text() == key and key_file.stat().st_mode & 0o777 == 0o600
+    second = (var_dir / "start.log").read_text()
+    assert "generated a secret key" not in second and "demo org exists" in second
+    assert "static files: unchanged" in second  # a restart skips the minute of hashing and compressing
