@@ -21,7 +21,7 @@ from alerts.choices import DeliveryStatus
 from alerts.models import Delivery
 from csm.lib import charts
 from evidence.models import Artifact, Flow
-from policies.models import ComplianceDecision, Policy
+from policies.models import ComplianceDecision, PolicyAttachment
 from policies.standing import environment_standings
 from snapshots.models import Environment, Snapshot, SnapshotEntry, SnapshotEvent
 from snapshots.selectors import agent_command, change_sparkline
@@ -113,7 +113,7 @@ def getting_started(org, can_manage_tokens: bool = True) -> dict:
     environment = Environment.objects.for_org(org).exists()
     snapshot = Snapshot.objects.filter(environment__org=org).exists()
     flow = Flow.objects.filter(org=org).exists()
-    policy = Policy.objects.for_org(org).exists()
+    policy = PolicyAttachment.objects.for_org(org).exists()
     steps = [
         {"key": "token", "title": "Create an API token for the agent", "done": token,
          "url": reverse("service-account-list" if can_manage_tokens else "personal-tokens", args=[slug]),
@@ -125,6 +125,6 @@ def getting_started(org, can_manage_tokens: bool = True) -> dict:
         {"key": "flow", "title": "Report a build from CI (the first flow)", "done": flow,
          "url": reverse("flow-list", args=[slug]), "link": "Flows"},
         {"key": "policy", "title": "Attach a policy to an environment", "done": policy,
-         "url": reverse("policy-new", args=[slug]), "link": "New policy"},
+         "url": reverse("policy-list", args=[slug]), "link": "Policies"},
     ]
     return {"steps": steps, "done": all(step["done"] for step in steps), "command": agent_command(org)}
