@@ -73,11 +73,11 @@ def attention(org, limit: int = ATTENTION_LIMIT) -> dict:
     items = [{"environment": env, "name": name, "fingerprint": fingerprint, "problem": "non-compliant",
               "reasons": list((decision or {}).get("reasons_for_incompliance") or [])}
              for env, name, fingerprint, decision in non_compliant[:limit]]
-    seen = {(item["environment"], item["name"], item["fingerprint"]) for item in items}
+    seen = {(item["environment"], item["name"], item["fingerprint"]): item for item in items}
     for env, name, fingerprint in unauthorized[:limit]:
-        if (env, name, fingerprint) in seen:
-            item = next(i for i in items if (i["environment"], i["name"], i["fingerprint"]) == (env, name, fingerprint))
-            item["problem"] = "unauthorized"
+        both = seen.get((env, name, fingerprint))
+        if both is not None:  # non-compliant because nothing vouches for it: say the root cause
+            both["problem"] = "unauthorized"
             continue
         items.append({"environment": env, "name": name, "fingerprint": fingerprint, "problem": "unauthorized",
                       "reasons": ["no provenance: no flow reported this artifact" if fingerprint
