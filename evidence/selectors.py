@@ -21,7 +21,7 @@ import re
 from collections import defaultdict
 
 from django.db import connection
-from django.db.models import BooleanField
+from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
 from evidence.choices import AttestationType, Verification
@@ -262,6 +262,22 @@ def search_commits(org, prefix: str) -> list[dict]:
     return [{"kind": "git_commit", "git_commit": a.git_commit, "fingerprint": a.fingerprint, "name": a.filename,
              "flow": a.flow.name, "trail": a.trail.name if a.trail_id else "", "commit_url": a.commit_url}
             for a in artifacts]
+
+
+def search_names(org, text: str, limit: int = 50) -> list[dict]:
+    """Flows and trails whose name contains ``text`` and artifacts reported under a file or template name
+    containing it (case-insensitive), for the web search (snapshots.hooks.name_search_matcher). Three
+    queries, each at most ``limit`` rows."""
+    flows = Flow.objects.filter(org=org, name__icontains=text).order_by("name").values_list("name", flat=True)[:limit]
+    trails = (Trail.objects.filter(org=org, name__icontains=text).select_related("flow")
+              .order_by("-created_at")[:limit])
+    artifacts = (Artifact.objects.for_org(org).filter(Q(filename__icontains=text) | Q(template_name__icontains=text))
+                 .select_related("flow", "trail").order_by("-created_at")[:limit])
+    return ([{"kind": "flow", "flow": name} for name in flows]
+            + [{"kind": "trail", "flow": t.flow.name, "trail": t.name, "git_commit": t.git_commit} for t in trails]
+            + [{"kind": "artifact", "name": a.filename or a.template_name, "fingerprint": a.fingerprint,
+                "flow": a.flow.name, "trail": a.trail.name if a.trail_id else "", "git_commit": a.git_commit,
+                "commit_url": a.commit_url} for a in artifacts])
 
 
 def latest_trails(flow: Flow, limit: int = 20):

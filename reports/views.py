@@ -7,15 +7,19 @@ permissions of what it shows; a refusal is the 403 page naming the permission.""
 from django.contrib import messages
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from audit.context import AuditContext
+from audit.models import AuditEvent
 from csm.errors import ServiceError
 from csm.web import add_service_error, org_view
 from reports import access, forms, services
+from reports import dashboard as board
 from reports.api.views import download_response
 from reports.choices import ReportKind, ReportStatus
 from reports.models import AuditReport
+from tenants.models import Invitation, Membership, ServiceAccount
 
 
 def _environment_names(org) -> list[str]:
@@ -79,3 +83,31 @@ def report_download(request, report_id, fmt):
         raise Http404("This report is not ready.")
     services.record_download(AuditContext.from_request(request), report, fmt)
     return download_response(report, fmt)
+
+
+# --- the org dashboard (h2) ----------------------------------------------------------------------------
+
+@org_view("org.view")
+def dashboard(request):
+    """``/o/<org>/``: environments with their standing, what runs now and needs attention, recent
+    changes, failing alert deliveries, the first-run checklist until every step is done, and the org's
+    own figures (members, invitations, service accounts, recent audit activity) on the side. Each
+    section shows only to a role that may see its pages."""
+    org, access = request.org, request.org_access
+    can_see_environments = access.can("environments.view")
+    context = {
+        "members": Membership.objects.for_org(org).count(),
+        "service_accounts": ServiceAccount.objects.for_org(org).filter(deactivated_at__isnull=True).count(),
+        "pending_invitations": Invitation.objects.for_org(org).filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()).count(),
+        "recent_events": AuditEvent.objects.for_org(org).order_by("-seq")[:8] if access.can("audit.view") else None,
+        "checklist": board.getting_started(org, access.can("tokens.manage")),
+        "can_see_environments": can_see_environments,
+        "chart_days": board.CHART_DAYS,
+    }
+    if can_see_environments:
+        context.update(rows=board.environment_rows(org), attention=board.attention(org),
+                       changes=board.recent_changes(org))
+    if access.can("actions.view"):
+        context["deliveries"] = board.failing_deliveries(org)
+    return render(request, "reports/dashboard.html", context)

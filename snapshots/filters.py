@@ -1,10 +1,13 @@
 """FilterSets of the snapshot API's lists: environments (``archived``) and an environment's events (``from`` /
 ``to``, ``snapshot_from`` / ``snapshot_to``, ``kind``, ``fingerprint``). Paging and ordering stay in the
-views, which answer kosli's shape (a plain JSON array, totals in headers)."""
+views, which answer kosli's shape (a plain JSON array, totals in headers). ``EventPageFilterSet``: the
+environment page's event filter (web)."""
 
+from django.db.models import Q
 from django_filters import rest_framework as filters
 
 from csm.api.filters import BoundedDateTimeFilter, BoundedIntegerFilter, FilterSet
+from csm.lib.fingerprints import is_fingerprint_prefix
 from snapshots.choices import EventKind
 from snapshots.models import Environment, SnapshotEvent
 
@@ -43,3 +46,28 @@ class EventFilterSet(FilterSet):
     class Meta:
         model = SnapshotEvent
         fields: list = []
+
+
+class EventPageFilterSet(FilterSet):
+    """The environment page's events: ``kind``, ``artifact`` (a name, case-insensitive substring, or a
+    fingerprint prefix of at least 5 hex characters), ``from`` / ``to`` (ISO 8601 times, UTC when no
+    offset is given; an HTML date-time input's value qualifies). Bounded like the API's filters."""
+
+    kind = filters.ChoiceFilter(choices=EventKind.choices, empty_label="any change", error_messages={
+        "invalid_choice": f"kind must be one of {', '.join(EventKind.values)}."})
+    artifact = filters.CharFilter(method="match_artifact", max_length=200)
+    vars()["from"] = BoundedDateTimeFilter("created_at", "gte")
+    to = BoundedDateTimeFilter("created_at", "lte")
+
+    class Meta:
+        model = SnapshotEvent
+        fields: list = []
+
+    def match_artifact(self, queryset, name, value):
+        text = value.strip()
+        if not text:
+            return queryset
+        by_name = Q(name__icontains=text)
+        if is_fingerprint_prefix(text.lower()):
+            return queryset.filter(by_name | Q(fingerprint__startswith=text.lower()))
+        return queryset.filter(by_name)

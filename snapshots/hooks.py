@@ -21,6 +21,13 @@ The snapshot app knows nothing about evidence, policies or alerts; those apps re
   queries) per page.
 - ``search_matcher(fn)``: ``fn(org, prefix: str) -> list[dict]`` adds matches to the fingerprint
   search (the evidence vault matches git commits).
+- ``name_search_matcher(fn)``: ``fn(org, text: str, limit: int) -> list[dict]`` adds matches to the
+  web search by name (the evidence vault matches flows and trails by name, artifacts by reported name);
+  each match has a ``kind`` (``flow`` / ``trail`` / ``artifact``).
+- ``standing_provider(fn)``: ``fn(org, environments) -> {env_id: standing}`` says where each
+  environment stands (the policies app: ``policies.standing.environment_standings``); read by the
+  environment pages through ``environment_standings``, which answers "unknown" for every environment
+  when nothing is registered (csm never shows what it cannot vouch for as fine).
 """
 
 import logging
@@ -33,6 +40,8 @@ _enrichers: list[Callable] = []
 _search_matchers: list[Callable] = []
 _snapshot_enrichers: list[Callable] = []
 _snapshot_list_enrichers: list[Callable] = []
+_name_search_matchers: list[Callable] = []
+_standing_providers: list[Callable] = []
 
 
 def after_snapshot(fn):
@@ -147,3 +156,34 @@ def extra_search_matches(org, prefix: str) -> list[dict]:
     for fn in list(_search_matchers):
         results.extend(fn(org, prefix) or [])
     return results
+
+
+def name_search_matcher(fn):
+    if fn not in _name_search_matchers:
+        _name_search_matchers.append(fn)
+    return fn
+
+
+def extra_name_matches(org, text: str, limit: int) -> list[dict]:
+    results: list[dict] = []
+    for fn in list(_name_search_matchers):
+        results.extend(fn(org, text, limit) or [])
+    return results
+
+
+def standing_provider(fn):
+    if fn not in _standing_providers:
+        _standing_providers.append(fn)
+    return fn
+
+
+UNKNOWN_STANDING = {"state": "unknown", "compliant": None, "unauthorized": 0, "non_compliant": 0, "unknown": 0,
+                    "snapshot_index": None, "policed": False, "require_authorization": False}
+
+
+def environment_standings(org, environments) -> dict[int, dict]:
+    """``{env_id: standing}`` from the registered provider; "unknown" (never "compliant") without one."""
+    environments = list(environments)
+    for fn in list(_standing_providers):
+        return fn(org, environments)
+    return {env.pk: {**UNKNOWN_STANDING, "running": env.current_artifact_count} for env in environments}

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
 import msgspec
+from django.conf import settings
 from django.db import connection
 from django.db.models import F, Q, Sum, Window
 from django.db.models.expressions import RawSQL
@@ -552,3 +553,62 @@ def search(org, query: str) -> dict:
                       names=sorted({name for run in history for name in run["names"]}),
                       running_now=sorted({run["environment"] for run in history if run["running"]}))
     return result
+
+
+SEARCH_MIN = 2
+SEARCH_MAX = 200
+SEARCH_LIMIT = 50
+COMMIT_PREFIX = re.compile(r"[0-9a-f]{4,64}").fullmatch
+
+
+def search_everything(org, query: str, limit: int = SEARCH_LIMIT) -> dict:
+    """The web search: one text, every kind of thing it may name. ``{"query", "fingerprint" (the
+    fingerprint search's answer when the text is 5-64 hex characters, else None), "artifacts" (by name
+    or fingerprint prefix: ``[{name, fingerprint, running: [env], ran: [env]}]``), "commits" (artifacts
+    built from a commit starting with the text: the search matchers' ``git_commit`` hits), "flows",
+    "trails", "reported" (artifacts a flow reported under a matching name)}``. Bounded: 2 to 200
+    characters (ServiceError naming ``q`` otherwise), at most ``limit`` hits per group."""
+    text = (query or "").strip()
+    if len(text) < SEARCH_MIN:
+        raise ServiceError(f"Type at least {SEARCH_MIN} characters.", field="q")
+    if len(text) > SEARCH_MAX:
+        raise ServiceError(f"Search for at most {SEARCH_MAX} characters.", field="q")
+    lowered = text.lower()
+    result = {"query": text, "fingerprint": None, "artifacts": [], "commits": [], "flows": [], "trails": [],
+              "reported": []}
+    extra: list[dict] = []
+    if is_fingerprint_prefix(lowered):
+        result["fingerprint"] = search(org, lowered)
+        extra = result["fingerprint"]["extra"]
+    elif COMMIT_PREFIX(lowered):
+        extra = hooks.extra_search_matches(org, lowered)
+    result["commits"] = [m for m in extra if m.get("kind") == "git_commit"][:limit]
+    by_name = Q(name__icontains=text)
+    if is_fingerprint_prefix(lowered):
+        by_name |= Q(fingerprint__startswith=lowered)
+    pairs = list(SnapshotEntry.objects.for_org(org).filter(by_name).order_by("name", "fingerprint")
+                 .values_list("name", "fingerprint").distinct()[:limit])
+    if pairs:
+        places: dict[tuple[str, str], dict] = {pair: {"running": set(), "ran": set()} for pair in pairs}
+        rows = (SnapshotEntry.objects.for_org(org)
+                .filter(name__in={p[0] for p in pairs}, fingerprint__in={p[1] for p in pairs})
+                .values_list("name", "fingerprint", "environment__name", "to_index").distinct())
+        for name, fingerprint, env, end in rows:
+            place = places.get((name, fingerprint))
+            if place is not None:
+                place["running" if end is None else "ran"].add(env)
+        for (name, fingerprint), place in places.items():
+            result["artifacts"].append({"name": name, "fingerprint": fingerprint, "running": sorted(place["running"]),
+                                        "ran": sorted(place["ran"] - place["running"])})
+    for match in hooks.extra_name_matches(org, text, limit):
+        group = {"flow": "flows", "trail": "trails", "artifact": "reported"}.get(match.get("kind"))
+        if group:
+            result[group].append(match)
+    return result
+
+
+def agent_command(org) -> str:
+    """The agent command for an org without environments, host and org filled in; the token stays a
+    variable (it is shown once, on the token page)."""
+    return (f"export CSM_HOST={settings.CSM_BASE_URL} CSM_ORG={org.slug} CSM_API_TOKEN=<your token>\n"
+            f"csm-agent snapshot docker prod --auto-environment")

@@ -2,15 +2,20 @@
 Reads only; every page is guarded by ``@org_view("environments.view")``."""
 
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from csm.errors import ServiceError
 from csm.lib import links
+from csm.lib.bounded import InputError, parse_page
 from csm.web import org_view
 from snapshots import hooks, selectors
+from snapshots.choices import EventKind
+from snapshots.filters import EventPageFilterSet
 from snapshots.models import Environment, Snapshot, SnapshotEvent
 
 SPARK_DAYS = 14
+EVENTS_PAGE = 50
 
 
 def _environment(request, name: str) -> Environment:
@@ -38,9 +43,15 @@ def environment_list(request):
     show_archived = request.GET.get("archived") == "1"
     envs = list(Environment.objects.for_org(request.org).filter(archived=show_archived).order_by("name"))
     series = selectors.change_sparkline(envs, SPARK_DAYS)
-    rows = [{"env": env, "spark": sparkline_points(series[env.pk]), "changes": sum(series[env.pk])} for env in envs]
-    return render(request, "snapshots/environment_list.html", {
-        "rows": rows, "show_archived": show_archived, "spark_days": SPARK_DAYS})
+    standings = hooks.environment_standings(request.org, envs)
+    rows = [{"env": env, "spark": sparkline_points(series[env.pk]), "changes": sum(series[env.pk]),
+             "standing": standings[env.pk]} for env in envs]
+    context = {"rows": rows, "show_archived": show_archived, "spark_days": SPARK_DAYS}
+    if not rows and not show_archived:
+        context["agent_command"] = selectors.agent_command(request.org)
+        context["can_manage_tokens"] = request.org_access.can("tokens.manage")
+    return render(request, "snapshots/environment_list.html", context)
+
 
 
 @org_view("environments.view")
@@ -52,13 +63,49 @@ def environment_detail(request, env):
     else:
         artifacts = selectors.snapshot_artifacts(latest) if latest else []
     timeline = Paginator(Snapshot.objects.filter(environment=environment).order_by("-index"), 25)
-    events = SnapshotEvent.objects.filter(environment=environment).order_by("-snapshot_index", "-id")[:50]
+    standing = hooks.environment_standings(request.org, [environment])[environment.pk]
     return render(request, "snapshots/environment_detail.html", {
-        "environment": environment, "latest": latest,
+        "environment": environment, "latest": latest, "standing": standing,
         "artifacts": _enriched(request.org, artifacts, None if environment.is_logical else latest),
-        "timeline": timeline.get_page(request.GET.get("page")), "events": events,
+        "timeline": timeline.get_page(request.GET.get("page")),
         "members": environment.included_environments.order_by("name"),
+        **({} if environment.is_logical else _events(request, environment)),
     })
+
+
+def _events(request, environment: Environment) -> dict:
+    """One page of the environment's events, filtered (EventPageFilterSet) and paged (``events_page``,
+    EVENTS_PAGE rows), newest first; an invalid filter shows its problem next to its field and no rows."""
+    filterset = EventPageFilterSet(request.GET, queryset=SnapshotEvent.objects.filter(environment=environment)
+                                   .order_by("-snapshot_index", "-id"))
+    page, page_error = None, ""
+    try:
+        number = parse_page(request.GET.get("events_page"), "events_page")
+    except InputError as error:
+        number, page_error = 1, error.message
+    if filterset.is_valid() and not page_error:
+        paginator = Paginator(filterset.qs, EVENTS_PAGE)
+        page = paginator.page(min(number, paginator.num_pages))
+    kept = request.GET.copy()
+    kept.pop("events_page", None)
+    kept.pop("page", None)
+    filters = {key: kept.get(key, "") for key in ("kind", "artifact", "from", "to")}
+    return {"events": page, "event_form": filterset.form, "event_query": kept.urlencode(),
+            "event_filters": filters, "event_page_error": page_error,
+            "event_kinds": EventKind.choices, "filtered": any(filters.values())}
+
+
+@org_view("environments.view")
+def environment_events(request, env):
+    """The events section of the environment page alone (HTMX swaps it in); a plain request is sent to
+    the whole page with the same query."""
+    environment = _environment(request, env)
+    if not request.htmx:
+        url = reverse("environment-detail", args=[request.org.slug, environment.name])
+        query = request.GET.urlencode()
+        return redirect(f"{url}?{query}#events" if query else f"{url}#events")
+    return render(request, "snapshots/_events.html", {"environment": environment,
+                                                      **_events(request, environment)})
 
 
 @org_view("environments.view")
@@ -94,11 +141,13 @@ def diff(request):
 
 @org_view("environments.view")
 def search(request):
+    """One search box: fingerprint prefix, artifact or image name, git commit, flow or trail name
+    (selectors.search_everything); results grouped by kind, each linked."""
     query = request.GET.get("q", "").strip()
-    context = {"query": query, "error": "", "result": None}
+    context = {"query": query[:selectors.SEARCH_MAX], "error": "", "result": None}
     if query:
         try:
-            context["result"] = selectors.search(request.org, query)
+            context["result"] = selectors.search_everything(request.org, query)
         except ServiceError as error:
             context["error"] = error.message
     return render(request, "snapshots/search.html", context)

@@ -2,6 +2,7 @@
 and tokens. Views stay thin: forms validate, tenants/services.py writes (and audits), and every org
 page is guarded by ``@org_view("<permission>")`` (404 outside the org, 403 below the permission)."""
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -13,7 +14,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.context import AuditContext
-from audit.models import AuditEvent
 from csm.errors import ServiceError
 from csm.lib.clientip import client_ip
 from csm.web import org_view
@@ -30,8 +30,11 @@ def _ctx(request) -> AuditContext:
 
 
 def _show_secret_once(request, label: str, value: str) -> None:
-    """Keep a new secret in the session for exactly one page view (the redirect target pops it)."""
-    request.session[_ONCE_KEY] = {"label": label, "value": value}
+    """Keep a new secret (an API token) in the session for exactly one page view (the redirect target
+    pops it), with the agent's environment variables ready to paste (csm-agent reads CSM_HOST, CSM_ORG
+    and CSM_API_TOKEN)."""
+    export = f"export CSM_HOST={settings.CSM_BASE_URL} CSM_ORG={request.org.slug} CSM_API_TOKEN={value}"
+    request.session[_ONCE_KEY] = {"label": label, "value": value, "export": export}
 
 
 def _pop_secret(request):
@@ -228,19 +231,6 @@ def org_create(request):
             messages.success(request, f"Created {org.name}. Invite your colleagues and create an agent token.")
             return redirect("org-home", org.slug)
     return render(request, "tenants/org_create.html", {"form": form})
-
-
-@org_view("org.view")
-def org_home(request):
-    org = request.org
-    context = {
-        "members": Membership.objects.for_org(org).count(),
-        "service_accounts": ServiceAccount.objects.for_org(org).filter(deactivated_at__isnull=True).count(),
-        "pending_invitations": _pending_invitations(org).count(),
-        "recent_events": (AuditEvent.objects.for_org(org).order_by("-seq")[:8]
-                          if request.org_access.can("audit.view") else None),
-    }
-    return render(request, "tenants/org_home.html", context)
 
 
 @org_view("org.view")

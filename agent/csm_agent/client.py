@@ -144,15 +144,32 @@ class CsmClient:
             self.out.flush()
             return None
         key = str(uuid.uuid4())  # one key per snapshot, reused by every retry of it
-        ok = (404,) if create_missing is not None else ()
-        response = self.request("PUT", url, payload, idempotency_key=key, compress=self.compress, ok_statuses=ok)
+        response = self.request("PUT", url, payload, idempotency_key=key, compress=self.compress, ok_statuses=(404,))
         if response.status_code == 404:
+            if create_missing is None:
+                raise ServerError(self.missing_environment_hint(response, env, env_type), 404, "not_found")
             self.create_environment(env, env_type, create_missing)
             response = self.request("PUT", url, payload, idempotency_key=key, compress=self.compress)
         try:
             return response.json()
         except ValueError:
             return {}
+
+    def missing_environment_hint(self, response, env, env_type):
+        """What to do when the environment does not exist: csm's own words (which name the environment
+        and the fix), with the agent's fix added when the server did not give it (an older server)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        err = body.get("error") if isinstance(body, dict) else None
+        said = (err.get("message") if isinstance(err, dict) else "") or ""
+        message = f"csm rejected the report (HTTP 404): {said or 'not found'}"
+        if "--auto-environment" not in said:
+            message += (f" Environment {env!r} may not exist in org {self.org!r}: create it with "
+                        f"PUT /api/v2/environments/{self.org} (name {env!r}, type {env_type!r}) or run "
+                        f"again with --auto-environment.")
+        return message
 
     def create_environment(self, env, env_type, description=""):
         """``PUT /api/v2/environments/{org}`` (create-or-update) for ``--auto-environment``."""

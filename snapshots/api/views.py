@@ -161,7 +161,15 @@ class ReportView(EnvironmentScoped):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT}, parameters=[
         OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])
     def put(self, request, org, env, report_type):
-        environment = self.get_environment(env)
+        environment = Environment.objects.for_org(self.org).filter(name=env).first()
+        if environment is None:
+            # The first run's usual mistake: say which environment is missing and the two ways to fix it.
+            kind = report_type if report_type in EnvironmentType.values else "<TYPE>"
+            raise ServiceError(
+                f"Environment {env!r} does not exist in org {self.org.slug!r}. Create it with "
+                f"PUT /api/v2/environments/{self.org.slug} and the body "
+                f'{{"name": "{env}", "type": "{kind}"}}, or run the agent with --auto-environment.',
+                field="env", code="not_found")
         if report_type not in EnvironmentType.values:
             raise invalid(f"Unknown report type {report_type!r}; use one of {', '.join(EnvironmentType.values)}.",
                           {"type": ["unknown type"]})

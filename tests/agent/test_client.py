@@ -199,7 +199,9 @@ def test_auto_environment_creates_missing_env_with_the_right_type(run, fake_csm,
 def test_missing_environment_without_auto_environment_exit_3(run, fake_csm, csm_args, file_tree):
     fake_csm.strict = True
     code, _, err = snapshot(run, csm_args, file_tree)
-    assert code == 3 and "HTTP 404 not_found: Not found." in err
+    # An older server's bare 404: the agent adds which environment and the two ways to fix it.
+    assert code == 3 and "HTTP 404" in err and "Not found." in err
+    assert "PUT /api/v2/environments/" in err and "--auto-environment" in err
     assert len(fake_csm.requests) == 1
 
 

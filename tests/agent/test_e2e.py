@@ -101,3 +101,18 @@ def test_k8s_snapshot_is_accepted_as_sent(live_server, celery_worker, org, owner
     assert ("docker.io/envoyproxy/envoy:v1.29.1", "e" * 64) in names
     assert ("ghcr.io/acme/cart:2.0.0", "c" * 64) in names
     assert not any("worker" in n for n, _ in names)  # the pod without an image id was skipped
+
+
+def test_agent_without_auto_environment_names_the_missing_environment_and_the_fix(live_server, org, token_for,
+                                                                                  tmp_path):
+    """The first run's usual mistake: reporting to an environment nobody created. csm's answer and the
+    agent's output say which environment and how to fix it, once (no duplicated hint)."""
+    token = token_for(org, "snapshotter")
+    target = tmp_path / "app.bin"
+    target.write_bytes(b"binary")
+    done = agent(live_server, token, "snapshot", "path", "web-09", "--path", target, "--name", "app")
+    assert done.returncode == 3
+    assert "Environment 'web-09' does not exist in org 'acme'" in done.stderr
+    assert "PUT /api/v2/environments/acme" in done.stderr
+    assert done.stderr.count("--auto-environment") == 1
+    assert token not in done.stderr
