@@ -19,6 +19,13 @@ The snapshot app knows nothing about evidence, policies or alerts; those apps re
 - ``snapshot_list_enricher(fn)``: ``fn(environment, snapshots) -> {index: fields}`` adds fields to each
   row of a page of the snapshot list (the policies app: ``compliant``); one call (a fixed number of
   queries) per page.
+- ``environment_enricher(fn)``: ``fn(org, environments) -> {environment id: fields}`` adds fields to
+  environment answers (the policies app: ``compliant`` — None when no policy applies —,
+  ``compliance_status``, ``policed``, ``unauthorized_count``); one call (a fixed number of queries) per
+  list.
+- ``environment_settings_changed(fn)``: ``fn(environment_id, reason, ctx_dict)`` runs inside the
+  transaction of a settings change that alters what the environment's artifacts are judged against
+  (``require_authorization``); the policies app asks for a re-evaluation on commit.
 - ``search_matcher(fn)``: ``fn(org, prefix: str) -> list[dict]`` adds matches to the fingerprint
   search (the evidence vault matches git commits).
 """
@@ -33,6 +40,37 @@ _enrichers: list[Callable] = []
 _search_matchers: list[Callable] = []
 _snapshot_enrichers: list[Callable] = []
 _snapshot_list_enrichers: list[Callable] = []
+_environment_enrichers: list[Callable] = []
+_environment_settings_changed: list[Callable] = []
+
+
+def environment_enricher(fn):
+    if fn not in _environment_enrichers:
+        _environment_enrichers.append(fn)
+    return fn
+
+
+def environment_settings_changed(fn):
+    if fn not in _environment_settings_changed:
+        _environment_settings_changed.append(fn)
+    return fn
+
+
+def enrich_environments(org, environments) -> dict[int, dict]:
+    """``{environment id: fields}`` from every environment enricher (one call each per list)."""
+    merged: dict[int, dict] = {}
+    environments = list(environments)
+    if not environments:
+        return merged
+    for fn in list(_environment_enrichers):
+        for env_id, fields in (fn(org, environments) or {}).items():
+            merged.setdefault(env_id, {}).update(fields)
+    return merged
+
+
+def run_environment_settings_changed(environment_id: int, reason: str, ctx_dict: dict) -> None:
+    for fn in list(_environment_settings_changed):
+        fn(environment_id, reason, ctx_dict)
 
 
 def after_snapshot(fn):

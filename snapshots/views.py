@@ -1,14 +1,19 @@
 """Web pages of the snapshot journal: environments, one environment, one snapshot, diff, search.
-Reads only; every page is guarded by ``@org_view("environments.view")``."""
+Reads, guarded by ``@org_view("environments.view")``, and one write: requiring or relaxing authorization
+in an environment (``environments.manage``)."""
 
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 
+from audit.context import AuditContext
 from csm.errors import ServiceError
 from csm.lib import links
-from csm.web import org_view
+from csm.web import add_service_error, org_view
 from snapshots import hooks, selectors
+from snapshots.forms import EnvironmentAuthorizationForm
 from snapshots.models import Environment, Snapshot, SnapshotEvent
+from snapshots.services.environments import AUTHORIZATION_PERMISSION, set_environment_authorization
 
 SPARK_DAYS = 14
 
@@ -21,9 +26,31 @@ def _enriched(org, artifacts: list[dict], snapshot=None) -> list[dict]:
     """The same enrichment as the API answer (hooks.enrich_artifacts), plus ``commit_link``: the commit
     URL when it is http(s), shown as text otherwise."""
     hooks.enrich_artifacts(org, artifacts, snapshot)
+    return _links(artifacts)
+
+
+def _links(artifacts: list[dict]) -> list[dict]:
     for artifact in artifacts:
         artifact["commit_link"] = links.http_url(artifact.get("commit_url"))
     return artifacts
+
+
+@org_view({"POST": "environments.manage"})
+def environment_authorization(request, env):
+    """Require or relax authorization in the environment (org owners and admins), from its page."""
+    environment = _environment(request, env)
+    form = EnvironmentAuthorizationForm(request.POST, environment=environment)
+    if form.is_valid():
+        try:
+            set_environment_authorization(AuditContext.from_request(request), environment,
+                                          form.cleaned_data["require_authorization"], form.cleaned_data["reason"])
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            state = "required" if form.cleaned_data["require_authorization"] else "relaxed"
+            messages.success(request, f"Authorization is {state} in {environment.name}.")
+            return redirect("environment-detail", request.org.slug, environment.name)
+    return environment_page(request, environment, authorization_form=form, status=400)
 
 
 def sparkline_points(series: list[int], width: int = 112, height: int = 22) -> str:
@@ -45,7 +72,11 @@ def environment_list(request):
 
 @org_view("environments.view")
 def environment_detail(request, env):
-    environment = _environment(request, env)
+    return environment_page(request, _environment(request, env))
+
+
+def environment_page(request, environment, authorization_form=None, status=200):
+    """The environment's page; ``authorization_form`` with errors when its authorization form failed."""
     latest = selectors.latest_snapshot(environment)
     if environment.is_logical:
         artifacts = selectors.logical_artifacts(environment)
@@ -58,7 +89,12 @@ def environment_detail(request, env):
         "artifacts": _enriched(request.org, artifacts, None if environment.is_logical else latest),
         "timeline": timeline.get_page(request.GET.get("page")), "events": events,
         "members": environment.included_environments.order_by("name"),
-    })
+        "standing": hooks.enrich_environments(request.org, [environment]).get(environment.pk, {}),
+        "can_manage_authorization": request.org_access.can(AUTHORIZATION_PERMISSION),
+        "authorization_form": authorization_form or EnvironmentAuthorizationForm(
+            environment=environment, initial={"require_authorization": "false" if environment.require_authorization
+                                              else "true"}),
+    }, status=status)
 
 
 @org_view("environments.view")
@@ -66,8 +102,10 @@ def snapshot_detail(request, env, index):
     environment = _environment(request, env)
     snapshot = get_object_or_404(Snapshot, environment=environment, index=index)
     artifacts = selectors.snapshot_artifacts(snapshot, include_exited=True)
+    top = hooks.enrich_artifacts(request.org, artifacts, snapshot)
     return render(request, "snapshots/snapshot_detail.html", {
-        "environment": environment, "snapshot": snapshot, "artifacts": _enriched(request.org, artifacts, snapshot),
+        "environment": environment, "snapshot": snapshot, "artifacts": _links(artifacts),
+        "compliance": top,
         "has_next": index < environment.last_snapshot_index,
     })
 

@@ -161,8 +161,10 @@ class AllowlistEntryView(EnvironmentMixin, OrgScopedAPIView):
 class AssertFingerprintView(OrgScopedAPIView):
     """CI gate: would the artifact with this fingerprint be compliant in ``environment_name`` now?
 
-    ``compliant`` is the answer; ``policy_evaluations`` gives each policy's rule decisions (the shape
-    ``kosli assert artifact`` prints) and ``reasons_for_incompliance`` says why not."""
+    ``compliant`` is the answer — ``null`` with ``status: "unknown"`` when no policy applies to the scope
+    (nothing was checked; the CLI reads it as not compliant); ``policy_evaluations`` gives each policy's
+    rule decisions (the shape ``kosli assert artifact`` prints) and ``reasons_for_incompliance`` says why
+    not; ``authorized`` / ``authorization`` say apart whether the artifact may run there."""
 
     permission = "policies.view"
 
