@@ -317,3 +317,27 @@ def test_org_summary_counts_unknown_apart(walkthrough, org, owner, capture):
     assert figures["Environments with a policy"] == "1 of 4"
     text = pdf_text(report)
     assert "Unknown (no policy) 50%" in text and "unknown (no policy)" in text
+
+
+def test_environment_report_says_unknown_not_compliant(walkthrough, org, owner):
+    import datetime
+
+    from django.utils import timezone
+
+    from reports.models import AuditReport
+    from reports.services import request_report
+    from reports.tasks import generate_report
+
+    today = timezone.now().date()
+    ctx = AuditContext.for_user(owner)
+    report = request_report(ctx, org, "environment", {
+        "environment": "prod-k8s", "from": (today - datetime.timedelta(days=7)).isoformat(),
+        "to": (today + datetime.timedelta(days=1)).isoformat()}, role=Role.OWNER)
+    generate_report.run(str(report.pk), ctx.to_dict())
+    report = AuditReport.objects.select_related("output").get(pk=report.pk)
+    assert report.status == "done", report.error
+    figures = dict(json.loads(bytes(report.output.data_json))["summary"]["figures"])
+    assert figures["Compliant snapshots"] == "n/a (no policy)"
+    assert figures["Snapshots by compliance"] == "Compliant 0% · Non-compliant 0% · Unknown (no policy) 100%"
+    sections = {s["id"]: s for s in json.loads(bytes(report.output.data_json))["sections"]}
+    assert [row[-2] for row in sections["snapshots"]["rows"]] == ["unknown"]
