@@ -18,7 +18,7 @@ authorization goes through ``authorization_for``; dashboards read ``environment_
 """
 
 from django.db import connection
-from django.db.models import BooleanField, OuterRef, Q, Subquery
+from django.db.models import BooleanField, Exists, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -139,8 +139,7 @@ def count_unauthorized(environment, index: int, allowlisted=None) -> int:
     if allowlisted is None:
         allowlisted = active_allowlisted([environment.pk]).get(environment.pk, set())
     reported = Artifact.objects.filter(org_id=environment.org_id, fingerprint=OuterRef("fingerprint"))
-    rows = entries_at(environment.pk, index).alias(
-        reported=Subquery(reported.order_by().values("id")[:1])).filter(reported__isnull=True)
+    rows = entries_at(environment.pk, index).filter(~Exists(reported.order_by().values("id")))  # an anti-join
     if allowlisted:
         rows = rows.exclude(fingerprint__in=list(allowlisted))
     return rows.count()

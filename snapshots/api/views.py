@@ -17,6 +17,7 @@ from audit.context import AuditContext
 from audit.services import record_denied_access
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, input_error, invalid
+from csm.api.kosli import compliant_for
 from csm.errors import ServiceError
 from csm.lib.bounded import InputError, parse_int, parse_page
 from snapshots import hooks, selectors
@@ -323,7 +324,9 @@ class SnapshotDetailView(EnvironmentScoped):
             raise invalid(str(error), {"id": [str(error)]}) from None
         except selectors.SnapshotNotFound as error:
             raise not_found(error) from None
-        return Response(snapshot_answer(self.org, snapshot, selectors.snapshot_artifacts(snapshot, True)))
+        answer = snapshot_answer(self.org, snapshot, selectors.snapshot_artifacts(snapshot, True))
+        answer["compliant"] = compliant_for(request, answer["compliant"])  # the CLI reads a boolean
+        return Response(answer)
 
 
 class SnapshotListView(EnvironmentScoped):
@@ -368,6 +371,8 @@ class SnapshotListView(EnvironmentScoped):
             "changes": {"started": s.started_count, "exited": s.exited_count, "scaled": s.scaled_count},
             "hash": s.hash, "compliant": None,
         } | extra.get(s.index, {}) for s in rows]
+        for row in data:  # the kosli CLI reads a boolean: unknown is false for it (csm.api.kosli)
+            row["compliant"] = compliant_for(request, row["compliant"])
         return Response(data, headers=headers)
 
 

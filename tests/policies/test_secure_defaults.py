@@ -341,3 +341,16 @@ def test_environment_report_says_unknown_not_compliant(walkthrough, org, owner):
     assert figures["Snapshots by compliance"] == "Compliant 0% · Non-compliant 0% · Unknown (no policy) 100%"
     sections = {s["id"]: s for s in json.loads(bytes(report.output.data_json))["sections"]}
     assert [row[-2] for row in sections["snapshots"]["rows"]] == ["unknown"]
+
+
+def test_the_kosli_cli_reads_unknown_as_not_compliant(walkthrough, owner):
+    """The CLI type-asserts ``compliant`` to a boolean (``kosli list snapshots``, ``assert snapshot``,
+    ``assert artifact``): it gets false — never true — where other clients get null."""
+    from rest_framework.test import APIClient
+
+    cli = APIClient(HTTP_USER_AGENT="Kosli/2.11.0")
+    cli.force_login(owner)
+    assert cli.get("/api/v2/snapshots/acme/prod-k8s/-1").json()["compliant"] is False
+    assert cli.get("/api/v2/snapshots/acme/prod-k8s").json()[0]["compliant"] is False
+    answer = cli.get(f"/api/v2/asserts/acme/fingerprint/{WEB_FP}?environment_name=prod-k8s").json()
+    assert answer["compliant"] is False and answer["status"] == "unknown"
