@@ -18,7 +18,7 @@ authorization goes through ``authorization_for``; dashboards read ``environment_
 """
 
 from django.db import connection
-from django.db.models import BooleanField, Exists, OuterRef, Q
+from django.db.models import BooleanField, Exists, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -160,9 +160,10 @@ def environment_standings(org, environments) -> dict[int, dict]:
         return {}
     policed = set(PolicyAttachment.objects.filter(org=org, environment_id__in=ids)
                   .values_list("environment_id", flat=True).distinct())
+    newest = (SnapshotCompliance.objects.filter(environment_id=OuterRef("environment_id"))
+              .order_by("-snapshot_index").values("snapshot_index")[:1])
     latest = {row["environment_id"]: row for row in
-              SnapshotCompliance.objects.filter(org=org, environment_id__in=ids)
-              .order_by("environment_id", "-snapshot_index").distinct("environment_id")
+              SnapshotCompliance.objects.filter(org=org, environment_id__in=ids, snapshot_index=Subquery(newest))
               .values("environment_id", "snapshot_index", "compliant", "compliant_count", "non_compliant_count",
                       "unknown_count", "unauthorized_count")}
     out = {}
