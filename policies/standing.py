@@ -18,7 +18,7 @@ authorization goes through ``authorization_for``; dashboards read ``environment_
 """
 
 from django.db import connection
-from django.db.models import BooleanField, Exists, OuterRef, Q, Subquery
+from django.db.models import BooleanField, OuterRef, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -94,7 +94,7 @@ def provenance_fingerprints(org, fingerprints) -> set[str]:
     wanted = sorted({fp for fp in fingerprints if fp and "," not in fp})
     if not wanted:
         return set()
-    rows = Artifact.objects.for_org(org)
+    rows = Artifact.objects.filter(org_id=getattr(org, "pk", org))
     if connection.vendor == "postgresql":
         column = f'"{Artifact._meta.db_table}"."fingerprint"'  # our own table name; values are bound
         match = RawSQL(f"{column} = ANY(string_to_array(%s, ','))", (",".join(wanted),),  # noqa: S611
@@ -132,17 +132,18 @@ def authorization_for(org, environment, fingerprints) -> dict[str, dict]:
 
 def count_unauthorized(environment, index: int, allowlisted=None) -> int:
     """How many artifacts running in snapshot ``index`` are unauthorized: no report by a flow of the
-    org and no active allowlist entry (0 when the environment does not require authorization). One
-    counting query in the database: no per-artifact rows are read or written."""
+    org and no active allowlist entry (0 when the environment does not require authorization). Reads
+    the running fingerprints (one column) and asks the evidence vault about them in one batched query,
+    as the snapshot answer does; nothing is written per artifact. (A single anti-join in SQL was
+    planned as a nested loop on freshly written rows: seconds at 10,000 artifacts.)"""
     if not environment.require_authorization:
         return 0
     if allowlisted is None:
         allowlisted = active_allowlisted([environment.pk]).get(environment.pk, set())
-    reported = Artifact.objects.filter(org_id=environment.org_id, fingerprint=OuterRef("fingerprint"))
-    rows = entries_at(environment.pk, index).filter(~Exists(reported.order_by().values("id")))  # an anti-join
-    if allowlisted:
-        rows = rows.exclude(fingerprint__in=list(allowlisted))
-    return rows.count()
+    running = list(entries_at(environment.pk, index).values_list("fingerprint", flat=True).iterator(chunk_size=5000))
+    unknown = {fp for fp in running if fp and fp not in allowlisted}
+    reported = provenance_fingerprints(environment.org_id, unknown) if unknown else set()
+    return sum(1 for fp in running if not fp or (fp not in allowlisted and fp not in reported))
 
 
 def environment_standings(org, environments) -> dict[int, dict]:
