@@ -16,7 +16,7 @@ class Trigger(models.TextChoices):
     ON_ALLOWED_ARTIFACT = "ON_ALLOWED_ARTIFACT", "Allowlisted artifact started"
     ON_COMPLIANT_ENV = "ON_COMPLIANT_ENV", "Environment became compliant"
     ON_NON_COMPLIANT_ENV = "ON_NON_COMPLIANT_ENV", "Environment became non-compliant"
-    ON_UNAUTHORIZED_ARTIFACT = "ON_UNAUTHORIZED_ARTIFACT", "Artifact without provenance started"
+    ON_UNAUTHORIZED_ARTIFACT = "ON_UNAUTHORIZED_ARTIFACT", "Unauthorized artifact started"
     ON_AGENT_SILENT = "ON_AGENT_SILENT", "Agent silent (no report within the expected interval)"
     ON_TEST = "ON_TEST", "Test send"
 

@@ -31,6 +31,7 @@ from csm.lib import outbound
 from policies.facts import gather_facts
 from policies.models import SnapshotCompliance
 from policies.services import evaluate_snapshot
+from policies.standing import active_allowlisted, authorization
 from snapshots.models import Environment, Snapshot
 from snapshots.selectors import snapshot_artifacts
 from tenants.choices import Role
@@ -474,7 +475,9 @@ def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
     changed = [{"name": i["name"], "fingerprint": i.get("fingerprint") or ""} for i in items
                if i["annotation"]["type"] != "unchanged"]
     facts = gather_facts(org, changed) if changed else {}
-    unpoliced = compliance is not None and not compliance.applied_policies
+    # Authorized: provenance in the org or an active allowlist entry; nothing is unauthorized where the
+    # environment's authorization is relaxed. Decided the same way whether or not a policy applies.
+    allowlisted_now = active_allowlisted([env.pk]).get(env.pk, set()) if changed else set()
     for item in items:
         name, fingerprint, change = item["name"], item.get("fingerprint") or "", item["annotation"]["type"]
         if change == "unchanged" and (name, fingerprint) not in decisions:
@@ -482,15 +485,16 @@ def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
         decision = decisions.get((name, fingerprint))
         fact = facts.get((name, fingerprint))
         allowlisted = bool(decision and decision["allowlisted"])
-        compliant = decision["compliant"] if decision else (True if unpoliced and change != "exited" else None)
+        compliant = decision["compliant"] if decision else None
         provenance = fact.provenance if fact is not None else (decision or {}).get("provenance")
         payload = _artifact_payload(name, fingerprint, compliant, provenance or None)
         key = f"{name}|{fingerprint}"
         if change == "started":
             alert(Trigger.ON_STARTED_ARTIFACT, f"{name} started in {env.name}", key, payload)
-            if fact is not None and not fact.has_provenance and not allowlisted:
-                alert(Trigger.ON_UNAUTHORIZED_ARTIFACT, f"Unauthorized artifact {name} (no provenance) started in "
-                      f"{env.name}", key, payload)
+            if fact is not None and not authorization(fingerprint, {fingerprint} if fact.has_provenance else set(),
+                                                      allowlisted_now, env.require_authorization)["authorized"]:
+                alert(Trigger.ON_UNAUTHORIZED_ARTIFACT, f"Unauthorized artifact {name} started in {env.name} "
+                      "(no provenance and no allowlist entry)", key, payload)
         elif change == "exited":
             alert(Trigger.ON_EXITED_ARTIFACT, f"{name} exited from {env.name}", key, payload)
         elif change == "scaled":
@@ -498,8 +502,11 @@ def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
             alert(Trigger.ON_SCALED_ARTIFACT, f"{name} scaled from {was} to {now} in {env.name}", key, payload)
         if allowlisted and change != "exited" and (change == "started" or (name, fingerprint) not in was_allowed):
             alert(Trigger.ON_ALLOWED_ARTIFACT, f"Allowlisted artifact {name} is running in {env.name}", key, payload)
-    if compliance is not None and (previous is None and not compliance.compliant or
-                                   previous is not None and previous.compliant != compliance.compliant):
+    # Unknown (no policy) is neither: no environment-compliance alert when the environment is (or
+    # becomes) unknown; unknown → compliant or non-compliant (a policy attached) is a change.
+    if compliance is not None and compliance.compliant is not None and (
+            previous is None and compliance.compliant is False
+            or previous is not None and previous.compliant != compliance.compliant):
         if compliance.compliant:
             alert(Trigger.ON_COMPLIANT_ENV, f"{env.name} became compliant", "env")
         else:

@@ -33,6 +33,8 @@ class AuditAction(models.TextChoices):
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"
     ENVIRONMENT_ARCHIVED = "environment.archived", "Environment archived"
     ENVIRONMENT_UNARCHIVED = "environment.unarchived", "Environment unarchived"
+    ENVIRONMENT_AUTHORIZATION_RELAXED = "environment.authorization_relaxed", "Environment authorization relaxed"
+    ENVIRONMENT_AUTHORIZATION_REQUIRED = "environment.authorization_required", "Environment authorization required"
     REPORT_RECEIVED = "report.received", "Report received"
     SNAPSHOT_CREATED = "snapshot.created", "Snapshot created"
     # evidence vault

@@ -13,6 +13,10 @@ Per changed snapshot, in-process:
    without the after-snapshot hooks) as the baseline, and against a full evaluation of every artifact
    (what each snapshot used to cost).
 
+3. The same without a policy (secure defaults: compliance unknown, every artifact's authorization
+   counted): rows per snapshot must stay 1 (the summary row with its ``unauthorized_count``, no
+   per-artifact rows), and the evaluation time (the unauthorized count is one counting query).
+
     .venv/bin/python bench/policies_decisions.py [--snapshots 10] [--sizes 1000,10000]
 
 Uses its own database (``csm_bench_policies`` unless CSM_BENCH_DB says otherwise) and redis-server
@@ -77,18 +81,21 @@ def old_row_bytes(decisions: list[dict]) -> int:
         return cursor.fetchone()[0]
 
 
-def run(org, artifacts: int, k: int, snapshots: int) -> dict:
+def run(org, artifacts: int, k: int, snapshots: int, policed: bool = True) -> dict:
     from audit.context import AuditContext
     from policies import services as policies
+    from policies.models import SnapshotCompliance
     from snapshots.models import Snapshot
     from snapshots.services.environments import create_or_update_environment
     from snapshots.services.ingest import ingest_report
     from snapshots.services.reports import accept_report
 
     ctx = AuditContext.system("bench")
-    env, _ = create_or_update_environment(ctx, org, f"policed-{artifacts}-{k}", "server")
-    policies.save_policy(ctx, org, "needs-provenance", POLICY)
-    policies.attach_policies(ctx, org, env, ["needs-provenance"])
+    env, _ = create_or_update_environment(ctx, org, f"{'policed' if policed else 'unpoliced'}-{artifacts}-{k}",
+                                          "server")
+    if policed:
+        policies.save_policy(ctx, org, "needs-provenance", POLICY)
+        policies.attach_policies(ctx, org, env, ["needs-provenance"])
     fingerprints = [f"{artifacts:08x}{k:08x}{i:048x}" for i in range(artifacts)]
     give_provenance(org, env.name, fingerprints[::2])
 
@@ -112,7 +119,9 @@ def run(org, artifacts: int, k: int, snapshots: int) -> dict:
         full_seconds = time.perf_counter() - started
         rows, size = rows_written(env, snapshot.index)
         results.append((rows, size, ingest_seconds, evaluate_seconds, full_seconds, old_row_bytes(full)))
+    last = SnapshotCompliance.objects.get(snapshot=snapshot)
     return {
+        "unauthorized": last.unauthorized_count, "compliant": last.compliant,
         "rows": statistics.mean(r[0] for r in results),
         "bytes": statistics.mean(r[1] for r in results),
         "ingest": statistics.median(r[2] for r in results),
@@ -155,6 +164,14 @@ def main():
           f"(the previous design: {ratio(large['old_bytes'], small['old_bytes'])} the bytes)")
     (n0, k0, small), (n1, k1, large) = by_k["k = 1%"][0], by_k["k = 1%"][-1]
     print(f"k = 1%: rows per change at N={n1:,} / N={n0:,}: {ratio(large['rows'] / k1, small['rows'] / k0)}")
+    print("\nno policy (compliance unknown; authorization counted), k = 10:")
+    print(f"{'N':>7} {'rows/snap':>9} {'bytes/snap':>10} {'ingest':>9} {'evaluate':>9} {'eval/ingest':>11} "
+          f"{'unauthorized':>12} {'compliant':>9}")
+    for n in sizes:
+        r = run(org, n, 10, args.snapshots, policed=False)
+        print(f"{n:>7,} {r['rows']:>9.1f} {r['bytes']:>10,.0f} {r['ingest'] * 1000:>7.1f}ms "
+              f"{r['evaluate'] * 1000:>7.1f}ms {ratio(r['evaluate'], r['ingest']):>11} {r['unauthorized']:>12,} "
+              f"{str(r['compliant']):>9}")
 
 
 if __name__ == "__main__":

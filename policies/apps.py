@@ -14,12 +14,12 @@ class PoliciesConfig(AppConfig):
         from snapshots import hooks
 
         from . import hooks as policy_hooks
-        from .standing import environment_standings
 
         hooks.after_snapshot(policy_hooks.evaluate_new_snapshot)
         hooks.snapshot_enricher(policy_hooks.snapshot_compliance_fields)
         hooks.snapshot_list_enricher(policy_hooks.snapshot_list_compliance)
-        hooks.standing_provider(environment_standings)
+        hooks.environment_enricher(policy_hooks.environment_compliance_fields)
+        hooks.environment_settings_changed(policy_hooks.authorization_changed)
         # New provenance or attestations can change an artifact's standing: re-evaluate where it runs.
         # Flow and Trail saves only mark artifacts for their next evaluation (see hooks.on_evidence_saved).
         for model in ("Artifact", "Attestation", "Flow", "Trail"):

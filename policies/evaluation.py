@@ -6,8 +6,10 @@ Pure functions over plain data (no database): ``policies.services`` gathers the 
 stores the result. Decisions use the kosli vocabulary (``rule_evaluations`` with ``satisfied``,
 ``ignored`` and ``resolutions``) so ``kosli assert artifact`` can print them.
 
-- No policy attached: the artifact is compliant (nothing is required of it).
-- Allowlisted (an entry that has not expired): compliant, whatever the policies say.
+- No policy attached: the artifact's compliance is ``unknown`` (``compliant`` None): nothing was
+  checked, so csm cannot vouch for it (secure by default; see ``policies.standing``).
+- Allowlisted (an entry that has not expired): compliant, whatever the attached policies say (and
+  without a policy: authorized, compliance still unknown).
 - A rule whose condition cannot be evaluated (an expression error on this artifact's data) makes the
   artifact ``unknown`` unless another rule already makes it non-compliant. Unknown is not compliant.
 """
@@ -169,7 +171,10 @@ def evaluate_artifact(facts: ArtifactFacts, policies: list[AppliedPolicy], allow
         for rule in decision["rule_evaluations"] if not rule["ignored"] and not rule["satisfied"]
         for reason in rule["reasons"]
     ]
-    if allowlist_entry is not None:
+    if not policies:
+        status = UNKNOWN
+        reasons = []
+    elif allowlist_entry is not None:
         status = COMPLIANT
         reasons = []
     elif any(decision["status"] == "NON-COMPLIANT" for decision in decisions):
@@ -180,7 +185,7 @@ def evaluate_artifact(facts: ArtifactFacts, policies: list[AppliedPolicy], allow
         status = COMPLIANT
     return {
         "status": status,
-        "compliant": status == COMPLIANT,
+        "compliant": (status == COMPLIANT) if policies else None,
         "allowlisted": allowlist_entry is not None,
         "allowlist_entry": allowlist_entry,
         "has_provenance": facts.has_provenance,

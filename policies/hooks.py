@@ -3,7 +3,9 @@ function the evidence vault calls when an attestation may change artifacts' stan
 
 from audit.context import AuditContext
 from evidence.models import Artifact, Flow, Trail
-from snapshots.models import SnapshotEntry
+from snapshots.models import Environment, SnapshotEntry
+
+from .standing import authorization_for, compliance_state, environment_standings
 
 
 def evaluate_new_snapshot(snapshot_id: int, ctx_dict: dict) -> None:
@@ -14,28 +16,51 @@ def evaluate_new_snapshot(snapshot_id: int, ctx_dict: dict) -> None:
 
 
 def _artifact_fields(item: dict) -> dict:
-    return {"compliant": item["compliant"], "compliance_status": item["status"],
+    return {"compliant": item["compliant"], "compliance_status": compliance_state(item["compliant"], item["status"]),
             "policy_decisions": item["policy_decisions"],
             "reasons_for_incompliance": item["reasons_for_incompliance"], "allowlisted": item["allowlisted"]}
 
 
 def _unpoliced_fields() -> dict:
-    """Every artifact of an unpoliced environment with nothing allowlisted: compliant by definition."""
+    """Every artifact of an unpoliced environment with nothing allowlisted: compliance unknown."""
     from .services import unpoliced_decision
 
     return _artifact_fields(unpoliced_decision({"name": "", "fingerprint": ""}, {}))
 
 
+def _with_authorization(snapshot, answer: dict, artifacts: list[dict] | None) -> dict:
+    """Add ``authorized`` / ``authorization`` per running artifact (read now: provenance in the org,
+    the allowlist, the environment's ``require_authorization``; two queries) and the top-level
+    ``compliance_status``."""
+    from .services import snapshot_artifact_keys
+
+    if artifacts is None:
+        keys = snapshot_artifact_keys(snapshot)
+    else:
+        keys = [{"name": a["name"], "fingerprint": a.get("fingerprint") or ""} for a in artifacts]
+    found = authorization_for(snapshot.org, snapshot.environment, {k["fingerprint"] for k in keys})
+    per_artifact = answer.setdefault("artifacts", {})
+    for fingerprint, fields in found.items():
+        if fingerprint:
+            per_artifact[fingerprint] = {**per_artifact.get(fingerprint, {}), **fields}
+    defaults = answer.get("artifact_defaults")
+    answer["artifact_defaults"] = {**(defaults or {}), **found[""]}
+    answer["compliance_status"] = compliance_state(answer["compliant"])
+    return answer
+
+
 def snapshot_compliance_fields(snapshot, artifacts: list[dict] | None = None) -> dict:
-    """snapshot_enricher: top-level ``compliant`` / ``applied_policies`` and, under ``artifacts``, per
-    fingerprint ``compliant``, ``compliance_status``, ``policy_decisions``, ``reasons_for_incompliance``
-    and ``allowlisted``.
+    """snapshot_enricher: top-level ``compliant`` (True / False, None when no policy applies),
+    ``compliance_status`` and ``applied_policies`` and, under ``artifacts``, per fingerprint
+    ``compliant``, ``compliance_status``, ``policy_decisions``, ``reasons_for_incompliance``,
+    ``allowlisted``, ``authorized`` and ``authorization``.
 
     A stored evaluation is used as stored: its per-artifact decisions, or — stored compactly for an
-    environment without policies or allowlist entries — one ``artifact_defaults`` for every artifact;
-    the snapshot's artifacts are not read again. A snapshot read before its evaluation was stored gets
-    the evaluation it would have now, not stored (reads never write): a constant when the environment
-    is unpoliced, else an evaluation of ``artifacts`` (the list the caller already read)."""
+    environment without policies or allowlist entries — one ``artifact_defaults`` for every artifact
+    (compliance unknown); the snapshot's artifacts are not read again. A snapshot read before its
+    evaluation was stored gets the evaluation it would have now, not stored (reads never write): a
+    constant when the environment is unpoliced, else an evaluation of ``artifacts`` (the list the
+    caller already read). Authorization is read now, for every running artifact, in two queries."""
     from .models import PolicyAttachment, SnapshotCompliance, decisions_at
     from .services import active_allowlist, evaluate_artifacts, snapshot_artifact_keys
 
@@ -44,36 +69,41 @@ def snapshot_compliance_fields(snapshot, artifacts: list[dict] | None = None) ->
     if stored is None:
         environment = snapshot.environment
         if not PolicyAttachment.objects.filter(environment=environment).exists() and not active_allowlist(environment):
-            return {"compliant": True, "applied_policies": [], "artifact_defaults": _unpoliced_fields()}
+            return _with_authorization(snapshot, {"compliant": None, "applied_policies": [],
+                                                  "artifact_defaults": _unpoliced_fields()}, artifacts)
         if artifacts is None:
             keys = snapshot_artifact_keys(snapshot)
         else:
             keys = [{"name": a["name"], "fingerprint": a.get("fingerprint") or ""}
                     for a in artifacts if a["annotation"]["now"]]
         policies, decisions = evaluate_artifacts(snapshot.org, environment, keys)
-        stored = {"compliant": all(d["compliant"] for d in decisions),
+        stored = {"compliant": all(d["compliant"] for d in decisions) if policies else None,
                   "applied_policies": [{"name": p.name, "version": p.version} for p in policies],
                   "artifacts": decisions}
     else:
-        # The decision ranges in force in this snapshot (none: stored compactly, all compliant).
+        # The decision ranges in force in this snapshot (none: stored compactly, compliance unknown).
         stored["artifacts"] = decisions_at(snapshot.environment_id, snapshot.index)
         if not stored["artifacts"] and not stored["applied_policies"]:
-            return {"compliant": stored["compliant"], "applied_policies": [], "artifact_defaults": _unpoliced_fields()}
-    return {
+            return _with_authorization(snapshot, {"compliant": stored["compliant"], "applied_policies": [],
+                                                  "artifact_defaults": _unpoliced_fields()}, artifacts)
+    answer = {
         "compliant": stored["compliant"],
         "applied_policies": stored["applied_policies"],
         "artifacts": {item["fingerprint"]: _artifact_fields(item) for item in stored["artifacts"]
                       if item.get("fingerprint")},
     }
+    if not stored["applied_policies"]:  # allowlist entries only: the rest's compliance is unknown too
+        answer["artifact_defaults"] = _unpoliced_fields()
+    return _with_authorization(snapshot, answer, artifacts)
 
 
 def snapshot_list_compliance(environment, snapshots) -> dict[int, dict]:
-    """snapshot_list_enricher: ``compliant`` per snapshot of a page of the list, from the stored
-    evaluations (one query). A snapshot not evaluated yet is compliant when the environment has no
-    policies and no allowlist entries (nothing is required), else gets the evaluation it would have now
-    (normally only the newest snapshot, while its evaluation is running)."""
+    """snapshot_list_enricher: ``compliant`` (None when no policy applied) and ``compliance_status``
+    per snapshot of a page of the list, from the stored evaluations (one query). A snapshot not
+    evaluated yet is unknown when the environment has no policies, else gets the evaluation it would
+    have now (normally only the newest snapshot, while its evaluation is running)."""
     from .models import PolicyAttachment, SnapshotCompliance
-    from .services import active_allowlist, preview_snapshot
+    from .services import preview_snapshot
 
     indexes = [s.index for s in snapshots]
     stored = dict(SnapshotCompliance.objects.filter(environment=environment, snapshot_index__in=indexes)
@@ -81,15 +111,33 @@ def snapshot_list_compliance(environment, snapshots) -> dict[int, dict]:
     out = {index: {"compliant": compliant} for index, compliant in stored.items()}
     missing = [s for s in snapshots if s.index not in stored]
     if missing:
-        unpoliced = (not PolicyAttachment.objects.filter(environment=environment).exists()
-                     and not active_allowlist(environment))
+        unpoliced = not PolicyAttachment.objects.filter(environment=environment).exists()
         for snapshot in missing:
             if unpoliced:
-                out[snapshot.index] = {"compliant": True}
+                out[snapshot.index] = {"compliant": None}
             else:
                 snapshot.environment = environment
                 out[snapshot.index] = {"compliant": preview_snapshot(snapshot)["compliant"]}
+    for fields in out.values():
+        fields["compliance_status"] = compliance_state(fields["compliant"])
     return out
+
+
+def environment_compliance_fields(org, environments) -> dict[int, dict]:
+    """environment_enricher: per environment ``compliant`` (None: no policy applies, or not evaluated
+    yet), ``compliance_status``, ``policed``, ``unauthorized_count`` (latest evaluation) and
+    ``require_authorization``, from ``policies.standing.environment_standings`` (fixed queries)."""
+    return {env_id: {"compliant": standing["compliant"], "compliance_status": standing["state"],
+                     "policed": standing["policed"], "unauthorized_count": standing["unauthorized"]}
+            for env_id, standing in environment_standings(org, environments).items()}
+
+
+def authorization_changed(environment_id: int, reason: str, ctx_dict: dict) -> None:
+    """environment_settings_changed hook: an environment's ``require_authorization`` changed; its latest
+    snapshot is re-evaluated after commit (the unauthorized count, and so a new snapshot, follow)."""
+    from .services import request_reevaluation
+
+    request_reevaluation(AuditContext.from_dict(ctx_dict), environment_id, reason)
 
 
 def artifacts_changed_standing(org, fingerprints, reason: str = "attestation", ctx: AuditContext | None = None) -> int:
@@ -146,8 +194,26 @@ def on_evidence_saved(sender, instance, **kwargs) -> None:
         return
     if isinstance(instance, Artifact):
         fingerprints = {instance.fingerprint}
+        if kwargs.get("created"):
+            _provenance_arrived(instance.org, instance.fingerprint)
     elif instance.artifact_id or instance.artifact_fingerprint:
         fingerprints = {instance.artifact.fingerprint if instance.artifact_id else instance.artifact_fingerprint}
     else:  # a trail-level attestation speaks for every artifact of its trail
         fingerprints = set(Artifact.objects.filter(trail_id=instance.trail_id).values_list("fingerprint", flat=True))
     artifacts_changed_standing(instance.org, fingerprints, reason=f"evidence: {type(instance).__name__.lower()}")
+
+
+def _provenance_arrived(org, fingerprint: str) -> None:
+    """A flow reported ``fingerprint``: where it runs in an environment that requires authorization and
+    has no policy (policed ones are re-evaluated by ``artifacts_changed_standing``), it may have just
+    become authorized, so that environment's unauthorized count is re-evaluated after commit."""
+    from .models import PolicyAttachment
+    from .services import request_reevaluation
+
+    with_policies = PolicyAttachment.objects.filter(org=org).values_list("environment_id", flat=True)
+    requiring = Environment.objects.filter(org=org, require_authorization=True).exclude(pk__in=with_policies)
+    environment_ids = sorted(set(
+        SnapshotEntry.objects.filter(org=org, fingerprint=fingerprint, to_index=None, environment_id__in=requiring
+                                     .values("pk")).values_list("environment_id", flat=True).distinct()))
+    for environment_id in environment_ids:
+        request_reevaluation(AuditContext.system("evidence: provenance"), environment_id, "evidence: provenance")

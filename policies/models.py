@@ -128,20 +128,26 @@ class SnapshotCompliance(models.Model):
     """The compliance evaluation of one snapshot (append-only): O(1) per snapshot.
 
     ``applied_policies`` is ``[{name, version}]``; the per-artifact decisions are the
-    ``ComplianceDecision`` ranges covering this snapshot (see ``artifacts``). ``changed`` is True when
-    ``compliant`` differs from the previous evaluation of the environment (or this is the first one)."""
+    ``ComplianceDecision`` ranges covering this snapshot (see ``artifacts``). ``compliant`` is None when no
+    policy applies (unknown: never counted as compliant). ``changed`` is True when ``compliant`` differs
+    from the previous evaluation of the environment, None being a state of its own (or this is the first
+    one)."""
 
     org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
     environment = models.ForeignKey("snapshots.Environment", on_delete=models.PROTECT, related_name="+")
     snapshot = models.OneToOneField("snapshots.Snapshot", on_delete=models.PROTECT, related_name="compliance")
     snapshot_index = models.PositiveIntegerField()
     snapshot_at = models.DateTimeField()
-    compliant = models.BooleanField()
+    # True / False when a policy applies; None ("unknown") when none does: never compliant by default.
+    compliant = models.BooleanField(null=True)
     changed = models.BooleanField(default=False)
     applied_policies = models.JSONField(default=list)
     compliant_count = models.PositiveIntegerField(default=0)
     non_compliant_count = models.PositiveIntegerField(default=0)
     unknown_count = models.PositiveIntegerField(default=0)
+    # Running artifacts without provenance in the org and without an allowlist entry, when the
+    # environment requires authorization (0 when it is relaxed).
+    unauthorized_count = models.PositiveIntegerField(default=0)
     evaluated_at = models.DateTimeField(default=timezone.now)
 
     objects = OrgScopedManager()
@@ -151,14 +157,15 @@ class SnapshotCompliance(models.Model):
         ordering = ["environment", "snapshot_index"]
 
     def __str__(self):
-        return f"{self.environment_id}#{self.snapshot_index}: {'compliant' if self.compliant else 'non-compliant'}"
+        state = {True: "compliant", False: "non-compliant", None: "unknown"}[self.compliant]
+        return f"{self.environment_id}#{self.snapshot_index}: {state}"
 
     @property
     def artifacts(self) -> list[dict]:
         """Every artifact's decision in this snapshot, ``[{name, fingerprint, provenance, status,
         compliant, allowlisted, allowlist_entry, has_provenance, policy_decisions,
         reasons_for_incompliance}]`` sorted by name then fingerprint; ``[]`` when the evaluation is
-        compact (no policy and nothing allowlisted: every artifact compliant by definition)."""
+        compact (no policy and nothing allowlisted: every artifact's compliance unknown)."""
         if not hasattr(self, "_artifacts"):
             self._artifacts = decisions_at(self.environment_id, self.snapshot_index)
         return self._artifacts
@@ -182,7 +189,7 @@ class ComplianceDecision(models.Model):
     name = models.TextField()
     fingerprint = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=20)
-    compliant = models.BooleanField()
+    compliant = models.BooleanField(null=True)  # None: no policy applies (allowlisted, compliance unknown)
     allowlisted = models.BooleanField(default=False)
     decision = models.JSONField()
     basis = models.JSONField(default=dict)

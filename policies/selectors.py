@@ -15,6 +15,7 @@ from snapshots.models import SnapshotEntry
 from .evaluation import AppliedPolicy, evaluate_artifact
 from .facts import gather_facts
 from .models import Policy, SnapshotCompliance
+from .standing import authorization as _authorization
 
 
 def latest_compliance(environment) -> SnapshotCompliance | None:
@@ -39,7 +40,9 @@ def compliance_series(environment, since=None, until=None, limit: int = 5000) ->
 
 def non_compliant_periods(environment, since=None, until=None) -> list[dict]:
     """Periods during which the environment was non-compliant, from the evaluations where it flipped.
-    A period that started before ``since`` is reported from the state in force at ``since``."""
+    A period that started before ``since`` is reported from the state in force at ``since``. Unknown
+    (no policy: ``compliant`` None) is its own state: it ends a non-compliant period without being
+    compliant, and never starts one."""
     rows = SnapshotCompliance.objects.filter(environment=environment)
     flips = rows.filter(changed=True)
     if until is not None:
@@ -50,12 +53,12 @@ def non_compliant_periods(environment, since=None, until=None) -> list[dict]:
         flips = flips.filter(snapshot_at__gte=since)
     periods: list[dict] = []
     current = None
-    if initial is not None and not initial.compliant:
+    if initial is not None and initial.compliant is False:
         current = {"start": since, "end": None, "from_index": initial.snapshot_index, "to_index": None}
     for row in flips.order_by("snapshot_index"):
-        if not row.compliant and current is None:
+        if row.compliant is False and current is None:
             current = {"start": row.snapshot_at, "end": None, "from_index": row.snapshot_index, "to_index": None}
-        elif row.compliant and current is not None:
+        elif row.compliant is not False and current is not None:
             current.update(end=row.snapshot_at, to_index=row.snapshot_index)
             periods.append(current)
             current = None
@@ -74,7 +77,9 @@ def _artifact_name(org, fingerprint: str, environment) -> str:
 
 def assert_fingerprint(org, fingerprint: str, environment=None, policy_names: list[str] | None = None) -> dict:
     """Would this artifact be compliant in ``environment`` (its attached policies and allowlist) or
-    against ``policy_names``? Never writes."""
+    against ``policy_names``? Never writes. When no policy applies to the scope the answer is
+    ``compliant: null`` with ``status: "unknown"`` (nothing was checked: never compliant by default);
+    ``authorized`` says apart whether the artifact may run there (provenance or allowlist entry)."""
     from . import services
 
     if policy_names:
@@ -95,10 +100,14 @@ def assert_fingerprint(org, fingerprint: str, environment=None, policy_names: li
     facts = gather_facts(org, [{"name": name, "fingerprint": fingerprint}])[(name, fingerprint)]
     entry = allowlist.get(fingerprint)
     decision = evaluate_artifact(facts, policies, entry.as_decision() if entry else None)
+    reported = {fingerprint} if facts.has_provenance else set()
+    authorized = _authorization(fingerprint, reported, set(allowlist),
+                                environment.require_authorization if environment is not None else True)
     env_part = f"/o/{org.slug}/environments/{environment.name}" if environment is not None else f"/o/{org.slug}"
     return {
         "compliant": decision["compliant"],
         "status": decision["status"],
+        **authorized,
         "scope": "environment" if environment is not None and not policy_names else "policy",
         "fingerprint": fingerprint,
         "artifact_name": name,

@@ -37,6 +37,7 @@ from .models import (
     SnapshotCompliance,
 )
 from .parsing import parse_policy
+from .standing import count_unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,8 @@ def decide(org, policies: list[AppliedPolicy], allowlist: dict, artifacts: list[
     """The decision of each of ``artifacts`` against ``policies`` and ``allowlist`` (the evaluator's
     answer plus name, fingerprint and provenance)."""
     if not policies:
-        # Nothing is required: every artifact is compliant, and the evidence vault need not be asked.
+        # Nothing is checked: every artifact's compliance is unknown (never compliant by default), and
+        # the evidence vault need not be asked (authorization is read apart: policies.standing).
         return [unpoliced_decision(artifact, allowlist) for artifact in artifacts]
     facts = gather_facts(org, artifacts)
     decisions = []
@@ -250,15 +252,15 @@ def decide(org, policies: list[AppliedPolicy], allowlist: dict, artifacts: list[
 def unpoliced_decision(artifact: dict, allowlist: dict) -> dict:
     fingerprint = artifact.get("fingerprint") or ""
     entry = allowlist.get(fingerprint) if fingerprint else None
-    return {"name": artifact["name"], "fingerprint": fingerprint, "provenance": None, "status": COMPLIANT,
-            "compliant": True, "allowlisted": entry is not None,
+    return {"name": artifact["name"], "fingerprint": fingerprint, "provenance": None, "status": UNKNOWN,
+            "compliant": None, "allowlisted": entry is not None,
             "allowlist_entry": entry.as_decision() if entry else None, "has_provenance": None,
             "policy_decisions": [], "reasons_for_incompliance": []}
 
 
 def _stored_artifacts(policies, decisions) -> list[dict]:
     """What a stored evaluation keeps per artifact: nothing when no policy applies and nothing is
-    allowlisted (every artifact compliant by definition), so unpoliced environments store O(1)."""
+    allowlisted (every artifact's compliance unknown), so unpoliced environments store O(1)."""
     if not policies and not any(d["allowlisted"] for d in decisions):
         return []
     return decisions
@@ -266,7 +268,7 @@ def _stored_artifacts(policies, decisions) -> list[dict]:
 
 def _outcome(policies, decisions) -> dict:
     return {
-        "compliant": all(d["compliant"] for d in decisions),
+        "compliant": all(d["compliant"] for d in decisions) if policies else None,
         "applied_policies": [{"name": p.name, "version": p.version} for p in policies],
         "statuses": sorted((d["name"], d["fingerprint"], d["status"], d["allowlisted"])
                            for d in _stored_artifacts(policies, decisions)),
@@ -346,9 +348,9 @@ def _store_evaluation(snapshot) -> SnapshotCompliance:
     allowlist = active_allowlist(environment)
     applied = [{"name": p.name, "version": p.version} for p in policies]
     if not policies and not _running_allowlisted(environment, index, allowlist):
-        # Compact: every artifact compliant by definition, nothing stored per artifact (O(1)).
+        # Compact: no policy, so every artifact's compliance is unknown; nothing stored per artifact (O(1)).
         _close_ranges(ComplianceDecision.objects.filter(environment=environment, to_index=None), index)
-        counts = (snapshot.artifact_count if not allowlist else entries_at(environment.pk, index).count(), 0, 0)
+        counts = (0, 0, snapshot.artifact_count if not allowlist else entries_at(environment.pk, index).count())
     else:
         incremental = (previous is not None and previous.snapshot_index == index - 1
                        and previous.applied_policies == applied and _stored_per_artifact(previous))
@@ -367,12 +369,14 @@ def _store_evaluation(snapshot) -> SnapshotCompliance:
         else:
             counts = _counts_at(environment, index)
     DecisionRecheck.objects.filter(pk__in=[pk for pk, _ in rechecks]).delete()
-    compliant = counts[1] + counts[2] == 0
+    # Unknown (None) without a policy: nothing was checked, so nothing can be called compliant.
+    compliant = counts[1] + counts[2] == 0 if policies else None
     return SnapshotCompliance.objects.create(
         org=snapshot.org, environment=environment, snapshot=snapshot, snapshot_index=index,
         snapshot_at=snapshot.created_at, compliant=compliant,
         changed=previous is None or previous.compliant != compliant, applied_policies=applied,
         compliant_count=counts[0], non_compliant_count=counts[1], unknown_count=counts[2],
+        unauthorized_count=count_unauthorized(environment, index, set(allowlist)),
     )
 
 
@@ -501,12 +505,14 @@ def _outcome_differs(environment, snapshot, stored: SnapshotCompliance) -> bool:
     allowlist = active_allowlist(environment)
     if [{"name": p.name, "version": p.version} for p in policies] != stored.applied_policies:
         return True
+    if count_unauthorized(environment, snapshot.index, set(allowlist)) != stored.unauthorized_count:
+        return True  # provenance arrived, an allowlist entry changed, or authorization was relaxed/required
     per_artifact = bool(policies) or _running_allowlisted(environment, snapshot.index, allowlist)
     was_per_artifact = _stored_per_artifact(stored)
     if per_artifact != was_per_artifact:
         return True
     if not per_artifact:
-        return False  # compact both times: every artifact compliant
+        return False  # compact both times: every artifact's compliance unknown
     stored_rows = _in_force_at(environment, stored.snapshot_index)
     fingerprints = (set(DecisionRecheck.objects.filter(environment=environment).values_list("fingerprint", flat=True))
                     | set(allowlist) | set(stored_rows.filter(allowlisted=True).values_list("fingerprint", flat=True)))

@@ -249,7 +249,9 @@ def snapshot_compliance(request, env, index):
     environment = get_object_or_404(Environment.objects.for_org(request.org), name=env)
     compliance = get_object_or_404(SnapshotCompliance.objects.for_org(request.org), environment=environment,
                                    snapshot_index=index)
-    artifacts = sorted(compliance.artifacts, key=lambda a: (a["compliant"], a["name"]))
+    # Non-compliant first, then unknown, then compliant (None is its own state: never sorted as True).
+    order = {False: 0, None: 1, True: 2}
+    artifacts = sorted(compliance.artifacts, key=lambda a: (order[a["compliant"]], a["name"]))
     return render(request, "policies/snapshot_compliance.html", {
         "environment": environment, "compliance": compliance, "artifacts": artifacts,
     })

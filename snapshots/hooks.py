@@ -19,15 +19,18 @@ The snapshot app knows nothing about evidence, policies or alerts; those apps re
 - ``snapshot_list_enricher(fn)``: ``fn(environment, snapshots) -> {index: fields}`` adds fields to each
   row of a page of the snapshot list (the policies app: ``compliant``); one call (a fixed number of
   queries) per page.
+- ``environment_enricher(fn)``: ``fn(org, environments) -> {environment id: fields}`` adds fields to
+  environment answers (the policies app: ``compliant`` — None when no policy applies —,
+  ``compliance_status``, ``policed``, ``unauthorized_count``); one call (a fixed number of queries) per
+  list.
+- ``environment_settings_changed(fn)``: ``fn(environment_id, reason, ctx_dict)`` runs inside the
+  transaction of a settings change that alters what the environment's artifacts are judged against
+  (``require_authorization``); the policies app asks for a re-evaluation on commit.
 - ``search_matcher(fn)``: ``fn(org, prefix: str) -> list[dict]`` adds matches to the fingerprint
   search (the evidence vault matches git commits).
 - ``name_search_matcher(fn)``: ``fn(org, text: str, limit: int) -> list[dict]`` adds matches to the
   web search by name (the evidence vault matches flows and trails by name, artifacts by reported name);
   each match has a ``kind`` (``flow`` / ``trail`` / ``artifact``).
-- ``standing_provider(fn)``: ``fn(org, environments) -> {env_id: standing}`` says where each
-  environment stands (the policies app: ``policies.standing.environment_standings``); read by the
-  environment pages through ``environment_standings``, which answers "unknown" for every environment
-  when nothing is registered (csm never shows what it cannot vouch for as fine).
 """
 
 import logging
@@ -41,7 +44,37 @@ _search_matchers: list[Callable] = []
 _snapshot_enrichers: list[Callable] = []
 _snapshot_list_enrichers: list[Callable] = []
 _name_search_matchers: list[Callable] = []
-_standing_providers: list[Callable] = []
+_environment_enrichers: list[Callable] = []
+_environment_settings_changed: list[Callable] = []
+
+
+def environment_enricher(fn):
+    if fn not in _environment_enrichers:
+        _environment_enrichers.append(fn)
+    return fn
+
+
+def environment_settings_changed(fn):
+    if fn not in _environment_settings_changed:
+        _environment_settings_changed.append(fn)
+    return fn
+
+
+def enrich_environments(org, environments) -> dict[int, dict]:
+    """``{environment id: fields}`` from every environment enricher (one call each per list)."""
+    merged: dict[int, dict] = {}
+    environments = list(environments)
+    if not environments:
+        return merged
+    for fn in list(_environment_enrichers):
+        for env_id, fields in (fn(org, environments) or {}).items():
+            merged.setdefault(env_id, {}).update(fields)
+    return merged
+
+
+def run_environment_settings_changed(environment_id: int, reason: str, ctx_dict: dict) -> None:
+    for fn in list(_environment_settings_changed):
+        fn(environment_id, reason, ctx_dict)
 
 
 def after_snapshot(fn):
@@ -169,21 +202,3 @@ def extra_name_matches(org, text: str, limit: int) -> list[dict]:
     for fn in list(_name_search_matchers):
         results.extend(fn(org, text, limit) or [])
     return results
-
-
-def standing_provider(fn):
-    if fn not in _standing_providers:
-        _standing_providers.append(fn)
-    return fn
-
-
-UNKNOWN_STANDING = {"state": "unknown", "compliant": None, "unauthorized": 0, "non_compliant": 0, "unknown": 0,
-                    "snapshot_index": None, "policed": False, "require_authorization": False}
-
-
-def environment_standings(org, environments) -> dict[int, dict]:
-    """``{env_id: standing}`` from the registered provider; "unknown" (never "compliant") without one."""
-    environments = list(environments)
-    for fn in list(_standing_providers):
-        return fn(org, environments)
-    return {env.pk: {**UNKNOWN_STANDING, "running": env.current_artifact_count} for env in environments}

@@ -40,6 +40,11 @@ class Environment(models.Model):
     include_scaling = models.BooleanField(default=False)
     included_environments = models.ManyToManyField("self", symmetrical=False, blank=True, related_name="groups")
     archived = models.BooleanField(default=False)
+    # Secure by default: an artifact running here must be authorized (provenance in this org, or an
+    # allowlist entry). An org admin may relax it (a sandbox) through
+    # snapshots.services.environments.set_environment_authorization, which records who and why.
+    require_authorization = models.BooleanField(
+        default=True, help_text="Artifacts without provenance or an allowlist entry are unauthorized here.")
     expected_report_interval_seconds = models.PositiveIntegerField(
         default=3600, help_text="Stale / agent silent when no report arrived for this long.",
         validators=[MinValueValidator(60), MaxValueValidator(MAX_REPORT_INTERVAL_SECONDS)],

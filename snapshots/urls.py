@@ -8,6 +8,8 @@ urlpatterns = [
     path("o/<slug:org>/environments/", views.environment_list, name="environment-list"),
     path("o/<slug:org>/environments/<str:env>/", views.environment_detail, name="environment-detail"),
     path("o/<slug:org>/environments/<str:env>/events/", views.environment_events, name="environment-events"),
+    path("o/<slug:org>/environments/<str:env>/authorization/", views.environment_authorization,
+         name="environment-authorization"),
     path("o/<slug:org>/environments/<str:env>/snapshots/<int:index>/", views.snapshot_detail,
          name="snapshot-detail"),
     path("o/<slug:org>/diff/", views.diff, name="snapshot-diff"),

@@ -1,18 +1,23 @@
 """Web pages of the snapshot journal: environments, one environment, one snapshot, diff, search.
-Reads only; every page is guarded by ``@org_view("environments.view")``."""
+Reads, guarded by ``@org_view("environments.view")``, and one write: requiring or relaxing authorization
+in an environment (``environments.manage``)."""
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
+from audit.context import AuditContext
 from csm.errors import ServiceError
 from csm.lib import links
 from csm.lib.bounded import InputError, parse_page
-from csm.web import org_view
+from csm.web import add_service_error, org_view
 from snapshots import hooks, selectors
 from snapshots.choices import EventKind
 from snapshots.filters import EventPageFilterSet
+from snapshots.forms import EnvironmentAuthorizationForm
 from snapshots.models import Environment, Snapshot, SnapshotEvent
+from snapshots.services.environments import AUTHORIZATION_PERMISSION, set_environment_authorization
 
 SPARK_DAYS = 14
 EVENTS_PAGE = 50
@@ -26,9 +31,31 @@ def _enriched(org, artifacts: list[dict], snapshot=None) -> list[dict]:
     """The same enrichment as the API answer (hooks.enrich_artifacts), plus ``commit_link``: the commit
     URL when it is http(s), shown as text otherwise."""
     hooks.enrich_artifacts(org, artifacts, snapshot)
+    return _links(artifacts)
+
+
+def _links(artifacts: list[dict]) -> list[dict]:
     for artifact in artifacts:
         artifact["commit_link"] = links.http_url(artifact.get("commit_url"))
     return artifacts
+
+
+@org_view({"POST": "environments.manage"})
+def environment_authorization(request, env):
+    """Require or relax authorization in the environment (org owners and admins), from its page."""
+    environment = _environment(request, env)
+    form = EnvironmentAuthorizationForm(request.POST, environment=environment)
+    if form.is_valid():
+        try:
+            set_environment_authorization(AuditContext.from_request(request), environment,
+                                          form.cleaned_data["require_authorization"], form.cleaned_data["reason"])
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            state = "required" if form.cleaned_data["require_authorization"] else "relaxed"
+            messages.success(request, f"Authorization is {state} in {environment.name}.")
+            return redirect("environment-detail", request.org.slug, environment.name)
+    return environment_page(request, environment, authorization_form=form, status=400)
 
 
 def sparkline_points(series: list[int], width: int = 112, height: int = 22) -> str:
@@ -43,9 +70,9 @@ def environment_list(request):
     show_archived = request.GET.get("archived") == "1"
     envs = list(Environment.objects.for_org(request.org).filter(archived=show_archived).order_by("name"))
     series = selectors.change_sparkline(envs, SPARK_DAYS)
-    standings = hooks.environment_standings(request.org, envs)
+    standings = hooks.enrich_environments(request.org, envs)
     rows = [{"env": env, "spark": sparkline_points(series[env.pk]), "changes": sum(series[env.pk]),
-             "standing": standings[env.pk]} for env in envs]
+             "standing": standings.get(env.pk, {})} for env in envs]
     context = {"rows": rows, "show_archived": show_archived, "spark_days": SPARK_DAYS}
     if not rows and not show_archived:
         context["agent_command"] = selectors.agent_command(request.org)
@@ -53,24 +80,31 @@ def environment_list(request):
     return render(request, "snapshots/environment_list.html", context)
 
 
-
 @org_view("environments.view")
 def environment_detail(request, env):
-    environment = _environment(request, env)
+    return environment_page(request, _environment(request, env))
+
+
+def environment_page(request, environment, authorization_form=None, status=200):
+    """The environment's page; ``authorization_form`` with errors when its authorization form failed."""
     latest = selectors.latest_snapshot(environment)
     if environment.is_logical:
         artifacts = selectors.logical_artifacts(environment)
     else:
         artifacts = selectors.snapshot_artifacts(latest) if latest else []
     timeline = Paginator(Snapshot.objects.filter(environment=environment).order_by("-index"), 25)
-    standing = hooks.environment_standings(request.org, [environment])[environment.pk]
     return render(request, "snapshots/environment_detail.html", {
-        "environment": environment, "latest": latest, "standing": standing,
+        "environment": environment, "latest": latest,
         "artifacts": _enriched(request.org, artifacts, None if environment.is_logical else latest),
         "timeline": timeline.get_page(request.GET.get("page")),
         "members": environment.included_environments.order_by("name"),
+        "standing": hooks.enrich_environments(request.org, [environment]).get(environment.pk, {}),
+        "can_manage_authorization": request.org_access.can(AUTHORIZATION_PERMISSION),
+        "authorization_form": authorization_form or EnvironmentAuthorizationForm(
+            environment=environment, initial={"require_authorization": "false" if environment.require_authorization
+                                              else "true"}),
         **({} if environment.is_logical else _events(request, environment)),
-    })
+    }, status=status)
 
 
 def _events(request, environment: Environment) -> dict:
@@ -113,8 +147,10 @@ def snapshot_detail(request, env, index):
     environment = _environment(request, env)
     snapshot = get_object_or_404(Snapshot, environment=environment, index=index)
     artifacts = selectors.snapshot_artifacts(snapshot, include_exited=True)
+    top = hooks.enrich_artifacts(request.org, artifacts, snapshot)
     return render(request, "snapshots/snapshot_detail.html", {
-        "environment": environment, "snapshot": snapshot, "artifacts": _enriched(request.org, artifacts, snapshot),
+        "environment": environment, "snapshot": snapshot, "artifacts": _links(artifacts),
+        "compliance": top,
         "has_next": index < environment.last_snapshot_index,
     })
 

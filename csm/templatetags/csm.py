@@ -162,18 +162,6 @@ def commit_link(org, commit, url=""):
 
 
 @register.simple_tag
-def compliance_badge(state):
-    """An environment's standing (policies.standing): green only for "compliant"; "unknown" is shown
-    as unknown, never as fine."""
-    if state == "compliant":
-        return mark_safe('<span class="badge ok" data-state="compliant">compliant</span>')  # noqa: S308
-    if state == "non-compliant":
-        return mark_safe('<span class="badge bad" data-state="non-compliant">non-compliant</span>')  # noqa: S308
-    return mark_safe('<span class="badge unknown" data-state="unknown" title="No policy decides this '  # noqa: S308
-                     'environment yet, so csm cannot vouch for it">unknown</span>')
-
-
-@register.simple_tag
 def audit_target(org, event):
     """An audit event's target, linked to its page when it names one csm has a page for (environment,
     snapshot, flow, trail, policy, alert action); otherwise its label as text."""

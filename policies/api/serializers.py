@@ -4,6 +4,7 @@ from rest_framework import serializers
 from csm.lib.bounded import InputError, load_json
 from csm.lib.fingerprints import FINGERPRINT_PATTERN
 from policies.models import AllowlistEntry, Policy, PolicyVersion, SnapshotCompliance
+from policies.standing import compliance_state
 
 FINGERPRINT_RE = rf"^{FINGERPRINT_PATTERN}\Z"
 
@@ -106,8 +107,13 @@ class AllowlistEntrySerializer(serializers.ModelSerializer):
 
 class SnapshotComplianceSerializer(serializers.ModelSerializer):
     environment = serializers.CharField(source="environment.name")
+    compliance_status = serializers.SerializerMethodField()
 
     class Meta:
         model = SnapshotCompliance
-        fields = ["environment", "snapshot_index", "snapshot_at", "compliant", "changed", "applied_policies",
-                  "compliant_count", "non_compliant_count", "unknown_count", "evaluated_at"]
+        fields = ["environment", "snapshot_index", "snapshot_at", "compliant", "compliance_status", "changed",
+                  "applied_policies", "compliant_count", "non_compliant_count", "unknown_count", "unauthorized_count",
+                  "evaluated_at"]
+
+    def get_compliance_status(self, row) -> str:
+        return compliance_state(row.compliant)

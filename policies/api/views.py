@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
+from csm.api.kosli import compliant_for
 from csm.lib.fingerprints import is_fingerprint
 from policies import selectors, services
 from policies.api.serializers import (
@@ -161,8 +162,11 @@ class AllowlistEntryView(EnvironmentMixin, OrgScopedAPIView):
 class AssertFingerprintView(OrgScopedAPIView):
     """CI gate: would the artifact with this fingerprint be compliant in ``environment_name`` now?
 
-    ``compliant`` is the answer; ``policy_evaluations`` gives each policy's rule decisions (the shape
-    ``kosli assert artifact`` prints) and ``reasons_for_incompliance`` says why not."""
+    ``compliant`` is the answer — ``null`` with ``status: "unknown"`` when no policy applies to the scope
+    (nothing was checked; the CLI reads it as not compliant); ``policy_evaluations`` gives each policy's
+    rule decisions (the shape ``kosli assert artifact`` prints) and ``reasons_for_incompliance`` says why
+    not; ``authorized`` / ``authorization`` say apart whether the artifact may run there. The kosli CLI
+    (which reads a boolean) gets ``false`` for unknown (``csm.api.kosli``)."""
 
     permission = "policies.view"
 
@@ -187,6 +191,7 @@ class AssertFingerprintView(OrgScopedAPIView):
                 raise ApiError(404, "not_found", f"No environment named {env_name!r}.",
                                {"environment_name": ["no such environment"]})
         answer = selectors.assert_fingerprint(self.org, fingerprint, environment, policy_names)
+        answer["compliant"] = compliant_for(request, answer["compliant"])  # the CLI reads a boolean
         return Response(answer)
 
 

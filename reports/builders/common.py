@@ -246,3 +246,13 @@ class ReportDoc:
                 "pdf_row_limit": settings.CSM_REPORT_PDF_MAX_ROWS,
             },
         }
+
+
+def breakdown_text(compliant: int, non_compliant: int, unknown: int) -> str:
+    """Snapshots by compliance state as percentages of all evaluated ones, unknown (no policy) apart:
+    "Compliant 40% · Non-compliant 10% · Unknown (no policy) 50%" ("n/a" when none was evaluated)."""
+    total = compliant + non_compliant + unknown
+    if not total:
+        return "n/a"
+    return (f"Compliant {100 * compliant // total}% · Non-compliant {100 * non_compliant // total}% · "
+            f"Unknown (no policy) {100 * unknown // total}%")

@@ -12,13 +12,16 @@ from alerts.models import Delivery
 from evidence import selectors as evidence_selectors
 from policies import selectors as policy_selectors
 from policies.models import SnapshotCompliance
+from policies.standing import UNKNOWN, state_label
 from reports.builders.common import (
     PALETTE_BAD,
     PALETTE_BRAND,
     PALETTE_OK,
+    PALETTE_WARN,
     Buckets,
     ProgressFn,
     ReportDoc,
+    breakdown_text,
     duration_text,
     short_time,
 )
@@ -60,18 +63,23 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     reporters: Counter = Counter()
     compliant_by_bucket: Counter = Counter()
     non_compliant_by_bucket: Counter = Counter()
+    unknown_by_bucket: Counter = Counter()
     buckets = Buckets(start, end)
     snapshot_count = 0
     for (index, created_at, reporter, artifacts, _instances, started, exited, scaled, snap_hash, leaf_index,
          leaf_hash) in snapshots.iterator(chunk_size=CHUNK):
         snapshot_count += 1
         reporters[reporter or "unknown"] += 1
+        evaluated_state = index in compliance
         state = compliance.get(index)
         if state is True:
             compliant_by_bucket[buckets.key(created_at)] += 1
         elif state is False:
             non_compliant_by_bucket[buckets.key(created_at)] += 1
-        verdict = [{True: "yes", False: "NO", None: "n/a"}[state]] if show_compliance else []
+        elif evaluated_state:  # evaluated without a policy: unknown, never counted as compliant
+            unknown_by_bucket[buckets.key(created_at)] += 1
+        verdict = ([{True: "yes", False: "NO", None: "unknown"}[state] if evaluated_state else "n/a"]
+                   if show_compliance else [])
         snapshot_table.add(index, short_time(created_at), reporter or "unknown", artifacts, started, exited, scaled,
                            *verdict, snap_hash[:16])
         doc.cite("snapshot", leaf_index, leaf_hash, f"{env.name}#{index}", part="snapshots")
@@ -114,7 +122,9 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     alert_count = _alerts_section(doc, org, env, start, end) if doc.includes("alerts") else None
     progress(80, "alerts")
 
-    evaluated = sum(compliant_by_bucket.values()) + sum(non_compliant_by_bucket.values())
+    policed = sum(compliant_by_bucket.values()) + sum(non_compliant_by_bucket.values())
+    unknown = sum(unknown_by_bucket.values())
+    evaluated = policed + unknown
     doc.summary_text = (
         f"Environment {env.name} ({env.get_type_display()}): {snapshot_count} snapshot"
         f"{'s' if snapshot_count != 1 else ''} and {total_events} artifact change{'s' if total_events != 1 else ''} "
@@ -131,7 +141,11 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
         doc.figure("Started without provenance", unauthorized, part="provenance")
     doc.figure("Reporters", len(reporters), part="reporters")
     if evaluated:
-        doc.figure("Compliant snapshots", f"{100 * sum(compliant_by_bucket.values()) // evaluated}%",
+        # Only snapshots a policy was evaluated on count towards "compliant"; unknown is shown apart.
+        doc.figure("Compliant snapshots", f"{100 * sum(compliant_by_bucket.values()) // policed}%" if policed
+                   else "n/a (no policy)", part="compliance")
+        doc.figure("Snapshots by compliance", breakdown_text(sum(compliant_by_bucket.values()),
+                                                              sum(non_compliant_by_bucket.values()), unknown),
                    part="compliance")
     if periods is not None:
         doc.figure("Non-compliant periods", periods, part="compliance")
@@ -142,7 +156,8 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     if evaluated:
         doc.chart("compliance", "stacked", f"Snapshots by compliance per {buckets.unit}", buckets.labels,
                   [("Compliant", buckets.values(compliant_by_bucket), PALETTE_OK),
-                   ("Non-compliant", buckets.values(non_compliant_by_bucket), PALETTE_BAD)], part="compliance")
+                   ("Non-compliant", buckets.values(non_compliant_by_bucket), PALETTE_BAD),
+                   (state_label(UNKNOWN), buckets.values(unknown_by_bucket), PALETTE_WARN)], part="compliance")
     who = doc.section("reporters", "Who reported", [("Reporter (user or token)", "", 80), ("Snapshots", "", 20)],
                       "Nobody reported in this range.", controls=("CC8.1", "10.3.4"))
     for label, count in reporters.most_common():
@@ -191,7 +206,8 @@ def _non_compliant_section(doc: ReportDoc, env, start, end) -> int | None:
     table = doc.section(
         "non-compliant", "Non-compliant periods",
         [("From", "nowrap", 22), ("Until", "nowrap", 22), ("Snapshots", "", 20), ("Duration", "", 36)],
-        "The environment was compliant (or had no policy attached) throughout this range.",
+        "No non-compliant period in this range (a range without a policy attached is unknown, not compliant: "
+        "see the snapshots' compliance column).",
         controls=("CC8.1", "11.5.2", "9(4)(e)"), part="compliance",
     )
     for period in periods:

@@ -8,12 +8,16 @@ from alerts.models import AgentSilence
 from evidence import selectors as evidence_selectors
 from policies import selectors as policy_selectors
 from policies.models import SnapshotCompliance
+from policies.standing import UNKNOWN, state_label
 from reports.builders.common import (
+    PALETTE_BAD,
     PALETTE_BRAND,
     PALETTE_OK,
+    PALETTE_WARN,
     Buckets,
     ProgressFn,
     ReportDoc,
+    breakdown_text,
     duration_text,
     short_time,
 )
@@ -45,19 +49,17 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
             started.setdefault(fingerprint, (env_name, name, created_at))
     progress(35, "changes")
 
-    compliant_by_bucket: Counter = Counter()
-    evaluated_by_bucket: Counter = Counter()
-    per_env_compliance: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    # Three states, counted apart: a snapshot evaluated without a policy is unknown, never compliant,
+    # and the "compliant snapshots" percentage counts only the snapshots a policy was evaluated on.
+    by_state = {True: Counter(), False: Counter(), None: Counter()}  # per bucket
+    per_env_compliance: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])  # compliant, non-compliant, unknown
     if show_compliance:
         rows = (SnapshotCompliance.objects.filter(org=org, snapshot_at__gte=start, snapshot_at__lt=end)
                 .values_list("environment_id", "snapshot_at", "compliant"))
         for env_id, snapshot_at, compliant in rows.iterator(chunk_size=CHUNK):
-            key = buckets.key(snapshot_at)
-            evaluated_by_bucket[key] += 1
-            per_env_compliance[env_id][1] += 1
-            if compliant:
-                compliant_by_bucket[key] += 1
-                per_env_compliance[env_id][0] += 1
+            by_state[compliant][buckets.key(snapshot_at)] += 1
+            per_env_compliance[env_id][{True: 0, False: 1, None: 2}[compliant]] += 1
+    compliant_by_bucket, non_compliant_by_bucket, unknown_by_bucket = by_state[True], by_state[False], by_state[None]
     progress(55, "compliance")
 
     period_table = doc.section(
@@ -99,13 +101,23 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
         "The org has no environments.", controls=("CC8.1", "A.8.32", "11.5.2"),
     )
     for env in environments:
-        good, total = per_env_compliance.get(env.pk, (0, 0))
-        verdict = [f"{100 * good // total}%" if total else "not evaluated",
-                   periods_by_env.get(env.pk, 0)] if show_compliance else []
+        good, bad, unknown = per_env_compliance.get(env.pk, (0, 0, 0))
+        if good + bad:
+            share = f"{100 * good // (good + bad)}%" + (f" ({unknown} unknown)" if unknown else "")
+        elif unknown:
+            share = "unknown (no policy)"
+        else:
+            share = "not evaluated"
+        verdict = [share, periods_by_env.get(env.pk, 0)] if show_compliance else []
         envs.add(env.name, env.get_type_display(), snapshot_counts.get(env.pk, 0), change_counts.get(env.name, 0),
                  *verdict, short_time(env.last_snapshot_at) or "never")
 
-    total_evaluated = sum(evaluated_by_bucket.values())
+    total_compliant, total_non_compliant = sum(compliant_by_bucket.values()), sum(non_compliant_by_bucket.values())
+    total_unknown = sum(unknown_by_bucket.values())
+    total_policed = total_compliant + total_non_compliant
+    total_evaluated = total_policed + total_unknown
+    # Environments a policy was evaluated on in this range (the others' compliance is unknown).
+    policed_envs = sum(1 for env in environments if sum(per_env_compliance.get(env.pk, (0, 0, 0))[:2]))
     total_changes = sum(change_counts.values())
     mttr = sum(remediation) // len(remediation) if remediation else None
     periods_text = (f" and {sum(periods_by_env.values())} non-compliant period"
@@ -119,8 +131,11 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     doc.figure("Environments", len(environments), part="environments")
     doc.figure("Artifact changes", total_changes, part="environments")
     doc.figure("Compliant snapshots",
-               f"{100 * sum(compliant_by_bucket.values()) // total_evaluated}%" if total_evaluated else "n/a",
+               f"{100 * total_compliant // total_policed}% of {total_policed} with a policy" if total_policed
+               else "n/a (no policy evaluated)", part="compliance")
+    doc.figure("Snapshots by compliance", breakdown_text(total_compliant, total_non_compliant, total_unknown),
                part="compliance")
+    doc.figure("Environments with a policy", f"{policed_envs} of {len(environments)}", part="compliance")
     doc.figure("Non-compliant periods", sum(periods_by_env.values()), part="compliance")
     doc.figure("Still non-compliant", open_periods, part="compliance")
     doc.figure("Mean time to remediate", duration_text(mttr), part="compliance")
@@ -131,10 +146,10 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     doc.chart("changes-per-period", "bar", f"Artifact changes per {buckets.unit}", buckets.labels,
               [("Changes", buckets.values(changes_by_bucket), PALETTE_BRAND)], part="environments")
     if total_evaluated:
-        percent = [100 * compliant_by_bucket.get(k, 0) // evaluated_by_bucket[k] if evaluated_by_bucket.get(k)
-                   else None for k in buckets.keys]
-        doc.chart("compliance", "line", f"Compliant snapshots per {buckets.unit} (%)", buckets.labels,
-                  [("Compliant", percent, PALETTE_OK)], unit="%", y_max=100, part="compliance")
+        doc.chart("compliance", "stacked", f"Snapshots by compliance per {buckets.unit}", buckets.labels,
+                  [("Compliant", buckets.values(compliant_by_bucket), PALETTE_OK),
+                   ("Non-compliant", buckets.values(non_compliant_by_bucket), PALETTE_BAD),
+                   (state_label(UNKNOWN), buckets.values(unknown_by_bucket), PALETTE_WARN)], part="compliance")
 
 
 def _unauthorized_section(doc: ReportDoc, org, started: dict) -> int | None:

@@ -25,14 +25,26 @@ class EnvironmentInputSerializer(serializers.Serializer):
     expected_report_interval_seconds = serializers.IntegerField(min_value=60, max_value=MAX_REPORT_INTERVAL_SECONDS,
                                                                 required=False, allow_null=True, default=None)
 
+    require_authorization = serializers.BooleanField(required=False, allow_null=True, default=None)
+    authorization_reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+
     def validate_tags(self, value):
         if value is not None and len(value) > 50:
             raise serializers.ValidationError("At most 50 tags.")
         return value
 
 
-def environment_data(env: Environment, members: list[str] | None = None) -> dict:
-    """An environment as the API shows it (list and read)."""
+class EnvironmentAuthorizationSerializer(serializers.Serializer):
+    """Body of ``PATCH /api/v2/environments/{org}/{env}``: require or relax authorization, with a reason."""
+
+    require_authorization = serializers.BooleanField()
+    reason = serializers.CharField(max_length=1000, allow_blank=True, required=False, default="")
+
+
+def environment_data(env: Environment, members: list[str] | None = None, extra: dict | None = None) -> dict:
+    """An environment as the API shows it (list and read). ``extra``: the environment enrichers' fields
+    (``hooks.enrich_environments``: compliance, null when no policy applies). Without them compliance is
+    null (unknown), never true."""
     return {
         "name": env.name,
         "type": env.type,
@@ -50,7 +62,10 @@ def environment_data(env: Environment, members: list[str] | None = None) -> dict
         "artifact_count": env.current_artifact_count,
         "expected_report_interval_seconds": env.expected_report_interval_seconds,
         "stale": env.is_stale(),
-    }
+        "require_authorization": env.require_authorization,
+        "compliant": None,
+        "compliance_status": "unknown",
+    } | (extra or {})
 
 
 def event_data(event) -> dict:

@@ -17,15 +17,28 @@ from audit.context import AuditContext
 from audit.services import record_denied_access
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, input_error, invalid
+from csm.api.kosli import compliant_for
 from csm.errors import ServiceError
 from csm.lib.bounded import InputError, parse_int, parse_page
 from snapshots import hooks, selectors
-from snapshots.api.serializers import EnvironmentInputSerializer, environment_data, event_data, unix
+from snapshots.api.serializers import (
+    EnvironmentAuthorizationSerializer,
+    EnvironmentInputSerializer,
+    environment_data,
+    event_data,
+    unix,
+)
 from snapshots.choices import EnvironmentType
 from snapshots.filters import EnvironmentFilterSet, EventFilterSet
 from snapshots.models import Environment, Report, SnapshotEvent
 from snapshots.report_bodies import BadEncoding, BodyTooLarge, ReportInvalid, read_body
-from snapshots.services.environments import EDIT_PERMISSION, create_or_update_environment, set_environment_archived
+from snapshots.services.environments import (
+    AUTHORIZATION_PERMISSION,
+    EDIT_PERMISSION,
+    create_or_update_environment,
+    set_environment_archived,
+    set_environment_authorization,
+)
 from snapshots.services.reports import accept_report, report_answer
 
 HEX = re.compile(r"^[0-9a-f]+$")
@@ -84,13 +97,22 @@ class EnvironmentListView(EnvironmentScoped):
     def get(self, request, org):
         envs = EnvironmentFilterSet(request.query_params, queryset=Environment.objects.for_org(self.org)
                                     .prefetch_related("included_environments").order_by("name")).qs_or_400()
-        return Response([environment_data(e, [m.name for m in e.included_environments.all()]) for e in envs])
+        envs = list(envs)
+        extra = hooks.enrich_environments(self.org, envs)
+        return Response([environment_data(e, [m.name for m in e.included_environments.all()], extra.get(e.pk))
+                         for e in envs])
 
     @extend_schema(request=EnvironmentInputSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
     def put(self, request, org):
         body = EnvironmentInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        wanted = data["require_authorization"]
+        if wanted is not None:  # refused before anything is written: nothing half-done
+            current = (Environment.objects.for_org(self.org).filter(name=data["name"])
+                       .values_list("require_authorization", flat=True).first())
+            if wanted != (True if current is None else current):
+                _check_authorization_change(request, self.org, self.org_access, data["authorization_reason"])
         try:
             env, created = create_or_update_environment(
                 AuditContext.from_request(request), self.org, data["name"], data["type"], data["description"],
@@ -102,19 +124,56 @@ class EnvironmentListView(EnvironmentScoped):
                 record_denied_access(AuditContext.from_request(request), self.org, EDIT_PERMISSION,
                                      request.path)
             raise
+        if data["require_authorization"] is not None and data["require_authorization"] != env.require_authorization:
+            env = _set_authorization(request, self.org, self.org_access, env, data["require_authorization"],
+                                     data["authorization_reason"])
         members = sorted(e.name for e in env.included_environments.all())
-        return Response(environment_data(env, members), status=status.HTTP_201_CREATED if created else 200)
+        return Response(environment_data(env, members, hooks.enrich_environments(self.org, [env]).get(env.pk)),
+                        status=status.HTTP_201_CREATED if created else 200)
+
+
+def _check_authorization_change(request, org, org_access, reason: str) -> None:
+    if not org_access.can(AUTHORIZATION_PERMISSION):
+        record_denied_access(AuditContext.from_request(request), org, AUTHORIZATION_PERMISSION, request.path)
+        raise ServiceError(f"Relaxing or requiring authorization needs the permission '{AUTHORIZATION_PERMISSION}'.",
+                           "require_authorization", 403, "permission_denied")
+    if not (reason or "").strip():
+        raise ServiceError("Say why authorization is relaxed or required (authorization_reason).",
+                           "authorization_reason")
+
+
+def _set_authorization(request, org, org_access, env: Environment, required: bool, reason: str) -> Environment:
+    """Require or relax authorization (org owners and admins only; a refusal is audited)."""
+    if not org_access.can(AUTHORIZATION_PERMISSION):
+        record_denied_access(AuditContext.from_request(request), org, AUTHORIZATION_PERMISSION, request.path)
+        raise ServiceError(f"Relaxing or requiring authorization needs the permission '{AUTHORIZATION_PERMISSION}'.",
+                           "require_authorization", 403, "permission_denied")
+    return set_environment_authorization(AuditContext.from_request(request), env, required, reason)
 
 
 class EnvironmentDetailView(EnvironmentScoped):
-    """``GET`` reads an environment; ``DELETE`` archives it (journal rows are never destroyed)."""
+    """``GET`` reads an environment; ``PATCH`` requires or relaxes authorization (``{"require_authorization":
+    bool, "reason": str}``, org owners and admins); ``DELETE`` archives it (journal rows are never destroyed)."""
 
     permission = {"GET": "environments.view", "default": "environments.manage"}
 
+    def _answer(self, environment) -> dict:
+        members = sorted(e.name for e in environment.included_environments.all())
+        return environment_data(environment, members, hooks.enrich_environments(self.org, [environment])
+                                .get(environment.pk))
+
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, org, env):
+        return Response(self._answer(self.get_environment(env)))
+
+    @extend_schema(request=EnvironmentAuthorizationSerializer, responses=OpenApiTypes.OBJECT)
+    def patch(self, request, org, env):
         environment = self.get_environment(env)
-        return Response(environment_data(environment, sorted(e.name for e in environment.included_environments.all())))
+        body = EnvironmentAuthorizationSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        environment = _set_authorization(request, self.org, self.org_access, environment,
+                                         body.validated_data["require_authorization"], body.validated_data["reason"])
+        return Response(self._answer(environment))
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def delete(self, request, org, env):
@@ -273,7 +332,9 @@ class SnapshotDetailView(EnvironmentScoped):
             raise invalid(str(error), {"id": [str(error)]}) from None
         except selectors.SnapshotNotFound as error:
             raise not_found(error) from None
-        return Response(snapshot_answer(self.org, snapshot, selectors.snapshot_artifacts(snapshot, True)))
+        answer = snapshot_answer(self.org, snapshot, selectors.snapshot_artifacts(snapshot, True))
+        answer["compliant"] = compliant_for(request, answer["compliant"])  # the CLI reads a boolean
+        return Response(answer)
 
 
 class SnapshotListView(EnvironmentScoped):
@@ -318,6 +379,8 @@ class SnapshotListView(EnvironmentScoped):
             "changes": {"started": s.started_count, "exited": s.exited_count, "scaled": s.scaled_count},
             "hash": s.hash, "compliant": None,
         } | extra.get(s.index, {}) for s in rows]
+        for row in data:  # the kosli CLI reads a boolean: unknown is false for it (csm.api.kosli)
+            row["compliant"] = compliant_for(request, row["compliant"])
         return Response(data, headers=headers)
 
 

@@ -1,5 +1,5 @@
 """Environment writes: create or update (a snapshotter may only create or re-send unchanged settings),
-archive and unarchive. Each is one transaction with its audit event."""
+archive and unarchive, require or relax authorization. Each is one transaction with its audit event."""
 
 
 from django.db import transaction
@@ -8,11 +8,15 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
+from snapshots import hooks
 from snapshots.choices import EnvironmentType
 from snapshots.models import Environment
 
 # Who may change an existing environment's settings (tenants/permissions.py); the API view decides.
 EDIT_PERMISSION = "environments.edit"
+# Who may relax (or require again) authorization in an environment: org owners and admins.
+AUTHORIZATION_PERMISSION = "environments.manage"
+MAX_REASON = 1000
 
 
 def environment_state(env: Environment) -> dict:
@@ -97,4 +101,33 @@ def set_environment_archived(ctx: AuditContext, env: Environment, archived: bool
         env.save(update_fields=["archived"])
         action = AuditAction.ENVIRONMENT_ARCHIVED if archived else AuditAction.ENVIRONMENT_UNARCHIVED
         record_event(ctx, env.org, action, env, before={"archived": not archived}, after={"archived": archived})
+    return env
+
+
+@transaction.atomic(durable=True)
+def set_environment_authorization(ctx: AuditContext, env: Environment, required: bool, reason: str) -> Environment:
+    """Require authorization in an environment (the default) or relax it (e.g. a sandbox): in a relaxed
+    environment an artifact without provenance or allowlist entry is authorized with ``authorization:
+    "relaxed"`` (shown, never silent) and raises no unauthorized-artifact alert. Needs a reason; records
+    ``environment.authorization_relaxed`` / ``environment.authorization_required`` with who and why;
+    the environment is re-evaluated after commit. Idempotent: no change, no event."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ServiceError("Say why (the reason is kept in the audit trail).", "reason")
+    if len(reason) > MAX_REASON:
+        raise ServiceError(f"Keep the reason under {MAX_REASON} characters.", "reason")
+    env = Environment.objects.select_for_update().get(pk=env.pk)
+    if env.is_logical:
+        raise ServiceError("A logical environment has no artifacts of its own: relax or require authorization in "
+                           "its member environments.", "require_authorization")
+    if env.require_authorization == required:
+        return env
+    env.require_authorization = required
+    env.save(update_fields=["require_authorization"])
+    action = (AuditAction.ENVIRONMENT_AUTHORIZATION_REQUIRED if required
+              else AuditAction.ENVIRONMENT_AUTHORIZATION_RELAXED)
+    record_event(ctx, env.org, action, env, before={"require_authorization": not required},
+                 after={"require_authorization": required, "reason": reason})
+    hooks.run_environment_settings_changed(
+        env.pk, f"authorization {'required' if required else 'relaxed'}", ctx.to_dict())
     return env

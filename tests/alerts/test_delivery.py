@@ -49,7 +49,7 @@ def test_snapshot_alert_arrives_signed_with_the_documented_payload(org, receiver
     payload = json.loads(request["body"])
     assert payload["event_type"] == "ON_STARTED_ARTIFACT" and payload["org"] == "acme"
     assert payload["environment"] == "prod" and payload["version"] == 1
-    assert payload["snapshot"]["index"] == snapshot.index and payload["snapshot"]["compliant"] is True
+    assert payload["snapshot"]["index"] == snapshot.index and payload["snapshot"]["compliant"] is None
     assert payload["snapshot"]["api_url"].endswith(f"/api/v2/snapshots/acme/prod/{snapshot.index}")
     assert payload["artifact"]["name"] == "web:1" and payload["artifact"]["fingerprint"] == fp(1)
     assert payload["artifact"]["provenance"] is None

@@ -95,7 +95,7 @@ def test_snapshot_read_carries_compliance(org, owner_api, django_capture_on_comm
 def test_reevaluation_appends_a_snapshot_when_standing_changes(org, django_capture_on_commit_callbacks):
     env = make_env(org)
     snapshot = ingest(env, {"rogue:1": fp(2)}, capture=django_capture_on_commit_callbacks)
-    assert SnapshotCompliance.objects.get(snapshot=snapshot).compliant is True  # no policy yet
+    assert SnapshotCompliance.objects.get(snapshot=snapshot).compliant is None  # no policy yet: unknown
     services.save_policy(CTX, org, "needs-provenance", PROVENANCE_POLICY)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.attach_policies(CTX, org, env, ["needs-provenance"])
@@ -115,12 +115,12 @@ def test_reevaluation_appends_a_snapshot_when_standing_changes(org, django_captu
     assert SnapshotCompliance.objects.get(snapshot=services.reevaluate(env.pk, "removed", CTX)).compliant is False
     assert Snapshot.objects.filter(environment=env).count() == 4  # earlier snapshots were never rewritten
     assert [c.compliant for c in SnapshotCompliance.objects.filter(environment=env).order_by("snapshot_index")] == [
-        True, False, True, False]
+        None, False, True, False]
     from policies.selectors import compliance_series, non_compliant_periods
 
     periods = non_compliant_periods(env)
     assert [(p["from_index"], p["to_index"]) for p in periods] == [(2, 3), (4, None)]
-    assert [row["compliant"] for row in compliance_series(env)] == [True, False, True, False]
+    assert [row["compliant"] for row in compliance_series(env)] == [None, False, True, False]
     since = SnapshotCompliance.objects.get(environment=env, snapshot_index=2).snapshot_at
     assert [(p["from_index"], p["to_index"]) for p in non_compliant_periods(env, since=since)] == [(2, 3), (4, None)]
 
@@ -249,10 +249,13 @@ def test_unpoliced_environments_store_compact_evaluations(org, owner_api, django
     env = make_env(org)
     snapshot = ingest(env, {"web:1": fp(1), "db:1": fp(2)}, capture=django_capture_on_commit_callbacks)
     stored = SnapshotCompliance.objects.get(snapshot=snapshot)
-    assert stored.compliant and stored.artifacts == [] and stored.compliant_count == 2
+    # No policy: compliance unknown (never compliant), still stored in O(1) — no per-artifact rows.
+    assert stored.compliant is None and stored.artifacts == [] and stored.unknown_count == 2
+    assert stored.compliant_count == 0 and stored.unauthorized_count == 2
     data = owner_api.get(f"/api/v2/snapshots/acme/prod/{snapshot.index}").json()
-    assert data["compliant"] is True and data["applied_policies"] == []
-    assert all(a["compliant"] is True and a["policy_decisions"] == [] for a in data["artifacts"])
+    assert data["compliant"] is None and data["compliance_status"] == "unknown" and data["applied_policies"] == []
+    assert all(a["compliant"] is None and a["compliance_status"] == "unknown" and a["policy_decisions"] == []
+               and a["authorized"] is False for a in data["artifacts"])
 
 
 def test_snapshot_list_carries_compliance_per_snapshot(org, owner_api, django_capture_on_commit_callbacks,
@@ -260,7 +263,7 @@ def test_snapshot_list_carries_compliance_per_snapshot(org, owner_api, django_ca
     from snapshots import hooks
 
     env = make_env(org)
-    ingest(env, {"web:1": fp(1)}, capture=django_capture_on_commit_callbacks)  # no policy yet: compliant
+    ingest(env, {"web:1": fp(1)}, capture=django_capture_on_commit_callbacks)  # no policy yet: unknown
     services.save_policy(CTX, org, "needs-provenance", PROVENANCE_POLICY)
     with django_capture_on_commit_callbacks(execute=False):
         services.attach_policies(CTX, org, env, ["needs-provenance"])
@@ -272,13 +275,14 @@ def test_snapshot_list_carries_compliance_per_snapshot(org, owner_api, django_ca
     assert SnapshotCompliance.objects.filter(environment=env).count() == 3
 
     listed = owner_api.get("/api/v2/snapshots/acme/prod").json()
-    assert [(row["index"], row["compliant"]) for row in listed] == [(4, False), (3, True), (2, False), (1, True)]
+    assert [(row["index"], row["compliant"]) for row in listed] == [(4, False), (3, True), (2, False), (1, None)]
+    assert listed[3]["compliance_status"] == "unknown"  # evaluated before the policy: unknown, not compliant
     oldest_first = owner_api.get("/api/v2/snapshots/acme/prod?reverse=true&per_page=2").json()
-    assert [(row["index"], row["compliant"]) for row in oldest_first] == [(1, True), (2, False)]
+    assert [(row["index"], row["compliant"]) for row in oldest_first] == [(1, None), (2, False)]
     assert SnapshotCompliance.objects.filter(environment=env).count() == 3  # reading wrote nothing
 
 
-def test_snapshot_list_of_an_unpoliced_environment_is_compliant(org, owner_api, django_capture_on_commit_callbacks,
+def test_snapshot_list_of_an_unpoliced_environment_is_unknown(org, owner_api, django_capture_on_commit_callbacks,
                                                                  monkeypatch):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -291,7 +295,7 @@ def test_snapshot_list_of_an_unpoliced_environment_is_compliant(org, owner_api, 
     monkeypatch.setattr(hooks, "_after_snapshot", [])
     ingest(env, {"web:9": fp(9)}, capture=django_capture_on_commit_callbacks)  # not evaluated yet
     listed = owner_api.get("/api/v2/snapshots/acme/dev").json()
-    assert [(row["index"], row["compliant"]) for row in listed] == [(4, True), (3, True), (2, True), (1, True)]
+    assert [(row["index"], row["compliant"]) for row in listed] == [(4, None), (3, None), (2, None), (1, None)]
     # One batch per page: a longer page of evaluated snapshots costs no more queries.
     with CaptureQueriesContext(connection) as one:
         owner_api.get("/api/v2/snapshots/acme/dev?interval=1..3&per_page=1")

@@ -23,9 +23,11 @@ def with_provenance(**extra) -> ArtifactFacts:
 PROVENANCE = "artifacts:\n  provenance:\n    required: true\n"
 
 
-def test_no_policy_means_compliant():
+def test_no_policy_means_unknown_never_compliant():
     decision = evaluate_artifact(facts(), [], None)
-    assert decision["status"] == "compliant" and decision["policy_decisions"] == []
+    assert decision["status"] == "unknown" and decision["compliant"] is None and decision["policy_decisions"] == []
+    allowlisted = evaluate_artifact(facts(), [], {"id": 1, "reason": "vendor", "expires_at": None})
+    assert allowlisted["status"] == "unknown" and allowlisted["compliant"] is None and allowlisted["allowlisted"]
 
 
 def test_provenance_required():

@@ -206,13 +206,15 @@ def test_snapshot_page_shows_provenance_and_compliance_per_artifact(org, browser
     html = page.content.decode()
     rows = {name: html[html.index(f'data-link="artifact">{name}</a>'):].split("</tr>")[0]
             for name in ("web:1", "api:1", "rogue:1")}
-    assert '<span class="badge ok">compliant</span>' in rows["web:1"]
+    assert '<span class="badge ok" data-state="compliant">Compliant</span>' in rows["web:1"]
+    assert '<span class="badge ok" data-authorization="provenance">Authorized</span>' in rows["web:1"]
     assert 'flow <a href="/o/acme/flows/web-flow/" data-link="flow">web-flow</a>' in rows["web:1"]
     assert ('<a href="https://git.example/c/abcdef1" rel="noopener noreferrer" title="abcdef1234567890">'
             '<code>abcdef1</code></a>') in rows["web:1"]
     assert 'data-link="flow">api-flow</a>' in rows["api:1"] and "<code>9988776</code>" in rows["api:1"]
     assert "javascript:" not in html
-    assert '<span class="badge bad">non-compliant</span>' in rows["rogue:1"]
+    assert '<span class="badge bad" data-state="non-compliant">Non-compliant</span>' in rows["rogue:1"]
+    assert '<span class="badge bad" data-authorization="none">Unauthorized</span>' in rows["rogue:1"]
     assert '<span class="badge warn">no provenance</span>' in rows["rogue:1"]
     assert "needs-provenance: artifact has no provenance (it is not part of any flow)" in rows["rogue:1"]
     # The environment page shows the latest snapshot the same way.

@@ -106,11 +106,13 @@ def test_org_summary(world, org, owner, generate):
     assert report.status == "done", report.error
     text = pdf_text(report)
     assert_contains(text, "Org compliance summary", "production", "Mean time to remediate", "rogue-miner", ROGUE,
-                     "Artifacts that ran without provenance", "Compliant snapshots per week", "Agent-silent gaps")
+                     "Artifacts that ran without provenance", "Snapshots by compliance per week", "Agent-silent gaps")
     data = json.loads(bytes(report.output.data_json))
     figures = dict(data["summary"]["figures"])
     assert figures["Non-compliant periods"] == 1 and figures["Still non-compliant"] == 0
     assert figures["Unauthorised artifacts"] == 1
+    assert figures["Compliant snapshots"] == "66% of 3 with a policy"
+    assert figures["Snapshots by compliance"] == "Compliant 66% · Non-compliant 33% · Unknown (no policy) 0%"
     assert figures["Mean time to remediate"] != "n/a"
     assert 3 <= pdf_pages(report) <= 8
     save_png(report, "org-summary", pages=3)
