@@ -87,7 +87,8 @@ def test_environment_list_has_compliance_unauthorized_and_silent(browser, journa
     row = html[html.index('data-link="environment">prod</a>'):]
     row = row[:row.index("</tr>")]
     assert 'data-state="unknown"' in row and 'href="/o/acme/policies/environments/prod/"' in row
-    assert 'data-testid="unauthorized">0<' in row
+    # sidecar runs in prod and no flow reported it: unauthorized, counted in the list.
+    assert 'data-testid="unauthorized"><span class="badge bad">1</span>' in row
     detail = browser.get(reverse("environment-detail", args=["acme", "prod"])).content.decode()
     standing = detail[detail.index('data-testid="standing"'):]
     assert 'data-state="unknown"' in standing[:600] and "/o/acme/policies/environments/prod/" in standing[:600]
