@@ -19,7 +19,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from alerts.models import Action
 from audit.context import AuditContext
-from evidence.models import Artifact, EvidenceFile, Trail
+from evidence.models import Artifact, Attestation, EvidenceFile, Trail
 from policies.models import Policy
 from reports.demo import PROD, build_demo_history
 from snapshots.models import Environment, Snapshot
@@ -61,6 +61,9 @@ NOT_PAGES = {
     "action-disable": "POST only: the Disable button of an action's page",
     "action-delete": "POST only: the Delete button of an action's page",
     "delivery-redeliver": "POST only: the Redeliver button of a delivery",
+    "environment-authorization": "POST only: the Authorization form of an environment's page",
+    "environment-events": "an HTMX partial of the environment page (its events table); the page itself is toured "
+                          "with an events filter",
     "report-status": "an HTMX partial of the reports page (a table row), polled while a report is made",
     "report-pdf": "a file download (PDF)",
     "report-json": "a file download (JSON)",
@@ -99,6 +102,12 @@ def page_urls(org, owner) -> dict[str, list[str]]:
     artifact = Artifact.objects.for_org(org).order_by("-pk").first()
     evidence = EvidenceFile.objects.for_org(org).order_by("pk").first()
     policy = Policy.objects.for_org(org).order_by("pk").first()
+    # One attestation page of each type the demo reports (JUnit with a failing test, SBOM, pull request).
+    attestations = {}
+    for att in Attestation.objects.for_org(org).select_related("flow", "trail").order_by("pk"):
+        failing = att.type == "junit" and not att.is_compliant
+        key = "junit-failing" if failing else att.type
+        attestations.setdefault(key, f"{o}/flows/{att.flow.name}/trails/{att.trail.name}/attestations/{att.pk}/")
     action = Action.objects.for_org(org).filter(deleted_at=None).order_by("pk").first()
     account = ServiceAccount.objects.for_org(org).order_by("pk").first()
     _, invitation = invite_member(AuditContext.for_user(owner), org, "newcomer@example.com", Role.MEMBER,
@@ -123,7 +132,7 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "personal-tokens": [f"{o}/tokens/"],
         "audit-log": [f"{o}/audit/"],
         "environment-list": [f"{o}/environments/"],
-        "environment-detail": [f"{o}/environments/{PROD}/"],
+        "environment-detail": [f"{o}/environments/{PROD}/", f"{o}/environments/{PROD}/?kind=started"],
         "snapshot-detail": [f"{o}/environments/{PROD}/snapshots/{snapshots[-1]}/"],
         "snapshot-diff": [f"{o}/diff/", f"{o}/diff/?env1={PROD}&at1={snapshots[0]}&env2={PROD}&at2={snapshots[-1]}"],
         "search": [f"{o}/search/", f"{o}/search/?q=miner"],
@@ -131,6 +140,7 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "flow-detail": [f"{o}/flows/{trail.flow.name}/"],
         "trail-detail": [f"{o}/flows/{trail.flow.name}/trails/{trail.name}/"],
         "artifact-detail": [f"{o}/artifacts/{artifact.fingerprint}/"],
+        "attestation-detail": sorted(attestations.values()),
         "evidence-detail": [f"{o}/evidence/{evidence.sha256}/"],
         "policy-list": [f"{o}/policies/"],
         "policy-new": [f"{o}/policies/new/"],
@@ -155,9 +165,9 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
          "password-reset-confirm", "password-reset-complete", "invitation-accept", "org-create", "org-home",
          "org-settings", "member-list", "service-account-list", "service-account-detail", "personal-tokens",
          "audit-log", "environment-list", "environment-detail", "snapshot-detail", "snapshot-diff", "search",
-         "flow-list", "flow-detail", "trail-detail", "artifact-detail", "evidence-detail", "policy-list",
-         "policy-new", "policy-environment", "policy-snapshot", "policy-detail", "action-list", "action-detail",
-         "report-list"}
+         "flow-list", "flow-detail", "trail-detail", "artifact-detail", "attestation-detail", "evidence-detail",
+         "policy-list", "policy-new", "policy-environment", "policy-snapshot", "policy-detail", "action-list",
+         "action-detail", "report-list"}
 
 
 @pytest.fixture
