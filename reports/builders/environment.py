@@ -12,7 +12,7 @@ from alerts.models import Delivery
 from evidence import selectors as evidence_selectors
 from policies import selectors as policy_selectors
 from policies.models import SnapshotCompliance
-from policies.standing import UNKNOWN, state_label
+from policies.standing import UNAUTHORIZED, UNKNOWN, active_allowlisted, authorization, authorization_label, state_label
 from reports.builders.common import (
     PALETTE_BAD,
     PALETTE_BRAND,
@@ -116,7 +116,7 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     total_events = sum(kinds.values())
     progress(55, f"{total_events} changes")
 
-    unauthorized = _provenance_section(doc, org, started) if doc.includes("provenance") else None
+    unauthorized = _provenance_section(doc, org, env, started) if doc.includes("provenance") else None
     progress(70, "provenance")
     periods = _non_compliant_section(doc, env, start, end) if show_compliance else None
     alert_count = _alerts_section(doc, org, env, start, end) if doc.includes("alerts") else None
@@ -138,7 +138,7 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     doc.figure("Artifacts scaled", kinds.get("scaled", 0), part="events")
     doc.figure("Distinct artifacts started", len(started), part="events")
     if unauthorized is not None:
-        doc.figure("Started without provenance", unauthorized, part="provenance")
+        doc.figure("Unauthorized artifacts started", unauthorized, part="provenance")
     doc.figure("Reporters", len(reporters), part="reporters")
     if evaluated:
         # Only snapshots a policy was evaluated on count towards "compliant"; unknown is shown apart.
@@ -170,7 +170,9 @@ def _compliance_by_index(env, start, end) -> dict[int, bool]:
     return dict(rows.iterator(chunk_size=CHUNK))
 
 
-def _provenance_section(doc: ReportDoc, org, started: dict[str, str]) -> int | None:
+def _provenance_section(doc: ReportDoc, org, env, started: dict[str, str]) -> int | None:
+    """The provenance table; returns how many started artifacts are unauthorized (no provenance, no
+    active allowlist entry, in an environment that requires authorization: ``policies.standing``)."""
     table = doc.section(
         "provenance", "Provenance and evidence of started artifacts",
         [("Artifact", "", 24), ("Fingerprint", "mono", 22), ("Flow / trail", "", 14), ("Commit", "mono", 12),
@@ -182,14 +184,17 @@ def _provenance_section(doc: ReportDoc, org, started: dict[str, str]) -> int | N
     )
     fingerprints = list(started)
     unauthorized = 0
+    allowlisted = active_allowlisted([env.pk]).get(env.pk, set())
     for offset in range(0, len(fingerprints), CHUNK):
         chunk = fingerprints[offset:offset + CHUNK]
         found = evidence_selectors.provenance_for(org, chunk)
         for fingerprint in chunk:
             info = found.get(fingerprint) or {}
             if not info.get("provenance"):
-                unauthorized += 1
-                table.add(started[fingerprint], fingerprint, "none", "", "NO PROVENANCE",
+                how = authorization(fingerprint, set(), allowlisted, env.require_authorization)["authorization"]
+                unauthorized += how == UNAUTHORIZED
+                table.add(started[fingerprint], fingerprint, "none", "",
+                          "UNAUTHORIZED" if how == UNAUTHORIZED else authorization_label(how),
                           "No flow reported this artifact")
                 continue
             verdict = {True: "compliant", False: "NOT compliant", None: "unknown"}[info.get("artifact_compliant")]

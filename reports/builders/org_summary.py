@@ -8,7 +8,7 @@ from alerts.models import AgentSilence
 from evidence import selectors as evidence_selectors
 from policies import selectors as policy_selectors
 from policies.models import SnapshotCompliance
-from policies.standing import UNKNOWN, state_label
+from policies.standing import UNAUTHORIZED, UNKNOWN, active_allowlisted, authorization, state_label
 from reports.builders.common import (
     PALETTE_BAD,
     PALETTE_BRAND,
@@ -87,7 +87,7 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
                              span, duration_text(seconds))
     progress(70, "non-compliant periods")
 
-    unauthorized = _unauthorized_section(doc, org, started) if doc.includes("unauthorized") else None
+    unauthorized = _unauthorized_section(doc, org, environments, started) if doc.includes("unauthorized") else None
     silences = _silence_section(doc, org, start, end) if doc.includes("silences") else None
     progress(85, "agent gaps")
 
@@ -140,7 +140,7 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     doc.figure("Still non-compliant", open_periods, part="compliance")
     doc.figure("Mean time to remediate", duration_text(mttr), part="compliance")
     if unauthorized is not None:
-        doc.figure("Unauthorised artifacts", unauthorized, part="unauthorized")
+        doc.figure("Unauthorized artifacts", unauthorized, part="unauthorized")
     if silences is not None:
         doc.figure("Agent-silent gaps", silences, part="silences")
     doc.chart("changes-per-period", "bar", f"Artifact changes per {buckets.unit}", buckets.labels,
@@ -152,21 +152,30 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
                    (state_label(UNKNOWN), buckets.values(unknown_by_bucket), PALETTE_WARN)], part="compliance")
 
 
-def _unauthorized_section(doc: ReportDoc, org, started: dict) -> int | None:
+def _unauthorized_section(doc: ReportDoc, org, environments, started: dict) -> int | None:
+    """Artifacts that started unauthorized (``policies.standing``: no provenance, no active allowlist
+    entry, in an environment that requires authorization); returns how many."""
     table = doc.section(
-        "unauthorized", "Artifacts that ran without provenance",
+        "unauthorized", "Unauthorized artifacts",
         [("Environment", "", 18), ("Artifact", "", 34), ("Fingerprint", "mono", 32), ("First started", "nowrap", 16)],
-        "Every artifact that started in this range was reported by a flow.",
-        intro="Artifacts no flow reported: nobody can say how they were built or whether they were reviewed.",
+        "Every artifact that started in this range was reported by a flow or allowlisted.",
+        intro="Artifacts no flow reported and no allowlist entry admits: nobody can say how they were built or "
+              "whether they were reviewed. (Environments where an admin relaxed authorization are left out.)",
         controls=("CC8.1", "6.5.1", "11.5.2"),
     )
+    by_name = {env.name: env for env in environments}
+    allowlisted = active_allowlisted([env.pk for env in environments])
     fingerprints = list(started)
     for offset in range(0, len(fingerprints), CHUNK):
         chunk = fingerprints[offset:offset + CHUNK]
         found = evidence_selectors.provenance_for(org, chunk)
         for fingerprint in chunk:
-            if not (found.get(fingerprint) or {}).get("provenance"):
-                env_name, name, when = started[fingerprint]
+            if (found.get(fingerprint) or {}).get("provenance"):
+                continue
+            env_name, name, when = started[fingerprint]
+            env = by_name[env_name]
+            how = authorization(fingerprint, set(), allowlisted.get(env.pk, set()), env.require_authorization)
+            if how["authorization"] == UNAUTHORIZED:
                 table.add(env_name, name, fingerprint, short_time(when))
     return len(table.rows)
 

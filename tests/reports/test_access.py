@@ -69,7 +69,7 @@ PARTS = {
         "events": ("/api/v2/environments/acme/production/events", ["events"], ["Artifacts started"]),
         "reporters": ("/api/v2/snapshots/acme/production", ["reporters"], ["Reporters"]),
         "compliance": (COMPLIANCE_API, ["non-compliant"], ["Non-compliant periods"]),
-        "provenance": (ARTIFACT_API, ["provenance"], ["Started without provenance"]),
+        "provenance": (ARTIFACT_API, ["provenance"], ["Unauthorized artifacts started"]),
         "alerts": (DELIVERIES_API, ["alerts"], ["Alerts raised"]),
     },
     "artifact": {
@@ -79,7 +79,7 @@ PARTS = {
     "org": {
         "environments": (SUBJECT_API["org"], ["environments"], ["Environments"]),
         "compliance": (COMPLIANCE_API, ["non-compliant"], ["Non-compliant periods"]),
-        "unauthorized": ("/api/v2/flows/acme", ["unauthorized"], ["Unauthorised artifacts"]),
+        "unauthorized": ("/api/v2/flows/acme", ["unauthorized"], ["Unauthorized artifacts"]),
         "silences": (DELIVERIES_API, ["silences"], ["Agent-silent gaps"]),
     },
 }

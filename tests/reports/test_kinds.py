@@ -67,13 +67,13 @@ def test_environment_report(world, org, owner, generate):
     assert report.status == "done", report.error
     text = pdf_text(report)
     assert_contains(text, "Environment change report", "production", "web-api", "rogue-miner", WEB, ROGUE,
-                     "deploy-agent", "NO PROVENANCE", "backend / release-42", COMMIT[:12], "Non-compliant periods",
+                     "deploy-agent", "UNAUTHORIZED", "backend / release-42", COMMIT[:12], "Non-compliant periods",
                      "Snapshots by compliance", "Artifact changes per week", "Provenance and evidence")
     data = json.loads(bytes(report.output.data_json))
     figures = dict(data["summary"]["figures"])
     assert figures["Snapshots"] == 3
     assert figures["Artifacts started"] == 2 and figures["Artifacts exited"] == 1
-    assert figures["Started without provenance"] == 1
+    assert figures["Unauthorized artifacts started"] == 1
     assert figures["Non-compliant periods"] == 1
     assert figures["Compliant snapshots"] == "66%"
     snapshot_leaves = [c for c in data["integrity"]["cited"] if c[0] == "snapshot"]
@@ -106,11 +106,11 @@ def test_org_summary(world, org, owner, generate):
     assert report.status == "done", report.error
     text = pdf_text(report)
     assert_contains(text, "Org compliance summary", "production", "Mean time to remediate", "rogue-miner", ROGUE,
-                     "Artifacts that ran without provenance", "Snapshots by compliance per week", "Agent-silent gaps")
+                     "Unauthorized artifacts", "Snapshots by compliance per week", "Agent-silent gaps")
     data = json.loads(bytes(report.output.data_json))
     figures = dict(data["summary"]["figures"])
     assert figures["Non-compliant periods"] == 1 and figures["Still non-compliant"] == 0
-    assert figures["Unauthorised artifacts"] == 1
+    assert figures["Unauthorized artifacts"] == 1
     assert figures["Compliant snapshots"] == "66% of 3 with a policy"
     assert figures["Snapshots by compliance"] == "Compliant 66% · Non-compliant 33% · Unknown (no policy) 0%"
     assert figures["Mean time to remediate"] != "n/a"
@@ -161,3 +161,28 @@ def test_a_report_whose_environment_was_deleted_fails_with_a_reason(org, owner,
     report.refresh_from_db()
     assert report.status == "failed" and "DoesNotExist" in report.error and report.finished_at is not None
     assert report.output_or_none is None
+
+
+def test_reports_count_unauthorized_as_the_app_does(world, org, owner, generate, django_capture_on_commit_callbacks):
+    """The PDFs use policies.standing's authorization: an allowlisted artifact without provenance is
+    authorized (listed as such, not counted), and a relaxed environment counts none."""
+    from snapshots.services.environments import set_environment_authorization
+
+    with django_capture_on_commit_callbacks(execute=False):
+        policies.add_allowlist_entry(CTX, org, world, ROGUE, "rogue-miner", "benchmark run, ticket SEC-1")
+    report = generate(org, "environment", user=owner, environment="production", **report_range())
+    assert report.status == "done", report.error
+    assert_contains(pdf_text(report), "Authorized (allowlisted)")
+    figures = dict(json.loads(bytes(report.output.data_json))["summary"]["figures"])
+    assert figures["Unauthorized artifacts started"] == 0
+    org_figures = dict(json.loads(bytes(generate(org, "org", user=owner, **report_range()).output.data_json))
+                       ["summary"]["figures"])
+    assert org_figures["Unauthorized artifacts"] == 0
+
+    with django_capture_on_commit_callbacks(execute=False):
+        entry = policies.active_allowlist(world)[ROGUE]
+        policies.remove_allowlist_entry(CTX, org, entry)
+        set_environment_authorization(CTX, world, False, "sandbox for load tests")
+    report = generate(org, "environment", user=owner, environment="production", **report_range())
+    assert_contains(pdf_text(report), "Not required (relaxed)")
+    assert dict(json.loads(bytes(report.output.data_json))["summary"]["figures"])["Unauthorized artifacts started"] == 0
