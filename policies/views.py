@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from audit.context import AuditContext
 from csm.errors import ServiceError
 from csm.lib import charts
+from csm.paging import artifact_page
 from csm.web import add_service_error, org_view
 from snapshots.models import Environment
 
@@ -250,6 +251,7 @@ def snapshot_compliance(request, env, index):
     compliance = get_object_or_404(SnapshotCompliance.objects.for_org(request.org), environment=environment,
                                    snapshot_index=index)
     artifacts = sorted(compliance.artifacts, key=lambda a: (a["compliant"], a["name"]))
+    page = artifact_page(request, artifacts)
     return render(request, "policies/snapshot_compliance.html", {
-        "environment": environment, "compliance": compliance, "artifacts": artifacts,
+        "environment": environment, "compliance": compliance, "artifacts": page, "artifact_page": page,
     })

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, render
 
 from csm.errors import ServiceError
 from csm.lib import links
+from csm.paging import artifact_page
 from csm.web import org_view
 from snapshots import hooks, selectors
 from snapshots.models import Environment, Snapshot, SnapshotEvent
@@ -53,9 +54,10 @@ def environment_detail(request, env):
         artifacts = selectors.snapshot_artifacts(latest) if latest else []
     timeline = Paginator(Snapshot.objects.filter(environment=environment).order_by("-index"), 25)
     events = SnapshotEvent.objects.filter(environment=environment).order_by("-snapshot_index", "-id")[:50]
+    snapshot = None if environment.is_logical else latest
+    page = artifact_page(request, artifacts, lambda rows: _enriched(request.org, rows, snapshot))
     return render(request, "snapshots/environment_detail.html", {
-        "environment": environment, "latest": latest,
-        "artifacts": _enriched(request.org, artifacts, None if environment.is_logical else latest),
+        "environment": environment, "latest": latest, "artifacts": page, "artifact_page": page,
         "timeline": timeline.get_page(request.GET.get("page")), "events": events,
         "members": environment.included_environments.order_by("name"),
     })
@@ -66,8 +68,9 @@ def snapshot_detail(request, env, index):
     environment = _environment(request, env)
     snapshot = get_object_or_404(Snapshot, environment=environment, index=index)
     artifacts = selectors.snapshot_artifacts(snapshot, include_exited=True)
+    page = artifact_page(request, artifacts, lambda rows: _enriched(request.org, rows, snapshot))
     return render(request, "snapshots/snapshot_detail.html", {
-        "environment": environment, "snapshot": snapshot, "artifacts": _enriched(request.org, artifacts, snapshot),
+        "environment": environment, "snapshot": snapshot, "artifacts": page, "artifact_page": page,
         "has_next": index < environment.last_snapshot_index,
     })
 
