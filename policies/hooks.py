@@ -5,6 +5,9 @@ from audit.context import AuditContext
 from evidence.models import Artifact, Flow, Trail
 from snapshots.models import SnapshotEntry
 
+# Up to this many artifacts, the snapshot enricher reads the decisions of those artifacts alone.
+PAGE_DECISIONS_UP_TO = 1000
+
 
 def evaluate_new_snapshot(snapshot_id: int, ctx_dict: dict) -> None:
     """after_snapshot hook: evaluate the snapshot right after it committed, in the ingest worker."""
@@ -36,7 +39,7 @@ def snapshot_compliance_fields(snapshot, artifacts: list[dict] | None = None) ->
     the snapshot's artifacts are not read again. A snapshot read before its evaluation was stored gets
     the evaluation it would have now, not stored (reads never write): a constant when the environment
     is unpoliced, else an evaluation of ``artifacts`` (the list the caller already read)."""
-    from .models import PolicyAttachment, SnapshotCompliance, decisions_at
+    from .models import PolicyAttachment, SnapshotCompliance, decisions_at, decisions_in_force
     from .services import active_allowlist, evaluate_artifacts, snapshot_artifact_keys
 
     stored = (SnapshotCompliance.objects.filter(snapshot_id=snapshot.pk)
@@ -56,8 +59,13 @@ def snapshot_compliance_fields(snapshot, artifacts: list[dict] | None = None) ->
                   "artifacts": decisions}
     else:
         # The decision ranges in force in this snapshot (none: stored compactly, all compliant).
-        stored["artifacts"] = decisions_at(snapshot.environment_id, snapshot.index)
-        if not stored["artifacts"] and not stored["applied_policies"]:
+        # A page of artifacts (a web page shows 100) reads only their decisions, not the snapshot's 10,000.
+        page = ({a["fingerprint"] for a in artifacts if a.get("fingerprint")}
+                if artifacts is not None and len(artifacts) <= PAGE_DECISIONS_UP_TO else None)
+        stored["artifacts"] = decisions_at(snapshot.environment_id, snapshot.index, page)
+        compact = not stored["artifacts"] and not stored["applied_policies"] and (
+            page is None or not decisions_in_force(snapshot.environment_id, snapshot.index).exists())
+        if compact:
             return {"compliant": stored["compliant"], "applied_policies": [], "artifact_defaults": _unpoliced_fields()}
     return {
         "compliant": stored["compliant"],

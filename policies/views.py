@@ -20,7 +20,7 @@ from csm.web import add_service_error, org_view
 from snapshots.models import Environment
 
 from . import forms, selectors, services
-from .models import AllowlistEntry, Policy, PolicyAttachment, SnapshotCompliance
+from .models import AllowlistEntry, Policy, PolicyAttachment, SnapshotCompliance, decisions_in_force
 from .parsing import PolicyError
 
 EXAMPLE = """_schema: https://kosli.com/schemas/policy/environment/v1
@@ -250,8 +250,10 @@ def snapshot_compliance(request, env, index):
     environment = get_object_or_404(Environment.objects.for_org(request.org), name=env)
     compliance = get_object_or_404(SnapshotCompliance.objects.for_org(request.org), environment=environment,
                                    snapshot_index=index)
-    artifacts = sorted(compliance.artifacts, key=lambda a: (a["compliant"], a["name"]))
-    page = artifact_page(request, artifacts)
+    # Non-compliant first, then by name: one page of the decisions read (LIMIT / OFFSET), not all of them.
+    decisions = (decisions_in_force(environment.pk, compliance.snapshot_index)
+                 .order_by("compliant", "name", "fingerprint").values_list("decision", flat=True))
+    page = artifact_page(request, decisions)
     return render(request, "policies/snapshot_compliance.html", {
         "environment": environment, "compliance": compliance, "artifacts": page, "artifact_page": page,
     })

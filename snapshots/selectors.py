@@ -172,11 +172,12 @@ def _moments():
     return moment
 
 
-def _entry_rows(queryset) -> list[tuple]:
+def _entry_rows(queryset, instances: bool = True) -> list[tuple]:
     """(name, fingerprint, instance count, instances text, from_index, running since) of each entry:
-    tuples, as a 10,000-entry read builds one dict per artifact anyway."""
+    tuples, as a 10,000-entry read builds one dict per artifact anyway. ``instances=False`` reads the
+    entry's id in place of its instances text (``build_artifacts`` reads the texts of a page's rows)."""
     rows = queryset.annotate(since=_since_epoch()).values_list(
-        "name", "fingerprint", "instance_count", "instances", "from_index", "since")
+        "name", "fingerprint", "instance_count", "instances" if instances else "id", "from_index", "since")
     moment = _moments()
     return [(name, fingerprint, count, instances, from_index, moment(since))
             for name, fingerprint, count, instances, from_index, since in rows]
@@ -226,30 +227,48 @@ def snapshot_artifacts(snapshot: Snapshot, include_exited: bool = False) -> list
     "was": count in the previous snapshot, "now": count}, "running_since" (datetime)}``.
 
     ``include_exited`` adds the artifacts of the previous snapshot that are gone (``now`` = 0)."""
-    k8s = snapshot.environment.type == EnvironmentType.K8S
+    return build_artifacts(snapshot, snapshot_artifact_rows(snapshot, include_exited))
+
+
+def snapshot_artifact_rows(snapshot: Snapshot, include_exited: bool = False, instances: bool = True) -> list[tuple]:
+    """The rows ``snapshot_artifacts`` builds its dicts from, in its order: ``(entry, annotation, was,
+    now)``. Cheap (no instance list parsed): a page shows a slice of them through ``build_artifacts``;
+    ``instances=False`` leaves the instance texts out of the read (a page reads its own)."""
     index = snapshot.index
-    current = _entry_rows(entries_at(snapshot.environment_id, index))
+    current = _entry_rows(entries_at(snapshot.environment_id, index), instances)
     closed = _entry_rows(SnapshotEntry.objects.filter(environment_id=snapshot.environment_id,
-                                                      to_index=index)) if index > 1 else []
+                                                      to_index=index), instances) if index > 1 else []
     before = {(e[0], e[1]): e for e in closed}
     result = []
     for entry in current:
         count = entry[2]
         if entry[4] != index:
-            result.append(_artifact(entry, k8s, Annotation.UNCHANGED, count, count))
+            result.append((entry, Annotation.UNCHANGED, count, count))
         else:
             previous = before.get((entry[0], entry[1]))
             if previous is not None:
-                result.append(_artifact(entry, k8s, Annotation.SCALED, previous[2], count))
+                result.append((entry, Annotation.SCALED, previous[2], count))
             else:
-                result.append(_artifact(entry, k8s, Annotation.STARTED, 0, count))
+                result.append((entry, Annotation.STARTED, 0, count))
     if include_exited:
         still = {(e[0], e[1]) for e in current}
         for key, entry in before.items():
             if key not in still:
-                result.append(_artifact(entry, k8s, Annotation.EXITED, entry[2], 0))
-    result.sort(key=lambda a: (a["name"], a["fingerprint"], a["annotation"]["type"]))
+                result.append((entry, Annotation.EXITED, entry[2], 0))
+    result.sort(key=lambda row: (row[0][0], row[0][1], row[1]))
     return result
+
+
+def build_artifacts(snapshot: Snapshot, rows: list[tuple]) -> list[dict]:
+    """The artifact dicts (see ``snapshot_artifacts``) of rows from ``snapshot_artifact_rows`` (read
+    without their instance texts: one query reads those of these rows)."""
+    k8s = snapshot.environment.type == EnvironmentType.K8S
+    ids = [row[0][3] for row in rows if isinstance(row[0][3], int)]
+    if ids:
+        texts = dict(SnapshotEntry.objects.filter(id__in=ids).values_list("id", "instances"))
+        rows = [((e[0], e[1], e[2], texts.get(e[3]) if isinstance(e[3], int) else e[3], e[4], e[5]), *rest)
+                for e, *rest in rows]
+    return [_artifact(entry, k8s, annotation, was, now) for entry, annotation, was, now in rows]
 
 
 def logical_artifacts(environment: Environment) -> list[dict]:

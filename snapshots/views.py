@@ -49,13 +49,14 @@ def environment_detail(request, env):
     environment = _environment(request, env)
     latest = selectors.latest_snapshot(environment)
     if environment.is_logical:
-        artifacts = selectors.logical_artifacts(environment)
+        page = artifact_page(request, selectors.logical_artifacts(environment),
+                             lambda rows: _enriched(request.org, rows))
     else:
-        artifacts = selectors.snapshot_artifacts(latest) if latest else []
+        # Only the page's rows become artifact dicts and are enriched.
+        page = artifact_page(request, selectors.snapshot_artifact_rows(latest, instances=False) if latest else [],
+                             lambda rows: _enriched(request.org, selectors.build_artifacts(latest, rows), latest))
     timeline = Paginator(Snapshot.objects.filter(environment=environment).order_by("-index"), 25)
     events = SnapshotEvent.objects.filter(environment=environment).order_by("-snapshot_index", "-id")[:50]
-    snapshot = None if environment.is_logical else latest
-    page = artifact_page(request, artifacts, lambda rows: _enriched(request.org, rows, snapshot))
     return render(request, "snapshots/environment_detail.html", {
         "environment": environment, "latest": latest, "artifacts": page, "artifact_page": page,
         "timeline": timeline.get_page(request.GET.get("page")), "events": events,
@@ -67,8 +68,8 @@ def environment_detail(request, env):
 def snapshot_detail(request, env, index):
     environment = _environment(request, env)
     snapshot = get_object_or_404(Snapshot, environment=environment, index=index)
-    artifacts = selectors.snapshot_artifacts(snapshot, include_exited=True)
-    page = artifact_page(request, artifacts, lambda rows: _enriched(request.org, rows, snapshot))
+    page = artifact_page(request, selectors.snapshot_artifact_rows(snapshot, include_exited=True, instances=False),
+                         lambda rows: _enriched(request.org, selectors.build_artifacts(snapshot, rows), snapshot))
     return render(request, "snapshots/snapshot_detail.html", {
         "environment": environment, "snapshot": snapshot, "artifacts": page, "artifact_page": page,
         "has_next": index < environment.last_snapshot_index,
