@@ -68,3 +68,20 @@ def test_a_short_list_has_no_pager(client, owner, org):
     client.force_login(owner)
     html = client.get(reverse("environment-detail", args=["acme", "small"])).content.decode()
     assert 'data-testid="artifact-pager"' not in html and "web" in html
+
+
+def test_diff_page_counts_every_unchanged_artifact_and_lists_the_first(client, owner, org, monkeypatch):
+    from snapshots import views
+
+    monkeypatch.setattr(views, "UNCHANGED_SHOWN", 5)
+    env = make_env(org, "prod")
+    artifacts = {f"app-{i:03d}": f"{i:064x}" for i in range(12)}
+    ingest(env, artifacts)
+    ingest(env, {**artifacts, "app-011": f"{99:064x}"})
+    client.force_login(owner)
+    html = client.get(reverse("snapshot-diff", args=["acme"]),
+                      {"env1": "prod", "at1": "#1", "env2": "prod", "at2": "#2"}).content.decode()
+    summary = re.search(r"<summary>Not changed \((\d+)\)(.*?)</summary>", html, re.S)
+    assert summary and summary.group(1) == "11" and "the first 5 listed" in summary.group(2)
+    listed = html[html.index("<summary>Not changed"):]
+    assert names_on(listed) == [f"app-{i:03d}" for i in range(5)]
