@@ -24,7 +24,7 @@ rendered, no network. Printed: min / median / max per page on ``big``, the media
 the query count, and ``SLOW`` where the median on ``big`` is over the target (300 ms).
 
     .venv/bin/python bench/pages.py [--artifacts 10000] [--snapshots 1000] [--churn 10] [--runs 5] [--keep]
-    .venv/bin/python bench/pages.py --keep --only environment   # re-measure pages whose route contains a word
+    .venv/bin/python bench/pages.py --keep --only environment,diff   # only pages whose name or URL has a word
 
 ``--keep`` reuses the data of an earlier run (building ``big`` takes a few minutes).
 """
@@ -166,7 +166,8 @@ def page_args(slug: str) -> dict:
 
 # Pages whose interesting answer needs a query string, by URL name: (label suffix, query string).
 QUERIES = {
-    "snapshot-diff": [("", "?env1=production&at1={half}&env2=production&at2={last}"),
+    "snapshot-diff": [(" (#N-1 vs #N)", "?env1=production&at1={prev}&env2=production&at2={last}"),
+                      (" (#N/2 vs #N)", "?env1=production&at1={half}&env2=production&at2={last}"),
                       (" (vs staging)", "?env1=production&at1={last}&env2=staging&at2=3")],
     "search": [("", "?q=service-1")],
     "environment-detail": [("", ""), (" (timeline p. 2)", "?page=2"), (" (artifacts p. 50)", "?artifacts_page=50")],
@@ -203,7 +204,7 @@ def urls_for(slug: str):
 
     args = page_args(slug)
     last = Environment.objects.get(org__slug=slug, name="production").last_snapshot_index
-    fills = {"half": args["index"], "last": str(last)}
+    fills = {"half": args["index"], "last": str(last), "prev": str(max(last - 1, 1))}
     out = []
     for route, name, _defaults in routes():
         wanted = re.findall(r"<(?:\w+:)?(\w+)>", route)
@@ -250,7 +251,7 @@ def measure_org(slug: str, runs: int, only: str | None) -> dict:
     client.force_login(get_user_model().objects.get(username=f"{slug}@bench"))
     results = {}
     for label, url, why in urls_for(slug):
-        if only and only not in label and (url is None or only not in url):
+        if only and not any(word in label or (url and word in url) for word in only.split(",")):
             continue
         if url is None:
             results[label] = {"why": why}
@@ -275,7 +276,8 @@ def main():
     parser.add_argument("--snapshots", type=int, default=1_000)
     parser.add_argument("--churn", type=int, default=10, help="artifacts replaced by each report")
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--only", help="measure only the pages whose name or URL contains this")
+    parser.add_argument("--only", help="measure only the pages whose name or URL contains one of these "
+                                           "comma-separated words")
     parser.add_argument("--keep", action="store_true", help="reuse the data of a previous run")
     args = parser.parse_args()
     setup(fresh=not args.keep)

@@ -22,7 +22,7 @@ from operator import itemgetter
 
 import msgspec
 from django.db import connection
-from django.db.models import F, Q, Sum, Window
+from django.db.models import Exists, F, OuterRef, Q, Sum, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lead, TruncDate
 from django.utils import timezone
@@ -374,6 +374,18 @@ def _diff_entries_python(a: Snapshot, b: Snapshot, include_unchanged: bool) -> l
 def _ref(snapshot: Snapshot) -> dict:
     return {"environment": snapshot.environment.name, "index": snapshot.index, "timestamp": snapshot.created_at,
             "snapshot_id": f"{snapshot.environment.name}#{snapshot.index}"}
+
+
+def unchanged_between(a: Snapshot, b: Snapshot, limit: int) -> tuple[int, list[dict]]:
+    """(how many artifacts run in both snapshots with the same instance count, the first ``limit`` of
+    them by name then fingerprint as ``{"name", "fingerprint", "s1_instance_count", "s2_instance_count"}``):
+    for a page that shows the count and some rows without building every unchanged artifact."""
+    same_in_a = entries_at(a.environment_id, a.index).filter(
+        name=OuterRef("name"), fingerprint=OuterRef("fingerprint"), instance_count=OuterRef("instance_count"))
+    rows = entries_at(b.environment_id, b.index).filter(Exists(same_in_a))
+    first = rows.order_by("name", "fingerprint").values_list("name", "fingerprint", "instance_count")[:limit]
+    return rows.count(), [{"name": name, "fingerprint": fp, "s1_instance_count": count, "s2_instance_count": count}
+                          for name, fp, count in first]
 
 
 def diff_snapshots(a: Snapshot, b: Snapshot, include_unchanged: bool = False) -> dict:
