@@ -262,6 +262,8 @@ def snapshot_artifact_rows(snapshot: Snapshot, include_exited: bool = False, ins
 def build_artifacts(snapshot: Snapshot, rows: list[tuple]) -> list[dict]:
     """The artifact dicts (see ``snapshot_artifacts``) of rows from ``snapshot_artifact_rows`` (read
     without their instance texts: one query reads those of these rows)."""
+    if not rows:
+        return []
     k8s = snapshot.environment.type == EnvironmentType.K8S
     ids = [row[0][3] for row in rows if isinstance(row[0][3], int)]
     if ids:
