@@ -7,6 +7,9 @@ from snapshots.models import Environment, SnapshotEntry
 
 from .standing import authorization_for, compliance_state, environment_standings
 
+# Up to this many artifacts, the snapshot enricher reads the decisions of those artifacts alone.
+PAGE_DECISIONS_UP_TO = 1000
+
 
 def evaluate_new_snapshot(snapshot_id: int, ctx_dict: dict) -> None:
     """after_snapshot hook: evaluate the snapshot right after it committed, in the ingest worker."""
@@ -61,7 +64,7 @@ def snapshot_compliance_fields(snapshot, artifacts: list[dict] | None = None) ->
     evaluation was stored gets the evaluation it would have now, not stored (reads never write): a
     constant when the environment is unpoliced, else an evaluation of ``artifacts`` (the list the
     caller already read). Authorization is read now, for every running artifact, in two queries."""
-    from .models import PolicyAttachment, SnapshotCompliance, decisions_at
+    from .models import PolicyAttachment, SnapshotCompliance, decisions_at, decisions_in_force
     from .services import active_allowlist, evaluate_artifacts, snapshot_artifact_keys
 
     stored = (SnapshotCompliance.objects.filter(snapshot_id=snapshot.pk)
@@ -82,8 +85,13 @@ def snapshot_compliance_fields(snapshot, artifacts: list[dict] | None = None) ->
                   "artifacts": decisions}
     else:
         # The decision ranges in force in this snapshot (none: stored compactly, compliance unknown).
-        stored["artifacts"] = decisions_at(snapshot.environment_id, snapshot.index)
-        if not stored["artifacts"] and not stored["applied_policies"]:
+        # A page of artifacts (a web page shows 100) reads only their decisions, not the snapshot's 10,000.
+        page = ({a["fingerprint"] for a in artifacts if a.get("fingerprint")}
+                if artifacts is not None and len(artifacts) <= PAGE_DECISIONS_UP_TO else None)
+        stored["artifacts"] = decisions_at(snapshot.environment_id, snapshot.index, page)
+        compact = not stored["artifacts"] and not stored["applied_policies"] and (
+            page is None or not decisions_in_force(snapshot.environment_id, snapshot.index).exists())
+        if compact:
             return _with_authorization(snapshot, {"compliant": stored["compliant"], "applied_policies": [],
                                                   "artifact_defaults": _unpoliced_fields()}, artifacts)
     answer = {

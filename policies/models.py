@@ -233,11 +233,18 @@ class DecisionRecheck(models.Model):
         return f"recheck {self.fingerprint[:12]} in {self.environment_id}"
 
 
-def decisions_at(environment_id: int, index: int) -> list[dict]:
-    """The decisions in force in snapshot ``index`` of an environment, sorted by name then fingerprint
-    (the order of the snapshot's artifacts)."""
-    rows = ComplianceDecision.objects.filter(environment_id=environment_id, from_index__lte=index).filter(
+def decisions_in_force(environment_id: int, index: int):
+    """The ComplianceDecision rows in force in snapshot ``index`` of an environment (a queryset)."""
+    return ComplianceDecision.objects.filter(environment_id=environment_id, from_index__lte=index).filter(
         models.Q(to_index__isnull=True) | models.Q(to_index__gt=index))
+
+
+def decisions_at(environment_id: int, index: int, fingerprints=None) -> list[dict]:
+    """The decisions in force in snapshot ``index`` of an environment, sorted by name then fingerprint
+    (the order of the snapshot's artifacts); only those of ``fingerprints`` when given (a page of them)."""
+    rows = decisions_in_force(environment_id, index)
+    if fingerprints is not None:
+        rows = rows.filter(fingerprint__in=list(fingerprints))
     decisions = list(rows.values_list("decision", flat=True))
     decisions.sort(key=lambda d: (d["name"], d["fingerprint"]))
     return decisions

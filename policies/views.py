@@ -7,6 +7,7 @@ forms (policies/forms.py) validate and policies/services.py writes."""
 import difflib
 
 from django.contrib import messages
+from django.db.models import Case, Value, When
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
@@ -15,11 +16,12 @@ from django.views.decorators.http import require_POST
 from audit.context import AuditContext
 from csm.errors import ServiceError
 from csm.lib import charts
+from csm.paging import artifact_page
 from csm.web import add_service_error, org_view
 from snapshots.models import Environment
 
 from . import forms, selectors, services
-from .models import AllowlistEntry, Policy, PolicyAttachment, SnapshotCompliance
+from .models import AllowlistEntry, Policy, PolicyAttachment, SnapshotCompliance, decisions_in_force
 from .parsing import PolicyError
 
 EXAMPLE = """_schema: https://kosli.com/schemas/policy/environment/v1
@@ -249,9 +251,12 @@ def snapshot_compliance(request, env, index):
     environment = get_object_or_404(Environment.objects.for_org(request.org), name=env)
     compliance = get_object_or_404(SnapshotCompliance.objects.for_org(request.org), environment=environment,
                                    snapshot_index=index)
-    # Non-compliant first, then unknown, then compliant (None is its own state: never sorted as True).
-    order = {False: 0, None: 1, True: 2}
-    artifacts = sorted(compliance.artifacts, key=lambda a: (order[a["compliant"]], a["name"]))
+    # Non-compliant first, then unknown, then compliant, then by name: one page of the decisions read
+    # (LIMIT / OFFSET), not all of them. Unknown is its own state, never sorted with compliant.
+    rank = Case(When(status="non-compliant", then=Value(0)), When(status="unknown", then=Value(1)), default=Value(2))
+    decisions = (decisions_in_force(environment.pk, compliance.snapshot_index)
+                 .order_by(rank, "name", "fingerprint").values_list("decision", flat=True))
+    page = artifact_page(request, decisions)
     return render(request, "policies/snapshot_compliance.html", {
-        "environment": environment, "compliance": compliance, "artifacts": artifacts,
+        "environment": environment, "compliance": compliance, "artifacts": page, "artifact_page": page,
     })

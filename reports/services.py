@@ -3,6 +3,7 @@ generated output (append-only, committed to the journal), and recording download
 
 import hashlib
 import json
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +21,11 @@ from reports import access
 from reports.choices import ReportStatus
 from reports.models import AuditReport, ReportOutput
 from reports.params import validate_params
+from tenants.models import Org
+
+# A report pending or running for longer than this is not offered again in place of a new request
+# (its worker may have died; the new request gets a fresh generation).
+IN_FLIGHT_REUSE_WINDOW = timedelta(hours=1)
 
 
 @transaction.atomic(durable=True)
@@ -30,11 +36,44 @@ def request_report(ctx: AuditContext, org, kind: str, raw_params: dict, *, role:
     (``access.plan``, stored on the row). Views refuse a kind the role may not read with a 403 first
     (``access.require_to_request``); here it is refused again so no caller can skip the rule.
     Raises ``csm.errors.ServiceError`` naming the bad field."""
+    kind, params, title, sections = _validated(org, kind, raw_params, role)
+    return _create(ctx, org, kind, params, title, sections)
+
+
+@transaction.atomic(durable=True)
+def request_report_once(ctx: AuditContext, org, kind: str, raw_params: dict, *,
+                        role: str) -> tuple[AuditReport, bool]:
+    """Like ``request_report``, but a report of the same kind, parameters and sections that is still
+    pending or running (requested within ``IN_FLIGHT_REUSE_WINDOW``) is returned instead of queueing
+    the same work twice: ``(report, created)``. Requests of one org are serialised on the org row, so two
+    clicks racing each other queue one report. Nothing is written when the running one is reused."""
+    kind, params, title, sections = _validated(org, kind, raw_params, role)
+    list(Org.objects.select_for_update().filter(pk=org.pk).values_list("pk", flat=True))
+    in_flight = AuditReport.objects.for_org(org).filter(
+        kind=kind, status__in=[ReportStatus.PENDING, ReportStatus.RUNNING],
+        created_at__gte=timezone.now() - IN_FLIGHT_REUSE_WINDOW,
+    ).order_by("-created_at").only("pk", "params", "sections")
+    wanted = _normal(params), _normal(sections)
+    for candidate in in_flight:
+        if (_normal(candidate.params), _normal(candidate.sections)) == wanted:
+            return AuditReport.objects.get(pk=candidate.pk), False
+    return _create(ctx, org, kind, params, title, sections), True
+
+
+def _normal(value):
+    """A JSON value as stored and read back (tuples become lists), for comparing with a stored one."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _validated(org, kind: str, raw_params: dict, role: str):
     kind, params, title = validate_params(org, kind, raw_params)
     lacking = access.missing(role, access.rule(kind).permissions)
     if lacking:
         raise ServiceError(access.refusal(role, lacking[0], f"the {kind.label.lower()}"), "kind", code="forbidden")
-    sections = access.plan(kind, role)
+    return kind, params, title, access.plan(kind, role)
+
+
+def _create(ctx: AuditContext, org, kind, params: dict, title: str, sections) -> AuditReport:
     report = AuditReport.objects.create(
         org=org, kind=kind, params=params, title=title[:300], sections=sections,
         requested_by=ctx.actor_label[:255], requested_by_user_id=ctx.user_id, requested_by_token_id=ctx.token_id,

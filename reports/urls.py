@@ -8,6 +8,7 @@ urlpatterns = [
     path("o/<slug:org>/", views.dashboard, name="org-home"),
     path("o/<slug:org>/reports/", views.report_list, name="report-list"),
     path("o/<slug:org>/reports/<uuid:report_id>/status", views.report_status, name="report-status"),
+    path("o/<slug:org>/reports/<uuid:report_id>/row", views.report_row, name="report-row"),
     path("o/<slug:org>/reports/<uuid:report_id>/pdf", views.report_download, {"fmt": "pdf"}, name="report-pdf"),
     path("o/<slug:org>/reports/<uuid:report_id>/json", views.report_download, {"fmt": "json"}, name="report-json"),
 ]

@@ -23,7 +23,7 @@ from operator import itemgetter
 import msgspec
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q, Sum, Window
+from django.db.models import Exists, F, OuterRef, Q, Sum, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lead, TruncDate
 from django.utils import timezone
@@ -173,11 +173,12 @@ def _moments():
     return moment
 
 
-def _entry_rows(queryset) -> list[tuple]:
+def _entry_rows(queryset, instances: bool = True) -> list[tuple]:
     """(name, fingerprint, instance count, instances text, from_index, running since) of each entry:
-    tuples, as a 10,000-entry read builds one dict per artifact anyway."""
+    tuples, as a 10,000-entry read builds one dict per artifact anyway. ``instances=False`` reads the
+    entry's id in place of its instances text (``build_artifacts`` reads the texts of a page's rows)."""
     rows = queryset.annotate(since=_since_epoch()).values_list(
-        "name", "fingerprint", "instance_count", "instances", "from_index", "since")
+        "name", "fingerprint", "instance_count", "instances" if instances else "id", "from_index", "since")
     moment = _moments()
     return [(name, fingerprint, count, instances, from_index, moment(since))
             for name, fingerprint, count, instances, from_index, since in rows]
@@ -227,30 +228,50 @@ def snapshot_artifacts(snapshot: Snapshot, include_exited: bool = False) -> list
     "was": count in the previous snapshot, "now": count}, "running_since" (datetime)}``.
 
     ``include_exited`` adds the artifacts of the previous snapshot that are gone (``now`` = 0)."""
-    k8s = snapshot.environment.type == EnvironmentType.K8S
+    return build_artifacts(snapshot, snapshot_artifact_rows(snapshot, include_exited))
+
+
+def snapshot_artifact_rows(snapshot: Snapshot, include_exited: bool = False, instances: bool = True) -> list[tuple]:
+    """The rows ``snapshot_artifacts`` builds its dicts from, in its order: ``(entry, annotation, was,
+    now)``. Cheap (no instance list parsed): a page shows a slice of them through ``build_artifacts``;
+    ``instances=False`` leaves the instance texts out of the read (a page reads its own)."""
     index = snapshot.index
-    current = _entry_rows(entries_at(snapshot.environment_id, index))
+    current = _entry_rows(entries_at(snapshot.environment_id, index), instances)
     closed = _entry_rows(SnapshotEntry.objects.filter(environment_id=snapshot.environment_id,
-                                                      to_index=index)) if index > 1 else []
+                                                      to_index=index), instances) if index > 1 else []
     before = {(e[0], e[1]): e for e in closed}
     result = []
     for entry in current:
         count = entry[2]
         if entry[4] != index:
-            result.append(_artifact(entry, k8s, Annotation.UNCHANGED, count, count))
+            result.append((entry, Annotation.UNCHANGED, count, count))
         else:
             previous = before.get((entry[0], entry[1]))
             if previous is not None:
-                result.append(_artifact(entry, k8s, Annotation.SCALED, previous[2], count))
+                result.append((entry, Annotation.SCALED, previous[2], count))
             else:
-                result.append(_artifact(entry, k8s, Annotation.STARTED, 0, count))
+                result.append((entry, Annotation.STARTED, 0, count))
     if include_exited:
         still = {(e[0], e[1]) for e in current}
         for key, entry in before.items():
             if key not in still:
-                result.append(_artifact(entry, k8s, Annotation.EXITED, entry[2], 0))
-    result.sort(key=lambda a: (a["name"], a["fingerprint"], a["annotation"]["type"]))
+                result.append((entry, Annotation.EXITED, entry[2], 0))
+    result.sort(key=lambda row: (row[0][0], row[0][1], row[1]))
     return result
+
+
+def build_artifacts(snapshot: Snapshot, rows: list[tuple]) -> list[dict]:
+    """The artifact dicts (see ``snapshot_artifacts``) of rows from ``snapshot_artifact_rows`` (read
+    without their instance texts: one query reads those of these rows)."""
+    if not rows:
+        return []
+    k8s = snapshot.environment.type == EnvironmentType.K8S
+    ids = [row[0][3] for row in rows if isinstance(row[0][3], int)]
+    if ids:
+        texts = dict(SnapshotEntry.objects.filter(id__in=ids).values_list("id", "instances"))
+        rows = [((e[0], e[1], e[2], texts.get(e[3]) if isinstance(e[3], int) else e[3], e[4], e[5]), *rest)
+                for e, *rest in rows]
+    return [_artifact(entry, k8s, annotation, was, now) for entry, annotation, was, now in rows]
 
 
 def logical_artifacts(environment: Environment) -> list[dict]:
@@ -356,6 +377,18 @@ def _diff_entries_python(a: Snapshot, b: Snapshot, include_unchanged: bool) -> l
 def _ref(snapshot: Snapshot) -> dict:
     return {"environment": snapshot.environment.name, "index": snapshot.index, "timestamp": snapshot.created_at,
             "snapshot_id": f"{snapshot.environment.name}#{snapshot.index}"}
+
+
+def unchanged_between(a: Snapshot, b: Snapshot, limit: int) -> tuple[int, list[dict]]:
+    """(how many artifacts run in both snapshots with the same instance count, the first ``limit`` of
+    them by name then fingerprint as ``{"name", "fingerprint", "s1_instance_count", "s2_instance_count"}``):
+    for a page that shows the count and some rows without building every unchanged artifact."""
+    same_in_a = entries_at(a.environment_id, a.index).filter(
+        name=OuterRef("name"), fingerprint=OuterRef("fingerprint"), instance_count=OuterRef("instance_count"))
+    rows = entries_at(b.environment_id, b.index).filter(Exists(same_in_a))
+    first = rows.order_by("name", "fingerprint").values_list("name", "fingerprint", "instance_count")[:limit]
+    return rows.count(), [{"name": name, "fingerprint": fp, "s1_instance_count": count, "s2_instance_count": count}
+                          for name, fp, count in first]
 
 
 def diff_snapshots(a: Snapshot, b: Snapshot, include_unchanged: bool = False) -> dict:

@@ -11,6 +11,7 @@ from audit.context import AuditContext
 from csm.errors import ServiceError
 from csm.lib import links
 from csm.lib.bounded import InputError, parse_page
+from csm.paging import artifact_page
 from csm.web import add_service_error, org_view
 from snapshots import hooks, selectors
 from snapshots.choices import EventKind
@@ -21,6 +22,7 @@ from snapshots.services.environments import AUTHORIZATION_PERMISSION, set_enviro
 
 SPARK_DAYS = 14
 EVENTS_PAGE = 50
+UNCHANGED_SHOWN = 500  # rows of the diff page's "Not changed" list
 
 
 def _environment(request, name: str) -> Environment:
@@ -89,13 +91,15 @@ def environment_page(request, environment, authorization_form=None, status=200):
     """The environment's page; ``authorization_form`` with errors when its authorization form failed."""
     latest = selectors.latest_snapshot(environment)
     if environment.is_logical:
-        artifacts = selectors.logical_artifacts(environment)
+        page = artifact_page(request, selectors.logical_artifacts(environment),
+                             lambda rows: _enriched(request.org, rows))
     else:
-        artifacts = selectors.snapshot_artifacts(latest) if latest else []
+        # Only the page's rows become artifact dicts and are enriched.
+        page = artifact_page(request, selectors.snapshot_artifact_rows(latest, instances=False) if latest else [],
+                             lambda rows: _enriched(request.org, selectors.build_artifacts(latest, rows), latest))
     timeline = Paginator(Snapshot.objects.filter(environment=environment).order_by("-index"), 25)
     return render(request, "snapshots/environment_detail.html", {
-        "environment": environment, "latest": latest,
-        "artifacts": _enriched(request.org, artifacts, None if environment.is_logical else latest),
+        "environment": environment, "latest": latest, "artifacts": page, "artifact_page": page,
         "timeline": timeline.get_page(request.GET.get("page")),
         "members": environment.included_environments.order_by("name"),
         "standing": hooks.enrich_environments(request.org, [environment]).get(environment.pk, {}),
@@ -146,10 +150,19 @@ def environment_events(request, env):
 def snapshot_detail(request, env, index):
     environment = _environment(request, env)
     snapshot = get_object_or_404(Snapshot, environment=environment, index=index)
-    artifacts = selectors.snapshot_artifacts(snapshot, include_exited=True)
-    top = hooks.enrich_artifacts(request.org, artifacts, snapshot)
+    top: dict = {}
+
+    def enrich(rows):
+        # Only the page's rows become artifact dicts and are enriched; the snapshot-level fields
+        # (its compliance) come back from the same call.
+        built = selectors.build_artifacts(snapshot, rows)
+        top.update(hooks.enrich_artifacts(request.org, built, snapshot) or {})
+        return _links(built)
+
+    page = artifact_page(request, selectors.snapshot_artifact_rows(snapshot, include_exited=True, instances=False),
+                         enrich)
     return render(request, "snapshots/snapshot_detail.html", {
-        "environment": environment, "snapshot": snapshot, "artifacts": _links(artifacts),
+        "environment": environment, "snapshot": snapshot, "artifacts": page, "artifact_page": page,
         "compliance": top,
         "has_next": index < environment.last_snapshot_index,
     })
@@ -169,7 +182,10 @@ def diff(request):
                 if environment is None:
                     raise selectors.SnapshotNotFound(f"No environment named {side['env']!r}.")
                 snapshots.append(selectors.resolve_snapshot(environment, side["at"]))
-            result = selectors.diff_snapshots(*snapshots, include_unchanged=True)
+            result = selectors.diff_snapshots(*snapshots)
+            # The collapsed "Not changed" list of two 10,000-artifact snapshots would be most of the page's
+            # time: its count is shown and its first rows listed (the API's diff has them all).
+            result["unchanged_total"], result["unchanged"] = selectors.unchanged_between(*snapshots, UNCHANGED_SHOWN)
         except (selectors.SnapshotNotFound, selectors.BadSnappish) as problem:
             error = str(problem)
     return render(request, "snapshots/diff.html", {"envs": envs, "sides": sides, "error": error, "result": result})

@@ -1,9 +1,11 @@
 """Fixtures for audit report tests: generate a report in-process, read its PDF as text, render pages
 to PNG for people to look at, and a local HTTP server that records any request made to it."""
 
+import contextlib
 import http.server
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,35 @@ def assert_contains(text: str, *expected: str) -> None:
     squashed = text.replace(" ", "").lower()
     missing = [item for item in expected if item.replace(" ", "").lower() not in squashed]
     assert not missing, f"not in the PDF: {missing}"
+
+
+@contextlib.contextmanager
+def row_locked(model, pk):
+    """Hold a row lock (SELECT … FOR UPDATE) on ``model`` row ``pk`` from a connection of its own, until
+    the block ends: a writer that needs the row (the POST locking its org, the worker storing a report
+    under the journal head) waits there, so a test can look at the state before that write."""
+    import psycopg
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    with psycopg.connect(dbname=settings_dict["NAME"], user=settings_dict["USER"] or None,
+                         password=settings_dict["PASSWORD"] or None, host=settings_dict["HOST"] or None,
+                         port=settings_dict["PORT"] or None) as conn:
+        with conn.transaction():
+            table = model._meta.db_table
+            row = conn.execute(f"SELECT 1 FROM {table} WHERE {model._meta.pk.column} = %s FOR UPDATE",  # noqa: S608
+                               [pk]).fetchone()
+            assert row, f"no {table} row {pk}"
+            yield
+
+
+def wait_for(predicate, what: str, limit: float = 120):
+    """Poll ``predicate`` until it returns something true; a bound on waiting, not a timing assertion."""
+    deadline = time.monotonic() + limit
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.2)

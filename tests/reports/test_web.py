@@ -27,14 +27,15 @@ def test_reader_generates_and_downloads_from_the_page(reader_client, org):
     report = AuditReport.objects.get()
     assert report.requested_by == "reader@example.com"
     page = reader_client.get(reverse("report-list", args=[org.slug]))
-    assert b"pending-reports" in page.content  # the polling snippet is on while it runs
+    row = reverse("report-row", args=[org.slug, report.pk])
+    assert f'hx-get="{row}"'.encode() in page.content  # the row polls itself while it runs
     status = reader_client.get(reverse("report-status", args=[org.slug, report.pk])).json()
     assert status["status"] == "pending"
 
     generate_report.run(str(report.pk), {})
     page = reader_client.get(reverse("report-list", args=[org.slug])).content.decode()
     report.refresh_from_db()
-    assert "done" in page and report.output.pdf_sha256[:12] in page and "pending-reports" not in page
+    assert "done" in page and report.output.pdf_sha256[:12] in page and "hx-get" not in page
     pdf = reader_client.get(reverse("report-pdf", args=[org.slug, report.pk]))
     assert pdf.status_code == 200 and bytes(pdf.content)[:5] == b"%PDF-"
     assert pdf["X-Content-Type-Options"] == "nosniff"

@@ -15,23 +15,4 @@
   sync();
 })();
 
-// Poll the reports still being generated; reload once one of them has finished.
-(function () {
-  const data = document.getElementById("pending-reports");
-  const baseEl = document.querySelector("[data-report-status-base]");
-  if (!data || !baseEl) return;
-  const ids = JSON.parse(data.textContent);
-  const base = baseEl.dataset.reportStatusBase;
-  async function poll() {
-    for (const id of ids) {
-      const response = await fetch(base + id + "/status", {headers: {"Accept": "application/json"}});
-      if (!response.ok) continue;
-      const report = await response.json();
-      if (report.status === "done" || report.status === "failed") { window.location.reload(); return; }
-      const cell = document.querySelector('[data-report="' + id + '"] .progress');
-      if (cell) cell.textContent = report.progress + "%" + (report.note ? " · " + report.note : "");
-    }
-    setTimeout(poll, 2000);
-  }
-  setTimeout(poll, 1500);
-})();
+// The rows of reports still being generated poll themselves (hx-get on the row, reports/_report_row.html).
