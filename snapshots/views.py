@@ -23,6 +23,8 @@ from snapshots.services.environments import AUTHORIZATION_PERMISSION, set_enviro
 SPARK_DAYS = 14
 EVENTS_PAGE = 50
 UNCHANGED_SHOWN = 500  # rows of the diff page's "Not changed" list
+DIFF_ROWS = 250  # rows of each changed / only-in / scaled list per page of the diff page (?diff_page=)
+DIFF_LISTS = ("changed", "only_in_1", "only_in_2", "scaled")
 
 
 def _environment(request, name: str) -> Environment:
@@ -186,9 +188,24 @@ def diff(request):
             # The collapsed "Not changed" list of two 10,000-artifact snapshots would be most of the page's
             # time: its count is shown and its first rows listed (the API's diff has them all).
             result["unchanged_total"], result["unchanged"] = selectors.unchanged_between(*snapshots, UNCHANGED_SHOWN)
-        except (selectors.SnapshotNotFound, selectors.BadSnappish) as problem:
-            error = str(problem)
+            result["diff_page"] = _diff_page(request, result)
+        except (selectors.SnapshotNotFound, selectors.BadSnappish, InputError) as problem:
+            error = problem.message if isinstance(problem, InputError) else str(problem)
+            result = None
     return render(request, "snapshots/diff.html", {"envs": envs, "sides": sides, "error": error, "result": result})
+
+
+def _diff_page(request, result: dict) -> dict:
+    """One page (``?diff_page=``, DIFF_ROWS rows of each list) of the changed / only-in / scaled lists,
+    so a diff of thousands of changes renders one page's rows; each list keeps its total."""
+    number = parse_page(request.GET.get("diff_page"), "diff_page")
+    pages = max([1] + [-(-len(result[key]) // DIFF_ROWS) for key in DIFF_LISTS])
+    number = min(number, pages)
+    for key in DIFF_LISTS:
+        result[f"{key}_total"] = len(result[key])
+        result[key] = result[key][(number - 1) * DIFF_ROWS:number * DIFF_ROWS]
+    return {"number": number, "pages": pages, "previous": number - 1 if number > 1 else None,
+            "next": number + 1 if number < pages else None, "rows": DIFF_ROWS}
 
 
 @org_view("environments.view")

@@ -85,3 +85,30 @@ def test_diff_page_counts_every_unchanged_artifact_and_lists_the_first(client, o
     assert summary and summary.group(1) == "11" and "the first 5 listed" in summary.group(2)
     listed = html[html.index("<summary>Not changed"):]
     assert names_on(listed) == [f"app-{i:03d}" for i in range(5)]
+
+
+def test_diff_page_pages_long_lists_of_changes(client, owner, org, monkeypatch):
+    """A diff of thousands of changes renders one page of each list (?diff_page=), with every list's total."""
+    from snapshots import views
+
+    monkeypatch.setattr(views, "DIFF_ROWS", 4)
+    env = make_env(org, "prod")
+    ingest(env, {f"old-{i:02d}": f"{i:064x}" for i in range(6)})
+    ingest(env, {f"new-{i:02d}": f"{100 + i:064x}" for i in range(10)})
+    client.force_login(owner)
+    query = {"env1": "prod", "at1": "#1", "env2": "prod", "at2": "#2"}
+    url = reverse("snapshot-diff", args=["acme"])
+
+    def only_in_2(html):
+        table = html[html.index('data-testid="diff-only2"'):]
+        return re.findall(r'data-link="artifact">(new-\d+)</a>', table[:table.index("</table>")])
+
+    first = client.get(url, query).content.decode()
+    assert "(6)" in first and "(10)" in first  # the totals, whatever the page
+    assert 'data-testid="diff-pager"' in first and "page 1 of 3" in first
+    assert only_in_2(first) == ["new-00", "new-01", "new-02", "new-03"]
+    last = client.get(url, {**query, "diff_page": "3"}).content.decode()
+    assert only_in_2(last) == ["new-08", "new-09"] and "page 3 of 3" in last
+    assert only_in_2(client.get(url, {**query, "diff_page": "99"}).content.decode()) == ["new-08", "new-09"]
+    refused = client.get(url, {**query, "diff_page": "x"})
+    assert refused.status_code == 200 and "diff_page" in refused.content.decode()
