@@ -99,7 +99,8 @@ def report_row(request, report_id):
 @require_GET
 @org_view("reports.view")
 def report_status(request, report_id):
-    """Small JSON for the page's polling snippet."""
+    """A report's state as small JSON (status, progress, note) for scripts; the page itself polls
+    ``report-row``."""
     report = get_object_or_404(AuditReport.objects.for_org(request.org), pk=report_id)
     return JsonResponse({"id": str(report.pk), "status": report.status, "progress": report.progress,
                          "note": report.progress_note})

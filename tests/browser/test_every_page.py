@@ -64,7 +64,9 @@ NOT_PAGES = {
     "environment-authorization": "POST only: the Authorization form of an environment's page",
     "environment-events": "an HTMX partial of the environment page (its events table); the page itself is toured "
                           "with an events filter",
-    "report-status": "an HTMX partial of the reports page (a table row), polled while a report is made",
+    "report-row": "an HTMX partial of the reports page (one report's row), polled while the report is made; "
+                  "the reports page is toured",
+    "report-status": "a report's state as JSON, for scripts (tests/reports/test_web.py)",
     "report-pdf": "a file download (PDF)",
     "report-json": "a file download (JSON)",
 }
