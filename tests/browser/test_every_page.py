@@ -26,6 +26,7 @@ from snapshots.models import Environment, Snapshot
 from tenants.choices import Role
 from tenants.models import ServiceAccount
 from tenants.services import SIGN_UP_SALT, invite_member
+from tests.evidence.conftest import evidence_root  # noqa: F401 (fixture: evidence files in tmp)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -173,15 +174,7 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
 
 
 @pytest.fixture
-def evidence_root(settings, tmp_path):
-    root = tmp_path / "evidence-store"
-    settings.CSM_EVIDENCE_ROOT = root
-    settings.STORAGES = {**settings.STORAGES, "evidence": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}}
-
-
-@pytest.fixture
-def demo_org(make_org, owner, evidence_root):
+def demo_org(make_org, owner):  # evidence files go to tmp (the imported autouse evidence_root)
     org = make_org("demo", owner, "Demo (sample data)")
     org.is_demo = True
     org.save(update_fields=["is_demo"])

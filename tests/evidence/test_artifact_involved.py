@@ -16,24 +16,13 @@ from django.urls import reverse
 from snapshots.services.ingest import ingest_report
 from tenants.choices import Role
 from tests.evidence.conftest import attest, begin_trail, make_flow, report_artifact
+from tests.pages import section
 
 pytestmark = pytest.mark.django_db
 
 FP = "e" * 64
 UNKNOWN = "f" * 64
 COMMIT = "a" * 40
-
-
-def section(html: str, testid: str) -> str:
-    marker = html.index(f'data-testid="{testid}"')
-    start = html.rindex("<", 0, marker)
-    tag = re.match(r"<(\w+)", html[start:]).group(1)
-    depth = 0
-    for match in re.compile(rf"<(/?){tag}\b[^>]*>").finditer(html, start):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            return html[start:match.end()]
-    raise AssertionError(f"unclosed <{tag}> for {testid}")
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ cyclonedx-py), sent the way the kosli CLI sends them."""
 
 import json
 import os
-import re
 import subprocess
 import sys
 from html import unescape
@@ -16,6 +15,7 @@ from evidence.models import Attestation, Flow, Trail
 from evidence.parsers import junit
 from tenants.choices import Role
 from tests.evidence.conftest import VENV_BIN, attest, begin_trail, make_flow, tar_gz
+from tests.pages import section
 
 pytestmark = pytest.mark.django_db
 
@@ -43,19 +43,6 @@ def page(web, attestation_id, flow="backend", trail="build-1", **params):
     response = web.get(reverse("attestation-detail", args=["acme", flow, trail, attestation_id]), params)
     assert response.status_code == 200, response.status_code
     return unescape(response.content.decode())
-
-
-def section(html: str, testid: str) -> str:
-    """The element marked ``data-testid=testid``, up to its matching closing tag."""
-    marker = html.index(f'data-testid="{testid}"')
-    start = html.rindex("<", 0, marker)
-    tag = re.match(r"<(\w+)", html[start:]).group(1)
-    depth = 0
-    for match in re.compile(rf"<(/?){tag}\b[^>]*>").finditer(html, start):
-        depth += -1 if match.group(1) else 1
-        if depth == 0:
-            return html[start:match.end()]
-    raise AssertionError(f"unclosed <{tag}> for {testid}")
 
 
 def _pytest_junit(tmp_path, source: str) -> bytes:

@@ -14,16 +14,9 @@ from reports.choices import ReportKind, ReportStatus
 from reports.demo import MINER, PROD, REGISTRY, STAGING, build_demo_history, fingerprint
 from reports.models import AuditReport
 from snapshots.models import Environment, Report, Snapshot, SnapshotEntry
+from tests.evidence.conftest import evidence_root  # noqa: F401 (autouse fixture: evidence files in tmp)
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def evidence_root(settings, tmp_path):
-    root = tmp_path / "evidence-store"
-    settings.CSM_EVIDENCE_ROOT = root
-    settings.STORAGES = {**settings.STORAGES, "evidence": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}}
 
 
 def _running(env, index):
