@@ -289,6 +289,22 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_BEAT_SCHEDULE["audit-summarize-denied-access"] = {"task": "audit.summarize_denied_access", "schedule": 60}
 
+# --- Verifiable journal (docs/journal.md) ------------------------------------------------------------
+# The Ed25519 key that signs every org's checkpoints, in signed-note signer format. Never in the database.
+CSM_JOURNAL_KEY_FILE = Path(env_str("CSM_JOURNAL_KEY_FILE", str(VAR_DIR / "journal-signing.key")))
+# Create the key on first use when the file is missing (the embedded default); off: a missing key is an error.
+CSM_JOURNAL_GENERATE_KEY = env_bool("CSM_JOURNAL_GENERATE_KEY", not env_str("CSM_JOURNAL_KEY_FILE"))
+CSM_JOURNAL_KEY_NAME = env_str("CSM_JOURNAL_KEY_NAME", "")
+# Checkpoint origin lines are <this>/api/v2/journal/<org> (default: host and path of CSM_BASE_URL),
+# fixed per org at its first checkpoint.
+CSM_JOURNAL_ORIGIN_BASE = env_str("CSM_JOURNAL_ORIGIN_BASE", "")
+# New leaves are batched into one checkpoint per org per this many seconds.
+CSM_JOURNAL_CHECKPOINT_DELAY_SECONDS = env_int("CSM_JOURNAL_CHECKPOINT_DELAY_SECONDS", 1, minimum=0)
+CELERY_BEAT_SCHEDULE["journal-checkpoints"] = {
+    "task": "journal.publish_due_checkpoints",
+    "schedule": env_int("CSM_JOURNAL_CHECKPOINT_SWEEP_SECONDS", 10, minimum=1),
+}
+
 # --- Snapshots (issue: snapshot journal) -----------------------------------------------------------
 CSM_REPORT_MAX_BYTES = env_int("CSM_REPORT_MAX_BYTES", 128 * 1024 * 1024, minimum=1024)
 CSM_SWEEP_INTERVAL_SECONDS = env_int("CSM_SWEEP_INTERVAL_SECONDS", 60, minimum=1)

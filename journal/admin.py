@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from csm.admin import ReadOnlyAdmin
-from journal.models import JournalHead, JournalLeaf
+from journal.models import JournalCheckpoint, JournalHead, JournalKey, JournalLeaf
 
 
 @admin.register(JournalLeaf)
@@ -17,3 +17,14 @@ class JournalLeafAdmin(ReadOnlyAdmin):
 class JournalHeadAdmin(ReadOnlyAdmin):
     list_display = ["org", "last_index", "last_hash"]
     list_filter = ["org"]
+
+
+@admin.register(JournalCheckpoint)
+class JournalCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ["org", "size", "root_hash", "key_name", "created_at"]
+    list_filter = ["org"]
+
+
+@admin.register(JournalKey)
+class JournalKeyAdmin(ReadOnlyAdmin):
+    list_display = ["name", "key_id", "verifier", "created_at"]
