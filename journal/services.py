@@ -13,7 +13,6 @@ left behind.
 
 import logging
 from collections.abc import Iterable
-from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
@@ -67,8 +66,15 @@ def append_leaf(org, kind: str, data: dict, object_id: str = "", time=None) -> J
     head.last_index = index
     head.last_hash = leaf.leaf_hash
     head.save(update_fields=["last_index", "last_hash"])
-    transaction.on_commit(partial(schedule_checkpoint, org.pk), robust=True)
+    transaction.on_commit(_checkpoint_on_commit(org.pk), robust=True)
     return leaf
+
+
+def _checkpoint_on_commit(org_id: int):
+    def schedule_checkpoint_on_commit():
+        schedule_checkpoint(org_id)
+
+    return schedule_checkpoint_on_commit
 
 
 # --- the Merkle tree ---------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_row_partial_answers_queued_then_running_then_done_with_a_real_worker(re
         with row_locked(JournalHead, head.pk):
             status, html = wait_for(lambda: (s := row_state(reader_client, org, report))[0] == "running" and s,
                                     "the worker to claim the report")
-            progress = re.search(r'data-testid="report-progress">(\d+)% · ([a-z ]+)<', html)
+            progress = re.search(r'data-testid="report-progress">(\d+)% · ([A-Za-z ]+)<', html)
             assert progress and 0 < int(progress.group(1)) < 100, html
             assert f'hx-get="{row_url}"' in html and "<progress" in html and "PDF</a>" not in html
         status, html = wait_for(lambda: (s := row_state(reader_client, org, report))[0] in ("done", "failed") and s,
