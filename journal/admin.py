@@ -3,7 +3,15 @@
 from django.contrib import admin
 
 from csm.admin import ReadOnlyAdmin
-from journal.models import JournalCheckpoint, JournalHead, JournalKey, JournalLeaf
+from journal.models import (
+    JournalCheckpoint,
+    JournalCosignature,
+    JournalHead,
+    JournalKey,
+    JournalLeaf,
+    JournalNode,
+    JournalTree,
+)
 
 
 @admin.register(JournalLeaf)
@@ -22,6 +30,24 @@ class JournalHeadAdmin(ReadOnlyAdmin):
 @admin.register(JournalCheckpoint)
 class JournalCheckpointAdmin(ReadOnlyAdmin):
     list_display = ["org", "size", "root_hash", "key_name", "created_at"]
+    list_filter = ["org"]
+
+
+@admin.register(JournalNode)
+class JournalNodeAdmin(ReadOnlyAdmin):
+    list_display = ["org", "level", "index", "hash"]
+    list_filter = ["org"]
+
+
+@admin.register(JournalTree)
+class JournalTreeAdmin(ReadOnlyAdmin):
+    list_display = ["org", "origin", "size", "root_hash", "updated_at"]
+    list_filter = ["org"]
+
+
+@admin.register(JournalCosignature)
+class JournalCosignatureAdmin(ReadOnlyAdmin):
+    list_display = ["org", "checkpoint", "witness", "key_id", "timestamp", "created_at"]
     list_filter = ["org"]
 
 
