@@ -24,7 +24,7 @@ def evidence_dict(evidence, name: str | None = None) -> dict:
     org = evidence.org.slug
     return {"name": name if name is not None else evidence.original_name, "sha256": evidence.sha256,
             "size": evidence.size, "content_type": evidence.content_type, "uploaded_by": evidence.uploaded_by,
-            "created_at": evidence.created_at,
+            "created_at": evidence.created_at, "journal_index": evidence.leaf.index if evidence.leaf_id else None,
             "download_url": reverse("api-evidence-download", args=[org, evidence.sha256])}
 
 
@@ -41,6 +41,7 @@ def attestation_dict(attestation) -> dict:
         "external_urls": attestation.external_urls, "annotations": attestation.annotations,
         "description": attestation.description, "origin_url": attestation.origin_url, "reason": attestation.reason,
         "reported_by": attestation.reported_by, "created_at": attestation.created_at,
+        "journal_index": attestation.leaf.index if attestation.leaf_id else None,
         "journal": {"index": attestation.leaf.index, "leaf_hash": attestation.leaf.leaf_hash}
         if attestation.leaf_id else None,
         "evidence": [evidence_dict(link.evidence_file, link.name) for link in attestation.evidence_links.all()],
@@ -55,6 +56,7 @@ def artifact_dict(artifact) -> dict:
             "build_url": artifact.build_url, "repo_url": artifact.repo_url, "repo_info": artifact.repo_info,
             "external_urls": artifact.external_urls, "annotations": artifact.annotations,
             "reported_by": artifact.reported_by, "created_at": artifact.created_at,
+            "journal_index": artifact.leaf.index if artifact.leaf_id else None,
             "journal": {"index": artifact.leaf.index, "leaf_hash": artifact.leaf.leaf_hash}
             if artifact.leaf_id else None}
 

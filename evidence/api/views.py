@@ -185,7 +185,7 @@ class ArtifactView(EvidenceView):
             raise ApiError(404, "not_found", f"flow {flow.name!r} reported no artifact {fingerprint}")
         attestations = (Attestation.objects.for_org(self.org).filter(artifact__in=records)
                         .select_related("flow", "trail", "artifact", "custom_type", "leaf")
-                        .prefetch_related("evidence_links__evidence_file__org"))
+                        .prefetch_related("evidence_links__evidence_file__org", "evidence_links__evidence_file__leaf"))
         data = artifact_dict(records[0])
         data["reports"] = [artifact_dict(record) for record in records]
         data["attestations"] = [attestation_dict(a) for a in attestations]
@@ -205,7 +205,7 @@ class AttestationsView(EvidenceView):
         attestations = AttestationFilterSet(request.query_params, queryset=(
             Attestation.objects.for_org(self.org).filter(trail=trail)
             .select_related("flow", "trail", "artifact", "custom_type", "leaf")
-            .prefetch_related("evidence_links__evidence_file__org"))).qs_or_400()
+            .prefetch_related("evidence_links__evidence_file__org", "evidence_links__evidence_file__leaf"))).qs_or_400()
         return Response([attestation_dict(a) for a in attestations])
 
     @WRITE
@@ -233,14 +233,17 @@ class AttestationsView(EvidenceView):
 class AttestationDetailView(EvidenceView):
     @READ
     def get(self, request, org, pk):
-        attestation = get_object_or_404(Attestation.objects.for_org(self.org), pk=pk)
+        attestation = get_object_or_404(
+            Attestation.objects.for_org(self.org).select_related("flow", "trail", "artifact", "custom_type", "leaf")
+            .prefetch_related("evidence_links__evidence_file__org", "evidence_links__evidence_file__leaf"), pk=pk)
         return Response(attestation_dict(attestation))
 
 
 class EvidenceFileView(EvidenceView):
     @READ
     def get(self, request, org, sha256):
-        evidence = get_object_or_404(EvidenceFile.objects.for_org(self.org).select_related("org"), sha256=sha256)
+        evidence = get_object_or_404(EvidenceFile.objects.for_org(self.org).select_related("org", "leaf"),
+                                     sha256=sha256)
         data = evidence_dict(evidence)
         data["attestations"] = [{"id": link.attestation_id, "name": link.name}
                                 for link in evidence.links.all()[:MAX_LIST]]

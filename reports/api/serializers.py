@@ -28,6 +28,7 @@ class ReportSerializer(serializers.ModelSerializer):
     pdf_size = serializers.SerializerMethodField()
     data_size = serializers.SerializerMethodField()
     page_count = serializers.SerializerMethodField()
+    journal_index = serializers.SerializerMethodField()
     journal = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
 
@@ -35,7 +36,7 @@ class ReportSerializer(serializers.ModelSerializer):
         model = AuditReport
         fields = ["id", "kind", "title", "params", "sections", "status", "progress", "progress_note", "error",
                   "requested_by", "created_at", "started_at", "finished_at", "pdf_sha256", "data_sha256", "pdf_size",
-                  "data_size", "page_count", "journal", "links"]
+                  "data_size", "page_count", "journal_index", "journal", "links"]
         read_only_fields = fields
 
     def _output(self, report):
@@ -60,6 +61,12 @@ class ReportSerializer(serializers.ModelSerializer):
     def get_page_count(self, report) -> int | None:
         output = self._output(report)
         return output.page_count if output else None
+
+    def get_journal_index(self, report) -> int | None:
+        """The number of the journal leaf that committed to this report's output (None until it is done),
+        as every record that appends a leaf answers it; ``journal.covers_index`` is what the report covers."""
+        output = self._output(report)
+        return output.leaf.index if output else None
 
     def get_journal(self, report) -> dict | None:
         """The journal position the report covers and the leaf that committed to its hashes."""

@@ -289,6 +289,7 @@ def snapshot_answer(org, snapshot, artifacts: list[dict]) -> dict:
     env = snapshot.environment
     rows = selectors.snapshot_rows(env, snapshot.index, snapshot.index)
     next_at = rows[0].next_at if rows else None
+    journal_index = rows[0].journal_index if rows else snapshot.leaf.index
     # Provenance (artifact enrichers) and per-snapshot fields from the snapshot enrichers (policies:
     # compliant, applied_policies, and per artifact compliant / policy_decisions / reasons_for_incompliance),
     # merged over the defaults below.
@@ -303,7 +304,7 @@ def snapshot_answer(org, snapshot, artifacts: list[dict]) -> dict:
         "next_snapshot_timestamp": unix(next_at), "reason": snapshot.reason,
         "user_name": snapshot.reporter_label, "artifact_count": snapshot.artifact_count,
         "instance_count": snapshot.instance_count, "hash": snapshot.hash, "prev_hash": snapshot.prev_hash,
-        "changes": {"started": snapshot.started_count, "exited": snapshot.exited_count,
+        "journal_index": journal_index, "changes": {"started": snapshot.started_count, "exited": snapshot.exited_count,
                     "scaled": snapshot.scaled_count},
         "compliant": compliant, "artifacts": artifacts,
     } | top
@@ -377,7 +378,7 @@ class SnapshotListView(EnvironmentScoped):
             "duration": int(((s.next_at or now) - s.created_at).total_seconds()),
             "artifact_count": s.artifact_count, "instance_count": s.instance_count, "reason": s.reason,
             "changes": {"started": s.started_count, "exited": s.exited_count, "scaled": s.scaled_count},
-            "hash": s.hash, "compliant": None,
+            "hash": s.hash, "journal_index": s.journal_index, "compliant": None,
         } | extra.get(s.index, {}) for s in rows]
         for row in data:  # the kosli CLI reads a boolean: unknown is false for it (csm.api.kosli)
             row["compliant"] = compliant_for(request, row["compliant"])
