@@ -54,21 +54,3 @@ class JournalCosignatureAdmin(ReadOnlyAdmin):
 @admin.register(JournalKey)
 class JournalKeyAdmin(ReadOnlyAdmin):
     list_display = ["name", "key_id", "verifier", "created_at"]
-
-
-@admin.register(JournalNode)
-class JournalNodeAdmin(ReadOnlyAdmin):
-    list_display = ["org", "level", "index", "hash"]
-    list_filter = ["org", "level"]
-
-
-@admin.register(JournalTree)
-class JournalTreeAdmin(ReadOnlyAdmin):
-    list_display = ["org", "origin", "size", "root_hash", "updated_at"]
-    list_filter = ["org"]
-
-
-@admin.register(JournalCosignature)
-class JournalCosignatureAdmin(ReadOnlyAdmin):
-    list_display = ["org", "checkpoint", "witness", "key_id", "timestamp", "created_at"]
-    list_filter = ["org"]
