@@ -183,7 +183,7 @@ class PublicKey:
 
 
 def parse_public_key(text: str) -> PublicKey:
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # names and hex ids have no '+'; base64 may
     if len(parts) != 3:
         raise InputError(f"{text.strip()[:60]!r} is not a verifier key (<name>+<hex key id>+<base64 key>)")
     name, id_hex, b64 = parts
@@ -226,7 +226,7 @@ def new_witness_key(name: str) -> WitnessKey:
 
 
 def parse_witness_key(text: str) -> WitnessKey:
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 4)
     if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
         raise InputError("a witness key is PRIVATE+KEY+<name>+<hex key id>+<base64(0x04 || seed)>")
     name, id_hex, b64 = parts[2:]
