@@ -1,6 +1,7 @@
 """URL map. Follow the includes to find where a request is handled:
 
-- ``/api/v2/...``   each app's ``api/urls.py`` (kosli-compatible paths and ``/api/v2/orgs/{org}/...``)
+- ``/api/v2/...``   each app's ``api/urls.py`` (kosli-compatible paths, ``/api/v2/orgs/{org}/...`` and the
+  journal's pinned ``/api/v2/journal/{org}/...``)
 - ``/api/schema/``, ``/api/docs/``, ``/api/redoc/``   OpenAPI 3 schema and interactive docs (offline)
 - ``/admin/``       Django admin for staff
 - everything else   each app's ``urls.py`` (web pages)
@@ -32,6 +33,7 @@ api_v2 = [
     path("", include("policies.api.urls")),
     path("", include("alerts.api.urls")),
     path("", include("reports.api.urls")),
+    path("", include("journal.api.urls")),
 ]
 
 urlpatterns = [

@@ -13,6 +13,7 @@ left behind.
 
 import logging
 from collections.abc import Iterable
+from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
@@ -66,8 +67,7 @@ def append_leaf(org, kind: str, data: dict, object_id: str = "", time=None) -> J
     head.last_index = index
     head.last_hash = leaf.leaf_hash
     head.save(update_fields=["last_index", "last_hash"])
-    org_id = org.pk
-    transaction.on_commit(lambda: schedule_checkpoint(org_id), robust=True)
+    transaction.on_commit(partial(schedule_checkpoint, org.pk), robust=True)
     return leaf
 
 

@@ -78,13 +78,16 @@ def current_signer() -> Signer:
     stamp = (stat.st_mtime_ns, stat.st_ino)
     cached = _cache.get(str(path))
     if cached and cached[0] == stamp:
-        return cached[1]
-    try:
-        signer = parse_signer(path.read_text(encoding="utf-8"))
-    except (OSError, NoteError) as exc:
-        raise ImproperlyConfigured(f"CSM_JOURNAL_KEY_FILE: {path}: {exc}") from None
+        signer = cached[1]
+    else:
+        try:
+            signer = parse_signer(path.read_text(encoding="utf-8"))
+        except (OSError, NoteError) as exc:
+            raise ImproperlyConfigured(f"CSM_JOURNAL_KEY_FILE: {path}: {exc}") from None
+        _cache[str(path)] = (stamp, signer)
+    # Every time, not only when the file is first read: the registering transaction (a checkpoint's) may
+    # roll back, and a key that signs must never be missing from the published history.
     register(signer)
-    _cache[str(path)] = (stamp, signer)
     return signer
 
 

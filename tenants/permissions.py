@@ -20,6 +20,11 @@ MATRIX: dict[str, tuple[frozenset[str], str]] = {
     "tokens.manage": (frozenset({O, A}), "Create, rotate and revoke service accounts and their tokens"),
     "tokens.personal": (frozenset({O, A, M, R}), "Create personal API tokens acting with one's own role"),
     "audit.view": (frozenset({O, A}), "Read the audit log and verify the journal"),
+    # Every role, the snapshotter included: agents are witnesses and need the checkpoints, keys, proofs and
+    # hash tiles, which reveal nothing but hashes. The journal's entries are the audit trail: audit.view.
+    "journal.view": (frozenset({O, A, M, S, R}),
+                     "Read the journal's signed checkpoints, verifier keys, proofs and hash tiles (its entries "
+                     "need audit.view)"),
     "environments.view": (frozenset({O, A, M, R}), "See environments, snapshots, diffs and events"),
     "environments.report": (frozenset({O, A, M, S}),
                             "Create missing environments (or re-send their settings unchanged) and report snapshots"),
