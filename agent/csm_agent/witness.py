@@ -252,7 +252,10 @@ def witness(journal: Journal, state_dir: str, keys: list[PublicKey], *, origin: 
               "root": checkpoint.root_b64, "text": checkpoint.text, "checkpoint": note,
               "keys": [str(k) for k in keys], "updated": _now(),
               "first_seen": (state or {}).get("first_seen") or _now()}
-    write_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    try:
+        write_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+    except OSError as exc:
+        raise InputError(f"cannot keep the witness state in {state_dir}: {exc.strerror or exc}") from None
     if cosign_key is not None:
         line = cosign_key.cosign(checkpoint.text)
         try:
@@ -269,5 +272,8 @@ def _keep_evidence(path: str, state: dict, note: str, problem: str) -> str:
     evidence = f"{path[:-5]}.inconsistent-{stamp}.json"
     body = {"problem": problem, "held_checkpoint": state.get("checkpoint"), "rejected_checkpoint": note,
             "server": state.get("server"), "org": state.get("org"), "detected": _now()}
-    write_atomic(evidence, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
+    try:
+        write_atomic(evidence, (json.dumps(body, indent=2, sort_keys=True) + "\n").encode())
+    except OSError as exc:
+        return f"nowhere (cannot write {evidence}: {exc.strerror or exc})"
     return evidence

@@ -205,3 +205,13 @@ def test_the_agent_with_a_pinned_key_refuses_another(agent, org, tmp_path):
                          "--journal-state", tmp_path / "witness")
     assert code == 0 and "first use" not in err and "first checkpoint kept" in err
     assert agent("--journal-key", "garbage")[0] == 1  # a bad pinned key is a configuration error
+
+
+def test_an_agent_that_cannot_keep_state_warns_and_still_reports(agent, org, tmp_path):
+    """A read-only file system (a CronJob without a volume) must not turn a good report into a crash."""
+    grow(org, 2)
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    code, _, err = agent("--journal-state", blocked / "journal")
+    assert code == 0, err
+    assert "journal was not checked" in err and "file-not-dir/journal" in err
