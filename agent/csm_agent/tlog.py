@@ -137,7 +137,9 @@ def check_consistency(old_size: int, new_size: int, old_root: bytes, new_root: b
         raise VerificationFailed(f"the tree of {new_size} leaves does not contain the tree of {old_size} leaves "
                                  "this verifier holds (its first leaves differ: history was rewritten)")
     if sr != new_root:
-        raise VerificationFailed(f"the consistency proof from {old_size} to {new_size} does not lead to the new root")
+        raise VerificationFailed(f"the consistency proof from {old_size} to {new_size} does not lead to the new root: "
+                                 "the newer tree does not extend the older one (history was rewritten, or the "
+                                 "proof is not for these checkpoints)")
 
 
 # --- keys ---------------------------------------------------------------------------------------------

@@ -215,3 +215,29 @@ def test_an_agent_that_cannot_keep_state_warns_and_still_reports(agent, org, tmp
     code, _, err = agent("--journal-state", blocked / "journal")
     assert code == 0, err
     assert "journal was not checked" in err and "file-not-dir/journal" in err
+
+
+def test_inclusion_and_consistency_proofs_fetched_from_the_server(live_server, org, token_for, key, tmp_path,
+                                                                  capsys, monkeypatch):
+    monkeypatch.setenv("CSM_API_TOKEN", token_for(org, "reader"))
+    old = grow(org, 4)
+    new = grow(org, 9)
+    old_path, new_path = tmp_path / "old.txt", tmp_path / "new.txt"
+    old_path.write_text(old.note)
+    new_path.write_text(new.note)
+    server = ["--server", live_server.url, "--org", org.slug, "--key", key]
+    inclusion = ["inclusion", "--checkpoint", str(new_path)]
+    leaf = JournalLeaf.objects.get(org=org, index=3)
+    entry = tmp_path / "entry.bin"
+    entry.write_bytes(leaf.payload.encode())
+
+    assert verify_main([*inclusion, "--index", "2", "--entry", str(entry), *server]) == 0
+    assert verify_main(["consistency", "--old", str(old_path), "--new", str(new_path), *server]) == 0
+    assert "extends size" in capsys.readouterr().out
+    # The same leaf claimed at another position: the server's proof for that position does not fit it.
+    assert verify_main([*inclusion, "--index", "5", "--entry", str(entry), *server]) == 1
+    assert "not in the tree" in capsys.readouterr().err
+
+    assert rewrite_history(org, keep=2, append=30).size > new.size  # proofs of another history, same sizes
+    assert verify_main(["consistency", "--old", str(old_path), "--new", str(new_path), *server]) == 1
+    assert "history was rewritten" in capsys.readouterr().err
