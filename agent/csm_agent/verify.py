@@ -170,6 +170,8 @@ def cmd_consistency(args) -> int:
         path = decode_hashes(data.get("hashes"), args.proof)
     elif args.server:
         path = _journal(args).consistency(old.size, new.size) if 0 < old.size < new.size else []
+    elif old.size in (0, new.size):  # nothing to prove: the roots alone decide
+        path = []
     else:
         raise InputError("give the proof as --proof FILE or fetch it with --server URL --org ORG")
     check_consistency(old.size, new.size, old.root, new.root, path)
@@ -241,24 +243,25 @@ def _finish(what: str, checkpoint, key, witnesses, records, failures) -> int:
 def extract_pdf_json(data: bytes) -> dict:
     """The report JSON export attached to a PDF: scan its streams (inflating FlateDecode ones) for the one
     that parses as a report with an ``integrity`` section. Standard library only, no PDF parser."""
+    view = memoryview(data)
     for match in re.finditer(rb"stream\r?\n", data):
         start = match.end()
-        candidates = []
-        try:
-            candidates.append(zlib.decompressobj().decompress(data[start:start + MAX_INPUT]))
+        try:  # peek first: fonts and images are inflated only as far as their first bytes
+            inflate = zlib.decompressobj()
+            raw = inflate.decompress(view[start:], 64)
+            if raw.lstrip()[:1] == b"{":
+                raw += inflate.decompress(inflate.unconsumed_tail)
         except zlib.error:
             end = data.find(b"endstream", start)
-            if end > start:
-                candidates.append(data[start:end].rstrip(b"\r\n"))
-        for raw in candidates:
-            if not raw.lstrip().startswith(b"{"):
-                continue
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(value, dict) and isinstance(value.get("integrity"), dict):
-                return value
+            raw = data[start:end].rstrip(b"\r\n") if end > start else b""
+        if raw.lstrip()[:1] != b"{":
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and isinstance(value.get("integrity"), dict):
+            return value
     raise InputError("the PDF carries no attached report JSON (report.json) with an integrity section")
 
 

@@ -244,6 +244,11 @@ def test_a_report_pdf_is_verified_from_its_attached_json(run, org, journal, key,
     code, out, _ = run("report", pdf, "--key", key)
     assert code == 0 and "all 3 cited records" in out
 
+    plain = tmp_path / "plain.pdf"  # streams stored without FlateDecode are found too
+    plain.write_bytes(html.write_pdf(attachments=[Attachment(string=export, name="report.json")],
+                                     uncompressed_pdf=True))
+    assert run("report", plain, "--key", key)[0] == 0
+
     bare = tmp_path / "bare.pdf"
     bare.write_bytes(html.write_pdf())
     code, _, err = run("report", bare, "--key", key)
