@@ -180,6 +180,14 @@ def test_consistency_between_two_checkpoints_from_files(run, org, journal, key, 
     assert code == 0 and f"extends size {old.size}" in out
     # Swapped: the "old" one is larger: the tree would have shrunk.
     assert run("consistency", "--old", new_path, "--new", old_path, "--proof", proof, "--key", key)[0] == 2
+    assert run("consistency", "--old", old_path, "--new", old_path, "--key", key)[0] == 0  # equal: no proof needed
+    # A fork: the real key signing another root at the same size (what a compromised server could do).
+    fork = tmp_path / "fork.txt"
+    fork.write_text(signing.current_signer().sign(notes.Checkpoint(
+        notes.parse_checkpoint(old.note.split("\n\n")[0] + "\n").origin, old.size, bytes(32)).body()))
+    code, _, err = run("consistency", "--old", old_path, "--new", fork, "--key", key)
+    assert code == 1 and "two different roots" in err
+
     data = json.loads(proof.read_text())
     data["hashes"][0] = selectors.b64(bytes(32))
     proof.write_text(json.dumps(data))
