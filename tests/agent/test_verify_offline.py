@@ -315,3 +315,53 @@ def test_verifier_keys_from_the_server_parse_whatever_their_base64_holds():
         assert str(tlog.parse_public_key(str(signer.verifier))) == str(signer.verifier)
     keys = [str(notes.generate_signer(f"k{i}").verifier) for i in range(40)]
     assert any("+" in k.split("+", 2)[2] for k in keys)
+
+
+def test_monitor_posts_a_valid_cosignature_of_the_checkpoint_it_checked(run, org, journal, key, tmp_path,
+                                                                        monkeypatch):
+    """What csm receives from a cosigning witness: the cosignature line, as text/plain, with the token;
+    checked here with the server's own cosignature code. (A csm that refuses it: see test_verify_monitor.)"""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    checkpoint, path = journal
+    posted = []
+
+    class Csm(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = path.read_bytes() if self.path == f"/api/v2/journal/{org.slug}/checkpoint" else b""
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self):
+            posted.append((self.path, dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(201)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Csm)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        key_file = tmp_path / "w.key"
+        run("witness-key", "--name", "w1", "--out", key_file)
+        monkeypatch.setenv("WITNESS_TOKEN", "tok_witness")
+        code, out, err = run("monitor", "--state", tmp_path / "state", "--server", f"http://127.0.0.1:{server.server_port}",
+                             "--org", org.slug, "--key", key, "--token-env", "WITNESS_TOKEN", "--cosign-key", key_file)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert code == 0, err
+    assert f"cosigned size {checkpoint.size} as witness w1" in out
+    [(where, headers, body)] = posted
+    assert where == f"/api/v2/journal/{org.slug}/cosignature"
+    assert headers["Content-Type"].startswith("text/plain") and headers["Authorization"] == "Bearer tok_witness"
+    witness = tlog.parse_witness_key(key_file.read_text())
+    note_body = checkpoint.note.split("\n\n")[0] + "\n"
+    _, [sig] = notes.split_note(note_body + "\n" + body.decode())
+    verifier = notes.cosignature_verifier("w1", witness.public.public)
+    assert notes.verify_cosignature(note_body, sig, verifier) > 0
