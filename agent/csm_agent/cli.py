@@ -11,7 +11,8 @@ from csm_agent.errors import EXIT_OK, EXIT_USAGE, AgentError, UsageError
 log = logging.getLogger("csm_agent")
 
 EPILOG = """exit codes: 0 sent (or printed), 1 usage or configuration error, 2 the source could not be read
-completely (nothing was reported), 3 csm rejected the report or stayed unreachable after all retries."""
+completely (nothing was reported), 3 csm rejected the report or stayed unreachable after all retries,
+4 reported, but csm's journal failed the witness check (inconsistent with the checkpoint kept before)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -38,6 +39,14 @@ def _global_options():
     opt.add_argument("--no-compress", dest="compress", action="store_const", const=False, default=argparse.SUPPRESS,
                      help="send reports uncompressed (for servers that refuse Content-Encoding: gzip)")
     opt.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="log every request and step")
+    jr = g.add_argument_group("journal witness (after each report)")
+    jr.add_argument("--journal-key", action="append", default=argparse.SUPPRESS, metavar="KEY",
+                    help="pin csm's journal verifier key <name>+<hex id>+<base64>; repeatable "
+                         "(default: trust the server's /key on first use and remember it)")
+    jr.add_argument("--no-journal-check", dest="journal_check", action="store_const", const=False,
+                    default=argparse.SUPPRESS, help="do not check csm's journal after reporting")
+    jr.add_argument("--journal-state", dest="journal_state_dir", default=argparse.SUPPRESS, metavar="DIR",
+                    help="where the last checkpoint seen is kept (default ~/.config/csm/journal)")
     return g
 
 

@@ -11,7 +11,8 @@ DEFAULT_HOST = "http://localhost:8000"
 DEFAULT_MAX_RETRIES = 3
 ENV_VARS = {"host": "CSM_HOST", "api_token": "CSM_API_TOKEN", "org": "CSM_ORG",
             "max_api_retries": "CSM_MAX_API_RETRIES"}
-FILE_KEYS = {"host": str, "api_token": str, "org": str, "max_api_retries": int, "compress": bool}
+FILE_KEYS = {"host": str, "api_token": str, "org": str, "max_api_retries": int, "compress": bool,
+             "journal_check": bool, "journal_key": str, "journal_state_dir": str}
 
 
 @dataclass
@@ -24,16 +25,26 @@ class Settings:
     max_api_retries: int = DEFAULT_MAX_RETRIES
     compress: bool = True
     config_path: str = ""
+    journal_check: bool = True  # after each report, witness the org's journal (csm_agent.witness)
+    journal_key: str = ""  # pinned verifier key(s), space or comma separated; empty: trust on first use
+    journal_state_dir: str = ""  # where the last checkpoint per (server, org) is kept
 
     def __repr__(self):
         token = "<set>" if self.api_token else "<unset>"
         return (f"Settings(host={self.host!r}, org={self.org!r}, api_token={token}, "
-                f"max_api_retries={self.max_api_retries}, compress={self.compress}, config={self.config_path!r})")
+                f"max_api_retries={self.max_api_retries}, compress={self.compress}, config={self.config_path!r}, "
+                f"journal_check={self.journal_check}, journal_key={self.journal_key!r}, "
+                f"journal_state_dir={self.journal_state_dir!r})")
 
 
 def default_config_path():
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
     return os.path.join(base, "csm", "agent.toml")
+
+
+def default_journal_state_dir():
+    """Next to the config file: ``~/.config/csm/journal`` (``$XDG_CONFIG_HOME/csm/journal``)."""
+    return os.path.join(os.path.dirname(default_config_path()), "journal")
 
 
 def read_config_file(path, required):
@@ -70,7 +81,8 @@ def resolve(args, environ=None):
     path = path or default_config_path()
     data = read_config_file(path, required)
     settings = Settings(config_path=path if data else "")
-    for key in ("host", "api_token", "org", "max_api_retries", "compress"):
+    for key in ("host", "api_token", "org", "max_api_retries", "compress", "journal_check", "journal_key",
+                "journal_state_dir"):
         value = data.get(key)
         env_name = ENV_VARS.get(key)
         if env_name and environ.get(env_name):
@@ -87,5 +99,8 @@ def resolve(args, environ=None):
                 raise UsageError(f"max_api_retries must be an integer, got {value!r}") from None
             if value < 0:
                 raise UsageError("max_api_retries must be 0 or more")
+        if key == "journal_key" and isinstance(value, list):  # --journal-key is repeatable
+            value = " ".join(value)
         setattr(settings, key, value)
+    settings.journal_state_dir = settings.journal_state_dir or default_journal_state_dir()
     return settings

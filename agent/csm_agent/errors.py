@@ -2,13 +2,15 @@
 
 Exit codes: 0 sent (or printed), 1 usage or configuration error, 2 the source (files, Docker, Kubernetes,
 AWS) could not be read completely, 3 csm did not accept the report (rejected it, or stayed unreachable
-after every retry).
+after every retry), 4 the report was sent but csm's journal failed the witness check (a checkpoint
+inconsistent with the one kept from an earlier run, or one not signed by the pinned key).
 """
 
 EXIT_OK = 0
 EXIT_USAGE = 1
 EXIT_SOURCE = 2
 EXIT_SERVER = 3
+EXIT_JOURNAL = 4
 
 
 class AgentError(Exception):
@@ -39,3 +41,9 @@ class ServerError(AgentError):
         self.status = status
         self.code = code
         self.fields = fields or {}
+
+
+class JournalError(AgentError):
+    """csm's journal contradicts what this agent saw before (or is not signed by the pinned key)."""
+
+    exit_code = EXIT_JOURNAL

@@ -6,7 +6,7 @@ import threading
 import time
 
 from csm_agent.client import CsmClient
-from csm_agent.errors import EXIT_OK, AgentError, SourceError, UsageError
+from csm_agent.errors import EXIT_OK, AgentError, JournalError, SourceError, UsageError
 
 log = logging.getLogger("csm_agent")
 
@@ -27,6 +27,17 @@ class Runner:
                                 dry_run=getattr(args, "dry_run", False))
         self.reports = 0
         self.last_error = None
+        self.settings = settings
+        self.journal_keys = self._journal_keys(settings)
+
+    @staticmethod
+    def _journal_keys(settings):
+        from csm_agent.tlog import InputError, parse_public_key
+
+        try:
+            return [parse_public_key(k) for k in settings.journal_key.replace(",", " ").split()]
+        except InputError as exc:
+            raise UsageError(f"--journal-key: {exc}") from None
 
     def _collector(self):
         a = self.args
@@ -70,6 +81,36 @@ class Runner:
             detail = ", ".join(f"{k}={answer[k]}" for k in ("id", "status", "snapshot") if k in answer)
             log.info("reported %d artifacts to %s/%s in %.1fs%s", len(artifacts), self.client.org, self.args.env,
                      time.monotonic() - started, f" ({detail})" if detail else "")
+            if self.settings.journal_check:
+                self.check_journal()
+
+    def check_journal(self):
+        """Every agent is a witness: check csm's newest journal checkpoint against the one kept from the last
+        run (signature, then a consistency proof). An inconsistent journal raises JournalError (exit 4);
+        a journal that cannot be asked is a warning, since the report itself went through."""
+        from csm_agent import witness
+        from csm_agent.tlog import InputError, VerificationFailed
+
+        journal = witness.Journal(self.client.host, self.client.org, self.settings.api_token)
+        try:
+            outcome = witness.witness(journal, self.settings.journal_state_dir, self.journal_keys,
+                                      trust_on_first_use=not self.journal_keys)
+        except witness.Inconsistent as exc:
+            log.warning("%s", exc)
+            raise JournalError("csm's journal failed the witness check (see the warning above)") from None
+        except VerificationFailed as exc:
+            log.warning("csm's journal checkpoint was rejected: %s (the kept checkpoint was not replaced)", exc)
+            raise JournalError("csm's journal failed the witness check (see the warning above)") from None
+        except (witness.FetchError, InputError) as exc:
+            log.warning("csm's journal was not checked: %s (--no-journal-check turns the check off)", exc)
+            return
+        for message in outcome.messages:
+            log.warning("journal: %s", message)
+        cp = outcome.checkpoint
+        if outcome.previous_size is None:
+            log.info("journal: first checkpoint kept (size %d)", cp.size)
+        else:
+            log.info("journal: size %d -> %d, consistent", outcome.previous_size, cp.size)
 
     def _done(self):
         return self.args.max_reports is not None and self.reports >= self.args.max_reports

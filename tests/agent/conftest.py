@@ -64,6 +64,7 @@ class FakeCsm:
 
     def __init__(self):
         self.requests = []
+        self.journal_requests = []
         self.script = [(201, {"id": 1, "status": "pending"}, {})]
         self.environments = {}
         self.strict = False  # when True, reports to an environment not in ``environments`` get a 404
@@ -76,6 +77,12 @@ class FakeCsm:
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                if self.path.startswith("/api/v2/journal/"):  # a csm without the journal API (witness: a warning)
+                    fake.journal_requests.append(self.path)
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 fake.requests.append(Recorded(self.command, self.path, dict(self.headers), raw))
                 parts = self.path.strip("/").split("/")
                 if fake.strict and "report" in parts and parts[4] not in fake.environments:
