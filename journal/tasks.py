@@ -37,9 +37,10 @@ def timestamp_task(checkpoint_id: int) -> bool:
 
 
 @shared_task(name="journal.publish_due_checkpoints")
-def publish_due_checkpoints_task() -> int:
+def publish_due_checkpoints_task(timestamp_min_age_seconds: int = 60) -> int:
     """Periodic (CELERY_BEAT_SCHEDULE["journal-checkpoints"]): a checkpoint for every org whose leaves a
-    lost message left unpublished, and a timestamp for every org's latest checkpoint that lacks one."""
+    lost message left unpublished, and a timestamp for every org's latest checkpoint still without one
+    ``timestamp_min_age_seconds`` after it was made (younger ones are left to their own task)."""
     count = 0
     for org_id in list(checkpoint_behind_orgs()):
         publish_checkpoint(org_id)
@@ -47,7 +48,7 @@ def publish_due_checkpoints_task() -> int:
     if count:
         log.info("published %s overdue checkpoint(s)", count)
     if settings.CSM_JOURNAL_TSA_URL:
-        for checkpoint_id in untimestamped_latest():
+        for checkpoint_id in untimestamped_latest(timestamp_min_age_seconds):
             try:
                 timestamp_checkpoint(checkpoint_id)
             except TimestampError as exc:
