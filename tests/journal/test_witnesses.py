@@ -4,12 +4,14 @@ witness keys, the served note, the audit trail and the k-of-n check verifiers us
 import os
 import subprocess
 import sys
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
 
 from audit.context import AuditContext
 from audit.models import AuditEvent
@@ -211,3 +213,23 @@ def test_a_bad_witness_key_stops_the_process_at_startup():
     env["CSM_JOURNAL_WITNESS_KEYS"] = str(good.verifier)
     assert subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
                           capture_output=True).returncode == 0
+
+
+@pytest.mark.django_db
+def test_check_witnesses_command_reports_each_orgs_quorum(org, owner_api, witnesses):
+    signing.register(signing.current_signer())  # the key history row (the signer is cached per process)
+    checkpoint = grow(org)
+    assert post(owner_api, witnesses[0].line(checkpoint.note) + witnesses[1].line(checkpoint.note)).status_code == 200
+    out = StringIO()
+    call_command("check_witnesses", "--quorum", "2", "--org", "acme", stdout=out)
+    assert out.getvalue() == (f"acme: ok, tree size {checkpoint.size} cosigned by "
+                              f"{witnesses[0].name}, {witnesses[1].name}\n")
+    err = StringIO()
+    with pytest.raises(CommandError, match="witness check failed"):
+        call_command("check_witnesses", "--quorum", "3", stderr=err)
+    assert "acme: FAILED" in err.getvalue() and "2 of the required 3" in err.getvalue()
+    grow(org)  # a newer checkpoint nobody cosigned yet
+    with pytest.raises(CommandError):
+        call_command("check_witnesses", "--quorum", "1", stderr=StringIO())
+    with pytest.raises(CommandError, match="between 1 and the 3"):
+        call_command("check_witnesses", "--quorum", "4")
