@@ -2,13 +2,20 @@
 behind a local HTTP server — checked with ``openssl ts -verify``, and served at
 GET /api/v2/journal/{org}/checkpoint/timestamp."""
 
+import subprocess
+
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from audit.context import AuditContext
 from audit.services import record_event
+from journal.notes import cosign, cosignature_verifier, split_note
+from journal.selectors import served_note
 from journal.services import checkpoint_now
 from journal.tasks import publish_due_checkpoints_task
 from journal.timestamps import REPLY_TYPE, TimestampError, check_response, note_digest, timestamp_checkpoint
+from journal.witness import add_cosignatures
 from tenants.choices import Role
 from tests.journal.tsa import LocalTSA
 
@@ -65,6 +72,25 @@ def test_a_new_checkpoint_gets_a_token_that_openssl_verifies_over_the_signed_not
     assert response["Content-Type"] == REPLY_TYPE and response.content == token
     assert response["Csm-Checkpoint-Size"] == str(checkpoint.size)
     assert owner_api.get(URL, {"size": checkpoint.size}).content == token
+
+
+@pytest.mark.django_db
+def test_the_documented_offline_check_works_on_the_served_note_with_witness_lines(
+        org, tsa, embedded, django_capture_on_commit_callbacks, settings, tmp_path):
+    """docs/journal-witnesses.md: ``sed '/^$/{n;q}'`` cuts the served note back to what csm signed and
+    timestamped, then ``openssl ts -verify``."""
+    witness = Ed25519PrivateKey.generate()
+    verifier = cosignature_verifier("w.example/w", witness.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+    settings.CSM_JOURNAL_WITNESS_KEYS = [str(verifier)]
+    append(org)
+    checkpoint = publish(org, django_capture_on_commit_callbacks)
+    add_cosignatures(org, cosign(split_note(checkpoint.note)[0], "w.example/w", witness, 1_800_000_000).line)
+    served = served_note(checkpoint)
+    assert served != checkpoint.note
+    (tmp_path / "served.txt").write_text(served)
+    cut = subprocess.run(["sed", "/^$/{n;q}", str(tmp_path / "served.txt")], capture_output=True, check=True).stdout
+    assert cut == checkpoint.note.encode()
+    assert tsa.verify(bytes(checkpoint.timestamp_token), cut).returncode == 0
 
 
 @pytest.mark.django_db
