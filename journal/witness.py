@@ -31,10 +31,11 @@ from journal.notes import (
     split_note,
     verify_cosignature,
 )
-from journal.services import latest_checkpoint
 
 # What POST .../cosignature reads at most: a checkpoint and a few dozen signature lines fit easily.
 MAX_COSIGNATURE_BYTES = 8 * 1024
+# Bare cosignature lines are tried against this many of the org's newest checkpoints.
+RECENT_CHECKPOINTS = 32
 
 
 def parse_witness_keys(keys: Iterable[str]) -> dict[bytes, Verifier]:
@@ -120,46 +121,61 @@ def _parse_submission(text: str) -> tuple[str | None, list[Signature]]:
     return None, signatures
 
 
-def _checkpoint_for(org, body: str | None) -> JournalCheckpoint:
-    """The newest checkpoint of the org with this body (found by its tree size); the latest one when
-    only signature lines came."""
-    latest = latest_checkpoint(org)
-    if latest is None:
-        raise ServiceError("this journal has no checkpoint yet", field="body", code="not_found")
+def _candidates(org, body: str | None) -> list[JournalCheckpoint]:
+    """The checkpoints a submission may cosign, newest first: for a whole note, the newest one of the org
+    with its body (found by its tree size); for bare lines, the org's latest ``RECENT_CHECKPOINTS`` (a
+    witness racing a busy log — one checkpoint a second — cosigned the latest it saw, not ours)."""
     if body is None:
-        return latest
+        candidates = list(JournalCheckpoint.objects.filter(org=org).order_by("-id")[:RECENT_CHECKPOINTS])
+        if not candidates:
+            raise ServiceError("this journal has no checkpoint yet", field="body", code="not_found")
+        return candidates
     try:
         size = parse_checkpoint(body).size
     except NoteError as exc:
         raise ServiceError(f"not a checkpoint: {exc}", field="body") from None
     for checkpoint in JournalCheckpoint.objects.filter(org=org, size=size).order_by("-id"):
         if split_note(checkpoint.note)[0] == body:
-            return checkpoint
+            return [checkpoint]
     raise ServiceError(f"this journal has no checkpoint with that body (tree size {size})", field="body",
                        code="not_found")
 
 
-def _own_key_ids(checkpoint: JournalCheckpoint) -> set[bytes]:
-    """Ids of csm's own signing keys: the one that signed this checkpoint and the published history."""
-    ids = set(JournalKey.objects.values_list("key_id", flat=True)) | {checkpoint.key_id}
+def _own_key_ids(candidates: list[JournalCheckpoint]) -> set[bytes]:
+    """Ids of csm's own signing keys: those that signed the candidates and the published history."""
+    ids = set(JournalKey.objects.values_list("key_id", flat=True)) | {c.key_id for c in candidates}
     return {bytes.fromhex(key_id) for key_id in ids}
+
+
+def _cosigned(signature: Signature, verifier: Verifier, candidates: list[JournalCheckpoint]):
+    """(checkpoint, timestamp) of the newest candidate whose body the cosignature verifies over."""
+    problem = None
+    for checkpoint in candidates:
+        try:
+            return checkpoint, verify_cosignature(split_note(checkpoint.note)[0], signature, verifier)
+        except NoteError as exc:
+            problem = exc
+    if len(candidates) == 1:
+        raise ServiceError(f"{problem} over the checkpoint of tree size {candidates[0].size}", field="body")
+    raise ServiceError(f"{problem} over any of the org's latest {len(candidates)} checkpoints (for an older "
+                       "one, send the whole cosigned checkpoint)", field="body")
 
 
 @transaction.atomic
 def add_cosignatures(org, text: str, actor=None) -> list[JournalCosignature]:
-    """Store the witness cosignatures in ``text`` on the org's checkpoint they sign; returns one row per
+    """Store the witness cosignatures in ``text`` on the org's checkpoints they sign; returns one row per
     witness line (an already stored cosignature is returned as it is: sending it again is a no-op).
 
-    ``text`` is one or more cosignature lines (for the latest checkpoint) or a whole cosigned note (for
-    whichever checkpoint of the org has that body); csm's own signature lines in it are skipped. Every
-    other line must be a configured witness's valid cosignature of that body, else nothing is stored
-    and a ServiceError (400) names the line's witness and the problem. ``actor`` (the API request, or
-    None) goes to the ``journal.hooks.cosignature_added`` hooks: the audit trail records who added it."""
+    ``text`` is one or more cosignature lines (each of one of the org's latest checkpoints, the newest
+    it verifies over) or a whole cosigned note (of whichever checkpoint of the org has that body); csm's
+    own signature lines in it are skipped. Every other line must be a configured witness's valid
+    cosignature, else nothing is stored and a ServiceError (400) names the line's witness and the
+    problem. ``actor`` (the API request, or None) goes to the ``journal.hooks.cosignature_added`` hooks:
+    the audit trail records who added it."""
     body, signatures = _parse_submission(text)
-    checkpoint = _checkpoint_for(org, body)
-    checkpoint_body = split_note(checkpoint.note)[0]
+    candidates = _candidates(org, body)
     witnesses = witness_verifiers()
-    own = _own_key_ids(checkpoint)
+    own = _own_key_ids(candidates)
     accepted = []
     for signature in signatures:
         if signature.id in own and signature.id not in witnesses:
@@ -168,10 +184,7 @@ def add_cosignatures(org, text: str, actor=None) -> list[JournalCosignature]:
         if verifier is None or verifier.name != signature.name:
             raise ServiceError(f"{signature.name} ({signature.id.hex()}) is not a configured witness key",
                                field="body")
-        try:
-            timestamp = verify_cosignature(checkpoint_body, signature, verifier)
-        except NoteError as exc:
-            raise ServiceError(f"{exc} over the checkpoint of tree size {checkpoint.size}", field="body") from None
+        checkpoint, timestamp = _cosigned(signature, verifier, candidates)
         accepted.append(_store(org, checkpoint, verifier, signature, timestamp, actor))
     if not accepted:
         raise ServiceError("the body carries no witness cosignature", field="body")

@@ -62,12 +62,10 @@ class CosignatureView(OrgScopedAPIView):
     @extend_schema(request={"text/plain": OpenApiTypes.STR}, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, org):
         rows = add_cosignatures(self.org, _read_text(request), actor=request)
-        checkpoint = rows[0].checkpoint
-        return Response({
-            "tree_size": checkpoint.size,
-            "cosignatures": [{"witness": row.witness, "key_id": row.key_id, "timestamp": row.timestamp}
-                             for row in rows],
-        })
+        return Response({"cosignatures": [
+            {"witness": row.witness, "key_id": row.key_id, "timestamp": row.timestamp,
+             "tree_size": row.checkpoint.size}
+            for row in rows]})
 
 
 class CheckpointTimestampView(OrgScopedAPIView):

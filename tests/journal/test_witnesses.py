@@ -64,8 +64,8 @@ def test_a_witness_line_is_stored_served_after_csms_signature_and_audited(org, o
     checkpoint = grow(org)
     response = post(owner_api, witnesses[0].line(checkpoint.note))
     assert response.status_code == 200, response.content
-    assert response.json() == {"tree_size": checkpoint.size, "cosignatures": [
-        {"witness": witnesses[0].name, "key_id": witnesses[0].verifier.id_hex, "timestamp": 1_800_000_000}]}
+    assert response.json() == {"cosignatures": [{"witness": witnesses[0].name, "key_id": witnesses[0].verifier.id_hex,
+                                                 "timestamp": 1_800_000_000, "tree_size": checkpoint.size}]}
     served = served_note(checkpoint)
     assert served.startswith(checkpoint.note)
     assert verify_note(served, signing.current_signer().verifier) == split_note(checkpoint.note)[0]
@@ -97,19 +97,33 @@ def test_a_whole_cosigned_note_of_an_earlier_checkpoint_lands_on_that_checkpoint
     cosigned = earlier.note + witnesses[2].line(earlier.note)  # csm's own line is in it too: skipped
     response = post(owner_api, cosigned)
     assert response.status_code == 200, response.content
-    assert response.json()["tree_size"] == earlier.size
+    assert response.json()["cosignatures"][0]["tree_size"] == earlier.size
     assert JournalCosignature.objects.get().checkpoint_id == earlier.pk
     assert served_note(latest) == latest.note
 
 
 @pytest.mark.django_db
-def test_a_line_over_an_older_body_does_not_verify_against_the_latest(org, owner_api, witnesses):
+def test_a_bare_line_lands_on_the_recent_checkpoint_it_cosigns(org, owner_api, witnesses):
+    """A witness racing a busy log cosigned the checkpoint it fetched, not the one that is latest now."""
     earlier = grow(org)
+    latest = grow(org)
+    response = post(owner_api, witnesses[0].line(earlier.note) + witnesses[1].line(latest.note))
+    assert response.status_code == 200
+    assert [c["tree_size"] for c in response.json()["cosignatures"]] == [earlier.size, latest.size]
+    assert JournalCosignature.objects.get(witness=witnesses[0].name).checkpoint_id == earlier.pk
+    assert served_note(latest) == latest.note + witnesses[1].line(latest.note)
+
+
+@pytest.mark.django_db
+def test_a_line_over_no_checkpoint_of_the_org_is_refused_naming_the_witness(org, owner_api, witnesses):
+    checkpoint = grow(org)
     grow(org)
-    response = post(owner_api, witnesses[0].line(earlier.note))
+    forged_body = checkpoint.note.replace(f"\n{checkpoint.size}\n", f"\n{checkpoint.size + 100}\n", 1)
+    response = post(owner_api, witnesses[0].line(forged_body))
     assert response.status_code == 400
     error = response.json()["error"]
-    assert "does not verify" in error["message"] and witnesses[0].name in error["message"]
+    assert "does not verify over any of the org's latest 2 checkpoints" in error["message"]
+    assert witnesses[0].name in error["message"]
     assert error["fields"] == {"body": [error["message"]]}
     assert not JournalCosignature.objects.exists()
 
