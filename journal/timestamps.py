@@ -20,7 +20,7 @@ import logging
 import secrets
 from datetime import timedelta
 
-from asn1crypto import tsp
+from asn1crypto import cms, tsp
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 GRANTED = ("granted", "granted_with_mods")
+
+
+class TimeStampResp(tsp.TimeStampResp):
+    """RFC 3161 ``TimeStampResp``, whose ``timeStampToken`` is OPTIONAL (absent when the TSA refuses):
+    asn1crypto 1.5 declares it required, so a refusal would read as a malformed answer."""
+
+    _fields = [("status", tsp.PKIStatusInfo), ("time_stamp_token", cms.ContentInfo, {"optional": True})]
 
 
 class TimestampError(Exception):
@@ -61,7 +68,7 @@ def check_response(der: bytes, digest: bytes, nonce: int | None = None) -> tsp.T
     """The ``TSTInfo`` of a ``TimeStampResp`` that grants a token over ``digest`` (and ``nonce`` when
     given); TimestampError otherwise."""
     try:
-        response = tsp.TimeStampResp.load(der)
+        response = TimeStampResp.load(der)
         status = response["status"]["status"].native
         if status not in GRANTED:
             text = response["status"]["status_string"].native if response["status"]["status_string"] else None

@@ -116,7 +116,8 @@ def test_a_private_tsa_address_is_refused_unless_the_operator_allows_it(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("mode, problem", [("other-imprint", "another message imprint"), ("http500", "HTTP 500")])
+@pytest.mark.parametrize("mode, problem", [("other-imprint", "another message imprint"), ("http500", "HTTP 500"),
+                                           ("reject", "answered rejection"), ("garbage", "not a TimeStampResp")])
 def test_a_tsa_answer_that_is_not_a_token_for_this_note_is_not_kept(org, tsa, mode, problem):
     append(org)
     checkpoint = checkpoint_now(org)

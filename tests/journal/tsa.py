@@ -30,7 +30,7 @@ certs = $dir/ca.crt
 signer_key = $dir/tsa.key
 signer_digest = sha256
 default_policy = 1.3.6.1.4.1.99999.1
-digests = sha256, sha384, sha512
+digests = {digests}
 accuracy = secs:1
 ordering = yes
 tsa_name = yes
@@ -45,12 +45,15 @@ def _openssl(*args, cwd):
 
 class LocalTSA:
     """``url`` answers TimeStampReqs; ``requests`` counts them; ``mode`` makes it misbehave:
-    ``"ok"``, ``"http500"``, or ``"other-imprint"`` (a valid token over another message)."""
+    ``"ok"``, ``"http500"``, ``"other-imprint"`` (a valid token over another message), ``"reject"`` (a
+    TimeStampResp with status rejection) or ``"garbage"`` (200 with bytes that are no DER)."""
 
     def __init__(self, folder: Path):
         self.dir = folder
         self.config = folder / "openssl.cnf"
-        self.config.write_text(CONFIG.format(dir=folder))
+        self.config.write_text(CONFIG.format(dir=folder, digests="sha256, sha384, sha512"))
+        self.sha512_only = folder / "sha512-only.cnf"  # refuses csm's SHA-256 requests: status rejection
+        self.sha512_only.write_text(CONFIG.format(dir=folder, digests="sha512"))
         (folder / "serial").write_text("01\n")
         run = lambda *args: _openssl(*args, cwd=folder)  # noqa: E731
         run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
@@ -88,6 +91,8 @@ class LocalTSA:
     def answer(self, query: bytes, content_type: str) -> tuple[int, bytes]:
         if self.mode == "http500" or content_type != "application/timestamp-query":
             return 500, b""
+        if self.mode == "garbage":
+            return 200, b"<html>not a timestamp</html>"
         path = self.dir / "query.tsq"
         if self.mode == "other-imprint":
             other = self.dir / "other.txt"
@@ -95,8 +100,8 @@ class LocalTSA:
             _openssl("ts", "-query", "-data", str(other), "-sha256", "-cert", "-out", str(path), cwd=self.dir)
         else:
             path.write_bytes(query)
-        _openssl("ts", "-reply", "-config", str(self.config), "-queryfile", str(path), "-out", "reply.tsr",
-                 cwd=self.dir)
+        config = self.sha512_only if self.mode == "reject" else self.config
+        _openssl("ts", "-reply", "-config", str(config), "-queryfile", str(path), "-out", "reply.tsr", cwd=self.dir)
         return 200, (self.dir / "reply.tsr").read_bytes()
 
     def verify(self, reply: bytes, data: bytes) -> subprocess.CompletedProcess:
