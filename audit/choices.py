@@ -65,3 +65,5 @@ class AuditAction(models.TextChoices):
     # reports
     AUDIT_REPORT_REQUESTED = "audit_report.requested", "Audit report requested"
     AUDIT_REPORT_DOWNLOADED = "audit_report.downloaded", "Audit report downloaded"
+    # journal
+    JOURNAL_COSIGNED = "journal.cosigned", "Journal checkpoint cosigned by a witness"

@@ -304,6 +304,17 @@ CELERY_BEAT_SCHEDULE["journal-checkpoints"] = {
     "task": "journal.publish_due_checkpoints",
     "schedule": env_int("CSM_JOURNAL_CHECKPOINT_SWEEP_SECONDS", 10, minimum=1),
 }
+# Witnesses (docs/journal-witnesses.md): the verifier keys (<name>+<hex id>+<base64(0x04 || key)>, comma or
+# space separated) whose C2SP tlog-cosignatures csm accepts on its checkpoints. Checked at startup
+# (journal/apps.py): a bad key stops the process, naming it.
+CSM_JOURNAL_WITNESS_KEYS = (env_str("CSM_JOURNAL_WITNESS_KEYS", "") or "").replace(",", " ").split()
+# RFC 3161 Time-Stamp Authority: when set, every new checkpoint's signed note is timestamped there
+# (SHA-256 imprint, nonce, certReq) and the DER TimeStampResp kept with the checkpoint.
+CSM_JOURNAL_TSA_URL = env_str("CSM_JOURNAL_TSA_URL", "") or ""
+# The TSA URL goes through the outbound HTTP guard: private, loopback and link-local addresses are refused
+# unless the operator allows them here (a TSA on the operator's own network).
+CSM_JOURNAL_TSA_ALLOW_PRIVATE = env_bool("CSM_JOURNAL_TSA_ALLOW_PRIVATE", False)
+CSM_JOURNAL_TSA_TIMEOUT_SECONDS = env_int("CSM_JOURNAL_TSA_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- Snapshots (issue: snapshot journal) -----------------------------------------------------------
 CSM_REPORT_MAX_BYTES = env_int("CSM_REPORT_MAX_BYTES", 128 * 1024 * 1024, minimum=1024)

@@ -8,3 +8,10 @@ class JournalConfig(AppConfig):
     check of its own leaf kinds (``journal.verify.register_row_check``); it imports none of them."""
 
     name = "journal"
+
+    def ready(self):
+        # A mistyped witness key would otherwise surface only when a witness's cosignature is refused:
+        # stop every process at startup instead, naming the key (ImproperlyConfigured).
+        from journal.witness import witness_verifiers
+
+        witness_verifiers()

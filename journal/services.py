@@ -172,9 +172,12 @@ def publish_checkpoint(org_id: int, *, resign: bool = False) -> JournalCheckpoin
     tree.size, tree.root_hash, tree.updated_at = target, root.hex(), now
     tree.save(update_fields=["origin", "size", "root_hash", "updated_at"])
     note = signer.sign(Checkpoint(tree.origin, target, root).body())
-    return JournalCheckpoint.objects.create(
+    checkpoint = JournalCheckpoint.objects.create(
         org=org, size=target, root_hash=root.hex(), note=note, key_name=signer.name,
         key_id=signer.verifier.id_hex, created_at=now)
+    if settings.CSM_JOURNAL_TSA_URL:
+        transaction.on_commit(lambda: schedule_timestamp(checkpoint.pk), robust=True)
+    return checkpoint
 
 
 def schedule_checkpoint(org_id: int) -> None:
@@ -187,6 +190,21 @@ def schedule_checkpoint(org_id: int) -> None:
         from journal.tasks import checkpoint_task
 
         checkpoint_task.apply_async((org_id,), countdown=delay)
+
+
+def schedule_timestamp(checkpoint_id: int) -> None:
+    """Ask the TSA (``CSM_JOURNAL_TSA_URL``) for a token over a new checkpoint, after it committed: a
+    task with retries when there is a broker, in-process in the embedded default (journal/timestamps.py).
+    A TSA that is down never holds up or undoes a checkpoint."""
+    from journal.tasks import timestamp_checkpoint, timestamp_task
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        try:
+            timestamp_checkpoint(checkpoint_id)
+        except Exception:  # the TSA is optional evidence: log, the periodic task asks again
+            log.exception("timestamping checkpoint %s failed", checkpoint_id)
+        return
+    timestamp_task.apply_async((checkpoint_id,))
 
 
 def checkpoint_behind_orgs() -> Iterable[int]:

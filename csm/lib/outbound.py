@@ -46,8 +46,11 @@ class Response:
     latency_ms: int
 
 
-def _allow_private() -> bool:
-    return bool(getattr(settings, "CSM_WEBHOOK_ALLOW_PRIVATE", False))
+WEBHOOK_PRIVATE_SETTING = "CSM_WEBHOOK_ALLOW_PRIVATE"
+
+
+def _allow_private(setting: str) -> bool:
+    return bool(getattr(settings, setting, False))
 
 
 def address_refusal(address: str) -> str | None:
@@ -70,8 +73,10 @@ def address_refusal(address: str) -> str | None:
     return None
 
 
-def resolve(url: str) -> Target:
-    """Parse and resolve ``url``; raise OutboundRefused unless it may be called now."""
+def resolve(url: str, private_setting: str = WEBHOOK_PRIVATE_SETTING) -> Target:
+    """Parse and resolve ``url``; raise OutboundRefused unless it may be called now. ``private_setting``
+    names the operator's boolean setting that lifts the address check for this kind of request (the
+    journal's TSA has its own, so allowing a local TSA does not open webhooks to the local network)."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -92,15 +97,15 @@ def resolve(url: str) -> Target:
     addresses = [info[4][0] for info in infos]
     if not addresses:
         raise OutboundRefused(f"The host {host!r} does not resolve.")
-    if not _allow_private():
+    if not _allow_private(private_setting):
         # Every answer must be public: an attacker controlling DNS could otherwise mix one private
         # address in and hope the client picks it.
         for address in addresses:
             reason = address_refusal(address)
             if reason:
                 raise OutboundRefused(f"The host {host!r} resolves to {address}, {reason}; refused. To deliver "
-                                      "to a receiver on your own network, the operator can set "
-                                      "CSM_WEBHOOK_ALLOW_PRIVATE=1.")
+                                      f"to a receiver on your own network, the operator can set "
+                                      f"{private_setting}=1.")
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
@@ -128,12 +133,13 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def post(url: str, body: bytes, headers: dict, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> Response:
+def post(url: str, body: bytes, headers: dict, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+         private_setting: str = WEBHOOK_PRIVATE_SETTING) -> Response:
     """POST ``body`` to ``url`` after re-checking its resolution; never follows redirects.
 
     Raises OutboundRefused for a refused URL and OSError / http.client.HTTPException for network
     failures (the caller records them as a failed attempt)."""
-    target = resolve(url)
+    target = resolve(url, private_setting)
     connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     connection = connection_class(target, timeout)
     started = time.monotonic()
