@@ -54,6 +54,7 @@ urlpatterns = [
     path("", include("policies.urls")),
     path("", include("alerts.urls")),
     path("", include("reports.urls")),
+    path("", include("journal.urls")),
 ]
 
 handler400 = "csm.views.handler400"

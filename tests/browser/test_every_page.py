@@ -153,6 +153,7 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "action-list": [f"{o}/alerts/"],
         "action-detail": [f"{o}/alerts/{action.pk}/"],
         "report-list": [f"{o}/reports/"],
+        "journal": [f"{o}/journal/"],
     }
 
 
@@ -170,7 +171,7 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
          "audit-log", "environment-list", "environment-detail", "snapshot-detail", "snapshot-diff", "search",
          "flow-list", "flow-detail", "trail-detail", "artifact-detail", "attestation-detail", "evidence-detail",
          "policy-list", "policy-new", "policy-environment", "policy-snapshot", "policy-detail", "action-list",
-         "action-detail", "report-list"}
+         "action-detail", "report-list", "journal"}
 
 
 @pytest.fixture
