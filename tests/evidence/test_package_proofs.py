@@ -13,6 +13,7 @@ from audit.context import AuditContext
 from evidence import packages
 from evidence import services as evidence
 from evidence.models import Attestation
+from journal.selectors import entry
 from journal.signing import current_signer
 from tests.evidence.conftest import attest, begin_trail, make_flow, report_artifact, tar_gz
 from tests.proof_bundles import bundle_problems, leaf_bytes_match, tampered_copies
@@ -69,6 +70,10 @@ def test_every_package_proves_every_record_it_names(org, trail):
         assert bundle_problems(bundle, verifier, cited(manifest)) == [], url
         assert sorted(p["journal_index"] for p in bundle["proofs"]) == sorted(cited(manifest))
         assert all(leaf_bytes_match(org, index, leaf_hash) for index, leaf_hash in cited(manifest).items())
+    # each evidence file's proven leaf commits to the SHA-256 the manifest gives for it
+    for item in manifest["files"]:
+        leaf = json.loads(entry(org, item["journal"]["merkle_index"]))
+        assert leaf["kind"] == "evidence_file" and leaf["data"]["sha256"] == item["sha256"]
     trail_manifest = manifest_of(client.get("/api/v2/trails/acme/backend/build-1/audit-package"))
     # the artifact, both attestations and the three evidence files are each proven
     assert len(trail_manifest["journal_proofs"]["proofs"]) == len(cited(trail_manifest)) >= 3
