@@ -1,7 +1,9 @@
 """Audit packages: a tar.gz with every evidence file of a trail, an artifact or an attestation and a
 ``manifest.json`` (metadata, the SHA-256 and size of each file, the journal index and leaf hash of each
-record). Every file is re-verified against its SHA-256 while the package is built; a corrupted stored file
-aborts the package (``storage.EvidenceCorrupted``) instead of shipping bad evidence."""
+record, and ``journal_proofs``: a signed checkpoint of the org's journal with an inclusion proof of every
+record the manifest names, so ``csm-verify package`` checks it offline). Every file is re-verified against
+its SHA-256 while the package is built; a corrupted stored file aborts the package
+(``storage.EvidenceCorrupted``) instead of shipping bad evidence."""
 
 import io
 import json
@@ -12,11 +14,20 @@ from django.utils import timezone
 
 from evidence import storage
 from evidence.models import Artifact, Attestation
+from journal.selectors import proof_bundle
+from journal.services import checkpoint_now
 
 
 def _journal(row) -> dict | None:
+    """Where a record sits in the journal: ``index`` is the 1-based journal index (the API's
+    ``journal_index``), ``merkle_index`` the 0-based leaf index its inclusion proof uses."""
     leaf = row.leaf
-    return {"index": leaf.index, "leaf_hash": leaf.leaf_hash} if leaf else None
+    return {"index": leaf.index, "merkle_index": leaf.index - 1, "leaf_hash": leaf.leaf_hash} if leaf else None
+
+
+def _journal_indices(manifest: dict) -> set[int]:
+    records = [*manifest["artifacts"], *manifest["attestations"], *manifest["files"]]
+    return {record["journal"]["index"] for record in records if record["journal"]}
 
 
 def _attestation_entry(attestation: Attestation, files: list) -> dict:
@@ -50,7 +61,12 @@ def _add(archive: tarfile.TarFile, path: str, handle, size: int, mtime) -> None:
 
 
 def build_package(org, subject: dict, attestations, artifacts=(), compliance: dict | None = None):
-    """A rewound temporary file holding the tar.gz package."""
+    """A rewound temporary file holding the tar.gz package.
+
+    A checkpoint is published first, and published again at the end only when a record read meanwhile
+    (committed after the first one) is not in its tree — so every record the manifest names has an
+    inclusion proof in the checkpoint it carries."""
+    checkpoint = checkpoint_now(org)
     out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned to the caller
     now = timezone.now()
     manifest = {"format": "csm-audit-package/1", "org": org.slug, "generated_at": now.isoformat(),
@@ -70,6 +86,10 @@ def build_package(org, subject: dict, attestations, artifacts=(), compliance: di
                 files.append(entry)
                 manifest["files"].append(entry)
             manifest["attestations"].append(_attestation_entry(attestation, files))
+        indices = _journal_indices(manifest)
+        if indices and max(indices) > checkpoint.size:
+            checkpoint = checkpoint_now(org)
+        manifest["journal_proofs"] = proof_bundle(org, indices, checkpoint)
         body = json.dumps(manifest, indent=2, sort_keys=True, default=str).encode()
         _add(archive, "manifest.json", io.BytesIO(body), len(body), now)
     out.seek(0)

@@ -7,6 +7,7 @@ through could not fetch anything. Fonts come from the system (Debian's fonts-dej
 fontconfig, not from URLs.
 """
 
+import hashlib
 import logging
 import mimetypes
 import textwrap
@@ -16,11 +17,12 @@ from urllib.parse import unquote, urlparse
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
-from weasyprint import HTML
+from weasyprint import HTML, Attachment
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from csm.lib import charts
 from csm.lib.text import reveal_bidi_controls
+from journal.notes import NoteError, parse_verifier, split_note
 
 log = logging.getLogger(__name__)
 # WeasyPrint logs every layout step at INFO; keep worker logs to what matters.
@@ -172,6 +174,25 @@ CITED_COLUMNS = [{"label": "Record", "style": "", "width": 12}, {"label": "Leaf"
                  {"label": "Leaf hash", "style": "mono", "width": 66}, {"label": "What", "style": "", "width": 30}]
 
 
+def signing_keys(bundle: dict) -> list[str]:
+    """The verifier keys of the bundle's key history that signed its checkpoint (normally one; two
+    after a rotation re-signed the same size). An auditor pins one of these to verify offline."""
+    try:
+        _, signatures = split_note(bundle["checkpoint"])
+    except (KeyError, NoteError):
+        return []
+    signed = {(sig.name, sig.id) for sig in signatures}
+    keys = []
+    for text in bundle.get("keys", []):
+        try:
+            verifier = parse_verifier(text)
+        except NoteError:
+            continue
+        if (verifier.name, verifier.id) in signed:
+            keys.append(text)
+    return keys
+
+
 def render_html(data: dict) -> str:
     """The HTML the PDF is made from (also handy to debug the layout in a browser)."""
     limit = settings.CSM_REPORT_PDF_MAX_ROWS
@@ -189,14 +210,24 @@ def render_html(data: dict) -> str:
                                          in cited[:limit]]),
         "cited_truncated": len(cited) > limit,
         "row_limit": limit,
+        "proofs": data["integrity"]["proofs"],
+        "signing_keys": signing_keys(data["integrity"]["proofs"]),
     }
     return render_to_string("reports/pdf/report.html", context)
 
 
-def render_pdf(data: dict, data_sha256: str) -> tuple[bytes, int]:
-    """(PDF bytes, page count) for a report's data."""
-    data = {**data, "data_sha256": data_sha256}
+ATTACHMENT_NAME = "report.json"
+
+
+def render_pdf(data: dict, content: bytes) -> tuple[bytes, int]:
+    """(PDF bytes, page count) for a report's data. ``content`` is the JSON export exactly as it is
+    stored and downloaded; the PDF prints its SHA-256 and carries it as the embedded file
+    ``report.json``, so the PDF alone is enough for an offline check of its proof bundle."""
+    data = {**data, "data_sha256": hashlib.sha256(content).hexdigest()}
     html = render_html(data)
     base_url = static_roots()[0].as_uri() + "/"
-    document = HTML(string=html, base_url=base_url, url_fetcher=StaticOnlyFetcher()).render()
-    return document.write_pdf(), len(document.pages)
+    fetcher = StaticOnlyFetcher()
+    document = HTML(string=html, base_url=base_url, url_fetcher=fetcher).render()
+    attachment = Attachment(string=content, name=ATTACHMENT_NAME, url_fetcher=fetcher,
+                            description="The report's JSON export: its data and the journal proof bundle")
+    return document.write_pdf(attachments=[attachment]), len(document.pages)

@@ -30,7 +30,7 @@ def generate_report(self, report_id: str, ctx_dict: dict | None = None) -> str |
         services.set_progress(report_id, 85, "rendering PDF")
         content = services.data_bytes(data)
         data_sha256 = services.sha256(content)
-        pdf, pages = render_pdf(data, data_sha256)
+        pdf, pages = render_pdf(data, content)
         services.set_progress(report_id, 97, "storing")
         output = services.store_output(report_id, content, data_sha256, pdf, pages, data["integrity"]["journal"])
     except OperationalError as error:

@@ -55,7 +55,9 @@ def _evidence_sections(doc: ReportDoc, org, fingerprint: str, names: list[str]):
     """Provenance and attestations; returns (evidence verdict True/False/None, number of flows that
     reported the artifact)."""
     result = evidence_selectors.artifact_compliance(org, fingerprint)
-    records = list(Artifact.objects.for_org(org).filter(fingerprint=fingerprint)
+    # records committed after the report's checkpoint are left out: the report covers its position only
+    covered = Q(leaf__isnull=True) | Q(leaf__index__lte=doc.journal_index)
+    records = list(Artifact.objects.for_org(org).filter(covered, fingerprint=fingerprint)
                    .select_related("flow", "trail", "leaf").order_by("created_at", "id"))
     provenance = doc.section(
         "provenance", "Provenance",
@@ -90,7 +92,8 @@ def _evidence_sections(doc: ReportDoc, org, fingerprint: str, names: list[str]):
             attestations.add(f"{record['flow']} / {record['trail']}".strip(" /"), entry["name"], entry["type"],
                              "yes" if entry["required"] else "", verdict, override, short_time(entry["created_at"]))
             cited[entry["id"]] = entry["name"]
-    for attestation in Attestation.objects.for_org(org).filter(pk__in=list(cited)).select_related("leaf"):
+    for attestation in (Attestation.objects.for_org(org).filter(pk__in=list(cited), leaf__index__lte=doc.journal_index)
+                        .select_related("leaf")):
         if attestation.leaf_id:
             doc.cite("attestation", attestation.leaf.index, attestation.leaf.leaf_hash, attestation.name,
                      part="evidence")

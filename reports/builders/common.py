@@ -21,7 +21,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from csm.lib.charts import PALETTE
-from journal.models import JournalHead
+from journal.models import JournalLeaf
+from journal.selectors import proof_bundle
+from journal.services import checkpoint_now
 from reports import access
 from reports.choices import ReportKind
 
@@ -146,10 +148,13 @@ class ReportDoc:
         self.scope = scope
         self.date_from, self.date_to = date_from, date_to
         self.generated_at = timezone.now()
-        head = JournalHead.objects.filter(org=report.org).first()
-        # The journal position is read before any row: everything cited is at or before it.
-        self.journal_index = head.last_index if head else 0
-        self.journal_hash = head.last_hash if head else "0" * 64
+        # A signed checkpoint is published before any row is read, and its tree size is the position the
+        # report covers: builders read only records at or before it, so every cited record has an
+        # inclusion proof in that checkpoint's tree (``integrity.proofs``).
+        self.checkpoint = checkpoint_now(report.org)
+        self.journal_index = self.checkpoint.size
+        last = JournalLeaf.objects.filter(org=report.org, index=self.journal_index).values_list("leaf_hash", flat=True)
+        self.journal_hash = last.first() or "0" * 64
         self.figures: list[list] = []
         self.charts: list[dict] = []
         self.sections: list[Section] = []
@@ -197,7 +202,10 @@ class ReportDoc:
         self.unavailable.append({"title": title, "reason": reason})
 
     def cite(self, kind: str, index: int, leaf_hash: str, label: str, *, part: str) -> None:
-        if self.includes(part):
+        """Cite a journal leaf (1-based ``index``). Builders read only records at or before the covered
+        position; one committed after the checkpoint (a race with a concurrent write) has no proof in it
+        and is not cited rather than failing the report."""
+        if self.includes(part) and 1 <= index <= self.journal_index:
             self.cited.append([kind, index, leaf_hash, label])
 
     def sections_data(self) -> dict:
@@ -242,6 +250,7 @@ class ReportDoc:
                 "journal": {"org": org.slug, "last_index": self.journal_index, "last_hash": self.journal_hash},
                 "cited": self.cited,
                 "cited_count": len(self.cited),
+                "proofs": proof_bundle(org, [index for _, index, _, _ in self.cited], self.checkpoint),
                 "api": {"report": api, "pdf": f"{api}/pdf", "json": f"{api}/json"},
                 "pdf_row_limit": settings.CSM_REPORT_PDF_MAX_ROWS,
             },
