@@ -171,9 +171,6 @@ def publish_checkpoint(org_id: int, *, resign: bool = False) -> JournalCheckpoin
     tree.origin = tree.origin or origin_for(org)
     tree.size, tree.root_hash, tree.updated_at = target, root.hex(), now
     tree.save(update_fields=["origin", "size", "root_hash", "updated_at"])
-    # Published in the same transaction as the checkpoint it verifies: current_signer() registers a key
-    # once per process, and that registration is lost if its transaction rolled back.
-    signing.register(signer)
     note = signer.sign(Checkpoint(tree.origin, target, root).body())
     checkpoint = JournalCheckpoint.objects.create(
         org=org, size=target, root_hash=root.hex(), note=note, key_name=signer.name,
