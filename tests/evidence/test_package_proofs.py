@@ -5,6 +5,8 @@ checked offline (csm-verify package) with the verifier key alone. Tampered bundl
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -110,3 +112,28 @@ def test_a_record_committed_after_the_first_checkpoint_is_still_proven(org, trai
     bundle = manifest["journal_proofs"]
     assert late_entry["journal"]["index"] <= bundle["tree_size"]
     assert bundle_problems(bundle, current_signer().verifier, cited(manifest)) == []
+
+
+def test_csm_verify_proves_a_downloaded_package_offline(org, trail, tmp_path):
+    """The real csm-verify, as a separate process with only the package and the pinned key, checks every
+    file's bytes and every record's inclusion proof; a package whose file bytes changed fails."""
+    client, _ = trail
+    response = client.get("/api/v2/trails/acme/backend/build-1/audit-package")
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    (tmp_path / "package.tar.gz").write_bytes(body)
+    key = str(current_signer().verifier)
+    done = subprocess.run([sys.executable, "-m", "csm_agent.verify", "package", str(tmp_path / "package.tar.gz"),
+                           "--key", key], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    # the same package with one evidence file's bytes changed
+    with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as source, \
+            tarfile.open(tmp_path / "changed.tar.gz", mode="w:gz") as target:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()
+            if member.name.endswith("notes.md"):
+                data = b"release notes, edited"
+                member.size = len(data)
+            target.addfile(member, io.BytesIO(data))
+    changed = subprocess.run([sys.executable, "-m", "csm_agent.verify", "package", str(tmp_path / "changed.tar.gz"),
+                              "--key", key], capture_output=True, text=True, timeout=120)
+    assert changed.returncode == 1 and "notes.md" in changed.stdout + changed.stderr

@@ -7,6 +7,8 @@ root), and tampered bundles must fail the same check."""
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -134,3 +136,39 @@ def test_a_report_from_a_real_worker_verifies_offline(celery_worker, org, api, t
     data = json.loads(json_bytes)
     assert_verifies(org, data)
     assert data["integrity"]["cited_count"] >= 1
+
+
+def csm_verify(*args) -> subprocess.CompletedProcess:
+    """The auditor's tool as a separate process: the agent package's csm-verify, no server code."""
+    return subprocess.run([sys.executable, "-m", "csm_agent.verify", *map(str, args)], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_an_auditor_with_the_key_and_the_downloaded_files_verifies_them_with_csm_verify(
+        world, org, owner, generate, api, tmp_path):  # noqa: F811
+    """Issue 14's "done when": only the public key, a downloaded report and csm-verify prove that every
+    record the report cites is in the org's log; a changed citation is a failure naming the record."""
+    report = generate(org, "environment", user=owner, environment="production", **report_range())
+    client = api(user=owner)
+    base = f"/api/v2/orgs/{org.slug}/reports/{report.pk}"
+    pdf, download = client.get(f"{base}/pdf"), client.get(f"{base}/json")
+    (tmp_path / "report.pdf").write_bytes(b"".join(pdf.streaming_content) if pdf.streaming else pdf.content)
+    json_bytes = b"".join(download.streaming_content) if download.streaming else download.content
+    (tmp_path / "report.json").write_bytes(json_bytes)
+    key = client.get(f"/api/v2/journal/{org.slug}/key").content.decode().splitlines()[0]
+    assert key == str(current_signer().verifier)
+    cited = json.loads(json_bytes)["integrity"]["cited"]
+    for name in ("report.pdf", "report.json"):
+        done = csm_verify("report", tmp_path / name, "--key", key)
+        assert done.returncode == 0, (name, done.stdout, done.stderr)
+        assert str(len(cited)) in done.stdout
+    data = json.loads(json_bytes)
+    kind, index, _leaf, label = data["integrity"]["cited"][0]
+    data["integrity"]["cited"][0][2] = "ab" * 32  # a record the report claims that the log does not hold
+    (tmp_path / "forged.json").write_text(json.dumps(data))
+    forged = csm_verify("report", tmp_path / "forged.json", "--key", key)
+    assert forged.returncode == 1 and f"#{index}" in forged.stdout + forged.stderr
+    from journal.notes import generate_signer
+
+    stranger = str(generate_signer("attacker.example/journal").verifier)
+    assert csm_verify("report", tmp_path / "report.json", "--key", stranger).returncode == 1
