@@ -78,6 +78,10 @@ def current_signer() -> Signer:
     stamp = (stat.st_mtime_ns, stat.st_ino)
     cached = _cache.get(str(path))
     if cached and cached[0] == stamp:
+        # Published again if its history row is gone (a rolled-back transaction that first registered it):
+        # a checkpoint must never be signed by a key missing from the history verify_audit checks against.
+        if not JournalKey.objects.filter(verifier=str(cached[1].verifier)).exists():
+            register(cached[1])
         return cached[1]
     try:
         signer = parse_signer(path.read_text(encoding="utf-8"))
