@@ -214,3 +214,15 @@ def test_a_rewritten_tail_is_self_consistent_but_inconsistent_with_a_kept_checkp
     proof = selectors.consistency(org, honest.size, new_checkpoint.size)
     assert merkle.verify_consistency(honest.size, new_checkpoint.size, bytes.fromhex(honest.root_hash),
                                      new_checkpoint.root, proof)
+
+
+def test_verify_audit_outside_a_transaction_reads_one_consistent_snapshot(transactional_db, make_org, capsys):
+    """The command's own path (no surrounding transaction): one REPEATABLE READ, READ ONLY snapshot."""
+    org = make_org("initech")
+    _audit_events(org, ["ci-a", "ci-b"])
+    publish_checkpoint(org.pk)
+    call_command("verify_audit", org=org.slug)
+    assert "initech: ok" in capsys.readouterr().out
+    node = JournalNode.objects.filter(org=org).first()
+    _tamper("UPDATE journal_journalnode SET hash = %s WHERE id = %s", ["cd" * 32, node.pk])
+    assert "does not match the leaves" in _failure(org, capsys)
