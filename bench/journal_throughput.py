@@ -170,7 +170,9 @@ def main():
         wait_until(lambda: checkpoints_caught_up([one, *many]), 120, "the checkpoints to catch up", interval=0.2)
 
     one_rate, many_rate = statistics.median(results["one"]), statistics.median(results["many"])
-    print(f"\nmedian: 8 environments of 1 org {one_rate:.1f} reports/s, of 8 orgs {many_rate:.1f} reports/s")
+    paired = statistics.median(a / b for a, b in zip(results["one"], results["many"], strict=True))
+    print(f"\nmedian: 8 environments of 1 org {one_rate:.1f} reports/s, of 8 orgs {many_rate:.1f} reports/s; "
+          f"median of the rounds' ratios {paired:.2f}x")
     print(f"one org / eight orgs: {ratio(one_rate, many_rate)} (goal >= 0.80x); processes waiting for a lock: "
           f"{statistics.mean(waiting['one']):.2f} (1 org) vs {statistics.mean(waiting['many']):.2f} (8 orgs)")
 
