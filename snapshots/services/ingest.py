@@ -132,7 +132,10 @@ def _ingest_next(report_id: int):
         environment_id = Report.objects.filter(pk=report_id).values_list("environment_id", flat=True).first()
         if environment_id is None:
             return None
-        env = Environment.objects.select_for_update(no_key=True).select_related("org").get(pk=environment_id)
+        # of=("self",): lock the environment row only. Without it PostgreSQL also locks the joined org
+        # row, which serialised every ingest of an org for its whole transaction (bench/journal_throughput.py).
+        env = (Environment.objects.select_for_update(no_key=True, of=("self",)).select_related("org")
+               .get(pk=environment_id))
         existing = ReportOutcome.objects.filter(report_id=report_id).first()
         if existing is not None:
             return existing, None, None, True
@@ -235,7 +238,8 @@ def append_reevaluation_snapshot(ctx: AuditContext, environment: Environment, re
     accepted before this re-evaluation, so their snapshots come before it, each at its own time."""
     _ingest_pending(environment.pk)
     with transaction.atomic():
-        env = Environment.objects.select_for_update(no_key=True).select_related("org").get(pk=environment.pk)
+        env = (Environment.objects.select_for_update(no_key=True, of=("self",)).select_related("org")
+               .get(pk=environment.pk))
         if env.is_logical or env.last_snapshot_index == 0:
             return None
         latest = Snapshot.objects.get(environment=env, index=env.last_snapshot_index)
