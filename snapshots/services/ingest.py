@@ -191,10 +191,11 @@ def _ingest_body(ctx, env: Environment, report: Report):
     # The snapshot carries its report's time (when the agent's observation was accepted), not the
     # time a worker got to it: a report ingested after an outage still sits at its own moment for
     # @{time} reads. Never before the previous snapshot (clock skew between web servers).
-    snapshot = _append_snapshot(ctx, env, max(report.received_at, env.last_snapshot_at or report.received_at),
-                                SnapshotReason.REPORT, artifacts_digest(counts), len(counts), sum(counts.values()),
-                                changes, report)
-    index, when = snapshot.index, snapshot.created_at
+    index = env.last_snapshot_index + 1
+    when = max(report.received_at, env.last_snapshot_at or report.received_at)
+    # The entries (the bulk of the rows) are written before the journal leaf is appended: the org's
+    # journal head stays locked from the append to commit, so the other environments of the org wait
+    # only for the snapshot, its events and the audit event (bench/journal_throughput.py).
     close_entries([current[key].entry_id for key in exited + scaled], index)
     copy_rows(
         SnapshotEntry,
@@ -207,6 +208,8 @@ def _ingest_body(ctx, env: Environment, report: Report):
             for name, fp in keys
         ),
     )
+    snapshot = _append_snapshot(ctx, env, when, SnapshotReason.REPORT, artifacts_digest(counts), len(counts),
+                                sum(counts.values()), changes, report)
     copy_rows(
         SnapshotEvent,
         ["org_id", "environment_id", "snapshot_id", "snapshot_index", "created_at", "kind", "name", "fingerprint",
