@@ -7,6 +7,7 @@ worker (``celery.contrib.testing.worker``) consuming from Redis in this process;
 
 import contextlib
 import itertools
+import time
 
 import pytest
 import redis
@@ -142,3 +143,28 @@ def celery_worker(transactional_db):
     """A real Celery worker consuming every queue (see ``real_worker``)."""
     with real_worker() as worker:
         yield worker
+
+
+def wait_for(predicate, what: str = "condition", limit: float = 120):
+    """Poll ``predicate`` until it returns something true (and return it): a bound on waiting for a real
+    process, not a timing assertion."""
+    deadline = time.monotonic() + limit
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.1)
+
+
+def tamper(sql, params=()):
+    """Change rows as the database owner would: with the append-only triggers switched off."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        try:
+            cursor.execute(sql, params)
+        finally:
+            cursor.execute("SET session_replication_role = DEFAULT")

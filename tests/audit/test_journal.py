@@ -12,6 +12,7 @@ from audit.models import AuditEvent
 from journal.canonical import GENESIS_HASH, canonical_json, leaf_hash
 from journal.models import JournalLeaf
 from journal.verify import verify_journal
+from tests.conftest import tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -46,20 +47,12 @@ def test_database_rejects_update_and_delete(org, statement):
         cursor.execute(statement)
 
 
-def _tamper(sql, params=()):
-    """Change rows as the database owner would: with the append-only triggers switched off."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 def test_verify_audit_names_an_altered_event(org, capsys):
     event = AuditEvent.objects.filter(org=org).order_by("seq").first()
     call_command("verify_audit", org=org.slug)
-    _tamper("UPDATE audit_auditevent SET after = %s WHERE id = %s", ['{"role": "reader"}', event.pk])
+    tamper("UPDATE audit_auditevent SET after = %s WHERE id = %s", ['{"role": "reader"}', event.pk])
     with pytest.raises(CommandError):
         call_command("verify_audit", org=org.slug)
     assert f"audit event seq {event.seq}" in capsys.readouterr().err
@@ -67,8 +60,8 @@ def test_verify_audit_names_an_altered_event(org, capsys):
 
 def test_verify_audit_detects_a_removed_event(org, capsys):
     first = AuditEvent.objects.filter(org=org).order_by("seq").first()
-    _tamper("DELETE FROM audit_auditevent WHERE id = %s", [first.pk])
-    _tamper("DELETE FROM audit_journalleaf WHERE id = %s", [first.leaf_id])
+    tamper("DELETE FROM audit_auditevent WHERE id = %s", [first.pk])
+    tamper("DELETE FROM audit_journalleaf WHERE id = %s", [first.leaf_id])
     with pytest.raises(CommandError):
         call_command("verify_audit", org=org.slug)
     assert "missing or reordered" in capsys.readouterr().err
@@ -76,9 +69,9 @@ def test_verify_audit_detects_a_removed_event(org, capsys):
 
 def test_verify_audit_detects_reordering(org, capsys):
     a, b = JournalLeaf.objects.filter(org=org).order_by("index")[:2]
-    _tamper("UPDATE audit_journalleaf SET index = -1 WHERE id = %s", [a.pk])
-    _tamper("UPDATE audit_journalleaf SET index = %s WHERE id = %s", [a.index, b.pk])
-    _tamper("UPDATE audit_journalleaf SET index = %s WHERE id = %s", [b.index, a.pk])
+    tamper("UPDATE audit_journalleaf SET index = -1 WHERE id = %s", [a.pk])
+    tamper("UPDATE audit_journalleaf SET index = %s WHERE id = %s", [a.index, b.pk])
+    tamper("UPDATE audit_journalleaf SET index = %s WHERE id = %s", [b.index, a.pk])
     with pytest.raises(CommandError):
         call_command("verify_audit", org=org.slug)
     assert "FAILED" in capsys.readouterr().err
@@ -86,8 +79,8 @@ def test_verify_audit_detects_reordering(org, capsys):
 
 def test_verify_audit_detects_truncation(org, capsys):
     last = JournalLeaf.objects.filter(org=org).order_by("-index").first()
-    _tamper("DELETE FROM audit_auditevent WHERE leaf_id = %s", [last.pk])
-    _tamper("DELETE FROM audit_journalleaf WHERE id = %s", [last.pk])
+    tamper("DELETE FROM audit_auditevent WHERE leaf_id = %s", [last.pk])
+    tamper("DELETE FROM audit_journalleaf WHERE id = %s", [last.pk])
     with pytest.raises(CommandError):
         call_command("verify_audit", org=org.slug)
     assert "removed from the end" in capsys.readouterr().err

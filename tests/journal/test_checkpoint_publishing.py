@@ -18,22 +18,9 @@ from journal.notes import parse_checkpoint, verify_note
 from journal.services import latest_checkpoint
 from snapshots.models import ReportOutcome, Snapshot
 from tenants.choices import Role
-from tests.conftest import real_worker
+from tests.conftest import real_worker, wait_for
 from tests.journal.tsa import LocalTSA
 from tests.snapshots.conftest import fp, server_report
-
-# A deadline for real processes to get there, never a claim about speed.
-PATIENCE_SECONDS = 90
-
-
-def wait_for(predicate, what):
-    deadline = time.monotonic() + PATIENCE_SECONDS
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def head_index(org) -> int:

@@ -11,7 +11,6 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 
 from audit.context import AuditContext
 from audit.models import AuditEvent
@@ -26,18 +25,11 @@ from snapshots.services.environments import create_or_update_environment
 from snapshots.services.ingest import ingest_report
 from snapshots.services.reports import accept_report
 from tenants.services import create_service_account
+from tests.conftest import tamper
 
 pytestmark = pytest.mark.django_db
 
 
-def _tamper(sql, params=()):
-    """Change rows as the database owner would: with the append-only triggers switched off."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 def _report(*fingerprints) -> bytes:
@@ -88,7 +80,7 @@ def test_untouched_history_verifies_with_its_tree_and_checkpoints(org, history, 
 
 def test_one_byte_of_a_snapshot_row_is_named_by_its_leaf(org, history, capsys):
     snapshot = history[1]
-    _tamper("UPDATE snapshots_snapshot SET artifacts_digest = "
+    tamper("UPDATE snapshots_snapshot SET artifacts_digest = "
             "(CASE WHEN left(artifacts_digest, 1) = '0' THEN '1' ELSE '0' END) || substr(artifacts_digest, 2) "
             "WHERE id = %s", [snapshot.pk])
     err = _failure(org, capsys)
@@ -99,7 +91,7 @@ def test_one_byte_of_a_snapshot_row_is_named_by_its_leaf(org, history, capsys):
 def test_one_byte_of_a_leaf_payload_is_named(org, history, capsys):
     leaf = history[2].leaf
     flipped = leaf.payload[:-2] + chr(ord(leaf.payload[-2]) ^ 1) + leaf.payload[-1]
-    _tamper("UPDATE audit_journalleaf SET payload = %s WHERE id = %s", [flipped, leaf.pk])
+    tamper("UPDATE audit_journalleaf SET payload = %s WHERE id = %s", [flipped, leaf.pk])
     err = _failure(org, capsys)
     assert f"acme: FAILED at leaf #{leaf.index}: payload does not match its leaf hash" in err
 
@@ -115,10 +107,10 @@ def _rechain(org, start: int, change) -> None:
         payload["prev"] = prev
         raw = canonical_json(payload)
         new_hash = leaf_hash(raw)
-        _tamper("UPDATE audit_journalleaf SET payload = %s, leaf_hash = %s, prev_hash = %s WHERE id = %s",
+        tamper("UPDATE audit_journalleaf SET payload = %s, leaf_hash = %s, prev_hash = %s WHERE id = %s",
                 [raw.decode(), new_hash, prev, leaf.pk])
         prev = new_hash
-    _tamper("UPDATE audit_journalhead SET last_hash = %s WHERE org_id = %s", [prev, org.pk])
+    tamper("UPDATE audit_journalhead SET last_hash = %s WHERE org_id = %s", [prev, org.pk])
 
 
 def test_a_rewritten_chain_inside_the_tree_is_named_by_the_first_stored_node(org, history, capsys):
@@ -144,7 +136,7 @@ def test_the_last_leaf_rewritten_is_caught_by_the_checkpoint_root(org, history, 
 
 def test_a_stored_node_changed_is_named(org, history):
     node = JournalNode.objects.get(org=org, level=2, index=1)
-    _tamper("UPDATE journal_journalnode SET hash = %s WHERE id = %s", ["ab" * 32, node.pk])
+    tamper("UPDATE journal_journalnode SET hash = %s WHERE id = %s", ["ab" * 32, node.pk])
     problem = verify_journal(org)
     assert problem.index == 5
     assert "Merkle node 2/1 (Merkle leaves 4..7, journal leaves #5..#8) does not match the leaves" in problem.message
@@ -153,7 +145,7 @@ def test_a_stored_node_changed_is_named(org, history):
 def test_a_checkpoint_note_changed_fails_its_signature(org, history):
     checkpoint = JournalCheckpoint.objects.get(org=org)
     note = checkpoint.note.replace(f"\n{checkpoint.size}\n", f"\n{checkpoint.size + 1}\n")
-    _tamper("UPDATE journal_journalcheckpoint SET note = %s WHERE id = %s", [note, checkpoint.pk])
+    tamper("UPDATE journal_journalcheckpoint SET note = %s WHERE id = %s", [note, checkpoint.pk])
     problem = verify_journal(org)
     assert problem.index == checkpoint.size
     assert "signature" in problem.message and "does not verify" in problem.message
@@ -162,9 +154,9 @@ def test_a_checkpoint_note_changed_fails_its_signature(org, history):
 def test_reordered_leaves_are_named(org, history, capsys):
     snapshot_leaf = history[1].leaf
     after = JournalLeaf.objects.get(org=org, index=snapshot_leaf.index + 1)
-    _tamper("UPDATE audit_journalleaf SET index = -1 WHERE id = %s", [snapshot_leaf.pk])
-    _tamper("UPDATE audit_journalleaf SET index = %s WHERE id = %s", [snapshot_leaf.index, after.pk])
-    _tamper("UPDATE audit_journalleaf SET index = %s WHERE id = %s", [after.index, snapshot_leaf.pk])
+    tamper("UPDATE audit_journalleaf SET index = -1 WHERE id = %s", [snapshot_leaf.pk])
+    tamper("UPDATE audit_journalleaf SET index = %s WHERE id = %s", [snapshot_leaf.index, after.pk])
+    tamper("UPDATE audit_journalleaf SET index = %s WHERE id = %s", [after.index, snapshot_leaf.pk])
     err = _failure(org, capsys)
     assert (f"acme: FAILED at leaf #{snapshot_leaf.index}: reordered: the leaf stored here was written as "
             f"#{after.index}") in err
@@ -181,14 +173,14 @@ def test_a_rewritten_tail_is_self_consistent_but_inconsistent_with_a_kept_checkp
     # The operator deletes the three newest leaves and everything built over them: the audit events that
     # point at them, the Merkle nodes, the tree row and the checkpoints that cover them; then resets the
     # head to the last kept leaf so the real services chain new leaves from there.
-    _tamper("DELETE FROM audit_auditevent WHERE leaf_id IN "
+    tamper("DELETE FROM audit_auditevent WHERE leaf_id IN "
             "(SELECT id FROM audit_journalleaf WHERE org_id = %s AND index > %s)", [org.pk, kept_size])
-    _tamper("DELETE FROM audit_journalleaf WHERE org_id = %s AND index > %s", [org.pk, kept_size])
-    _tamper("DELETE FROM journal_journalnode WHERE org_id = %s", [org.pk])
-    _tamper("DELETE FROM journal_journalcheckpoint WHERE org_id = %s AND size > %s", [org.pk, kept_size])
-    _tamper("DELETE FROM journal_journaltree WHERE org_id = %s", [org.pk])
+    tamper("DELETE FROM audit_journalleaf WHERE org_id = %s AND index > %s", [org.pk, kept_size])
+    tamper("DELETE FROM journal_journalnode WHERE org_id = %s", [org.pk])
+    tamper("DELETE FROM journal_journalcheckpoint WHERE org_id = %s AND size > %s", [org.pk, kept_size])
+    tamper("DELETE FROM journal_journaltree WHERE org_id = %s", [org.pk])
     last = JournalLeaf.objects.get(org=org, index=kept_size)
-    _tamper("UPDATE audit_journalhead SET last_index = %s, last_hash = %s WHERE org_id = %s",
+    tamper("UPDATE audit_journalhead SET last_index = %s, last_hash = %s WHERE org_id = %s",
             [kept_size, last.leaf_hash, org.pk])
     _audit_events(org, ["other-1", "other-2", "other-3", "other-4", "other-5"])
     rewritten = publish_checkpoint(org.pk)
@@ -224,5 +216,5 @@ def test_verify_audit_outside_a_transaction_reads_one_consistent_snapshot(transa
     call_command("verify_audit", org=org.slug)
     assert "initech: ok" in capsys.readouterr().out
     node = JournalNode.objects.filter(org=org).first()
-    _tamper("UPDATE journal_journalnode SET hash = %s WHERE id = %s", ["cd" * 32, node.pk])
+    tamper("UPDATE journal_journalnode SET hash = %s WHERE id = %s", ["cd" * 32, node.pk])
     assert "does not match the leaves" in _failure(org, capsys)

@@ -5,7 +5,6 @@ import contextlib
 import http.server
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -120,15 +119,3 @@ def row_locked(model, pk):
                                [pk]).fetchone()
             assert row, f"no {table} row {pk}"
             yield
-
-
-def wait_for(predicate, what: str, limit: float = 120):
-    """Poll ``predicate`` until it returns something true; a bound on waiting, not a timing assertion."""
-    deadline = time.monotonic() + limit
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.2)

@@ -14,8 +14,8 @@ from journal.models import JournalHead
 from reports.models import AuditReport
 from snapshots.services.environments import create_or_update_environment
 from tenants.choices import Role
-from tests.conftest import real_worker
-from tests.reports.conftest import row_locked, wait_for
+from tests.conftest import real_worker, wait_for
+from tests.reports.conftest import row_locked
 
 ORG_RANGE = {"kind": "org", "from": "2000-01-01", "to": "2100-01-01"}
 

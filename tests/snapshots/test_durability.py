@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,21 +21,10 @@ from snapshots.models import Report, ReportOutcome, Snapshot, SnapshotEntry
 from snapshots.services.ingest import PAUSE_ENV, ingest_report
 from snapshots.services.reports import ingest_backlog, pending_reports, sweep_pending_reports
 from tenants.choices import Role
-from tests.conftest import real_worker
+from tests.conftest import real_worker, wait_for
 from tests.snapshots.conftest import fp, server_report
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, timeout=60.0, what="condition"):
-    """Poll until predicate() is truthy (a deadline for a real process, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def put_report(client, body, env="prod", key=None):
@@ -131,7 +119,7 @@ def _redis(port: int) -> subprocess.Popen:
         except OSError:
             return False
 
-    wait_for(up, timeout=20, what="redis-server to start")
+    wait_for(up, limit=20, what="redis-server to start")
     return process
 
 
@@ -336,7 +324,7 @@ def test_sixty_reports_through_kill_9_broker_loss_and_two_workers_all_become_his
         processes += [_beat(sweeper, tmp_path), _worker(pausable), _worker(pausable)]
         report(range(1, 15))
         # Deadlines for real processes only (a worker start imports the whole project): never a timing assertion.
-        wait_for(lambda: all(outcome_of(i) for i in ids), timeout=180, what="reports 1-14 to be ingested")
+        wait_for(lambda: all(outcome_of(i) for i in ids), limit=180, what="reports 1-14 to be ingested")
         marker.unlink()  # armed: whichever worker ingests report 15 pauses in it, its rows written
         report([15])
         paused = int(wait_for(lambda: marker.exists() and marker.read_text(), what="a worker to pause in report 15"))
@@ -352,7 +340,7 @@ def test_sixty_reports_through_kill_9_broker_loss_and_two_workers_all_become_his
         _broker_down(private_broker)
         report(range(56, 61))
         _broker_back_empty(private_broker)  # nothing will ever publish 56-60 again but the sweeper
-        wait_for(lambda: outcome_of(ids[-1]), timeout=180, what="the sweeper to bring in the last reports")
+        wait_for(lambda: outcome_of(ids[-1]), limit=180, what="the sweeper to bring in the last reports")
     finally:
         for process in processes:
             _stop(process)
@@ -380,7 +368,7 @@ def test_two_workers_racing_over_shuffled_redeliveries_ingest_each_report_once_i
     broker = {"CELERY_BROKER_URL": f"redis://127.0.0.1:{private_broker['port']}/0"}
     workers = [_worker(broker), _worker(broker)]
     try:
-        wait_for(lambda: all(outcome_of(i) for i in ids), timeout=180, what="every report to be ingested")
+        wait_for(lambda: all(outcome_of(i) for i in ids), limit=180, what="every report to be ingested")
         wait_for(lambda: ingest_backlog() == 0, what="the duplicate messages to be consumed")
     finally:
         for worker in workers:
