@@ -24,6 +24,8 @@ from django.db import connection
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
+from csm.errors import ServiceError
+from csm.lib.fingerprints import is_fingerprint, is_fingerprint_prefix
 from evidence.choices import AttestationType, Verification
 from evidence.models import Artifact, Attestation, Flow, Trail
 from snapshots.selectors import fingerprint_history
@@ -133,8 +135,9 @@ def trail_compliance(trail: Trail) -> dict:
     for artifact in artifacts:
         record = artifact_record_compliance(artifact)
         result["artifacts"].append({"fingerprint": artifact.fingerprint, "name": artifact.template_name
-                                    or artifact.filename, "compliant": record["compliant"],
-                                    "reasons": record["reasons"]})
+                                    or artifact.filename, "template_name": artifact.template_name,
+                                    "filename": artifact.filename, "compliant": record["compliant"],
+                                    "reasons": record["reasons"], "attestations": record["attestations"]})
         if not record["compliant"]:
             result["reasons"].append(f"artifact {artifact.template_name or artifact.filename} is non-compliant")
     result["compliant"] = not result["reasons"]
@@ -244,6 +247,32 @@ def attestations_for(org, fingerprint: str) -> dict[str, dict]:
             out[entry["name"]] = {"type": entry["type"], "is_compliant": entry["effective_compliant"],
                                   "overridden": entry["overridden"], "flow": record["flow"], "id": entry["id"]}
     return out
+
+
+AMBIGUOUS_LISTED = 5  # how many of the matching fingerprints an ambiguous-prefix error names
+
+
+def resolve_fingerprint(org, flow: Flow, value: str) -> str:
+    """The full fingerprint ``value`` names in ``flow``: itself when it has 64 hex digits, else the one
+    fingerprint the flow reported that starts with it (kosli ``get artifact flow@184c7`` takes a unique
+    prefix of 5 to 64 digits). Not hex, or shorter than 5: 400. No match: 404. Two or more: 400 naming a
+    few of them, so the person can type a longer prefix — not 409, which the CLI's HTTP client takes for a
+    lock conflict and retries (``internal/requests/requests.go`` checkRetry)."""
+    if is_fingerprint(value):
+        return value
+    if not is_fingerprint_prefix(value):
+        raise ServiceError("fingerprint must be 5 to 64 lowercase hex digits (a SHA-256 digest or a unique "
+                           "prefix of one)", "fingerprint")
+    matches = list(Artifact.objects.for_org(org).filter(flow=flow, fingerprint__startswith=value)
+                   .order_by("fingerprint").values_list("fingerprint", flat=True).distinct()[:AMBIGUOUS_LISTED + 1])
+    if not matches:
+        raise ServiceError(f"Artifact with fingerprint prefix '{value}' does not exist in flow '{flow.name}'",
+                           "fingerprint", code="not_found")
+    if len(matches) > 1:
+        listed = ", ".join(matches[:AMBIGUOUS_LISTED]) + (", ..." if len(matches) > AMBIGUOUS_LISTED else "")
+        raise ServiceError(f"Fingerprint prefix '{value}' is ambiguous in flow '{flow.name}': it matches "
+                           f"{listed}. Give more digits.", "fingerprint")
+    return matches[0]
 
 
 def where_it_runs(org, fingerprint: str) -> list[dict]:

@@ -14,9 +14,10 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
+from csm.api.kosli import is_kosli_cli
 from csm.api.parsers import load_body_json
 from evidence import archives, packages, selectors, services
-from evidence.api import uploads
+from evidence.api import kosli_shapes, uploads
 from evidence.api.serializers import (
     artifact_dict,
     attestation_dict,
@@ -147,7 +148,10 @@ class TrailDetailView(EvidenceView):
     @READ
     def get(self, request, org, flow, trail):
         trail = self.trail(self.flow(flow), trail)
-        return Response(trail_dict(trail, selectors.trail_compliance(trail)))
+        compliance = selectors.trail_compliance(trail)
+        data = trail_dict(trail, compliance)
+        data.update(kosli_shapes.trail_fields(request, self.org, trail, compliance, is_kosli_cli(request)))
+        return Response(data)
 
 
 class ArtifactsView(EvidenceView):
@@ -167,30 +171,32 @@ class ArtifactsView(EvidenceView):
         return Response(artifact_dict(artifact), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-def _fingerprint(value: str) -> str:
-    return services.validate_fingerprint(value)
-
-
 class ArtifactView(EvidenceView):
     """``GET /api/v2/artifacts/{org}/{flow}/fingerprint/{sha}``: provenance, attestations (parsed
-    results, evidence), compliance, and where the artifact runs now and ran before."""
+    results, evidence), compliance, and where the artifact runs now and ran before. ``sha`` may be a unique
+    prefix of 5 to 64 hex digits (kosli ``get artifact flow@184c7``). The answer also carries the fields
+    the kosli CLI prints (``evidence.api.kosli_shapes.artifact_fields``): ``created_at`` is epoch seconds
+    there, csm's ISO time is ``created_at_iso``."""
 
     @READ
     def get(self, request, org, flow, fingerprint):
         flow = self.flow(flow)
-        fingerprint = _fingerprint(fingerprint)
+        fingerprint = selectors.resolve_fingerprint(self.org, flow, fingerprint)
         records = list(Artifact.objects.for_org(self.org).filter(flow=flow, fingerprint=fingerprint)
                        .select_related("flow", "trail", "leaf"))
         if not records:
             raise ApiError(404, "not_found", f"flow {flow.name!r} reported no artifact {fingerprint}")
-        attestations = (Attestation.objects.for_org(self.org).filter(artifact__in=records)
-                        .select_related("flow", "trail", "artifact", "custom_type", "leaf")
-                        .prefetch_related("evidence_links__evidence_file__org", "evidence_links__evidence_file__leaf"))
+        attestations = list(Attestation.objects.for_org(self.org).filter(artifact__in=records)
+                            .select_related("flow", "trail", "artifact", "custom_type", "leaf")
+                            .prefetch_related("evidence_links__evidence_file__org",
+                                              "evidence_links__evidence_file__leaf"))
         data = artifact_dict(records[0])
         data["reports"] = [artifact_dict(record) for record in records]
         data["attestations"] = [attestation_dict(a) for a in attestations]
         data["compliance"] = selectors.artifact_compliance(self.org, fingerprint)
         data["running"] = selectors.where_it_runs(self.org, fingerprint)
+        data.update(kosli_shapes.artifact_fields(request, self.org, records[0], records, attestations,
+                                                 data["compliance"], data["running"], is_kosli_cli(request)))
         return Response(data)
 
 
@@ -295,7 +301,7 @@ class ArtifactPackageView(EvidenceView):
     @FILE
     def get(self, request, org, flow, fingerprint):
         flow = self.flow(flow)
-        fingerprint = _fingerprint(fingerprint)
+        fingerprint = services.validate_fingerprint(fingerprint)
         artifacts = list(Artifact.objects.for_org(self.org).filter(flow=flow, fingerprint=fingerprint)
                          .select_related("flow", "trail", "leaf"))
         if not artifacts:

@@ -1,0 +1,143 @@
+"""The fields the kosli CLI reads from ``get artifact`` and ``get trail`` / ``evaluate trail(s)``, with
+kosli's names and types, added to csm's own answer (csm's fields stay as they are).
+
+The CLI decodes these answers into ``map[string]interface{}`` and type-asserts what it prints: a string
+where it expects a number, or a missing key it asserts to be a string, panics or errors
+(``cmd/kosli/getArtifact.go`` printArtifactsJsonAsTable, ``cmd/kosli/getTrail.go`` printTrailAsTable /
+eventFields, ``internal/evaluate/transform.go``). Times it prints are epoch seconds (``formattedTimestamp``);
+times a Rego policy reads from ``attestations_statuses`` are RFC 3339 strings (kosli's
+``internal/evaluate/opa_contract_test.go`` parses them with ``time.parse_rfc3339_ns``)."""
+
+from django.urls import reverse
+
+from evidence.selectors import required_for_artifact
+
+COMPLIANT, NON_COMPLIANT, INCOMPLETE, MISSING = "COMPLIANT", "NON-COMPLIANT", "INCOMPLETE", "MISSING"
+
+
+def epoch(moment) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def rfc3339(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
+
+
+def state_of(compliant: bool | None, attestations: list[dict]) -> str:
+    """kosli's compliance state from csm's compliance and its evaluated attestations (``evaluate``'s
+    entries): COMPLIANT; NON-COMPLIANT when an attestation is effectively non-compliant; otherwise
+    INCOMPLETE (something required is only missing, or csm cannot say: no provenance)."""
+    if compliant:
+        return COMPLIANT
+    if any(entry["effective_compliant"] is False for entry in attestations):
+        return NON_COMPLIANT
+    return INCOMPLETE
+
+
+def _run(run: dict, index_key: str) -> dict:
+    return {**run, "environment_name": run["environment"], "snapshot_index": run[index_key]}
+
+
+def artifact_fields(request, org, artifact, records, attestations, compliance: dict, runs: list[dict],
+                    kosli_cli: bool) -> dict:
+    """kosli's artifact answer fields for ``artifact`` (the report csm shows first) and every report of its
+    fingerprint. ``running`` keeps csm's meaning (every run, ``running`` true or false) for csm's clients;
+    the kosli CLI prints every entry of ``running`` as "Running in environments", so it gets only the runs
+    still going and reads the ended ones from ``exited``."""
+    current = [_run(run, "last_index") for run in runs if run["running"]]
+    ended = [{**_run(run, "to_index"), "timestamp": epoch(run["to_time"])} for run in runs if not run["running"]]
+    history = [{"event": f"{record.template_name or record.filename or record.fingerprint[:7]} reported in flow "
+                         f"{record.flow.name}" + (f" trail {record.trail.name}" if record.trail_id else ""),
+                "timestamp": epoch(record.created_at)} for record in records]
+    history += [{"event": f"{attestation.name} attestation ({attestation.type_label}) reported",
+                 "timestamp": epoch(attestation.created_at)} for attestation in attestations]
+    for run in runs:
+        history.append({"event": f"started running in {run['environment']}#{run['from_index']}",
+                        "timestamp": epoch(run["from_time"])})
+        if not run["running"]:
+            history.append({"event": f"exited {run['environment']}#{run['to_index']}",
+                            "timestamp": epoch(run["to_time"])})
+    history.sort(key=lambda event: event["timestamp"] or 0)
+    fields = {
+        "flow_name": artifact.flow.name,
+        "trail_name": artifact.trail.name if artifact.trail_id else None,
+        "template_reference_name": artifact.template_name or None,
+        "filename": artifact.filename or "",
+        "git_commit": artifact.git_commit or "", "commit_url": artifact.commit_url or "",
+        "build_url": artifact.build_url or "",
+        "html_url": request.build_absolute_uri(reverse("artifact-detail", args=[org.slug, artifact.fingerprint])),
+        "state": state_of(compliance["compliant"],
+                          [entry for record in compliance["records"] for entry in record["attestations"]]),
+        "created_at": epoch(artifact.created_at), "created_at_iso": artifact.created_at,
+        "exited": ended, "history": history,
+    }
+    if kosli_cli:
+        fields["running"] = current
+    return fields
+
+
+def _attestation_status(request, org, trail, attestation, name: str, kind: str, required: bool) -> dict:
+    """One entry of kosli's ``attestations_statuses``. ``attestation_id`` is null: the CLI fetches every
+    string id from ``GET /api/v2/attestations/{org}?attestation_id=`` to enrich a Rego input, a path csm
+    does not serve; csm's id is in ``csm_id``."""
+    if attestation is None:
+        return {"attestation_name": name, "attestation_type": kind, "attestation_id": None, "csm_id": None,
+                "status": MISSING, "is_compliant": None, "compliant": None, "unexpected": False,
+                "html_url": None, "created_at": None}
+    compliant = attestation["effective_compliant"]
+    url = reverse("attestation-detail", args=[org.slug, trail.flow.name, trail.name, attestation["id"]])
+    return {"attestation_name": name, "attestation_type": attestation["type"], "attestation_id": None,
+            "csm_id": attestation["id"], "status": "COMPLETE", "is_compliant": compliant, "compliant": compliant,
+            "unexpected": not required, "html_url": request.build_absolute_uri(url),
+            "created_at": rfc3339(attestation["created_at"])}
+
+
+def _statuses(request, org, trail, expected: list[dict], evaluated: dict) -> list[dict]:
+    """Every expected attestation (MISSING when not reported) then every reported one the template does not
+    name (``unexpected``), like kosli's trail answer."""
+    reported = {entry["name"]: entry for entry in evaluated["attestations"]}
+    out = [_attestation_status(request, org, trail, reported.get(item["name"]), item["name"],
+                               item.get("type", "generic"), True) for item in expected]
+    expected_names = {item["name"] for item in expected}
+    out += [_attestation_status(request, org, trail, entry, name, entry["type"], False)
+            for name, entry in reported.items() if name not in expected_names]
+    return out
+
+
+def trail_fields(request, org, trail, compliance: dict, kosli_cli: bool) -> dict:
+    """kosli's ``compliance_state``, ``is_compliant``, ``last_modified_at`` and ``compliance_status``
+    (``status``, ``is_compliant``, ``attestations_statuses`` list, ``artifacts_statuses`` keyed by template
+    name) for a trail, from csm's ``trail_compliance``."""
+    template = trail.effective_template() or {}
+    state = state_of(compliance["compliant"], compliance["attestations"] + [
+        entry for record in compliance["artifacts"] for entry in record["attestations"]])
+    typed = {item["name"]: item.get("type", "generic") for entry in template.get("artifacts", [])
+             for item in entry.get("attestations", [])}
+    artifacts_statuses = {}
+    for record in compliance["artifacts"]:
+        expected = [{"name": name, "type": typed.get(name, "generic")}
+                    for name in required_for_artifact(template, record["template_name"])]
+        artifacts_statuses[record["name"] or record["fingerprint"]] = {
+            "status": state_of(record["compliant"], record["attestations"]), "is_compliant": record["compliant"],
+            "fingerprint": record["fingerprint"], "artifact_name": record["filename"],
+            "attestations_statuses": _statuses(request, org, trail, expected, record)}
+    for entry in template.get("artifacts", []):
+        if entry["name"] != "*" and entry["name"] not in artifacts_statuses:
+            artifacts_statuses[entry["name"]] = {
+                "status": MISSING, "is_compliant": False, "fingerprint": None, "artifact_name": None,
+                "attestations_statuses": [_attestation_status(request, org, trail, None, item["name"],
+                                                              item.get("type", "generic"), True)
+                                          for item in entry.get("attestations", [])]}
+    fields = {
+        "compliance_state": state, "is_compliant": bool(compliance["compliant"]),
+        "last_modified_at": epoch(trail.updated_at),
+        "compliance_status": {
+            "status": state, "is_compliant": bool(compliance["compliant"]),
+            "attestations_statuses": _statuses(request, org, trail, template.get("trail", []), compliance),
+            "artifacts_statuses": artifacts_statuses,
+        },
+    }
+    if kosli_cli and not trail.git_commit_info:
+        # The CLI asserts sha1/author/message/timestamp on any git_commit_info object; an empty one panics.
+        fields["git_commit_info"] = None
+    return fields
