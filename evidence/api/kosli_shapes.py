@@ -10,7 +10,7 @@ times a Rego policy reads from ``attestations_statuses`` are RFC 3339 strings (k
 
 from django.urls import reverse
 
-from evidence.selectors import required_for_artifact
+from evidence.selectors import required_for_artifact, where_it_runs
 
 COMPLIANT, NON_COMPLIANT, INCOMPLETE, MISSING = "COMPLIANT", "NON-COMPLIANT", "INCOMPLETE", "MISSING"
 
@@ -104,6 +104,50 @@ def _statuses(request, org, trail, expected: list[dict], evaluated: dict) -> lis
     return out
 
 
+def _commit(info: dict) -> dict | None:
+    return info or None
+
+
+def trail_events(org, trail) -> list[dict]:
+    """kosli's trail ``events``, oldest first, with the fields ``cmd/kosli/getTrail.go`` eventFields reads
+    for each ``type``: ``timestamp`` (epoch seconds, asserted float64), ``is_compliant``,
+    ``git_commit_info``, ``attestation_type``, ``template_reference_name``, ``target_artifact``,
+    ``artifact_name``, ``environment_name``, ``snapshot_index``. ``attestation_id`` is null, as in
+    ``attestations_statuses``."""
+    events = [{"type": "trail_reported", "timestamp": epoch(trail.created_at),
+               "git_commit_info": _commit(trail.git_commit_info)}]
+    artifacts = list(trail.artifacts.all())
+    by_id = {artifact.pk: artifact for artifact in artifacts}
+    for artifact in artifacts:
+        name = artifact.template_name or artifact.filename
+        events.append({"type": "artifact_creation_reported", "timestamp": epoch(artifact.created_at),
+                       "artifact_name": artifact.filename, "template_reference_name": name,
+                       "fingerprint": artifact.fingerprint, "git_commit_info": _commit(artifact.git_commit_info)})
+        for run in where_it_runs(org, artifact.fingerprint):
+            if run["from_time"] is not None:
+                events.append({"type": "artifact_started_running", "timestamp": epoch(run["from_time"]),
+                               "template_reference_name": name, "environment_name": run["environment"],
+                               "snapshot_index": run["from_index"]})
+            if run["to_time"] is not None:
+                events.append({"type": "artifact_stopped_running", "timestamp": epoch(run["to_time"]),
+                               "template_reference_name": name, "environment_name": run["environment"],
+                               "snapshot_index": run["to_index"]})
+    for attestation in trail.attestations.select_related("custom_type"):
+        event = {"timestamp": epoch(attestation.created_at), "attestation_type": attestation.type_label,
+                 "template_reference_name": attestation.name, "attestation_id": None, "csm_id": attestation.pk,
+                 "is_compliant": attestation.is_compliant, "git_commit_info": _commit(attestation.git_commit_info)}
+        bound = by_id.get(attestation.artifact_id)
+        if bound is not None or attestation.target_artifact or attestation.artifact_fingerprint:
+            event["type"] = "artifact_attestation_reported"
+            event["target_artifact"] = (bound.template_name or bound.filename) if bound is not None \
+                else attestation.target_artifact or attestation.artifact_fingerprint
+        else:
+            event["type"] = "trail_attestation_reported"
+        events.append(event)
+    events.sort(key=lambda event: event["timestamp"])
+    return events
+
+
 def trail_fields(request, org, trail, compliance: dict, kosli_cli: bool) -> dict:
     """kosli's ``compliance_state``, ``is_compliant``, ``last_modified_at`` and ``compliance_status``
     (``status``, ``is_compliant``, ``attestations_statuses`` list, ``artifacts_statuses`` keyed by template
@@ -129,6 +173,7 @@ def trail_fields(request, org, trail, compliance: dict, kosli_cli: bool) -> dict
                                                               item.get("type", "generic"), True)
                                           for item in entry.get("attestations", [])]}
     fields = {
+        "events": trail_events(org, trail),
         "compliance_state": state, "is_compliant": bool(compliance["compliant"]),
         "last_modified_at": epoch(trail.updated_at),
         "compliance_status": {

@@ -204,3 +204,43 @@ def test_evaluate_trail_input_has_kosli_rego_fields(reporter, kosli):
         assert datetime.fromisoformat(entry["created_at"]).tzinfo is not None
     page = reporter.get(statuses["jira-ticket"]["html_url"].removeprefix("http://testserver"))
     assert page.status_code in (200, 302)
+
+
+def test_get_trail_events_have_what_the_cli_prints(reporter, kosli, org, django_capture_on_commit_callbacks):
+    """cmd/kosli/getTrail.go eventFields: every event's ``timestamp`` asserted float64 and ``type`` asserted
+    string; per type it reads ``attestation_type`` + ``template_reference_name`` (trail attestation),
+    ``target_artifact`` too (artifact attestation), ``artifact_name`` (artifact created),
+    ``environment_name`` + ``snapshot_index`` (started / stopped running), and ``is_compliant``,
+    ``git_commit_info.sha1`` for the compliance and commit columns."""
+    make_flow(reporter, template=TEMPLATE)
+    begin_trail(reporter, commit=COMMIT)
+    assert attest(reporter, "acme", "backend", "build-1", "generic",
+                  {"attestation_name": "jira-ticket", "is_compliant": True}).status_code == 201
+    assert report_artifact(reporter, FP, commit=COMMIT).status_code == 201
+    assert attest(reporter, "acme", "backend", "build-1", "generic",
+                  {"attestation_name": "scan", "artifact_fingerprint": FP, "is_compliant": False}).status_code == 201
+    env, _ = create_or_update_environment(AuditContext.system("test"), org, "prod", "server")
+    snapshot(org, env, [FP], django_capture_on_commit_callbacks)
+    snapshot(org, env, ["e" * 64], django_capture_on_commit_callbacks)
+
+    status, trail = kosli("/api/v2/trails/acme/backend/build-1")
+    assert status == 200
+    events = trail["events"]
+    assert all(isinstance(event["timestamp"], float) and isinstance(event["type"], str) for event in events)
+    assert [event["timestamp"] for event in events] == sorted(event["timestamp"] for event in events)
+    by_type = {event["type"]: event for event in events}
+    assert set(by_type) == {"trail_reported", "trail_attestation_reported", "artifact_creation_reported",
+                            "artifact_attestation_reported", "artifact_started_running", "artifact_stopped_running"}
+    assert by_type["trail_reported"]["git_commit_info"]["sha1"] == COMMIT
+    trail_attestation = by_type["trail_attestation_reported"]
+    assert (trail_attestation["attestation_type"], trail_attestation["template_reference_name"],
+            trail_attestation["is_compliant"]) == ("generic", "jira-ticket", True)
+    on_artifact = by_type["artifact_attestation_reported"]
+    assert (on_artifact["target_artifact"], on_artifact["template_reference_name"],
+            on_artifact["is_compliant"]) == ("backend-image", "scan", False)
+    assert by_type["artifact_creation_reported"]["artifact_name"] == "backend:1.0"
+    assert by_type["artifact_creation_reported"]["template_reference_name"] == "backend-image"
+    assert (by_type["artifact_started_running"]["environment_name"],
+            by_type["artifact_started_running"]["snapshot_index"]) == ("prod", 1)
+    assert (by_type["artifact_stopped_running"]["environment_name"],
+            by_type["artifact_stopped_running"]["snapshot_index"]) == ("prod", 2)
