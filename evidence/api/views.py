@@ -174,18 +174,23 @@ class ArtifactsView(EvidenceView):
 class ArtifactView(EvidenceView):
     """``GET /api/v2/artifacts/{org}/{flow}/fingerprint/{sha}``: provenance, attestations (parsed
     results, evidence), compliance, and where the artifact runs now and ran before. ``sha`` may be a unique
-    prefix of 5 to 64 hex digits (kosli ``get artifact flow@184c7``). The answer also carries the fields
-    the kosli CLI prints (``evidence.api.kosli_shapes.artifact_fields``): ``created_at`` is epoch seconds
-    there, csm's ISO time is ``created_at_iso``."""
+    prefix of 5 to 64 hex digits (kosli ``get artifact flow@184c7``); ``?trail=`` keeps that trail's report
+    only (``--trail``). The answer also carries the fields the kosli CLI prints
+    (``evidence.api.kosli_shapes.artifact_fields``): ``created_at`` is epoch seconds there, csm's ISO time
+    is ``created_at_iso``."""
 
     @READ
     def get(self, request, org, flow, fingerprint):
         flow = self.flow(flow)
         fingerprint = selectors.resolve_fingerprint(self.org, flow, fingerprint)
-        records = list(Artifact.objects.for_org(self.org).filter(flow=flow, fingerprint=fingerprint)
-                       .select_related("flow", "trail", "leaf"))
+        records = Artifact.objects.for_org(self.org).filter(flow=flow, fingerprint=fingerprint)
+        trail = request.query_params.get("trail")
+        if trail:  # kosli get artifact --trail: that trail's report of it
+            records = records.filter(trail__name=trail)
+        records = list(records.select_related("flow", "trail", "leaf"))
         if not records:
-            raise ApiError(404, "not_found", f"flow {flow.name!r} reported no artifact {fingerprint}")
+            where = f" in trail {trail!r}" if trail else ""
+            raise ApiError(404, "not_found", f"flow {flow.name!r} reported no artifact {fingerprint}{where}")
         attestations = list(Attestation.objects.for_org(self.org).filter(artifact__in=records)
                             .select_related("flow", "trail", "artifact", "custom_type", "leaf")
                             .prefetch_related("evidence_links__evidence_file__org",

@@ -244,3 +244,20 @@ def test_get_trail_events_have_what_the_cli_prints(reporter, kosli, org, django_
             by_type["artifact_started_running"]["snapshot_index"]) == ("prod", 1)
     assert (by_type["artifact_stopped_running"]["environment_name"],
             by_type["artifact_stopped_running"]["snapshot_index"]) == ("prod", 2)
+
+
+def test_get_artifact_in_one_trail(reporter, kosli):
+    """cmd/kosli/getArtifact.go run: ``kosli get artifact backend@FP --trail build-2`` appends
+    ``?trail=build-2`` (url.Values.Encode) and expects that trail's report of the artifact; a trail that
+    did not report it is a 404."""
+    make_flow(reporter, template=TEMPLATE)
+    begin_trail(reporter, commit=COMMIT)
+    begin_trail(reporter, name="build-2", commit=COMMIT)
+    assert report_artifact(reporter, FP, commit=COMMIT).status_code == 201
+    assert report_artifact(reporter, FP, trail="build-2", commit=COMMIT).status_code == 201
+    status, artifact = kosli(f"/api/v2/artifacts/acme/backend/fingerprint/{FP[:8]}?trail=build-1")
+    assert status == 200 and artifact["trail_name"] == "build-1" and artifact["fingerprint"] == FP
+    status, artifact = kosli(f"/api/v2/artifacts/acme/backend/fingerprint/{FP}?trail=build-2")
+    assert status == 200 and artifact["trail_name"] == "build-2"
+    status, body = kosli(f"/api/v2/artifacts/acme/backend/fingerprint/{FP}?trail=other")
+    assert status == 404 and "other" in body["error"]["message"]
