@@ -12,10 +12,11 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
+from evidence.models import Attestation, Flow
 from policies import services
 from policies.models import AllowlistEntry
 from tenants.choices import Role
-from tests.policies.helpers import fp, make_env
+from tests.policies.helpers import CTX, PROVENANCE_POLICY, fp, make_env, report_flow_artifact
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +57,120 @@ def test_allow_artifact(org, token_for):
         "artifact_fingerprint": "NOT-HEX", "artifact_name": "x", "description": "y"})
     assert bad.status_code == 400 and "artifact_fingerprint" in bad.json()["error"]["fields"]
     assert AllowlistEntry.objects.count() == 1
+
+
+def flow_with_template(org, flow_name: str, fingerprint: str, required: list[tuple[str, str]]):
+    """A flow whose template asks every artifact for ``required`` (name, type) attestations, and a report
+    of ``fingerprint`` on its trail ``t1``."""
+    artifact = report_flow_artifact(org, flow_name, fingerprint)
+    Flow.objects.filter(pk=artifact.flow_id).update(template={"trail": [], "artifacts": [
+        {"name": "*", "attestations": [{"name": name, "type": kind} for name, kind in required]}]})
+    artifact.refresh_from_db()
+    return artifact
+
+
+def attest(artifact, name: str, kind: str, compliant: bool):
+    return Attestation.objects.create(org=artifact.org, flow=artifact.flow, trail=artifact.trail, artifact=artifact,
+                                      artifact_fingerprint=artifact.fingerprint, name=name, type=kind,
+                                      is_compliant=compliant)
+
+
+def read_like_print_assert_as_table(answer: dict) -> list[tuple]:
+    """What ``printAssertAsTable`` (cmd/kosli/assertArtifact.go) takes out of the answer, with the same
+    unchecked type assertions (a missing field or wrong type fails here as it panics there)."""
+    assert isinstance(answer["scope"], str) and isinstance(answer["compliant"], bool)
+    if answer["scope"] == "environment":
+        assert isinstance(answer["environment"], str)
+    if answer["scope"] in ("environment", "policy"):
+        for evaluation in answer["policy_evaluations"]:
+            assert {"policy_name", "status"} <= evaluation.keys()
+            if evaluation["status"] != "COMPLIANT":
+                for rule in evaluation["rule_evaluations"]:
+                    assert isinstance(rule["ignored"], bool)
+                    if not rule["ignored"] and not rule.get("satisfied"):
+                        assert isinstance(rule["rule"]["definition"], dict)
+                        assert all(isinstance(r["type"], str) for r in rule["resolutions"])
+    rows = []
+    assert isinstance(answer["flows"], list)
+    for flow in answer["flows"]:
+        assert isinstance(flow["flow"], str) and isinstance(flow["trail"], str)
+        for att in flow["compliance_status"]["attestations_statuses"]:
+            rows.append((flow["flow"], att["attestation_name"], att["attestation_type"], att["status"],
+                         att["is_compliant"], att["unexpected"]))
+        assert isinstance(answer["html_url"], str) and answer["html_url"].startswith("http")
+    return rows
+
+
+def test_assert_artifact_against_flow_templates(org, token_for):
+    """``cmd/kosli/assertArtifact.go`` ``assertArtifactOptions.run``: ``GET /api/v2/asserts/{org}/fingerprint/
+    {fp}`` with no query at all (neither ``--environment`` nor ``--policy``: kosli judges the artifact
+    against the templates of every flow it is found in) or with only ``?flow_name=`` (``--flow`` narrows
+    to that flow). The CLI exits non-zero unless ``compliant`` is true and prints per flow the trail and
+    each attestation's name, type, status, compliance and unexpected flag, then ``html_url``."""
+    token = token_for(org, Role.READER)
+    web = flow_with_template(org, "web-flow", fp(1), [("unit-tests", "junit"), ("scan", "snyk")])
+    attest(web, "unit-tests", "junit", True)
+    attest(web, "scan", "snyk", True)
+    attest(web, "extra", "generic", True)
+    url = f"/api/v2/asserts/acme/fingerprint/{fp(1)}"
+
+    alone = cli(token, "GET", url)
+    assert alone.status_code == 200, alone.content
+    answer = alone.json()
+    assert answer["compliant"] is True and answer["scope"] == "flow"
+    assert sorted(read_like_print_assert_as_table(answer)) == [
+        ("web-flow", "extra", "generic", "COMPLETE", True, True),
+        ("web-flow", "scan", "snyk", "COMPLETE", True, False),
+        ("web-flow", "unit-tests", "junit", "COMPLETE", True, False),
+    ]
+    assert [f["trail"] for f in answer["flows"]] == ["t1"]
+
+    # the same fingerprint reported by a second flow that misses an attestation: non-compliant across
+    # the org, still compliant when --flow narrows to the first
+    release = flow_with_template(org, "release-flow", fp(1), [("approval", "generic")])
+    across = cli(token, "GET", url).json()
+    assert across["compliant"] is False
+    assert ("release-flow", "approval", "generic", "MISSING", False, False) in read_like_print_assert_as_table(across)
+    assert {f["flow"] for f in across["flows"]} == {"web-flow", "release-flow"}
+    narrowed = cli(token, "GET", f"{url}?flow_name=web-flow").json()
+    assert narrowed["compliant"] is True and [f["flow"] for f in narrowed["flows"]] == ["web-flow"]
+    attest(release, "approval", "generic", False)
+    failing = cli(token, "GET", f"{url}?flow_name=release-flow").json()
+    assert failing["compliant"] is False
+    assert read_like_print_assert_as_table(failing) == [
+        ("release-flow", "approval", "generic", "COMPLETE", False, False)]
+
+    # kosli answers 404 for an artifact the flow (or, without --flow, no flow) reported
+    elsewhere = cli(token, "GET", f"/api/v2/asserts/acme/fingerprint/{fp(9)}?flow_name=web-flow")
+    assert elsewhere.status_code == 404
+    assert elsewhere.json()["error"]["message"] == (
+        f"Artifact with fingerprint '{fp(9)}' does not exist in flow 'web-flow' belonging to organization 'acme'")
+    assert cli(token, "GET", f"/api/v2/asserts/acme/fingerprint/{fp(9)}").status_code == 404
+    assert cli(token, "GET", f"{url}?flow_name=no-such-flow").status_code == 404
+
+
+def test_assert_artifact_in_environment_lists_its_flows(org, token_for, django_capture_on_commit_callbacks):
+    """``cmd/kosli/assertArtifact.go``: ``--environment prod`` (``?environment_name=prod``), optionally with
+    ``--flow`` (``&flow_name=``, in the order ``params.Encode()`` sorts keys). ``printAssertAsTable`` reads
+    ``environment``, the policy evaluations, and then ``flows`` whatever the scope: a missing ``flows``
+    made the printer panic."""
+    env = make_env(org)
+    services.save_policy(CTX, org, "needs-provenance", PROVENANCE_POLICY)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.attach_policies(CTX, org, env, ["needs-provenance"])
+    web = flow_with_template(org, "web-flow", fp(1), [("unit-tests", "junit")])
+    attest(web, "unit-tests", "junit", True)
+    token = token_for(org, Role.READER)
+    url = f"/api/v2/asserts/acme/fingerprint/{fp(1)}"
+    answer = cli(token, "GET", f"{url}?environment_name=prod").json()
+    assert answer["compliant"] is True and answer["scope"] == "environment" and answer["environment"] == "prod"
+    assert read_like_print_assert_as_table(answer) == [("web-flow", "unit-tests", "junit", "COMPLETE", True, False)]
+    # params.Encode() sorts: environment_name before flow_name
+    narrowed = cli(token, "GET", f"{url}?environment_name=prod&flow_name=web-flow").json()
+    assert [f["flow"] for f in narrowed["flows"]] == ["web-flow"]
+    assert cli(token, "GET", f"{url}?environment_name=prod&flow_name=other").status_code == 404
+    # an artifact no flow reported: judged by the environment's policies, with no flows to print
+    unknown = cli(token, "GET", f"/api/v2/asserts/acme/fingerprint/{fp(2)}?environment_name=prod").json()
+    assert unknown["compliant"] is False and read_like_print_assert_as_table(unknown) == []
+    by_policy = cli(token, "GET", f"{url}?policy_name=needs-provenance").json()
+    assert by_policy["scope"] == "policy" and len(read_like_print_assert_as_table(by_policy)) == 1
