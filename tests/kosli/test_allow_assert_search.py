@@ -12,11 +12,11 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from evidence.models import Attestation, Flow
+from evidence.models import Artifact, Attestation, Flow, Trail
 from policies import services
 from policies.models import AllowlistEntry
 from tenants.choices import Role
-from tests.policies.helpers import CTX, PROVENANCE_POLICY, fp, make_env, report_flow_artifact
+from tests.policies.helpers import CTX, PROVENANCE_POLICY, fp, ingest, make_env, report_flow_artifact
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +174,65 @@ def test_assert_artifact_in_environment_lists_its_flows(org, token_for, django_c
     assert unknown["compliant"] is False and read_like_print_assert_as_table(unknown) == []
     by_policy = cli(token, "GET", f"{url}?policy_name=needs-provenance").json()
     assert by_policy["scope"] == "policy" and len(read_like_print_assert_as_table(by_policy)) == 1
+
+
+SEARCH_ARTIFACT_STRINGS = ("fingerprint", "name", "flow", "git_commit", "commit_url", "build_url", "html_url",
+                           "compliance_state")
+
+
+def decode_search_response(answer: dict) -> dict:
+    """``json.Unmarshal`` into ``SearchResponse`` (cmd/kosli/search.go): every field ``printSearchAsTableWrapper``
+    prints, with the Go type it is decoded into (a string where Go expects one, lists of strings, history
+    events whose ``timestamp`` ``formattedTimestamp`` can parse: a number)."""
+    resolved = answer["resolved_to"]
+    assert isinstance(resolved["type"], str) and isinstance(resolved["full_match"], str)
+    for group in ("fingerprints", "commits"):
+        assert isinstance(resolved[group]["count"], int) and isinstance(resolved[group]["type"], str)
+        assert all(isinstance(m, str) for m in resolved[group]["matches"])
+    for artifact in answer["artifacts"]:
+        assert all(isinstance(artifact[key], str) for key in SEARCH_ARTIFACT_STRINGS)
+        assert isinstance(artifact["has_provenance"], bool)
+        assert all(isinstance(env, str) for env in artifact["running_in"] + artifact["exited_from"])
+        assert all(isinstance(event["event"], str) and isinstance(event["timestamp"], (int, float))
+                   for event in artifact["history"])
+    return answer
+
+
+def test_search(org, token_for):
+    """``cmd/kosli/search.go`` ``searchOptions.run``: ``GET /api/v2/search/{org}/sha/{value}`` (a commit or a
+    fingerprint, 5 characters or more), no body. The table printer reads ``resolved_to.type`` /
+    ``full_match`` / the fingerprint and commit counts and, per artifact, name, fingerprint, provenance,
+    flow, commit, URLs, compliance state, where it runs and ran, and its history."""
+    staging, prod = make_env(org, "staging"), make_env(org, "prod")
+    web = "abcde1" + "0" * 58
+    ingest(staging, {"web:1": web})
+    ingest(prod, {"web:1": web})
+    ingest(staging, {})  # exits staging
+    commit = "1234567" + "89" * 16 + "0"
+    flow = Flow.objects.create(org=org, name="web-flow")
+    Artifact.objects.create(org=org, flow=flow, trail=Trail.objects.create(org=org, flow=flow, name="t1"),
+                            fingerprint=web, filename="web", template_name="web", git_commit=commit,
+                            commit_url="https://git/c", build_url="https://ci/1")
+    token = token_for(org, Role.READER)
+
+    by_fingerprint = cli(token, "GET", "/api/v2/search/acme/sha/abcde1")
+    assert by_fingerprint.status_code == 200, by_fingerprint.content
+    answer = decode_search_response(by_fingerprint.json())
+    assert answer["resolved_to"]["type"] == "fingerprint" and answer["resolved_to"]["full_match"] == web
+    assert answer["resolved_to"]["fingerprints"]["count"] == 1 and answer["resolved_to"]["commits"]["count"] == 0
+    [found] = answer["artifacts"]
+    assert (found["fingerprint"], found["name"], found["flow"]) == (web, "web:1", "web-flow")
+    assert found["git_commit"] == commit
+    assert found["has_provenance"] is True and found["compliance_state"] == "COMPLIANT"
+    assert (found["commit_url"], found["build_url"]) == ("https://git/c", "https://ci/1")
+    assert found["running_in"] == ["prod"] and found["exited_from"] == ["staging"]
+    assert [e["event"] for e in found["history"]][-1] == "Exited from staging#2"
+    assert sorted(e["event"] for e in found["history"]) == [
+        "Exited from staging#2", "Started running in prod#1", "Started running in staging#1"]
+    assert answer["fingerprint"] == web and answer["running_now"] == ["prod"]  # csm's own fields stay
+
+    by_commit = decode_search_response(cli(token, "GET", "/api/v2/search/acme/sha/1234567").json())
+    assert by_commit["resolved_to"]["type"] == "commit" and by_commit["resolved_to"]["full_match"] == commit
+    assert by_commit["resolved_to"]["commits"]["matches"] == [commit]
+    assert [(a["fingerprint"], a["name"], a["has_provenance"]) for a in by_commit["artifacts"]] == [(web, "web", True)]
+    assert cli(token, "GET", "/api/v2/search/acme/sha/fffff").status_code == 404
