@@ -631,18 +631,21 @@ def _search_artifact(org, fingerprint: str, name: str, provenance: dict) -> dict
 def kosli_search(org, result: dict) -> dict:
     """``search``'s answer in the shape ``kosli search`` decodes (``SearchResponse``): ``resolved_to``
     (``type`` "fingerprint" or "commit" when the text names exactly one of either, else "mixed";
-    ``full_match``; the fingerprints and git commits it matched) and ``artifacts``: the one fingerprint,
-    or every artifact built from the matched commits (at most 50, as the matchers give them)."""
+    ``full_match``; the fingerprints — seen running or reported by a flow — and git commits it matched)
+    and ``artifacts``: every matched fingerprint and every artifact built from the matched commits
+    (bounded by the matchers: about 20 fingerprints, 50 commit hits)."""
     commits = [match for match in result["extra"] if match.get("kind") == "git_commit"]
     commit_shas = sorted({match["git_commit"] for match in commits})
-    fingerprints = list(result["candidates"])
+    reported = {match["fingerprint"]: match.get("name") or "" for match in result["extra"]
+                if match.get("kind") == "fingerprint"}
+    fingerprints = sorted(set(result["candidates"]) | set(reported))
     if len(fingerprints) == 1 and not commit_shas:
         kind, full = "fingerprint", fingerprints[0]
     elif len(commit_shas) == 1 and not fingerprints:
         kind, full = "commit", commit_shas[0]
     else:
         kind, full = "mixed", ""
-    wanted: dict[str, str] = {fp: "" for fp in fingerprints if result["fingerprint"] == fp}
+    wanted: dict[str, str] = {fp: "" if fp in result["candidates"] else reported[fp] for fp in fingerprints}
     for match in commits:
         wanted.setdefault(match["fingerprint"], match.get("name") or "")
     provenance = hooks.enrich(org, set(wanted))

@@ -235,4 +235,15 @@ def test_search(org, token_for):
     assert by_commit["resolved_to"]["type"] == "commit" and by_commit["resolved_to"]["full_match"] == commit
     assert by_commit["resolved_to"]["commits"]["matches"] == [commit]
     assert [(a["fingerprint"], a["name"], a["has_provenance"]) for a in by_commit["artifacts"]] == [(web, "web", True)]
+    # built but never seen running: found by its fingerprint too, with provenance and nowhere running
+    built = "fedcb" + "1" * 59
+    Artifact.objects.create(org=org, flow=flow, trail=Trail.objects.get(flow=flow, name="t1"), fingerprint=built,
+                            filename="worker", template_name="worker", git_commit=commit)
+    only_built = decode_search_response(cli(token, "GET", "/api/v2/search/acme/sha/fedcb").json())
+    assert only_built["resolved_to"]["type"] == "fingerprint" and only_built["resolved_to"]["full_match"] == built
+    [worker] = only_built["artifacts"]
+    assert (worker["name"], worker["flow"], worker["has_provenance"], worker["running_in"], worker["history"]) == (
+        "worker", "web-flow", True, [], [])
+    both = decode_search_response(cli(token, "GET", "/api/v2/search/acme/sha/1234567").json())
+    assert both["resolved_to"]["type"] == "commit" and {a["fingerprint"] for a in both["artifacts"]} == {web, built}
     assert cli(token, "GET", "/api/v2/search/acme/sha/fffff").status_code == 404
