@@ -38,4 +38,5 @@ class EvidenceConfig(AppConfig):
         register_row_check(LeafKind.EVIDENCE_FILE, _row_check(EvidenceFile))
         hooks.artifact_enricher(selectors.provenance_for)
         hooks.search_matcher(selectors.search_commits)
+        hooks.search_matcher(selectors.search_fingerprints)
         hooks.name_search_matcher(selectors.search_names)

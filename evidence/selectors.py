@@ -293,6 +293,24 @@ def search_commits(org, prefix: str) -> list[dict]:
             for a in artifacts]
 
 
+def search_fingerprints(org, prefix: str, limit: int = 20) -> list[dict]:
+    """Fingerprints a flow reported that start with ``prefix`` (5-64 hex), one match each (its latest
+    report), at most ``limit`` + 1: the fingerprint search also finds artifacts built but never seen
+    running (``kosli search`` does)."""
+    prefix = (prefix or "").lower()
+    if not is_fingerprint_prefix(prefix):
+        return []
+    fingerprints = list(Artifact.objects.for_org(org).filter(fingerprint__startswith=prefix).order_by("fingerprint")
+                        .values_list("fingerprint", flat=True).distinct()[: limit + 1])
+    latest: dict[str, Artifact] = {}
+    for artifact in (Artifact.objects.for_org(org).filter(fingerprint__in=fingerprints)
+                     .select_related("flow", "trail").order_by("created_at", "id")):
+        latest[artifact.fingerprint] = artifact
+    return [{"kind": "fingerprint", "fingerprint": fp, "name": a.filename or a.template_name, "flow": a.flow.name,
+             "trail": a.trail.name if a.trail_id else "", "git_commit": a.git_commit}
+            for fp, a in sorted(latest.items())]
+
+
 def search_names(org, text: str, limit: int = 50) -> list[dict]:
     """Flows and trails whose name contains ``text`` and artifacts reported under a file or template name
     containing it (case-insensitive), for the web search (snapshots.hooks.name_search_matcher). Three

@@ -27,7 +27,8 @@ The snapshot app knows nothing about evidence, policies or alerts; those apps re
   transaction of a settings change that alters what the environment's artifacts are judged against
   (``require_authorization``); the policies app asks for a re-evaluation on commit.
 - ``search_matcher(fn)``: ``fn(org, prefix: str) -> list[dict]`` adds matches to the fingerprint
-  search (the evidence vault matches git commits).
+  search (the evidence vault matches git commits, kind ``git_commit``, and fingerprints flows reported,
+  kind ``fingerprint``).
 - ``name_search_matcher(fn)``: ``fn(org, text: str, limit: int) -> list[dict]`` adds matches to the
   web search by name (the evidence vault matches flows and trails by name, artifacts by reported name);
   each match has a ``kind`` (``flow`` / ``trail`` / ``artifact``).

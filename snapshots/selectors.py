@@ -26,6 +26,7 @@ from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, Sum, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lead, TruncDate
+from django.urls import reverse
 from django.utils import timezone
 
 from csm.errors import ServiceError
@@ -588,6 +589,74 @@ def search(org, query: str) -> dict:
                       names=sorted({name for run in history for name in run["names"]}),
                       running_now=sorted({run["environment"] for run in history if run["running"]}))
     return result
+
+
+def _epoch(moment) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def _search_artifact(org, fingerprint: str, name: str, provenance: dict) -> dict:
+    """One artifact as ``kosli search`` reads it (its ``SearchArtifact``): provenance from the enrichers,
+    where it runs and ran from the snapshot journal, and ``history`` events with epoch ``timestamp``s
+    (what the CLI's ``formattedTimestamp`` parses)."""
+    runs = fingerprint_history(org, fingerprint)
+    running = sorted({run["environment"] for run in runs if run["running"]})
+    events = []
+    for run in runs:
+        events.append({"event": f"Started running in {run['environment']}#{run['from_index']}",
+                       "timestamp": _epoch(run["from_time"])})
+        if not run["running"]:
+            events.append({"event": f"Exited from {run['environment']}#{run['to_index']}",
+                           "timestamp": _epoch(run["to_time"])})
+    events.sort(key=lambda event: event["timestamp"] or 0)
+    has_provenance = bool(provenance.get("provenance"))
+    compliant = provenance.get("artifact_compliant")
+    return {
+        "fingerprint": fingerprint,
+        "name": name or next((n for run in runs for n in run["names"]), ""),
+        "flow": provenance.get("flow") or "",
+        "git_commit": provenance.get("git_commit") or "",
+        "has_provenance": has_provenance,
+        "commit_url": provenance.get("commit_url") or "",
+        "build_url": provenance.get("build_url") or "",
+        "html_url": f"{settings.CSM_BASE_URL}{reverse('search', args=[org.slug])}?q={fingerprint}",
+        "compliance_state": ("COMPLIANT" if compliant else "NON-COMPLIANT") if has_provenance and compliant is not None
+        else "",
+        "running_in": running,
+        "exited_from": sorted({run["environment"] for run in runs} - set(running)),
+        "history": events,
+    }
+
+
+def kosli_search(org, result: dict) -> dict:
+    """``search``'s answer in the shape ``kosli search`` decodes (``SearchResponse``): ``resolved_to``
+    (``type`` "fingerprint" or "commit" when the text names exactly one of either, else "mixed";
+    ``full_match``; the fingerprints — seen running or reported by a flow — and git commits it matched)
+    and ``artifacts``: every matched fingerprint and every artifact built from the matched commits
+    (bounded by the matchers: about 20 fingerprints, 50 commit hits)."""
+    commits = [match for match in result["extra"] if match.get("kind") == "git_commit"]
+    commit_shas = sorted({match["git_commit"] for match in commits})
+    reported = {match["fingerprint"]: match.get("name") or "" for match in result["extra"]
+                if match.get("kind") == "fingerprint"}
+    fingerprints = sorted(set(result["candidates"]) | set(reported))
+    if len(fingerprints) == 1 and not commit_shas:
+        kind, full = "fingerprint", fingerprints[0]
+    elif len(commit_shas) == 1 and not fingerprints:
+        kind, full = "commit", commit_shas[0]
+    else:
+        kind, full = "mixed", ""
+    wanted: dict[str, str] = {fp: "" if fp in result["candidates"] else reported[fp] for fp in fingerprints}
+    for match in commits:
+        wanted.setdefault(match["fingerprint"], match.get("name") or "")
+    provenance = hooks.enrich(org, set(wanted))
+    return {
+        "resolved_to": {
+            "type": kind, "full_match": full,
+            "fingerprints": {"type": "fingerprint", "count": len(fingerprints), "matches": fingerprints},
+            "commits": {"type": "commit", "count": len(commit_shas), "matches": commit_shas},
+        },
+        "artifacts": [_search_artifact(org, fp, name, provenance.get(fp, {})) for fp, name in wanted.items()],
+    }
 
 
 SEARCH_MIN = 2

@@ -70,9 +70,12 @@ class PolicyNamesSerializer(serializers.Serializer):
 
 
 class AllowlistEntryInputSerializer(serializers.Serializer):
-    """Accepts our names and the kosli ones (``sha256``, ``description``)."""
+    """Accepts our names and the kosli ones: ``kosli allow artifact`` sends ``artifact_fingerprint``,
+    ``artifact_name`` and ``description`` (its ``AllowlistPayload``); older clients send ``sha256``."""
 
     fingerprint = serializers.RegexField(FINGERPRINT_RE, required=False, error_messages={
+        "invalid": "must be a lowercase 64-hex SHA-256"})
+    artifact_fingerprint = serializers.RegexField(FINGERPRINT_RE, required=False, error_messages={
         "invalid": "must be a lowercase 64-hex SHA-256"})
     sha256 = serializers.RegexField(FINGERPRINT_RE, required=False, error_messages={
         "invalid": "must be a lowercase 64-hex SHA-256"})
@@ -82,7 +85,7 @@ class AllowlistEntryInputSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
 
     def validate(self, data):
-        fingerprint = data.get("fingerprint") or data.get("sha256")
+        fingerprint = data.get("fingerprint") or data.get("sha256") or data.get("artifact_fingerprint")
         if not fingerprint:
             raise serializers.ValidationError({"fingerprint": ["This field is required."]})
         reason = (data.get("reason") or data.get("description") or "").strip()

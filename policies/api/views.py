@@ -160,7 +160,10 @@ class AllowlistEntryView(EnvironmentMixin, OrgScopedAPIView):
 
 
 class AssertFingerprintView(OrgScopedAPIView):
-    """CI gate: would the artifact with this fingerprint be compliant in ``environment_name`` now?
+    """CI gate (``kosli assert artifact``): would the artifact with this fingerprint be compliant in
+    ``environment_name`` now, against ``policy_name``, or — with neither, kosli's third scope — against
+    the templates of the flows that reported it (``flow_name`` narrows to one flow; an artifact no flow
+    reported is then a 404, as kosli answers)?
 
     ``compliant`` is the answer — ``null`` with ``status: "unknown"`` when no policy applies to the scope
     (nothing was checked; the CLI reads it as not compliant); ``policy_evaluations`` gives each policy's
@@ -174,6 +177,8 @@ class AssertFingerprintView(OrgScopedAPIView):
         OpenApiParameter("environment_name", str, required=False),
         OpenApiParameter("policy_name", str, many=True, required=False,
                          description="evaluate against these policies instead of an environment's"),
+        OpenApiParameter("flow_name", str, required=False,
+                         description="only this flow; with no environment or policy, judge against flow templates"),
     ], responses={200: dict})
     def get(self, request, org, fingerprint):
         if not is_fingerprint(fingerprint):
@@ -181,16 +186,18 @@ class AssertFingerprintView(OrgScopedAPIView):
                           {"fingerprint": ["must be a lowercase 64-hex SHA-256"]})
         env_name = request.query_params.get("environment_name", "")
         policy_names = request.query_params.getlist("policy_name")
-        if not env_name and not policy_names:
-            raise invalid("Give environment_name (or policy_name).",
-                          {"environment_name": ["This field is required."]})
+        flow_name = request.query_params.get("flow_name", "")
         environment = None
         if env_name:
             environment = Environment.objects.for_org(self.org).filter(name=env_name).first()
             if environment is None:
                 raise ApiError(404, "not_found", f"No environment named {env_name!r}.",
                                {"environment_name": ["no such environment"]})
-        answer = selectors.assert_fingerprint(self.org, fingerprint, environment, policy_names)
+        try:
+            answer = selectors.assert_fingerprint(self.org, fingerprint, environment, policy_names, flow_name)
+        except selectors.ArtifactNotInFlow as missing:
+            raise ApiError(404, "not_found", str(missing), {"fingerprint": ["not in this flow" if flow_name
+                                                                             else "no flow reported it"]}) from None
         answer["compliant"] = compliant_for(request, answer["compliant"])  # the CLI reads a boolean
         return Response(answer)
 

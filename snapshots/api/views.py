@@ -445,7 +445,9 @@ class EnvDiffView(OrgScopedAPIView):
 
 
 class SearchView(OrgScopedAPIView):
-    """``GET /api/v2/search/{org}/sha/{prefix}``: at least 5 hex characters; ambiguous → 400 with candidates."""
+    """``GET /api/v2/search/{org}/sha/{prefix}`` (``kosli search``): at least 5 hex characters naming a
+    running artifact's fingerprint or a reported artifact's git commit; an ambiguous fingerprint prefix →
+    400 with candidates. Besides csm's fields the answer carries kosli's ``resolved_to`` and ``artifacts``."""
 
     permission = "environments.view"
 
@@ -467,5 +469,6 @@ class SearchView(OrgScopedAPIView):
             answer.update(fingerprint=fingerprint, artifact_names=result["names"],
                           running_now=result["running_now"], history=result["history"])
             answer.update(hooks.enrich(self.org, {fingerprint}).get(fingerprint, {}))
+        answer.update(selectors.kosli_search(self.org, result))  # what `kosli search` reads
         return Response(answer)
 

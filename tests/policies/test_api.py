@@ -191,7 +191,7 @@ def test_assert_endpoint(org, owner_api, django_capture_on_commit_callbacks):
     assert bad["policy_evaluations"][0]["rule_evaluations"][0]["resolutions"] == [{"type": "missing_provenance"}]
     by_policy = owner_api.get(f"/api/v2/asserts/acme/fingerprint/{fp(2)}?policy_name=needs-provenance").json()
     assert by_policy["compliant"] is False and by_policy["scope"] == "policy"
-    assert owner_api.get(f"/api/v2/asserts/acme/fingerprint/{fp(2)}").status_code == 400
+    assert owner_api.get(f"/api/v2/asserts/acme/fingerprint/{fp(2)}").status_code == 404  # no flow reported it
     assert owner_api.get("/api/v2/asserts/acme/fingerprint/xyz?environment_name=prod").status_code == 400
     assert owner_api.get(f"/api/v2/asserts/acme/fingerprint/{fp(2)}?environment_name=nope").status_code == 404
 
