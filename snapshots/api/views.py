@@ -151,11 +151,19 @@ def _set_authorization(request, org, org_access, env: Environment, required: boo
     return set_environment_authorization(AuditContext.from_request(request), env, required, reason)
 
 
+def environment_identity(env: Environment) -> dict:
+    """What a role with ``environments.identify`` but not ``environments.view`` (a snapshotter) learns of an
+    environment: that it exists, its name and type (``kosli snapshot --auto-environment`` reads ``type``
+    to refuse a logical or mismatched environment) and whether it is archived — nothing it reported."""
+    return {"name": env.name, "type": env.type, "archived": env.archived}
+
+
 class EnvironmentDetailView(EnvironmentScoped):
-    """``GET`` reads an environment; ``PATCH`` requires or relaxes authorization (``{"require_authorization":
+    """``GET`` reads an environment (with ``environments.identify`` only — a snapshotter — its identity:
+    ``environment_identity``); ``PATCH`` requires or relaxes authorization (``{"require_authorization":
     bool, "reason": str}``, org owners and admins); ``DELETE`` archives it (journal rows are never destroyed)."""
 
-    permission = {"GET": "environments.view", "default": "environments.manage"}
+    permission = {"GET": "environments.identify", "default": "environments.manage"}
 
     def _answer(self, environment) -> dict:
         members = sorted(e.name for e in environment.included_environments.all())
@@ -164,7 +172,10 @@ class EnvironmentDetailView(EnvironmentScoped):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, org, env):
-        return Response(self._answer(self.get_environment(env)))
+        environment = self.get_environment(env)
+        if not self.org_access.can("environments.view"):
+            return Response(environment_identity(environment))
+        return Response(self._answer(environment))
 
     @extend_schema(request=EnvironmentAuthorizationSerializer, responses=OpenApiTypes.OBJECT)
     def patch(self, request, org, env):
