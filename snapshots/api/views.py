@@ -397,22 +397,45 @@ class SnapshotListView(EnvironmentScoped):
 
 
 class EventListView(EnvironmentScoped):
-    """``GET /api/v2/environments/{org}/{env}/events``: started / exited / scaled, oldest first, filtered by
-    ``from`` / ``to`` (ISO times), ``snapshot_from`` / ``snapshot_to`` (indexes), ``kind``, ``fingerprint``."""
+    """``GET /api/v2/environments/{org}/{env}/events``: started / exited / scaled, filtered by ``from`` / ``to``
+    (ISO times), ``snapshot_from`` / ``snapshot_to`` (indexes), ``kind``, ``fingerprint`` and what ``kosli log
+    environment`` sends (``selectors.kosli_event_range``): ``interval``, ``start`` / ``end``, ``start_ts`` /
+    ``end_ts``. Oldest first; with ``reverse`` (the CLI always sends it) kosli's order: ``false`` latest
+    first, ``true`` oldest first."""
 
     permission = "environments.view"
 
     @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
         OpenApiParameter(name, str) for name in ("from", "to", "snapshot_from", "snapshot_to", "kind",
-                                                 "fingerprint", "page", "per_page")])
+                                                 "fingerprint", "page", "per_page", "interval", "start", "end",
+                                                 "start_ts", "end_ts", "reverse")])
     def get(self, request, org, env):
         environment = self.get_environment(env)
-        events = EventFilterSet(request.query_params, queryset=SnapshotEvent.objects.for_org(self.org)
-                                .filter(environment=environment)).qs_or_400()
+        params = request.query_params
+        try:
+            where = selectors.kosli_event_range(environment, params, timezone.now())
+            latest_first = _reverse_param(params) is False
+        except InputError as error:
+            raise input_error(error) from None
+        events = EventFilterSet(params, queryset=SnapshotEvent.objects.for_org(self.org)
+                                .filter(environment=environment).filter(where)).qs_or_400()
         total = events.count()
         page, per_page, headers = paginate(request, total, default=100)
-        rows = events.order_by("snapshot_index", "id")[(page - 1) * per_page: page * per_page]
+        order = ("-snapshot_index", "-id") if latest_first else ("snapshot_index", "id")
+        rows = events.order_by(*order)[(page - 1) * per_page: page * per_page]
         return Response([event_data(e) for e in rows], headers=headers)
+
+
+def _reverse_param(params) -> bool | None:
+    """``reverse`` as Go's ``strconv.FormatBool`` writes it (also 1/0, yes/no); None when absent."""
+    text = (params.get("reverse") or "").strip().lower()
+    if not text:
+        return None
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise InputError("reverse must be true or false", "reverse")
 
 
 class EnvDiffView(OrgScopedAPIView):

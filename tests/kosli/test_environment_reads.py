@@ -10,8 +10,13 @@ from urllib.parse import urlencode
 
 import pytest
 
+from audit.context import AuditContext
 from snapshots.models import Environment
+from snapshots.services.environments import create_or_update_environment
+from snapshots.services.ingest import ingest_report
+from snapshots.services.reports import accept_report
 from tenants.choices import Role
+from tests.snapshots.conftest import fp, server_report
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +83,82 @@ def test_auto_environment_check_of_another_org_is_404(agent, other_org):
     """Tenancy: the existence check never reveals another org's environment (the org itself is a 404)."""
     Environment.objects.create(org=other_org, name="cluster", type="K8S")
     assert kosli_get(agent, "/api/v2/environments/globex/cluster").status_code == 404
+
+
+# --- kosli log environment -------------------------------------------------------------------------
+
+@pytest.fixture
+def three_snapshots(org, django_capture_on_commit_callbacks):
+    """#1 starts app-1, #2 starts app-2, #3 exits app-1 (reports accepted and ingested in this process)."""
+    ctx = AuditContext.system("test")
+    env, _ = create_or_update_environment(ctx, org, "prod", "server")
+    for fingerprints in ([fp(1)], [fp(1), fp(2)], [fp(2)]):
+        body = server_report(*fingerprints, names=[f"app-{f[-1]}" for f in fingerprints])
+        with django_capture_on_commit_callbacks(execute=False):
+            report, _ = accept_report(ctx, env, "server", json.dumps(body).encode(), "")
+        ingest_report(report.pk)
+    return env
+
+
+def log_env(client, interval="", reverse=False, page=1, per_page=15, **extra):
+    """cmd/kosli/logEnvironment.go ``getEnvironmentEvents``: page, per_page, interval (even when empty) and
+    reverse always; start, end, start_ts, end_ts only when set; repo_name once per --repo."""
+    pairs = [("page", str(page)), ("per_page", str(per_page)), ("interval", interval),
+             ("reverse", "true" if reverse else "false"), *extra.items()]
+    return kosli_get(client, "/api/v2/environments/acme/prod/events", pairs)
+
+
+def shown(answer) -> list[int]:
+    """What printEnvironmentEventsLogAsTable (listSnapshots.go) reads of each event, checked for type (it
+    asserts float64 / string and panics otherwise); the snapshot numbers in answer order."""
+    assert answer.status_code == 200, answer.json()
+    for event in answer.json():
+        assert isinstance(event["snapshot_index"], int)
+        assert all(isinstance(event[key], str) for key in ("artifact_name", "sha256", "description", "pipeline"))
+        assert isinstance(event["reported_at"], (int, float))
+    return [event["snapshot_index"] for event in answer.json()]
+
+
+def test_log_environment_default_is_latest_first_and_reverse_oldest_first(owner_api, three_snapshots):
+    """logEnvironment.go: "ordered from latest to oldest"; --reverse sends reverse=true (oldest first)."""
+    assert shown(log_env(owner_api)) == [3, 2, 1]
+    assert shown(log_env(owner_api, reverse=True)) == [1, 2, 3]
+    assert shown(log_env(owner_api, per_page=2, page=2)) == [1]
+
+
+def test_log_environment_interval(owner_api, three_snapshots):
+    """--interval: A..B with ~N, N, NOW (logEnvironmentLongDesc), or one expression: that snapshot only."""
+    assert shown(log_env(owner_api, interval="1..2")) == [2, 1]
+    assert shown(log_env(owner_api, interval="1..2", reverse=True)) == [1, 2]
+    assert shown(log_env(owner_api, interval="NOW")) == [3]
+    assert shown(log_env(owner_api, interval="~1..NOW")) == [3, 2]
+    assert shown(log_env(owner_api, interval="-3")) == [1]
+    assert shown(log_env(owner_api, interval="2..")) == [3, 2]
+    bad = log_env(owner_api, interval="3~5")
+    assert bad.status_code == 400 and "interval" in bad.json()["error"]["fields"]
+
+
+def test_log_environment_start_end(owner_api, three_snapshots):
+    """--start / --end: a snapshot index or a time expression (NOW, 1hour) (eventsStartFlag, eventsEndFlag)."""
+    assert shown(log_env(owner_api, start="2")) == [3, 2]
+    assert shown(log_env(owner_api, end="2")) == [2, 1]
+    assert shown(log_env(owner_api, start="1hour", end="NOW")) == [3, 2, 1]
+    assert shown(log_env(owner_api, start="NOW")) == []
+    for field, value in (("start", "yesterday"), ("end", "99999999999999999999days"), ("start", "٣")):
+        bad = log_env(owner_api, **{field: value})
+        assert bad.status_code == 400 and field in bad.json()["error"]["fields"], (field, value)
+
+
+def test_log_environment_unix_timestamps(owner_api, three_snapshots):
+    """--start-ts / --end-ts: Unix seconds, integer or float, sent with FormatFloat(v, 'f', -1, 64)."""
+    assert shown(log_env(owner_api, start_ts="1700000000.5")) == [3, 2, 1]
+    assert shown(log_env(owner_api, start_ts="1700000000", end_ts="1700086400")) == []
+    for field, value in (("start_ts", "1e9"), ("start_ts", "٣"), ("end_ts", "-5"), ("end_ts", "9999999999999")):
+        bad = log_env(owner_api, **{field: value})
+        assert bad.status_code == 400 and field in bad.json()["error"]["fields"], (field, value)
+
+
+def test_log_environment_of_another_org_is_404(api, token_for, other_org, three_snapshots):
+    """Tenancy: globex's reader asking for acme's events gets a 404."""
+    stranger = api(token=token_for(other_org, Role.READER))
+    assert log_env(stranger).status_code == 404
