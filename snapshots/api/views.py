@@ -29,7 +29,7 @@ from snapshots.api.serializers import (
     unix,
 )
 from snapshots.choices import EnvironmentType
-from snapshots.filters import EnvironmentFilterSet, EventFilterSet
+from snapshots.filters import EnvironmentFilterSet, EventFilterSet, kosli_environment_filter
 from snapshots.models import Environment, Report, SnapshotEvent
 from snapshots.report_bodies import BadEncoding, BodyTooLarge, ReportInvalid, read_body
 from snapshots.services.environments import (
@@ -93,14 +93,33 @@ class EnvironmentListView(EnvironmentScoped):
     error_statuses = (409,)
 
     @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
-        OpenApiParameter("archived", bool, description="include archived environments")])
+        OpenApiParameter("archived", bool, description="include archived environments"),
+        *[OpenApiParameter(name, str) for name in ("name", "type", "tag", "sort", "sort_direction", "page",
+                                                   "per_page")]])
     def get(self, request, org):
-        envs = EnvironmentFilterSet(request.query_params, queryset=Environment.objects.for_org(self.org)
-                                    .prefetch_related("included_environments").order_by("name")).qs_or_400()
-        envs = list(envs)
+        """A plain array of every environment (``kosli list environments`` without --page / --page-limit);
+        with ``page`` or ``per_page`` kosli's paginated object ``{page, per_page, total_pages, total_count,
+        environments}``. Filters and order: ``kosli_environment_filter``."""
+        params = request.query_params
+        queryset = EnvironmentFilterSet(params, queryset=Environment.objects.for_org(self.org)).qs_or_400()
+        try:
+            queryset = kosli_environment_filter(queryset, params)
+        except InputError as error:
+            raise input_error(error) from None
+        queryset = queryset.prefetch_related("included_environments")
+        paged = "page" in params or "per_page" in params
+        if paged:
+            total = queryset.count()
+            page, per_page, headers = paginate(request, total)
+            envs = list(queryset[(page - 1) * per_page: page * per_page])
+        else:
+            envs = list(queryset)
         extra = hooks.enrich_environments(self.org, envs)
-        return Response([environment_data(e, [m.name for m in e.included_environments.all()], extra.get(e.pk))
-                         for e in envs])
+        rows = [environment_data(e, [m.name for m in e.included_environments.all()], extra.get(e.pk)) for e in envs]
+        if not paged:
+            return Response(rows)
+        return Response({"page": page, "per_page": per_page, "total_pages": -(-total // per_page),
+                         "total_count": total, "environments": rows}, headers=headers)
 
     @extend_schema(request=EnvironmentInputSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
     def put(self, request, org):

@@ -162,3 +162,79 @@ def test_log_environment_of_another_org_is_404(api, token_for, other_org, three_
     """Tenancy: globex's reader asking for acme's events gets a 404."""
     stranger = api(token=token_for(other_org, Role.READER))
     assert log_env(stranger).status_code == 404
+
+
+# --- kosli list environments -----------------------------------------------------------------------
+
+@pytest.fixture
+def four_environments(org, other_org):
+    ctx = AuditContext.system("test")
+    create_or_update_environment(ctx, org, "prod-eu", "K8S", tags={"team": "platform", "tier": "1"})
+    create_or_update_environment(ctx, org, "prod-us", "ECS", tags={"team": "payments"})
+    create_or_update_environment(ctx, org, "staging", "K8S", tags={"team": "platform"})
+    create_or_update_environment(ctx, org, "lab", "server")
+    create_or_update_environment(ctx, other_org, "prod-eu", "K8S", tags={"team": "platform"})
+
+
+def list_envs(client, *pairs):
+    """cmd/kosli/listEnvironments.go ``run``: page / per_page only with --page or --page-limit; name once;
+    type, space_id and tag once per value; sort and sort_direction when set."""
+    return kosli_get(client, "/api/v2/environments/acme", list(pairs))
+
+
+def names(answer) -> list[str]:
+    """What printEnvListAsTable reads of each environment: name, type (strings), last_reported_at and
+    last_modified_at (a number or null), tags (an object), policies (an array or absent)."""
+    assert answer.status_code == 200, answer.json()
+    body = answer.json()
+    envs = body["environments"] if isinstance(body, dict) else body
+    for env in envs:
+        assert isinstance(env["name"], str) and isinstance(env["type"], str)
+        assert env["last_reported_at"] is None or isinstance(env["last_reported_at"], (int, float))
+        assert env["last_modified_at"] is None or isinstance(env["last_modified_at"], (int, float))
+        assert isinstance(env["tags"], dict)
+        assert isinstance(env.get("policies", []), list)
+    return [env["name"] for env in envs]
+
+
+def test_list_environments_filters(reader, four_environments):
+    """--name (case-insensitive substring), --type and --tag (repeatable: any of them; key or key:value)."""
+    assert names(list_envs(reader)) == ["lab", "prod-eu", "prod-us", "staging"]
+    assert names(list_envs(reader, ("name", "PROD"))) == ["prod-eu", "prod-us"]
+    assert names(list_envs(reader, ("type", "K8S"), ("type", "ECS"))) == ["prod-eu", "prod-us", "staging"]
+    assert names(list_envs(reader, ("type", "K8S"), ("tag", "team:platform"))) == ["prod-eu", "staging"]
+    assert names(list_envs(reader, ("tag", "tier"))) == ["prod-eu"]
+    assert names(list_envs(reader, ("tag", "tier:1"), ("tag", "team:payments"))) == ["prod-eu", "prod-us"]
+    assert names(list_envs(reader, ("tag", "team:nobody"))) == []
+
+
+def test_list_environments_sort(reader, org, four_environments, django_capture_on_commit_callbacks):
+    """--sort name|last_modified_at|last_changed_at, --sort-direction asc|desc; never-reported last."""
+    ctx = AuditContext.system("test")
+    create_or_update_environment(ctx, org, "edge", "server")
+    for name in ("lab", "edge"):  # lab changes first, then edge
+        env = Environment.objects.get(org=org, name=name)
+        with django_capture_on_commit_callbacks(execute=False):
+            report, _ = accept_report(ctx, env, "server", json.dumps(server_report(fp(7))).encode(), "")
+        ingest_report(report.pk)
+    assert names(list_envs(reader, ("sort", "name"), ("sort_direction", "desc"))) == [
+        "staging", "prod-us", "prod-eu", "lab", "edge"]
+    assert names(list_envs(reader, ("sort", "last_changed_at"))) == ["lab", "edge", "prod-eu", "prod-us", "staging"]
+    assert names(list_envs(reader, ("sort", "last_modified_at"), ("sort_direction", "desc"))) == [
+        "edge", "lab", "prod-eu", "prod-us", "staging"]
+
+
+def test_list_environments_paginated(reader, four_environments):
+    """--page / --page-limit: the answer is paginatedEnvsResponse {page, per_page, total_pages, total_count,
+    environments} (listEnvironments.go), which printEnvListAsTable decodes."""
+    answer = list_envs(reader, ("page", "2"), ("per_page", "3"))
+    assert names(answer) == ["staging"]
+    body = answer.json()
+    assert (body["page"], body["per_page"], body["total_pages"], body["total_count"]) == (2, 3, 2, 4)
+
+
+def test_list_environments_bad_input_names_the_parameter(reader, four_environments):
+    for pairs in ([("type", "mainframe")], [("sort", "size")], [("sort_direction", "up")], [("space_id", "s1")],
+                  [("per_page", "0")], [("page", "x")], [("name", "n" * 201)]):
+        bad = list_envs(reader, *pairs)
+        assert bad.status_code == 400 and pairs[0][0] in bad.json()["error"]["fields"], pairs
