@@ -3,12 +3,13 @@
 views, which answer kosli's shape (a plain JSON array, totals in headers). ``EventPageFilterSet``: the
 environment page's event filter (web)."""
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django_filters import rest_framework as filters
 
 from csm.api.filters import BoundedDateTimeFilter, BoundedIntegerFilter, FilterSet
+from csm.lib.bounded import InputError
 from csm.lib.fingerprints import is_fingerprint_prefix
-from snapshots.choices import EventKind
+from snapshots.choices import EnvironmentType, EventKind
 from snapshots.models import Environment, SnapshotEvent
 
 TRUE = ("1", "true", "yes")
@@ -32,6 +33,54 @@ class EnvironmentFilterSet(FilterSet):
         if (self.form.cleaned_data.get("archived") or "").lower() not in TRUE:
             queryset = queryset.filter(archived=False)
         return queryset
+
+
+MAX_LIST_VALUES = 20  # repeated type / tag values in one list request
+# kosli's sort keys. A csm snapshot is recorded only on a change, so its time is both when the environment
+# was last modified (the answer's ``last_modified_at``) and last changed.
+ENVIRONMENT_SORTS = {"name": "name", "last_modified_at": "last_snapshot_at", "last_changed_at": "last_snapshot_at"}
+
+
+def kosli_environment_filter(queryset, params):
+    """What ``kosli list environments`` sends (cmd/kosli/listEnvironments.go): ``name`` (case-insensitive
+    substring), ``type`` and ``tag`` (repeatable; an environment matching any of them; a tag is ``key`` or
+    ``key:value``), ``sort`` (name, last_modified_at, last_changed_at) and ``sort_direction`` (asc, desc).
+    ``space_id`` is refused: csm has no spaces, and ignoring the filter would list what was not asked for.
+    ``InputError`` names the parameter at fault."""
+    if params.getlist("space_id"):
+        raise InputError("csm has no spaces: list environments without space_id (filter by tag instead)",
+                         "space_id")
+    name = params.get("name") or ""
+    if len(name) > 200:
+        raise InputError("name is longer than 200 characters", "name")
+    if name:
+        queryset = queryset.filter(name__icontains=name)
+    types = [value for value in params.getlist("type") if value]
+    if len(types) > MAX_LIST_VALUES:
+        raise InputError(f"at most {MAX_LIST_VALUES} type values", "type")
+    unknown = sorted(set(types) - set(EnvironmentType.values))
+    if unknown:
+        raise InputError(f"unknown type {unknown[0][:40]!r}; use one of {', '.join(EnvironmentType.values)}", "type")
+    if types:
+        queryset = queryset.filter(type__in=types)
+    tags = [value for value in params.getlist("tag") if value]
+    if len(tags) > MAX_LIST_VALUES or any(len(tag) > 400 for tag in tags):
+        raise InputError(f"at most {MAX_LIST_VALUES} tag values of at most 400 characters", "tag")
+    if tags:
+        wanted = Q()
+        for tag in tags:
+            key, colon, value = tag.partition(":")
+            wanted |= Q(tags__contains={key: value}) if colon else Q(tags__has_key=key)
+        queryset = queryset.filter(wanted)
+    sort = params.get("sort") or "name"
+    if sort not in ENVIRONMENT_SORTS:
+        raise InputError(f"sort must be one of {', '.join(ENVIRONMENT_SORTS)}", "sort")
+    direction = (params.get("sort_direction") or "asc").lower()
+    if direction not in ("asc", "desc"):
+        raise InputError("sort_direction must be asc or desc", "sort_direction")
+    column = F(ENVIRONMENT_SORTS[sort])
+    first = column.desc(nulls_last=True) if direction == "desc" else column.asc(nulls_last=True)
+    return queryset.order_by(first, "name")
 
 
 class EventFilterSet(FilterSet):

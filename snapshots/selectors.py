@@ -513,23 +513,98 @@ def parse_interval(environment: Environment, interval: str) -> tuple[int, int]:
     """``A..B`` with ``~N`` (N behind latest), ``N`` (number), ``NOW`` or empty (latest) → (lo, hi)."""
     latest = environment.last_snapshot_index
 
-    def point(text: str) -> int:
-        text = text.strip()
-        if text in ("", "NOW", "now"):
-            return latest
-        try:  # ASCII digits, within a bigint (a larger snapshot number reaches no row: it is a typo)
-            if text.startswith("~"):
-                return max(latest - parse_int(text[1:], "interval"), 1)
-            return parse_int(text.lstrip("#"), "interval")
-        except InputError:
-            raise BadSnappish(f"{text!r} is not an interval end: use ~N, N or NOW (N in ASCII digits, at most "
-                              "19 of them).") from None
-
     if ".." not in interval:
         raise BadSnappish("interval must look like A..B (e.g. 3..NOW, ~10..~2).")
     start, end = interval.split("..", 1)
-    lo, hi = point(start), point(end)
+    lo, hi = interval_point(latest, start), interval_point(latest, end)
     return (lo, hi) if lo <= hi else (hi, lo)
+
+
+def interval_point(latest: int, text: str) -> int:
+    """One end of an interval: ``~N`` (N behind the latest), ``-N`` (the N-th latest: -1 is the latest, as
+    in a snapshot address), ``N`` / ``#N`` (number N), ``NOW`` or empty (the latest)."""
+    text = text.strip()
+    if text in ("", "NOW", "now"):
+        return latest
+    try:  # ASCII digits, within a bigint (a larger snapshot number reaches no row: it is a typo)
+        if text.startswith("~"):
+            return max(latest - parse_int(text[1:], "interval"), 1)
+        if text.startswith("-"):
+            return max(latest - parse_int(text[1:], "interval", minimum=1) + 1, 1)
+        return parse_int(text.lstrip("#"), "interval")
+    except InputError:
+        raise BadSnappish(f"{text!r} is not an interval end: use ~N, -N, N or NOW (N in ASCII digits, at most "
+                          "19 of them).") from None
+
+
+def parse_events_interval(environment: Environment, interval: str) -> tuple[int, int]:
+    """``kosli log environment --interval``: ``A..B`` (``parse_interval``) or one expression — that snapshot's
+    events only (``NOW``: the latest snapshot's, ``-3``: the third latest's)."""
+    if ".." in interval:
+        return parse_interval(environment, interval)
+    index = interval_point(environment.last_snapshot_index, interval)
+    return index, index
+
+
+_SPAN = re.compile(r"^([0-9]{1,19})\s*(second|sec|minute|min|hour|day|week|month)s?$", re.IGNORECASE)
+_SPAN_SECONDS = {"second": 1, "sec": 1, "minute": 60, "min": 60, "hour": 3600, "day": 86400,
+                 "week": 7 * 86400, "month": 30 * 86400}
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,9})?$")
+
+
+def event_bound(text: str, field: str, now: datetime) -> tuple[str, int | datetime]:
+    """A ``start`` / ``end`` of ``kosli log environment``: a snapshot number (``("index", N)``) or a time
+    expression (``("time", moment)``): ``NOW``, ``N<unit>`` ago (``1hour``, ``30minutes``, ``2days``; a
+    month is 30 days) or ``N.<unit>s.ago``. ``InputError`` naming ``field`` otherwise."""
+    text = text.strip()
+    if text.upper() == "NOW":
+        return "time", now
+    if text.isascii() and text.isdigit():
+        return "index", parse_int(text, field)
+    span, relative = _SPAN.match(text), _RELATIVE.match(text)
+    if span:
+        return "time", relative_time(span.group(1), _SPAN_SECONDS[span.group(2).lower()], now, field)
+    if relative:
+        return "time", relative_time(relative.group(1), _UNIT_SECONDS[relative.group(2)], now, field)
+    raise InputError(f"{field} must be a snapshot number or a time expression (NOW, 1hour, 30minutes, 2days)",
+                     field)
+
+
+def unix_bound(text: str, field: str) -> datetime:
+    """A ``start_ts`` / ``end_ts``: Unix seconds, whole or with a fraction (Go's ``FormatFloat(.., 'f', -1)``),
+    at most 12 digits before the point (inside the calendar). ``InputError`` naming ``field`` otherwise."""
+    text = text.strip()
+    if not _TIMESTAMP.match(text):
+        raise InputError(f"{field} must be Unix seconds in ASCII digits, e.g. 1700000000 or 1700000000.5", field)
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except (OverflowError, ValueError, OSError):
+        raise InputError(f"{field} is out of range (years 1970 to 9999)", field) from None
+
+
+def kosli_event_range(environment: Environment, params, now: datetime) -> Q:
+    """The events ``kosli log environment`` asks for (cmd/kosli/logEnvironment.go): ``interval`` (snapshot
+    numbers, ``parse_events_interval``), ``start`` / ``end`` (``event_bound``: a snapshot number or a time)
+    and ``start_ts`` / ``end_ts`` (``unix_bound``); all bounds inclusive and combined. ``InputError`` names
+    the parameter at fault."""
+    where = Q()
+    interval = (params.get("interval") or "").strip()
+    if interval:
+        try:
+            lo, hi = parse_events_interval(environment, interval)
+        except BadSnappish as error:
+            raise InputError(str(error), "interval") from None
+        where &= Q(snapshot_index__gte=lo, snapshot_index__lte=hi)
+    for field, op in (("start", "gte"), ("end", "lte")):
+        text = (params.get(field) or "").strip()
+        if text:
+            kind, value = event_bound(text, field, now)
+            where &= Q(**{f"{'snapshot_index' if kind == 'index' else 'created_at'}__{op}": value})
+    for field, op in (("start_ts", "gte"), ("end_ts", "lte")):
+        text = (params.get(field) or "").strip()
+        if text:
+            where &= Q(**{f"created_at__{op}": unix_bound(text, field)})
+    return where
 
 
 def snapshot_rows(environment: Environment, lo: int = 1, hi: int | None = None):

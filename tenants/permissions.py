@@ -26,6 +26,11 @@ MATRIX: dict[str, tuple[frozenset[str], str]] = {
                      "Read the journal's signed checkpoints, verifier keys, proofs and hash tiles (its entries "
                      "need audit.view)"),
     "environments.view": (frozenset({O, A, M, R}), "See environments, snapshots, diffs and events"),
+    # The snapshotter too: `kosli snapshot --auto-environment` asks whether the environment exists (and its
+    # type) before it reports, and goes on only on 200 or 404. The answer is the environment's identity only.
+    "environments.identify": (frozenset({O, A, M, S, R}),
+                              "Learn whether an environment exists, with its name and type only (no snapshots, "
+                              "artifacts or events)"),
     "environments.report": (frozenset({O, A, M, S}),
                             "Create missing environments (or re-send their settings unchanged) and report snapshots"),
     "environments.edit": (frozenset({O, A, M}),

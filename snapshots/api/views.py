@@ -29,7 +29,7 @@ from snapshots.api.serializers import (
     unix,
 )
 from snapshots.choices import EnvironmentType
-from snapshots.filters import EnvironmentFilterSet, EventFilterSet
+from snapshots.filters import EnvironmentFilterSet, EventFilterSet, kosli_environment_filter
 from snapshots.models import Environment, Report, SnapshotEvent
 from snapshots.report_bodies import BadEncoding, BodyTooLarge, ReportInvalid, read_body
 from snapshots.services.environments import (
@@ -93,14 +93,33 @@ class EnvironmentListView(EnvironmentScoped):
     error_statuses = (409,)
 
     @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
-        OpenApiParameter("archived", bool, description="include archived environments")])
+        OpenApiParameter("archived", bool, description="include archived environments"),
+        *[OpenApiParameter(name, str) for name in ("name", "type", "tag", "sort", "sort_direction", "page",
+                                                   "per_page")]])
     def get(self, request, org):
-        envs = EnvironmentFilterSet(request.query_params, queryset=Environment.objects.for_org(self.org)
-                                    .prefetch_related("included_environments").order_by("name")).qs_or_400()
-        envs = list(envs)
+        """A plain array of every environment (``kosli list environments`` without --page / --page-limit);
+        with ``page`` or ``per_page`` kosli's paginated object ``{page, per_page, total_pages, total_count,
+        environments}``. Filters and order: ``kosli_environment_filter``."""
+        params = request.query_params
+        queryset = EnvironmentFilterSet(params, queryset=Environment.objects.for_org(self.org)).qs_or_400()
+        try:
+            queryset = kosli_environment_filter(queryset, params)
+        except InputError as error:
+            raise input_error(error) from None
+        queryset = queryset.prefetch_related("included_environments")
+        paged = "page" in params or "per_page" in params
+        if paged:
+            total = queryset.count()
+            page, per_page, headers = paginate(request, total)
+            envs = list(queryset[(page - 1) * per_page: page * per_page])
+        else:
+            envs = list(queryset)
         extra = hooks.enrich_environments(self.org, envs)
-        return Response([environment_data(e, [m.name for m in e.included_environments.all()], extra.get(e.pk))
-                         for e in envs])
+        rows = [environment_data(e, [m.name for m in e.included_environments.all()], extra.get(e.pk)) for e in envs]
+        if not paged:
+            return Response(rows)
+        return Response({"page": page, "per_page": per_page, "total_pages": -(-total // per_page),
+                         "total_count": total, "environments": rows}, headers=headers)
 
     @extend_schema(request=EnvironmentInputSerializer, responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
     def put(self, request, org):
@@ -151,11 +170,19 @@ def _set_authorization(request, org, org_access, env: Environment, required: boo
     return set_environment_authorization(AuditContext.from_request(request), env, required, reason)
 
 
+def environment_identity(env: Environment) -> dict:
+    """What a role with ``environments.identify`` but not ``environments.view`` (a snapshotter) learns of an
+    environment: that it exists, its name and type (``kosli snapshot --auto-environment`` reads ``type``
+    to refuse a logical or mismatched environment) and whether it is archived — nothing it reported."""
+    return {"name": env.name, "type": env.type, "archived": env.archived}
+
+
 class EnvironmentDetailView(EnvironmentScoped):
-    """``GET`` reads an environment; ``PATCH`` requires or relaxes authorization (``{"require_authorization":
+    """``GET`` reads an environment (with ``environments.identify`` only — a snapshotter — its identity:
+    ``environment_identity``); ``PATCH`` requires or relaxes authorization (``{"require_authorization":
     bool, "reason": str}``, org owners and admins); ``DELETE`` archives it (journal rows are never destroyed)."""
 
-    permission = {"GET": "environments.view", "default": "environments.manage"}
+    permission = {"GET": "environments.identify", "default": "environments.manage"}
 
     def _answer(self, environment) -> dict:
         members = sorted(e.name for e in environment.included_environments.all())
@@ -164,7 +191,10 @@ class EnvironmentDetailView(EnvironmentScoped):
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, org, env):
-        return Response(self._answer(self.get_environment(env)))
+        environment = self.get_environment(env)
+        if not self.org_access.can("environments.view"):
+            return Response(environment_identity(environment))
+        return Response(self._answer(environment))
 
     @extend_schema(request=EnvironmentAuthorizationSerializer, responses=OpenApiTypes.OBJECT)
     def patch(self, request, org, env):
@@ -386,22 +416,45 @@ class SnapshotListView(EnvironmentScoped):
 
 
 class EventListView(EnvironmentScoped):
-    """``GET /api/v2/environments/{org}/{env}/events``: started / exited / scaled, oldest first, filtered by
-    ``from`` / ``to`` (ISO times), ``snapshot_from`` / ``snapshot_to`` (indexes), ``kind``, ``fingerprint``."""
+    """``GET /api/v2/environments/{org}/{env}/events``: started / exited / scaled, filtered by ``from`` / ``to``
+    (ISO times), ``snapshot_from`` / ``snapshot_to`` (indexes), ``kind``, ``fingerprint`` and what ``kosli log
+    environment`` sends (``selectors.kosli_event_range``): ``interval``, ``start`` / ``end``, ``start_ts`` /
+    ``end_ts``. Oldest first; with ``reverse`` (the CLI always sends it) kosli's order: ``false`` latest
+    first, ``true`` oldest first."""
 
     permission = "environments.view"
 
     @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
         OpenApiParameter(name, str) for name in ("from", "to", "snapshot_from", "snapshot_to", "kind",
-                                                 "fingerprint", "page", "per_page")])
+                                                 "fingerprint", "page", "per_page", "interval", "start", "end",
+                                                 "start_ts", "end_ts", "reverse")])
     def get(self, request, org, env):
         environment = self.get_environment(env)
-        events = EventFilterSet(request.query_params, queryset=SnapshotEvent.objects.for_org(self.org)
-                                .filter(environment=environment)).qs_or_400()
+        params = request.query_params
+        try:
+            where = selectors.kosli_event_range(environment, params, timezone.now())
+            latest_first = _reverse_param(params) is False
+        except InputError as error:
+            raise input_error(error) from None
+        events = EventFilterSet(params, queryset=SnapshotEvent.objects.for_org(self.org)
+                                .filter(environment=environment).filter(where)).qs_or_400()
         total = events.count()
         page, per_page, headers = paginate(request, total, default=100)
-        rows = events.order_by("snapshot_index", "id")[(page - 1) * per_page: page * per_page]
+        order = ("-snapshot_index", "-id") if latest_first else ("snapshot_index", "id")
+        rows = events.order_by(*order)[(page - 1) * per_page: page * per_page]
         return Response([event_data(e) for e in rows], headers=headers)
+
+
+def _reverse_param(params) -> bool | None:
+    """``reverse`` as Go's ``strconv.FormatBool`` writes it (also 1/0, yes/no); None when absent."""
+    text = (params.get("reverse") or "").strip().lower()
+    if not text:
+        return None
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise InputError("reverse must be true or false", "reverse")
 
 
 class EnvDiffView(OrgScopedAPIView):

@@ -51,7 +51,9 @@ DELIVERIES_API = "/api/v2/orgs/acme/actions/{action}/deliveries"
 # The endpoint serving the main subject of each kind.
 SUBJECT_API = {
     "audit": "/api/v2/orgs/acme/audit-events",
-    "environment": "/api/v2/environments/acme/production",
+    # its snapshots and events, not the environment's identity (GET .../{env} answers that to a snapshotter
+    # too, for `kosli snapshot --auto-environment`)
+    "environment": "/api/v2/environments/acme/production/events",
     "artifact": ARTIFACT_API,
     "org": "/api/v2/environments/acme",
 }
