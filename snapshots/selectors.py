@@ -150,7 +150,7 @@ def entries_at(environment_id: int, index: int):
         Q(to_index__isnull=True) | Q(to_index__gt=index))
 
 
-def _since_epoch() -> RawSQL:
+def _sinceepoch() -> RawSQL:
     """running_since as seconds since the epoch: loading 10,000 aware datetimes through the driver costs
     more than the rest of the query, and most answers need only a few of them as datetimes.
     ``date_part`` computes in float8; ``extract`` computes a numeric (~0.5 µs a row more) and casting it
@@ -178,7 +178,7 @@ def _entry_rows(queryset, instances: bool = True) -> list[tuple]:
     """(name, fingerprint, instance count, instances text, from_index, running since) of each entry:
     tuples, as a 10,000-entry read builds one dict per artifact anyway. ``instances=False`` reads the
     entry's id in place of its instances text (``build_artifacts`` reads the texts of a page's rows)."""
-    rows = queryset.annotate(since=_since_epoch()).values_list(
+    rows = queryset.annotate(since=_sinceepoch()).values_list(
         "name", "fingerprint", "instance_count", "instances" if instances else "id", "from_index", "since")
     moment = _moments()
     return [(name, fingerprint, count, instances, from_index, moment(since))
@@ -290,7 +290,7 @@ def logical_artifacts(environment: Environment) -> list[dict]:
 
 def _diff_rows(snapshot: Snapshot) -> dict[tuple[str, str], tuple]:
     """(name, fingerprint) → (entry id, instance count, running since as epoch seconds)."""
-    rows = entries_at(snapshot.environment_id, snapshot.index).annotate(since=_since_epoch()).values_list(
+    rows = entries_at(snapshot.environment_id, snapshot.index).annotate(since=_sinceepoch()).values_list(
         "id", "name", "fingerprint", "instance_count", "since")
     return {(name, fp): (pk, count, since) for pk, name, fp, count, since in rows}
 
@@ -666,8 +666,22 @@ def search(org, query: str) -> dict:
     return result
 
 
-def _epoch(moment) -> float | None:
+def epoch(moment) -> float | None:
+    """Seconds since 1970 (what the kosli CLI reads for times), None for no time."""
     return moment.timestamp() if moment is not None else None
+
+
+def run_events(runs: list[dict]) -> list[dict]:
+    """The ``{event, timestamp}`` history entries kosli answers carry for a fingerprint's runs
+    (``fingerprint_history``): when it started running in, and exited from, each environment."""
+    events = []
+    for run in runs:
+        events.append({"event": f"Started running in {run['environment']}#{run['from_index']}",
+                       "timestamp": epoch(run["from_time"])})
+        if not run["running"]:
+            events.append({"event": f"Exited from {run['environment']}#{run['to_index']}",
+                           "timestamp": epoch(run["to_time"])})
+    return events
 
 
 def _search_artifact(org, fingerprint: str, name: str, provenance: dict) -> dict:
@@ -676,13 +690,7 @@ def _search_artifact(org, fingerprint: str, name: str, provenance: dict) -> dict
     (what the CLI's ``formattedTimestamp`` parses)."""
     runs = fingerprint_history(org, fingerprint)
     running = sorted({run["environment"] for run in runs if run["running"]})
-    events = []
-    for run in runs:
-        events.append({"event": f"Started running in {run['environment']}#{run['from_index']}",
-                       "timestamp": _epoch(run["from_time"])})
-        if not run["running"]:
-            events.append({"event": f"Exited from {run['environment']}#{run['to_index']}",
-                           "timestamp": _epoch(run["to_time"])})
+    events = run_events(runs)
     events.sort(key=lambda event: event["timestamp"] or 0)
     has_provenance = bool(provenance.get("provenance"))
     compliant = provenance.get("artifact_compliant")

@@ -11,12 +11,9 @@ times a Rego policy reads from ``attestations_statuses`` are RFC 3339 strings (k
 from django.urls import reverse
 
 from evidence.selectors import required_for_artifact, where_it_runs
+from snapshots.selectors import epoch, run_events
 
 COMPLIANT, NON_COMPLIANT, INCOMPLETE, MISSING = "COMPLIANT", "NON-COMPLIANT", "INCOMPLETE", "MISSING"
-
-
-def epoch(moment) -> float | None:
-    return moment.timestamp() if moment is not None else None
 
 
 def rfc3339(moment) -> str | None:
@@ -51,12 +48,7 @@ def artifact_fields(request, org, artifact, records, attestations, compliance: d
                 "timestamp": epoch(record.created_at)} for record in records]
     history += [{"event": f"{attestation.name} attestation ({attestation.type_label}) reported",
                  "timestamp": epoch(attestation.created_at)} for attestation in attestations]
-    for run in runs:
-        history.append({"event": f"started running in {run['environment']}#{run['from_index']}",
-                        "timestamp": epoch(run["from_time"])})
-        if not run["running"]:
-            history.append({"event": f"exited {run['environment']}#{run['to_index']}",
-                            "timestamp": epoch(run["to_time"])})
+    history += run_events(runs)
     history.sort(key=lambda event: event["timestamp"] or 0)
     fields = {
         "flow_name": artifact.flow.name,

@@ -126,7 +126,7 @@ def test_get_artifact_answer_has_what_the_cli_prints(reporter, kosli, api, org, 
     events = [event["event"] for event in artifact["history"]]
     assert events[0] == "backend-image reported in flow backend trail build-1"
     assert "scan attestation (generic) reported" in events
-    assert {"started running in staging#1", "exited staging#2", "started running in prod#1"} <= set(events)
+    assert {"Started running in staging#1", "Exited from staging#2", "Started running in prod#1"} <= set(events)
     assert all(isinstance(event["timestamp"], float) for event in artifact["history"])
     timestamps = [event["timestamp"] for event in artifact["history"]]
     assert timestamps == sorted(timestamps)
