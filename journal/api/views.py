@@ -52,7 +52,7 @@ def _latest_size(org) -> int:
     return selectors.checkpoint_or_404(org).size
 
 
-def _number(request, name: str, default=None) -> int:
+def query_number(request, name: str, default=None) -> int:
     text = request.query_params.get(name)
     if text is None or text == "":
         if default is None:
@@ -115,8 +115,8 @@ class InclusionProofView(JournalView):
         OpenApiParameter("index", int, required=True, description="0-based Merkle leaf index (journal_index - 1)"),
         OpenApiParameter("size", int, description="Tree size (default: the latest checkpoint's)")])
     def get(self, request, org):
-        index = _number(request, "index")
-        size = _number(request, "size", lambda: _latest_size(self.org))
+        index = query_number(request, "index")
+        size = query_number(request, "size", lambda: _latest_size(self.org))
         hashes = selectors.inclusion(self.org, index, size)
         return Response({"index": index, "size": size, "hashes": [selectors.b64(h) for h in hashes]})
 
@@ -129,8 +129,8 @@ class ConsistencyProofView(JournalView):
         OpenApiParameter("from", int, required=True, description="The older tree size"),
         OpenApiParameter("to", int, description="The newer tree size (default: the latest checkpoint's)")])
     def get(self, request, org):
-        old = _number(request, "from")
-        new = _number(request, "to", lambda: _latest_size(self.org))
+        old = query_number(request, "from")
+        new = query_number(request, "to", lambda: _latest_size(self.org))
         hashes = selectors.consistency(self.org, old, new)
         return Response({"from": old, "to": new, "hashes": [selectors.b64(h) for h in hashes]})
 

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
-from journal.api.views import AlwaysJson
+from journal.api.views import AlwaysJson, query_number
 from journal.timestamps import REPLY_TYPE, timestamped_checkpoint
 from journal.witness import MAX_COSIGNATURE_BYTES, add_cosignatures
 
@@ -62,10 +62,7 @@ class CheckpointTimestampView(OrgScopedAPIView):
     @extend_schema(responses={(200, REPLY_TYPE): OpenApiTypes.BINARY},
                    parameters=[OpenApiParameter("size", int, required=False)])
     def get(self, request, org):
-        size = request.query_params.get("size")
-        if size is not None and not (size.isdigit() and len(size) <= 19):
-            raise invalid("size must be a tree size (a non-negative integer).", {"size": ["not a number"]})
-        checkpoint = timestamped_checkpoint(self.org, int(size) if size is not None else None)
+        checkpoint = timestamped_checkpoint(self.org, query_number(request, "size", lambda: None))
         response = HttpResponse(bytes(checkpoint.timestamp_token), content_type=REPLY_TYPE)
         response["Csm-Checkpoint-Size"] = str(checkpoint.size)
         response["Cache-Control"] = "no-cache"  # a newer checkpoint (or a re-signed one of this size) may follow

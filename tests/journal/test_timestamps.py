@@ -155,7 +155,7 @@ def test_endpoint_parameters_tenancy_and_roles(org, other_org, tsa, embedded, dj
                                                api, member_of, token_for, owner_api):
     append(org)
     checkpoint = publish(org, django_capture_on_commit_callbacks)
-    for bad in ("x", "-1", "1.5"):
+    for bad in ("x", "-1", "1.5", "²"):
         response = owner_api.get(URL, {"size": bad})
         assert response.status_code == 400 and "size" in response.json()["error"]["fields"]
     assert owner_api.get(URL, {"size": checkpoint.size + 1}).status_code == 404
