@@ -1,7 +1,10 @@
-"""One error format for the whole API: ``{"error": {"code", "message", "fields"}}``.
+"""One error format for the whole API: ``{"error": {"code", "message", "fields"}, "message"}``.
 
 ``fields`` maps a field path (``artifacts[3].digests``) to a list of problems; it is ``{}`` when the
-error is not about a field.
+error is not about a field. The top-level ``message`` repeats ``error.message`` where the kosli CLI looks
+for it: kosli's server answers errors as ``{"message": ...}`` and the CLI (``internal/requests``,
+``Client.Do``) prints that string, else the whole body as a Go map. With it, a kosli user sees csm's
+sentence, not ``map[error:map[...]]``.
 """
 
 from django.conf import settings
@@ -63,7 +66,7 @@ def _flatten(detail, prefix="") -> dict:
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+    return {"error": {"code": code, "message": message, "fields": fields or {}}, "message": message}
 
 
 def request_limit_error(exc: SuspiciousOperation) -> ApiError | None:

@@ -7,34 +7,16 @@ application/json; charset=utf-8``, ``User-Agent: Kosli/<version>`` and ``Authori
 The answer is then read the way the CLI reads it: every field it takes out of the JSON must be there with
 the type its Go code asserts (an unchecked ``.(string)`` / ``.(bool)`` / ``.([]interface{})`` panics)."""
 
-import json
-
 import pytest
-from rest_framework.test import APIClient
 
 from evidence.models import Artifact, Attestation, Flow, Trail
 from policies import services
 from policies.models import AllowlistEntry
 from tenants.choices import Role
+from tests.kosli.cli import cli
 from tests.policies.helpers import CTX, PROVENANCE_POLICY, fp, ingest, make_env, report_flow_artifact
 
 pytestmark = pytest.mark.django_db
-
-CLI_AGENT = "Kosli/v2.11.32"
-
-
-def go_json(payload: dict) -> bytes:
-    """Go's json.Marshal of a struct without omitempty: every field, compact, struct order."""
-    return json.dumps(payload, separators=(",", ":")).encode()
-
-
-def cli(token: str, method: str, path: str, payload: dict | None = None):
-    """One request as ``kosliClient.Do`` sends it."""
-    client = APIClient()
-    body = go_json(payload) if method != "GET" else b""
-    return client.generic(method, path, data=body, content_type="application/json; charset=utf-8",
-                          HTTP_USER_AGENT=CLI_AGENT, HTTP_AUTHORIZATION=f"Bearer {token}")
-
 
 def test_allow_artifact(org, token_for):
     """``cmd/kosli/allowArtifact.go`` ``allowArtifactOptions.run``: ``PUT /api/v2/allowlists/{org}/{env}``

@@ -6,7 +6,6 @@ Every request is what the CLI builds (internal/requests/requests.go ``newHTTPReq
 GETs without a body, query strings as Go's ``url.Values.Encode`` writes them (keys sorted)."""
 
 import json
-from urllib.parse import urlencode
 
 import pytest
 
@@ -16,16 +15,12 @@ from snapshots.services.environments import create_or_update_environment
 from snapshots.services.ingest import ingest_report
 from snapshots.services.reports import accept_report
 from tenants.choices import Role
+from tests.kosli.cli import CLI_AGENT, JSON, go_json, go_query
 from tests.snapshots.conftest import fp, server_report
 
 pytestmark = pytest.mark.django_db
 
-KOSLI_HEADERS = {"HTTP_USER_AGENT": "Kosli/v2.11.0", "CONTENT_TYPE": "application/json; charset=utf-8"}
-
-
-def go_query(pairs: list[tuple[str, str]]) -> str:
-    """``url.Values.Encode``: keys sorted, values in the order added, ``+`` for spaces."""
-    return urlencode(sorted(pairs, key=lambda pair: pair[0]))
+KOSLI_HEADERS = {"HTTP_USER_AGENT": CLI_AGENT, "CONTENT_TYPE": JSON}
 
 
 def kosli_get(client, path: str, pairs: list[tuple[str, str]] | None = None):
@@ -35,7 +30,7 @@ def kosli_get(client, path: str, pairs: list[tuple[str, str]] | None = None):
 
 def kosli_put(client, path: str, payload: dict):
     headers = {key: value for key, value in KOSLI_HEADERS.items() if key != "CONTENT_TYPE"}
-    return client.generic("PUT", path, json.dumps(payload, separators=(",", ":")),
+    return client.generic("PUT", path, go_json(payload),
                           content_type=KOSLI_HEADERS["CONTENT_TYPE"], **headers)
 
 
