@@ -294,7 +294,8 @@ def test_roles_without_tokens_manage_get_403(org, token_for, admin_token, role):
     """The same permission csm's own service-account endpoints use: ``tokens.manage`` (owners, admins)."""
     _create_account(admin_token)
     token = token_for(org, role)
-    for method, path, payload in [("GET", f"{SA}/acme", None), ("POST", f"{SA}/acme", {"name": "x", "privilege": "reader"}),
+    for method, path, payload in [("GET", f"{SA}/acme", None),
+                                  ("POST", f"{SA}/acme", {"name": "x", "privilege": "reader"}),
                                   ("GET", f"{SA}/acme/ci-bot/api-keys", None),
                                   ("POST", f"{SA}/acme/ci-bot/api-keys", {"description": "x"}),
                                   ("DELETE", f"{SA}/acme/ci-bot", None)]:
