@@ -28,6 +28,7 @@ class AuditAction(models.TextChoices):
     ACCESS_DENIED = "access.denied", "Access denied"
     ACCESS_DENIED_REPEATED = "access.denied_repeated", "Access denied again (summary of a window)"
     USER_SIGNED_IN = "user.signed_in", "Signed in"
+    USER_DEFAULT_ORG_CHANGED = "user.default_org_changed", "Default org changed"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"

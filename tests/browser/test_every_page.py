@@ -38,6 +38,7 @@ FAILING_IMPACTS = {"serious", "critical"}
 # URL names that are not pages a person opens, each with the reason. Every other web URL is visited.
 NOT_PAGES = {
     "healthz": "plain-text health check for load balancers",
+    "ready": "plain-text readiness probe, what `kosli status` reads (tests/kosli/test_status.py)",
     "favicon": "redirect to the SVG icon (tests/test_web_look.py)",
     "logout": "POST only: the Sign out button, checked on every page",
     "org-update": "POST only: the settings form",
@@ -127,6 +128,7 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "password-reset-complete": ["/password-reset/complete/"],
         "invitation-accept": [f"/invitations/{invitation}/"],
         "org-create": ["/orgs/new/"],
+        "account-settings": ["/account/"],
         "org-home": [f"{o}/"],
         "org-settings": [f"{o}/settings/"],
         "member-list": [f"{o}/members/"],
@@ -171,7 +173,7 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
          "audit-log", "environment-list", "environment-detail", "snapshot-detail", "snapshot-diff", "search",
          "flow-list", "flow-detail", "trail-detail", "artifact-detail", "attestation-detail", "evidence-detail",
          "policy-list", "policy-new", "policy-environment", "policy-snapshot", "policy-detail", "action-list",
-         "action-detail", "report-list", "journal"}
+         "action-detail", "report-list", "journal", "account-settings"}
 
 
 @pytest.fixture
