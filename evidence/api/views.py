@@ -205,6 +205,18 @@ class ArtifactView(EvidenceView):
         return Response(data)
 
 
+class ArtifactLatestCommitView(EvidenceView):
+    """``GET /api/v2/artifacts/{org}/{flow}/{fingerprint}/latest_commit[?branch=]`` (kosli ``report artifact``,
+    reportArtifact.go ``latestCommit``, which fails the command on anything but 200): ``{"latest_commit":
+    sha or null}``, the commit of the flow's previous artifact (``selectors.latest_commit``)."""
+
+    @READ
+    def get(self, request, org, flow, fingerprint):
+        flow = self.flow(flow)
+        branch = request.query_params.get("branch", "")
+        return Response({"latest_commit": selectors.latest_commit(self.org, flow, fingerprint, branch)})
+
+
 class AttestationsView(EvidenceView):
     """``POST /api/v2/attestations/{org}/{flow}/trail/{trail}/{type}`` (kosli ``attest <type>``):
     multipart ``data_json`` + optional ``attachment_file`` (tar.gz or a single file), or a JSON body (kosli
