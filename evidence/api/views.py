@@ -122,7 +122,12 @@ class FlowTemplateFileView(EvidenceView):
 class FlowDetailView(EvidenceView):
     @READ
     def get(self, request, org, flow):
-        return Response(flow_dict(self.flow(flow)))
+        flow = self.flow(flow)
+        data = flow_dict(flow)
+        if is_kosli_cli(request) and flow.template_yaml:
+            # `kosli get flow` (getFlow.go printFlowAsTable) prints the template it uploaded, the YAML text
+            data["template"] = flow.template_yaml
+        return Response(data)
 
 
 class TrailsView(EvidenceView):

@@ -98,6 +98,7 @@ def test_get_flow(org, member, token_for):
     assert answer.status_code == 200
     shown = read_like_print_flow_as_table(answer.json())
     assert (shown["name"], shown["description"]) == ("backend", "the backend")
+    assert shown["template"] == TEMPLATE_YML.decode()  # printed indented when it starts "version: "
     missing = cli(member, "GET", "/api/v2/flows/acme/nope")
     assert missing.status_code == 404 and cli_error(missing)
 
