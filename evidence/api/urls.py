@@ -19,6 +19,8 @@ urlpatterns = [
     path(f"artifacts/<str:org>/<str:flow>/fingerprint/{FP}", views.ArtifactView.as_view(), name="api-artifact"),
     path(f"artifacts/<str:org>/<str:flow>/fingerprint/{FP}/audit-package", views.ArtifactPackageView.as_view(),
          name="api-artifact-package"),
+    path(f"artifacts/<str:org>/<str:flow>/{FP}/latest_commit", views.ArtifactLatestCommitView.as_view(),
+         name="api-artifact-latest-commit"),
     # One view, two paths: GET lists a trail's attestations, POST with the type attests (kosli's paths).
     path("attestations/<str:org>/<str:flow>/trail/<str:trail>",
          views.AttestationsView.as_view(http_method_names=["get", "head", "options"]),
