@@ -68,9 +68,9 @@ class RuleResult:
         return {"rule": self.rule, "passed": self.passed, "reason": self.reason, "values": self.values}
 
 
-def _label(index: int, rule: str) -> str:
+def _label(index: int, rule: str, what: str = "jq rule") -> str:
     shown = rule if len(rule) <= 80 else rule[:80] + "…"
-    return f"jq rule {index + 1} ({shown})"
+    return f"{what} {index + 1} ({shown})"
 
 
 def check_programs(programs, what: str = "jq rule") -> list[str]:
@@ -88,14 +88,14 @@ def check_programs(programs, what: str = "jq rule") -> list[str]:
         if len(program) > MAX_RULE_LENGTH:
             raise JqError(f"{what} {index + 1} is longer than {MAX_RULE_LENGTH} characters", index)
         if _MODULE.search(_COMMENT.sub("", _STRING.sub('""', program))):
-            raise JqError(f"{_label(index, program)}: jq modules (import, include) are not allowed", index)
+            raise JqError(f"{_label(index, program, what)}: jq modules (import, include) are not allowed", index)
     answers, stopped = _run("compile", programs, None)
     for index, program in enumerate(programs):
         answer = answers[index] if index < len(answers) else None
         if answer is None:
-            raise JqError(f"{_label(index, program)}: {stopped or 'could not be compiled'}", index)
+            raise JqError(f"{_label(index, program, what)}: {stopped or 'could not be compiled'}", index)
         if "error" in answer:
-            raise JqError(f"{_label(index, program)}: {_jq_message(answer['error'])}", index)
+            raise JqError(f"{_label(index, program, what)}: {_jq_message(answer['error'])}", index)
     return programs
 
 
