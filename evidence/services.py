@@ -492,13 +492,13 @@ def _judge_custom(org, data: dict) -> tuple[CustomAttestationType, CustomAttesta
             problems.append(f"rule could not be evaluated: {exc}")
         if not rule_ok and not problems:
             problems.append(f"rule not satisfied: {definition.rule}")
-    jq_results = jqrules.evaluate_rules(list(definition.jq_rules or []), attestation_data)
+    summary_entries = list(definition.summary or [])
+    jq_results, values = jqrules.evaluate(list(definition.jq_rules or []),
+                                          [entry["expression"] for entry in summary_entries], attestation_data)
     for index, result in enumerate(jq_results):
         if not result.passed:
             problems.append(f"jq rule {index + 1} ({result.rule}) {result.reason}")
     jq_ok = all(result.passed for result in jq_results)
-    summary_entries = list(definition.summary or [])
-    values = jqrules.evaluate_values([entry["expression"] for entry in summary_entries], attestation_data)
     results = {"type_name": custom.name, "type_version": version.version if version else None,
                "rule": definition.rule, "rule_satisfied": rule_ok,
                "jq_rules": [result.as_dict() for result in jq_results], "jq_rules_satisfied": jq_ok,

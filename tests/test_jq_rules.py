@@ -96,3 +96,13 @@ def test_data_beyond_the_document_limits_is_not_evaluated():
     (result,) = evaluate_rules(["true"], deep)
     assert (result.passed, result.reason) == (False, "not evaluated: attestation data is nested deeper than the "
                                                      "limit of 64 levels")
+
+
+def test_rules_and_summary_run_together_and_keep_no_floats():
+    """Results are hashed into the journal as canonical JSON, which has no floats: a whole number comes back
+    as an int, any other as its decimal text."""
+    results, values = jqrules.evaluate([".ratio > 0.5", ".ratio"], [".ratio", ".count", ".missing"],
+                                       {"ratio": 0.75, "count": 3.0})
+    assert [(r.passed, r.reason, r.values) for r in results] == [
+        (True, "is true", [True]), (False, "yields 0.75, not a boolean", ["0.75"])]
+    assert values == [{"value": "0.75"}, {"value": 3}, {"value": None}]

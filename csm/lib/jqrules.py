@@ -99,16 +99,21 @@ def check_programs(programs, what: str = "jq rule") -> list[str]:
     return programs
 
 
-def evaluate_rules(rules: list[str], data) -> list[RuleResult]:
-    """Run every rule against ``data``; one RuleResult per rule, in order."""
-    if not rules:
-        return []
+def evaluate(rules: list[str], expressions: list[str], data) -> tuple[list[RuleResult], list[dict]]:
+    """Run ``rules`` and then ``expressions`` (summary entries) against ``data`` in one child: one
+    RuleResult per rule, and per expression ``{"value": its first value}`` or ``{"error": message}``
+    (numbers that are not whole come back as their decimal text, see ``_no_floats``)."""
+    rules, expressions = list(rules or []), list(expressions or [])
+    programs = rules + expressions
+    if not programs:
+        return [], []
     try:
         jsonschemas.check_limits(data, "attestation data", jsonschemas.MAX_DOCUMENT_DEPTH,
                                  jsonschemas.MAX_DOCUMENT_BYTES)
     except jsonschemas.SchemaRejected as exc:
-        return [RuleResult(rule, False, f"not evaluated: {exc.message}", []) for rule in rules]
-    answers, stopped = _run("run", rules, data)
+        return ([RuleResult(rule, False, f"not evaluated: {exc.message}", []) for rule in rules],
+                [{"error": exc.message} for _ in expressions])
+    answers, stopped = _run("run", programs, data)
     results = []
     for index, rule in enumerate(rules):
         if index < len(answers):
@@ -117,33 +122,44 @@ def evaluate_rules(rules: list[str], data) -> list[RuleResult]:
             results.append(RuleResult(rule, False, f"stopped: {stopped}", []))
         else:
             results.append(RuleResult(rule, False, f"not evaluated: jq rule {len(answers) + 1} was stopped", []))
-    return results
+    values = []
+    for index in range(len(rules), len(programs)):
+        answer = answers[index] if index < len(answers) else {"error": f"stopped: {stopped}"}
+        if "error" in answer:
+            values.append({"error": _jq_message(answer["error"])})
+        else:
+            values.append({"value": _no_floats(answer["values"][0]) if answer["values"] else None})
+    return results, values
+
+
+def evaluate_rules(rules: list[str], data) -> list[RuleResult]:
+    """Run every rule against ``data``; one RuleResult per rule, in order."""
+    return evaluate(rules, [], data)[0]
 
 
 def evaluate_values(programs: list[str], data) -> list[dict]:
-    """Run each program (a summary entry's expression) against ``data``: ``{"value": first value}`` or
-    ``{"error": message}`` per program."""
-    if not programs:
-        return []
-    try:
-        jsonschemas.check_limits(data, "attestation data", jsonschemas.MAX_DOCUMENT_DEPTH,
-                                 jsonschemas.MAX_DOCUMENT_BYTES)
-    except jsonschemas.SchemaRejected as exc:
-        return [{"error": exc.message} for _ in programs]
-    answers, stopped = _run("run", programs, data)
-    out = []
-    for index in range(len(programs)):
-        answer = answers[index] if index < len(answers) else {"error": f"stopped: {stopped}"}
-        if "error" in answer:
-            out.append({"error": _jq_message(answer["error"])})
-        elif answer["values"]:
-            out.append({"value": answer["values"][0]})
-        else:
-            out.append({"value": None})
-    return out
+    """Run each program (a summary entry's expression) against ``data``."""
+    return evaluate([], programs, data)[1]
+
+
+def _no_floats(value):
+    """Values are kept in attestation results, which the journal hashes as canonical JSON: no floats there.
+    A whole number becomes an int, any other number its decimal text (``86.2`` → ``"86.2"``)."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    if isinstance(value, dict):
+        return {key: _no_floats(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_no_floats(item) for item in value]
+    return value
 
 
 def _judge(rule: str, answer: dict) -> RuleResult:
+    result = _judge_raw(rule, answer)
+    return RuleResult(result.rule, result.passed, result.reason, _no_floats(result.values))
+
+
+def _judge_raw(rule: str, answer: dict) -> RuleResult:
     values = answer.get("values", [])
     if "error" in answer:
         return RuleResult(rule, False, f"jq error: {_jq_message(answer['error'])}", values)

@@ -219,14 +219,15 @@ def test_attest_custom_is_judged_by_the_types_jq_rules(org, admin, reporter, flo
     the attestation non-compliant with the reason recorded; the version that judged it is recorded; the
     summary entries' values are kept with it."""
     create(admin, "person", [".age > 21", '.name | startswith("B")'], PERSON_SCHEMA,
-           summary=[{"name": "Age", "expression": ".age"}])
-    ok = attest_custom(reporter, "person", {"age": 30, "name": "Bob"})
+           summary=[{"name": "Age", "expression": ".age"}, {"name": "Score", "expression": ".score"}])
+    ok = attest_custom(reporter, "person", {"age": 30, "name": "Bob", "score": 0.5})
     assert ok.status_code == 201, ok.content
     attestation = Attestation.objects.get(pk=ok.json()["id"])
     assert attestation.is_compliant is True
     assert attestation.custom_type_version.version == 1
     assert [r["passed"] for r in attestation.results["jq_rules"]] == [True, True]
-    assert attestation.results["summary"] == [{"name": "Age", "expression": ".age", "value": 30}]
+    assert attestation.results["summary"] == [{"name": "Age", "expression": ".age", "value": 30},
+                                              {"name": "Score", "expression": ".score", "value": "0.5"}]
     young = Attestation.objects.get(pk=attest_custom(reporter, "person", {"age": 20, "name": "Bob"}).json()["id"])
     assert young.is_compliant is False
     assert young.problems == ["jq rule 1 (.age > 21) is false"]
