@@ -404,8 +404,13 @@ def create_custom_type(ctx: AuditContext, org, data: dict) -> tuple[CustomAttest
                   "summary": summary}
     now = timezone.now()
     if custom is None:
-        custom = CustomAttestationType.objects.create(org=org, name=name, created_by=ctx.actor_label[:255],
-                                                      created_at=now, updated_at=now, **definition)
+        try:
+            with transaction.atomic():
+                custom = CustomAttestationType.objects.create(org=org, name=name, created_by=ctx.actor_label[:255],
+                                                              created_at=now, updated_at=now, **definition)
+        except IntegrityError:  # defined at the same moment by another request
+            raise ServiceError(f"attestation type {name!r} was being defined at the same time; send it again",
+                               "name", code="conflict") from None
         action, version_number = AuditAction.CUSTOM_TYPE_CREATED, 1
     else:
         if custom.archived:
@@ -446,7 +451,11 @@ def _custom_version(org, type_name):
     if not isinstance(type_name, str) or not type_name:
         raise ServiceError("type_name is required for a custom attestation", "type_name")
     name, _, wanted = type_name.partition("@v")
-    custom = CustomAttestationType.objects.filter(org=org, name=name).first()
+    custom = CustomAttestationType.objects.filter(org=org, name=type_name).first()
+    if custom is not None:  # a type named before names were restricted to kosli's characters
+        name, wanted = type_name, ""
+    else:
+        custom = CustomAttestationType.objects.filter(org=org, name=name).first()
     if custom is None:
         raise ServiceError(f"Custom attestation type '{name}' does not exist for org '{org.slug}'", "type_name")
     if custom.archived:

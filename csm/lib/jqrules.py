@@ -9,14 +9,15 @@ allocates gigabytes, and all of it happens inside jq's C code, where a Python th
 So programs never run in the server's process. Each compile check or evaluation starts one short-lived
 child (``jq_worker.py``, ``python -I`` with an empty environment) that limits itself with ``resource``
 before it reads a program — address space ``MEMORY_BYTES``, ``CPU_SECONDS`` of CPU, no file writes, no
-new processes — and the parent kills it after ``WALL_SECONDS``. jq's ``env`` / ``$ENV`` therefore see
+new processes — and the parent kills it after ``WALL_SECONDS`` of wall time (CPU is the real bound; the
+longer wall bound leaves room for a loaded machine). jq's ``env`` / ``$ENV`` therefore see
 nothing of the server's environment; ``import`` / ``include`` (which read files) are refused.
 
 The text is bounded the way ``csm/lib/expressions.py`` bounds an expression (``MAX_RULE_LENGTH`` is its
 ``MAX_LENGTH``), the number of rules by ``MAX_RULES``, the data by the JSON Schema limits of
 ``csm/lib/jsonschemas.py`` (size and depth), the values a program may yield by ``MAX_OUTPUTS``.
 
-One child costs about 40 ms (interpreter start and ``import jq``); all rules and summary entries of one
+One child costs about 30-50 ms of CPU (interpreter start and ``import jq``); all rules and summary entries of one
 attestation run in the same child.
 
 A rule passes only when it yields at least one value and every value it yields is ``true``: a rule that
@@ -40,7 +41,7 @@ MAX_OUTPUTS = 10
 MAX_VALUE_CHARS = 1000
 MEMORY_BYTES = 256 * 1024 * 1024
 CPU_SECONDS = 2
-WALL_SECONDS = 3.0
+WALL_SECONDS = 10.0
 
 WORKER = Path(__file__).with_name("jq_worker.py")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)

@@ -265,3 +265,21 @@ def test_attestation_types_are_per_org_and_need_permissions(org, other_org, admi
     assert create(reporter, "other", [".a"]).status_code == 403
     assert cli(reporter, "PUT", f"{TYPES}/person/archive", None).status_code == 403
     assert not CustomAttestationType.objects.filter(archived=True).exists()
+
+
+def test_create_refuses_a_bad_schema_file_and_evaluator(org, admin):
+    """``newAttestationTypeForm``: the ``type_schema`` file must be a JSON Schema within csm's schema limits
+    (64 KiB: 413; not JSON or not a valid schema: 400 naming ``type_schema`` / ``schema``); an ``evaluator``
+    whose ``content_type`` is not ``jq`` is a 400. Nothing is stored."""
+    big = {"type": "object", "description": "x" * (70 * 1024)}
+    too_big = create(admin, "person", schema=big)
+    assert too_big.status_code == 413 and "type_schema" in too_big.json()["error"]["fields"]
+    form = [("field", "data_json", {"name": "person"}), ("file", "type_schema", ("s.json", b"{not json"))]
+    not_json = cli(admin, "POST", TYPES, form=form)
+    assert not_json.status_code == 400 and "type_schema" in not_json.json()["error"]["fields"]
+    bad_schema = create(admin, "person", schema={"type": "no-such-type"})
+    assert bad_schema.status_code == 400 and "schema" in bad_schema.json()["error"]["fields"]
+    form = [("field", "data_json", {"name": "person", "evaluator": {"content_type": "rego", "rules": ["x"]}})]
+    rego = cli(admin, "POST", TYPES, form=form)
+    assert rego.status_code == 400 and "'rego' is not supported" in cli_error(rego)
+    assert not CustomAttestationType.objects.exists()
