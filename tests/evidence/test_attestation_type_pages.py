@@ -11,6 +11,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from evidence.models import CustomAttestationType
 from tenants.choices import Role
+from tests.evidence.conftest import attest, begin_trail, make_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +81,17 @@ def test_members_read_but_do_not_define_and_other_orgs_see_nothing(org, other_or
     assert client.get(reverse("attestation-type-detail", args=["acme", "person"])).status_code == 404
     assert client.get(reverse("attestation-type-detail", args=["globex", "person"])).status_code == 404
     assert not CustomAttestationType.objects.filter(archived=True).exists()
+
+
+def test_an_attestations_page_shows_the_version_jq_results_and_summary(org, web, reporter):
+    web.post(reverse("attestation-type-new", args=["acme"]), FORM)
+    make_flow(reporter)
+    begin_trail(reporter)
+    answer = attest(reporter, "acme", "backend", "build-1", "custom", {
+        "attestation_name": "adult", "type_name": "person", "attestation_data": {"age": 30, "name": "Al"}})
+    assert answer.status_code == 201, answer.content
+    body = page(web.get(reverse("attestation-detail", args=["acme", "backend", "build-1", answer.json()["id"]])))
+    assert "person</a> version 1" in body
+    assert "jq <code>.age > 21</code>: <span class=\"badge ok\">true</span>" in body
+    assert "jq <code>.name | startswith(\"B\")</code>: <span class=\"badge bad\">is false</span>" in body
+    assert "<dt>Age</dt><dd>30</dd>" in body
