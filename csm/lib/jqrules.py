@@ -204,6 +204,9 @@ def _run(mode: str, programs: list[str], data) -> tuple[list[dict], str]:
     except subprocess.TimeoutExpired as exc:
         output, code = exc.stdout or b"", None
         stopped = f"ran longer than the limit of {WALL_SECONDS:g} seconds"
+    except OSError as exc:  # no process could be started (e.g. the host's process limit): nothing was judged
+        output, code = b"", None
+        stopped = f"the jq evaluator could not start ({exc.strerror or exc})"
     if code is not None and code != 0:
         if code == -signal.SIGXCPU:
             stopped = f"used more than the limit of {CPU_SECONDS} CPU seconds"
