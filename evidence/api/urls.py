@@ -36,3 +36,15 @@ urlpatterns = [
          name="api-evidence-download"),
     path("orgs/<str:org>/attestation-types", views.CustomTypesView.as_view(), name="api-attestation-types"),
 ]
+
+from evidence.api import attestation_types  # noqa: E402  (kosli's custom attestation types)
+
+urlpatterns += [
+    path("custom-attestation-types/<str:org>", attestation_types.CustomAttestationTypesView.as_view(),
+         name="api-custom-attestation-types"),
+    path("custom-attestation-types/<str:org>/<str:name>", attestation_types.CustomAttestationTypeView.as_view(),
+         name="api-custom-attestation-type"),
+    path("custom-attestation-types/<str:org>/<str:name>/archive",
+         attestation_types.CustomAttestationTypeArchiveView.as_view(http_method_names=["put", "options"]),
+         name="api-custom-attestation-type-archive"),
+]

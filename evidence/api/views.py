@@ -350,9 +350,10 @@ class CustomTypesView(EvidenceView):
 
     @READ
     def get(self, request, org):
-        return Response([custom_type_dict(c) for c in CustomAttestationType.objects.for_org(self.org)])
+        types = CustomAttestationType.objects.for_org(self.org).select_related("org").prefetch_related("versions")
+        return Response([custom_type_dict(c, c.versions.all()) for c in types])
 
     @WRITE
     def post(self, request, org):
-        custom = services.create_custom_type(self.ctx(), self.org, payload(request))
+        custom, _added = services.create_custom_type(self.ctx(), self.org, payload(request))
         return Response(custom_type_dict(custom), status=status.HTTP_201_CREATED)
