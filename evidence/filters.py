@@ -3,9 +3,12 @@ They take kosli's ``limit`` (default 100, clamped to 1..500; ASCII digits throug
 Unicode digit or a sign is a 400 naming ``limit``); the list keeps the model's order (flows by name, the
 others newest first)."""
 
+from django_filters import rest_framework as filters
+
 from csm.api.filters import BoundedIntegerFilter, FilterSet
 from evidence.models import Artifact, Attestation, Flow, Trail
 
+TRUE = ("1", "true", "yes")
 DEFAULT_LIMIT = 100
 MAX_LIST = 500
 
@@ -23,9 +26,19 @@ class LimitFilterSet(FilterSet):
 
 
 class FlowFilterSet(LimitFilterSet):
+    """Archived flows (kosli ``archive flow``) are left out unless ``archived`` is 1 / true / yes, as
+    archived environments are (snapshots.filters.EnvironmentFilterSet)."""
+
+    archived = filters.Filter(method="keep_all")
+
     class Meta:
         model = Flow
         fields: list = []
+
+    def filter_queryset(self, queryset):
+        if (self.form.cleaned_data.get("archived") or "").lower() not in TRUE:
+            queryset = queryset.filter(archived=False)
+        return super().filter_queryset(queryset)
 
 
 class TrailFilterSet(LimitFilterSet):
