@@ -11,6 +11,7 @@ import pytest
 
 from audit.choices import AuditAction
 from audit.context import AuditContext
+from alerts.services import create_action
 from audit.models import AuditEvent
 from evidence.models import Artifact, Flow, FlowName
 from journal.verify import verify_journal
@@ -202,12 +203,18 @@ def test_rename_environment_keeps_snapshots_and_agents_reporting(org, admin, tok
     (GET) finds it, and the snapshot journal still verifies."""
     env = _env(org, "prod-k8s")
     _snapshot(org, env, [FP], django_capture_on_commit_callbacks)
+    action, _ = create_action(AuditContext.system("test"), org, "pager", "email", email="ops@example.com",
+                              environments=["prod-k8s"], triggers=["ON_STARTED_ARTIFACT"])
     answer = cli(admin, "PUT", "/api/v2/environments/acme/prod-k8s/rename", {"new_name": "production"})
     assert answer.status_code == 200, answer.content
     assert answer.json()["name"] == "production"
     [event] = events(org, AuditAction.ENVIRONMENT_RENAMED)
     assert event.before == {"name": "prod-k8s"} and event.after["name"] == "production"
     journal_ok(org)
+    # an alert action watching the environment follows the rename (audited), so it does not fall silent
+    action.refresh_from_db()
+    assert action.environments == ["production"]
+    assert events(org, AuditAction.ACTION_UPDATED)[-1].after["environments"] == ["production"]
 
     snapshotter = token_for(org, Role.SNAPSHOTTER)
     check = cli(snapshotter, "GET", "/api/v2/environments/acme/prod-k8s")
@@ -257,11 +264,11 @@ def test_join_environment(org, other_org, token_for):
     assert answer.json()["included_environments"] == ["physical"]
     mix = Environment.objects.get(org=org, name="mix")
     assert [e.name for e in mix.included_environments.all()] == ["physical"]
-    [event] = [e for e in events(org, AuditAction.ENVIRONMENT_UPDATED) if e.target_label == "mix"] or [None]
-    assert event is not None and event.after["included_environments"] == ["physical"]
+    [event] = [e for e in events(org, AuditAction.ENVIRONMENT_UPDATED) if e.target_id == str(mix.pk)]
+    assert event.before["included_environments"] == [] and event.after["included_environments"] == ["physical"]
     assert cli(member, "PUT", "/api/v2/environments/acme/mix/join", {"physical_env_name": "physical"}
                ).status_code == 200
-    assert len([e for e in events(org, AuditAction.ENVIRONMENT_UPDATED) if e.target_label == "mix"]) == 1
+    assert len([e for e in events(org, AuditAction.ENVIRONMENT_UPDATED) if e.target_id == str(mix.pk)]) == 1
 
     # refusals: not logical, a logical member, unknown names, another org, a reader
     assert "not a logical environment" in cli_error(
