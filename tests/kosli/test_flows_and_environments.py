@@ -9,9 +9,9 @@ import json
 
 import pytest
 
+from alerts.services import create_action
 from audit.choices import AuditAction
 from audit.context import AuditContext
-from alerts.services import create_action
 from audit.models import AuditEvent
 from evidence.models import Artifact, Flow, FlowName
 from journal.verify import verify_journal
