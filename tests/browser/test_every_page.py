@@ -40,6 +40,7 @@ NOT_PAGES = {
     "healthz": "plain-text health check for load balancers",
     "favicon": "redirect to the SVG icon (tests/test_web_look.py)",
     "logout": "POST only: the Sign out button, checked on every page",
+    "flow-manage": "POST only: the flow page's Archive / Unarchive / Rename buttons",
     "org-update": "POST only: the settings form",
     "member-role": "POST only: the role selector of the members page",
     "member-remove": "POST only: the Remove button of the members page",
