@@ -208,3 +208,17 @@ def join_environment(ctx: AuditContext, org, logical: Environment, physical_name
     logical.included_environments.add(physical)
     record_event(ctx, org, AuditAction.ENVIRONMENT_UPDATED, logical, before=before, after=environment_state(logical))
     return logical
+
+
+@transaction.atomic(durable=True)
+def leave_environment(ctx: AuditContext, org, logical: Environment, member_name) -> Environment:
+    """Remove ``member_name`` from the logical environment's members (the web page's Remove button; kosli
+    has no command for it). Idempotent; ``environment.updated`` with the members before and after."""
+    logical = Environment.objects.select_for_update().get(pk=logical.pk, org=org)
+    member = environment_named(org, member_name.strip()) if isinstance(member_name, str) else None
+    before = environment_state(logical)
+    if member is None or member.name not in before["included_environments"]:
+        return logical
+    logical.included_environments.remove(member)
+    record_event(ctx, org, AuditAction.ENVIRONMENT_UPDATED, logical, before=before, after=environment_state(logical))
+    return logical

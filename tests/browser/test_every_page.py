@@ -41,6 +41,8 @@ NOT_PAGES = {
     "favicon": "redirect to the SVG icon (tests/test_web_look.py)",
     "logout": "POST only: the Sign out button, checked on every page",
     "flow-manage": "POST only: the flow page's Archive / Unarchive / Rename buttons",
+    "environment-rename": "POST only: the environment page's Rename form",
+    "environment-members": "POST only: a logical environment page's Join / Remove member buttons",
     "org-update": "POST only: the settings form",
     "member-role": "POST only: the role selector of the members page",
     "member-remove": "POST only: the Remove button of the members page",
