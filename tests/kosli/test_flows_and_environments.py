@@ -229,6 +229,12 @@ def test_rename_environment_keeps_snapshots_and_agents_reporting(org, admin, tok
     assert cli(snapshotter, "PUT", "/api/v2/environments/acme", {"name": "prod-k8s", "type": "server"}).status_code \
         in (200, 201)
     assert Environment.objects.filter(org=org).count() == 1
+    # a snapshot after the rename commits to the new name, the one before to the old: both verify
+    env.refresh_from_db()
+    _snapshot(org, env, [FP, FP2, hashlib.sha256(b"3").hexdigest()], django_capture_on_commit_callbacks)
+    env.refresh_from_db()
+    assert env.name_at(1) == "prod-k8s" and env.name_at(env.last_snapshot_index) == "production"
+    assert env.last_snapshot_index >= 2
     journal_ok(org)
 
 
