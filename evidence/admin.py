@@ -12,6 +12,7 @@ from evidence.models import (
     CustomAttestationTypeVersion,
     EvidenceFile,
     Flow,
+    FlowName,
     SbomComponent,
     Trail,
 )
@@ -19,9 +20,16 @@ from evidence.models import (
 
 @admin.register(Flow)
 class FlowAdmin(ReadOnlyAdmin):
-    list_display = ["name", "org", "sarif_threshold", "updated_at"]
+    list_display = ["name", "org", "archived", "sarif_threshold", "updated_at"]
     list_filter = ["org"]
     search_fields = ["name", "description"]
+
+
+@admin.register(FlowName)
+class FlowNameAdmin(ReadOnlyAdmin):
+    list_display = ["name", "renamed_to", "flow", "org", "renamed_at", "released_at"]
+    list_filter = ["org"]
+    search_fields = ["name", "renamed_to"]
 
 
 @admin.register(Trail)

@@ -5,6 +5,7 @@ from evidence import views
 urlpatterns = [
     path("o/<slug:org>/flows/", views.flow_list, name="flow-list"),
     path("o/<slug:org>/flows/<str:flow>/", views.flow_detail, name="flow-detail"),
+    path("o/<slug:org>/flows/<str:flow>/manage/", views.flow_manage, name="flow-manage"),
     path("o/<slug:org>/flows/<str:flow>/trails/<str:trail>/", views.trail_detail, name="trail-detail"),
     path("o/<slug:org>/flows/<str:flow>/trails/<str:trail>/attestations/<int:attestation_id>/",
          views.attestation_detail, name="attestation-detail"),

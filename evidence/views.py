@@ -2,12 +2,13 @@
 compliance), an attestation (its standing, reporter, evidence files and per-type details), an artifact
 (provenance, who was involved, attestations with parsed results, evidence downloads, where it runs and
 ran), an evidence file (hash, size, type, uploader) and its download; custom attestation types (their
-versions, schema, expression rule, jq rules and summary), defined, versioned and archived here too."""
+versions, schema, expression rule, jq rules and summary), defined, versioned and archived here too. Writes:
+a flow's archive / unarchive / rename (``flow_manage``, ``evidence.manage``) and custom types."""
 
 import json
 
 from django.contrib import messages
-from django.http import HttpResponseServerError
+from django.http import Http404, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -16,7 +17,7 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.web import add_service_error, org_view
-from evidence import attestation_page, involvement, selectors, services, storage
+from evidence import attestation_page, involvement, lifecycle, selectors, services, storage
 from evidence.forms import CustomTypeForm
 from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Trail
 from evidence.responses import attachment
@@ -32,15 +33,49 @@ def _attestations(org, **filters):
 
 @org_view("evidence.view")
 def flow_list(request):
-    flows = Flow.objects.for_org(request.org).prefetch_related("trails")
-    return render(request, "evidence/flow_list.html", {"flows": flows})
+    show_archived = request.GET.get("archived") == "1"
+    flows = Flow.objects.for_org(request.org).filter(archived=show_archived).prefetch_related("trails")
+    return render(request, "evidence/flow_list.html", {"flows": flows, "show_archived": show_archived})
+
+
+def _flow(request, name: str) -> Flow:
+    flow = selectors.flow_named(request.org, name)
+    if flow is None:
+        raise Http404(f"No flow named {name!r}.")
+    return flow
 
 
 @org_view("evidence.view")
 def flow_detail(request, flow):
-    flow = get_object_or_404(Flow.objects.for_org(request.org), name=flow)
+    name = flow
+    flow = _flow(request, name)
+    if flow.name != name:  # a former name: the page lives under the current one
+        return redirect("flow-detail", request.org.slug, flow.name)
     trails = [(trail, selectors.trail_compliance(trail)) for trail in flow.trails.all()[:PAGE]]
-    return render(request, "evidence/flow_detail.html", {"flow": flow, "trails": trails})
+    return render(request, "evidence/flow_detail.html", {
+        "flow": flow, "trails": trails, "can_manage": request.org_access.can("evidence.manage"),
+        "former_names": flow.former_names.filter(released_at=None).order_by("renamed_at")})
+
+
+@org_view({"POST": "evidence.manage"})
+def flow_manage(request, flow):
+    """The flow page's Archive / Unarchive / Rename buttons (the API's services, audited the same way)."""
+    flow = _flow(request, flow)
+    ctx = AuditContext.from_request(request)
+    action = request.POST.get("action")
+    try:
+        if action in ("archive", "unarchive"):
+            flow = lifecycle.set_flow_archived(ctx, request.org, flow, action == "archive")
+            messages.success(request, f"Flow {flow.name} {action}d.")
+        elif action == "rename":
+            old = flow.name
+            flow = lifecycle.rename_flow(ctx, request.org, flow, request.POST.get("new_name", ""))
+            messages.success(request, f"Flow {old} renamed to {flow.name}; the old name still leads here.")
+        else:
+            messages.error(request, "Unknown action.")
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect("flow-detail", request.org.slug, flow.name)
 
 
 @org_view("evidence.view")

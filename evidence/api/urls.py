@@ -3,7 +3,7 @@ the kosli CLI calls; the rest are csm's own."""
 
 from django.urls import path
 
-from evidence.api import views
+from evidence.api import lifecycle, views
 
 FP = "<str:fingerprint>"
 
@@ -47,4 +47,13 @@ urlpatterns += [
     path("custom-attestation-types/<str:org>/<str:name>/archive",
          attestation_types.CustomAttestationTypeArchiveView.as_view(http_method_names=["put", "options"]),
          name="api-custom-attestation-type-archive"),
+# kosli archive / rename flow, list trails, list artifacts, get artifact FLOW:COMMIT (evidence/api/lifecycle.py)
+urlpatterns += [
+    path("flows/<str:org>/<str:flow>/archive", lifecycle.FlowArchiveView.as_view(), name="api-flow-archive"),
+    path("flows/<str:org>/<str:flow>/unarchive", lifecycle.FlowUnarchiveView.as_view(), name="api-flow-unarchive"),
+    path("flows/<str:org>/<str:flow>/rename", lifecycle.FlowRenameView.as_view(), name="api-flow-rename"),
+    path("trails/<str:org>", lifecycle.OrgTrailsView.as_view(), name="api-org-trails"),
+    path("artifacts/<str:org>", lifecycle.OrgArtifactsView.as_view(), name="api-org-artifacts"),
+    path("artifacts/<str:org>/<str:flow>/commit_sha/<str:sha>", lifecycle.ArtifactsByCommitView.as_view(),
+         name="api-artifacts-by-commit"),
 ]
