@@ -47,6 +47,8 @@ urlpatterns += [
     path("custom-attestation-types/<str:org>/<str:name>/archive",
          attestation_types.CustomAttestationTypeArchiveView.as_view(http_method_names=["put", "options"]),
          name="api-custom-attestation-type-archive"),
+]
+
 # kosli archive / rename flow, list trails, list artifacts, get artifact FLOW:COMMIT (evidence/api/lifecycle.py)
 urlpatterns += [
     path("flows/<str:org>/<str:flow>/archive", lifecycle.FlowArchiveView.as_view(), name="api-flow-archive"),
