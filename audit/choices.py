@@ -49,6 +49,9 @@ class AuditAction(models.TextChoices):
     EVIDENCE_DOWNLOADED = "evidence.downloaded", "Evidence file downloaded"
     AUDIT_PACKAGE_DOWNLOADED = "audit_package.downloaded", "Audit package downloaded"
     CUSTOM_TYPE_CREATED = "custom_type.created", "Custom attestation type created"
+    REPOSITORY_CREATED = "repository.created", "Repository first seen"
+    REPOSITORY_UPDATED = "repository.updated", "Repository renamed, moved or identified"
+    TAGS_CHANGED = "tags.changed", "Tags changed"
     # policies and alerts
     POLICY_CREATED = "policy.created", "Policy created"
     POLICY_VERSIONED = "policy.versioned", "Policy new version"
