@@ -25,7 +25,8 @@ from audit.choices import AuditAction
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.lib.bounded import InputError
-from evidence.models import Repository, RepositorySighting
+from evidence.models import Artifact, Flow, Repository, RepositorySighting, Trail
+from evidence.selectors import where_it_runs
 
 MAX_NAME = 300
 MAX_URL = 1000
@@ -235,3 +236,51 @@ def filter_repos(queryset, params):
     if direction not in ("asc", "desc"):
         raise InputError("sort_direction must be asc or desc", "sort_direction")
     return queryset.order_by("-name" if direction == "desc" else "name", "provider", "id")
+
+
+PAGE_ROWS = 20
+
+
+def repository_overview(repo: Repository) -> dict:
+    """What the repository's page shows, from its sightings: the flows that built from it, its latest
+    trails and artifacts, the latest commits seen (each with where it was seen first), and where its latest
+    artifacts run now (the snapshot journal, through ``evidence.selectors.where_it_runs``; at most
+    ``PAGE_ROWS`` fingerprints are looked up)."""
+    sightings = RepositorySighting.objects.filter(repository=repo)
+    flows = Flow.objects.filter(pk__in=sightings.values("flow_id")).order_by("name")
+    trail_ids = sightings.exclude(trail=None).values("trail_id")
+    trails = Trail.objects.filter(pk__in=trail_ids).select_related("flow").order_by("-created_at", "-id")[:PAGE_ROWS]
+    artifact_ids = sightings.exclude(artifact=None).values("artifact_id")
+    artifacts = list(Artifact.objects.filter(pk__in=artifact_ids).select_related("flow", "trail")
+                     .order_by("-created_at", "-id")[:PAGE_ROWS])
+    commits = []
+    seen = set()
+    for sighting in sightings.exclude(git_commit="").order_by("-seen_at", "-id").select_related("flow", "trail")[:200]:
+        if sighting.git_commit in seen:
+            continue
+        seen.add(sighting.git_commit)
+        commits.append(sighting)
+        if len(commits) == PAGE_ROWS:
+            break
+    running = []
+    for fingerprint in list(dict.fromkeys(a.fingerprint for a in artifacts)):
+        for run in where_it_runs(repo.org, fingerprint):
+            if run.get("running"):
+                running.append({"fingerprint": fingerprint, **run})
+    return {"flows": list(flows), "trails": list(trails), "artifacts": artifacts, "commits": commits,
+            "running": running, "sighting_count": sightings.count()}
+
+
+def repositories_of(org, *, trail=None, fingerprint: str = "") -> list[Repository]:
+    """The repositories a trail's or an artifact's provenance named (for links from their pages)."""
+    sightings = RepositorySighting.objects.for_org(org)
+    if trail is not None:
+        sightings = sightings.filter(trail=trail)
+    if fingerprint:
+        sightings = sightings.filter(artifact__fingerprint=fingerprint)
+    return list(Repository.objects.filter(pk__in=sightings.values("repository_id")).order_by("name"))
+
+
+def repositories_of_flow(flow) -> list[Repository]:
+    sightings = RepositorySighting.objects.filter(flow=flow)
+    return list(Repository.objects.filter(pk__in=sightings.values("repository_id")).order_by("name"))

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.choices import AuditAction
@@ -46,6 +47,7 @@ class TagType:
     permission: str
     lookup: Callable
     label: str = ""
+    page: Callable | None = None  # (org slug, object) -> the URL of the object's web page, for the tag form
 
     @property
     def title(self) -> str:
@@ -80,10 +82,13 @@ def _repository(org, identifier: str):
 
 
 register(TagType("flow", ("flows",), "evidence.report",
-                 lambda org, key: Flow.objects.for_org(org).filter(name=key)))
+                 lambda org, key: Flow.objects.for_org(org).filter(name=key),
+                 page=lambda slug, flow: reverse("flow-detail", args=[slug, flow.name])))
 register(TagType("environment", ("env", "environments"), "environments.edit",
-                 lambda org, key: Environment.objects.for_org(org).filter(name=key)))
-register(TagType("repo", ("repos", "repository"), "evidence.report", _repository, label="repository"))
+                 lambda org, key: Environment.objects.for_org(org).filter(name=key),
+                 page=lambda slug, env: reverse("environment-detail", args=[slug, env.name])))
+register(TagType("repo", ("repos", "repository"), "evidence.report", _repository, label="repository",
+                 page=lambda slug, repo: reverse("repo-detail", args=[slug, repo.pk])))
 
 
 def find(org, kind: str, identifier: str):

@@ -9,6 +9,9 @@ urlpatterns = [
     path("o/<slug:org>/flows/<str:flow>/trails/<str:trail>/attestations/<int:attestation_id>/",
          views.attestation_detail, name="attestation-detail"),
     path("o/<slug:org>/artifacts/<str:fingerprint>/", views.artifact_detail, name="artifact-detail"),
+    path("o/<slug:org>/repos/", views.repo_list, name="repo-list"),
+    path("o/<slug:org>/repos/<int:repo_id>/", views.repo_detail, name="repo-detail"),
+    path("o/<slug:org>/tags/<str:kind>/<str:identifier>/", views.tags_edit, name="tags-edit"),
     path("o/<slug:org>/evidence/<str:sha256>/", views.evidence_detail, name="evidence-detail"),
     path("o/<slug:org>/evidence/<str:sha256>/download/", views.evidence_download, name="evidence-download"),
 ]

@@ -3,16 +3,21 @@ compliance), an attestation (its standing, reporter, evidence files and per-type
 (provenance, who was involved, attestations with parsed results, evidence downloads, where it runs and
 ran), an evidence file (hash, size, type, uploader) and its download. Read-only."""
 
-from django.http import HttpResponseServerError
-from django.shortcuts import get_object_or_404, render
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseServerError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
+from csm.errors import ServiceError
 from csm.web import org_view
-from evidence import attestation_page, involvement, selectors, storage
-from evidence.models import Artifact, Attestation, EvidenceFile, Flow, Trail
+from evidence import attestation_page, involvement, repos, selectors, storage, tags
+from evidence.models import Artifact, Attestation, EvidenceFile, Flow, Repository, Trail
 from evidence.responses import attachment
+from tenants.access import require_permission
 
 PAGE = 50
 
@@ -33,7 +38,8 @@ def flow_list(request):
 def flow_detail(request, flow):
     flow = get_object_or_404(Flow.objects.for_org(request.org), name=flow)
     trails = [(trail, selectors.trail_compliance(trail)) for trail in flow.trails.all()[:PAGE]]
-    return render(request, "evidence/flow_detail.html", {"flow": flow, "trails": trails})
+    return render(request, "evidence/flow_detail.html", {"flow": flow, "trails": trails,
+                                                         "repositories": repos.repositories_of_flow(flow)})
 
 
 @org_view("evidence.view")
@@ -44,6 +50,7 @@ def trail_detail(request, flow, trail):
         "flow": flow, "trail": trail, "compliance": selectors.trail_compliance(trail),
         "attestations": _attestations(request.org, trail=trail),
         "artifacts": trail.artifacts.select_related("flow"),
+        "repositories": repos.repositories_of(request.org, trail=trail),
     })
 
 
@@ -61,6 +68,7 @@ def artifact_detail(request, fingerprint):
     return render(request, "evidence/artifact_detail.html", {
         "fingerprint": fingerprint, "records": records, "compliance": compliance, "attestations": attestations,
         "components": components, "running": running, "names": names,
+        "repositories": repos.repositories_of(request.org, fingerprint=fingerprint),
         "involved": involvement.involved(request.org, fingerprint, records, attestations),
     })
 
@@ -90,3 +98,55 @@ def evidence_download(request, sha256):
     record_event(AuditContext.from_request(request), request.org, AuditAction.EVIDENCE_DOWNLOADED, evidence,
                  after={"sha256": evidence.sha256, "via": "web"})
     return attachment(handle, evidence.original_name or evidence.sha256, evidence.size)
+
+
+@org_view("evidence.view")
+def repo_list(request):
+    """The org's repositories (learned from the provenance of trails, artifacts and attestations), filtered
+    by name substring and provider."""
+    query = request.GET.get("q", "")[:200]
+    provider = request.GET.get("provider", "")[:40]
+    repositories = Repository.objects.for_org(request.org)
+    providers = sorted(set(repositories.values_list("provider", flat=True)))
+    if query:
+        repositories = repositories.filter(name__icontains=query)
+    if provider:
+        repositories = repositories.filter(provider=provider)
+    page = Paginator(repositories.order_by("name", "provider", "id"), PAGE).get_page(request.GET.get("page"))
+    return render(request, "evidence/repo_list.html", {"page": page, "q": query, "provider": provider,
+                                                       "providers": providers})
+
+
+@org_view("evidence.view")
+def repo_detail(request, repo_id):
+    repo = get_object_or_404(Repository.objects.for_org(request.org), pk=repo_id)
+    return render(request, "evidence/repo_detail.html", {"repo": repo, **repos.repository_overview(repo)})
+
+
+@org_view({"POST": "org.view"})  # the tagged type's own permission is checked below, once the type is known
+def tags_edit(request, kind, identifier):
+    """The tag form of a flow's, environment's or repository's page: ``key`` + ``value`` sets a tag,
+    ``remove`` (a key) removes one. Back to the object's page with the outcome."""
+    try:
+        spec = tags.tag_type(kind)
+    except ServiceError:
+        raise Http404("no such taggable type") from None
+    require_permission(request, request.org_access, spec.permission)
+    try:
+        target = tags.find(request.org, spec.name, identifier)
+    except ServiceError:
+        raise Http404(f"no such {spec.title}") from None
+    key, value, remove = (request.POST.get(name, "").strip() for name in ("key", "value", "remove"))
+    back = spec.page(request.org.slug, target) if spec.page else reverse("org-home", args=[request.org.slug])
+    try:
+        if remove:
+            tags.change_tags(AuditContext.from_request(request), request.org, spec.name, identifier, {}, [remove])
+            messages.success(request, f"Tag {remove} removed.")
+        else:
+            if not key:
+                raise ServiceError("Give the tag a key.", "key")
+            tags.change_tags(AuditContext.from_request(request), request.org, spec.name, identifier, {key: value})
+            messages.success(request, f"Tag {key}={value} set.")
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect(back)
