@@ -46,6 +46,7 @@ class RepoRef:
     provider: str
     url: str
     external_id: str
+    from_info: bool = True  # False: only an artifact's repo_url named it (never overwrites a stored URL)
 
 
 def provider_for_url(url: str) -> str:
@@ -97,6 +98,7 @@ def parse_repo(repo_info, repo_url="") -> RepoRef | None:
     if provider and not PROVIDER.match(provider):
         raise ServiceError("repo_info.provider may contain lowercase letters, digits and . _ - only "
                            "(e.g. github, gitlab, bitbucket, azure-devops)", "repo_info.provider")
+    from_info = bool(url or name)
     if not url and isinstance(repo_url, str) and HTTP_URL.match(repo_url.strip()) and len(repo_url) <= MAX_URL:
         url = repo_url.strip()
     if not name and url:
@@ -105,7 +107,7 @@ def parse_repo(repo_info, repo_url="") -> RepoRef | None:
         return None
     if not provider:
         provider = provider_for_url(url) if url else OTHER
-    return RepoRef(name=name, provider=provider, url=url, external_id=external_id)
+    return RepoRef(name=name, provider=provider, url=url, external_id=external_id, from_info=from_info)
 
 
 def _existing(org, ref: RepoRef) -> Repository | None:
@@ -132,7 +134,8 @@ def _upsert(ctx, org, ref: RepoRef, now) -> Repository:
             return repo
     before = repo.snapshot()
     changed = [field for field in ("name", "url", "external_id")
-               if getattr(ref, field) and getattr(ref, field) != getattr(repo, field)]
+               if getattr(ref, field) and getattr(ref, field) != getattr(repo, field)
+               and (ref.from_info or not getattr(repo, field))]
     for field in changed:  # a renamed repository keeps its id, rows and tags
         setattr(repo, field, getattr(ref, field))
     repo.last_seen_at = max(repo.last_seen_at, now)
