@@ -112,12 +112,14 @@ def parse_repo(repo_info, repo_url="") -> RepoRef | None:
 
 def _existing(org, ref: RepoRef) -> Repository | None:
     """The org's row for ``ref``, locked: by provider id when the reporter sent one (adopting a row first
-    seen by URL alone, without an id, under the same name), else by name among rows without an id."""
+    seen by URL alone, without an id, under the same name); without an id (a bare ``repo_url``) by name,
+    the row without an id first, else the one of that name seen last."""
     rows = Repository.objects.select_for_update().filter(org=org, provider=ref.provider)
     if ref.external_id:
         found = rows.filter(external_id=ref.external_id).first()
         return found or rows.filter(external_id="", name=ref.name).first()
-    return rows.filter(external_id="", name=ref.name).first()
+    named = rows.filter(name=ref.name)
+    return named.filter(external_id="").first() or named.order_by("-last_seen_at", "-id").first()
 
 
 def _upsert(ctx, org, ref: RepoRef, now) -> Repository:

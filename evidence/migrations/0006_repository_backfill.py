@@ -15,25 +15,25 @@ def backfill(apps, schema_editor):
     Sighting = apps.get_model("evidence", "RepositorySighting")
     Artifact = apps.get_model("evidence", "Artifact")
     Attestation = apps.get_model("evidence", "Attestation")
-    cache = {}
 
     def repository(org_id, ref, moment):
-        key = (org_id, ref.provider, ref.external_id or "", "" if ref.external_id else ref.name)
-        repo = cache.get(key)
+        """As evidence.repos._existing / _upsert: by the provider's id (adopting a row seen without one), or
+        by name when only a URL named it; a bare URL never overwrites a reported one."""
+        rows = Repository.objects.filter(org_id=org_id, provider=ref.provider)
+        if ref.external_id:
+            repo = (rows.filter(external_id=ref.external_id).first()
+                    or rows.filter(external_id="", name=ref.name).first())
+        else:
+            named = rows.filter(name=ref.name)
+            repo = named.filter(external_id="").first() or named.order_by("-last_seen_at", "-id").first()
         if repo is None:
-            rows = Repository.objects.filter(org_id=org_id, provider=ref.provider)
-            repo = (rows.filter(external_id=ref.external_id).first() if ref.external_id
-                    else rows.filter(external_id="", name=ref.name).first())
-            if repo is None:
-                repo = Repository.objects.create(org_id=org_id, name=ref.name, provider=ref.provider, url=ref.url,
-                                                 external_id=ref.external_id, first_seen_at=moment,
-                                                 last_seen_at=moment)
-            cache[key] = repo
+            return Repository.objects.create(org_id=org_id, name=ref.name, provider=ref.provider, url=ref.url,
+                                             external_id=ref.external_id, first_seen_at=moment, last_seen_at=moment)
+        for field in ("name", "url", "external_id"):
+            if getattr(ref, field) and (ref.from_info or not getattr(repo, field)):
+                setattr(repo, field, getattr(ref, field))
         repo.last_seen_at = max(repo.last_seen_at, moment)
-        if ref.url:
-            repo.url = ref.url
-        repo.name = ref.name
-        repo.save(update_fields=["last_seen_at", "url", "name"])
+        repo.save(update_fields=["last_seen_at", "url", "name", "external_id"])
         return repo
 
     def sight(row, ref, **links):

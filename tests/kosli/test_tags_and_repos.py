@@ -157,6 +157,16 @@ def test_report_artifact_and_attestation_provenance_make_repositories(org, membe
     assert RepositorySighting.objects.filter(repository=repo, attestation__isnull=False).count() == 1
     assert AuditEvent.objects.filter(org=org, action="repository.updated").count() == 1
 
+    # a later bare repo_url (another spelling of the URL) sights it but never overwrites the reported URL
+    answer = cli(member, "POST", "/api/v2/artifacts/acme/backend", {
+        "fingerprint": hashlib.sha256(b"backend-2").hexdigest(), "filename": "backend:2.0", "git_commit": COMMIT,
+        "build_url": "", "commit_url": "", "repo_url": "https://gitlab.com/acme/backend.git", "commits_list": []})
+    assert answer.status_code == 201, answer.content
+    repo.refresh_from_db()
+    assert repo.url == "https://gitlab.com/acme/backend" and Repository.objects.filter(org=org).count() == 1
+    assert RepositorySighting.objects.filter(repository=repo).count() == 3
+    assert AuditEvent.objects.filter(org=org, action="repository.updated").count() == 1
+
 
 def test_malformed_repo_info_is_a_400_naming_it_and_nothing_is_written(org, member, flow):
     """begin trail with a ``repo_info`` csm cannot use: a 400 naming the member, no trail, no repository."""
@@ -288,8 +298,10 @@ def test_list_repos_pages_and_filters(org, member, flow, token_for):
     body = cli(reader, "GET", "/api/v2/repos/acme", query={"page": 3, "per_page": 2}).json()
     assert body["repos"] == [] and body["page"] == 3  # the CLI prints "No repos were found at page number 3."
 
-    answer = cli(reader, "GET", "/api/v2/repos/acme", query={"page": 1, "per_page": 51})
-    assert answer.status_code == 400 and "per_page" in answer.json()["error"]["fields"]
+    for page, per_page, field in ((1, 51, "per_page"), (1, 0, "per_page"), ("\u00b2", 15, "page"),
+                                  (10**30, 15, "page")):
+        answer = cli(reader, "GET", "/api/v2/repos/acme", query={"page": page, "per_page": per_page})
+        assert answer.status_code == 400 and field in answer.json()["error"]["fields"], (page, per_page)
     answer = cli(reader, "GET", "/api/v2/repos/acme", query={"page": 1, "per_page": 15, "sort_direction": "up"})
     assert answer.status_code == 400 and "sort_direction" in answer.json()["error"]["fields"]
     assert cli(token_for(org, Role.SNAPSHOTTER), "GET", "/api/v2/repos/acme",
