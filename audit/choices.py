@@ -56,6 +56,9 @@ class AuditAction(models.TextChoices):
     CUSTOM_TYPE_CREATED = "custom_type.created", "Custom attestation type created"
     CUSTOM_TYPE_VERSIONED = "custom_type.versioned", "Custom attestation type new version"
     CUSTOM_TYPE_ARCHIVED = "custom_type.archived", "Custom attestation type archived"
+    REPOSITORY_CREATED = "repository.created", "Repository first seen"
+    REPOSITORY_UPDATED = "repository.updated", "Repository renamed, moved or identified"
+    TAGS_CHANGED = "tags.changed", "Tags changed"
     # policies and alerts
     POLICY_CREATED = "policy.created", "Policy created"
     POLICY_VERSIONED = "policy.versioned", "Policy new version"

@@ -13,6 +13,8 @@ from evidence.models import (
     EvidenceFile,
     Flow,
     FlowName,
+    Repository,
+    RepositorySighting,
     SbomComponent,
     Trail,
 )
@@ -83,3 +85,17 @@ class SbomComponentAdmin(ReadOnlyAdmin):
     list_display = ["name", "version", "purl", "org"]
     list_filter = ["org"]
     search_fields = ["name", "purl"]
+
+
+@admin.register(Repository)
+class RepositoryAdmin(ReadOnlyAdmin):
+    list_display = ["name", "provider", "external_id", "url", "org", "last_seen_at"]
+    list_filter = ["org", "provider"]
+    search_fields = ["name", "url", "external_id"]
+
+
+@admin.register(RepositorySighting)
+class RepositorySightingAdmin(ReadOnlyAdmin):
+    list_display = ["repository", "flow", "trail", "artifact", "git_commit", "seen_at"]
+    list_filter = ["org"]
+    search_fields = ["git_commit"]

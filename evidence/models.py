@@ -354,3 +354,67 @@ class SbomComponent(models.Model):
 
     def __str__(self):
         return f"{self.name}@{self.version}"
+
+
+class Repository(models.Model):
+    """A source repository csm has seen in the git provenance of what it received: the ``repo_info`` of a
+    trail, artifact or attestation (kosli's ``gitview.GitRepoInfo``: url, name, id, provider) or, failing
+    that, an artifact's ``repo_url``. As in kosli, a repository is the provider's id (``external_id``) at a
+    provider: two repositories may share a name (a fork recreated, another server of the same provider).
+    Without a provider id (a bare ``repo_url``) it is the name at the provider. Tags are the org's own
+    (``kosli tag repo``)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=300)
+    provider = models.CharField(max_length=40)
+    url = models.CharField(max_length=1000, blank=True)
+    external_id = models.CharField(max_length=200, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "provider", "external_id"], condition=~models.Q(external_id=""),
+                                    name="repository_unique_external_id"),
+            models.UniqueConstraint(fields=["org", "provider", "name"], condition=models.Q(external_id=""),
+                                    name="repository_unique_unidentified_name"),
+        ]
+        indexes = [models.Index(fields=["org", "name"])]
+        ordering = ["name", "provider", "id"]
+        verbose_name_plural = "repositories"
+
+    def __str__(self):
+        return f"{self.name} ({self.provider})"
+
+    def snapshot(self) -> dict:
+        return {"name": self.name, "provider": self.provider, "url": self.url, "external_id": self.external_id,
+                "tags": self.tags}
+
+
+class RepositorySighting(models.Model):
+    """Where a repository was seen (append-only): the trail, artifact or attestation whose provenance named
+    it, with the commit. A trail is sighted once per repository; every artifact and attestation once."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
+    repository = models.ForeignKey(Repository, on_delete=models.PROTECT, related_name="sightings")
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="+")
+    trail = models.ForeignKey(Trail, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    artifact = models.ForeignKey(Artifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    attestation = models.ForeignKey(Attestation, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    git_commit = models.CharField(max_length=64, blank=True)
+    commit_url = models.CharField(max_length=1000, blank=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        ordering = ["-seen_at", "-id"]
+        indexes = [models.Index(fields=["repository", "seen_at"]), models.Index(fields=["trail"]),
+                   models.Index(fields=["artifact"])]
+
+    def __str__(self):
+        return f"{self.repository.name} @ {self.git_commit[:12] or '?'}"

@@ -22,7 +22,7 @@ from csm.lib import jqrules, jsonschemas
 from csm.lib.bounded import InputError, load_yaml
 from csm.lib.expressions import ExpressionError, compile_expression
 from csm.lib.fingerprints import is_fingerprint
-from evidence import storage
+from evidence import repos, storage
 from evidence.choices import TYPE_ALIASES, AttestationType, Severity, Verification
 from evidence.models import (
     Artifact,
@@ -244,10 +244,13 @@ def begin_trail(ctx: AuditContext, org, flow: Flow, data: dict, template_yaml: s
         "external_urls": _dict(data.get("external_urls"), "external_urls"),
     }
     template = parse_template(template_yaml) if template_yaml is not None else None
+    repo = repos.parse_repo(data.get("repo_info"))
     trail = Trail.objects.select_for_update().filter(org=org, flow=flow, name=name).first()
     if trail is None:
         trail = Trail.objects.create(org=org, flow=flow, name=name, template=template, **fields)
         record_event(ctx, org, AuditAction.TRAIL_CREATED, trail, after=trail.snapshot())
+        repos.record_sighting(ctx, org, repo, flow=flow, trail=trail, git_commit=trail.git_commit,
+                              commit_url=str(commit_info.get("url") or ""))
         return trail, True
     before = trail.snapshot()
     for key, value in fields.items():
@@ -259,6 +262,8 @@ def begin_trail(ctx: AuditContext, org, flow: Flow, data: dict, template_yaml: s
     trail.save()
     if trail.snapshot() != before:
         record_event(ctx, org, AuditAction.TRAIL_UPDATED, trail, before=before, after=trail.snapshot())
+    repos.record_sighting(ctx, org, repo, flow=flow, trail=trail, git_commit=trail.git_commit,
+                          commit_url=str(trail.git_commit_info.get("url") or ""))
     return trail, False
 
 
@@ -288,6 +293,7 @@ def report_artifact(ctx: AuditContext, org, flow: Flow, data: dict) -> tuple[Art
     if git_commit and (not isinstance(git_commit, str) or not re.match(r"^[0-9a-fA-F]{7,64}$", git_commit)):
         raise ServiceError("git_commit must be a hex git commit", "git_commit")
     template_name = data.get("template_reference_name") or data.get("template_name") or ""
+    repo = repos.parse_repo(data.get("repo_info"), data.get("repo_url"))
     artifact = Artifact.objects.create(
         org=org, flow=flow, trail=trail, fingerprint=fingerprint,
         filename=_text(data.get("filename"), "filename", 500),
@@ -308,6 +314,8 @@ def report_artifact(ctx: AuditContext, org, flow: Flow, data: dict) -> tuple[Art
     record_event(ctx, org, AuditAction.ARTIFACT_REPORTED, artifact,
                  after={"flow": flow.name, "trail": trail.name if trail else "", "fingerprint": fingerprint,
                         "filename": artifact.filename, "bound_attestations": bound})
+    repos.record_sighting(ctx, org, repo, flow=flow, trail=trail, artifact=artifact, git_commit=artifact.git_commit,
+                          commit_url=artifact.commit_url or str(commit_info.get("url") or ""))
     return artifact, True
 
 
@@ -613,6 +621,7 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
     if target and not fingerprint and not git_commit:
         raise ServiceError("requires at least one of: artifact_fingerprint or git_commit_info.", "target_artifacts")
     artifact = _artifact_for(org, flow, trail, fingerprint, target, git_commit)
+    repo = repos.parse_repo(data.get("repo_info"))
     custom = custom_version = None
     reason = ""
     summary = {key: data[key] for key in SUMMARY_KEYS if key in data}
@@ -669,4 +678,6 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
                  after={"flow": flow.name, "trail": trail.name, "name": name, "type": attestation.type_label,
                         "is_compliant": attestation.is_compliant, "verification": attestation.verification,
                         "reason": reason, "evidence": [m.sha256 for m in members]})
+    repos.record_sighting(ctx, org, repo, flow=flow, trail=trail, artifact=artifact, attestation=attestation,
+                          git_commit=git_commit or trail.git_commit, commit_url=str(commit_info.get("url") or ""))
     return attestation

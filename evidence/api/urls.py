@@ -3,7 +3,7 @@ the kosli CLI calls; the rest are csm's own."""
 
 from django.urls import path
 
-from evidence.api import lifecycle, views
+from evidence.api import lifecycle, repos, tags, views
 
 FP = "<str:fingerprint>"
 
@@ -34,6 +34,9 @@ urlpatterns = [
     path("evidence/<str:org>/<str:sha256>", views.EvidenceFileView.as_view(), name="api-evidence"),
     path("evidence/<str:org>/<str:sha256>/download", views.EvidenceDownloadView.as_view(),
          name="api-evidence-download"),
+    path("repos/<str:org>", repos.RepositoriesView.as_view(), name="api-repos"),
+    path("repos/<str:org>/<path:name>", repos.RepositoryView.as_view(), name="api-repo"),
+    path("tags/<str:org>/<str:kind>/<str:identifier>", tags.TagsView.as_view(), name="api-tags"),
     path("orgs/<str:org>/attestation-types", views.CustomTypesView.as_view(), name="api-attestation-types"),
 ]
 
