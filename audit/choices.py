@@ -49,6 +49,11 @@ class AuditAction(models.TextChoices):
     EVIDENCE_DOWNLOADED = "evidence.downloaded", "Evidence file downloaded"
     AUDIT_PACKAGE_DOWNLOADED = "audit_package.downloaded", "Audit package downloaded"
     CUSTOM_TYPE_CREATED = "custom_type.created", "Custom attestation type created"
+    CONTROL_CREATED = "control.created", "Control created"
+    CONTROL_UPDATED = "control.updated", "Control updated"
+    CONTROL_TAGGED = "control.tagged", "Control tags changed"
+    CONTROL_ARCHIVED = "control.archived", "Control archived"
+    CONTROL_UNARCHIVED = "control.unarchived", "Control unarchived"
     # policies and alerts
     POLICY_CREATED = "policy.created", "Policy created"
     POLICY_VERSIONED = "policy.versioned", "Policy new version"

@@ -8,6 +8,7 @@ from evidence.models import (
     Artifact,
     Attestation,
     AttestationEvidence,
+    Control,
     CustomAttestationType,
     EvidenceFile,
     Flow,
@@ -55,6 +56,13 @@ class EvidenceFileAdmin(ReadOnlyAdmin):
 class CustomAttestationTypeAdmin(ReadOnlyAdmin):
     list_display = ["name", "org", "rule", "created_at"]
     list_filter = ["org"]
+
+
+@admin.register(Control)
+class ControlAdmin(ReadOnlyAdmin):
+    list_display = ["identifier", "name", "org", "archived", "version", "updated_at"]
+    list_filter = ["org", "archived"]
+    search_fields = ["identifier", "name", "description"]
 
 
 @admin.register(AttestationEvidence)

@@ -169,6 +169,39 @@ class CustomAttestationType(models.Model):
         return self.name
 
 
+class Control(models.Model):
+    """An org's named governance requirement (kosli's "control", e.g. ``RCTL-043`` "Peer review"), which
+    ``decision`` attestations name. Configuration: created, updated, tagged, archived and unarchived
+    through ``evidence/controls.py`` (each change audited; ``version`` counts the changes of its name,
+    description and links). Archived controls take no new decisions but keep the ones they have."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
+    identifier = models.CharField(max_length=120)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    links = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    archived = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "identifier"], name="control_unique_org_identifier")]
+        ordering = ["name", "identifier"]
+
+    def __str__(self):
+        return f"{self.identifier} {self.name}"
+
+    def snapshot(self) -> dict:
+        return {"identifier": self.identifier, "name": self.name, "description": self.description,
+                "links": self.links, "tags": self.tags, "archived": self.archived, "version": self.version}
+
+
 class Attestation(models.Model):
     """A piece of evidence about a trail or an artifact (append-only). A newer attestation with the same
     name on the same trail/artifact supersedes the older one for compliance; the older stays visible.
@@ -187,6 +220,8 @@ class Attestation(models.Model):
     type = models.CharField(max_length=40, choices=AttestationType.choices)
     custom_type = models.ForeignKey(CustomAttestationType, null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="+")
+    control = models.ForeignKey(Control, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions",
+                                help_text="the control a decision attestation is about")
     is_compliant = models.BooleanField()
     verification = models.CharField(max_length=12, choices=Verification.choices, default=Verification.NOT_APPLICABLE)
     problems = models.JSONField(default=list, blank=True)
@@ -226,7 +261,8 @@ class Attestation(models.Model):
                 "type": self.type_label, "is_compliant": self.is_compliant, "verification": self.verification,
                 "artifact_fingerprint": self.artifact_fingerprint, "target_artifact": self.target_artifact,
                 "git_commit": self.git_commit, "reason": self.reason, "reported_by": self.reported_by,
-                "results_sha256": _digest(self.results), "evidence": files, "created_at": self.created_at}
+                "results_sha256": _digest(self.results), "evidence": files, "created_at": self.created_at,
+                **({"control": self.control.identifier} if self.control_id else {})}
 
 
 def _digest(value) -> str:

@@ -34,3 +34,15 @@ urlpatterns = [
          name="api-evidence-download"),
     path("orgs/<str:org>/attestation-types", views.CustomTypesView.as_view(), name="api-attestation-types"),
 ]
+
+# Controls (kosli create / get / list / update / archive / unarchive control): evidence/api/controls.py
+from evidence.api import controls as control_views  # noqa: E402
+
+urlpatterns += [
+    path("controls/<str:org>", control_views.ControlsView.as_view(), name="api-controls"),
+    path("controls/<str:org>/<str:identifier>", control_views.ControlDetailView.as_view(), name="api-control"),
+    path("controls/<str:org>/<str:identifier>/archive", control_views.ControlArchiveView.as_view(),
+         name="api-control-archive"),
+    path("controls/<str:org>/<str:identifier>/unarchive", control_views.ControlUnarchiveView.as_view(),
+         name="api-control-unarchive"),
+]
