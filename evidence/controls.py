@@ -138,10 +138,18 @@ def list_controls(org, *, search: str = "", tags=(), archived: bool = False, sor
     return controls.order_by(*order)
 
 
+def decision_counts(org, listed) -> dict[int, dict]:
+    """``{control id: {"total", "compliant"}}`` for the ``listed`` controls, in one query."""
+    rows = (Attestation.objects.for_org(org).filter(control__in=listed).values("control_id")
+            .annotate(total=Count("id"), compliant=Count("id", filter=Q(is_compliant=True))))
+    return {row["control_id"]: {"total": row["total"], "compliant": row["compliant"],
+                                "non_compliant": row["total"] - row["compliant"]} for row in rows}
+
+
 def decisions_of(control: Control, limit: int = 500) -> dict:
     """A control's decisions across flows and trails: ``{"total", "compliant", "non_compliant"`` (all its
     decisions), ``"latest_compliant", "latest_non_compliant"`` (trails by their latest decision), ``"trails":
-    [{"flow", "trail", "latest": Attestation, "count"}]`` (newest first), ``"recent": [Attestation]}``; the
+    [{"flow", "trail", "latest": Attestation, "count"}]`` (newest first), "limit"}``; the
     per-trail part reads the ``limit`` newest decisions."""
     decisions = list(Attestation.objects.for_org(control.org).filter(control=control)
                      .select_related("flow", "trail", "artifact").order_by("-created_at", "-id")[:limit])
@@ -156,7 +164,7 @@ def decisions_of(control: Control, limit: int = 500) -> dict:
             "non_compliant": counts["total"] - counts["compliant"],
             "latest_compliant": sum(1 for t in trails if t["latest"].is_compliant),
             "latest_non_compliant": sum(1 for t in trails if not t["latest"].is_compliant),
-            "trails": trails, "recent": decisions[:50], "limit": limit}
+            "trails": trails, "limit": limit}
 
 
 # --- writes ------------------------------------------------------------------------------------------

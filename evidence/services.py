@@ -109,8 +109,19 @@ def _template_items(items, field: str) -> list[dict]:
             item = {"name": item}
         if not isinstance(item, dict):
             raise ServiceError(f"{field}[{index}] must be a name or {{name, type}}", f"{field}[{index}]")
-        out.append({"name": _name(item.get("name"), f"{field}[{index}].name", 200),
-                    "type": str(item.get("type") or "")})
+        control = item.get("control", item.get("for_control"))
+        if control is None:
+            out.append({"name": _name(item.get("name"), f"{field}[{index}].name", 200),
+                        "type": str(item.get("type") or "")})
+            continue
+        # a required decision on a control: {type: decision, control: RCTL-043, name?} (name defaults to it)
+        where = f"{field}[{index}].control"
+        if not isinstance(control, str) or not controls.IDENTIFIER.match(control):
+            raise ServiceError(f"{where} must be a control identifier", where)
+        if (item.get("type") or AttestationType.DECISION) != AttestationType.DECISION:
+            raise ServiceError(f"{field}[{index}] names a control, so its type must be decision", f"{field}[{index}]")
+        out.append({"name": _name(item.get("name") or control, f"{field}[{index}].name", 200),
+                    "type": AttestationType.DECISION, "control": control})
     return out
 
 

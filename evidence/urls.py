@@ -11,4 +11,8 @@ urlpatterns = [
     path("o/<slug:org>/artifacts/<str:fingerprint>/", views.artifact_detail, name="artifact-detail"),
     path("o/<slug:org>/evidence/<str:sha256>/", views.evidence_detail, name="evidence-detail"),
     path("o/<slug:org>/evidence/<str:sha256>/download/", views.evidence_download, name="evidence-download"),
+    path("o/<slug:org>/controls/", views.control_list, name="control-list"),
+    path("o/<slug:org>/controls/<str:identifier>/", views.control_detail, name="control-detail"),
+    path("o/<slug:org>/controls/<str:identifier>/archive/", views.control_archive, name="control-archive"),
+    path("o/<slug:org>/controls/<str:identifier>/unarchive/", views.control_unarchive, name="control-unarchive"),
 ]
