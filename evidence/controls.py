@@ -83,22 +83,24 @@ def _links(value) -> dict:
     return out
 
 
-def _tags(set_tags, remove_tags) -> tuple[dict, list]:
+def _tags(set_tags, remove_tags, field: str = "set_tags") -> tuple[dict, list]:
     if set_tags is None:
         set_tags = {}
     if remove_tags is None:
         remove_tags = []
     if not isinstance(set_tags, dict):
-        raise ServiceError("set_tags must be an object of key: value", "set_tags")
+        raise ServiceError(f"{field} must be an object of key: value", field)
     if not isinstance(remove_tags, list) or not all(isinstance(key, str) for key in remove_tags):
         raise ServiceError("remove_tags must be a list of keys", "remove_tags")
+    if len(set_tags) > MAX_TAGS:
+        raise ServiceError(f"a control carries at most {MAX_TAGS} tags", field)
     for key, value in set_tags.items():
         if not TAG_KEY.match(key):
             raise ServiceError(f"tag key {key[:60]!r} may contain letters, digits and _ . : / - only (1-100 "
-                               "characters)", "set_tags")
+                               "characters)", field)
         if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
             raise ServiceError(f"tag {key!r} must have a string value of at most {MAX_TAG_VALUE} characters",
-                               "set_tags")
+                               field)
     return set_tags, remove_tags
 
 
@@ -122,18 +124,21 @@ def get_control(org, identifier: str, *, for_update: bool = False) -> Control:
 
 def list_controls(org, *, search: str = "", tags=(), archived: bool = False, sort_direction: str = "asc"):
     """The org's active controls (or, with ``archived``, its archived ones) by name then identifier.
-    ``search``: name or identifier contains it (case-insensitive). ``tags``: each ``key`` or ``key:value``
-    must match (all of them)."""
+    ``search``: name or identifier contains it (case-insensitive). ``tags``: ``key`` or ``key:value``; a
+    control carrying any of them matches (the CLI: "can be repeated to match more than one tag")."""
     if sort_direction not in SORT_DIRECTIONS:
         raise ServiceError(f"sort_direction must be one of {', '.join(SORT_DIRECTIONS)}", "sort_direction")
     controls = Control.objects.for_org(org).filter(archived=archived)
     if search:
         controls = controls.filter(Q(name__icontains=search) | Q(identifier__icontains=search))
-    for tag in tags:
+    wanted = Q()
+    for tag in tags:  # a control matching any of them, as csm reads kosli list environments --tag
         key, has_value, value = tag.partition(":")
         if not key:
             raise ServiceError(f"tag {tag[:60]!r} must be 'key' or 'key:value'", "tag")
-        controls = controls.filter(tags__contains={key: value}) if has_value else controls.filter(tags__has_key=key)
+        wanted |= Q(tags__contains={key: value}) if has_value else Q(tags__has_key=key)
+    if tags:
+        controls = controls.filter(wanted)
     order = ["name", "identifier"] if sort_direction == "asc" else ["-name", "-identifier"]
     return controls.order_by(*order)
 
@@ -177,7 +182,7 @@ def create_control(ctx: AuditContext, org, data: dict) -> Control:
     identifier = _identifier(data.get("identifier"))
     fields = {"name": _control_name(data.get("name")), "description": _description(data.get("description")),
               "links": _links(data.get("links"))}
-    tags, _ = _tags(data.get("tags"), [])
+    tags, _ = _tags(data.get("tags"), [], "tags")
     conflict = ServiceError(f"A control with identifier '{identifier}' already exists in organization "
                             f"'{org.slug}'", "identifier", code="conflict")
     if Control.objects.filter(org=org, identifier=identifier).exists():

@@ -157,7 +157,7 @@ def read_like_list_table(answer) -> list[str]:
 def test_list_controls(org, admin, token_for):
     """``cmd/kosli/listControls.go`` ``listControlsOptions.run`` and listControls_test.go: paging echoed
     (``page``, ``per_page``), a page past the data is an empty ``controls`` list (200), ``--search``
-    matches identifier or name, ``--tag key:value`` / ``--tag key``, archived controls only with
+    matches identifier or name, ``--tag key:value`` / ``--tag key`` (repeated: any of them), archived controls only with
     ``--archived``, ``--sort-direction asc|desc``. Bad paging or direction: 400 naming the parameter."""
     for identifier, name in (("list-control-1", "First control"), ("list-control-2", "Second control"),
                              ("tagged-control", "Tagged control"), ("archived-control", "Archived control")):
@@ -177,7 +177,7 @@ def test_list_controls(org, admin, token_for):
     assert read_like_list_table(list_controls(reader, search="second")) == ["list-control-2"]
     assert read_like_list_table(list_controls(reader, tag="slice2b:tagtest")) == ["tagged-control"]
     assert read_like_list_table(list_controls(reader, tag="slice2b")) == ["tagged-control"]
-    assert read_like_list_table(list_controls(reader, tag=["slice2b:tagtest", "other"])) == []
+    assert read_like_list_table(list_controls(reader, tag=["slice2b:tagtest", "other"])) == ["tagged-control"]
     assert read_like_list_table(list_controls(reader, tag="slice2b:other")) == []
     assert read_like_list_table(list_controls(reader, search="archived-control")) == []
     assert read_like_list_table(list_controls(reader, archived="true")) == ["archived-control"]
