@@ -11,7 +11,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.models import AuditEvent
 from evidence import controls, selectors
-from evidence.models import Control, Flow, Trail
+from evidence.models import Attestation, Control, Flow, Trail
 from evidence.services import create_attestation, parse_template, upsert_flow
 from tenants.choices import Role
 from tests.evidence.conftest import attest, begin_trail, make_flow
@@ -100,7 +100,8 @@ def test_roles_and_other_orgs(org, other_org, member_of):
 
 def test_control_page_shows_decisions_per_trail(org, browser, reporter):
     """The control's page counts every decision (compliant / non-compliant) and shows the latest decision
-    of each trail, linked to the trail and the attestation; the list counts them too."""
+    of each trail, linked to the trail and the attestation; the list counts them too; the trail page and
+    the attestation page show the decision with a link to its control."""
     controls.create_control(CTX, org, {"identifier": "RCTL-043", "name": "Peer review"})
     make_flow(reporter)
     for trail in ("build-1", "build-2"):
@@ -122,6 +123,11 @@ def test_control_page_shows_decisions_per_trail(org, browser, reporter):
     assert "1 compliant" in listed and "2 non-compliant" in listed
     trail_page = browser.get("/o/acme/flows/backend/trails/build-2/").content.decode()
     assert "decision: control RCTL-043 (Peer review) is not met" in trail_page
+    assert 'control <a href="/o/acme/controls/RCTL-043/">RCTL-043</a>' in trail_page
+    decision = Attestation.objects.get(trail__name="build-2")
+    detail = browser.get(f"/o/acme/flows/backend/trails/build-2/attestations/{decision.pk}/").content.decode()
+    assert 'data-testid="decision-detail"' in detail and 'href="/o/acme/controls/RCTL-043/"' in detail
+    assert "not met" in detail
 
 
 def test_template_requires_a_decision_on_a_control(org, reporter):
