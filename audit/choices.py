@@ -28,6 +28,7 @@ class AuditAction(models.TextChoices):
     ACCESS_DENIED = "access.denied", "Access denied"
     ACCESS_DENIED_REPEATED = "access.denied_repeated", "Access denied again (summary of a window)"
     USER_SIGNED_IN = "user.signed_in", "Signed in"
+    USER_DEFAULT_ORG_CHANGED = "user.default_org_changed", "Default org changed"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"
@@ -54,6 +55,8 @@ class AuditAction(models.TextChoices):
     CONTROL_TAGGED = "control.tagged", "Control tags changed"
     CONTROL_ARCHIVED = "control.archived", "Control archived"
     CONTROL_UNARCHIVED = "control.unarchived", "Control unarchived"
+    CUSTOM_TYPE_VERSIONED = "custom_type.versioned", "Custom attestation type new version"
+    CUSTOM_TYPE_ARCHIVED = "custom_type.archived", "Custom attestation type archived"
     # policies and alerts
     POLICY_CREATED = "policy.created", "Policy created"
     POLICY_VERSIONED = "policy.versioned", "Policy new version"

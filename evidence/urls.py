@@ -15,4 +15,9 @@ urlpatterns = [
     path("o/<slug:org>/controls/<str:identifier>/", views.control_detail, name="control-detail"),
     path("o/<slug:org>/controls/<str:identifier>/archive/", views.control_archive, name="control-archive"),
     path("o/<slug:org>/controls/<str:identifier>/unarchive/", views.control_unarchive, name="control-unarchive"),
+    path("o/<slug:org>/attestation-types/", views.attestation_type_list, name="attestation-type-list"),
+    path("o/<slug:org>/attestation-types/new/", views.attestation_type_new, name="attestation-type-new"),
+    path("o/<slug:org>/attestation-types/<str:name>/", views.attestation_type_detail, name="attestation-type-detail"),
+    path("o/<slug:org>/attestation-types/<str:name>/archive/", views.attestation_type_archive,
+         name="attestation-type-archive"),
 ]

@@ -1,9 +1,12 @@
 """Web pages of the evidence vault: flows (template, latest trails), a trail (attestations, evidence,
 compliance), an attestation (its standing, reporter, evidence files and per-type details), an artifact
 (provenance, who was involved, attestations with parsed results, evidence downloads, where it runs and
-ran), an evidence file (hash, size, type, uploader) and its download — all read-only — and the org's
-controls: the list (with a create form for ``controls.manage``) and a control's page (its decisions across
-flows and trails, the latest per trail; edit, archive and unarchive for ``controls.manage``)."""
+ran), an evidence file (hash, size, type, uploader) and its download; custom attestation types (their
+versions, schema, expression rule, jq rules and summary), defined, versioned and archived here too; and the
+org's controls: the list (with a create form for ``controls.manage``) and a control's page (its decisions
+across flows and trails, the latest per trail; edit, archive and unarchive for ``controls.manage``)."""
+
+import json
 
 from django.contrib import messages
 from django.http import Http404, HttpResponseServerError
@@ -15,9 +18,9 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.web import add_service_error, org_view
-from evidence import attestation_page, controls, involvement, selectors, storage
-from evidence.forms import ControlForm
-from evidence.models import Artifact, Attestation, EvidenceFile, Flow, Trail
+from evidence import attestation_page, controls, involvement, selectors, services, storage
+from evidence.forms import ControlForm, CustomTypeForm
+from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Trail
 from evidence.responses import attachment
 
 PAGE = 50
@@ -168,3 +171,70 @@ def control_archive(request, identifier):
 @require_POST
 def control_unarchive(request, identifier):
     return _set_archived(request, identifier, False)
+
+
+# --- custom attestation types ------------------------------------------------------------------------
+
+
+@org_view("evidence.view")
+def attestation_type_list(request):
+    types = CustomAttestationType.objects.for_org(request.org).prefetch_related("versions")
+    return render(request, "evidence/attestation_type_list.html", {
+        "types": types, "can_manage": request.org_access.can("evidence.override")})
+
+
+def _save_type(request, form) -> CustomAttestationType | None:
+    try:
+        custom, added = services.create_custom_type(AuditContext.from_request(request), request.org,
+                                                    form.definition())
+    except ServiceError as error:
+        add_service_error(form, error)
+        return None
+    if added:
+        messages.success(request, f"Attestation type {custom.name} saved as version "
+                                  f"{custom.latest_version().version}.")
+    else:
+        messages.info(request, f"Attestation type {custom.name} is unchanged: no new version.")
+    return custom
+
+
+@org_view("evidence.override")
+def attestation_type_new(request):
+    form = CustomTypeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        custom = _save_type(request, form)
+        if custom is not None:
+            return redirect("attestation-type-detail", request.org.slug, custom.name)
+    return render(request, "evidence/attestation_type_new.html", {"form": form})
+
+
+@org_view({"GET": "evidence.view", "POST": "evidence.override"})
+def attestation_type_detail(request, name):
+    """GET: the type and every version (schema, rule, jq rules, summary). POST: a new version."""
+    custom = get_object_or_404(CustomAttestationType.objects.for_org(request.org), name=name)
+    form = None
+    status = 200
+    can_manage = request.org_access.can("evidence.override")
+    if request.method == "POST":
+        form = CustomTypeForm(request.POST, fixed_name=custom.name)
+        if form.is_valid() and _save_type(request, form) is not None:
+            return redirect("attestation-type-detail", request.org.slug, custom.name)
+        status = 400
+    if form is None and can_manage and not custom.archived:
+        form = CustomTypeForm(initial=CustomTypeForm.initial_for(custom), fixed_name=custom.name)
+    versions = list(custom.versions.order_by("-version"))
+    for version in versions:
+        version.schema_json = json.dumps(version.schema, indent=2)
+    used = Attestation.objects.for_org(request.org).filter(custom_type=custom).count()
+    return render(request, "evidence/attestation_type_detail.html", {
+        "custom": custom, "versions": versions, "form": form, "can_manage": can_manage, "used": used,
+    }, status=status)
+
+
+@org_view("evidence.override")
+@require_POST
+def attestation_type_archive(request, name):
+    custom = get_object_or_404(CustomAttestationType.objects.for_org(request.org), name=name)
+    services.archive_custom_type(AuditContext.from_request(request), request.org, custom)
+    messages.success(request, f"Attestation type {custom.name} is archived: new attestations cannot use it.")
+    return redirect("attestation-type-detail", request.org.slug, custom.name)
