@@ -3,7 +3,8 @@ from django.db import models
 
 class AttestationType(models.TextChoices):
     """Built-in attestation types, each parsed and judged on the server. ``custom`` names an org's own
-    type (``CustomAttestationType``) in the payload's ``type_name``."""
+    type (``CustomAttestationType``) in the payload's ``type_name``; ``decision`` records whether a control
+    (``Control``) is met, posted by kosli to ``.../system`` with ``type_name: decision``."""
 
     GENERIC = "generic", "Generic"
     JUNIT = "junit", "JUnit test results"
@@ -13,6 +14,7 @@ class AttestationType(models.TextChoices):
     PULL_REQUEST = "pull_request", "Pull request"
     OVERRIDE = "override", "Override"
     CUSTOM = "custom", "Custom"
+    DECISION = "decision", "Decision on a control"
 
 
 # kosli CLI URL segments that are the same type under another name (its PR commands per provider).

@@ -317,7 +317,7 @@ def test_backfill_migration_finds_repositories_in_stored_provenance(org):
                             repo_url="https://github.com/acme/legacy", commit_url="https://github.com/acme/c/1")
     Artifact.objects.create(org=org, flow=flow, trail=trail, fingerprint="c" * 64,
                             repo_info={"name": ["malformed"]})
-    migration = importlib.import_module("evidence.migrations.0006_repository_backfill")
+    migration = importlib.import_module("evidence.migrations.0008_repository_backfill")
     migration.backfill(apps, None)
     repo = Repository.objects.get(org=org)
     assert (repo.name, repo.provider) == ("acme/legacy", "github")
