@@ -5,7 +5,9 @@ flushing each, so the parent knows which decision was running when it had to sto
 
 Request: ``{"mode": "check" | "evaluate", "source": str, "params": obj | null, "inputs": [obj]}``.
 
-- ``check``: one line ``{"ok": true}`` or ``{"ok": false, "error": str, "offset": int | null}``.
+- ``check``: one line ``{"ok": true}`` or ``{"ok": false, "error": str, "offset": int | null}``
+  (a syntax error fails the parse at once; other compile errors show when ``data.policy`` is
+  evaluated against an empty input).
 - ``evaluate``: per input, ``{"allow": bool | null, "violations": [str], "error": str | null}`` —
   the rules ``data.policy.allow`` and ``data.policy.violations``, as ``kosli evaluate`` queries them
   (``internal/evaluate/rego.go`` ``Evaluate``: violations are read only when allow is false, and only
