@@ -10,9 +10,10 @@ attestation named ``policy-decision.<policy>``, compliant when the policy allows
 names the policy version (``policy_sha256``) and the input (``input_sha256``); the input and the
 policy source are stored with it as evidence files, so an auditor can re-run the decision.
 
-Decision attestations are left out of the input (their ``attestations_statuses`` entries and events),
-so a decision never feeds the next one, and recording one does not trigger another evaluation. A
-decision is recorded again only when the policy version or the input changed.
+Decision attestations are left out of the input (their ``attestations_statuses`` entries, events,
+and their effect on the trail's compliance), so a decision never feeds the next one, and recording
+one does not trigger another evaluation. A decision is recorded again only when the policy version
+or the input changed.
 
 ``client_decision(attestation)`` recognises the output of ``kosli evaluate trail --output json``
 attested by the client (``kosli attest generic --user-data result.json``; this CLI has no
@@ -86,11 +87,22 @@ def _keyed(statuses) -> dict:
     return {s["attestation_name"]: s for s in statuses if isinstance(s, dict) and s.get("attestation_name")}
 
 
+def _without_own_decisions(compliance: dict) -> dict:
+    """The trail's compliance as if no decision had been recorded on it (a denial must not deny the next
+    evaluation by itself): decision attestations and the reasons they gave removed."""
+    compliance = dict(compliance)
+    compliance["attestations"] = [a for a in compliance["attestations"]
+                                  if not str(a.get("name", "")).startswith(DECISION_PREFIX)]
+    compliance["reasons"] = [r for r in compliance["reasons"] if DECISION_PREFIX not in r]
+    compliance["compliant"] = not compliance["reasons"]
+    return compliance
+
+
 def trail_input(trail: Trail) -> dict:
     """``{"trail": ...}``: the trail's kosli answer, transformed as ``kosli evaluate trail`` does, without
     decision attestations (plain JSON: timestamps as the API renders them)."""
     trail = Trail.objects.select_related("flow", "org").get(pk=trail.pk)
-    compliance = trail_compliance(trail)
+    compliance = _without_own_decisions(trail_compliance(trail))
     data = trail_dict(trail, compliance)
     data.update(kosli_shapes.trail_fields(_BaseUrl(), trail.org, trail, compliance, kosli_cli=True))
     data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
