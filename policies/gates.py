@@ -25,8 +25,8 @@ import io
 import json
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from rest_framework.utils.encoders import JSONEncoder
 
 from audit.context import AuditContext
 from evidence import services as evidence_services
@@ -100,12 +100,12 @@ def _without_own_decisions(compliance: dict) -> dict:
 
 def trail_input(trail: Trail) -> dict:
     """``{"trail": ...}``: the trail's kosli answer, transformed as ``kosli evaluate trail`` does, without
-    decision attestations (plain JSON: timestamps as the API renders them)."""
+    decision attestations (plain JSON, rendered as the API renders it: the same bytes the CLI gets)."""
     trail = Trail.objects.select_related("flow", "org").get(pk=trail.pk)
     compliance = _without_own_decisions(trail_compliance(trail))
     data = trail_dict(trail, compliance)
     data.update(kosli_shapes.trail_fields(_BaseUrl(), trail.org, trail, compliance, kosli_cli=True))
-    data = json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    data = json.loads(json.dumps(data, cls=JSONEncoder))  # rendered as the API renders it
     data["events"] = [e for e in data.get("events", [])
                       if not str(e.get("template_reference_name", "")).startswith(DECISION_PREFIX)]
     status = data.get("compliance_status")

@@ -38,9 +38,12 @@ class PolicyUploadSerializer(serializers.Serializer):
 
 
 class PolicyVersionSerializer(serializers.ModelSerializer):
+    policy_yaml = serializers.CharField(source="content", read_only=True,
+                                        help_text="The source (kosli's name; Rego for a Rego policy)")
+
     class Meta:
         model = PolicyVersion
-        fields = ["version", "sha256", "comment", "created_at", "created_by", "content", "document"]
+        fields = ["version", "sha256", "comment", "created_at", "created_by", "content", "policy_yaml", "document"]
 
 
 class PolicySerializer(serializers.ModelSerializer):
@@ -71,9 +74,13 @@ class PolicySerializer(serializers.ModelSerializer):
 
 class PolicyDetailSerializer(PolicySerializer):
     versions = PolicyVersionSerializer(many=True, read_only=True)
+    consuming_envs = serializers.SerializerMethodField(help_text="kosli's name for environments")
 
     class Meta(PolicySerializer.Meta):
-        fields = [*PolicySerializer.Meta.fields, "versions"]
+        fields = [*PolicySerializer.Meta.fields, "consuming_envs", "versions"]
+
+    def get_consuming_envs(self, policy) -> list[str]:
+        return self.get_environments(policy)
 
 
 class PolicyNamesSerializer(serializers.Serializer):

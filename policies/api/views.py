@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
-from csm.api.kosli import compliant_for
+from csm.api.kosli import compliant_for, is_kosli_cli
 from csm.lib.fingerprints import is_fingerprint
 from evidence.models import Flow, Trail
 from policies import gates, selectors, services
@@ -29,6 +29,7 @@ from policies.api.serializers import (
 from policies.models import AllowlistEntry, Policy, PolicyInput, PolicyVersion
 from policies.parsing import PolicyError
 from snapshots.models import Environment
+from snapshots.selectors import epoch
 
 
 def policy_error(error: PolicyError, field: str = "policy_file") -> ApiError:
@@ -85,7 +86,13 @@ class PolicyDetailView(OrgScopedAPIView):
     def get(self, request, org, name):
         versions = Prefetch("versions", queryset=PolicyVersion.objects.order_by("-version"))
         policy = get_object_or_404(Policy.objects.for_org(self.org).prefetch_related(versions), name=name)
-        return Response(PolicyDetailSerializer(policy).data)
+        data = PolicyDetailSerializer(policy).data
+        if is_kosli_cli(request):
+            # ``kosli get policy`` (getPolicy.go printPolicyAsTable) reads ``created_at`` as an epoch
+            # number (formattedTimestamp) and takes the LAST of ``versions`` as the latest.
+            data["created_at"] = epoch(policy.created_at)
+            data["versions"] = list(reversed(data["versions"]))
+        return Response(data)
 
 
 class EnvironmentPoliciesView(EnvironmentMixin, OrgScopedAPIView):
