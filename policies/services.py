@@ -21,6 +21,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
+from evidence.selectors import latest_trails
 from snapshots.models import Environment, Snapshot, SnapshotEntry
 from snapshots.selectors import entries_at as journal_entries_at
 from snapshots.selectors import latest_snapshot, snapshot_artifacts
@@ -147,8 +148,6 @@ def _save_policy(ctx, org, name, content, document, description, comment, policy
 
 def _regate(policy: Policy) -> None:
     """A new version of a gate: the latest trails of its flows are evaluated again after commit."""
-    from evidence.selectors import latest_trails
-
     for gate in FlowPolicyAttachment.objects.filter(policy=policy).select_related("flow"):
         for trail in latest_trails(gate.flow, GATE_TRAILS_ON_ATTACH):
             request_trail_gates(trail.pk)
@@ -204,8 +203,6 @@ GATE_TRAILS_ON_ATTACH = 50
 def attach_flow_policies(ctx: AuditContext, org, flow, names: list[str]) -> list[str]:
     """Make Rego policies gates of a flow's trails; already attached ones are left alone. The flow's
     latest trails are evaluated after commit. Returns the newly attached."""
-    from evidence.selectors import latest_trails
-
     policies = _policies_by_name(org, names)
     for policy in policies:
         if policy.format != PolicyFormat.REGO:
