@@ -144,3 +144,22 @@ def test_attach_rules_roles_and_other_orgs(org, other_org, admin, api, token_for
         ("policy.attached", json.dumps({"flow": "backend", "policy": "needs-pr"}, sort_keys=True)),
         ("policy.detached", json.dumps({"flow": "backend", "policy": "needs-pr"}, sort_keys=True))]
     assert gates.evaluate_trail_gates(trail.pk, CTX) == []  # no gate any more
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_records_the_gate_decision_when_evidence_arrives(org, admin, celery_worker):
+    """End to end with a real Celery worker: the attestation commits, the gate task runs in the worker
+    (the Rego child process started from it) and the decision lands on the trail."""
+    from tests.conftest import wait_for
+
+    make_flow(admin)
+    begin_trail(admin)
+    services.save_policy(CTX, org, "needs-pr", TRAIL_POLICY, policy_format="rego")
+    assert admin.post("/api/v2/flows/acme/backend/policies", {"policy_names": ["needs-pr"]},
+                      format="json").status_code == 200
+    trail = Trail.objects.get(org=org, name="build-1")
+    denied = wait_for(lambda: _decisions(trail), "the decision on attach")
+    assert denied[0].user_data["allow"] is False
+    attest(admin, "acme", "backend", "build-1", "generic", {"attestation_name": "pull-request", "is_compliant": True})
+    allowed = wait_for(lambda: len(_decisions(trail)) == 2 and _decisions(trail)[-1], "the decision on evidence")
+    assert allowed.user_data["allow"] is True and allowed.is_compliant is True
