@@ -234,3 +234,13 @@ def test_inputs_of_another_org_are_404(org, other_org, owner_api, api, token_for
     assert stranger.get(f"/api/v2/policies/{other_org.slug}/inputs/{digest}").status_code == 404
     bad = owner_api.get("/api/v2/policies/acme/inputs/nothex")
     assert bad.status_code == 400 and "sha256" in bad.json()["error"]["fields"]
+
+
+def test_a_policy_cannot_read_the_workers_secrets(monkeypatch):
+    """``opa.runtime()`` hands a policy its process's environment: the child gets PATH and PYTHONPATH
+    only, never the worker's DATABASE_URL, SECRET_KEY or tokens."""
+    monkeypatch.setenv("CSM_PROBE_SECRET", "do-not-leak")
+    source = 'package policy\ndefault allow := false\nviolations contains sprintf("%v", [opa.runtime().env])\n'
+    [decision] = rego.evaluate(source, [{}])
+    [seen] = decision.violations
+    assert "PATH" in seen and "do-not-leak" not in seen and "DATABASE_URL" not in seen and "SECRET" not in seen
