@@ -19,6 +19,8 @@ urlpatterns = [
     path(f"artifacts/<str:org>/<str:flow>/fingerprint/{FP}", views.ArtifactView.as_view(), name="api-artifact"),
     path(f"artifacts/<str:org>/<str:flow>/fingerprint/{FP}/audit-package", views.ArtifactPackageView.as_view(),
          name="api-artifact-package"),
+    path(f"artifacts/<str:org>/<str:flow>/{FP}/latest_commit", views.ArtifactLatestCommitView.as_view(),
+         name="api-artifact-latest-commit"),
     # One view, two paths: GET lists a trail's attestations, POST with the type attests (kosli's paths).
     path("attestations/<str:org>/<str:flow>/trail/<str:trail>",
          views.AttestationsView.as_view(http_method_names=["get", "head", "options"]),
@@ -33,4 +35,16 @@ urlpatterns = [
     path("evidence/<str:org>/<str:sha256>/download", views.EvidenceDownloadView.as_view(),
          name="api-evidence-download"),
     path("orgs/<str:org>/attestation-types", views.CustomTypesView.as_view(), name="api-attestation-types"),
+]
+
+from evidence.api import attestation_types  # noqa: E402  (kosli's custom attestation types)
+
+urlpatterns += [
+    path("custom-attestation-types/<str:org>", attestation_types.CustomAttestationTypesView.as_view(),
+         name="api-custom-attestation-types"),
+    path("custom-attestation-types/<str:org>/<str:name>", attestation_types.CustomAttestationTypeView.as_view(),
+         name="api-custom-attestation-type"),
+    path("custom-attestation-types/<str:org>/<str:name>/archive",
+         attestation_types.CustomAttestationTypeArchiveView.as_view(http_method_names=["put", "options"]),
+         name="api-custom-attestation-type-archive"),
 ]

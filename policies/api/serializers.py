@@ -39,15 +39,16 @@ class PolicyUploadSerializer(serializers.Serializer):
 
 class PolicyVersionSerializer(serializers.ModelSerializer):
     policy_yaml = serializers.CharField(source="content", read_only=True,
-                                        help_text="The source (kosli's name; Rego for a Rego policy)")
+                                        help_text="kosli's name for the source (getPolicy.go); Rego for a Rego policy")
 
     class Meta:
         model = PolicyVersion
-        fields = ["version", "sha256", "comment", "created_at", "created_by", "content", "policy_yaml", "document"]
+        fields = ["version", "sha256", "comment", "created_at", "created_by", "content", "document", "policy_yaml"]
 
 
 class PolicySerializer(serializers.ModelSerializer):
     environments = serializers.SerializerMethodField()
+    consuming_envs = serializers.SerializerMethodField()  # kosli's name (getPolicy.go, listPolicies.go)
     flows = serializers.SerializerMethodField()
     content = serializers.SerializerMethodField()
     sha256 = serializers.SerializerMethodField()
@@ -55,10 +56,13 @@ class PolicySerializer(serializers.ModelSerializer):
     class Meta:
         model = Policy
         fields = ["name", "description", "type", "format", "latest_version", "sha256", "created_at", "updated_at",
-                  "environments", "flows", "content"]
+                  "environments", "consuming_envs", "flows", "content"]
 
     def get_environments(self, policy) -> list[str]:
         return sorted(a.environment.name for a in policy.attachments.select_related("environment"))
+
+    def get_consuming_envs(self, policy) -> list[str]:
+        return self.get_environments(policy)
 
     def get_flows(self, policy) -> list[str]:
         return sorted(a.flow.name for a in policy.flow_attachments.select_related("flow"))
@@ -74,13 +78,9 @@ class PolicySerializer(serializers.ModelSerializer):
 
 class PolicyDetailSerializer(PolicySerializer):
     versions = PolicyVersionSerializer(many=True, read_only=True)
-    consuming_envs = serializers.SerializerMethodField(help_text="kosli's name for environments")
 
     class Meta(PolicySerializer.Meta):
-        fields = [*PolicySerializer.Meta.fields, "consuming_envs", "versions"]
-
-    def get_consuming_envs(self, policy) -> list[str]:
-        return self.get_environments(policy)
+        fields = [*PolicySerializer.Meta.fields, "versions"]
 
 
 class PolicyNamesSerializer(serializers.Serializer):

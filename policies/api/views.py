@@ -5,6 +5,7 @@
 from django.conf import settings
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -29,12 +30,19 @@ from policies.api.serializers import (
 from policies.models import AllowlistEntry, Policy, PolicyInput, PolicyVersion
 from policies.parsing import PolicyError
 from snapshots.models import Environment
-from snapshots.selectors import epoch
 
 
 def policy_error(error: PolicyError, field: str = "policy_file") -> ApiError:
     problems = [str(problem) for problem in error.problems]
     return invalid(f"Invalid policy: {problems[0]}", {field: problems})
+
+
+def kosli_policy(data: dict) -> dict:
+    """A policy as ``kosli get policy`` / ``kosli list policies`` read it: ``created_at`` goes through the
+    CLI's ``formattedTimestamp``, which takes a number (or a numeric string), never an ISO time; versions
+    oldest first, the latest last."""
+    moment = parse_datetime(data["created_at"]) if isinstance(data.get("created_at"), str) else None
+    return {**data, "created_at": moment.timestamp() if moment else data.get("created_at")}
 
 
 class EnvironmentMixin:
@@ -52,6 +60,10 @@ class PolicyListView(OrgScopedAPIView):
     @extend_schema(responses=PolicySerializer(many=True))
     def get(self, request, org):
         policies = Policy.objects.for_org(self.org).order_by("name")
+        if is_kosli_cli(request):  # listPolicies.go counts each policy's versions
+            oldest_first = Prefetch("versions", queryset=PolicyVersion.objects.order_by("version"))
+            policies = policies.prefetch_related(oldest_first)
+            return Response([kosli_policy(row) for row in PolicyDetailSerializer(policies, many=True).data])
         return Response(PolicySerializer(policies, many=True).data)
 
     @extend_schema(request=PolicyUploadSerializer, responses={200: PolicySerializer, 201: PolicySerializer})
@@ -84,15 +96,11 @@ class PolicyDetailView(OrgScopedAPIView):
 
     @extend_schema(responses=PolicyDetailSerializer)
     def get(self, request, org, name):
-        versions = Prefetch("versions", queryset=PolicyVersion.objects.order_by("-version"))
+        kosli = is_kosli_cli(request)  # getPolicy.go prints the LAST version as the latest
+        versions = Prefetch("versions", queryset=PolicyVersion.objects.order_by("version" if kosli else "-version"))
         policy = get_object_or_404(Policy.objects.for_org(self.org).prefetch_related(versions), name=name)
         data = PolicyDetailSerializer(policy).data
-        if is_kosli_cli(request):
-            # ``kosli get policy`` (getPolicy.go printPolicyAsTable) reads ``created_at`` as an epoch
-            # number (formattedTimestamp) and takes the LAST of ``versions`` as the latest.
-            data["created_at"] = epoch(policy.created_at)
-            data["versions"] = list(reversed(data["versions"]))
-        return Response(data)
+        return Response(kosli_policy(data) if kosli else data)
 
 
 class EnvironmentPoliciesView(EnvironmentMixin, OrgScopedAPIView):
