@@ -64,6 +64,8 @@ NOT_PAGES = {
     "policy-attach": "POST only: the attach form of a policy's page",
     "attestation-type-archive": "POST only: the Archive button of an attestation type's page",
     "policy-detach": "POST only: the Detach button of a policy's page",
+    "policy-gate": "POST only: the flow gate form of a Rego policy's page",
+    "policy-ungate": "POST only: the Stop gating button of a Rego policy's page",
     "action-test": "POST only: the test-alert button of an action's page",
     "action-enable": "POST only: the Enable button of an action's page",
     "action-disable": "POST only: the Disable button of an action's page",
