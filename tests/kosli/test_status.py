@@ -37,7 +37,6 @@ def _lines(answer) -> dict[str, str]:
     return {"status": head, **dict(line.split(": ", 1) for line in rest)}
 
 
-@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:6379/1")
 def test_ready_when_everything_answers(evidence_root):
     """All three dependencies answer: 200, text whose first line is kosli's ``OK``, then one line per check.
     The CLI's token is ignored (even a wrong one): readiness needs no authentication."""
@@ -51,19 +50,19 @@ def test_ready_when_everything_answers(evidence_root):
     assert [path for path in evidence_root.rglob("*") if path.is_file()] == []  # the probe file is deleted
 
 
-@override_settings(CELERY_BROKER_URL="")
-def test_ready_in_the_embedded_mode_says_there_is_no_broker(evidence_root):
+def test_ready_in_the_embedded_mode_says_there_is_no_broker(evidence_root, settings):
     """The embedded default (no CELERY_BROKER_URL) runs background work in the web process: ready, and the
     body says there is no broker rather than pretending to have checked one."""
+    settings.CELERY_BROKER_URL = ""
     answer = _ready()
     assert answer.status_code == 200
     assert _lines(answer)["broker"].startswith("none configured (embedded mode")
 
 
-@override_settings(CELERY_BROKER_URL=CLOSED_PORT_BROKER)
-def test_not_ready_when_the_broker_is_unreachable(evidence_root):
+def test_not_ready_when_the_broker_is_unreachable(evidence_root, settings):
     """A broker that refuses connections: 503 naming the broker, so ``kosli assert status`` fails; the
     other checks still report. The broker's address is not in the answer (unauthenticated), the log has it."""
+    settings.CELERY_BROKER_URL = CLOSED_PORT_BROKER
     answer = _ready()
     assert answer.status_code == 503
     lines = _lines(answer)
@@ -73,10 +72,12 @@ def test_not_ready_when_the_broker_is_unreachable(evidence_root):
     assert "127.0.0.1" not in answer.content.decode()
 
 
-@override_settings(CELERY_BROKER_URL="")
 def test_not_ready_when_evidence_storage_is_not_writable(tmp_path, settings):
     """Evidence storage that cannot take a file (its location lies under a regular file, which even root
-    cannot create a directory in): 503 naming the evidence storage."""
+    cannot create a directory in): 503 naming the evidence storage. (Settings change only through pytest's
+    ``settings`` fixture here: mixed with an ``override_settings`` decorator, the two restore out of order
+    and leak the override into later tests.)"""
+    settings.CELERY_BROKER_URL = ""
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     settings.STORAGES = {**settings.STORAGES, "evidence": {
