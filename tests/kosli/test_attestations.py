@@ -15,6 +15,7 @@ from django.urls import reverse
 from audit.choices import AuditAction
 from audit.models import AuditEvent
 from evidence.models import Attestation
+from policies.facts import gather_facts
 from tenants.choices import Role
 from tests.evidence.conftest import attest, begin_trail, evidence_root, make_flow, report_artifact  # noqa: F401
 from tests.kosli.cli import cli, cli_error
@@ -387,3 +388,17 @@ def test_get_attestation_permissions_and_isolation(org, other_org, token_for, to
         assert cli(stranger, "GET", path, query=query).status_code == 404
     answer = cli(stranger, "GET", "/api/v2/attestations/globex", query={"attestation_id": str(stored.pk)})
     assert answer.status_code == 200 and answer.json() == {"data": []}
+
+
+def test_environment_policies_see_jira_and_sonar_as_builtin_types(org, token, reporter, trail):
+    """An environment policy names the built-in types (``type: jira`` / ``type: sonar``,
+    policies/parsing.py BUILTIN_ATTESTATION_TYPES); the facts it is judged on carry those types for an
+    artifact's jira and sonar attestations — not ``custom:jira``, which no policy would match."""
+    assert report_artifact(reporter, FP, flow="differ", name="differ-image", commit=COMMIT).status_code == 201
+    assert attest_as_cli(token, "jira", payload("jira-ticket", artifact_fingerprint=FP,
+                                                jira_results=[FOUND])).status_code == 201
+    assert attest_as_cli(token, "sonar", payload("sonar-scan", artifact_fingerprint=FP,
+                                                 sonar_results=SONAR_ERROR)).status_code == 201
+    facts = gather_facts(org, [{"name": "differ", "fingerprint": FP}])[("differ", FP)]
+    assert sorted((a["name"], a["type"], a["compliant"]) for a in facts.attestations) == [
+        ("jira-ticket", "jira", True), ("sonar-scan", "sonar", False)]
