@@ -28,6 +28,7 @@ class AuditAction(models.TextChoices):
     ACCESS_DENIED = "access.denied", "Access denied"
     ACCESS_DENIED_REPEATED = "access.denied_repeated", "Access denied again (summary of a window)"
     USER_SIGNED_IN = "user.signed_in", "Signed in"
+    USER_DEFAULT_ORG_CHANGED = "user.default_org_changed", "Default org changed"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"
@@ -49,6 +50,8 @@ class AuditAction(models.TextChoices):
     EVIDENCE_DOWNLOADED = "evidence.downloaded", "Evidence file downloaded"
     AUDIT_PACKAGE_DOWNLOADED = "audit_package.downloaded", "Audit package downloaded"
     CUSTOM_TYPE_CREATED = "custom_type.created", "Custom attestation type created"
+    CUSTOM_TYPE_VERSIONED = "custom_type.versioned", "Custom attestation type new version"
+    CUSTOM_TYPE_ARCHIVED = "custom_type.archived", "Custom attestation type archived"
     # policies and alerts
     POLICY_CREATED = "policy.created", "Policy created"
     POLICY_VERSIONED = "policy.versioned", "Policy new version"

@@ -217,7 +217,7 @@ CSM_CONTENT_SECURITY_POLICY_API_DOCS = env_str("CSM_CONTENT_SECURITY_POLICY_API_
 ]))
 if _https:
     # Health checks from the proxy arrive over plain HTTP on the internal network.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^ready$"]
 
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -1,5 +1,6 @@
 """URL map. Follow the includes to find where a request is handled:
 
+- ``/healthz``      liveness (the process answers); ``/ready`` readiness (``kosli status``; csm/views.py)
 - ``/api/v2/...``   each app's ``api/urls.py`` (kosli-compatible paths, ``/api/v2/orgs/{org}/...`` and the
   journal's pinned ``/api/v2/journal/{org}/...``)
 - ``/api/schema/``, ``/api/docs/``, ``/api/redoc/``   OpenAPI 3 schema and interactive docs (offline)
@@ -10,9 +11,10 @@
 from django.contrib import admin
 from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.templatetags.static import static
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from csm import views as csm_views
 from tenants import views as tenants_views
 
 
@@ -26,6 +28,9 @@ def favicon(request):
 
 
 api_v2 = [
+    # Retired by kosli (enable/disable beta): a 410 naming no org, for anyone.
+    re_path(r"^organizations/[^/]+/experimental_features/?$", csm_views.kosli_beta_retired,
+            name="kosli-beta-retired"),
     path("", include("tenants.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("snapshots.api.urls")),
@@ -38,6 +43,7 @@ api_v2 = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("ready", csm_views.ready, name="ready"),
     path("favicon.ico", favicon, name="favicon"),
     path("api/v2/", include(api_v2)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

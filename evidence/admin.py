@@ -9,6 +9,7 @@ from evidence.models import (
     Attestation,
     AttestationEvidence,
     CustomAttestationType,
+    CustomAttestationTypeVersion,
     EvidenceFile,
     Flow,
     SbomComponent,
@@ -53,7 +54,13 @@ class EvidenceFileAdmin(ReadOnlyAdmin):
 
 @admin.register(CustomAttestationType)
 class CustomAttestationTypeAdmin(ReadOnlyAdmin):
-    list_display = ["name", "org", "rule", "created_at"]
+    list_display = ["name", "org", "rule", "archived", "created_at", "updated_at"]
+    list_filter = ["org", "archived"]
+
+
+@admin.register(CustomAttestationTypeVersion)
+class CustomAttestationTypeVersionAdmin(ReadOnlyAdmin):
+    list_display = ["custom_type", "version", "org", "created_by", "created_at"]
     list_filter = ["org"]
 
 

@@ -134,5 +134,6 @@ def context(org, attestation: Attestation, params) -> dict:
         out["sbom"] = components_page(org, attestation, params.get("q", ""), params.get("page"))
     elif attestation.type == AttestationType.CUSTOM:
         out["data_json"] = _json((attestation.summary or {}).get("attestation_data"))
-        out["schema_json"] = _json(attestation.custom_type.schema) if attestation.custom_type_id else ""
+        judged_by = attestation.custom_type_version if attestation.custom_type_version_id else attestation.custom_type
+        out["schema_json"] = _json(judged_by.schema) if judged_by is not None else ""
     return out

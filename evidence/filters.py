@@ -3,6 +3,8 @@ They take kosli's ``limit`` (default 100, clamped to 1..500; ASCII digits throug
 Unicode digit or a sign is a 400 naming ``limit``); the list keeps the model's order (flows by name, the
 others newest first)."""
 
+import django_filters
+
 from csm.api.filters import BoundedIntegerFilter, FilterSet
 from evidence.models import Artifact, Attestation, Flow, Trail
 
@@ -23,6 +25,17 @@ class LimitFilterSet(FilterSet):
 
 
 class FlowFilterSet(LimitFilterSet):
+    """``kosli list flows --name X`` sends ``search_by_name=X`` (flows whose name contains X) and, with
+    ``--ignore-case``, ``case_sensitive=false``."""
+
+    search_by_name = django_filters.CharFilter(method="by_name", max_length=100)
+    case_sensitive = django_filters.ChoiceFilter(method="keep_all", choices=[("true", "true"), ("false", "false")])
+
+    def by_name(self, queryset, name, value):
+        if self.form.cleaned_data.get("case_sensitive") == "false":
+            return queryset.filter(name__icontains=value)
+        return queryset.filter(name__contains=value)
+
     class Meta:
         model = Flow
         fields: list = []

@@ -148,16 +148,27 @@ class EvidenceFile(models.Model):
 
 
 class CustomAttestationType(models.Model):
-    """An org's own attestation type: a JSON Schema the attestation data must satisfy and a compliance
-    rule in the safe expression language of ``csm/lib/expressions.py`` (e.g. ``coverage >= 80 and not flaky``)."""
+    """An org's own attestation type: a JSON Schema the attestation data must satisfy, a compliance rule in
+    the safe expression language of ``csm/lib/expressions.py`` (e.g. ``coverage >= 80 and not flaky``)
+    and/or kosli's jq rules (``csm/lib/jqrules.py``: every one must evaluate to ``true``).
+
+    Types are versioned as kosli's are: defining a type again under the same name adds a version
+    (``CustomAttestationTypeVersion``, append-only); an attestation records the version that judged it.
+    ``schema``, ``rule``, ``jq_rules`` and ``summary`` here are those of the latest version. An archived
+    type takes no new attestations; the ones it judged keep their judgement."""
 
     org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     schema = models.JSONField(default=dict, blank=True)
     rule = models.TextField(blank=True)
+    jq_rules = models.JSONField(default=list, blank=True)
+    summary = models.JSONField(default=list, blank=True)
+    archived = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
 
     objects = OrgScopedManager()
 
@@ -167,6 +178,33 @@ class CustomAttestationType(models.Model):
 
     def __str__(self):
         return self.name
+
+    def latest_version(self) -> "CustomAttestationTypeVersion | None":
+        return self.versions.order_by("-version").first()
+
+
+class CustomAttestationTypeVersion(models.Model):
+    """One version of a custom attestation type, as it was defined (append-only)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
+    custom_type = models.ForeignKey(CustomAttestationType, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    description = models.TextField(blank=True)
+    schema = models.JSONField(default=dict, blank=True)
+    rule = models.TextField(blank=True)
+    jq_rules = models.JSONField(default=list, blank=True)
+    summary = models.JSONField(default=list, blank=True)
+    created_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["custom_type", "version"], name="customtype_unique_version")]
+        ordering = ["custom_type", "version"]
+
+    def __str__(self):
+        return f"{self.custom_type.name}@v{self.version}"
 
 
 class Attestation(models.Model):
@@ -187,6 +225,8 @@ class Attestation(models.Model):
     type = models.CharField(max_length=40, choices=AttestationType.choices)
     custom_type = models.ForeignKey(CustomAttestationType, null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="+")
+    custom_type_version = models.ForeignKey(CustomAttestationTypeVersion, null=True, blank=True,
+                                            on_delete=models.PROTECT, related_name="+")
     is_compliant = models.BooleanField()
     verification = models.CharField(max_length=12, choices=Verification.choices, default=Verification.NOT_APPLICABLE)
     problems = models.JSONField(default=list, blank=True)

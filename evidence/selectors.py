@@ -252,6 +252,16 @@ def attestations_for(org, fingerprint: str) -> dict[str, dict]:
 AMBIGUOUS_LISTED = 5  # how many of the matching fingerprints an ambiguous-prefix error names
 
 
+def latest_commit(org, flow: Flow, fingerprint: str, branch: str = "") -> str | None:
+    """The git commit of ``flow``'s most recent artifact report other than ``fingerprint`` (on ``branch``
+    when given: its ``git_commit_info.branch``), or None. ``kosli report artifact`` asks for it first and
+    sends the commits between it and the new artifact's commit as ``commits_list``."""
+    reports = Artifact.objects.for_org(org).filter(flow=flow).exclude(fingerprint=fingerprint).exclude(git_commit="")
+    if branch:
+        reports = reports.filter(git_commit_info__branch=branch)
+    return reports.order_by("-created_at", "-pk").values_list("git_commit", flat=True).first()
+
+
 def resolve_fingerprint(org, flow: Flow, value: str) -> str:
     """The full fingerprint ``value`` names in ``flow``: itself when it has 64 hex digits, else the one
     fingerprint the flow reported that starts with it (kosli ``get artifact flow@184c7`` takes a unique

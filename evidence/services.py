@@ -18,7 +18,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
-from csm.lib import jsonschemas
+from csm.lib import jqrules, jsonschemas
 from csm.lib.bounded import InputError, load_yaml
 from csm.lib.expressions import ExpressionError, compile_expression
 from csm.lib.fingerprints import is_fingerprint
@@ -29,6 +29,7 @@ from evidence.models import (
     Attestation,
     AttestationEvidence,
     CustomAttestationType,
+    CustomAttestationTypeVersion,
     EvidenceFile,
     Flow,
     SbomComponent,
@@ -331,10 +332,55 @@ def store_evidence_file(ctx: AuditContext, org, member) -> EvidenceFile:
 # --- custom types ------------------------------------------------------------------------------------
 
 
+TYPE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,99}$")
+MAX_SUMMARY_NAME = 200
+
+
+def _type_name(value) -> str:
+    """kosli's rule for a type name: starts with a letter or digit; letters, digits, ``. - _ ~`` only."""
+    if not isinstance(value, str) or not value.strip():
+        raise ServiceError("name is required", "name")
+    name = value.strip()
+    if not TYPE_NAME.match(name):
+        raise ServiceError(f"attestation type name {name[:60]!r} must start with a letter or a digit and contain "
+                           "only letters, digits, '.', '-', '_' and '~' (at most 100 characters)", "name")
+    return name
+
+
+def _jq_programs(programs, field: str, what: str) -> list[str]:
+    try:
+        return jqrules.check_programs(programs, what)
+    except jqrules.JqError as exc:
+        raise ServiceError(exc.message, field if exc.index is None else f"{field}[{exc.index}]") from None
+
+
+def _summary(value) -> list[dict]:
+    """kosli's ``summary``: ``[{"name", "expression"}]``, each expression a jq program."""
+    if value in (None, ""):
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ServiceError("summary must be a list of {name, expression} entries", "summary")
+    entries = []
+    for index, item in enumerate(value):
+        name, expression = item.get("name"), item.get("expression")
+        if not isinstance(name, str) or not name.strip() or len(name) > MAX_SUMMARY_NAME:
+            raise ServiceError(f"summary entry {index + 1} needs a name (1-{MAX_SUMMARY_NAME} characters)",
+                               f"summary[{index}].name")
+        if not isinstance(expression, str) or not expression.strip():
+            raise ServiceError(f"summary entry {index + 1} needs an expression", f"summary[{index}].expression")
+        entries.append({"name": name.strip(), "expression": expression.strip()})
+    _jq_programs([e["expression"] for e in entries], "summary", "summary expression")
+    return entries
+
+
 @transaction.atomic(durable=True)
-def create_custom_type(ctx: AuditContext, org, data: dict) -> CustomAttestationType:
-    """Define an org's own attestation type: a JSON Schema and a compliance rule."""
-    name = _name(data.get("name"), "name", 100)
+def create_custom_type(ctx: AuditContext, org, data: dict) -> tuple[CustomAttestationType, bool]:
+    """Define an org's own attestation type, or a new version of it (kosli's ``create attestation-type``
+    is "create or update"): a JSON Schema, a compliance rule in csm's expression language and/or kosli's
+    jq rules, and kosli's summary entries. Every jq program is compiled (bounded, in the jq worker) before
+    anything is stored. A definition equal to the latest version adds no version. An archived type takes
+    no new version. Returns the type and whether a version was added."""
+    name = _type_name(data.get("name"))
     if name in AttestationType.values:
         raise ServiceError(f"{name!r} is a built-in attestation type", "name")
     schema = _dict(data.get("schema"), "schema")
@@ -348,28 +394,95 @@ def create_custom_type(ctx: AuditContext, org, data: dict) -> CustomAttestationT
             compile_expression(rule)
         except ExpressionError as exc:
             raise ServiceError(f"rule: {exc}", "rule") from None
-    if CustomAttestationType.objects.filter(org=org, name=name).exists():
-        raise ServiceError(f"an attestation type named {name!r} already exists", "name", code="conflict")
-    custom = CustomAttestationType.objects.create(
-        org=org, name=name, description=_text(data.get("description"), "description"), schema=schema, rule=rule,
-        created_by=ctx.actor_label[:255])
-    record_event(ctx, org, AuditAction.CUSTOM_TYPE_CREATED, custom,
-                 after={"name": name, "schema": schema, "rule": rule})
+    jq_rules = _jq_programs(data.get("jq_rules"), "jq_rules", "jq rule")
+    summary = _summary(data.get("summary"))
+    custom = CustomAttestationType.objects.select_for_update().filter(org=org, name=name).first()
+    description = _text(data.get("description"), "description")
+    if custom is not None and "description" not in data:
+        description = custom.description
+    definition = {"description": description, "schema": schema, "rule": rule, "jq_rules": jq_rules,
+                  "summary": summary}
+    now = timezone.now()
+    if custom is None:
+        try:
+            with transaction.atomic():
+                custom = CustomAttestationType.objects.create(org=org, name=name, created_by=ctx.actor_label[:255],
+                                                              created_at=now, updated_at=now, **definition)
+        except IntegrityError:  # defined at the same moment by another request
+            raise ServiceError(f"attestation type {name!r} was being defined at the same time; send it again",
+                               "name", code="conflict") from None
+        action, version_number = AuditAction.CUSTOM_TYPE_CREATED, 1
+    else:
+        if custom.archived:
+            raise ServiceError(f"attestation type {name!r} is archived; an archived type takes no new version",
+                               "name", code="conflict")
+        latest = custom.latest_version()
+        if latest is not None and all(getattr(latest, key) == value for key, value in definition.items()):
+            return custom, False
+        version_number = (latest.version if latest is not None else 0) + 1
+        for key, value in definition.items():
+            setattr(custom, key, value)
+        custom.updated_at = now
+        custom.save(update_fields=[*definition, "updated_at"])
+        action = AuditAction.CUSTOM_TYPE_VERSIONED
+    CustomAttestationTypeVersion.objects.create(org=org, custom_type=custom, version=version_number,
+                                                created_by=ctx.actor_label[:255], created_at=now, **definition)
+    record_event(ctx, org, action, custom, after={"name": name, "version": version_number, **definition})
+    return custom, True
+
+
+@transaction.atomic(durable=True)
+def archive_custom_type(ctx: AuditContext, org, custom: CustomAttestationType) -> CustomAttestationType:
+    """Archive a type (kosli ``archive attestation-type``): new attestations cannot use it; the attestations
+    it judged keep their judgement. Archiving an archived type changes nothing."""
+    custom = CustomAttestationType.objects.select_for_update().get(pk=custom.pk)
+    if custom.archived:
+        return custom
+    custom.archived, custom.archived_at = True, timezone.now()
+    custom.updated_at = custom.archived_at
+    custom.save(update_fields=["archived", "archived_at", "updated_at"])
+    record_event(ctx, org, AuditAction.CUSTOM_TYPE_ARCHIVED, custom, before={"archived": False},
+                 after={"name": custom.name, "archived": True})
     return custom
 
 
-def _judge_custom(org, data: dict) -> tuple[CustomAttestationType, Judgement, dict]:
-    type_name = data.get("type_name")
+def _custom_version(org, type_name):
+    """``name`` or ``name@vN`` (kosli's way of naming a version) → the type and the version that judges."""
     if not isinstance(type_name, str) or not type_name:
         raise ServiceError("type_name is required for a custom attestation", "type_name")
+    name, _, wanted = type_name.partition("@v")
     custom = CustomAttestationType.objects.filter(org=org, name=type_name).first()
+    if custom is not None:  # a type named before names were restricted to kosli's characters
+        name, wanted = type_name, ""
+    else:
+        custom = CustomAttestationType.objects.filter(org=org, name=name).first()
     if custom is None:
-        raise ServiceError(f"no custom attestation type named {type_name!r}", "type_name")
+        raise ServiceError(f"Custom attestation type '{name}' does not exist for org '{org.slug}'", "type_name")
+    if custom.archived:
+        raise ServiceError(f"Custom attestation type '{name}' is archived: new attestations cannot use it",
+                           "type_name")
+    versions = custom.versions.all()
+    if wanted:
+        if not wanted.isascii() or not wanted.isdigit():
+            raise ServiceError(f"version {wanted[:20]!r} of custom attestation type '{name}' is not a number",
+                               "type_name")
+        version = versions.filter(version=int(wanted[:9])).first()
+        if version is None:
+            raise ServiceError(f"version {wanted[:9]} does not exist for custom attestation type '{name}'",
+                               "type_name")
+        return custom, version
+    return custom, versions.order_by("-version").first()
+
+
+def _judge_custom(org, data: dict) -> tuple[CustomAttestationType, CustomAttestationTypeVersion | None, Judgement,
+                                             dict]:
+    custom, version = _custom_version(org, data.get("type_name"))
+    definition = version or custom  # a type always has a version after migration 0005; the type mirrors the latest
     attestation_data = data.get("attestation_data", {})
     try:
         # Rows stored before check_schema existed may hold remote refs or huge schemas: re-checked, and
         # validated with a registry that cannot fetch, within step and time limits.
-        error = jsonschemas.first_error(custom.schema, attestation_data, "attestation_data")
+        error = jsonschemas.first_error(definition.schema, attestation_data, "attestation_data")
     except jsonschemas.SchemaRejected as exc:
         if exc.subject == "document":
             raise ServiceError(exc.message, "attestation_data", code=exc.code) from None
@@ -378,19 +491,29 @@ def _judge_custom(org, data: dict) -> tuple[CustomAttestationType, Judgement, di
         path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error.absolute_path)
         raise ServiceError(f"attestation_data{path}: {error.message}", f"attestation_data{path}")
     problems = []
-    compliant = True
-    if custom.rule:
+    rule_ok = True
+    if definition.rule:
         context = attestation_data if isinstance(attestation_data, dict) else {"data": attestation_data}
         try:
-            compliant = bool(compile_expression(custom.rule).evaluate(context))
+            rule_ok = bool(compile_expression(definition.rule).evaluate(context))
         except ExpressionError as exc:
-            compliant = False
+            rule_ok = False
             problems.append(f"rule could not be evaluated: {exc}")
-        if not compliant and not problems:
-            problems.append(f"rule not satisfied: {custom.rule}")
-    results = {"type_name": custom.name, "rule": custom.rule, "rule_satisfied": compliant}
-    judgement = Judgement(compliant, Verification.VERIFIED, problems, results)
-    return custom, judgement, {"attestation_data": attestation_data}
+        if not rule_ok and not problems:
+            problems.append(f"rule not satisfied: {definition.rule}")
+    summary_entries = list(definition.summary or [])
+    jq_results, values = jqrules.evaluate(list(definition.jq_rules or []),
+                                          [entry["expression"] for entry in summary_entries], attestation_data)
+    for index, result in enumerate(jq_results):
+        if not result.passed:
+            problems.append(f"jq rule {index + 1} ({result.rule}) {result.reason}")
+    jq_ok = all(result.passed for result in jq_results)
+    results = {"type_name": custom.name, "type_version": version.version if version else None,
+               "rule": definition.rule, "rule_satisfied": rule_ok,
+               "jq_rules": [result.as_dict() for result in jq_results], "jq_rules_satisfied": jq_ok,
+               "summary": [{**entry, **value} for entry, value in zip(summary_entries, values, strict=True)]}
+    judgement = Judgement(rule_ok and jq_ok, Verification.VERIFIED, problems, results)
+    return custom, version, judgement, {"attestation_data": attestation_data}
 
 
 # --- attestations ------------------------------------------------------------------------------------
@@ -461,7 +584,7 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
     if target and not fingerprint and not git_commit:
         raise ServiceError("requires at least one of: artifact_fingerprint or git_commit_info.", "target_artifacts")
     artifact = _artifact_for(org, flow, trail, fingerprint, target, git_commit)
-    custom = None
+    custom = custom_version = None
     reason = ""
     summary = {key: data[key] for key in SUMMARY_KEYS if key in data}
     try:
@@ -480,7 +603,7 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
                                   {"overrides": overridden.pk, "original_type": overridden.type_label,
                                    "original_compliance": overridden.is_compliant})
         elif kind == AttestationType.CUSTOM:
-            custom, judgement, extra = _judge_custom(org, data)
+            custom, custom_version, judgement, extra = _judge_custom(org, data)
             summary.update(extra)
         else:
             judgement = judge(kind, list(members), data, flow)
@@ -494,8 +617,8 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
     attestation = Attestation.objects.create(
         org=org, flow=flow, trail=trail, artifact=artifact, artifact_fingerprint=fingerprint,
         target_artifact=_text(target, "target_artifacts", 200), git_commit=git_commit, name=name, type=kind,
-        custom_type=custom, is_compliant=judgement.is_compliant, verification=judgement.verification,
-        problems=judgement.problems, results=judgement.results, summary=summary,
+        custom_type=custom, custom_type_version=custom_version, is_compliant=judgement.is_compliant,
+        verification=judgement.verification, problems=judgement.problems, results=judgement.results, summary=summary,
         user_data=data.get("user_data") if isinstance(data.get("user_data"), (dict, list)) else {},
         external_urls=_dict(data.get("external_urls"), "external_urls"),
         annotations=_dict(data.get("annotations"), "annotations"),

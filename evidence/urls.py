@@ -11,4 +11,9 @@ urlpatterns = [
     path("o/<slug:org>/artifacts/<str:fingerprint>/", views.artifact_detail, name="artifact-detail"),
     path("o/<slug:org>/evidence/<str:sha256>/", views.evidence_detail, name="evidence-detail"),
     path("o/<slug:org>/evidence/<str:sha256>/download/", views.evidence_download, name="evidence-download"),
+    path("o/<slug:org>/attestation-types/", views.attestation_type_list, name="attestation-type-list"),
+    path("o/<slug:org>/attestation-types/new/", views.attestation_type_new, name="attestation-type-new"),
+    path("o/<slug:org>/attestation-types/<str:name>/", views.attestation_type_detail, name="attestation-type-detail"),
+    path("o/<slug:org>/attestation-types/<str:name>/archive/", views.attestation_type_archive,
+         name="attestation-type-archive"),
 ]

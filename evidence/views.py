@@ -1,17 +1,24 @@
 """Web pages of the evidence vault: flows (template, latest trails), a trail (attestations, evidence,
 compliance), an attestation (its standing, reporter, evidence files and per-type details), an artifact
 (provenance, who was involved, attestations with parsed results, evidence downloads, where it runs and
-ran), an evidence file (hash, size, type, uploader) and its download. Read-only."""
+ran), an evidence file (hash, size, type, uploader) and its download; custom attestation types (their
+versions, schema, expression rule, jq rules and summary), defined, versioned and archived here too."""
 
+import json
+
+from django.contrib import messages
 from django.http import HttpResponseServerError
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
-from csm.web import org_view
-from evidence import attestation_page, involvement, selectors, storage
-from evidence.models import Artifact, Attestation, EvidenceFile, Flow, Trail
+from csm.errors import ServiceError
+from csm.web import add_service_error, org_view
+from evidence import attestation_page, involvement, selectors, services, storage
+from evidence.forms import CustomTypeForm
+from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Trail
 from evidence.responses import attachment
 
 PAGE = 50
@@ -90,3 +97,70 @@ def evidence_download(request, sha256):
     record_event(AuditContext.from_request(request), request.org, AuditAction.EVIDENCE_DOWNLOADED, evidence,
                  after={"sha256": evidence.sha256, "via": "web"})
     return attachment(handle, evidence.original_name or evidence.sha256, evidence.size)
+
+
+# --- custom attestation types ------------------------------------------------------------------------
+
+
+@org_view("evidence.view")
+def attestation_type_list(request):
+    types = CustomAttestationType.objects.for_org(request.org).prefetch_related("versions")
+    return render(request, "evidence/attestation_type_list.html", {
+        "types": types, "can_manage": request.org_access.can("evidence.override")})
+
+
+def _save_type(request, form) -> CustomAttestationType | None:
+    try:
+        custom, added = services.create_custom_type(AuditContext.from_request(request), request.org,
+                                                    form.definition())
+    except ServiceError as error:
+        add_service_error(form, error)
+        return None
+    if added:
+        messages.success(request, f"Attestation type {custom.name} saved as version "
+                                  f"{custom.latest_version().version}.")
+    else:
+        messages.info(request, f"Attestation type {custom.name} is unchanged: no new version.")
+    return custom
+
+
+@org_view("evidence.override")
+def attestation_type_new(request):
+    form = CustomTypeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        custom = _save_type(request, form)
+        if custom is not None:
+            return redirect("attestation-type-detail", request.org.slug, custom.name)
+    return render(request, "evidence/attestation_type_new.html", {"form": form})
+
+
+@org_view({"GET": "evidence.view", "POST": "evidence.override"})
+def attestation_type_detail(request, name):
+    """GET: the type and every version (schema, rule, jq rules, summary). POST: a new version."""
+    custom = get_object_or_404(CustomAttestationType.objects.for_org(request.org), name=name)
+    form = None
+    status = 200
+    can_manage = request.org_access.can("evidence.override")
+    if request.method == "POST":
+        form = CustomTypeForm(request.POST, fixed_name=custom.name)
+        if form.is_valid() and _save_type(request, form) is not None:
+            return redirect("attestation-type-detail", request.org.slug, custom.name)
+        status = 400
+    if form is None and can_manage and not custom.archived:
+        form = CustomTypeForm(initial=CustomTypeForm.initial_for(custom), fixed_name=custom.name)
+    versions = list(custom.versions.order_by("-version"))
+    for version in versions:
+        version.schema_json = json.dumps(version.schema, indent=2)
+    used = Attestation.objects.for_org(request.org).filter(custom_type=custom).count()
+    return render(request, "evidence/attestation_type_detail.html", {
+        "custom": custom, "versions": versions, "form": form, "can_manage": can_manage, "used": used,
+    }, status=status)
+
+
+@org_view("evidence.override")
+@require_POST
+def attestation_type_archive(request, name):
+    custom = get_object_or_404(CustomAttestationType.objects.for_org(request.org), name=name)
+    services.archive_custom_type(AuditContext.from_request(request), request.org, custom)
+    messages.success(request, f"Attestation type {custom.name} is archived: new attestations cannot use it.")
+    return redirect("attestation-type-detail", request.org.slug, custom.name)

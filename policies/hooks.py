@@ -134,9 +134,18 @@ def snapshot_list_compliance(environment, snapshots) -> dict[int, dict]:
 def environment_compliance_fields(org, environments) -> dict[int, dict]:
     """environment_enricher: per environment ``compliant`` (None: no policy applies, or not evaluated
     yet), ``compliance_status``, ``policed``, ``unauthorized_count`` (latest evaluation) and
-    ``require_authorization``, from ``policies.standing.environment_standings`` (fixed queries)."""
+    ``require_authorization``, from ``policies.standing.environment_standings`` (fixed queries); and what
+    ``kosli get environment`` / ``list environments`` print: ``policies`` (attached policy names) and
+    ``state`` (kosli's name for ``compliant``)."""
+    from .models import PolicyAttachment
+
+    attached: dict[int, list[str]] = {}
+    for env_id, name in (PolicyAttachment.objects.for_org(org).filter(environment__in=environments)
+                         .order_by("policy__name").values_list("environment_id", "policy__name")):
+        attached.setdefault(env_id, []).append(name)
     return {env_id: {"compliant": standing["compliant"], "compliance_status": standing["state"],
-                     "policed": standing["policed"], "unauthorized_count": standing["unauthorized"]}
+                     "policed": standing["policed"], "unauthorized_count": standing["unauthorized"],
+                     "state": standing["compliant"], "policies": attached.get(env_id, [])}
             for env_id, standing in environment_standings(org, environments).items()}
 
 

@@ -38,7 +38,7 @@ from alerts.services import create_action
 from audit.choices import ActorType
 from audit.context import AuditContext
 from evidence.archives import Member
-from evidence.services import begin_trail, create_attestation, report_artifact, upsert_flow
+from evidence.services import begin_trail, create_attestation, create_custom_type, report_artifact, upsert_flow
 from policies.services import attach_policies, save_policy
 from reports.choices import ReportKind
 from reports.models import AuditReport
@@ -59,6 +59,7 @@ PROD, STAGING, BUILD = "prod-k8s", "staging-ecs", "build-server"
 REGISTRY = "registry.example.com/acme"
 MINER = "docker.io/evil/miner:1"
 POLICY_NAME = "prod-requirements"
+COVERAGE_TYPE = "unit-test-coverage"
 POLICY = """_schema: https://kosli.com/schemas/policy/environment/v1
 artifacts:
   provenance:
@@ -272,6 +273,10 @@ class _Story:
         create_attestation(ctx, self.org, flow, commit, "sbom",
                            {"attestation_name": "sbom", "artifact_fingerprint": fp, "origin_url": build_url},
                            members=[_member("bom.cdx.json", _cyclonedx(app, version))])
+        create_attestation(ctx, self.org, flow, commit, "custom", {
+            "attestation_name": "coverage", "artifact_fingerprint": fp, "origin_url": build_url,
+            "type_name": COVERAGE_TYPE,
+            "attestation_data": {"percent_covered": 78.5 if failing_test else 86.2, "tool": "coverage.py"}})
         return name, fp
 
     # --- the story -------------------------------------------------------------------------------------
@@ -289,6 +294,14 @@ class _Story:
         attach_policies(self.owner_ctx, self.org, self.envs[PROD].env, [POLICY_NAME])
         self.flow("web", "The shop's web front end")
         self.flow("api", "The shop's backend API")
+        coverage = {"name": COVERAGE_TYPE, "description": "Line coverage of the unit tests (coverage.py JSON totals)",
+                    "schema": {"type": "object", "required": ["percent_covered"],
+                               "properties": {"percent_covered": {"type": "number"}, "tool": {"type": "string"}}},
+                    "jq_rules": [".percent_covered >= 70"],
+                    "summary": [{"name": "Coverage", "expression": ".percent_covered"}]}
+        create_custom_type(self.owner_ctx, self.org, coverage)
+        create_custom_type(self.owner_ctx, self.org, {**coverage, "jq_rules": [".percent_covered >= 80",
+                                                                                '.tool == "coverage.py"']})
 
         # Day 0: the build server's tools, the first releases everywhere.
         self.envs[BUILD].artifacts.update({

@@ -392,7 +392,7 @@ def unchanged_between(a: Snapshot, b: Snapshot, limit: int) -> tuple[int, list[d
                           for name, fp, count in first]
 
 
-def diff_snapshots(a: Snapshot, b: Snapshot, include_unchanged: bool = False) -> dict:
+def diff_snapshots(a: Snapshot, b: Snapshot, include_unchanged: bool = False, pair_upgrades: bool = True) -> dict:
     """Compare any two snapshots (also of two environments). Returns::
 
         {"snapshot1": ref, "snapshot2": ref,
@@ -407,7 +407,8 @@ def diff_snapshots(a: Snapshot, b: Snapshot, include_unchanged: bool = False) ->
     artifacts), each list sorted by (name, fingerprint).
     "changed" pairs, per artifact name, a fingerprint only in 1 with one only in 2 (an upgrade): the n-th
     of the name's fingerprints only in 1 with the n-th only in 2, in fingerprint order; it has snapshot
-    2's fingerprint, running since and pods."""
+    2's fingerprint, running since and pods. ``pair_upgrades=False`` (kosli's diff, which has no upgrades):
+    "changed" stays empty and both sides of an upgrade are in "only_in_1" / "only_in_2"."""
     rows = _diff_entries(a, b, include_unchanged)
     since_at = _moments()
 
@@ -435,7 +436,7 @@ def diff_snapshots(a: Snapshot, b: Snapshot, include_unchanged: bool = False) ->
         name = row1[0]
         group = in2.get(name)
         used = taken.get(name, 0)
-        if group is not None and used < len(group):
+        if pair_upgrades and group is not None and used < len(group):
             row2 = group[used]
             taken[name] = used + 1
             _, fp2, _, count2, since, pods = row2

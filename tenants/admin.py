@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from audit.context import AuditContext
 from csm.admin import ReadOnlyAdmin
 from tenants import forms, services
-from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount
+from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount, UserSettings
 
 # /admin/login/ counts failed sign-ins with the same counters as /login/ (tenants.ratelimit); the 429
 # status comes from tenants.views.admin_sign_in, routed in csm/urls.py.
@@ -85,3 +85,11 @@ class ApiTokenAdmin(ReadOnlyAdmin):
 
     def has_change_permission(self, request, obj=None):
         return obj is None and request.user.is_staff
+
+
+@admin.register(UserSettings)
+class UserSettingsAdmin(ReadOnlyAdmin):
+    """A person's default org; they change it themselves (account page, ``kosli update default-org``)."""
+
+    list_display = ["user", "default_org", "updated_at"]
+    search_fields = ["user__email", "default_org__slug"]

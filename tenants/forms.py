@@ -109,6 +109,16 @@ class OrgCreateForm(forms.Form):
                            help_text="Used in URLs and API paths: lowercase letters, digits and hyphens.")
 
 
+class DefaultOrgForm(forms.Form):
+    """The org the web app opens after sign-in: one of the person's orgs whose pages their role sees."""
+
+    default_org = forms.ChoiceField(label="Open after sign-in")
+
+    def __init__(self, *args, memberships=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["default_org"].choices = [(m.org.slug, f"{m.org.name} ({m.org.slug})") for m in memberships]
+
+
 class OrgUpdateForm(forms.Form):
     name = forms.CharField(max_length=200)
 

@@ -100,11 +100,30 @@ class ServiceAccount(models.Model):
     objects = OrgScopedManager()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["org", "name"], name="service_account_unique_org_name")]
+        # The name is the account's handle in kosli's paths (/api/v2/service-accounts/{org}/{name}): unique
+        # among the org's active accounts. A deactivated account keeps its history and frees its name, as
+        # `kosli delete service-account` followed by `kosli create service-account` of the same name expects.
+        constraints = [models.UniqueConstraint(fields=["org", "name"], condition=models.Q(deactivated_at__isnull=True),
+                                               name="service_account_unique_active_org_name")]
         ordering = ["org", "name"]
 
     def __str__(self):
         return f"{self.org}/{self.name}"
+
+
+class UserSettings(models.Model):
+    """A person's own settings, across orgs: the org the web app opens after sign-in (``kosli get/update
+    default-org``). Not tenant-owned: it belongs to the user; the org it names must be one of theirs."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="csm_settings")
+    default_org = models.ForeignKey(Org, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "user settings"
+
+    def __str__(self):
+        return f"settings of {self.user}"
 
 
 class ApiToken(models.Model):

@@ -20,7 +20,7 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
 from tenants.choices import Role
-from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount
+from tenants.models import ApiToken, Invitation, Membership, Org, ServiceAccount, UserSettings
 from tenants.permissions import has_permission
 from tenants.tokens import display_prefix, generate_token, hash_token
 
@@ -56,7 +56,7 @@ def create_org(ctx: AuditContext, slug: str, name: str, owner, *, is_demo: bool 
 @transaction.atomic
 def create_service_account(ctx: AuditContext, org: Org, name: str, role: str, description: str = "",
                            created_by=None) -> ServiceAccount:
-    if ServiceAccount.objects.filter(org=org, name=name).exists():
+    if ServiceAccount.objects.filter(org=org, name=name, deactivated_at__isnull=True).exists():
         raise ServiceError(f"A service account named '{name}' already exists.", field="name", code="conflict")
     if role == Role.OWNER:
         raise ServiceError("A service account cannot be an owner.", field="role")
@@ -363,6 +363,43 @@ def record_sign_in(ctx: AuditContext, user) -> None:
         record_event(ctx, membership.org, AuditAction.USER_SIGNED_IN, ("user", user.pk, _user_label(user)))
 
 
+def default_org(user) -> Org | None:
+    """The org ``user`` chose to open after sign-in, while they still belong to it with a role that has
+    web pages (``org.view``); None otherwise."""
+    chosen = UserSettings.objects.filter(user=user).select_related("default_org").first()
+    org = chosen.default_org if chosen is not None else None
+    if org is None:
+        return None
+    membership = Membership.objects.filter(org=org, user=user).first()
+    return org if membership is not None and has_permission(membership.role, "org.view") else None
+
+
+@transaction.atomic(durable=True)
+def set_default_org(ctx: AuditContext, user, org: Org) -> Org:
+    """Make ``org`` the one the web app opens after ``user`` signs in (``kosli update default-org``). The
+    user must be a member with a role that sees the org's pages. The change is recorded in the new default
+    org's audit log (and in the previous one's, when it was another org the user still belongs to)."""
+    membership = Membership.objects.filter(org=org, user=user).first()
+    if membership is None:
+        raise ServiceError(f"You are not a member of the org '{org.slug}'.", field="org", code="not_found")
+    if not has_permission(membership.role, "org.view"):
+        raise ServiceError(f"Your role in '{org.slug}' ({membership.role}) has no web pages to open; choose an "
+                           "org where you can see the org's pages.", field="org")
+    current, _ = UserSettings.objects.select_for_update().get_or_create(user=user)
+    previous = current.default_org
+    if previous is not None and previous.pk == org.pk:
+        return org
+    current.default_org = org
+    current.updated_at = timezone.now()
+    current.save(update_fields=["default_org", "updated_at"])
+    target = ("user", user.pk, _user_label(user))
+    change = {"before": {"default_org": previous.slug if previous else None}, "after": {"default_org": org.slug}}
+    record_event(ctx, org, AuditAction.USER_DEFAULT_ORG_CHANGED, target, **change)
+    if previous is not None and Membership.objects.filter(org=previous, user=user).exists():
+        record_event(ctx, previous, AuditAction.USER_DEFAULT_ORG_CHANGED, target, **change)
+    return org
+
+
 # --- service accounts and tokens ----------------------------------------------------------------------
 
 @transaction.atomic(durable=True)
@@ -429,13 +466,17 @@ ROTATION_GRACE_CHOICES = [
 MAX_ROTATION_GRACE_SECONDS = 30 * 86400
 
 
+_KEEP_LIFETIME = object()
+
+
 @transaction.atomic(durable=True)
 def rotate_api_token(ctx: AuditContext, token: ApiToken, grace_seconds: int,
-                     created_by=None) -> tuple[ApiToken, str]:
+                     created_by=None, expires_at=_KEEP_LIFETIME) -> tuple[ApiToken, str]:
     """Replace ``token`` with a new one; the old one keeps working for ``grace_seconds``.
 
     The new token keeps the old one's name and lifetime (an expiring token gets the same length of
-    validity from now). Returns (new row, plaintext)."""
+    validity from now), unless ``expires_at`` says when it ends (``None``: never; ``kosli rotate api-key
+    --expires-at``). Returns (new row, plaintext)."""
     token = ApiToken.objects.select_for_update(of=("self",)).select_related("service_account").get(pk=token.pk)
     if not 0 <= grace_seconds <= MAX_ROTATION_GRACE_SECONDS:
         raise ServiceError(f"The grace period must be between 0 and {MAX_ROTATION_GRACE_SECONDS} seconds.",
@@ -445,9 +486,13 @@ def rotate_api_token(ctx: AuditContext, token: ApiToken, grace_seconds: int,
         raise ServiceError(f"This token is {token.status}; create a new one instead.", code="conflict")
     if token.rotated_to_id:
         raise ServiceError("This token was already rotated.", code="conflict")
-    expires_at = None
-    if token.expires_at is not None:
+    if expires_at is not _KEEP_LIFETIME:
+        if expires_at is not None and expires_at <= now:
+            raise ServiceError("The expiry must be in the future.", field="expires_at")
+    elif token.expires_at is not None:
         expires_at = now + (token.expires_at - token.created_at)
+    else:
+        expires_at = None
     plaintext = generate_token()
     new = ApiToken.objects.create(
         org=token.org, service_account=token.service_account, user=token.user, name=token.name,

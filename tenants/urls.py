@@ -23,6 +23,7 @@ urlpatterns = [
          name="password-reset-complete"),
     path("invitations/<str:secret>/", views.invitation_accept, name="invitation-accept"),
     path("orgs/new/", views.org_create, name="org-create"),
+    path("account/", views.account_settings, name="account-settings"),
     path("o/<slug:org>/settings/", views.org_settings, name="org-settings"),
     path("o/<slug:org>/settings/update/", views.org_update, name="org-update"),
     path("o/<slug:org>/members/", views.member_list, name="member-list"),

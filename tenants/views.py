@@ -204,7 +204,8 @@ def _pending_invitations(org):
 
 @login_required
 def home(request):
-    """The start page: the org used last, else the first org, else 'create your first org'. Only orgs
+    """The start page: the org used last in this session, else the person's default org (account settings),
+    else the first org, else 'create your first org'. Only orgs
     whose pages the user's role may see count: a snapshotter-only membership (a role for reporting
     agents) gets a page saying so instead of a 403."""
     memberships = list(Membership.objects.filter(user=request.user).select_related("org").order_by("org__slug"))
@@ -214,8 +215,33 @@ def home(request):
     if not viewable:
         return render(request, "tenants/no_pages.html", {"memberships": memberships})
     current = request.session.get("current_org")
-    chosen = next((m for m in viewable if m.org.slug == current), None) or viewable[0]
+    default = services.default_org(request.user)
+    chosen = (next((m for m in viewable if m.org.slug == current), None)
+              or next((m for m in viewable if default is not None and m.org_id == default.pk), None)
+              or viewable[0])
     return redirect("org-home", chosen.org.slug)
+
+
+@login_required
+def account_settings(request):
+    """The signed-in person's own settings, across their orgs: the org to open after sign-in (also
+    ``kosli get/update default-org``)."""
+    memberships = [m for m in Membership.objects.filter(user=request.user).select_related("org").order_by("org__slug")
+                   if has_permission(m.role, "org.view")]
+    default = services.default_org(request.user)
+    form = forms.DefaultOrgForm(request.POST or None, memberships=memberships,
+                                initial={"default_org": default.slug if default else None})
+    if request.method == "POST" and form.is_valid():
+        org = next(m.org for m in memberships if m.org.slug == form.cleaned_data["default_org"])
+        try:
+            services.set_default_org(_ctx(request), request.user, org)
+        except ServiceError as error:
+            form.add_error("default_org", error.message)
+        else:
+            messages.success(request, f"{org.name} now opens after you sign in.")
+            return redirect("account-settings")
+    return render(request, "tenants/account_settings.html", {"form": form, "default": default,
+                                                             "memberships": memberships})
 
 
 @login_required

@@ -11,3 +11,4 @@ class ErrorSerializer(serializers.Serializer):
     """The body of every error response."""
 
     error = ErrorDetailSerializer()
+    message = serializers.CharField(help_text="``error.message`` again, where the kosli CLI reads it.")

@@ -62,6 +62,30 @@ def artifact_dict(artifact) -> dict:
             if artifact.leaf_id else None}
 
 
-def custom_type_dict(custom) -> dict:
-    return {"name": custom.name, "description": custom.description, "schema": custom.schema, "rule": custom.rule,
-            "created_by": custom.created_by, "created_at": custom.created_at}
+def custom_type_version_dict(version) -> dict:
+    """One version as ``kosli get attestation-type`` prints it (``printVersionedAttestationTypeAsTable``:
+    ``version`` a number, ``timestamp`` epoch seconds, ``created_by``, ``type_schema``, ``evaluator`` with
+    ``content_type`` and ``rules``, ``summary`` [{name, expression}] or null), plus csm's expression ``rule``."""
+    return {"version": version.version, "timestamp": epoch(version.created_at), "created_by": version.created_by,
+            "description": version.description, "type_schema": version.schema,
+            "evaluator": {"content_type": "jq", "rules": version.jq_rules} if version.jq_rules else None,
+            "summary": version.summary or None, "rule": version.rule}
+
+
+def custom_type_dict(custom, versions=None) -> dict:
+    """A custom attestation type as kosli answers it (``getAttestationType.go`` / ``listAttestationTypes.go``
+    read ``name``, ``description``, ``org``, ``archived``, ``created_by``, ``created_at`` and
+    ``last_modified_at`` (epoch seconds) and ``versions``), plus csm's names for the latest definition
+    (``schema``, ``rule``, ``jq_rules``, ``summary``). ``versions`` defaults to all of them, oldest first."""
+    if versions is None:
+        versions = custom.versions.order_by("version")
+    return {"name": custom.name, "description": custom.description, "org": custom.org.slug,
+            "archived": custom.archived, "archived_at": epoch(custom.archived_at), "created_by": custom.created_by,
+            "created_at": epoch(custom.created_at), "last_modified_at": epoch(custom.updated_at),
+            "schema": custom.schema, "rule": custom.rule, "jq_rules": custom.jq_rules, "summary": custom.summary,
+            "versions": [custom_type_version_dict(version) for version in versions]}
+
+
+def epoch(moment) -> float | None:
+    """Seconds since 1970, as the kosli CLI reads times (``formattedTimestamp``)."""
+    return moment.timestamp() if moment is not None else None

@@ -19,6 +19,8 @@ urlpatterns = [
     path(f"artifacts/<str:org>/<str:flow>/fingerprint/{FP}", views.ArtifactView.as_view(), name="api-artifact"),
     path(f"artifacts/<str:org>/<str:flow>/fingerprint/{FP}/audit-package", views.ArtifactPackageView.as_view(),
          name="api-artifact-package"),
+    path(f"artifacts/<str:org>/<str:flow>/{FP}/latest_commit", views.ArtifactLatestCommitView.as_view(),
+         name="api-artifact-latest-commit"),
     # GET lists a trail's attestations; on the longer path POST with the type attests (kosli attest <type>)
     # and GET with a name reads it (kosli get attestation --trail): kosli's paths.
     path("attestations/<str:org>/<str:flow>/trail/<str:trail>",
@@ -37,4 +39,16 @@ urlpatterns = [
     path("attestations/<str:org>", attestations.AttestationByIdView.as_view(), name="api-attestation-by-id"),
     path(f"attestations/<str:org>/<str:flow>/artifact/{FP}/<str:name>",
          attestations.ArtifactAttestationView.as_view(), name="api-artifact-attestation"),
+]
+
+from evidence.api import attestation_types  # noqa: E402  (kosli's custom attestation types)
+
+urlpatterns += [
+    path("custom-attestation-types/<str:org>", attestation_types.CustomAttestationTypesView.as_view(),
+         name="api-custom-attestation-types"),
+    path("custom-attestation-types/<str:org>/<str:name>", attestation_types.CustomAttestationTypeView.as_view(),
+         name="api-custom-attestation-type"),
+    path("custom-attestation-types/<str:org>/<str:name>/archive",
+         attestation_types.CustomAttestationTypeArchiveView.as_view(http_method_names=["put", "options"]),
+         name="api-custom-attestation-type-archive"),
 ]

@@ -122,7 +122,12 @@ class FlowTemplateFileView(EvidenceView):
 class FlowDetailView(EvidenceView):
     @READ
     def get(self, request, org, flow):
-        return Response(flow_dict(self.flow(flow)))
+        flow = self.flow(flow)
+        data = flow_dict(flow)
+        if is_kosli_cli(request) and flow.template_yaml:
+            # `kosli get flow` (getFlow.go printFlowAsTable) prints the template it uploaded, the YAML text
+            data["template"] = flow.template_yaml
+        return Response(data)
 
 
 class TrailsView(EvidenceView):
@@ -203,6 +208,18 @@ class ArtifactView(EvidenceView):
         data.update(kosli_shapes.artifact_fields(request, self.org, records[0], records, attestations,
                                                  data["compliance"], data["running"], is_kosli_cli(request)))
         return Response(data)
+
+
+class ArtifactLatestCommitView(EvidenceView):
+    """``GET /api/v2/artifacts/{org}/{flow}/{fingerprint}/latest_commit[?branch=]`` (kosli ``report artifact``,
+    reportArtifact.go ``latestCommit``, which fails the command on anything but 200): ``{"latest_commit":
+    sha or null}``, the commit of the flow's previous artifact (``selectors.latest_commit``)."""
+
+    @READ
+    def get(self, request, org, flow, fingerprint):
+        flow = self.flow(flow)
+        branch = request.query_params.get("branch", "")
+        return Response({"latest_commit": selectors.latest_commit(self.org, flow, fingerprint, branch)})
 
 
 class AttestationsView(EvidenceView):
@@ -333,9 +350,10 @@ class CustomTypesView(EvidenceView):
 
     @READ
     def get(self, request, org):
-        return Response([custom_type_dict(c) for c in CustomAttestationType.objects.for_org(self.org)])
+        types = CustomAttestationType.objects.for_org(self.org).select_related("org").prefetch_related("versions")
+        return Response([custom_type_dict(c, c.versions.all()) for c in types])
 
     @WRITE
     def post(self, request, org):
-        custom = services.create_custom_type(self.ctx(), self.org, payload(request))
+        custom, _added = services.create_custom_type(self.ctx(), self.org, payload(request))
         return Response(custom_type_dict(custom), status=status.HTTP_201_CREATED)

@@ -36,22 +36,28 @@ class PolicyUploadSerializer(serializers.Serializer):
 
 
 class PolicyVersionSerializer(serializers.ModelSerializer):
+    policy_yaml = serializers.CharField(source="content", read_only=True)  # kosli's name (getPolicy.go)
+
     class Meta:
         model = PolicyVersion
-        fields = ["version", "comment", "created_at", "created_by", "content", "document"]
+        fields = ["version", "comment", "created_at", "created_by", "content", "document", "policy_yaml"]
 
 
 class PolicySerializer(serializers.ModelSerializer):
     environments = serializers.SerializerMethodField()
+    consuming_envs = serializers.SerializerMethodField()  # kosli's name (getPolicy.go, listPolicies.go)
     content = serializers.SerializerMethodField()
 
     class Meta:
         model = Policy
         fields = ["name", "description", "type", "latest_version", "created_at", "updated_at", "environments",
-                  "content"]
+                  "consuming_envs", "content"]
 
     def get_environments(self, policy) -> list[str]:
         return sorted(a.environment.name for a in policy.attachments.select_related("environment"))
+
+    def get_consuming_envs(self, policy) -> list[str]:
+        return self.get_environments(policy)
 
     def get_content(self, policy) -> str:
         version = policy.versions.filter(version=policy.latest_version).first()

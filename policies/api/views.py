@@ -5,6 +5,7 @@
 from django.conf import settings
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -13,7 +14,7 @@ from rest_framework.response import Response
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
-from csm.api.kosli import compliant_for
+from csm.api.kosli import compliant_for, is_kosli_cli
 from csm.lib.fingerprints import is_fingerprint
 from policies import selectors, services
 from policies.api.serializers import (
@@ -35,6 +36,14 @@ def policy_error(error: PolicyError, field: str = "policy_file") -> ApiError:
     return invalid(f"Invalid policy: {problems[0]}", {field: problems})
 
 
+def kosli_policy(data: dict) -> dict:
+    """A policy as ``kosli get policy`` / ``kosli list policies`` read it: ``created_at`` goes through the
+    CLI's ``formattedTimestamp``, which takes a number (or a numeric string), never an ISO time; versions
+    oldest first, the latest last."""
+    moment = parse_datetime(data["created_at"]) if isinstance(data.get("created_at"), str) else None
+    return {**data, "created_at": moment.timestamp() if moment else data.get("created_at")}
+
+
 class EnvironmentMixin:
     def get_environment(self, name: str) -> Environment:
         return get_object_or_404(Environment.objects.for_org(self.org), name=name)
@@ -50,6 +59,10 @@ class PolicyListView(OrgScopedAPIView):
     @extend_schema(responses=PolicySerializer(many=True))
     def get(self, request, org):
         policies = Policy.objects.for_org(self.org).order_by("name")
+        if is_kosli_cli(request):  # listPolicies.go counts each policy's versions
+            oldest_first = Prefetch("versions", queryset=PolicyVersion.objects.order_by("version"))
+            policies = policies.prefetch_related(oldest_first)
+            return Response([kosli_policy(row) for row in PolicyDetailSerializer(policies, many=True).data])
         return Response(PolicySerializer(policies, many=True).data)
 
     @extend_schema(request=PolicyUploadSerializer, responses={200: PolicySerializer, 201: PolicySerializer})
@@ -79,9 +92,11 @@ class PolicyDetailView(OrgScopedAPIView):
 
     @extend_schema(responses=PolicyDetailSerializer)
     def get(self, request, org, name):
-        versions = Prefetch("versions", queryset=PolicyVersion.objects.order_by("-version"))
+        kosli = is_kosli_cli(request)  # getPolicy.go prints the LAST version as the latest
+        versions = Prefetch("versions", queryset=PolicyVersion.objects.order_by("version" if kosli else "-version"))
         policy = get_object_or_404(Policy.objects.for_org(self.org).prefetch_related(versions), name=name)
-        return Response(PolicyDetailSerializer(policy).data)
+        data = PolicyDetailSerializer(policy).data
+        return Response(kosli_policy(data) if kosli else data)
 
 
 class EnvironmentPoliciesView(EnvironmentMixin, OrgScopedAPIView):

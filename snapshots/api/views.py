@@ -17,7 +17,7 @@ from audit.context import AuditContext
 from audit.services import record_denied_access
 from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, input_error, invalid
-from csm.api.kosli import compliant_for
+from csm.api.kosli import compliant_for, is_kosli_cli
 from csm.errors import ServiceError
 from csm.lib.bounded import InputError, parse_int, parse_page
 from snapshots import hooks, selectors
@@ -482,10 +482,22 @@ class EnvDiffView(OrgScopedAPIView):
             except selectors.SnapshotNotFound as error:
                 raise ApiError(404, "not_found", f"{field}: {error}") from None
         include = request.query_params.get("include_unchanged", "").lower() in ("1", "true", "yes")
-        diff = selectors.diff_snapshots(*snapshots, include_unchanged=include)
+        kosli = is_kosli_cli(request)
+        diff = selectors.diff_snapshots(*snapshots, include_unchanged=include or kosli, pair_upgrades=not kosli)
         everything = diff["only_in_1"] + diff["only_in_2"] + diff["changed"] + diff["scaled"] + diff.get(
             "unchanged", [])
         hooks.enrich_artifacts(self.org, everything)
+        if kosli:
+            # `kosli diff snapshots` (diffSnapshots.go DiffSnapshotsResponse) has no upgrades: an upgraded
+            # artifact is its old fingerprint only in 1 and its new one only in 2; its "changed" is what
+            # scaled, printed as "scaling"; "not-changed" is always there (--show-unchanged only filters
+            # what the CLI prints, it sends no parameter).
+            return Response({
+                "snappish1": {**diff["snapshot1"], "artifacts": diff["only_in_1"]},
+                "snappish2": {**diff["snapshot2"], "artifacts": diff["only_in_2"]},
+                "changed": {"artifacts": diff["scaled"]},
+                "not-changed": {"artifacts": diff["unchanged"]},
+            })
         answer = {
             "snappish1": {**diff["snapshot1"], "artifacts": diff["only_in_1"]},
             "snappish2": {**diff["snapshot2"], "artifacts": diff["only_in_2"]},

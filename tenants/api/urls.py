@@ -1,8 +1,9 @@
-"""/api/v2/orgs/...: orgs, members, invitations, service accounts, their tokens, personal tokens."""
+"""/api/v2/orgs/...: orgs, members, invitations, service accounts, their tokens, personal tokens; and kosli's
+paths for the same (/api/v2/service-accounts/{org}/..., /api/v2/user/...: tenants/api/kosli.py)."""
 
 from django.urls import path
 
-from tenants.api import views
+from tenants.api import kosli, views
 
 LIST = {"get": "list", "post": "create"}
 ITEM = {"get": "retrieve", "delete": "destroy"}
@@ -32,4 +33,17 @@ urlpatterns = [
          name="api-personal-token-detail"),
     path("orgs/<slug:org>/tokens/<int:token_id>/rotate", views.PersonalTokenViewSet.as_view({"post": "rotate"}),
          name="api-personal-token-rotate"),
+    # kosli's paths (cmd/kosli/*ServiceAccount*.go, *ApiKey*.go, *DefaultOrg.go)
+    path("service-accounts/<slug:org>", kosli.KosliServiceAccountListView.as_view(),
+         name="kosli-service-account-list"),
+    path("service-accounts/<slug:org>/<str:name>", kosli.KosliServiceAccountDetailView.as_view(),
+         name="kosli-service-account-detail"),
+    path("service-accounts/<slug:org>/<str:name>/api-keys", kosli.KosliApiKeyListView.as_view(),
+         name="kosli-api-key-list"),
+    path("service-accounts/<slug:org>/<str:name>/api-keys/<str:key_id>", kosli.KosliApiKeyDetailView.as_view(),
+         name="kosli-api-key-detail"),
+    path("service-accounts/<slug:org>/<str:name>/api-keys/<str:key_id>/rotate",
+         kosli.KosliApiKeyRotateView.as_view(), name="kosli-api-key-rotate"),
+    path("user/default-org", kosli.KosliDefaultOrgView.as_view(), name="kosli-default-org"),
+    path("user/<slug:org>", kosli.KosliSetDefaultOrgView.as_view(), name="kosli-set-default-org"),
 ]

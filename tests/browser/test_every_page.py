@@ -19,7 +19,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from alerts.models import Action
 from audit.context import AuditContext
-from evidence.models import Artifact, Attestation, EvidenceFile, Trail
+from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Trail
 from policies.models import Policy
 from reports.demo import PROD, build_demo_history
 from snapshots.models import Environment, Snapshot
@@ -38,6 +38,7 @@ FAILING_IMPACTS = {"serious", "critical"}
 # URL names that are not pages a person opens, each with the reason. Every other web URL is visited.
 NOT_PAGES = {
     "healthz": "plain-text health check for load balancers",
+    "ready": "plain-text readiness probe, what `kosli status` reads (tests/kosli/test_status.py)",
     "favicon": "redirect to the SVG icon (tests/test_web_look.py)",
     "logout": "POST only: the Sign out button, checked on every page",
     "org-update": "POST only: the settings form",
@@ -56,6 +57,7 @@ NOT_PAGES = {
     "policy-allowlist": "POST only: the allowlist form of an environment's compliance page",
     "policy-allowlist-remove": "POST only: the Remove button of an allowlist entry",
     "policy-attach": "POST only: the attach form of a policy's page",
+    "attestation-type-archive": "POST only: the Archive button of an attestation type's page",
     "policy-detach": "POST only: the Detach button of a policy's page",
     "action-test": "POST only: the test-alert button of an action's page",
     "action-enable": "POST only: the Enable button of an action's page",
@@ -105,6 +107,7 @@ def page_urls(org, owner) -> dict[str, list[str]]:
     artifact = Artifact.objects.for_org(org).order_by("-pk").first()
     evidence = EvidenceFile.objects.for_org(org).order_by("pk").first()
     policy = Policy.objects.for_org(org).order_by("pk").first()
+    custom_type = CustomAttestationType.objects.for_org(org).order_by("pk").first()
     # One attestation page of each type the demo reports (JUnit with a failing test, SBOM, pull request, Jira,
     # Sonar).
     attestations = {}
@@ -128,6 +131,7 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "password-reset-complete": ["/password-reset/complete/"],
         "invitation-accept": [f"/invitations/{invitation}/"],
         "org-create": ["/orgs/new/"],
+        "account-settings": ["/account/"],
         "org-home": [f"{o}/"],
         "org-settings": [f"{o}/settings/"],
         "member-list": [f"{o}/members/"],
@@ -146,6 +150,9 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "artifact-detail": [f"{o}/artifacts/{artifact.fingerprint}/"],
         "attestation-detail": sorted(attestations.values()),
         "evidence-detail": [f"{o}/evidence/{evidence.sha256}/"],
+        "attestation-type-list": [f"{o}/attestation-types/"],
+        "attestation-type-new": [f"{o}/attestation-types/new/"],
+        "attestation-type-detail": [f"{o}/attestation-types/{custom_type.name}/"],
         "policy-list": [f"{o}/policies/"],
         "policy-new": [f"{o}/policies/new/"],
         "policy-environment": [f"{o}/policies/environments/{PROD}/"],
@@ -171,8 +178,9 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
          "org-settings", "member-list", "service-account-list", "service-account-detail", "personal-tokens",
          "audit-log", "environment-list", "environment-detail", "snapshot-detail", "snapshot-diff", "search",
          "flow-list", "flow-detail", "trail-detail", "artifact-detail", "attestation-detail", "evidence-detail",
+         "attestation-type-list", "attestation-type-new", "attestation-type-detail",
          "policy-list", "policy-new", "policy-environment", "policy-snapshot", "policy-detail", "action-list",
-         "action-detail", "report-list", "journal"}
+         "action-detail", "report-list", "journal", "account-settings"}
 
 
 @pytest.fixture
