@@ -13,3 +13,4 @@ class AlertsConfig(AppConfig):
         from . import hooks as alert_hooks
 
         hooks.after_snapshot(alert_hooks.raise_snapshot_alerts)
+        hooks.environment_renamed(alert_hooks.follow_environment_rename)

@@ -6,3 +6,11 @@ def raise_snapshot_alerts(snapshot_id: int, ctx_dict: dict) -> None:
     from .services import alerts_for_snapshot
 
     alerts_for_snapshot(snapshot_id)
+
+
+def follow_environment_rename(org, environment_id: int, old_name: str, new_name: str, ctx_dict: dict) -> None:
+    """Inside the rename's transaction: every alert action that names the environment now names it by its new
+    name (``alerts.services.rename_environment_in_actions``), so the rename never silently stops an alert."""
+    from .services import rename_environment_in_actions
+
+    rename_environment_in_actions(org, old_name, new_name, ctx_dict)

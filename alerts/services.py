@@ -150,6 +150,26 @@ def update_action(ctx: AuditContext, org, action: Action, **changes) -> Action:
     return action
 
 
+def rename_environment_in_actions(org, old_name: str, new_name: str, ctx_dict: dict) -> list[int]:
+    """An environment was renamed (runs in the rename's transaction, ``snapshots.hooks.environment_renamed``):
+    actions listing ``old_name`` list ``new_name`` instead, each change audited as ``action.updated``.
+    Deleted actions keep the name they had. Returns the ids of the actions changed."""
+    ctx = AuditContext.from_dict(ctx_dict)
+    changed = []
+    for action in Action.objects.for_org(org).select_for_update().filter(deleted_at=None):
+        if old_name not in (action.environments or []):
+            continue
+        before = action_state(action)
+        action.environments = list(dict.fromkeys(new_name if name == old_name else name
+                                                 for name in action.environments))
+        action.updated_at = timezone.now()
+        action.save(update_fields=["environments", "updated_at"])
+        record_event(ctx, org, AuditAction.ACTION_UPDATED, action, before=before,
+                     after={**action_state(action), "reason": f"environment {old_name!r} renamed to {new_name!r}"})
+        changed.append(action.pk)
+    return changed
+
+
 @transaction.atomic(durable=True)
 def delete_action(ctx: AuditContext, org, action: Action) -> None:
     """Delete (hide) an action; its delivery log is kept. Pending deliveries are skipped."""

@@ -12,6 +12,9 @@ from evidence.models import (
     CustomAttestationTypeVersion,
     EvidenceFile,
     Flow,
+    FlowName,
+    Repository,
+    RepositorySighting,
     SbomComponent,
     Trail,
 )
@@ -19,9 +22,16 @@ from evidence.models import (
 
 @admin.register(Flow)
 class FlowAdmin(ReadOnlyAdmin):
-    list_display = ["name", "org", "sarif_threshold", "updated_at"]
+    list_display = ["name", "org", "archived", "sarif_threshold", "updated_at"]
     list_filter = ["org"]
     search_fields = ["name", "description"]
+
+
+@admin.register(FlowName)
+class FlowNameAdmin(ReadOnlyAdmin):
+    list_display = ["name", "renamed_to", "flow", "org", "renamed_at", "released_at"]
+    list_filter = ["org"]
+    search_fields = ["name", "renamed_to"]
 
 
 @admin.register(Trail)
@@ -75,3 +85,17 @@ class SbomComponentAdmin(ReadOnlyAdmin):
     list_display = ["name", "version", "purl", "org"]
     list_filter = ["org"]
     search_fields = ["name", "purl"]
+
+
+@admin.register(Repository)
+class RepositoryAdmin(ReadOnlyAdmin):
+    list_display = ["name", "provider", "external_id", "url", "org", "last_seen_at"]
+    list_filter = ["org", "provider"]
+    search_fields = ["name", "url", "external_id"]
+
+
+@admin.register(RepositorySighting)
+class RepositorySightingAdmin(ReadOnlyAdmin):
+    list_display = ["repository", "flow", "trail", "artifact", "git_commit", "seen_at"]
+    list_filter = ["org"]
+    search_fields = ["git_commit"]

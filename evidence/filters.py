@@ -8,6 +8,7 @@ import django_filters
 from csm.api.filters import BoundedIntegerFilter, FilterSet
 from evidence.models import Artifact, Attestation, Flow, Trail
 
+TRUE = ("1", "true", "yes")
 DEFAULT_LIMIT = 100
 MAX_LIST = 500
 
@@ -26,7 +27,8 @@ class LimitFilterSet(FilterSet):
 
 class FlowFilterSet(LimitFilterSet):
     """``kosli list flows --name X`` sends ``search_by_name=X`` (flows whose name contains X) and, with
-    ``--ignore-case``, ``case_sensitive=false``."""
+    ``--ignore-case``, ``case_sensitive=false``. Archived flows (kosli ``archive flow``) are left out unless
+    ``archived`` is 1 / true / yes, as archived environments are (snapshots.filters.EnvironmentFilterSet)."""
 
     search_by_name = django_filters.CharFilter(method="by_name", max_length=100)
     case_sensitive = django_filters.ChoiceFilter(method="keep_all", choices=[("true", "true"), ("false", "false")])
@@ -36,9 +38,16 @@ class FlowFilterSet(LimitFilterSet):
             return queryset.filter(name__icontains=value)
         return queryset.filter(name__contains=value)
 
+    archived = django_filters.Filter(method="keep_all")
+
     class Meta:
         model = Flow
         fields: list = []
+
+    def filter_queryset(self, queryset):
+        if (self.form.cleaned_data.get("archived") or "").lower() not in TRUE:
+            queryset = queryset.filter(archived=False)
+        return super().filter_queryset(queryset)
 
 
 class TrailFilterSet(LimitFilterSet):

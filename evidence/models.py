@@ -29,6 +29,9 @@ class Flow(models.Model):
     template = models.JSONField(default=dict, blank=True)
     template_yaml = models.TextField(blank=True)
     sarif_threshold = models.CharField(max_length=10, choices=Severity.choices, default=Severity.HIGH)
+    # An archived flow (kosli ``archive flow``) is hidden from default lists and refuses new trails,
+    # artifacts and attestations; everything it recorded stays readable.
+    archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -41,9 +44,48 @@ class Flow(models.Model):
     def __str__(self):
         return self.name
 
+    def name_at(self, moment) -> str:
+        """The name the flow had at ``moment``: its journal leaves committed to the name of their time, so a
+        rename must not make ``verify_audit`` see every earlier record as altered. Former names are loaded
+        once per instance (renames are rare)."""
+        former = getattr(self, "_former_names", None)
+        if former is None:
+            former = list(FlowName.objects.filter(flow_id=self.pk).order_by("renamed_at", "id")
+                          .values_list("name", "renamed_at")) if self.pk else []
+            self._former_names = former
+        for name, renamed_at in former:
+            if moment < renamed_at:
+                return name
+        return self.name
+
     def snapshot(self) -> dict:
         return {"name": self.name, "description": self.description, "visibility": self.visibility,
                 "tags": self.tags, "template": self.template, "sarif_threshold": self.sarif_threshold}
+
+
+class FlowName(models.Model):
+    """A name a flow had before a rename (kosli ``rename flow``; append-only). While ``released_at`` is
+    empty the old name still resolves to the flow — pipelines that still say the old name keep reporting
+    into the renamed flow instead of a new empty one — until another flow is renamed to that name, which
+    releases it (set once). ``renamed_at`` orders the names: a record made before it carries this name."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="former_names")
+    name = models.CharField(max_length=120)
+    renamed_to = models.CharField(max_length=120)
+    renamed_at = models.DateTimeField(default=timezone.now)
+    renamed_by = models.CharField(max_length=255, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "name"], condition=models.Q(released_at=None),
+                                               name="flowname_unique_active_alias")]
+        ordering = ["renamed_at", "id"]
+
+    def __str__(self):
+        return f"{self.name} → {self.renamed_to}"
 
 
 class Trail(models.Model):
@@ -113,7 +155,8 @@ class Artifact(models.Model):
         return f"{self.filename or self.template_name} {self.fingerprint[:12]}"
 
     def journal_data(self) -> dict:
-        return {"id": self.pk, "flow": self.flow.name, "trail": self.trail.name if self.trail else "",
+        return {"id": self.pk, "flow": self.flow.name_at(self.created_at),
+                "trail": self.trail.name if self.trail else "",
                 "fingerprint": self.fingerprint, "filename": self.filename, "template_name": self.template_name,
                 "git_commit": self.git_commit, "commit_url": self.commit_url, "build_url": self.build_url,
                 "repo_url": self.repo_url, "reported_by": self.reported_by, "created_at": self.created_at}
@@ -262,7 +305,7 @@ class Attestation(models.Model):
         the leaf records what was attested and to what it was addressed."""
         files = [{"name": link.name, "sha256": link.evidence_file.sha256}
                  for link in self.evidence_links.select_related("evidence_file").order_by("name", "id")]
-        return {"id": self.pk, "flow": self.flow.name, "trail": self.trail.name, "name": self.name,
+        return {"id": self.pk, "flow": self.flow.name_at(self.created_at), "trail": self.trail.name, "name": self.name,
                 "type": self.type_label, "is_compliant": self.is_compliant, "verification": self.verification,
                 "artifact_fingerprint": self.artifact_fingerprint, "target_artifact": self.target_artifact,
                 "git_commit": self.git_commit, "reason": self.reason, "reported_by": self.reported_by,
@@ -311,3 +354,67 @@ class SbomComponent(models.Model):
 
     def __str__(self):
         return f"{self.name}@{self.version}"
+
+
+class Repository(models.Model):
+    """A source repository csm has seen in the git provenance of what it received: the ``repo_info`` of a
+    trail, artifact or attestation (kosli's ``gitview.GitRepoInfo``: url, name, id, provider) or, failing
+    that, an artifact's ``repo_url``. As in kosli, a repository is the provider's id (``external_id``) at a
+    provider: two repositories may share a name (a fork recreated, another server of the same provider).
+    Without a provider id (a bare ``repo_url``) it is the name at the provider. Tags are the org's own
+    (``kosli tag repo``)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=300)
+    provider = models.CharField(max_length=40)
+    url = models.CharField(max_length=1000, blank=True)
+    external_id = models.CharField(max_length=200, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "provider", "external_id"], condition=~models.Q(external_id=""),
+                                    name="repository_unique_external_id"),
+            models.UniqueConstraint(fields=["org", "provider", "name"], condition=models.Q(external_id=""),
+                                    name="repository_unique_unidentified_name"),
+        ]
+        indexes = [models.Index(fields=["org", "name"])]
+        ordering = ["name", "provider", "id"]
+        verbose_name_plural = "repositories"
+
+    def __str__(self):
+        return f"{self.name} ({self.provider})"
+
+    def snapshot(self) -> dict:
+        return {"name": self.name, "provider": self.provider, "url": self.url, "external_id": self.external_id,
+                "tags": self.tags}
+
+
+class RepositorySighting(models.Model):
+    """Where a repository was seen (append-only): the trail, artifact or attestation whose provenance named
+    it, with the commit. A trail is sighted once per repository; every artifact and attestation once."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
+    repository = models.ForeignKey(Repository, on_delete=models.PROTECT, related_name="sightings")
+    flow = models.ForeignKey(Flow, on_delete=models.PROTECT, related_name="+")
+    trail = models.ForeignKey(Trail, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    artifact = models.ForeignKey(Artifact, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    attestation = models.ForeignKey(Attestation, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    git_commit = models.CharField(max_length=64, blank=True)
+    commit_url = models.CharField(max_length=1000, blank=True)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        ordering = ["-seen_at", "-id"]
+        indexes = [models.Index(fields=["repository", "seen_at"]), models.Index(fields=["trail"]),
+                   models.Index(fields=["artifact"])]
+
+    def __str__(self):
+        return f"{self.repository.name} @ {self.git_commit[:12] or '?'}"

@@ -27,7 +27,7 @@ from django.db.models.expressions import RawSQL
 from csm.errors import ServiceError
 from csm.lib.fingerprints import is_fingerprint, is_fingerprint_prefix
 from evidence.choices import AttestationType, Verification
-from evidence.models import Artifact, Attestation, Flow, Trail
+from evidence.models import Artifact, Attestation, Flow, FlowName, Trail
 from snapshots.selectors import fingerprint_history
 
 HEX = re.compile(r"^[0-9a-f]{4,64}$")
@@ -339,3 +339,23 @@ def search_names(org, text: str, limit: int = 50) -> list[dict]:
 
 def latest_trails(flow: Flow, limit: int = 20):
     return flow.trails.all()[:limit]
+
+
+def flow_named(org, name: str) -> Flow | None:
+    """The flow called ``name`` now, or the flow that was called so before a rename while that old name is
+    not released (kosli ``rename flow``: "the flow will remain accessible under its old name until that
+    name is taken by another flow")."""
+    flow = Flow.objects.for_org(org).filter(name=name).first()
+    if flow is None:
+        former = FlowName.objects.for_org(org).filter(name=name, released_at=None).select_related("flow").first()
+        flow = former.flow if former is not None else None
+    return flow
+
+
+def flow_or_404(org, name: str) -> Flow:
+    """``flow_named`` or a 404 in kosli's words (the CLI prints the message)."""
+    flow = flow_named(org, name)
+    if flow is None:
+        raise ServiceError(f"Flow named '{name}' does not exist for organization '{org.slug}'", "flow",
+                           code="not_found")
+    return flow

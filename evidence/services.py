@@ -10,7 +10,7 @@ import re
 
 import yaml
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from csm.lib import jqrules, jsonschemas
 from csm.lib.bounded import InputError, load_yaml
 from csm.lib.expressions import ExpressionError, compile_expression
 from csm.lib.fingerprints import is_fingerprint
-from evidence import storage
+from evidence import repos, storage
 from evidence.choices import TYPE_ALIASES, AttestationType, Severity, Verification
 from evidence.models import (
     Artifact,
@@ -37,7 +37,7 @@ from evidence.models import (
 )
 from evidence.parsers import ParseError
 from evidence.parsers.judge import Judgement, judge
-from evidence.selectors import effective_attestation, may_supersede
+from evidence.selectors import effective_attestation, flow_named, may_supersede
 from journal.choices import LeafKind
 from journal.services import append_leaf
 
@@ -166,6 +166,28 @@ def parse_template(value) -> dict:
 # --- flows and trails --------------------------------------------------------------------------------
 
 
+def archived_flow_error(flow: Flow) -> ServiceError:
+    # 400, not 409: the kosli CLI retries a 409 as a lock conflict (internal/requests customCheckRetry).
+    return ServiceError(f"Flow '{flow.name}' is archived: it takes no new trails, artifacts or attestations. "
+                        "Its history stays readable; an org admin can unarchive it on its page.", "flow",
+                        code="flow_archived")
+
+
+def lock_flow(flow: Flow) -> Flow:
+    """Hold ``flow`` (FOR SHARE, so reports into one flow do not wait for each other) for the rest of the
+    transaction and refuse an archived one. Archive and rename lock the row FOR UPDATE, so a record is
+    either wholly before or wholly after them: it never lands in a flow archived meanwhile, and its journal
+    leaf commits to the name it has (``Flow.name_at``). The name is re-read under the lock."""
+    table = Flow._meta.db_table
+    with connection.cursor() as cursor:
+        lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+        cursor.execute(f'SELECT name, archived FROM "{table}" WHERE id = %s{lock}', [flow.pk])  # noqa: S608
+        flow.name, flow.archived = cursor.fetchone()
+    if flow.archived:
+        raise archived_flow_error(flow)
+    return flow
+
+
 @transaction.atomic(durable=True)
 def upsert_flow(ctx: AuditContext, org, data: dict, template_yaml: str | None = None) -> tuple[Flow, bool]:
     """Create or update a flow (kosli ``PUT /api/v2/flows/{org}``). Returns (flow, created)."""
@@ -182,6 +204,11 @@ def upsert_flow(ctx: AuditContext, org, data: dict, template_yaml: str | None = 
     }
     template = parse_template(template_source)
     flow = Flow.objects.select_for_update().filter(org=org, name=name).first()
+    if flow is None:  # a name the flow had before a rename still names it (evidence.selectors.flow_named)
+        renamed = flow_named(org, name)
+        flow = Flow.objects.select_for_update().get(pk=renamed.pk) if renamed is not None else None
+    if flow is not None and flow.archived:
+        raise archived_flow_error(flow)
     if flow is None:
         flow = Flow.objects.create(org=org, name=name, template=template, template_yaml=template_yaml or "",
                                    **fields)
@@ -205,6 +232,7 @@ def upsert_flow(ctx: AuditContext, org, data: dict, template_yaml: str | None = 
 def begin_trail(ctx: AuditContext, org, flow: Flow, data: dict, template_yaml: str | None = None
                 ) -> tuple[Trail, bool]:
     """Begin (or update) a trail of ``flow`` (kosli ``PUT /api/v2/trails/{org}/{flow}``)."""
+    lock_flow(flow)
     name = _name(data.get("name"), "name", 200)
     commit_info = _dict(data.get("git_commit_info"), "git_commit_info")
     fields = {
@@ -216,10 +244,13 @@ def begin_trail(ctx: AuditContext, org, flow: Flow, data: dict, template_yaml: s
         "external_urls": _dict(data.get("external_urls"), "external_urls"),
     }
     template = parse_template(template_yaml) if template_yaml is not None else None
+    repo = repos.parse_repo(data.get("repo_info"))
     trail = Trail.objects.select_for_update().filter(org=org, flow=flow, name=name).first()
     if trail is None:
         trail = Trail.objects.create(org=org, flow=flow, name=name, template=template, **fields)
         record_event(ctx, org, AuditAction.TRAIL_CREATED, trail, after=trail.snapshot())
+        repos.record_sighting(ctx, org, repo, flow=flow, trail=trail, git_commit=trail.git_commit,
+                              commit_url=str(commit_info.get("url") or ""))
         return trail, True
     before = trail.snapshot()
     for key, value in fields.items():
@@ -231,6 +262,8 @@ def begin_trail(ctx: AuditContext, org, flow: Flow, data: dict, template_yaml: s
     trail.save()
     if trail.snapshot() != before:
         record_event(ctx, org, AuditAction.TRAIL_UPDATED, trail, before=before, after=trail.snapshot())
+    repos.record_sighting(ctx, org, repo, flow=flow, trail=trail, git_commit=trail.git_commit,
+                          commit_url=str(trail.git_commit_info.get("url") or ""))
     return trail, False
 
 
@@ -248,6 +281,7 @@ def _trail_for(ctx, org, flow, name) -> Trail:
 def report_artifact(ctx: AuditContext, org, flow: Flow, data: dict) -> tuple[Artifact, bool]:
     """Report an artifact of ``flow`` (kosli ``POST /api/v2/artifacts/{org}/{flow}``), binding every
     attestation its trail already holds for it (by fingerprint, or by template name + git commit)."""
+    lock_flow(flow)
     fingerprint = validate_fingerprint(data.get("fingerprint"))
     trail_name = data.get("trail_name") or data.get("trail") or ""
     trail = _trail_for(ctx, org, flow, _name(trail_name, "trail_name", 200)) if trail_name else None
@@ -259,6 +293,7 @@ def report_artifact(ctx: AuditContext, org, flow: Flow, data: dict) -> tuple[Art
     if git_commit and (not isinstance(git_commit, str) or not re.match(r"^[0-9a-fA-F]{7,64}$", git_commit)):
         raise ServiceError("git_commit must be a hex git commit", "git_commit")
     template_name = data.get("template_reference_name") or data.get("template_name") or ""
+    repo = repos.parse_repo(data.get("repo_info"), data.get("repo_url"))
     artifact = Artifact.objects.create(
         org=org, flow=flow, trail=trail, fingerprint=fingerprint,
         filename=_text(data.get("filename"), "filename", 500),
@@ -279,6 +314,8 @@ def report_artifact(ctx: AuditContext, org, flow: Flow, data: dict) -> tuple[Art
     record_event(ctx, org, AuditAction.ARTIFACT_REPORTED, artifact,
                  after={"flow": flow.name, "trail": trail.name if trail else "", "fingerprint": fingerprint,
                         "filename": artifact.filename, "bound_attestations": bound})
+    repos.record_sighting(ctx, org, repo, flow=flow, trail=trail, artifact=artifact, git_commit=artifact.git_commit,
+                          commit_url=artifact.commit_url or str(commit_info.get("url") or ""))
     return artifact, True
 
 
@@ -570,6 +607,7 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
                            "type", code="not_found")
     if not isinstance(data, dict):
         raise ServiceError("data_json must be a JSON object", "data_json")
+    lock_flow(flow)
     trail = _trail_for(ctx, org, flow, _name(trail_name, "trail", 200))
     name = _name(data.get("attestation_name"), "attestation_name", 200)
     fingerprint = data.get("artifact_fingerprint") or ""
@@ -584,6 +622,7 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
     if target and not fingerprint and not git_commit:
         raise ServiceError("requires at least one of: artifact_fingerprint or git_commit_info.", "target_artifacts")
     artifact = _artifact_for(org, flow, trail, fingerprint, target, git_commit)
+    repo = repos.parse_repo(data.get("repo_info"))
     custom = custom_version = None
     reason = ""
     summary = {key: data[key] for key in SUMMARY_KEYS if key in data}
@@ -642,4 +681,6 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
                  after={"flow": flow.name, "trail": trail.name, "name": name, "type": attestation.type_label,
                         "is_compliant": attestation.is_compliant, "verification": attestation.verification,
                         "reason": reason, "evidence": [m.sha256 for m in members]})
+    repos.record_sighting(ctx, org, repo, flow=flow, trail=trail, artifact=artifact, attestation=attestation,
+                          git_commit=git_commit or trail.git_commit, commit_url=str(commit_info.get("url") or ""))
     return attestation

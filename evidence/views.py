@@ -2,13 +2,16 @@
 compliance), an attestation (its standing, reporter, evidence files and per-type details), an artifact
 (provenance, who was involved, attestations with parsed results, evidence downloads, where it runs and
 ran), an evidence file (hash, size, type, uploader) and its download; custom attestation types (their
-versions, schema, expression rule, jq rules and summary), defined, versioned and archived here too."""
+versions, schema, expression rule, jq rules and summary), defined, versioned and archived here too. Writes:
+a flow's archive / unarchive / rename (``flow_manage``, ``evidence.manage``) and custom types."""
 
 import json
 
 from django.contrib import messages
-from django.http import HttpResponseServerError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseServerError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from audit.choices import AuditAction
@@ -16,10 +19,11 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.web import add_service_error, org_view
-from evidence import attestation_page, involvement, selectors, services, storage
+from evidence import attestation_page, involvement, lifecycle, repos, selectors, services, storage, tags
 from evidence.forms import CustomTypeForm
-from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Trail
+from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Repository, Trail
 from evidence.responses import attachment
+from tenants.access import require_permission
 
 PAGE = 50
 
@@ -32,15 +36,50 @@ def _attestations(org, **filters):
 
 @org_view("evidence.view")
 def flow_list(request):
-    flows = Flow.objects.for_org(request.org).prefetch_related("trails")
-    return render(request, "evidence/flow_list.html", {"flows": flows})
+    show_archived = request.GET.get("archived") == "1"
+    flows = Flow.objects.for_org(request.org).filter(archived=show_archived).prefetch_related("trails")
+    return render(request, "evidence/flow_list.html", {"flows": flows, "show_archived": show_archived})
+
+
+def _flow(request, name: str) -> Flow:
+    flow = selectors.flow_named(request.org, name)
+    if flow is None:
+        raise Http404(f"No flow named {name!r}.")
+    return flow
 
 
 @org_view("evidence.view")
 def flow_detail(request, flow):
-    flow = get_object_or_404(Flow.objects.for_org(request.org), name=flow)
+    name = flow
+    flow = _flow(request, name)
+    if flow.name != name:  # a former name: the page lives under the current one
+        return redirect("flow-detail", request.org.slug, flow.name)
     trails = [(trail, selectors.trail_compliance(trail)) for trail in flow.trails.all()[:PAGE]]
-    return render(request, "evidence/flow_detail.html", {"flow": flow, "trails": trails})
+    return render(request, "evidence/flow_detail.html", {
+        "flow": flow, "trails": trails, "can_manage": request.org_access.can("evidence.manage"),
+        "former_names": flow.former_names.filter(released_at=None).order_by("renamed_at"),
+        "repositories": repos.repositories_of_flow(flow)})
+
+
+@org_view({"POST": "evidence.manage"})
+def flow_manage(request, flow):
+    """The flow page's Archive / Unarchive / Rename buttons (the API's services, audited the same way)."""
+    flow = _flow(request, flow)
+    ctx = AuditContext.from_request(request)
+    action = request.POST.get("action")
+    try:
+        if action in ("archive", "unarchive"):
+            flow = lifecycle.set_flow_archived(ctx, request.org, flow, action == "archive")
+            messages.success(request, f"Flow {flow.name} {action}d.")
+        elif action == "rename":
+            old = flow.name
+            flow = lifecycle.rename_flow(ctx, request.org, flow, request.POST.get("new_name", ""))
+            messages.success(request, f"Flow {old} renamed to {flow.name}; the old name still leads here.")
+        else:
+            messages.error(request, "Unknown action.")
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect("flow-detail", request.org.slug, flow.name)
 
 
 @org_view("evidence.view")
@@ -51,6 +90,7 @@ def trail_detail(request, flow, trail):
         "flow": flow, "trail": trail, "compliance": selectors.trail_compliance(trail),
         "attestations": _attestations(request.org, trail=trail),
         "artifacts": trail.artifacts.select_related("flow"),
+        "repositories": repos.repositories_of(request.org, trail=trail),
     })
 
 
@@ -68,6 +108,7 @@ def artifact_detail(request, fingerprint):
     return render(request, "evidence/artifact_detail.html", {
         "fingerprint": fingerprint, "records": records, "compliance": compliance, "attestations": attestations,
         "components": components, "running": running, "names": names,
+        "repositories": repos.repositories_of(request.org, fingerprint=fingerprint),
         "involved": involvement.involved(request.org, fingerprint, records, attestations),
     })
 
@@ -164,3 +205,53 @@ def attestation_type_archive(request, name):
     services.archive_custom_type(AuditContext.from_request(request), request.org, custom)
     messages.success(request, f"Attestation type {custom.name} is archived: new attestations cannot use it.")
     return redirect("attestation-type-detail", request.org.slug, custom.name)
+@org_view("evidence.view")
+def repo_list(request):
+    """The org's repositories (learned from the provenance of trails, artifacts and attestations), filtered
+    by name substring and provider."""
+    query = request.GET.get("q", "")[:200]
+    provider = request.GET.get("provider", "")[:40]
+    repositories = Repository.objects.for_org(request.org)
+    providers = sorted(set(repositories.values_list("provider", flat=True)))
+    if query:
+        repositories = repositories.filter(name__icontains=query)
+    if provider:
+        repositories = repositories.filter(provider=provider)
+    page = Paginator(repositories.order_by("name", "provider", "id"), PAGE).get_page(request.GET.get("page"))
+    return render(request, "evidence/repo_list.html", {"page": page, "q": query, "provider": provider,
+                                                       "providers": providers})
+
+
+@org_view("evidence.view")
+def repo_detail(request, repo_id):
+    repo = get_object_or_404(Repository.objects.for_org(request.org), pk=repo_id)
+    return render(request, "evidence/repo_detail.html", {"repo": repo, **repos.repository_overview(repo)})
+
+
+@org_view({"POST": "org.view"})  # the tagged type's own permission is checked below, once the type is known
+def tags_edit(request, kind, identifier):
+    """The tag form of a flow's, environment's or repository's page: ``key`` + ``value`` sets a tag,
+    ``remove`` (a key) removes one. Back to the object's page with the outcome."""
+    try:
+        spec = tags.tag_type(kind)
+    except ServiceError:
+        raise Http404("no such taggable type") from None
+    require_permission(request, request.org_access, spec.permission)
+    try:
+        target = tags.find(request.org, spec.name, identifier)
+    except ServiceError:
+        raise Http404(f"no such {spec.title}") from None
+    key, value, remove = (request.POST.get(name, "").strip() for name in ("key", "value", "remove"))
+    back = spec.page(request.org.slug, target) if spec.page else reverse("org-home", args=[request.org.slug])
+    try:
+        if remove:
+            tags.change_tags(AuditContext.from_request(request), request.org, spec.name, identifier, {}, [remove])
+            messages.success(request, f"Tag {remove} removed.")
+        else:
+            if not key:
+                raise ServiceError("Give the tag a key.", "key")
+            tags.change_tags(AuditContext.from_request(request), request.org, spec.name, identifier, {key: value})
+            messages.success(request, f"Tag {key}={value} set.")
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect(back)

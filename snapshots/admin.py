@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from csm.admin import ReadOnlyAdmin
-from snapshots.models import Environment, Report, ReportOutcome, Snapshot, SnapshotEntry, SnapshotEvent
+from snapshots.models import Environment, EnvironmentName, Report, ReportOutcome, Snapshot, SnapshotEntry, SnapshotEvent
 
 
 @admin.register(Environment)
@@ -12,6 +12,13 @@ class EnvironmentAdmin(ReadOnlyAdmin):
                     "archived")
     list_filter = ("org", "type", "archived")
     search_fields = ("name", "org__slug")
+
+
+@admin.register(EnvironmentName)
+class EnvironmentNameAdmin(ReadOnlyAdmin):
+    list_display = ("name", "renamed_to", "environment", "org", "until_index", "renamed_at", "released_at")
+    list_filter = ("org",)
+    search_fields = ("name", "renamed_to")
 
 
 @admin.register(Report)

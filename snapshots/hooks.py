@@ -26,6 +26,9 @@ The snapshot app knows nothing about evidence, policies or alerts; those apps re
 - ``environment_settings_changed(fn)``: ``fn(environment_id, reason, ctx_dict)`` runs inside the
   transaction of a settings change that alters what the environment's artifacts are judged against
   (``require_authorization``); the policies app asks for a re-evaluation on commit.
+- ``environment_renamed(fn)``: ``fn(org, environment_id, old_name, new_name, ctx_dict)`` runs inside the
+  transaction of a rename, for what refers to environments by name (the alerts app: actions' environment
+  lists), so a rename never silently stops an alert.
 - ``search_matcher(fn)``: ``fn(org, prefix: str) -> list[dict]`` adds matches to the fingerprint
   search (the evidence vault matches git commits, kind ``git_commit``, and fingerprints flows reported,
   kind ``fingerprint``).
@@ -47,6 +50,18 @@ _snapshot_list_enrichers: list[Callable] = []
 _name_search_matchers: list[Callable] = []
 _environment_enrichers: list[Callable] = []
 _environment_settings_changed: list[Callable] = []
+_environment_renamed: list[Callable] = []
+
+
+def environment_renamed(fn):
+    if fn not in _environment_renamed:
+        _environment_renamed.append(fn)
+    return fn
+
+
+def run_environment_renamed(org, environment_id: int, old_name: str, new_name: str, ctx_dict: dict) -> None:
+    for fn in list(_environment_renamed):
+        fn(org, environment_id, old_name, new_name, ctx_dict)
 
 
 def environment_enricher(fn):

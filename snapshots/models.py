@@ -77,12 +77,52 @@ class Environment(models.Model):
     def is_logical(self) -> bool:
         return self.type == EnvironmentType.LOGICAL
 
+    def name_at(self, index: int) -> str:
+        """The name the environment had when its snapshot ``index`` was recorded: a snapshot's hash and
+        journal leaf commit to that name, so a rename (kosli ``rename environment``) must not make
+        ``verify_audit`` see every earlier snapshot as altered. Former names are loaded once per instance."""
+        former = getattr(self, "_former_names", None)
+        if former is None:
+            former = list(EnvironmentName.objects.filter(environment_id=self.pk).order_by("until_index", "id")
+                          .values_list("name", "until_index")) if self.pk else []
+            self._former_names = former
+        for name, until_index in former:
+            if index <= until_index:
+                return name
+        return self.name
+
     def is_stale(self, now=None) -> bool:
         """True when no report arrived within the expected interval (a silent agent)."""
         if self.is_logical:
             return False
         reference = self.last_report_at or self.created_at
         return ((now or timezone.now()) - reference).total_seconds() > self.expected_report_interval_seconds
+
+
+class EnvironmentName(models.Model):
+    """A name an environment had before a rename (append-only). Snapshots up to ``until_index`` were
+    recorded under it. While ``released_at`` is empty the old name still resolves to the environment: an
+    agent still reporting under it keeps reporting into the renamed environment (never into a new, empty
+    one), until another environment is renamed to that name, which releases it (set once)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
+    environment = models.ForeignKey(Environment, on_delete=models.PROTECT, related_name="former_names")
+    name = models.CharField(max_length=100)
+    renamed_to = models.CharField(max_length=100)
+    until_index = models.PositiveIntegerField(help_text="The last snapshot recorded under this name (0: none)")
+    renamed_at = models.DateTimeField(default=timezone.now)
+    renamed_by = models.CharField(max_length=255, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "name"], condition=models.Q(released_at=None),
+                                               name="environmentname_unique_active_alias")]
+        ordering = ["renamed_at", "id"]
+
+    def __str__(self):
+        return f"{self.name} → {self.renamed_to}"
 
 
 class Report(models.Model):
@@ -188,7 +228,7 @@ class Snapshot(models.Model):
         """What the snapshot's journal leaf commits to (verify_audit recomputes it from the row)."""
         environment = self.environment
         return {
-            "environment": environment.name, "environment_id": environment.pk, "index": self.index,
+            "environment": environment.name_at(self.index), "environment_id": environment.pk, "index": self.index,
             "time": self.created_at, "reason": self.reason, "report_id": self.report_id,
             "artifact_count": self.artifact_count, "instance_count": self.instance_count,
             "changes": {"started": self.started_count, "exited": self.exited_count, "scaled": self.scaled_count},

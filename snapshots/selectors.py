@@ -35,7 +35,7 @@ from csm.lib.fingerprints import is_fingerprint_prefix
 from journal.canonical import canonical_json
 from snapshots import hooks
 from snapshots.choices import Annotation, EnvironmentType
-from snapshots.models import Environment, Snapshot, SnapshotEntry
+from snapshots.models import Environment, EnvironmentName, Snapshot, SnapshotEntry
 
 
 class SnapshotNotFound(LookupError):
@@ -131,6 +131,28 @@ def _number(text: str, whole: str) -> int:
                           "(N in ASCII digits, at most 19 of them).") from None
 
 
+def environment_named(org, name: str) -> Environment | None:
+    """The environment called ``name`` now, or the one called so before a rename while that old name is not
+    released (kosli ``rename environment``: "the environment will remain accessible under its old name
+    until that name is taken by another environment"), so an agent still reporting under the old name
+    reports into the renamed environment, never into a new, empty one."""
+    env = Environment.objects.for_org(org).filter(name=name).first()
+    if env is None:
+        former = (EnvironmentName.objects.for_org(org).filter(name=name, released_at=None)
+                  .select_related("environment").first())
+        env = former.environment if former is not None else None
+    return env
+
+
+def environment_or_404(org, name: str) -> Environment:
+    """``environment_named`` or a 404 in kosli's words (the CLI prints the message)."""
+    env = environment_named(org, name)
+    if env is None:
+        raise ServiceError(f"Environment named '{name}' does not exist for organization '{org.slug}'", "env",
+                           code="not_found")
+    return env
+
+
 def parse_environment_snappish(org, text: str) -> tuple[Environment, str]:
     """``ENV``, ``ENV#N``, ``ENV~N``, ``ENV@{...}`` → (environment, snappish). Raises SnapshotNotFound for
     an unknown environment."""
@@ -138,7 +160,7 @@ def parse_environment_snappish(org, text: str) -> tuple[Environment, str]:
     if not match:
         raise BadSnappish(f"{text!r} does not start with an environment name.")
     name, rest = match.groups()
-    env = Environment.objects.for_org(org).filter(name=name).first()
+    env = environment_named(org, name)
     if env is None:
         raise SnapshotNotFound(f"No environment named {name!r}.")
     return env, rest

@@ -10,6 +10,8 @@ urlpatterns = [
     path("o/<slug:org>/environments/<str:env>/events/", views.environment_events, name="environment-events"),
     path("o/<slug:org>/environments/<str:env>/authorization/", views.environment_authorization,
          name="environment-authorization"),
+    path("o/<slug:org>/environments/<str:env>/rename/", views.environment_rename, name="environment-rename"),
+    path("o/<slug:org>/environments/<str:env>/members/", views.environment_members, name="environment-members"),
     path("o/<slug:org>/environments/<str:env>/snapshots/<int:index>/", views.snapshot_detail,
          name="snapshot-detail"),
     path("o/<slug:org>/diff/", views.diff, name="snapshot-diff"),

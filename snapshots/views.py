@@ -1,9 +1,11 @@
 """Web pages of the snapshot journal: environments, one environment, one snapshot, diff, search.
-Reads, guarded by ``@org_view("environments.view")``, and one write: requiring or relaxing authorization
-in an environment (``environments.manage``)."""
+Reads, guarded by ``@org_view("environments.view")``, and the environment page's writes: requiring or
+relaxing authorization and renaming (``environments.manage``), a logical environment's members
+(``environments.edit``)."""
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
@@ -18,7 +20,14 @@ from snapshots.choices import EventKind
 from snapshots.filters import EventPageFilterSet
 from snapshots.forms import EnvironmentAuthorizationForm
 from snapshots.models import Environment, Snapshot, SnapshotEvent
-from snapshots.services.environments import AUTHORIZATION_PERMISSION, set_environment_authorization
+from snapshots.services.environments import (
+    AUTHORIZATION_PERMISSION,
+    EDIT_PERMISSION,
+    join_environment,
+    leave_environment,
+    rename_environment,
+    set_environment_authorization,
+)
 
 SPARK_DAYS = 14
 EVENTS_PAGE = 50
@@ -28,7 +37,46 @@ DIFF_LISTS = ("changed", "only_in_1", "only_in_2", "scaled")
 
 
 def _environment(request, name: str) -> Environment:
-    return get_object_or_404(Environment.objects.for_org(request.org), name=name)
+    """The environment named so now or before a rename (``selectors.environment_named``)."""
+    environment = selectors.environment_named(request.org, name)
+    if environment is None:
+        raise Http404(f"No environment named {name!r}.")
+    return environment
+
+
+@org_view({"POST": "environments.manage"})
+def environment_rename(request, env):
+    """Rename the environment from its page (the API's service: the old name keeps leading to it)."""
+    environment = _environment(request, env)
+    old = environment.name
+    try:
+        environment = rename_environment(AuditContext.from_request(request), request.org, environment,
+                                         request.POST.get("new_name", ""))
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        if environment.name != old:
+            messages.success(request, f"Environment {old} renamed to {environment.name}; agents reporting under "
+                                      f"the old name keep reporting here.")
+    return redirect("environment-detail", request.org.slug, environment.name)
+
+
+@org_view({"POST": EDIT_PERMISSION})
+def environment_members(request, env):
+    """Add (``join``) or remove (``leave``) a member of a logical environment, from its page."""
+    environment = _environment(request, env)
+    ctx = AuditContext.from_request(request)
+    name = request.POST.get("environment", "")
+    try:
+        if request.POST.get("action") == "leave":
+            leave_environment(ctx, request.org, environment, name)
+            messages.success(request, f"{name} is no longer part of {environment.name}.")
+        else:
+            join_environment(ctx, request.org, environment, name)
+            messages.success(request, f"{name} joined {environment.name}.")
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect("environment-detail", request.org.slug, environment.name)
 
 
 def _enriched(org, artifacts: list[dict], snapshot=None) -> list[dict]:
@@ -86,7 +134,10 @@ def environment_list(request):
 
 @org_view("environments.view")
 def environment_detail(request, env):
-    return environment_page(request, _environment(request, env))
+    environment = _environment(request, env)
+    if environment.name != env:  # a former name: the page lives under the current one
+        return redirect("environment-detail", request.org.slug, environment.name)
+    return environment_page(request, environment)
 
 
 def environment_page(request, environment, authorization_form=None, status=200):
@@ -104,6 +155,11 @@ def environment_page(request, environment, authorization_form=None, status=200):
         "environment": environment, "latest": latest, "artifacts": page, "artifact_page": page,
         "timeline": timeline.get_page(request.GET.get("page")),
         "members": environment.included_environments.order_by("name"),
+        "can_edit_members": environment.is_logical and request.org_access.can(EDIT_PERMISSION),
+        "joinable": (Environment.objects.for_org(request.org).exclude(type="logical").exclude(
+            pk__in=environment.included_environments.values("pk")).order_by("name") if environment.is_logical else []),
+        "can_rename": request.org_access.can(AUTHORIZATION_PERMISSION),
+        "former_names": environment.former_names.filter(released_at=None).order_by("renamed_at"),
         "standing": hooks.enrich_environments(request.org, [environment]).get(environment.pk, {}),
         "can_manage_authorization": request.org_access.can(AUTHORIZATION_PERMISSION),
         "authorization_form": authorization_form or EnvironmentAuthorizationForm(

@@ -184,3 +184,10 @@ def audit_target(org, event):
     if url:
         return format_html('<a href="{}" data-link="{}">{}</a>', url, kind, label)
     return label
+
+
+@register.filter
+def pairs(mapping):
+    """A dict's (key, value) pairs sorted by key: ``{% for k, v in tags|pairs %}`` (``tags.items`` would
+    read a tag named ``items``)."""
+    return sorted(mapping.items()) if isinstance(mapping, dict) else []

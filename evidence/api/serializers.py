@@ -6,7 +6,7 @@ from django.urls import reverse
 
 def flow_dict(flow) -> dict:
     return {"name": flow.name, "description": flow.description, "visibility": flow.visibility, "tags": flow.tags,
-            "template": flow.template, "sarif_threshold": flow.sarif_threshold,
+            "template": flow.template, "sarif_threshold": flow.sarif_threshold, "archived": flow.archived,
             "created_at": flow.created_at, "updated_at": flow.updated_at}
 
 

@@ -3,7 +3,7 @@ the kosli CLI calls; the rest are csm's own."""
 
 from django.urls import path
 
-from evidence.api import attestations, views
+from evidence.api import attestations, lifecycle, repos, tags, views
 
 FP = "<str:fingerprint>"
 
@@ -34,6 +34,9 @@ urlpatterns = [
     path("evidence/<str:org>/<str:sha256>", views.EvidenceFileView.as_view(), name="api-evidence"),
     path("evidence/<str:org>/<str:sha256>/download", views.EvidenceDownloadView.as_view(),
          name="api-evidence-download"),
+    path("repos/<str:org>", repos.RepositoriesView.as_view(), name="api-repos"),
+    path("repos/<str:org>/<path:name>", repos.RepositoryView.as_view(), name="api-repo"),
+    path("tags/<str:org>/<str:kind>/<str:identifier>", tags.TagsView.as_view(), name="api-tags"),
     path("orgs/<str:org>/attestation-types", views.CustomTypesView.as_view(), name="api-attestation-types"),
     # kosli get attestation: by id (also kosli evaluate's enrichment), and by name on an artifact
     path("attestations/<str:org>", attestations.AttestationByIdView.as_view(), name="api-attestation-by-id"),
@@ -51,4 +54,15 @@ urlpatterns += [
     path("custom-attestation-types/<str:org>/<str:name>/archive",
          attestation_types.CustomAttestationTypeArchiveView.as_view(http_method_names=["put", "options"]),
          name="api-custom-attestation-type-archive"),
+]
+
+# kosli archive / rename flow, list trails, list artifacts, get artifact FLOW:COMMIT (evidence/api/lifecycle.py)
+urlpatterns += [
+    path("flows/<str:org>/<str:flow>/archive", lifecycle.FlowArchiveView.as_view(), name="api-flow-archive"),
+    path("flows/<str:org>/<str:flow>/unarchive", lifecycle.FlowUnarchiveView.as_view(), name="api-flow-unarchive"),
+    path("flows/<str:org>/<str:flow>/rename", lifecycle.FlowRenameView.as_view(), name="api-flow-rename"),
+    path("trails/<str:org>", lifecycle.OrgTrailsView.as_view(), name="api-org-trails"),
+    path("artifacts/<str:org>", lifecycle.OrgArtifactsView.as_view(), name="api-org-artifacts"),
+    path("artifacts/<str:org>/<str:flow>/commit_sha/<str:sha>", lifecycle.ArtifactsByCommitView.as_view(),
+         name="api-artifacts-by-commit"),
 ]

@@ -85,7 +85,8 @@ class EvidenceView(OrgScopedAPIView):
     error_statuses = (409, 413)
 
     def flow(self, name) -> Flow:
-        return get_object_or_404(Flow.objects.for_org(self.org), name=name)
+        """The flow named so now or before a rename (``selectors.flow_or_404``: kosli's 404 words)."""
+        return selectors.flow_or_404(self.org, name)
 
     def trail(self, flow, name) -> Trail:
         return get_object_or_404(Trail.objects.for_org(self.org).select_related("flow"), flow=flow, name=name)
@@ -188,26 +189,32 @@ class ArtifactView(EvidenceView):
     def get(self, request, org, flow, fingerprint):
         flow = self.flow(flow)
         fingerprint = selectors.resolve_fingerprint(self.org, flow, fingerprint)
-        records = Artifact.objects.for_org(self.org).filter(flow=flow, fingerprint=fingerprint)
-        trail = request.query_params.get("trail")
-        if trail:  # kosli get artifact --trail: that trail's report of it
-            records = records.filter(trail__name=trail)
-        records = list(records.select_related("flow", "trail", "leaf"))
-        if not records:
-            where = f" in trail {trail!r}" if trail else ""
-            raise ApiError(404, "not_found", f"flow {flow.name!r} reported no artifact {fingerprint}{where}")
-        attestations = list(Attestation.objects.for_org(self.org).filter(artifact__in=records)
-                            .select_related("flow", "trail", "artifact", "custom_type", "leaf")
-                            .prefetch_related("evidence_links__evidence_file__org",
-                                              "evidence_links__evidence_file__leaf"))
-        data = artifact_dict(records[0])
-        data["reports"] = [artifact_dict(record) for record in records]
-        data["attestations"] = [attestation_dict(a) for a in attestations]
-        data["compliance"] = selectors.artifact_compliance(self.org, fingerprint)
-        data["running"] = selectors.where_it_runs(self.org, fingerprint)
-        data.update(kosli_shapes.artifact_fields(request, self.org, records[0], records, attestations,
-                                                 data["compliance"], data["running"], is_kosli_cli(request)))
-        return Response(data)
+        return Response(artifact_answer(request, self.org, flow, fingerprint, request.query_params.get("trail")))
+
+
+def artifact_answer(request, org, flow: Flow, fingerprint: str, trail: str | None) -> dict:
+    """One artifact of ``flow`` as ``get artifact`` answers it (csm's fields and the kosli CLI's): every
+    report of ``fingerprint`` in the flow (``trail``: that trail's only), its attestations, compliance and
+    where it runs. 404 when the flow reported no such artifact (in that trail)."""
+    records = Artifact.objects.for_org(org).filter(flow=flow, fingerprint=fingerprint)
+    if trail:  # kosli get artifact --trail: that trail's report of it
+        records = records.filter(trail__name=trail)
+    records = list(records.select_related("flow", "trail", "leaf"))
+    if not records:
+        where = f" in trail {trail!r}" if trail else ""
+        raise ApiError(404, "not_found", f"flow {flow.name!r} reported no artifact {fingerprint}{where}")
+    attestations = list(Attestation.objects.for_org(org).filter(artifact__in=records)
+                        .select_related("flow", "trail", "artifact", "custom_type", "leaf")
+                        .prefetch_related("evidence_links__evidence_file__org",
+                                          "evidence_links__evidence_file__leaf"))
+    data = artifact_dict(records[0])
+    data["reports"] = [artifact_dict(record) for record in records]
+    data["attestations"] = [attestation_dict(a) for a in attestations]
+    data["compliance"] = selectors.artifact_compliance(org, fingerprint)
+    data["running"] = selectors.where_it_runs(org, fingerprint)
+    data.update(kosli_shapes.artifact_fields(request, org, records[0], records, attestations,
+                                             data["compliance"], data["running"], is_kosli_cli(request)))
+    return data
 
 
 class ArtifactLatestCommitView(EvidenceView):

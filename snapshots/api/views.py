@@ -36,6 +36,8 @@ from snapshots.services.environments import (
     AUTHORIZATION_PERMISSION,
     EDIT_PERMISSION,
     create_or_update_environment,
+    join_environment,
+    rename_environment,
     set_environment_archived,
     set_environment_authorization,
 )
@@ -83,7 +85,9 @@ def paginate(request, total: int, default: int = 15) -> tuple[int, int, dict]:
 
 class EnvironmentScoped(OrgScopedAPIView):
     def get_environment(self, name: str) -> Environment:
-        return get_object_or_404(Environment.objects.for_org(self.org), name=name)
+        """The environment named so now or before a rename (``selectors.environment_or_404``: kosli's 404
+        words)."""
+        return selectors.environment_or_404(self.org, name)
 
 
 class EnvironmentListView(EnvironmentScoped):
@@ -128,8 +132,8 @@ class EnvironmentListView(EnvironmentScoped):
         data = body.validated_data
         wanted = data["require_authorization"]
         if wanted is not None:  # refused before anything is written: nothing half-done
-            current = (Environment.objects.for_org(self.org).filter(name=data["name"])
-                       .values_list("require_authorization", flat=True).first())
+            named = selectors.environment_named(self.org, data["name"])
+            current = named.require_authorization if named is not None else None
             if wanted != (True if current is None else current):
                 _check_authorization_change(request, self.org, self.org_access, data["authorization_reason"])
         try:
@@ -236,6 +240,54 @@ class EnvironmentUnarchiveView(EnvironmentArchiveView):
     archived = False
 
 
+class EnvironmentRenameView(EnvironmentScoped):
+    """``PUT``/``POST`` .../rename with ``{"new_name"}`` (kosli ``rename environment``): the old name keeps
+    resolving to the environment until another one is renamed to it
+    (``snapshots.services.environments.rename_environment``)."""
+
+    permission = "environments.manage"
+
+    def _rename(self, request, env):
+        data = request.data if hasattr(request.data, "get") else {}
+        if "new_name" not in data:
+            raise invalid("new_name is required", {"new_name": ["required"]})
+        environment = rename_environment(AuditContext.from_request(request), self.org, self.get_environment(env),
+                                         data.get("new_name"))
+        return Response(environment_data(environment, sorted(e.name for e in environment.included_environments.all())))
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def put(self, request, org, env):
+        return self._rename(request, env)
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, org, env):
+        return self._rename(request, env)
+
+
+class EnvironmentJoinView(EnvironmentScoped):
+    """``PUT``/``POST`` /environments/{org}/{logical}/join with ``{"physical_env_name"}`` (kosli ``join
+    environment``): the physical environment becomes a member of the logical one. Changing a logical
+    environment's members is an edit of its settings: ``environments.edit``."""
+
+    permission = "environments.edit"
+
+    def _join(self, request, env):
+        data = request.data if hasattr(request.data, "get") else {}
+        if "physical_env_name" not in data:
+            raise invalid("physical_env_name is required", {"physical_env_name": ["required"]})
+        environment = join_environment(AuditContext.from_request(request), self.org, self.get_environment(env),
+                                       data.get("physical_env_name"))
+        return Response(environment_data(environment, sorted(e.name for e in environment.included_environments.all())))
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def put(self, request, org, env):
+        return self._join(request, env)
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, org, env):
+        return self._join(request, env)
+
+
 class ReportView(EnvironmentScoped):
     """``PUT /api/v2/environments/{org}/{env}/report/{TYPE}``: validate, store durably, answer, enqueue.
 
@@ -250,7 +302,7 @@ class ReportView(EnvironmentScoped):
     @extend_schema(request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT}, parameters=[
         OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)])
     def put(self, request, org, env, report_type):
-        environment = Environment.objects.for_org(self.org).filter(name=env).first()
+        environment = selectors.environment_named(self.org, env)  # an old name still reports into it
         if environment is None:
             # The first run's usual mistake: say which environment is missing and the two ways to fix it.
             kind = report_type if report_type in EnvironmentType.values else "<TYPE>"

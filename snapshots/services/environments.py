@@ -1,8 +1,11 @@
 """Environment writes: create or update (a snapshotter may only create or re-send unchanged settings),
-archive and unarchive, require or relax authorization. Each is one transaction with its audit event."""
+archive and unarchive, rename, join a logical environment, require or relax authorization. Each is one
+transaction with its audit event."""
 
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from audit.choices import AuditAction
 from audit.context import AuditContext
@@ -10,7 +13,8 @@ from audit.services import record_event
 from csm.errors import ServiceError
 from snapshots import hooks
 from snapshots.choices import EnvironmentType
-from snapshots.models import Environment
+from snapshots.models import Environment, EnvironmentName, env_name_validator
+from snapshots.selectors import environment_named
 
 # Who may change an existing environment's settings (tenants/permissions.py); the API view decides.
 EDIT_PERMISSION = "environments.edit"
@@ -59,6 +63,9 @@ def create_or_update_environment(ctx: AuditContext, org, name: str, env_type: st
     missing environment may be created or an existing one re-sent unchanged; any change is a 403, so a
     reporting agent cannot, say, set a ten-year report interval that silences the agent-silent alert."""
     env = Environment.objects.for_org(org).select_for_update().filter(name=name).first()
+    if env is None:  # a name the environment had before a rename still names it (selectors.environment_named)
+        renamed = environment_named(org, name)
+        env = Environment.objects.select_for_update().get(pk=renamed.pk) if renamed is not None else None
     members = _members(org, env_type, included_environments)
     if env is None:
         env = Environment(org=org, name=name, type=env_type)
@@ -131,3 +138,87 @@ def set_environment_authorization(ctx: AuditContext, env: Environment, required:
     hooks.run_environment_settings_changed(
         env.pk, f"authorization {'required' if required else 'relaxed'}", ctx.to_dict())
     return env
+
+
+@transaction.atomic(durable=True)
+def rename_environment(ctx: AuditContext, org, env: Environment, new_name) -> Environment:
+    """Rename ``env`` (kosli ``rename environment``). Its snapshots stay its own and keep verifying: each
+    commits to the name it was recorded under (``Environment.name_at``), and the rename holds the
+    environment row — the ingest lock — so no snapshot is half-way. The old name becomes an alias that still
+    resolves to the environment (reports, ``--auto-environment`` checks, create-if-missing), until another
+    environment is renamed to it, which releases it. A name another environment has now is refused (400,
+    not 409: the kosli CLI retries a 409). Alert actions naming the old name follow
+    (``hooks.environment_renamed``). Renaming to the current name changes nothing."""
+    if not isinstance(new_name, str) or not new_name.strip():
+        raise ServiceError("new_name is required", "new_name")
+    new_name = new_name.strip()
+    try:
+        env_name_validator(new_name)
+    except ValidationError as error:
+        raise ServiceError(f"new_name {new_name[:60]!r}: {error.messages[0]}", "new_name") from None
+    env = Environment.objects.select_for_update().get(pk=env.pk, org=org)
+    old_name = env.name
+    if new_name == old_name:
+        return env
+    if Environment.objects.for_org(org).filter(name=new_name).exclude(pk=env.pk).exists():
+        raise ServiceError(f"An environment named '{new_name}' already exists in organization '{org.slug}'",
+                           "new_name", code="name_taken")
+    now = timezone.now()
+    released = []
+    for alias in (EnvironmentName.objects.for_org(org).select_for_update().filter(name=new_name, released_at=None)
+                  .select_related("environment")):
+        EnvironmentName.objects.filter(pk=alias.pk).update(released_at=now)
+        released.append({"name": alias.name, "was_alias_of": alias.environment.name})
+    EnvironmentName.objects.create(org=org, environment=env, name=old_name, renamed_to=new_name,
+                                   until_index=env.last_snapshot_index, renamed_at=now,
+                                   renamed_by=ctx.actor_label[:255])
+    env.name = new_name
+    env.save(update_fields=["name"])
+    env._former_names = None  # Environment.name_at reloads the history
+    after = {"name": new_name, "old_name_resolves_to_this_environment": old_name,
+             "snapshots_under_old_name": env.last_snapshot_index}
+    if released:
+        after["released_aliases"] = released
+    record_event(ctx, org, AuditAction.ENVIRONMENT_RENAMED, env, before={"name": old_name}, after=after)
+    hooks.run_environment_renamed(org, env.pk, old_name, new_name, ctx.to_dict())
+    return env
+
+
+@transaction.atomic(durable=True)
+def join_environment(ctx: AuditContext, org, logical: Environment, physical_name) -> Environment:
+    """Add the environment ``physical_name`` (its current or former name) to the logical environment
+    ``logical`` (kosli ``join environment``). Idempotent: already a member, no change and no event;
+    otherwise ``environment.updated`` with the members before and after, as an edit of the members."""
+    if not isinstance(physical_name, str) or not physical_name.strip():
+        raise ServiceError("physical_env_name is required", "physical_env_name")
+    logical = Environment.objects.select_for_update().get(pk=logical.pk, org=org)
+    if not logical.is_logical:
+        raise ServiceError(f"Environment '{logical.name}' is not a logical environment (it is of type "
+                           f"{logical.type}); only a logical environment has members.", "logical")
+    physical = environment_named(org, physical_name.strip())
+    if physical is None:
+        raise ServiceError(f"Environment named '{physical_name.strip()}' does not exist for organization "
+                           f"'{org.slug}'", "physical_env_name", code="not_found")
+    if physical.is_logical:
+        raise ServiceError(f"Environment '{physical.name}' is logical: a logical environment joins no other.",
+                           "physical_env_name")
+    before = environment_state(logical)
+    if physical.name in before["included_environments"]:
+        return logical
+    logical.included_environments.add(physical)
+    record_event(ctx, org, AuditAction.ENVIRONMENT_UPDATED, logical, before=before, after=environment_state(logical))
+    return logical
+
+
+@transaction.atomic(durable=True)
+def leave_environment(ctx: AuditContext, org, logical: Environment, member_name) -> Environment:
+    """Remove ``member_name`` from the logical environment's members (the web page's Remove button; kosli
+    has no command for it). Idempotent; ``environment.updated`` with the members before and after."""
+    logical = Environment.objects.select_for_update().get(pk=logical.pk, org=org)
+    member = environment_named(org, member_name.strip()) if isinstance(member_name, str) else None
+    before = environment_state(logical)
+    if member is None or member.name not in before["included_environments"]:
+        return logical
+    logical.included_environments.remove(member)
+    record_event(ctx, org, AuditAction.ENVIRONMENT_UPDATED, logical, before=before, after=environment_state(logical))
+    return logical

@@ -19,7 +19,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from alerts.models import Action
 from audit.context import AuditContext
-from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Trail
+from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Repository, Trail
 from policies.models import Policy
 from reports.demo import PROD, build_demo_history
 from snapshots.models import Environment, Snapshot
@@ -41,6 +41,9 @@ NOT_PAGES = {
     "ready": "plain-text readiness probe, what `kosli status` reads (tests/kosli/test_status.py)",
     "favicon": "redirect to the SVG icon (tests/test_web_look.py)",
     "logout": "POST only: the Sign out button, checked on every page",
+    "flow-manage": "POST only: the flow page's Archive / Unarchive / Rename buttons",
+    "environment-rename": "POST only: the environment page's Rename form",
+    "environment-members": "POST only: a logical environment page's Join / Remove member buttons",
     "org-update": "POST only: the settings form",
     "member-role": "POST only: the role selector of the members page",
     "member-remove": "POST only: the Remove button of the members page",
@@ -65,6 +68,7 @@ NOT_PAGES = {
     "action-delete": "POST only: the Delete button of an action's page",
     "delivery-redeliver": "POST only: the Redeliver button of a delivery",
     "environment-authorization": "POST only: the Authorization form of an environment's page",
+    "tags-edit": "POST only: the tag forms (set, remove) of a flow's, environment's and repository's page",
     "environment-events": "an HTMX partial of the environment page (its events table); the page itself is toured "
                           "with an events filter",
     "report-row": "an HTMX partial of the reports page (one report's row), polled while the report is made; "
@@ -106,6 +110,7 @@ def page_urls(org, owner) -> dict[str, list[str]]:
     trail = Trail.objects.for_org(org).select_related("flow").order_by("-pk").first()
     artifact = Artifact.objects.for_org(org).order_by("-pk").first()
     evidence = EvidenceFile.objects.for_org(org).order_by("pk").first()
+    repository = Repository.objects.for_org(org).order_by("pk").first()
     policy = Policy.objects.for_org(org).order_by("pk").first()
     custom_type = CustomAttestationType.objects.for_org(org).order_by("pk").first()
     # One attestation page of each type the demo reports (JUnit with a failing test, SBOM, pull request, Jira,
@@ -153,6 +158,8 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "attestation-type-list": [f"{o}/attestation-types/"],
         "attestation-type-new": [f"{o}/attestation-types/new/"],
         "attestation-type-detail": [f"{o}/attestation-types/{custom_type.name}/"],
+        "repo-list": [f"{o}/repos/"],
+        "repo-detail": [f"{o}/repos/{repository.pk}/"],
         "policy-list": [f"{o}/policies/"],
         "policy-new": [f"{o}/policies/new/"],
         "policy-environment": [f"{o}/policies/environments/{PROD}/"],
@@ -179,6 +186,7 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
          "audit-log", "environment-list", "environment-detail", "snapshot-detail", "snapshot-diff", "search",
          "flow-list", "flow-detail", "trail-detail", "artifact-detail", "attestation-detail", "evidence-detail",
          "attestation-type-list", "attestation-type-new", "attestation-type-detail",
+         "repo-list", "repo-detail",
          "policy-list", "policy-new", "policy-environment", "policy-snapshot", "policy-detail", "action-list",
          "action-detail", "report-list", "journal", "account-settings"}
 
