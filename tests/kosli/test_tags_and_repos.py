@@ -309,7 +309,7 @@ def test_list_repos_pages_and_filters(org, member, flow, token_for):
 
 
 def test_backfill_migration_finds_repositories_in_stored_provenance(org):
-    """evidence/migrations/0006: repositories from artifacts and attestations stored before repositories
+    """evidence/migrations/0008: repositories from artifacts and attestations stored before repositories
     existed (rows written directly, as the old code did: no sighting)."""
     flow = Flow.objects.create(org=org, name="legacy")
     trail = Trail.objects.create(org=org, flow=flow, name="old-build")
@@ -317,7 +317,7 @@ def test_backfill_migration_finds_repositories_in_stored_provenance(org):
                             repo_url="https://github.com/acme/legacy", commit_url="https://github.com/acme/c/1")
     Artifact.objects.create(org=org, flow=flow, trail=trail, fingerprint="c" * 64,
                             repo_info={"name": ["malformed"]})
-    migration = importlib.import_module("evidence.migrations.0006_repository_backfill")
+    migration = importlib.import_module("evidence.migrations.0008_repository_backfill")
     migration.backfill(apps, None)
     repo = Repository.objects.get(org=org)
     assert (repo.name, repo.provider) == ("acme/legacy", "github")
