@@ -351,6 +351,11 @@ STORAGES["evidence"] = {
 # --- Policies ------------------------------------------------------------------------------------
 # Largest accepted policy YAML file.
 CSM_POLICY_MAX_BYTES = env_int("CSM_POLICY_MAX_BYTES", 64 * 1024, minimum=1024)
+# Rego policies run in a child process (policies.rego): wall-clock seconds per decision, address-space
+# limit in MiB of that process, and the largest input (canonical JSON bytes) one decision may get.
+CSM_REGO_TIMEOUT_SECONDS = env_int("CSM_REGO_TIMEOUT_SECONDS", 5, minimum=1)
+CSM_REGO_MEMORY_MB = env_int("CSM_REGO_MEMORY_MB", 512, minimum=128)
+CSM_REGO_MAX_INPUT_BYTES = env_int("CSM_REGO_MAX_INPUT_BYTES", 4 * 1024 * 1024, minimum=1024)
 # Expired allowlist entries change standing: re-evaluate their environments this often (seconds).
 CELERY_BEAT_SCHEDULE["policies-allowlist-expiry"] = {"task": "policies.handle_expired_allowlist_entries",
                                                      "schedule": 60}

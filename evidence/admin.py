@@ -8,6 +8,7 @@ from evidence.models import (
     Artifact,
     Attestation,
     AttestationEvidence,
+    Control,
     CustomAttestationType,
     CustomAttestationTypeVersion,
     EvidenceFile,
@@ -72,6 +73,13 @@ class CustomAttestationTypeAdmin(ReadOnlyAdmin):
 class CustomAttestationTypeVersionAdmin(ReadOnlyAdmin):
     list_display = ["custom_type", "version", "org", "created_by", "created_at"]
     list_filter = ["org"]
+
+
+@admin.register(Control)
+class ControlAdmin(ReadOnlyAdmin):
+    list_display = ["identifier", "name", "org", "archived", "version", "updated_at"]
+    list_filter = ["org", "archived"]
+    search_fields = ["identifier", "name", "description"]
 
 
 @admin.register(AttestationEvidence)

@@ -3,7 +3,8 @@ from django.db import models
 
 class AttestationType(models.TextChoices):
     """Built-in attestation types, each parsed and judged on the server. ``custom`` names an org's own
-    type (``CustomAttestationType``) in the payload's ``type_name``."""
+    type (``CustomAttestationType``) in the payload's ``type_name``; ``decision`` records whether a control
+    (``Control``) is met, posted by kosli to ``.../system`` with ``type_name: decision``."""
 
     GENERIC = "generic", "Generic"
     JUNIT = "junit", "JUnit test results"
@@ -15,6 +16,7 @@ class AttestationType(models.TextChoices):
     SONAR = "sonar", "SonarQube quality gate"
     OVERRIDE = "override", "Override"
     CUSTOM = "custom", "Custom"
+    DECISION = "decision", "Decision on a control"
 
 
 # kosli CLI URL segments that are the same type under another name (its PR commands per provider).

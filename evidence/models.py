@@ -250,6 +250,39 @@ class CustomAttestationTypeVersion(models.Model):
         return f"{self.custom_type.name}@v{self.version}"
 
 
+class Control(models.Model):
+    """An org's named governance requirement (kosli's "control", e.g. ``RCTL-043`` "Peer review"), which
+    ``decision`` attestations name. Configuration: created, updated, tagged, archived and unarchived
+    through ``evidence/controls.py`` (each change audited; ``version`` counts the changes of its name,
+    description and links). Archived controls take no new decisions but keep the ones they have."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
+    identifier = models.CharField(max_length=120)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    links = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=dict, blank=True)
+    archived = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "identifier"], name="control_unique_org_identifier")]
+        ordering = ["name", "identifier"]
+
+    def __str__(self):
+        return f"{self.identifier} {self.name}"
+
+    def snapshot(self) -> dict:
+        return {"identifier": self.identifier, "name": self.name, "description": self.description,
+                "links": self.links, "tags": self.tags, "archived": self.archived, "version": self.version}
+
+
 class Attestation(models.Model):
     """A piece of evidence about a trail or an artifact (append-only). A newer attestation with the same
     name on the same trail/artifact supersedes the older one for compliance; the older stays visible.
@@ -268,6 +301,8 @@ class Attestation(models.Model):
     type = models.CharField(max_length=40, choices=AttestationType.choices)
     custom_type = models.ForeignKey(CustomAttestationType, null=True, blank=True, on_delete=models.PROTECT,
                                     related_name="+")
+    control = models.ForeignKey(Control, null=True, blank=True, on_delete=models.PROTECT, related_name="decisions",
+                                help_text="the control a decision attestation is about")
     custom_type_version = models.ForeignKey(CustomAttestationTypeVersion, null=True, blank=True,
                                             on_delete=models.PROTECT, related_name="+")
     is_compliant = models.BooleanField()
@@ -309,7 +344,8 @@ class Attestation(models.Model):
                 "type": self.type_label, "is_compliant": self.is_compliant, "verification": self.verification,
                 "artifact_fingerprint": self.artifact_fingerprint, "target_artifact": self.target_artifact,
                 "git_commit": self.git_commit, "reason": self.reason, "reported_by": self.reported_by,
-                "results_sha256": _digest(self.results), "evidence": files, "created_at": self.created_at}
+                "results_sha256": _digest(self.results), "evidence": files, "created_at": self.created_at,
+                **({"control": self.control.identifier} if self.control_id else {})}
 
 
 def _digest(value) -> str:

@@ -68,8 +68,10 @@ def effective_attestation(attestations) -> Attestation | None:
     return effective
 
 
-def evaluate(required: list[str], attestations) -> dict:
-    """Compliance of one scope (a trail or an artifact) from its attestations and required names."""
+def evaluate(required: list[str], attestations, controls: dict[str, str] | None = None) -> dict:
+    """Compliance of one scope (a trail or an artifact) from its attestations and required names.
+    ``controls`` maps a required name to the control its template entry names: the attestation of that
+    name must then be a decision on that control."""
     latest: dict[str, Attestation] = {}
     overrides: dict[str, Attestation] = {}
     held: dict[str, list[int]] = defaultdict(list)  # newer attestations that could not supersede
@@ -92,17 +94,31 @@ def evaluate(required: list[str], attestations) -> dict:
                         "overridden": overridden, "override_reason": override.reason if overridden else "",
                         "verification": attestation.verification, "created_at": attestation.created_at,
                         "required": name in required, "not_superseded_by": held.get(name, [])})
-        if not effective:
+        entries[-1]["control"] = attestation.results.get("control") \
+            if attestation.type == AttestationType.DECISION else None
+        wanted = (controls or {}).get(name)
+        if wanted and entries[-1]["control"] != wanted:
+            reasons.append(f"attestation {name} must be a decision on control {wanted}")
+        elif not effective:
             reasons.append(f"attestation {name} is non-compliant")
     return {"compliant": not reasons, "reasons": reasons, "attestations": entries}
 
 
+def required_controls(items) -> dict[str, str]:
+    """``{name: control}`` of the template entries that require a decision on a control."""
+    return {item["name"]: item["control"] for item in items if item.get("control")}
+
+
 def required_for_artifact(template: dict, template_name: str) -> list[str]:
-    names: list[str] = []
+    return [item["name"] for item in required_items_for_artifact(template, template_name)]
+
+
+def required_items_for_artifact(template: dict, template_name: str) -> list[dict]:
+    items: list[dict] = []
     for entry in (template or {}).get("artifacts", []):
         if entry["name"] in ("*", template_name):
-            names.extend(item["name"] for item in entry["attestations"] if item["name"] not in names)
-    return names
+            items.extend(item for item in entry["attestations"] if item["name"] not in {i["name"] for i in items})
+    return items
 
 
 def _artifact_template(artifact: Artifact) -> dict:
@@ -113,8 +129,8 @@ def artifact_record_compliance(artifact: Artifact, attestations=None) -> dict:
     """Compliance of one artifact report (one flow's view of a fingerprint)."""
     if attestations is None:
         attestations = list(artifact.attestations.select_related("custom_type"))
-    required = required_for_artifact(_artifact_template(artifact), artifact.template_name)
-    result = evaluate(required, attestations)
+    required = required_items_for_artifact(_artifact_template(artifact), artifact.template_name)
+    result = evaluate([item["name"] for item in required], attestations, required_controls(required))
     result.update({"flow": artifact.flow.name, "trail": artifact.trail.name if artifact.trail_id else "",
                    "artifact_id": artifact.pk})
     return result
@@ -125,7 +141,8 @@ def trail_compliance(trail: Trail) -> dict:
     template = trail.effective_template() or {}
     attestations = [a for a in trail.attestations.select_related("custom_type")
                     if a.artifact_id is None and not a.target_artifact and not a.artifact_fingerprint]
-    result = evaluate([item["name"] for item in template.get("trail", [])], attestations)
+    result = evaluate([item["name"] for item in template.get("trail", [])], attestations,
+                      required_controls(template.get("trail", [])))
     artifacts = list(trail.artifacts.select_related("flow", "trail"))
     by_template = {artifact.template_name for artifact in artifacts}
     for entry in template.get("artifacts", []):

@@ -22,7 +22,7 @@ from csm.lib import jqrules, jsonschemas
 from csm.lib.bounded import InputError, load_yaml
 from csm.lib.expressions import ExpressionError, compile_expression
 from csm.lib.fingerprints import is_fingerprint
-from evidence import repos, storage
+from evidence import controls, repos, storage
 from evidence.choices import TYPE_ALIASES, AttestationType, Severity, Verification
 from evidence.models import (
     Artifact,
@@ -110,8 +110,19 @@ def _template_items(items, field: str) -> list[dict]:
             item = {"name": item}
         if not isinstance(item, dict):
             raise ServiceError(f"{field}[{index}] must be a name or {{name, type}}", f"{field}[{index}]")
-        out.append({"name": _name(item.get("name"), f"{field}[{index}].name", 200),
-                    "type": str(item.get("type") or "")})
+        control = item.get("control", item.get("for_control"))
+        if control is None:
+            out.append({"name": _name(item.get("name"), f"{field}[{index}].name", 200),
+                        "type": str(item.get("type") or "")})
+            continue
+        # a required decision on a control: {type: decision, control: RCTL-043, name?} (name defaults to it)
+        where = f"{field}[{index}].control"
+        if not isinstance(control, str) or not controls.IDENTIFIER.match(control):
+            raise ServiceError(f"{where} must be a control identifier", where)
+        if (item.get("type") or AttestationType.DECISION) != AttestationType.DECISION:
+            raise ServiceError(f"{field}[{index}] names a control, so its type must be decision", f"{field}[{index}]")
+        out.append({"name": _name(item.get("name") or control, f"{field}[{index}].name", 200),
+                    "type": AttestationType.DECISION, "control": control})
     return out
 
 
@@ -588,6 +599,9 @@ def _refuse_unsuperseding(org, trail, name, fingerprint, artifact, candidate: At
         "'evidence.override', with a reason), can supersede it", "attestation_name", code="conflict")
 
 
+SYSTEM_KIND = "system"  # POST .../trail/{trail}/system with type_name (kosli attest decision)
+SYSTEM_TYPES = (AttestationType.DECISION,)
+
 SUMMARY_KEYS = ("junit_results", "snyk_results", "sarif_results", "pull_requests", "git_provider", "jira_results",
                 "sonar_results", "is_compliant",
                 "new_compliance_status", "original_attestation_type", "type_name")
@@ -602,6 +616,12 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
     The type's files are parsed and judged here; every file is stored as evidence (deduplicated per org).
     ``override`` needs ``can_override`` (the caller checked ``evidence.override``) and a reason."""
     kind = TYPE_ALIASES.get(kind, kind)
+    if kind == SYSTEM_KIND:  # kosli's path for its system types, the one named in type_name
+        system_type = data.get("type_name") if isinstance(data, dict) else None
+        if system_type not in SYSTEM_TYPES:
+            raise ServiceError(f"unknown system attestation type {str(system_type)[:60]!r}; use one of "
+                               f"{', '.join(SYSTEM_TYPES)}", "type_name")
+        kind = system_type
     if kind not in AttestationType.values:
         raise ServiceError(f"unknown attestation type {kind!r}; use one of {', '.join(AttestationType.values)}",
                            "type", code="not_found")
@@ -624,6 +644,7 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
     artifact = _artifact_for(org, flow, trail, fingerprint, target, git_commit)
     repo = repos.parse_repo(data.get("repo_info"))
     custom = custom_version = None
+    control = None
     reason = ""
     summary = {key: data[key] for key in SUMMARY_KEYS if key in data}
     try:
@@ -644,6 +665,9 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
         elif kind == AttestationType.CUSTOM:
             custom, custom_version, judgement, extra = _judge_custom(org, data)
             summary.update(extra)
+        elif kind == AttestationType.DECISION:
+            control, judgement, extra = controls.judge_decision(org, data)
+            summary.update(extra)
         else:
             judgement = judge(kind, list(members), data, flow)
     except ParseError as exc:
@@ -656,8 +680,9 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
     attestation = Attestation.objects.create(
         org=org, flow=flow, trail=trail, artifact=artifact, artifact_fingerprint=fingerprint,
         target_artifact=_text(target, "target_artifacts", 200), git_commit=git_commit, name=name, type=kind,
-        custom_type=custom, custom_type_version=custom_version, is_compliant=judgement.is_compliant,
-        verification=judgement.verification, problems=judgement.problems, results=judgement.results, summary=summary,
+        custom_type=custom, custom_type_version=custom_version, control=control,
+        is_compliant=judgement.is_compliant, verification=judgement.verification, problems=judgement.problems,
+        results=judgement.results, summary=summary,
         user_data=data.get("user_data") if isinstance(data.get("user_data"), (dict, list)) else {},
         external_urls=_dict(data.get("external_urls"), "external_urls"),
         annotations=_dict(data.get("annotations"), "annotations"),
@@ -680,7 +705,8 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
     record_event(ctx, org, action, attestation,
                  after={"flow": flow.name, "trail": trail.name, "name": name, "type": attestation.type_label,
                         "is_compliant": attestation.is_compliant, "verification": attestation.verification,
-                        "reason": reason, "evidence": [m.sha256 for m in members]})
+                        "reason": reason, "evidence": [m.sha256 for m in members],
+                        **({"control": control.identifier} if control is not None else {})})
     repos.record_sighting(ctx, org, repo, flow=flow, trail=trail, artifact=artifact, attestation=attestation,
                           git_commit=git_commit or trail.git_commit, commit_url=str(commit_info.get("url") or ""))
     return attestation

@@ -1,12 +1,12 @@
-"""Tags: an org's own key/value labels on its flows, environments, repositories (and whatever else registers).
+"""Tags: an org's own key/value labels on its flows, environments, repositories, controls (and whatever else
+registers).
 
 One service, ``change_tags``, serves ``kosli tag`` (``PATCH /api/v2/tags/{org}/{type}/{id}`` with
 ``{"set_tags": {key: value}, "remove_tags": [key]}``) and the web pages' tag forms. Each taggable type is a
 ``TagType`` in a small registry: its kosli names, the permission that changing its tags needs, and how to
 find one object of an org by the id the CLI sends. Another module makes a type taggable with one call::
 
-    register(TagType("control", ("controls",), "evidence.report", lambda org, key: Control.objects
-                     .for_org(org).filter(identifier=key)))
+    register(TagType("repo", ("repos", "repository"), "evidence.report", _repository, label="repository"))
 
 The object must have a ``tags`` JSON field (a ``{str: str}`` object). Rules, the same for every type:
 a key is 1-64 characters (letters, digits, ``_ . - /``, starting with a letter or digit: no ``=``, ``,``
@@ -27,7 +27,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
-from evidence.models import Flow, Repository
+from evidence.models import Control, Flow, Repository
 from snapshots.models import Environment
 
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}$")
@@ -89,6 +89,9 @@ register(TagType("environment", ("env", "environments"), "environments.edit",
                  page=lambda slug, env: reverse("environment-detail", args=[slug, env.name])))
 register(TagType("repo", ("repos", "repository"), "evidence.report", _repository, label="repository",
                  page=lambda slug, repo: reverse("repo-detail", args=[slug, repo.pk])))
+register(TagType("control", ("controls",), "controls.manage",
+                 lambda org, key: Control.objects.for_org(org).filter(identifier=key),
+                 page=lambda slug, control: reverse("control-detail", args=[slug, control.identifier])))
 
 
 def find(org, kind: str, identifier: str):

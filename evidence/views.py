@@ -2,8 +2,11 @@
 compliance), an attestation (its standing, reporter, evidence files and per-type details), an artifact
 (provenance, who was involved, attestations with parsed results, evidence downloads, where it runs and
 ran), an evidence file (hash, size, type, uploader) and its download; custom attestation types (their
-versions, schema, expression rule, jq rules and summary), defined, versioned and archived here too. Writes:
-a flow's archive / unarchive / rename (``flow_manage``, ``evidence.manage``) and custom types."""
+versions, schema, expression rule, jq rules and summary), defined, versioned and archived here too; and the
+org's controls: the list (with a create form for ``controls.manage``) and a control's page (its decisions
+across flows and trails, the latest per trail; edit, archive and unarchive for ``controls.manage``).
+Writes: a flow's archive / unarchive / rename (``flow_manage``, ``evidence.manage``), custom types,
+controls and tags."""
 
 import json
 
@@ -19,8 +22,8 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.web import add_service_error, org_view
-from evidence import attestation_page, involvement, lifecycle, repos, selectors, services, storage, tags
-from evidence.forms import CustomTypeForm
+from evidence import attestation_page, controls, involvement, lifecycle, repos, selectors, services, storage, tags
+from evidence.forms import ControlForm, CustomTypeForm
 from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Repository, Trail
 from evidence.responses import attachment
 from tenants.access import require_permission
@@ -138,6 +141,78 @@ def evidence_download(request, sha256):
     record_event(AuditContext.from_request(request), request.org, AuditAction.EVIDENCE_DOWNLOADED, evidence,
                  after={"sha256": evidence.sha256, "via": "web"})
     return attachment(handle, evidence.original_name or evidence.sha256, evidence.size)
+
+
+@org_view({"GET": "evidence.view", "POST": "controls.manage"})
+def control_list(request):
+    """GET: the org's controls (``?archived=1``: the archived ones; ``?q=``: name or identifier contains)
+    and, for ``controls.manage``, the create form. POST: create one."""
+    form = ControlForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            control = controls.create_control(AuditContext.from_request(request), request.org, form.payload())
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Control {control.identifier} created.")
+            return redirect("control-detail", request.org.slug, control.identifier)
+    archived = request.GET.get("archived") == "1"
+    query = request.GET.get("q", "")[:200]
+    listed = list(controls.list_controls(request.org, search=query, archived=archived)[:500])
+    counts = controls.decision_counts(request.org, listed)
+    for control in listed:
+        control.decision_counts = counts.get(control.pk, {"total": 0, "compliant": 0, "non_compliant": 0})
+    return render(request, "evidence/control_list.html", {
+        "controls": listed, "archived": archived,
+        "q": query, "form": form, "can_manage": request.org_access.can("controls.manage")})
+
+
+def _control(request, identifier):
+    try:
+        return controls.get_control(request.org, identifier)
+    except ServiceError as error:
+        raise Http404(error.message) from None
+
+
+@org_view({"GET": "evidence.view", "POST": "controls.manage"})
+def control_detail(request, identifier):
+    """GET: the control, its decisions across flows and trails (compliant / non-compliant counts, the
+    latest decision per trail, the newest decisions) and, for ``controls.manage``, the edit form. POST:
+    save the edit form."""
+    control = _control(request, identifier)
+    form = ControlForm(request.POST or None, control=control)
+    if request.method == "POST" and form.is_valid():
+        try:
+            controls.update_control(AuditContext.from_request(request), request.org, control.identifier,
+                                    form.payload())
+        except ServiceError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, "Control saved.")
+            return redirect("control-detail", request.org.slug, control.identifier)
+    return render(request, "evidence/control_detail.html", {
+        "control": control, "decisions": controls.decisions_of(control), "form": form,
+        "can_manage": request.org_access.can("controls.manage")})
+
+
+def _set_archived(request, identifier, archived: bool):
+    control = _control(request, identifier)
+    change = controls.archive_control if archived else controls.unarchive_control
+    change(AuditContext.from_request(request), request.org, control.identifier)
+    messages.success(request, f"Control {control.identifier} {'archived' if archived else 'unarchived'}.")
+    return redirect("control-detail", request.org.slug, control.identifier)
+
+
+@org_view("controls.manage")
+@require_POST
+def control_archive(request, identifier):
+    return _set_archived(request, identifier, True)
+
+
+@org_view("controls.manage")
+@require_POST
+def control_unarchive(request, identifier):
+    return _set_archived(request, identifier, False)
 
 
 # --- custom attestation types ------------------------------------------------------------------------

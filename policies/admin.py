@@ -8,8 +8,10 @@ from .models import (
     AllowlistEntry,
     ComplianceDecision,
     DecisionRecheck,
+    FlowPolicyAttachment,
     Policy,
     PolicyAttachment,
+    PolicyInput,
     PolicyVersion,
     SnapshotCompliance,
 )
@@ -17,7 +19,7 @@ from .models import (
 
 @admin.register(Policy)
 class PolicyAdmin(ReadOnlyAdmin):
-    list_display = ["name", "org", "latest_version", "updated_at"]
+    list_display = ["name", "org", "format", "latest_version", "updated_at"]
     list_filter = ["org"]
 
 
@@ -52,4 +54,16 @@ class ComplianceDecisionAdmin(ReadOnlyAdmin):
 @admin.register(DecisionRecheck)
 class DecisionRecheckAdmin(ReadOnlyAdmin):
     list_display = ["environment", "fingerprint", "reason", "created_at"]
+    list_filter = ["org"]
+
+
+@admin.register(FlowPolicyAttachment)
+class FlowPolicyAttachmentAdmin(ReadOnlyAdmin):
+    list_display = ["policy", "flow", "attached_at", "attached_by"]
+    list_filter = ["org"]
+
+
+@admin.register(PolicyInput)
+class PolicyInputAdmin(ReadOnlyAdmin):
+    list_display = ["sha256", "org", "size", "created_at"]
     list_filter = ["org"]

@@ -55,6 +55,62 @@ class AppliedPolicy:
     name: str
     version: int
     document: dict
+    format: str = "yaml"
+    source: str = ""  # the Rego source (format "rego")
+    sha256: str = ""  # of the source: names the version in every decision
+
+    @property
+    def is_rego(self) -> bool:
+        return self.format == "rego"
+
+
+def rego_input(facts: ArtifactFacts, environment: dict) -> dict:
+    """The input a Rego environment policy gets for one running artifact (documented in
+    ``docs/policies.md``): the facts YAML rules see, with attestations keyed by name as kosli's
+    ``evaluate`` keys ``attestations_statuses``. Nothing in it changes from one snapshot to the next
+    unless the artifact's evidence does, so a decision (and its ``input_sha256``) stays stable."""
+    return {
+        "environment": dict(environment),
+        "artifact": {"name": facts.name, "fingerprint": facts.fingerprint},
+        "has_provenance": facts.has_provenance,
+        "provenance": dict(facts.provenance) if facts.has_provenance else None,
+        "flow": {"name": facts.flow_name, "tags": dict(facts.flow_tags)} if facts.has_provenance else None,
+        "trail": {"name": facts.trail_name, "compliant": facts.trail_compliant} if facts.has_provenance else None,
+        "attestations": {att["name"]: {"name": att["name"], "type": att.get("type", ""),
+                                       "compliant": bool(att.get("compliant"))}
+                         for att in sorted(facts.attestations, key=lambda a: a.get("name") or "")},
+    }
+
+
+def rego_policy_decision(policy: AppliedPolicy, result: dict | None) -> dict:
+    """A Rego policy's decision in the shape of a YAML one (one rule, ``rego``), plus what an auditor
+    needs to re-run it: ``policy_sha256``, ``input_sha256``, ``allow``, ``violations``, ``error``.
+    No result, or an error (the policy stopped, or did not decide): ``UNKNOWN``, never compliant."""
+    result = result or {"allow": None, "violations": [], "error": "the policy was not evaluated",
+                        "input_sha256": None}
+    allow = result["allow"]
+    if allow is True:
+        status, reasons = COMPLIANT, []
+    elif allow is False:
+        status = NON_COMPLIANT
+        reasons = list(result["violations"]) or ["denied by data.policy.allow"]
+    else:
+        status, reasons = UNKNOWN, [result["error"] or "the policy did not decide"]
+    rule = _rule("rego", {"query": "data.policy.allow", "policy_sha256": policy.sha256})
+    rule.update(satisfied=allow is True, unknown=allow is None, reasons=reasons,
+                resolutions=[{"type": "policy_denied"}] if allow is False else [])
+    return {
+        "policy_name": policy.name,
+        "policy_version": policy.version,
+        "policy_format": "rego",
+        "policy_sha256": policy.sha256,
+        "input_sha256": result.get("input_sha256"),
+        "allow": allow,
+        "violations": list(result["violations"]),
+        "error": result["error"],
+        "status": {COMPLIANT: "COMPLIANT", NON_COMPLIANT: "NON-COMPLIANT", UNKNOWN: "UNKNOWN"}[status],
+        "rule_evaluations": [rule],
+    }
 
 
 class _ConditionError(Exception):
@@ -141,8 +197,12 @@ def _attestation_rule(rule: dict, facts: ArtifactFacts, context: dict) -> dict:
     return result
 
 
-def evaluate_policy(policy: AppliedPolicy, facts: ArtifactFacts) -> dict:
-    """One policy against one artifact → ``{policy_name, policy_version, status, rule_evaluations}``."""
+def evaluate_policy(policy: AppliedPolicy, facts: ArtifactFacts, rego_results: dict | None = None) -> dict:
+    """One policy against one artifact → ``{policy_name, policy_version, status, rule_evaluations}``.
+    A Rego policy's result was computed beforehand (``policies.rego``, in a bounded child process) and
+    is read from ``rego_results`` by policy name."""
+    if policy.is_rego:
+        return rego_policy_decision(policy, (rego_results or {}).get(policy.name))
     context = facts.context()
     doc = policy.document
     rules = [
@@ -162,9 +222,11 @@ def evaluate_policy(policy: AppliedPolicy, facts: ArtifactFacts) -> dict:
     }
 
 
-def evaluate_artifact(facts: ArtifactFacts, policies: list[AppliedPolicy], allowlist_entry: dict | None) -> dict:
-    """The decision for one artifact: ``{status, compliant, allowlisted, policy_decisions, reasons}``."""
-    decisions = [evaluate_policy(policy, facts) for policy in policies]
+def evaluate_artifact(facts: ArtifactFacts, policies: list[AppliedPolicy], allowlist_entry: dict | None,
+                      rego_results: dict | None = None) -> dict:
+    """The decision for one artifact: ``{status, compliant, allowlisted, policy_decisions, reasons}``.
+    ``rego_results``: ``{policy name: {allow, violations, error, input_sha256}}`` of its Rego policies."""
+    decisions = [evaluate_policy(policy, facts, rego_results) for policy in policies]
     reasons = [
         f"{decision['policy_name']}: {reason}"
         for decision in decisions if decision["status"] != "COMPLIANT"

@@ -4,28 +4,41 @@ parser, the reserved names, the models' validators); the writes happen in polici
 from django import forms
 from django.utils import timezone
 
+from evidence.models import Flow
 from snapshots.models import Environment
 
-from .models import AllowlistEntry, Policy
-from .parsing import PolicyError, parse_policy
-from .services import RESERVED_NAMES
+from .models import AllowlistEntry, Policy, PolicyFormat
+from .parsing import PolicyError
+from .services import RESERVED_NAMES, parse_content
 
 
 class PolicyContentForm(forms.Form):
-    """A new version of an existing policy: its YAML, a comment and (optionally) a new description."""
+    """A new version of an existing policy: its source (YAML or Rego, the policy's format), a comment
+    and (optionally) a new description."""
 
     description = forms.CharField(max_length=1000, required=False)
-    content = forms.CharField(label="Policy (YAML)", strip=False,
+    content = forms.CharField(label="Policy", strip=False,
                               widget=forms.Textarea(attrs={"rows": 18, "spellcheck": "false", "class": "code"}))
     comment = forms.CharField(label="Comment for this version", max_length=1000, required=False)
 
-    def clean_content(self):
-        content = self.cleaned_data["content"]
-        try:
-            parse_policy(content)
-        except PolicyError as error:
-            raise forms.ValidationError([str(problem) for problem in error.problems], code="invalid") from None
-        return content
+    def __init__(self, *args, policy_format: str = PolicyFormat.YAML, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.policy_format = policy_format
+        self.fields["content"].label = f"Policy ({'Rego' if policy_format == PolicyFormat.REGO else 'YAML'})"
+
+    def content_format(self) -> str:
+        return self.policy_format
+
+    def clean(self):
+        data = super().clean()
+        content = data.get("content")
+        if content is not None and "content" not in self.errors:
+            try:  # the rules the service applies (a Rego policy is compiled, bounded, in a child process)
+                parse_content(self.content_format(), content)
+            except PolicyError as error:
+                self.add_error("content", forms.ValidationError([str(problem) for problem in error.problems],
+                                                                code="invalid"))
+        return data
 
 
 class PolicyForm(forms.ModelForm, PolicyContentForm):
@@ -35,13 +48,34 @@ class PolicyForm(forms.ModelForm, PolicyContentForm):
         model = Policy
         fields = ["name", "description"]
 
-    field_order = ["name", "description", "content", "comment"]
+    format = forms.ChoiceField(choices=PolicyFormat.choices, initial=PolicyFormat.YAML, required=False,
+                               help_text="YAML: kosli's environment policy rules. Rego: a package policy module with "
+                                         "an allow rule, as kosli evaluate runs it (input: docs/policies.md).")
+    field_order = ["name", "description", "format", "content", "comment"]
+
+    def content_format(self) -> str:
+        return self.data.get("format") or PolicyFormat.YAML if self.is_bound else PolicyFormat.YAML
+
+    def clean(self):
+        super().clean()  # the model form's checks; then the content in its format
+        return PolicyContentForm.clean(self)
 
     def clean_name(self):
         name = self.cleaned_data["name"]
         if name in RESERVED_NAMES:
             raise forms.ValidationError(f"{name!r} is reserved; choose another name.", code="reserved")
         return name
+
+
+class FlowChoiceForm(forms.Form):
+    """Choose a flow of the org (a Rego policy's gate)."""
+
+    flow = forms.ModelChoiceField(queryset=Flow.objects.none(), to_field_name="name",
+                                  error_messages={"invalid_choice": "Choose one of your flows."})
+
+    def __init__(self, *args, org, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["flow"].queryset = Flow.objects.for_org(org).order_by("name")
 
 
 class EnvironmentChoiceForm(forms.Form):

@@ -2,7 +2,7 @@
 function the evidence vault calls when an attestation may change artifacts' standing."""
 
 from audit.context import AuditContext
-from evidence.models import Artifact, Flow, Trail
+from evidence.models import Artifact, Attestation, Flow, Trail
 from snapshots.models import Environment, SnapshotEntry
 
 from .standing import authorization_for, compliance_state, environment_standings
@@ -209,6 +209,7 @@ def on_evidence_saved(sender, instance, **kwargs) -> None:
             artifacts = Artifact.objects.filter(**{owner: instance.pk}).values("fingerprint")
             _mark_rechecks(instance.org, artifacts, f"evidence: {type(instance).__name__.lower()}", None, request=False)
         return
+    _gate_trail(instance)
     if isinstance(instance, Artifact):
         fingerprints = {instance.fingerprint}
         if kwargs.get("created"):
@@ -218,6 +219,19 @@ def on_evidence_saved(sender, instance, **kwargs) -> None:
     else:  # a trail-level attestation speaks for every artifact of its trail
         fingerprints = set(Artifact.objects.filter(trail_id=instance.trail_id).values_list("fingerprint", flat=True))
     artifacts_changed_standing(instance.org, fingerprints, reason=f"evidence: {type(instance).__name__.lower()}")
+
+
+def _gate_trail(instance) -> None:
+    """New evidence on a trail whose flow has Rego gates: its gates are evaluated after commit. A
+    decision the gates recorded is not evidence for the next one (no loop)."""
+    from .gates import is_decision
+    from .models import FlowPolicyAttachment
+    from .services import request_trail_gates
+
+    if not getattr(instance, "trail_id", None) or (isinstance(instance, Attestation) and is_decision(instance)):
+        return
+    if FlowPolicyAttachment.objects.filter(flow_id=instance.flow_id).exists():
+        request_trail_gates(instance.trail_id)
 
 
 def _provenance_arrived(org, fingerprint: str) -> None:

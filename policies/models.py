@@ -12,9 +12,18 @@
   entries: valid in snapshots ``from_index <= N < to_index`` (``to_index`` NULL: still in force). A
   row is written only when an artifact's decision changes (its evidence, the allowlist or a policy
   version behind it changed) or it starts running, so storage grows with change, not with size.
+- A policy's ``format`` is ``yaml`` (kosli's environment policy v1) or ``rego`` (a ``package policy``
+  module with an ``allow`` rule, as ``kosli evaluate`` runs it; see ``policies.rego``). Both are
+  versioned and attached the same way; a version's ``sha256`` names its exact source.
+- ``FlowPolicyAttachment`` makes a Rego policy a gate of a flow's trails: each trail is evaluated when
+  its evidence changes and the decision recorded on the trail as an attestation.
+- ``PolicyInput`` keeps every Rego input a stored decision was taken on, by its SHA-256, so an
+  auditor can fetch it and re-run the decision (``opa eval`` / ``kosli evaluate input``).
 - ``DecisionRecheck`` marks an artifact of an environment whose evidence changed since the last
   evaluation: the next evaluation decides it again (and consumes the mark).
 """
+
+import hashlib
 
 from django.db import models
 from django.utils import timezone
@@ -23,13 +32,20 @@ from csm.scoping import OrgScopedManager
 from tenants.models import slug_validator
 
 
+class PolicyFormat(models.TextChoices):
+    YAML = "yaml", "YAML (kosli environment policy v1)"
+    REGO = "rego", "Rego (package policy, as kosli evaluate)"
+
+
 class Policy(models.Model):
-    """A named environment policy of an org (kosli ``type: env``); content is in its versions."""
+    """A named environment policy of an org (kosli ``type: env``); content is in its versions. The
+    format is chosen when the policy is created and kept by every version."""
 
     org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=100, validators=[slug_validator])
     description = models.CharField(max_length=1000, blank=True)
     type = models.CharField(max_length=20, default="env")
+    format = models.CharField(max_length=10, choices=PolicyFormat.choices, default=PolicyFormat.YAML)
     latest_version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -65,6 +81,11 @@ class PolicyVersion(models.Model):
     def __str__(self):
         return f"{self.policy.name} v{self.version}"
 
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the source as uploaded (UTF-8): the version's hash named by its decisions."""
+        return hashlib.sha256(self.content.encode("utf-8")).hexdigest()
+
 
 class PolicyAttachment(models.Model):
     """Policy P applies to environment E (its latest version, always)."""
@@ -85,6 +106,44 @@ class PolicyAttachment(models.Model):
 
     def __str__(self):
         return f"{self.policy.name} on {self.environment.name}"
+
+
+class FlowPolicyAttachment(models.Model):
+    """Rego policy P gates the trails of flow F (its latest version, always)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, related_name="flow_attachments")
+    flow = models.ForeignKey("evidence.Flow", on_delete=models.PROTECT, related_name="+")
+    attached_at = models.DateTimeField(default=timezone.now)
+    attached_by = models.CharField(max_length=255, blank=True)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["policy", "flow"], name="flow_policy_attachment_unique")]
+        ordering = ["flow", "policy__name"]
+
+    def __str__(self):
+        return f"{self.policy.name} gates {self.flow.name}"
+
+
+class PolicyInput(models.Model):
+    """A Rego input a stored decision was taken on, by the SHA-256 of its canonical JSON (append-only,
+    one row per distinct input of an org)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.PROTECT, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    document = models.JSONField()
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "sha256"], name="policy_input_unique")]
+
+    def __str__(self):
+        return f"input {self.sha256[:12]}"
 
 
 class AllowlistEntry(models.Model):

@@ -15,7 +15,7 @@ from evidence.models import Artifact, Flow
 from evidence.selectors import artifact_compliance
 from snapshots.models import SnapshotEntry
 
-from .evaluation import AppliedPolicy, evaluate_artifact
+from .evaluation import evaluate_artifact
 from .facts import gather_facts
 from .models import Policy, SnapshotCompliance
 from .standing import authorization as _authorization
@@ -171,14 +171,16 @@ def assert_fingerprint(org, fingerprint: str, environment=None, policy_names: li
         for name in policy_names:
             policy = policies_by_name[name]
             version = policy.versions.filter(version=policy.latest_version).first()
-            policies.append(AppliedPolicy(name, version.version, version.document))
+            policies.append(services.applied_policy(policy, version))
     else:
         policies = services.attached_policies(environment)
     allowlist = services.active_allowlist(environment) if environment is not None else {}
     name = _artifact_name(org, fingerprint, environment)
     facts = gather_facts(org, [{"name": name, "fingerprint": fingerprint}])[(name, fingerprint)]
     entry = allowlist.get(fingerprint)
-    decision = evaluate_artifact(facts, policies, entry.as_decision() if entry else None)
+    rego_results = services.run_rego(policies, {(name, fingerprint): facts}, environment)
+    decision = evaluate_artifact(facts, policies, entry.as_decision() if entry else None,
+                                 rego_results.get((name, fingerprint)))
     reported = {fingerprint} if facts.has_provenance else set()
     authorized = _authorization(fingerprint, reported, set(allowlist),
                                 environment.require_authorization if environment is not None else True)

@@ -11,6 +11,7 @@ import json
 import logging
 from collections import Counter
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
@@ -20,23 +21,28 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
+from evidence.selectors import latest_trails
 from snapshots.models import Environment, Snapshot, SnapshotEntry
 from snapshots.selectors import entries_at as journal_entries_at
 from snapshots.selectors import latest_snapshot, snapshot_artifacts
 from snapshots.services.ingest import append_reevaluation_snapshot
 
-from .evaluation import COMPLIANT, NON_COMPLIANT, UNKNOWN, AppliedPolicy, evaluate_artifact
+from . import rego
+from .evaluation import COMPLIANT, NON_COMPLIANT, UNKNOWN, AppliedPolicy, evaluate_artifact, rego_input
 from .facts import gather_facts
 from .models import (
     AllowlistEntry,
     ComplianceDecision,
     DecisionRecheck,
+    FlowPolicyAttachment,
     Policy,
     PolicyAttachment,
+    PolicyFormat,
+    PolicyInput,
     PolicyVersion,
     SnapshotCompliance,
 )
-from .parsing import parse_policy
+from .parsing import PolicyError, Problem, parse_policy
 from .standing import count_unauthorized
 
 log = logging.getLogger(__name__)
@@ -52,20 +58,50 @@ class PolicyServiceError(ServiceError):
 # --- policies ------------------------------------------------------------------------------------
 
 
-@transaction.atomic(durable=True)
+def parse_content(policy_format: str, content: str) -> dict:
+    """Validate a policy's content in its format → the document stored with the version. Raises
+    ``PolicyError`` whose first problem names the line (YAML rules, or a Rego syntax error)."""
+    if policy_format == PolicyFormat.REGO:
+        if len(content.encode()) > settings.CSM_POLICY_MAX_BYTES:
+            limit = settings.CSM_POLICY_MAX_BYTES
+            raise PolicyError([Problem(None, "", f"the policy file is larger than {limit} bytes")])
+        if not content.strip():
+            raise PolicyError([Problem(1, "", "the policy file is empty")])
+        try:
+            rego.check(content)
+        except rego.RegoSyntaxError as error:
+            raise PolicyError([Problem(error.line, "", f"invalid Rego: {error.message}")]) from None
+        return {"format": "rego", "package": "policy", "sha256": rego.sha256_text(content)}
+    return parse_policy(content)
+
+
 def save_policy(ctx: AuditContext, org, name: str, content: str, description: str = "", comment: str = "",
-                policy_type: str = "env") -> tuple[Policy, PolicyVersion, bool]:
+                policy_type: str = "env", policy_format: str | None = None) -> tuple[Policy, PolicyVersion, bool]:
     """Create policy ``name`` or add a version when the content changed. Returns (policy, version,
-    created). Raises ``PolicyError`` (from parsing) for an invalid file."""
+    created). ``policy_format`` (``yaml`` / ``rego``) defaults to the existing policy's, else YAML; a
+    policy keeps its format. Raises ``PolicyError`` for an invalid file. The content is validated
+    before the transaction (a Rego compile runs in a child process)."""
     if name in RESERVED_NAMES:
         raise PolicyServiceError(f"{name!r} is reserved; choose another name.", "payload.name")
     if policy_type != "env":
         raise PolicyServiceError("Only environment policies (type 'env') are supported.", "payload.type")
-    document = parse_policy(content)
+    existing = Policy.objects.for_org(org).filter(name=name).values_list("format", flat=True).first()
+    if policy_format is not None and policy_format not in PolicyFormat.values:
+        raise PolicyServiceError(f"format must be one of {', '.join(PolicyFormat.values)}.", "payload.format")
+    if existing is not None and policy_format is not None and policy_format != existing:
+        raise PolicyServiceError(f"Policy {name!r} is a {existing} policy: a policy keeps its format; "
+                                 f"create a {policy_format} policy under another name.", "payload.format")
+    policy_format = existing or policy_format or PolicyFormat.YAML
+    document = parse_content(policy_format, content)
+    return _save_policy(ctx, org, name, content, document, description, comment, policy_type, policy_format)
+
+
+@transaction.atomic(durable=True)
+def _save_policy(ctx, org, name, content, document, description, comment, policy_type, policy_format):
     policy = Policy.objects.select_for_update().filter(org=org, name=name).first()
     created = policy is None
     if created:
-        policy = Policy(org=org, name=name, description=description, type=policy_type)
+        policy = Policy(org=org, name=name, description=description, type=policy_type, format=policy_format)
         try:
             policy.full_clean(exclude=["org"], validate_unique=False)
         except ValidationError as error:
@@ -77,8 +113,11 @@ def save_policy(ctx: AuditContext, org, name: str, content: str, description: st
         except IntegrityError:
             raise PolicyServiceError(f"Policy {name!r} was created concurrently; retry.", "payload.name", 409,
                                      "conflict") from None
-        record_event(ctx, org, AuditAction.POLICY_CREATED, policy, after={"name": name, "description": description})
+        record_event(ctx, org, AuditAction.POLICY_CREATED, policy,
+                     after={"name": name, "description": description, "format": policy_format})
     latest = policy.versions.order_by("-version").first()
+    if policy.format != policy_format:  # created concurrently in the other format
+        raise PolicyServiceError(f"Policy {name!r} is a {policy.format} policy.", "payload.format", 409, "conflict")
     if latest is not None and latest.content == content:
         if description and description != policy.description:
             before = {"description": policy.description}
@@ -99,11 +138,19 @@ def save_policy(ctx: AuditContext, org, name: str, content: str, description: st
         policy.description = description
     policy.save(update_fields=["latest_version", "updated_at", "description"])
     if number > 1:
-        record_event(ctx, org, AuditAction.POLICY_VERSIONED, policy,
-                     before={"version": number - 1}, after={"version": number, "comment": comment})
+        record_event(ctx, org, AuditAction.POLICY_VERSIONED, policy, before={"version": number - 1},
+                     after={"version": number, "comment": comment, "sha256": version.sha256})
         for attachment in PolicyAttachment.objects.filter(policy=policy):
             request_reevaluation(ctx, attachment.environment_id, f"policy {name} v{number}")
+        _regate(policy)
     return policy, version, created
+
+
+def _regate(policy: Policy) -> None:
+    """A new version of a gate: the latest trails of its flows are evaluated again after commit."""
+    for gate in FlowPolicyAttachment.objects.filter(policy=policy).select_related("flow"):
+        for trail in latest_trails(gate.flow, GATE_TRAILS_ON_ATTACH):
+            request_trail_gates(trail.pk)
 
 
 def _policies_by_name(org, names: list[str]) -> list[Policy]:
@@ -144,6 +191,55 @@ def detach_policies(ctx: AuditContext, org, environment, names: list[str]) -> li
     if detached:
         request_reevaluation(ctx, environment.pk, f"detached {', '.join(detached)}")
     return detached
+
+
+# --- flow gates ----------------------------------------------------------------------------------
+
+# On attach, this many of the flow's latest trails are evaluated at once; the others at their next evidence.
+GATE_TRAILS_ON_ATTACH = 50
+
+
+@transaction.atomic(durable=True)
+def attach_flow_policies(ctx: AuditContext, org, flow, names: list[str]) -> list[str]:
+    """Make Rego policies gates of a flow's trails; already attached ones are left alone. The flow's
+    latest trails are evaluated after commit. Returns the newly attached."""
+    policies = _policies_by_name(org, names)
+    for policy in policies:
+        if policy.format != PolicyFormat.REGO:
+            raise PolicyServiceError(f"Policy {policy.name!r} is a {policy.format} policy: only Rego policies "
+                                     "gate a flow's trails (attach YAML policies to environments).", "policy_names")
+    attached = []
+    for policy in policies:
+        _, created = FlowPolicyAttachment.objects.get_or_create(
+            org=org, policy=policy, flow=flow, defaults={"attached_by": ctx.actor_label})
+        if created:
+            attached.append(policy.name)
+            record_event(ctx, org, AuditAction.POLICY_ATTACHED, policy,
+                         after={"policy": policy.name, "flow": flow.name})
+    if attached:
+        for trail in latest_trails(flow, GATE_TRAILS_ON_ATTACH):
+            request_trail_gates(trail.pk)
+    return attached
+
+
+@transaction.atomic(durable=True)
+def detach_flow_policies(ctx: AuditContext, org, flow, names: list[str]) -> list[str]:
+    detached = []
+    for policy in _policies_by_name(org, names):
+        deleted, _ = FlowPolicyAttachment.objects.filter(org=org, policy=policy, flow=flow).delete()
+        if deleted:
+            detached.append(policy.name)
+            record_event(ctx, org, AuditAction.POLICY_DETACHED, policy,
+                         before={"policy": policy.name, "flow": flow.name})
+    return detached
+
+
+def request_trail_gates(trail_id: int) -> None:
+    """Ask (after this transaction commits) for the trail's gates to be evaluated (``policies.gates``)."""
+    from .tasks import evaluate_trail_gates
+
+    ctx_dict = AuditContext.system("policy gate").to_dict()
+    transaction.on_commit(lambda: evaluate_trail_gates.delay(trail_id, ctx_dict))
 
 
 # --- allowlist -----------------------------------------------------------------------------------
@@ -203,6 +299,12 @@ def handle_expired_allowlist_entries(now=None) -> int:
 # --- evaluation ----------------------------------------------------------------------------------
 
 
+def applied_policy(policy: Policy, version: PolicyVersion) -> AppliedPolicy:
+    if policy.format == PolicyFormat.REGO:
+        return AppliedPolicy(policy.name, version.version, version.document, "rego", version.content, version.sha256)
+    return AppliedPolicy(policy.name, version.version, version.document)
+
+
 def attached_policies(environment) -> list[AppliedPolicy]:
     """The latest version of every policy attached to the environment, by name."""
     attachments = PolicyAttachment.objects.filter(environment=environment).select_related("policy")
@@ -211,8 +313,36 @@ def attached_policies(environment) -> list[AppliedPolicy]:
         policy = attachment.policy
         version = policy.versions.filter(version=policy.latest_version).first()
         if version is not None:
-            applied.append(AppliedPolicy(policy.name, version.version, version.document))
+            applied.append(applied_policy(policy, version))
     return applied
+
+
+def run_rego(policies: list[AppliedPolicy], facts: dict, environment, inputs: dict | None = None) -> dict:
+    """Evaluate the Rego policies among ``policies`` for every artifact of ``facts`` (``{key:
+    ArtifactFacts}``), one bounded child process per policy (``policies.rego``). Returns ``{key: {policy
+    name: {allow, violations, error, input_sha256}}}``; ``inputs`` (when given) receives ``{sha256: input}``
+    of every input evaluated, for the caller that stores the decisions."""
+    rego_policies = [p for p in policies if p.is_rego]
+    if not rego_policies or not facts:
+        return {}
+    env = {"name": environment.name, "type": environment.type} if environment is not None else None
+    keys = list(facts)
+    documents = [rego_input(facts[key], env) for key in keys]
+    hashes = [rego.input_sha256(document) for document in documents]
+    if inputs is not None:
+        inputs.update(zip(hashes, documents, strict=True))
+    results: dict = {key: {} for key in keys}
+    for policy in rego_policies:
+        for key, digest, decision in zip(keys, hashes, rego.evaluate(policy.source, documents), strict=True):
+            results[key][policy.name] = {**decision.as_dict(), "input_sha256": digest}
+    return results
+
+
+def store_inputs(org, inputs: dict, wanted=None) -> None:
+    """Keep the Rego inputs (``{sha256: input}``) decisions name, once per org (append-only rows)."""
+    rows = [PolicyInput(org=org, sha256=digest, document=document, size=len(rego.canonical_json(document).encode()))
+            for digest, document in inputs.items() if wanted is None or digest in wanted]
+    PolicyInput.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
 
 
 def active_allowlist(environment, now=None) -> dict[str, AllowlistEntry]:
@@ -224,23 +354,27 @@ def active_allowlist(environment, now=None) -> dict[str, AllowlistEntry]:
 def evaluate_artifacts(org, environment, artifacts: list[dict], now=None) -> tuple[list[AppliedPolicy], list[dict]]:
     """Decide every ``{name, fingerprint}`` of ``artifacts`` in ``environment`` now."""
     policies = attached_policies(environment)
-    return policies, decide(org, policies, active_allowlist(environment, now), artifacts)
+    return policies, decide(org, policies, active_allowlist(environment, now), artifacts, environment)
 
 
-def decide(org, policies: list[AppliedPolicy], allowlist: dict, artifacts: list[dict]) -> list[dict]:
+def decide(org, policies: list[AppliedPolicy], allowlist: dict, artifacts: list[dict], environment=None,
+           inputs: dict | None = None) -> list[dict]:
     """The decision of each of ``artifacts`` against ``policies`` and ``allowlist`` (the evaluator's
-    answer plus name, fingerprint and provenance)."""
+    answer plus name, fingerprint and provenance). Rego policies get each artifact's input
+    (``evaluation.rego_input``); ``inputs`` receives them by hash (see ``run_rego``)."""
     if not policies:
         # Nothing is checked: every artifact's compliance is unknown (never compliant by default), and
         # the evidence vault need not be asked (authorization is read apart: policies.standing).
         return [unpoliced_decision(artifact, allowlist) for artifact in artifacts]
     facts = gather_facts(org, artifacts)
+    rego_results = run_rego(policies, facts, environment, inputs)
     decisions = []
     for artifact in artifacts:
         fingerprint = artifact.get("fingerprint") or ""
         entry = allowlist.get(fingerprint) if fingerprint else None
-        decision = evaluate_artifact(facts[(artifact["name"], fingerprint)], policies,
-                                     entry.as_decision() if entry else None)
+        key = (artifact["name"], fingerprint)
+        decision = evaluate_artifact(facts[key], policies, entry.as_decision() if entry else None,
+                                     rego_results.get(key))
         if not fingerprint and decision["status"] == COMPLIANT and policies:
             decision.update(status=UNKNOWN, compliant=False,
                             reasons_for_incompliance=["the agent could not fingerprint this artifact"])
@@ -388,8 +522,10 @@ def _store_decisions(snapshot, policies, allowlist, applied, running: set, candi
     the change of the count of each status."""
     environment, index = snapshot.environment, snapshot.index
     in_force = _open_ranges(environment, keys=None if every else candidates)
+    inputs: dict = {}
     decided = decide(snapshot.org, policies, allowlist,
-                     [{"name": name, "fingerprint": fp} for name, fp in sorted(candidates & running)])
+                     [{"name": name, "fingerprint": fp} for name, fp in sorted(candidates & running)],
+                     environment, inputs)
     gone = [value for key, value in in_force.items() if key not in running]
     new_rows, closing = [], [pk for pk, _ in gone]
     delta: Counter = Counter()
@@ -413,6 +549,9 @@ def _store_decisions(snapshot, policies, allowlist, applied, running: set, candi
         ))
     _close_ranges(ComplianceDecision.objects.filter(pk__in=closing), index)
     ComplianceDecision.objects.bulk_create(new_rows, batch_size=2000)
+    if inputs:  # the inputs the new Rego decisions name, so each can be re-run offline
+        store_inputs(snapshot.org, inputs, {item.get("input_sha256") for row in new_rows
+                                            for item in row.decision["policy_decisions"]})
     return delta
 
 
@@ -520,5 +659,6 @@ def _outcome_differs(environment, snapshot, stored: SnapshotCompliance) -> bool:
                .values_list("name", "fingerprint"))
     was = {(name, fp): (status, allowlisted) for name, fp, status, allowlisted in
            stored_rows.filter(fingerprint__in=fingerprints).values_list("name", "fingerprint", "status", "allowlisted")}
-    decided = decide(environment.org, policies, allowlist, [{"name": n, "fingerprint": f} for n, f in sorted(keys)])
+    decided = decide(environment.org, policies, allowlist, [{"name": n, "fingerprint": f} for n, f in sorted(keys)],
+                     environment)
     return any(was.get((d["name"], d["fingerprint"])) != (d["status"], d["allowlisted"]) for d in decided)

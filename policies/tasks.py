@@ -22,3 +22,17 @@ def handle_expired_allowlist_entries():
     from .services import handle_expired_allowlist_entries as handle
 
     return handle()
+
+
+@shared_task(name="policies.evaluate_trail_gates", bind=True, max_retries=5, acks_late=True)
+def evaluate_trail_gates(self, trail_id: int, ctx_dict: dict | None = None):
+    """Evaluate the Rego gates of a trail's flow and record the decisions that changed (idempotent: a
+    decision already recorded for the same policy version and input is not recorded again)."""
+    from .gates import evaluate_trail_gates as evaluate
+
+    try:
+        recorded = evaluate(trail_id, AuditContext.from_dict(ctx_dict) if ctx_dict else AuditContext.system(
+            "policy gate"))
+    except Exception as exc:  # the database: try again with backoff
+        raise self.retry(exc=exc, countdown=min(60, 2 ** self.request.retries)) from exc
+    return [attestation.pk for attestation in recorded]

@@ -16,4 +16,6 @@ urlpatterns = [
     path("o/<slug:org>/policies/<str:name>/", views.policy_detail, name="policy-detail"),
     path("o/<slug:org>/policies/<str:name>/attach/", views.policy_attach, name="policy-attach"),
     path("o/<slug:org>/policies/<str:name>/detach/", views.policy_detach, name="policy-detach"),
+    path("o/<slug:org>/policies/<str:name>/gate/", views.policy_gate, name="policy-gate"),
+    path("o/<slug:org>/policies/<str:name>/ungate/", views.policy_ungate, name="policy-ungate"),
 ]

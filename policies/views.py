@@ -18,10 +18,18 @@ from csm.errors import ServiceError
 from csm.lib import charts
 from csm.paging import artifact_page
 from csm.web import add_service_error, org_view
+from evidence.models import Flow
 from snapshots.models import Environment
 
 from . import forms, selectors, services
-from .models import AllowlistEntry, Policy, PolicyAttachment, SnapshotCompliance, decisions_in_force
+from .models import (
+    AllowlistEntry,
+    FlowPolicyAttachment,
+    Policy,
+    PolicyAttachment,
+    SnapshotCompliance,
+    decisions_in_force,
+)
 from .parsing import PolicyError
 
 EXAMPLE = """_schema: https://kosli.com/schemas/policy/environment/v1
@@ -54,7 +62,7 @@ def _save(request, form, name: str):
     try:
         policy, version, _ = services.save_policy(
             AuditContext.from_request(request), request.org, name, data["content"],
-            description=data["description"], comment=data["comment"])
+            description=data["description"], comment=data["comment"], policy_format=data.get("format") or None)
     except PolicyError as error:
         form.add_error("content", [str(problem) for problem in error.problems])
         return None
@@ -75,13 +83,13 @@ def policy_new(request):
     return render(request, "policies/policy_edit.html", {"form": form})
 
 
-def _render_detail(request, policy, form=None, attach_form=None, status=200):
+def _render_detail(request, policy, form=None, attach_form=None, gate_form=None, status=200):
     org = request.org
     versions = list(policy.versions.order_by("-version"))
     latest = versions[0] if versions else None
     if form is None:
         form = forms.PolicyContentForm(initial={"content": latest.content if latest else "",
-                                                "description": policy.description})
+                                                "description": policy.description}, policy_format=policy.format)
     diff = None
     old, new = request.GET.get("from"), request.GET.get("to")
     by_number = {str(v.version): v for v in versions}
@@ -92,10 +100,14 @@ def _render_detail(request, policy, form=None, attach_form=None, status=200):
     attached = PolicyAttachment.objects.for_org(org).filter(policy=policy).select_related("environment")
     attached_ids = {a.environment_id for a in attached}
     candidates = Environment.objects.for_org(org).exclude(pk__in=attached_ids).exclude(type="logical")
+    gates = FlowPolicyAttachment.objects.for_org(org).filter(policy=policy).select_related("flow")
+    flow_candidates = Flow.objects.for_org(org).exclude(pk__in={g.flow_id for g in gates}).order_by("name")
     return render(request, "policies/policy_detail.html", {
         "policy": policy, "versions": versions, "latest": latest, "form": form, "diff": diff,
         "diff_from": old, "diff_to": new, "attached": attached, "candidates": candidates.order_by("name"),
         "attach_form": attach_form or forms.EnvironmentChoiceForm(org=org),
+        "gates": gates, "flow_candidates": flow_candidates if policy.format == "rego" else [],
+        "gate_form": gate_form or forms.FlowChoiceForm(org=org),
         "can_manage": request.org_access.can("policies.manage"),
     }, status=status)
 
@@ -110,7 +122,7 @@ def policy_detail(request, name):
     policy = _policy(request, name)
     if request.method != "POST":
         return _render_detail(request, policy)
-    form = forms.PolicyContentForm(request.POST)
+    form = forms.PolicyContentForm(request.POST, policy_format=policy.format)
     if form.is_valid() and _save(request, form, policy.name) is not None:
         return redirect("policy-detail", request.org.slug, policy.name)
     return _render_detail(request, policy, form=form)
@@ -158,6 +170,36 @@ def policy_detach(request, name):
     services.detach_policies(AuditContext.from_request(request), request.org, env, [policy.name])
     messages.success(request, f"Detached {policy.name} from {env.name}; the environment is being re-evaluated.")
     return _back_to(request, policy)
+
+
+@org_view("policies.manage")
+@require_POST
+def policy_gate(request, name):
+    """Make the (Rego) policy a gate of the chosen flow's trails (from the policy's page)."""
+    policy = _policy(request, name)
+    form = forms.FlowChoiceForm(request.POST, org=request.org)
+    if not form.is_valid():
+        return _render_detail(request, policy, gate_form=form, status=400)
+    flow = form.cleaned_data["flow"]
+    try:
+        services.attach_flow_policies(AuditContext.from_request(request), request.org, flow, [policy.name])
+    except ServiceError as error:
+        add_service_error(form, error)
+        return _render_detail(request, policy, gate_form=form, status=400)
+    messages.success(request, f"{policy.name} now gates the trails of {flow.name}; its latest trails are being "
+                              "evaluated.")
+    return redirect("policy-detail", request.org.slug, policy.name)
+
+
+@org_view("policies.manage")
+@require_POST
+def policy_ungate(request, name):
+    """Stop the policy gating a flow's trails (decisions already recorded stay on the trails)."""
+    policy = _policy(request, name)
+    flow = get_object_or_404(Flow.objects.for_org(request.org), name=request.POST.get("flow", ""))
+    services.detach_flow_policies(AuditContext.from_request(request), request.org, flow, [policy.name])
+    messages.success(request, f"{policy.name} no longer gates {flow.name}.")
+    return redirect("policy-detail", request.org.slug, policy.name)
 
 
 def compliance_chart(series: list[dict]) -> str:

@@ -9,6 +9,7 @@ services so that every page has something true to show and ``verify_audit`` pass
 - two flows, ``web`` and ``api``, with a trail per commit: the artifact, a pull-request attestation with
   an approver, JUnit results and a CycloneDX SBOM, each release deployed to staging and a day later to
   prod;
+- a control, ``RCTL-043`` (peer review of every change), with a compliant decision on it in every trail;
 - a failing build (``api`` 2.9.0: one failing test) whose artifact still went to staging, not to prod;
 - an unauthorized image, ``docker.io/evil/miner:1`` (no provenance), running in prod for four hours
   four days ago;
@@ -38,7 +39,9 @@ from alerts.services import create_action
 from audit.choices import ActorType
 from audit.context import AuditContext
 from evidence.archives import Member
+from evidence.controls import create_control
 from evidence.services import begin_trail, create_attestation, create_custom_type, report_artifact, upsert_flow
+from evidence.tags import change_tags
 from policies.services import attach_policies, save_policy
 from reports.choices import ReportKind
 from reports.models import AuditReport
@@ -85,6 +88,9 @@ trail:
           type: sbom
 """
 PEOPLE = ["alice", "bob", "chen", "dana"]
+
+
+CONTROL = "RCTL-043"  # the demo's control, decided on by every build's trail
 
 
 def fingerprint(label: str) -> str:
@@ -267,6 +273,11 @@ class _Story:
                                   {"metric": "new_violations", "errorThreshold": "0", "operator": "GT",
                                    "value": "0", "status": "OK"}]}},
         })
+        create_attestation(ctx, self.org, flow, commit, "system", {  # kosli attest decision
+            "attestation_name": "peer-review", "type_name": "decision", "control": CONTROL,
+            "attestation_data": {"is_compliant": True}, "git_commit_info": commit_info,
+            "description": f"pull request {pr_number} approved by {approver}, not its author {author}",
+        })
         create_attestation(ctx, self.org, flow, commit, "junit",
                            {"attestation_name": "unit-tests", "artifact_fingerprint": fp, "origin_url": build_url},
                            members=[_member("junit.xml", _junit_xml(app, version, failing_test))])
@@ -292,6 +303,11 @@ class _Story:
         save_policy(self.owner_ctx, self.org, POLICY_NAME, POLICY,
                     description="What may run in production: built by us, tested, with an SBOM.")
         attach_policies(self.owner_ctx, self.org, self.envs[PROD].env, [POLICY_NAME])
+        create_control(self.owner_ctx, self.org, {
+            "identifier": CONTROL, "name": "Peer review of every change",
+            "description": "Every change to production code is approved by someone other than its author.",
+            "links": {"policy": "https://example.com/policies/change-management"}})
+        change_tags(self.owner_ctx, self.org, "control", CONTROL, {"framework": "finos-sdlc"})
         self.flow("web", "The shop's web front end")
         self.flow("api", "The shop's backend API")
         coverage = {"name": COVERAGE_TYPE, "description": "Line coverage of the unit tests (coverage.py JSON totals)",

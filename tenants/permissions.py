@@ -41,6 +41,9 @@ MATRIX: dict[str, tuple[frozenset[str], str]] = {
                         "Report flows, trails, artifacts and attestations; tag flows and repositories"),
     "evidence.override": (frozenset({O, A}), "Override the compliance of an attestation"),
     "evidence.manage": (frozenset({O, A}), "Archive, unarchive and rename flows"),
+    # Controls are the org's governance requirements; seeing them and their decisions is evidence.view,
+    # recording a decision on one is evidence.report (what CI tokens hold).
+    "controls.manage": (frozenset({O, A}), "Create, update, tag, archive and unarchive controls"),
     "policies.view": (frozenset({O, A, M, R}), "See policies, allowlists and compliance"),
     "policies.manage": (frozenset({O, A}), "Create policies, attach and detach them, manage allowlists"),
     "actions.view": (frozenset({O, A, M}), "See alert actions and their delivery logs"),

@@ -66,3 +66,15 @@ urlpatterns += [
     path("artifacts/<str:org>/<str:flow>/commit_sha/<str:sha>", lifecycle.ArtifactsByCommitView.as_view(),
          name="api-artifacts-by-commit"),
 ]
+
+# Controls (kosli create / get / list / update / archive / unarchive control): evidence/api/controls.py
+from evidence.api import controls as control_views  # noqa: E402
+
+urlpatterns += [
+    path("controls/<str:org>", control_views.ControlsView.as_view(), name="api-controls"),
+    path("controls/<str:org>/<str:identifier>", control_views.ControlDetailView.as_view(), name="api-control"),
+    path("controls/<str:org>/<str:identifier>/archive", control_views.ControlArchiveView.as_view(),
+         name="api-control-archive"),
+    path("controls/<str:org>/<str:identifier>/unarchive", control_views.ControlUnarchiveView.as_view(),
+         name="api-control-unarchive"),
+]

@@ -17,11 +17,13 @@ class PolicyPayloadSerializer(serializers.Serializer):
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
     comment = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
     type = serializers.ChoiceField(choices=["env"], required=False, default="env")
+    format = serializers.ChoiceField(choices=["yaml", "rego"], required=False, default=None, allow_null=True,
+                                     help_text="yaml (default for a new policy) or rego; a .rego file name means rego")
 
 
 class PolicyUploadSerializer(serializers.Serializer):
-    payload = serializers.CharField(help_text='JSON: {"name", "description", "comment", "type": "env"}')
-    policy_file = serializers.FileField(help_text="The policy YAML")
+    payload = serializers.CharField(help_text='JSON: {"name", "description", "comment", "type": "env", "format"}')
+    policy_file = serializers.FileField(help_text="The policy: kosli YAML, or Rego (package policy)")
 
     def validate_payload(self, value):
         try:  # bounded like every JSON body (csm.lib.bounded): a payload nested 50,000 deep was a RecursionError
@@ -36,28 +38,38 @@ class PolicyUploadSerializer(serializers.Serializer):
 
 
 class PolicyVersionSerializer(serializers.ModelSerializer):
-    policy_yaml = serializers.CharField(source="content", read_only=True)  # kosli's name (getPolicy.go)
+    policy_yaml = serializers.CharField(source="content", read_only=True,
+                                        help_text="kosli's name for the source (getPolicy.go); Rego for a Rego policy")
 
     class Meta:
         model = PolicyVersion
-        fields = ["version", "comment", "created_at", "created_by", "content", "document", "policy_yaml"]
+        fields = ["version", "sha256", "comment", "created_at", "created_by", "content", "document", "policy_yaml"]
 
 
 class PolicySerializer(serializers.ModelSerializer):
     environments = serializers.SerializerMethodField()
     consuming_envs = serializers.SerializerMethodField()  # kosli's name (getPolicy.go, listPolicies.go)
+    flows = serializers.SerializerMethodField()
     content = serializers.SerializerMethodField()
+    sha256 = serializers.SerializerMethodField()
 
     class Meta:
         model = Policy
-        fields = ["name", "description", "type", "latest_version", "created_at", "updated_at", "environments",
-                  "consuming_envs", "content"]
+        fields = ["name", "description", "type", "format", "latest_version", "sha256", "created_at", "updated_at",
+                  "environments", "consuming_envs", "flows", "content"]
 
     def get_environments(self, policy) -> list[str]:
         return sorted(a.environment.name for a in policy.attachments.select_related("environment"))
 
     def get_consuming_envs(self, policy) -> list[str]:
         return self.get_environments(policy)
+
+    def get_flows(self, policy) -> list[str]:
+        return sorted(a.flow.name for a in policy.flow_attachments.select_related("flow"))
+
+    def get_sha256(self, policy) -> str:
+        version = policy.versions.filter(version=policy.latest_version).first()
+        return version.sha256 if version else ""
 
     def get_content(self, policy) -> str:
         version = policy.versions.filter(version=policy.latest_version).first()

@@ -16,7 +16,8 @@ from csm.api.base import OrgScopedAPIView
 from csm.api.errors import ApiError, invalid
 from csm.api.kosli import compliant_for, is_kosli_cli
 from csm.lib.fingerprints import is_fingerprint
-from policies import selectors, services
+from evidence.models import Flow, Trail
+from policies import gates, selectors, services
 from policies.api.serializers import (
     AllowlistEntryInputSerializer,
     AllowlistEntrySerializer,
@@ -26,7 +27,7 @@ from policies.api.serializers import (
     PolicyUploadSerializer,
     SnapshotComplianceSerializer,
 )
-from policies.models import AllowlistEntry, Policy, PolicyVersion
+from policies.models import AllowlistEntry, Policy, PolicyInput, PolicyVersion
 from policies.parsing import PolicyError
 from snapshots.models import Environment
 
@@ -71,7 +72,9 @@ class PolicyListView(OrgScopedAPIView):
         upload.is_valid(raise_exception=True)
         payload = upload.validated_data["payload"]
         # one byte more than allowed is enough for the parser to say "too large"
-        content = upload.validated_data["policy_file"].read(settings.CSM_POLICY_MAX_BYTES + 1)
+        policy_file = upload.validated_data["policy_file"]
+        content = policy_file.read(settings.CSM_POLICY_MAX_BYTES + 1)
+        policy_format = payload.get("format") or ("rego" if (policy_file.name or "").endswith(".rego") else None)
         try:
             text = content.decode("utf-8")
         except UnicodeDecodeError:
@@ -80,6 +83,7 @@ class PolicyListView(OrgScopedAPIView):
             policy, version, created = services.save_policy(
                 AuditContext.from_request(request), self.org, payload["name"], text,
                 description=payload["description"], comment=payload["comment"], policy_type=payload["type"],
+                policy_format=policy_format,
             )
         except PolicyError as error:
             raise policy_error(error) from None
@@ -232,3 +236,73 @@ class ComplianceHistoryView(EnvironmentMixin, OrgScopedAPIView):
             raise invalid("limit must be an integer.", {"limit": ["must be an integer"]}) from None
         rows = selectors.compliance_history(environment, limit=limit)
         return Response(SnapshotComplianceSerializer(rows, many=True).data)
+
+
+class FlowPoliciesView(OrgScopedAPIView):
+    """A flow's Rego gates: POST attaches, DELETE detaches ``{"policy_names": [...]}``; GET lists."""
+
+    permission = {"GET": "policies.view", "default": "policies.manage"}
+    parser_classes = [JSONParser]
+
+    def get_flow(self, name: str) -> Flow:
+        return get_object_or_404(Flow.objects.for_org(self.org), name=name)
+
+    def _attached(self, flow) -> list[str]:
+        return list(Policy.objects.for_org(self.org).filter(flow_attachments__flow=flow).order_by("name")
+                    .values_list("name", flat=True))
+
+    @extend_schema(responses=PolicySerializer(many=True))
+    def get(self, request, org, flow):
+        flow = self.get_flow(flow)
+        policies = Policy.objects.for_org(self.org).filter(flow_attachments__flow=flow).order_by("name")
+        return Response(PolicySerializer(policies, many=True).data)
+
+    def _change(self, request, flow, service):
+        flow = self.get_flow(flow)
+        body = PolicyNamesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        changed = service(AuditContext.from_request(request), self.org, flow, body.validated_data["policy_names"])
+        return changed, self._attached(flow)
+
+    @extend_schema(request=PolicyNamesSerializer, responses={200: dict})
+    def post(self, request, org, flow):
+        changed, attached = self._change(request, flow, services.attach_flow_policies)
+        return Response({"flow": flow, "attached": changed, "policies": attached})
+
+    @extend_schema(request=PolicyNamesSerializer, responses={200: dict})
+    def delete(self, request, org, flow):
+        changed, attached = self._change(request, flow, services.detach_flow_policies)
+        return Response({"flow": flow, "detached": changed, "policies": attached})
+
+
+class PolicyInputView(OrgScopedAPIView):
+    """``GET`` a Rego input a stored decision names (by ``input_sha256``): the exact JSON the policy got,
+    to re-run the decision offline (``opa eval`` / ``kosli evaluate input``)."""
+
+    permission = "policies.view"
+
+    @extend_schema(responses=dict)
+    def get(self, request, org, sha256):
+        if not is_fingerprint(sha256):
+            problem = "must be a lowercase 64-hex SHA-256"
+            raise invalid(f"sha256 {problem}.", {"sha256": [problem]})
+        found = get_object_or_404(PolicyInput.objects.for_org(self.org), sha256=sha256)
+        return Response(found.document)
+
+
+class TrailDecisionsView(OrgScopedAPIView):
+    """``GET`` the policy decisions recorded on a trail, newest first: csm's gate decisions and the
+    ``kosli evaluate trail`` results clients attested."""
+
+    permission = "policies.view"
+
+    @extend_schema(responses=dict)
+    def get(self, request, org, flow, trail):
+        flow = get_object_or_404(Flow.objects.for_org(self.org), name=flow)
+        trail = get_object_or_404(Trail.objects.for_org(self.org), flow=flow, name=trail)
+        decisions = []
+        for item in gates.trail_decisions(trail):
+            attestation = item.pop("attestation")
+            decisions.append({**item, "attestation_name": attestation.name, "attestation_id": attestation.pk,
+                              "is_compliant": attestation.is_compliant, "created_at": attestation.created_at})
+        return Response({"flow": flow.name, "trail": trail.name, "decisions": decisions})

@@ -6,12 +6,13 @@ Rows are streamed (``.iterator()``) and only compact tuples are kept, so a year 
 (10,000 snapshots, 100,000 events) stays within a bounded memory.
 """
 
+import hashlib
 from collections import Counter
 
 from alerts.models import Delivery
 from evidence import selectors as evidence_selectors
 from policies import selectors as policy_selectors
-from policies.models import SnapshotCompliance
+from policies.models import ComplianceDecision, PolicyVersion, SnapshotCompliance
 from policies.standing import UNAUTHORIZED, UNKNOWN, active_allowlisted, authorization, authorization_label, state_label
 from reports.builders.common import (
     PALETTE_BAD,
@@ -119,6 +120,8 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     unauthorized = _provenance_section(doc, org, env, started) if doc.includes("provenance") else None
     progress(70, "provenance")
     periods = _non_compliant_section(doc, env, start, end) if show_compliance else None
+    if show_compliance:
+        _policy_decisions_section(doc, org, env, start, end)
     alert_count = _alerts_section(doc, org, env, start, end) if doc.includes("alerts") else None
     progress(80, "alerts")
 
@@ -222,6 +225,49 @@ def _non_compliant_section(doc: ReportDoc, env, start, end) -> int | None:
                   f"#{period['from_index']} – {('#' + str(period['to_index'])) if period['to_index'] else 'now'}",
                   duration_text(seconds))
     return len(periods)
+
+
+POLICY_DECISION_ROWS = 2000
+
+
+def _policy_decisions_section(doc: ReportDoc, org, env, start, end) -> int:
+    """The decisions taken in the range that did not find an artifact compliant, each naming its policy
+    version and hash (YAML or Rego) and, for Rego, the hash of the input it was taken on (the input is
+    kept: ``GET /api/v2/policies/{org}/inputs/{sha256}``), so each can be re-run. Returns the count."""
+    table = doc.section(
+        "policy-decisions", "Policy decisions",
+        [("Decided", "nowrap", 13), ("Snap", "", 5), ("Artifact", "", 16), ("Policy", "", 14),
+         ("Policy hash", "mono", 12), ("Input hash", "mono", 12), ("Decision", "", 9), ("Reasons", "", 19)],
+        "No policy decision found an artifact non-compliant or unknown in this range.",
+        intro="Every decision in the range that did not find an artifact compliant: the policy version and the "
+              "SHA-256 of its source; for a Rego policy also the SHA-256 of the input it was evaluated on, which "
+              "csm keeps so the decision can be re-run (opa eval / kosli evaluate input).",
+        controls=("CC8.1", "11.5.2"), part="compliance",
+    )
+    hashes = {}
+    for name, version, content in (PolicyVersion.objects.for_org(org).values_list("policy__name", "version", "content")
+                                   .iterator(chunk_size=CHUNK)):
+        hashes[(name, version)] = hashlib.sha256(content.encode("utf-8")).hexdigest()
+    rows = (ComplianceDecision.objects.filter(environment=env, decided_at__gte=start, decided_at__lt=end)
+            .exclude(status="compliant").order_by("from_index", "name", "id")
+            .values_list("decided_at", "from_index", "name", "decision"))
+    count = 0
+    for decided_at, index, name, decision in rows.iterator(chunk_size=CHUNK):
+        for item in decision.get("policy_decisions") or []:
+            if item.get("status") == "COMPLIANT":
+                continue
+            count += 1
+            if count > POLICY_DECISION_ROWS:
+                continue
+            policy_hash = item.get("policy_sha256") or hashes.get((item["policy_name"], item["policy_version"]), "")
+            reasons = [reason for rule in item.get("rule_evaluations") or [] for reason in rule.get("reasons") or []]
+            table.add(short_time(decided_at), index, name,
+                      f"{item['policy_name']} v{item['policy_version']} ({item.get('policy_format', 'yaml')})",
+                      policy_hash[:12], (item.get("input_sha256") or "")[:12], item["status"].lower(),
+                      "; ".join(reasons)[:300])
+    if count > POLICY_DECISION_ROWS:
+        table.add("", "", f"… and {count - POLICY_DECISION_ROWS} more", "", "", "", "", "")
+    return count
 
 
 def _alerts_section(doc: ReportDoc, org, env, start, end) -> int | None:

@@ -56,12 +56,16 @@ NOT_PAGES = {
     "personal-token-rotate": "POST only: the Rotate button of a token row",
     "personal-token-revoke": "POST only: the Revoke button of a token row",
     "evidence-download": "a file download, not a page",
+    "control-archive": "POST only: the Archive button on the control page",
+    "control-unarchive": "POST only: the Unarchive button on the control page",
     "policy-environment-attach": "POST only: the attach form of an environment's compliance page",
     "policy-allowlist": "POST only: the allowlist form of an environment's compliance page",
     "policy-allowlist-remove": "POST only: the Remove button of an allowlist entry",
     "policy-attach": "POST only: the attach form of a policy's page",
     "attestation-type-archive": "POST only: the Archive button of an attestation type's page",
     "policy-detach": "POST only: the Detach button of a policy's page",
+    "policy-gate": "POST only: the flow gate form of a Rego policy's page",
+    "policy-ungate": "POST only: the Stop gating button of a Rego policy's page",
     "action-test": "POST only: the test-alert button of an action's page",
     "action-enable": "POST only: the Enable button of an action's page",
     "action-disable": "POST only: the Disable button of an action's page",
@@ -150,6 +154,8 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "snapshot-diff": [f"{o}/diff/", f"{o}/diff/?env1={PROD}&at1={snapshots[0]}&env2={PROD}&at2={snapshots[-1]}"],
         "search": [f"{o}/search/", f"{o}/search/?q=miner"],
         "flow-list": [f"{o}/flows/"],
+        "control-list": [f"{o}/controls/", f"{o}/controls/?archived=1"],
+        "control-detail": [f"{o}/controls/RCTL-043/"],
         "flow-detail": [f"{o}/flows/{trail.flow.name}/"],
         "trail-detail": [f"{o}/flows/{trail.flow.name}/trails/{trail.name}/"],
         "artifact-detail": [f"{o}/artifacts/{artifact.fingerprint}/"],
@@ -189,6 +195,7 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
          "repo-list", "repo-detail",
          "policy-list", "policy-new", "policy-environment", "policy-snapshot", "policy-detail", "action-list",
          "action-detail", "report-list", "journal", "account-settings"}
+PAGES |= {"control-list", "control-detail"}
 
 
 @pytest.fixture

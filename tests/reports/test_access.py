@@ -70,7 +70,7 @@ PARTS = {
         "snapshots": ("/api/v2/snapshots/acme/production", ["snapshots"], ["Snapshots"]),
         "events": ("/api/v2/environments/acme/production/events", ["events"], ["Artifacts started"]),
         "reporters": ("/api/v2/snapshots/acme/production", ["reporters"], ["Reporters"]),
-        "compliance": (COMPLIANCE_API, ["non-compliant"], ["Non-compliant periods"]),
+        "compliance": (COMPLIANCE_API, ["non-compliant", "policy-decisions"], ["Non-compliant periods"]),
         "provenance": (ARTIFACT_API, ["provenance"], ["Unauthorized artifacts started"]),
         "alerts": (DELIVERIES_API, ["alerts"], ["Alerts raised"]),
     },
