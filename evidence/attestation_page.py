@@ -4,7 +4,9 @@
   whether an override applies to it (who approved it, why), or which newer attestation superseded it;
 - its reporter (``involvement.reporters``) and its evidence files;
 - per type: JUnit failing / erroring / skipped tests, SARIF findings grouped by severity, the SBOM's
-  components (server-side search, paged), pull requests, custom and generic data.
+  components (server-side search, paged), pull requests, Jira issues (linked), the SonarQube quality gate
+  (status, conditions, link to the Sonar project), custom and generic data. Jira and Sonar results are
+  shown from ``results`` as their parsers (``evidence/parsers/jira.py``, ``sonar.py``) shaped them.
 """
 
 import json

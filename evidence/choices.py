@@ -12,6 +12,8 @@ class AttestationType(models.TextChoices):
     SARIF = "sarif", "SARIF scan"
     SNYK = "snyk", "Snyk scan (SARIF)"
     PULL_REQUEST = "pull_request", "Pull request"
+    JIRA = "jira", "Jira issues"
+    SONAR = "sonar", "SonarQube quality gate"
     OVERRIDE = "override", "Override"
     CUSTOM = "custom", "Custom"
     DECISION = "decision", "Decision on a control"

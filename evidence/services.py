@@ -602,7 +602,8 @@ def _refuse_unsuperseding(org, trail, name, fingerprint, artifact, candidate: At
 SYSTEM_KIND = "system"  # POST .../trail/{trail}/system with type_name (kosli attest decision)
 SYSTEM_TYPES = (AttestationType.DECISION,)
 
-SUMMARY_KEYS = ("junit_results", "snyk_results", "sarif_results", "pull_requests", "git_provider", "is_compliant",
+SUMMARY_KEYS = ("junit_results", "snyk_results", "sarif_results", "pull_requests", "git_provider", "jira_results",
+                "sonar_results", "is_compliant",
                 "new_compliance_status", "original_attestation_type", "type_name")
 
 
@@ -670,7 +671,9 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
         else:
             judgement = judge(kind, list(members), data, flow)
     except ParseError as exc:
-        raise ServiceError(exc.message, "attachment_file" if members else "data_json") from None
+        # types judged from data_json (jira, sonar, pull requests) name it even when files came along
+        from_files = members and kind not in (AttestationType.JIRA, AttestationType.SONAR, AttestationType.PULL_REQUEST)
+        raise ServiceError(exc.message, "attachment_file" if from_files else "data_json") from None
     if kind != AttestationType.OVERRIDE:
         _refuse_unsuperseding(org, trail, name, fingerprint, artifact, Attestation(
             type=kind, custom_type=custom, is_compliant=judgement.is_compliant, verification=judgement.verification))

@@ -224,7 +224,7 @@ class _Story:
         self.flows[app] = flow
 
     def build(self, app: str, version: str, message: str, failing_test: str | None = None) -> tuple[str, str]:
-        """A CI run of ``app`` at a new commit: trail, artifact, pull request, JUnit, SBOM.
+        """A CI run of ``app`` at a new commit: trail, artifact, pull request, Jira issue, Sonar gate, JUnit, SBOM.
         Returns (artifact name, fingerprint)."""
         ctx, flow = self.ci, self.flows[app]
         self.commit_counter += 1
@@ -251,6 +251,27 @@ class _Story:
             "git_provider": "github",
             "pull_requests": [{"url": f"{repo}/pull/{pr_number}", "merge_commit": commit, "state": "MERGED",
                                "author": author, "approvers": [{"username": approver, "state": "APPROVED"}]}],
+        })
+        ticket = f"SHOP-{100 + self.commit_counter}"  # kosli attest jira / attest sonar: about the trail
+        create_attestation(ctx, self.org, flow, commit, "jira", {
+            "git_commit_info": commit_info, "attestation_name": "jira-ticket",
+            "jira_results": [{"issue_id": ticket, "issue_url": f"https://acme.atlassian.net/browse/{ticket}",
+                              "issue_exists": True, "issue_fields": {"summary": message,
+                                                                     "status": {"name": "Done"},
+                                                                     "issuetype": {"name": "Story"}}}],
+        })
+        create_attestation(ctx, self.org, flow, commit, "sonar", {
+            "git_commit_info": commit_info, "attestation_name": "sonar",
+            "sonar_results": {"serverUrl": "https://sonarcloud.io", "taskId": f"AZdemo{self.build_number:06d}",
+                              "status": "SUCCESS", "analysedAt": self.start.strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                              "revision": commit, "branch": {"name": "main", "type": "LONG"},
+                              "project": {"key": f"acme_{app}", "name": app,
+                                          "url": f"https://sonarcloud.io/dashboard?id=acme_{app}"},
+                              "qualityGate": {"status": "OK", "conditions": [
+                                  {"metric": "new_coverage", "errorThreshold": "80", "operator": "LT",
+                                   "value": "87.5", "status": "OK"},
+                                  {"metric": "new_violations", "errorThreshold": "0", "operator": "GT",
+                                   "value": "0", "status": "OK"}]}},
         })
         create_attestation(ctx, self.org, flow, commit, "system", {  # kosli attest decision
             "attestation_name": "peer-review", "type_name": "decision", "control": CONTROL,

@@ -68,17 +68,74 @@ def artifact_fields(request, org, artifact, records, attestations, compliance: d
     return fields
 
 
+def attestation_id(pk: int) -> str:
+    """kosli's ``attestation_id`` of a csm attestation: its id as a string (the CLI asserts ``.(string)``
+    and sends it back to ``GET /api/v2/attestations/{org}?attestation_id=``)."""
+    return str(pk)
+
+
+def attestation_url(request, org, attestation) -> str:
+    return request.build_absolute_uri(reverse("attestation-detail", args=[
+        org.slug, attestation.flow.name, attestation.trail.name, attestation.pk]))
+
+
+def _number(value) -> int:
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal() and len(value) <= 20:
+        return int(value)
+    return 0
+
+
+def commit_fields(info) -> dict | None:
+    """``git_commit_info`` as ``cmd/kosli/getAttestation.go`` ``GitCommitInfo`` decodes it: ``sha1``,
+    ``author``, ``message``, ``branch``, ``url`` strings and ``timestamp`` a number (a string there fails the
+    whole decode). None when the attestation names no commit."""
+    if not isinstance(info, dict) or not info.get("sha1"):
+        return None
+    out = {key: info.get(key) if isinstance(info.get(key), str) else "" for key in ("sha1", "author", "message",
+                                                                                   "branch")}
+    out["url"] = info.get("url") if isinstance(info.get("url"), str) else ""
+    out["timestamp"] = _number(info.get("timestamp"))
+    return out
+
+
+def attestation_fields(request, org, attestation) -> dict:
+    """The fields ``kosli get attestation`` decodes into its ``Attestation`` struct
+    (``cmd/kosli/getAttestation.go``): ``attestation_name``, ``attestation_type``, ``is_compliant`` (bool),
+    ``artifact_fingerprint`` (string; null when none, as in csm's answer: Go decodes null into ""),
+    ``created_at`` (epoch seconds, a
+    float64 there), ``git_commit_info`` (left out when none), ``html_url``; plus ``attestation_id``.
+    csm's ISO time is ``created_at_iso``."""
+    fields = {
+        "attestation_id": attestation_id(attestation.pk), "attestation_name": attestation.name,
+        "attestation_type": attestation.type_label, "is_compliant": bool(attestation.is_compliant),
+        "created_at": epoch(attestation.created_at), "created_at_iso": attestation.created_at,
+        "html_url": attestation_url(request, org, attestation),
+        "flow_name": attestation.flow.name, "trail_name": attestation.trail.name,
+    }
+    fingerprint = attestation.artifact.fingerprint if attestation.artifact_id else attestation.artifact_fingerprint
+    fields["artifact_fingerprint"] = fingerprint or None
+    commit = commit_fields(attestation.git_commit_info)
+    if commit is not None:
+        fields["git_commit_info"] = commit
+    return fields
+
+
 def _attestation_status(request, org, trail, attestation, name: str, kind: str, required: bool) -> dict:
-    """One entry of kosli's ``attestations_statuses``. ``attestation_id`` is null: the CLI fetches every
-    string id from ``GET /api/v2/attestations/{org}?attestation_id=`` to enrich a Rego input, a path csm
-    does not serve; csm's id is in ``csm_id``."""
+    """One entry of kosli's ``attestations_statuses``. ``attestation_id`` is csm's id as a string: ``kosli
+    evaluate`` fetches each from ``GET /api/v2/attestations/{org}?attestation_id=`` to enrich its Rego input
+    (``cmd/kosli/evaluateHelpers.go``); ``csm_id`` is the same id as a number."""
     if attestation is None:
         return {"attestation_name": name, "attestation_type": kind, "attestation_id": None, "csm_id": None,
                 "status": MISSING, "is_compliant": None, "compliant": None, "unexpected": False,
                 "html_url": None, "created_at": None}
     compliant = attestation["effective_compliant"]
     url = reverse("attestation-detail", args=[org.slug, trail.flow.name, trail.name, attestation["id"]])
-    return {"attestation_name": name, "attestation_type": attestation["type"], "attestation_id": None,
+    return {"attestation_name": name, "attestation_type": attestation["type"],
+            "attestation_id": attestation_id(attestation["id"]),
             "csm_id": attestation["id"], "status": "COMPLETE", "is_compliant": compliant, "compliant": compliant,
             "unexpected": not required, "html_url": request.build_absolute_uri(url),
             "created_at": rfc3339(attestation["created_at"])}
@@ -104,8 +161,8 @@ def trail_events(org, trail) -> list[dict]:
     """kosli's trail ``events``, oldest first, with the fields ``cmd/kosli/getTrail.go`` eventFields reads
     for each ``type``: ``timestamp`` (epoch seconds, asserted float64), ``is_compliant``,
     ``git_commit_info``, ``attestation_type``, ``template_reference_name``, ``target_artifact``,
-    ``artifact_name``, ``environment_name``, ``snapshot_index``. ``attestation_id`` is null, as in
-    ``attestations_statuses``."""
+    ``artifact_name``, ``environment_name``, ``snapshot_index``. ``attestation_id`` is a string, as in
+    ``attestations_statuses`` (``getTrail.go`` links it to the trail page as ``?attestation_id=``)."""
     events = [{"type": "trail_reported", "timestamp": epoch(trail.created_at),
                "git_commit_info": _commit(trail.git_commit_info)}]
     artifacts = list(trail.artifacts.all())
@@ -126,7 +183,8 @@ def trail_events(org, trail) -> list[dict]:
                                "snapshot_index": run["to_index"]})
     for attestation in trail.attestations.select_related("custom_type"):
         event = {"timestamp": epoch(attestation.created_at), "attestation_type": attestation.type_label,
-                 "template_reference_name": attestation.name, "attestation_id": None, "csm_id": attestation.pk,
+                 "template_reference_name": attestation.name,
+                 "attestation_id": attestation_id(attestation.pk), "csm_id": attestation.pk,
                  "is_compliant": attestation.is_compliant, "git_commit_info": _commit(attestation.git_commit_info)}
         bound = by_id.get(attestation.artifact_id)
         if bound is not None or attestation.target_artifact or attestation.artifact_fingerprint:

@@ -30,7 +30,8 @@ def evidence_dict(evidence, name: str | None = None) -> dict:
 
 def attestation_dict(attestation) -> dict:
     return {
-        "id": attestation.pk, "name": attestation.name, "type": attestation.type_label,
+        "id": attestation.pk, "attestation_id": str(attestation.pk), "name": attestation.name,
+        "type": attestation.type_label,
         "flow": attestation.flow.name, "trail": attestation.trail.name,
         "artifact_fingerprint": attestation.artifact.fingerprint if attestation.artifact_id
         else attestation.artifact_fingerprint or None,

@@ -3,7 +3,7 @@ the kosli CLI calls; the rest are csm's own."""
 
 from django.urls import path
 
-from evidence.api import lifecycle, repos, tags, views
+from evidence.api import attestations, lifecycle, repos, tags, views
 
 FP = "<str:fingerprint>"
 
@@ -21,13 +21,13 @@ urlpatterns = [
          name="api-artifact-package"),
     path(f"artifacts/<str:org>/<str:flow>/{FP}/latest_commit", views.ArtifactLatestCommitView.as_view(),
          name="api-artifact-latest-commit"),
-    # One view, two paths: GET lists a trail's attestations, POST with the type attests (kosli's paths).
+    # GET lists a trail's attestations; on the longer path POST with the type attests (kosli attest <type>)
+    # and GET with a name reads it (kosli get attestation --trail): kosli's paths.
     path("attestations/<str:org>/<str:flow>/trail/<str:trail>",
          views.AttestationsView.as_view(http_method_names=["get", "head", "options"]),
          name="api-attestations"),
     path("attestations/<str:org>/<str:flow>/trail/<str:trail>/<str:kind>",
-         views.AttestationsView.as_view(http_method_names=["post", "options"]),
-         name="api-attest"),
+         attestations.TrailAttestationView.as_view(), name="api-attest"),
     path("attestations/<str:org>/id/<int:pk>", views.AttestationDetailView.as_view(), name="api-attestation"),
     path("attestations/<str:org>/id/<int:pk>/audit-package", views.AttestationPackageView.as_view(),
          name="api-attestation-package"),
@@ -38,6 +38,10 @@ urlpatterns = [
     path("repos/<str:org>/<path:name>", repos.RepositoryView.as_view(), name="api-repo"),
     path("tags/<str:org>/<str:kind>/<str:identifier>", tags.TagsView.as_view(), name="api-tags"),
     path("orgs/<str:org>/attestation-types", views.CustomTypesView.as_view(), name="api-attestation-types"),
+    # kosli get attestation: by id (also kosli evaluate's enrichment), and by name on an artifact
+    path("attestations/<str:org>", attestations.AttestationByIdView.as_view(), name="api-attestation-by-id"),
+    path(f"attestations/<str:org>/<str:flow>/artifact/{FP}/<str:name>",
+         attestations.ArtifactAttestationView.as_view(), name="api-artifact-attestation"),
 ]
 
 from evidence.api import attestation_types  # noqa: E402  (kosli's custom attestation types)

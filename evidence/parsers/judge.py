@@ -8,7 +8,7 @@ in ``services.py`` (they need the org's type definitions and the attestation bei
 from dataclasses import dataclass, field
 
 from evidence.choices import SEVERITY_RANK, AttestationType, Severity, Verification
-from evidence.parsers import ParseError, junit, pull_request, sarif, sbom
+from evidence.parsers import ParseError, jira, junit, pull_request, sarif, sbom, sonar
 
 
 @dataclass
@@ -170,6 +170,19 @@ def _pull_request(data) -> Judgement:
     return Judgement(compliant, Verification.NOT_APPLICABLE, problems, parsed)
 
 
+def _jira(data) -> Judgement:
+    """What the CLI asked Jira: nothing csm can re-check without the reporter's Jira credentials."""
+    results = jira.parse(data)
+    problems = jira.problems(results)
+    return Judgement(not problems, Verification.NOT_APPLICABLE, problems, results)
+
+
+def _sonar(data) -> Judgement:
+    """The quality gate SonarQube evaluated for the scan, as the CLI fetched it."""
+    results = sonar.parse(data)
+    return Judgement(sonar.passed(results), Verification.NOT_APPLICABLE, sonar.problems(results), results)
+
+
 def judge(kind: str, members, data: dict, flow) -> Judgement:
     if kind == AttestationType.GENERIC:
         return _generic(data)
@@ -181,4 +194,8 @@ def judge(kind: str, members, data: dict, flow) -> Judgement:
         return _sarif(members, data, flow.sarif_threshold)
     if kind == AttestationType.PULL_REQUEST:
         return _pull_request(data)
+    if kind == AttestationType.JIRA:
+        return _jira(data)
+    if kind == AttestationType.SONAR:
+        return _sonar(data)
     raise ValueError(f"judge() does not handle {kind}")

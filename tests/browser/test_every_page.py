@@ -117,7 +117,8 @@ def page_urls(org, owner) -> dict[str, list[str]]:
     repository = Repository.objects.for_org(org).order_by("pk").first()
     policy = Policy.objects.for_org(org).order_by("pk").first()
     custom_type = CustomAttestationType.objects.for_org(org).order_by("pk").first()
-    # One attestation page of each type the demo reports (JUnit with a failing test, SBOM, pull request).
+    # One attestation page of each type the demo reports (JUnit with a failing test, SBOM, pull request, Jira,
+    # Sonar).
     attestations = {}
     for att in Attestation.objects.for_org(org).select_related("flow", "trail").order_by("pk"):
         failing = att.type == "junit" and not att.is_compliant

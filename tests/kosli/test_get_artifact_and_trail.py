@@ -183,8 +183,8 @@ def test_evaluate_trail_input_has_kosli_rego_fields(reporter, kosli):
     the trail, turns each ``attestations_statuses`` list into a map keyed by ``attestation_name`` and gives
     it to the policy as ``input.trail``. kosli's own policies (internal/evaluate/opa_contract_test.go,
     testdata/policies/realistic-compliance.rego) read ``.compliant``, ``.html_url`` and ``.created_at``
-    (RFC 3339, ``time.parse_rfc3339_ns``). ``attestation_id`` is not a string, so the CLI does not try to
-    rehydrate from ``GET /api/v2/attestations/{org}?attestation_id=``, which csm does not serve."""
+    (RFC 3339, ``time.parse_rfc3339_ns``). ``attestation_id`` is a string, which the CLI sends back to
+    ``GET /api/v2/attestations/{org}?attestation_id=`` to enrich the input (tests/kosli/test_attestations.py)."""
     make_flow(reporter, template=TEMPLATE)
     begin_trail(reporter, commit=COMMIT)
     assert attest(reporter, "acme", "backend", "build-1", "generic",
@@ -198,7 +198,7 @@ def test_evaluate_trail_input_has_kosli_rego_fields(reporter, kosli):
     statuses = {a["attestation_name"]: a for a in trail["compliance_status"]["attestations_statuses"]}
     assert statuses["pull-request"]["compliant"] is True and statuses["jira-ticket"]["compliant"] is False
     for entry in statuses.values():
-        assert not isinstance(entry["attestation_id"], str)
+        assert isinstance(entry["attestation_id"], str) and entry["attestation_id"] == str(entry["csm_id"])
         assert entry["html_url"].startswith("http://testserver/o/acme/flows/backend/trails/build-1/attestations/")
         assert entry["created_at"].endswith("Z")
         assert datetime.fromisoformat(entry["created_at"]).tzinfo is not None

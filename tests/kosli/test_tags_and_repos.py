@@ -309,7 +309,7 @@ def test_list_repos_pages_and_filters(org, member, flow, token_for):
 
 
 def test_backfill_migration_finds_repositories_in_stored_provenance(org):
-    """evidence/migrations/0006: repositories from artifacts and attestations stored before repositories
+    """evidence/migrations/0008: repositories from artifacts and attestations stored before repositories
     existed (rows written directly, as the old code did: no sighting)."""
     flow = Flow.objects.create(org=org, name="legacy")
     trail = Trail.objects.create(org=org, flow=flow, name="old-build")
