@@ -9,6 +9,8 @@ urlpatterns = [
     path("o/<slug:org>/flows/<str:flow>/trails/<str:trail>/", views.trail_detail, name="trail-detail"),
     path("o/<slug:org>/flows/<str:flow>/trails/<str:trail>/attestations/<int:attestation_id>/",
          views.attestation_detail, name="attestation-detail"),
+    # The kosli CLI's own links (``get trail`` markdown: ``{host}/{org}/flows/{flow}/trails/{trail}[?attestation_id=]``)
+    path("<slug:org>/flows/<str:flow>/trails/<str:trail>", views.kosli_trail_link, name="kosli-trail-link"),
     path("o/<slug:org>/artifacts/<str:fingerprint>/", views.artifact_detail, name="artifact-detail"),
     path("o/<slug:org>/repos/", views.repo_list, name="repo-list"),
     path("o/<slug:org>/repos/<int:repo_id>/", views.repo_detail, name="repo-detail"),

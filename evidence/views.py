@@ -117,6 +117,19 @@ def artifact_detail(request, fingerprint):
 
 
 @org_view("evidence.view")
+def kosli_trail_link(request, flow, trail):
+    """Where a kosli-style web link lands (``kosli get trail --output markdown`` links each attestation as
+    ``{host}/{org}/flows/{flow}/trails/{trail}?attestation_id={id}``, cmd/kosli/getTrail.go): a redirect to
+    csm's trail page, or to the attestation's page when the id is one of csm's. Access is checked here as on
+    the pages (an outsider gets the same 404 as for any of the org's pages)."""
+    org = request.org.slug
+    attestation_id = request.GET.get("attestation_id", "")
+    if attestation_id.isascii() and attestation_id.isdigit() and len(attestation_id) <= 18:
+        return redirect("attestation-detail", org, flow, trail, int(attestation_id))
+    return redirect("trail-detail", org, flow, trail)
+
+
+@org_view("evidence.view")
 def attestation_detail(request, flow, trail, attestation_id):
     attestation = get_object_or_404(_attestations(request.org, flow__name=flow, trail__name=trail),
                                     pk=attestation_id)

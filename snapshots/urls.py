@@ -15,5 +15,7 @@ urlpatterns = [
     path("o/<slug:org>/environments/<str:env>/snapshots/<int:index>/", views.snapshot_detail,
          name="snapshot-detail"),
     path("o/<slug:org>/diff/", views.diff, name="snapshot-diff"),
+    # The kosli CLI's own links (``get trail`` markdown: ``{host}/{org}/environments/{env}/{snapshot index}``)
+    path("<slug:org>/environments/<str:env>/<int:index>", views.kosli_snapshot_link, name="kosli-snapshot-link"),
     path("o/<slug:org>/search/", views.search, name="search"),
 ]

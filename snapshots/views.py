@@ -277,3 +277,9 @@ def search(request):
             context["error"] = error.message
     return render(request, "snapshots/search.html", context)
 
+
+@org_view("environments.view")
+def kosli_snapshot_link(request, env, index):
+    """A kosli-style web link to a snapshot (``kosli get trail --output markdown``, cmd/kosli/getTrail.go:
+    ``{host}/{org}/environments/{env}/{index}``) lands on csm's snapshot page (access checked as there)."""
+    return redirect("snapshot-detail", request.org.slug, env, index)

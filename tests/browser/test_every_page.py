@@ -42,6 +42,8 @@ NOT_PAGES = {
     "favicon": "redirect to the SVG icon (tests/test_web_look.py)",
     "logout": "POST only: the Sign out button, checked on every page",
     "flow-manage": "POST only: the flow page's Archive / Unarchive / Rename buttons",
+    "kosli-trail-link": "redirect of the kosli CLI's trail links to trail-detail (tests/kosli/test_web_links.py)",
+    "kosli-snapshot-link": "redirect of the kosli CLI's snapshot links (tests/kosli/test_web_links.py)",
     "environment-rename": "POST only: the environment page's Rename form",
     "environment-members": "POST only: a logical environment page's Join / Remove member buttons",
     "org-update": "POST only: the settings form",
