@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
+from csm.api.filters import filter_by_tags
 from csm.errors import ServiceError
 from evidence.choices import Verification
 from evidence.models import Attestation, Control
@@ -123,14 +124,7 @@ def list_controls(org, *, search: str = "", tags=(), archived: bool = False, sor
     controls = Control.objects.for_org(org).filter(archived=archived)
     if search:
         controls = controls.filter(Q(name__icontains=search) | Q(identifier__icontains=search))
-    wanted = Q()
-    for tag in tags:  # a control matching any of them, as csm reads kosli list environments --tag
-        key, has_value, value = tag.partition(":")
-        if not key:
-            raise ServiceError(f"tag {tag[:60]!r} must be 'key' or 'key:value'", "tag")
-        wanted |= Q(tags__contains={key: value}) if has_value else Q(tags__has_key=key)
-    if tags:
-        controls = controls.filter(wanted)
+    controls = filter_by_tags(controls, tags)  # any of them, as kosli list environments --tag
     order = ["name", "identifier"] if sort_direction == "asc" else ["-name", "-identifier"]
     return controls.order_by(*order)
 

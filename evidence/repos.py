@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from audit.choices import AuditAction
 from audit.services import record_event
+from csm.api.filters import filter_by_tags
 from csm.errors import ServiceError
 from csm.lib.bounded import InputError
 from evidence.models import Artifact, Flow, Repository, RepositorySighting, Trail
@@ -168,7 +168,6 @@ def record_sighting(ctx, org, ref: RepoRef | None, *, flow, trail=None, artifact
 # --- reads -------------------------------------------------------------------------------------------
 
 MAX_PER_PAGE = 50  # kosli's own limit (listRepos.go: "maximum 50")
-MAX_TAG_FILTERS = 20
 
 
 def epoch(moment) -> float | None:
@@ -228,15 +227,7 @@ def filter_repos(queryset, params):
         queryset = queryset.filter(provider=params["provider"].lower())
     if params.get("repo_id"):
         queryset = queryset.filter(external_id=params["repo_id"])
-    tags = [value for value in params.getlist("tag") if value]
-    if len(tags) > MAX_TAG_FILTERS or any(len(tag) > 400 for tag in tags):
-        raise InputError(f"at most {MAX_TAG_FILTERS} tag values of at most 400 characters", "tag")
-    if tags:
-        wanted = Q()
-        for tag in tags:
-            key, colon, value = tag.partition(":")
-            wanted |= Q(tags__contains={key: value}) if colon else Q(tags__has_key=key)
-        queryset = queryset.filter(wanted)
+    queryset = filter_by_tags(queryset, params.getlist("tag"))
     direction = (params.get("sort_direction") or "asc").lower()
     if direction not in ("asc", "desc"):
         raise InputError("sort_direction must be asc or desc", "sort_direction")

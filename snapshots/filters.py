@@ -6,7 +6,7 @@ environment page's event filter (web)."""
 from django.db.models import F, Q
 from django_filters import rest_framework as filters
 
-from csm.api.filters import BoundedDateTimeFilter, BoundedIntegerFilter, FilterSet
+from csm.api.filters import BoundedDateTimeFilter, BoundedIntegerFilter, FilterSet, filter_by_tags
 from csm.lib.bounded import InputError
 from csm.lib.fingerprints import is_fingerprint_prefix
 from snapshots.choices import EnvironmentType, EventKind
@@ -63,15 +63,7 @@ def kosli_environment_filter(queryset, params):
         raise InputError(f"unknown type {unknown[0][:40]!r}; use one of {', '.join(EnvironmentType.values)}", "type")
     if types:
         queryset = queryset.filter(type__in=types)
-    tags = [value for value in params.getlist("tag") if value]
-    if len(tags) > MAX_LIST_VALUES or any(len(tag) > 400 for tag in tags):
-        raise InputError(f"at most {MAX_LIST_VALUES} tag values of at most 400 characters", "tag")
-    if tags:
-        wanted = Q()
-        for tag in tags:
-            key, colon, value = tag.partition(":")
-            wanted |= Q(tags__contains={key: value}) if colon else Q(tags__has_key=key)
-        queryset = queryset.filter(wanted)
+    queryset = filter_by_tags(queryset, params.getlist("tag"), MAX_LIST_VALUES)
     sort = params.get("sort") or "name"
     if sort not in ENVIRONMENT_SORTS:
         raise InputError(f"sort must be one of {', '.join(ENVIRONMENT_SORTS)}", "sort")

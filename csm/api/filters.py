@@ -13,6 +13,7 @@ A parameter that is a Python keyword (``from``) is declared with ``vars()["from"
 """
 
 from django import forms
+from django.db.models import Q
 from django_filters import rest_framework as filters
 
 from csm.api.errors import invalid
@@ -92,3 +93,24 @@ class FilterBackend(filters.DjangoFilterBackend):
         if not filterset.is_valid():
             raise filterset_error(filterset)
         return filterset.qs
+
+
+MAX_TAG_FILTERS = 20  # repeated tag values in one list request
+
+
+def filter_by_tags(queryset, values, limit: int = MAX_TAG_FILTERS):
+    """kosli's repeatable ``--tag`` filter (``list environments``, ``list repos``, ``list controls``):
+    ``key`` (the tag is set) or ``key:value``; an object carrying any of them matches. At most ``limit``
+    values of at most 400 characters, else a 400 naming ``tag``."""
+    tags = [value for value in values if value]
+    if len(tags) > limit or any(len(tag) > 400 for tag in tags):
+        raise InputError(f"at most {limit} tag values of at most 400 characters", "tag")
+    if not tags:
+        return queryset
+    wanted = Q()
+    for tag in tags:
+        key, colon, value = tag.partition(":")
+        if not key:
+            raise InputError(f"tag {tag[:60]!r} must be 'key' or 'key:value'", "tag")
+        wanted |= Q(tags__contains={key: value}) if colon else Q(tags__has_key=key)
+    return queryset.filter(wanted)
