@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "audit",
     "snapshots",
     "evidence",
+    "vulns",
     "policies",
     "alerts",
     "reports",

@@ -17,6 +17,7 @@ class AttestationType(models.TextChoices):
     OVERRIDE = "override", "Override"
     CUSTOM = "custom", "Custom"
     DECISION = "decision", "Decision on a control"
+    VEX = "vex", "VEX (OpenVEX / CycloneDX VEX)"
 
 
 # kosli CLI URL segments that are the same type under another name (its PR commands per provider).

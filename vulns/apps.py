@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+
+
+class VulnsConfig(AppConfig):
+    """Runtime vulnerability exposure: OSV advisories (global), their matches against the org's SBOM
+    components, VEX suppressions, and exposure windows read from the snapshot journal."""
+
+    name = "vulns"
+    label = "vulns"
+
+    def ready(self):
+        from django.apps import apps
+        from django.db.models.signals import post_save
+
+        from . import hooks as vuln_hooks
+
+        # An SBOM or VEX attestation is indexed and matched once its transaction has committed (its SBOM
+        # components are written after the attestation row, in the same transaction).
+        post_save.connect(vuln_hooks.on_attestation_saved, sender=apps.get_model("evidence", "Attestation"),
+                          dispatch_uid="vulns-on-attestation")

@@ -1,0 +1,51 @@
+"""How the vulnerability app plugs into the evidence vault, and its own extension point.
+
+- ``on_attestation_saved``: post_save of ``evidence.Attestation``. An ``sbom`` attestation is indexed
+  (``matching.index_sbom``) and matched, a ``vex`` attestation's statements are stored
+  (``vex.index_vex``), both once the attestation's transaction has committed.
+- ``matches_added(fn)``: ``fn(org_id: int, match_ids: list[int], cause: str)`` runs after new
+  ``VulnerabilityMatch`` rows have committed; ``cause`` is ``"sbom"`` (a new SBOM matched known
+  advisories) or ``"advisory"`` (a new or changed advisory matched known components). The alerts app
+  registers here (``ON_NEW_VULNERABILITY_AFFECTS_RUNNING``).
+"""
+
+import logging
+from collections.abc import Callable
+
+from django.db import transaction
+
+from evidence.choices import AttestationType
+
+log = logging.getLogger(__name__)
+
+_matches_added: list[Callable[[int, list[int], str], None]] = []
+
+
+def matches_added(fn):
+    if fn not in _matches_added:
+        _matches_added.append(fn)
+    return fn
+
+
+def run_matches_added(org_id: int, match_ids: list[int], cause: str) -> None:
+    """Call every ``matches_added`` function once the current transaction commits (at once outside one)."""
+    if not match_ids:
+        return
+
+    def run():
+        for fn in list(_matches_added):
+            try:
+                fn(org_id, list(match_ids), cause)
+            except Exception:  # one listener failing must not stop the others, nor undo the matches
+                log.exception("matches_added listener %s failed", getattr(fn, "__name__", fn))
+
+    transaction.on_commit(run)
+
+
+def on_attestation_saved(sender, instance, created, **kwargs):
+    if not created or instance.type not in (AttestationType.SBOM, AttestationType.VEX):
+        return
+    from .tasks import index_attestation
+
+    attestation_id = instance.pk
+    transaction.on_commit(lambda: index_attestation.delay(attestation_id))

@@ -1,0 +1,3 @@
+"""Vulnerability web pages."""
+
+urlpatterns: list = []
