@@ -7,6 +7,9 @@
   ``VulnerabilityMatch`` rows have committed; ``cause`` is ``"sbom"`` (a new SBOM matched known
   advisories) or ``"advisory"`` (a new or changed advisory matched known components). The alerts app
   registers here (``ON_NEW_VULNERABILITY_AFFECTS_RUNNING``).
+- ``advisories_changed(fn)``: ``fn(advisory_ids: list[int])`` runs after an import or sync has committed
+  created, updated or withdrawn advisories (``osv.py`` calls ``run_advisories_changed``); matching
+  registers here to re-match only the components those advisories name.
 """
 
 import logging
@@ -19,6 +22,23 @@ from evidence.choices import AttestationType
 log = logging.getLogger(__name__)
 
 _matches_added: list[Callable[[int, list[int], str], None]] = []
+
+
+_advisories_changed: list[Callable[[list[int]], None]] = []
+
+
+def advisories_changed(fn):
+    if fn not in _advisories_changed:
+        _advisories_changed.append(fn)
+    return fn
+
+
+def run_advisories_changed(advisory_ids: list[int]) -> None:
+    """Call every ``advisories_changed`` function (after the import's transaction has committed)."""
+    if not advisory_ids:
+        return
+    for fn in list(_advisories_changed):
+        fn(list(advisory_ids))
 
 
 def matches_added(fn):
