@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 200
 MAX_ID_LENGTH = 200  # AdvisoryAlias.alias / Advisory.osv_id
 MAX_KEPT_REJECTIONS = 1000  # per import; the count is always exact
-MAX_GROUP_SIZE = 5000  # advisories; a larger alias component stops growing (and is logged)
+MAX_CLOSURE = 50_000  # advisories; regrouping follows aliases no further (and logs it)
 LOCK_KEY = "csm:vulns:sync-lock"
 LOCK_SECONDS = 15 * 60  # renewed after every batch; a crashed import frees it after this long
 URL_PRIVATE_SETTING = "CSM_VULN_SOURCES_ALLOW_PRIVATE"
@@ -166,6 +166,12 @@ def _timestamp(value, name: str, *, required: bool = False) -> datetime | None:
     except ValueError:
         raise InvalidRecord(f"{name}: {value[:60]!r} is not an RFC 3339 timestamp") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _published(value) -> datetime | None:
+    """``published``; the Go database's zero time (``0001-01-01T00:00:00Z``, filled in by osv.dev) is no date."""
+    published = _timestamp(value, "published")
+    return None if published is not None and published.year == 1 else published
 
 
 def _text(data: dict, name: str) -> str:
@@ -304,7 +310,7 @@ def parse_record(data) -> ParsedRecord:
     return ParsedRecord(
         data=data, osv_id=osv_id,
         modified=_timestamp(data.get("modified"), "modified", required=True),
-        published=_timestamp(data.get("published"), "published"),
+        published=_published(data.get("published")),
         withdrawn=_timestamp(data.get("withdrawn"), "withdrawn"),
         aliases=_ids(data, "aliases"), upstream=_ids(data, "upstream"),
         summary=_text(data, "summary"), details=_text(data, "details"),
@@ -443,42 +449,71 @@ def group_id_for(ids: set[str]) -> str:
     return min(ids, key=_natural)
 
 
-def _component(start: int) -> tuple[set[int], set[str]]:
-    """The advisories connected to ``start`` through linking ids, and those ids (as first spelled)."""
-    advisories, frontier = {start}, {start}
-    spelled: dict[str, str] = {}
+def _closure(advisory_ids: set[int]) -> set[int]:
+    """Every advisory connected to these through linking ids: a few queries per link depth, for a whole
+    batch at once. Stops growing past MAX_CLOSURE advisories (logged), so one pathological chain of
+    aliases cannot make an import crawl the whole database."""
+    advisories, frontier, seen_ids = set(advisory_ids), set(advisory_ids), set()
     while frontier:
-        new = {}
-        for alias in AdvisoryAlias.objects.filter(advisory_id__in=frontier, links_group=True).values_list(
-                "alias", flat=True):
-            if alias.upper() not in spelled:
-                new.setdefault(alias.upper(), alias)
-        if not new:
+        ids = {alias.upper() for alias in AdvisoryAlias.objects.filter(
+            advisory_id__in=frontier, links_group=True).values_list("alias", flat=True)} - seen_ids
+        if not ids:
             break
-        spelled.update(new)
-        linked = set(AdvisoryAlias.objects.annotate(upper=Upper("alias")).filter(
-            links_group=True, upper__in=list(new)).values_list("advisory_id", flat=True))
-        frontier = linked - advisories
+        seen_ids |= ids
+        frontier = set(AdvisoryAlias.objects.annotate(upper=Upper("alias")).filter(
+            links_group=True, upper__in=list(ids)).values_list("advisory_id", flat=True)) - advisories
         advisories |= frontier
-        if len(advisories) > MAX_GROUP_SIZE:
-            log.warning("alias group of advisory %s exceeds %d advisories; not followed further", start,
-                        MAX_GROUP_SIZE)
+        if len(advisories) > MAX_CLOSURE:
+            log.warning("alias groups reached from %d advisories exceed %d advisories; not followed further",
+                        len(advisory_ids), MAX_CLOSURE)
             break
-    return advisories, set(spelled.values())
+    return advisories
+
+
+def _components(advisory_ids: set[int]) -> list[tuple[set[int], set[str]]]:
+    """The alias groups among these advisories (union-find over their linking ids): (advisory pks, ids as
+    first spelled) per group."""
+    parent: dict = {}
+
+    def find(node):
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    spelled: dict[str, str] = {}
+    for advisory_id, alias in AdvisoryAlias.objects.filter(
+            advisory_id__in=advisory_ids, links_group=True).values_list("advisory_id", "alias"):
+        spelled.setdefault(alias.upper(), alias)
+        parent[find(("a", advisory_id))] = find(("i", alias.upper()))
+    groups: dict = {}
+    for advisory_id in advisory_ids:
+        groups.setdefault(find(("a", advisory_id)), (set(), set()))[0].add(advisory_id)
+    for upper, alias in spelled.items():
+        if find(("i", upper)) in groups:
+            groups[find(("i", upper))][1].add(alias)
+    return list(groups.values())
 
 
 def regroup(advisory_ids: set[int]) -> None:
     """Recompute ``group_id`` for the alias groups of these advisories (and of their matches, which carry
     it): call inside the transaction that changed their aliases."""
-    pending = set(advisory_ids)
-    while pending:
-        members, ids = _component(pending.pop())
-        pending -= members
+    if not advisory_ids:
+        return
+    members = _closure(set(advisory_ids))
+    current = dict(Advisory.objects.filter(pk__in=members).values_list("pk", "group_id"))
+    moves: dict[str, set[int]] = {}
+    for component, ids in _components(members):
         if not ids:
             continue
         group = group_id_for(ids)
-        Advisory.objects.filter(pk__in=members).exclude(group_id=group).update(group_id=group)
-        VulnerabilityMatch.objects.filter(advisory_id__in=members).exclude(group_id=group).update(group_id=group)
+        moving = {pk for pk in component if current.get(pk) != group}
+        if moving:
+            moves[group] = moving
+    for group, pks in moves.items():
+        Advisory.objects.filter(pk__in=pks).update(group_id=group)
+        VulnerabilityMatch.objects.filter(advisory_id__in=pks).exclude(group_id=group).update(group_id=group)
 
 
 def group_for(alias: str) -> list[Advisory]:
@@ -487,8 +522,8 @@ def group_for(alias: str) -> list[Advisory]:
     alias = (alias or "").strip()
     if not alias:
         return []
-    groups = Advisory.objects.filter(alias_rows__in=AdvisoryAlias.objects.annotate(upper=Upper("alias")).filter(
-        upper=alias.upper())).values("group_id")
+    groups = AdvisoryAlias.objects.annotate(upper=Upper("alias")).filter(upper=alias.upper()).values(
+        "advisory__group_id")
     return list(Advisory.objects.filter(group_id__in=groups).order_by("osv_id"))
 
 

@@ -71,7 +71,9 @@ def test_a_directory_of_real_records_is_imported_with_packages_severity_and_coun
     assert [{"introduced": "2.13.0"}, {"fixed": "2.15.0"}] in [r[0]["events"] for r in ranges]
     # No CVSS vector: the database's own word (GHSA LOW), and without either: unknown, never low.
     assert Advisory.objects.get(osv_id="GHSA-8xww-x3g3-6jcv").severity == VulnSeverity.LOW
-    assert Advisory.objects.get(osv_id="GO-2023-2102").severity == VulnSeverity.UNKNOWN
+    go = Advisory.objects.get(osv_id="GO-2023-2102")
+    assert go.severity == VulnSeverity.UNKNOWN
+    assert go.published is None and go.modified.year == 1  # the Go database's zero time is no publication date
     assert Advisory.objects.get(osv_id="DSA-3029-1").severity == VulnSeverity.UNKNOWN
     assert Advisory.objects.get(osv_id="RUSTSEC-2020-0071").severity == VulnSeverity.MEDIUM
     assert set(Advisory.objects.exclude(withdrawn=None).values_list("osv_id", flat=True)) == WITHDRAWN_IDS
