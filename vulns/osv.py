@@ -46,6 +46,7 @@ from cvss import CVSS2, CVSS3, CVSS4
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
+from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Upper
 from django.utils import timezone
 
@@ -364,65 +365,110 @@ def _affected_rows(advisory: Advisory, parsed: ParsedRecord) -> list[AffectedPac
     return rows
 
 
-def _write(parsed: ParsedRecord, sha: str, location: str, current: Advisory | None) -> tuple[Advisory, str]:
-    """Create or replace one advisory with its aliases and affected packages; returns it and its bucket
-    (created / updated / withdrawn)."""
-    now = timezone.now()
-    fields = {
+def _fields(parsed: ParsedRecord, sha: str, location: str, now) -> dict:
+    return {
         "aliases": sorted(set(parsed.aliases) | set(parsed.upstream)),
         "summary": parsed.summary, "details": parsed.details, "severity": parsed.severity,
         "cvss_score": parsed.cvss_score, "cvss_vector": parsed.cvss_vector, "published": parsed.published,
         "modified": parsed.modified, "withdrawn": parsed.withdrawn, "references": parsed.references,
         "source": location[:500], "content_sha256": sha, "record": parsed.data, "updated_at": now,
     }
-    if current is None:
-        advisory = Advisory.objects.create(osv_id=parsed.osv_id, group_id=parsed.osv_id, imported_at=now, **fields)
-        bucket = "withdrawn" if parsed.withdrawn else "created"
-    else:
-        Advisory.objects.filter(pk=current.pk).update(**fields)
-        advisory = Advisory.objects.get(pk=current.pk)
-        AdvisoryAlias.objects.filter(advisory=advisory).delete()
-        AffectedPackage.objects.filter(advisory=advisory).delete()
-        bucket = "withdrawn" if parsed.withdrawn and current.withdrawn is None else "updated"
-    AdvisoryAlias.objects.bulk_create(_alias_rows(advisory, parsed))
-    AffectedPackage.objects.bulk_create(_affected_rows(advisory, parsed))
-    return advisory, bucket
+
+
+def _bucket(parsed: ParsedRecord, current: Advisory | None) -> str:
+    if parsed.withdrawn and (current is None or current.withdrawn is None):
+        return "withdrawn"
+    return "created" if current is None else "updated"
+
+
+def _write(plan: list[tuple[str, ParsedRecord, str, Advisory | None]], location: str) -> list[tuple[int, str]]:
+    """Create or replace the planned advisories (file, record, SHA-256, stored advisory or None) with their
+    aliases and affected packages, in bulk; returns (advisory pk, bucket) in plan order."""
+    now = timezone.now()
+    new = {parsed.osv_id: Advisory(osv_id=parsed.osv_id, group_id=parsed.osv_id, imported_at=now,
+                                   **_fields(parsed, sha, location, now))
+           for _, parsed, sha, current in plan if current is None}
+    Advisory.objects.bulk_create(new.values())
+    replaced = [current.pk for _, _, _, current in plan if current is not None]
+    AdvisoryAlias.objects.filter(advisory_id__in=replaced).delete()
+    AffectedPackage.objects.filter(advisory_id__in=replaced).delete()
+    written, aliases, affected = [], [], []
+    for _, parsed, sha, current in plan:
+        if current is None:
+            advisory = new[parsed.osv_id]
+        else:
+            Advisory.objects.filter(pk=current.pk).update(**_fields(parsed, sha, location, now))
+            advisory = current
+        aliases += _alias_rows(advisory, parsed)
+        affected += _affected_rows(advisory, parsed)
+        written.append((advisory.pk, _bucket(parsed, current)))
+    AdvisoryAlias.objects.bulk_create(aliases)
+    AffectedPackage.objects.bulk_create(affected)
+    return written
 
 
 def _store_batch(items: list[tuple[str, ParsedRecord, str]], result: ImportResult) -> None:
-    """Write one batch (file, parsed record, content SHA-256) in one transaction, one savepoint per record;
-    regroup what it touched; once committed, tell the ``advisories_changed`` listeners."""
-    changed: list[int] = []
+    """Write one batch (file, parsed record, content SHA-256) in one transaction — in bulk, or, when the
+    database refuses something, one savepoint per record so only the bad one is rejected; regroup what it
+    touched; once committed, tell the ``advisories_changed`` listeners."""
+    written: list[tuple[int, str]] = []
     with transaction.atomic():
         existing = {advisory.osv_id: advisory for advisory in Advisory.objects.select_for_update().filter(
             osv_id__in={parsed.osv_id for _, parsed, _ in items}).only(
             "id", "osv_id", "group_id", "content_sha256", "modified", "withdrawn")}
-        old_groups: set[str] = set()
+        plan = []
         for file, parsed, sha in items:
             current = existing.get(parsed.osv_id)
             if current is not None and current.content_sha256 == sha:
                 result.unchanged += 1
-                continue
-            if current is not None and parsed.modified < current.modified:
+            elif current is not None and parsed.modified < current.modified:
                 result.older += 1
-                continue
-            try:
-                with transaction.atomic():
-                    advisory, bucket = _write(parsed, sha, result.location, current)
-            except DatabaseError as exc:  # e.g. a NUL character PostgreSQL refuses in text
-                result.reject(file, f"could not be stored: {str(exc).strip().splitlines()[0][:200]}")
-                continue
-            if current is not None:
-                old_groups.add(current.group_id)
-            existing[parsed.osv_id] = advisory
+            else:
+                plan.append((file, parsed, sha, current))
+        ids = [parsed.osv_id for _, parsed, _, _ in plan]
+        try:
+            if len(ids) != len(set(ids)):  # the same id twice in one batch: in order, one at a time
+                raise _OneByOne
+            with transaction.atomic():
+                written = _write(plan, result.location)
+        except (DatabaseError, _OneByOne):
+            written = _write_one_by_one(plan, existing, result)
+        for _, bucket in written:
             setattr(result, bucket, getattr(result, bucket) + 1)
-            changed.append(advisory.pk)
-        seeds = set(changed) | set(Advisory.objects.filter(group_id__in=old_groups).values_list("pk", flat=True))
-        regroup(seeds)
+        changed = [pk for pk, _ in written]
+        old_groups = {current.group_id for _, _, _, current in plan if current is not None}
+        regroup(set(changed) | set(Advisory.objects.filter(group_id__in=old_groups).values_list("pk", flat=True)))
     result.changed_ids.extend(changed)
     if changed:
         # At once when the batch committed; after the caller's commit when it runs inside a transaction.
         transaction.on_commit(lambda: _notify(changed))
+
+
+class _OneByOne(Exception):
+    pass
+
+
+def _write_one_by_one(plan, existing: dict, result: ImportResult) -> list[tuple[int, str]]:
+    """The careful path: each record in its own savepoint, decided against what the batch stored before it."""
+    written = []
+    for file, parsed, sha, _ in plan:
+        current = existing.get(parsed.osv_id)
+        if current is not None and current.content_sha256 == sha:
+            result.unchanged += 1
+            continue
+        if current is not None and parsed.modified < current.modified:
+            result.older += 1
+            continue
+        try:
+            with transaction.atomic():
+                (pk, bucket), = _write([(file, parsed, sha, current)], result.location)
+        except DatabaseError as exc:  # e.g. a NUL character PostgreSQL refuses in text
+            result.reject(file, f"could not be stored: {str(exc).strip().splitlines()[0][:200]}")
+            continue
+        existing[parsed.osv_id] = Advisory.objects.only(
+            "id", "osv_id", "group_id", "content_sha256", "modified", "withdrawn").get(pk=pk)
+        written.append((pk, bucket))
+    return written
 
 
 def _notify(advisory_ids: list[int]) -> None:
@@ -511,9 +557,13 @@ def regroup(advisory_ids: set[int]) -> None:
         moving = {pk for pk in component if current.get(pk) != group}
         if moving:
             moves[group] = moving
-    for group, pks in moves.items():
-        Advisory.objects.filter(pk__in=pks).update(group_id=group)
-        VulnerabilityMatch.objects.filter(advisory_id__in=pks).exclude(group_id=group).update(group_id=group)
+    if not moves:
+        return
+    Advisory.objects.bulk_update([Advisory(pk=pk, group_id=group) for group, pks in moves.items() for pk in pks],
+                                 ["group_id"], batch_size=1000)
+    moved = [pk for pks in moves.values() for pk in pks]
+    VulnerabilityMatch.objects.filter(advisory_id__in=moved).update(
+        group_id=Subquery(Advisory.objects.filter(pk=OuterRef("advisory_id")).values("group_id")[:1]))
 
 
 def group_for(alias: str) -> list[Advisory]:

@@ -343,3 +343,17 @@ def test_listeners_run_only_after_the_batch_committed(changed_calls, django_capt
 def test_severity_prefers_cvss_v4_then_v3_then_v2_and_is_unknown_without_one(severity, expected):
     parsed = osv.parse_record({"id": "X-1", "modified": "2024-01-01T00:00:00Z", "severity": severity})
     assert (parsed.severity, parsed.cvss_score) == expected
+
+
+@pytest.mark.parametrize("first, second, counts", [
+    (OSV_DIR / "nuget", UPDATES_DIR / "nuget", "1 created, 1 updated, 0 unchanged"),
+    (UPDATES_DIR / "nuget", OSV_DIR / "nuget", "1 created, 0 updated, 0 unchanged, 0 withdrawn, 0 rejected, 1 older"),
+])
+def test_two_versions_of_a_record_in_one_source_end_with_the_newer(tmp_path, first, second, counts):
+    for prefix, directory in (("1", first), ("2", second)):
+        shutil.copytree(directory, tmp_path / f"{prefix}-{directory.parent.name}")
+
+    out, _ = run_import(tmp_path)
+
+    assert counts in out
+    assert Advisory.objects.get(osv_id="GHSA-5crp-9r3c-p9vr").aliases == ["CVE-2024-21907"]
