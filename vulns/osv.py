@@ -13,8 +13,9 @@ How an import goes (docs/parts/h1.md):
 
 - Records are read one at a time (a zip member or a file is never read beyond
   ``CSM_VULN_MAX_RECORD_BYTES``), validated against OSV schema 1.x (``parse_record``) and written in
-  batches: one transaction per batch, one savepoint per record, so a record is stored whole or not at all
-  and a bad one is reported (file and reason) and skipped.
+  batches: one transaction per batch, in bulk, falling back to one savepoint per record when the database
+  refuses something, so a record is stored whole or not at all and a bad one is reported (file and
+  reason) and skipped.
 - Incremental: a record whose canonical JSON (sorted keys, compact, UTF-8) has the SHA-256 already stored
   is skipped without a write; one with an older ``modified`` than the stored one never overwrites it.
 - Alias groups: an advisory's own id and its ``aliases`` (and its ``upstream`` id when it names exactly
