@@ -357,3 +357,23 @@ def test_two_versions_of_a_record_in_one_source_end_with_the_newer(tmp_path, fir
 
     assert counts in out
     assert Advisory.objects.get(osv_id="GHSA-5crp-9r3c-p9vr").aliases == ["CVE-2024-21907"]
+
+
+def test_an_ecosystem_csm_does_not_match_is_kept_in_the_record_but_not_indexed(tmp_path):
+    record = json.loads((OSV_DIR / "npm" / "GHSA-35jh-r3h4-6jhm.json").read_text())
+    record["affected"].append({"package": {"ecosystem": "GitHub Actions", "name": "lodash/setup-action"},
+                               "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]})
+    (tmp_path / "GHSA-35jh-r3h4-6jhm.json").write_text(json.dumps(record))
+
+    run_import(tmp_path)
+
+    advisory = Advisory.objects.get()
+    assert sorted(advisory.affected.values_list("package_key", flat=True)) == ["npm/lodash", "npm/lodash-es"]
+    assert advisory.record["affected"][2]["package"]["ecosystem"] == "GitHub Actions"
+
+
+def test_a_package_severity_counts_when_the_record_states_none():
+    parsed = osv.parse_record({"id": "X-1", "modified": "2024-01-01T00:00:00Z", "affected": [
+        {"package": {"ecosystem": "PyPI", "name": "x"},
+         "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]}]})
+    assert (parsed.severity, parsed.cvss_score) == (VulnSeverity.CRITICAL, 9.8)
