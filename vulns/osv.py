@@ -52,6 +52,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from csm.lib import outbound
+from csm.lib.bounded import InputError, load_json
 
 from . import hooks
 from .choices import AliasKind, VulnSeverity
@@ -321,20 +322,13 @@ def parse_record(data) -> ParsedRecord:
     )
 
 
-def decode(raw: bytes) -> dict:
-    """The JSON document in ``raw`` (UTF-8); raises InvalidRecord."""
+def decode(raw: bytes):
+    """The JSON document in ``raw`` through the project's bounded parser (UTF-8, nesting depth limited by
+    ``CSM_JSON_MAX_DEPTH``, no NaN / Infinity / 1e400); raises InvalidRecord."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
-    except UnicodeDecodeError:
-        raise InvalidRecord("not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise InvalidRecord(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise InvalidRecord("JSON nested too deeply") from None
-
-
-def _no_constant(name: str):
-    raise InvalidRecord(f"not valid JSON: {name} is not a JSON number")
+        return load_json(raw, "the record", max_depth=settings.CSM_JSON_MAX_DEPTH)
+    except InputError as exc:
+        raise InvalidRecord(exc.message) from None
 
 
 # --- writing --------------------------------------------------------------------------------------------

@@ -237,6 +237,10 @@ BAD_RECORDS = {
                       "schema_version"),
     "nul.json": (json.dumps({"id": "X-5", "modified": "2024-01-01T00:00:00Z", "summary": "a\u0000b"}).encode(),
                  "could not be stored"),
+    "huge-number.json": (b'{"id": "X-7", "modified": "2024-01-01T00:00:00Z", "database_specific": {"n": 1e400}}',
+                         "out of range"),
+    "deep.json": (b'{"id": "X-8", "modified": "2024-01-01T00:00:00Z", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                  "nested more than"),
     "latin1.json": ("{\"id\": \"X-6\", \"summary\": \"caf\u00e9\"}".encode("latin-1"), "not UTF-8"),
 }
 
