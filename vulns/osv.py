@@ -675,7 +675,7 @@ def _import_url(source: VulnSource, result: ImportResult, keep_alive: Callable[[
         try:
             answer = outbound.download(source.location, file, max_bytes=settings.CSM_VULN_DOWNLOAD_MAX_BYTES,
                                        headers=headers, timeout=settings.CSM_VULN_DOWNLOAD_TIMEOUT_SECONDS,
-                                       private_setting=URL_PRIVATE_SETTING)
+                                       private_setting=URL_PRIVATE_SETTING, progress=lambda _: keep_alive())
         except outbound.OutboundRefused as exc:
             raise SourceError(f"refused: {exc}") from None
         except outbound.ResponseTooLarge as exc:

@@ -170,11 +170,12 @@ class Download:
 
 def download(url: str, dest, *, max_bytes: int, headers: dict | None = None,
              timeout: float = DEFAULT_TIMEOUT_SECONDS, private_setting: str = WEBHOOK_PRIVATE_SETTING,
-             chunk_size: int = 1024 * 1024) -> Download:
+             chunk_size: int = 1024 * 1024, progress=None) -> Download:
     """GET ``url`` into the binary file object ``dest`` (a 200's body; nothing for other statuses), after the
     same resolution check and address pinning as ``post``; never follows redirects. The body is streamed:
     at most ``max_bytes`` are read, beyond that (or a larger Content-Length) raises ResponseTooLarge.
     Conditional headers (If-None-Match, If-Modified-Since) pass through, so a 304 costs no body.
+    ``progress(bytes so far)``, when given, is called after every chunk (a long download keeps its lock).
 
     Raises OutboundRefused for a refused URL and OSError / http.client.HTTPException for network failures."""
     target = resolve(url, private_setting)
@@ -194,6 +195,8 @@ def download(url: str, dest, *, max_bytes: int, headers: dict | None = None,
                 if size > max_bytes:
                     raise ResponseTooLarge(f"the body exceeds the {max_bytes} bytes allowed")
                 dest.write(chunk)
+                if progress is not None:
+                    progress(size)
         return Download(status=response.status, headers=response_headers, size=size)
     finally:
         connection.close()
