@@ -8,6 +8,8 @@ Contract other modules rely on:
   ``updated``, ``unchanged``, ``withdrawn``, ``rejected`` (counts) and ``changed_ids`` (advisory pks).
 - ``group_for(alias: str) -> list[Advisory]`` — every advisory of the group the alias belongs to (any
   case of the id), [] when unknown.
+- ``import_documents(documents: Iterable[dict], *, location: str) -> ImportResult`` — the same import for
+  OSV documents already in memory (generated advisories of a benchmark), with the same rules and hooks.
 
 How an import goes (docs/parts/h1.md):
 
@@ -37,7 +39,7 @@ import re
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -621,15 +623,16 @@ def _zip_records(file, max_bytes: int) -> Iterator[tuple[str, bytes | None, str]
             yield info.filename, content, ""
 
 
-def _import_records(records: Iterator[tuple[str, bytes | None, str]], result: ImportResult,
+def _import_records(records: Iterator[tuple[str, bytes | dict | None, str]], result: ImportResult,
                     keep_alive: Callable[[], None]) -> None:
+    """Validate and store (name, raw bytes or an already decoded document, or None and why) in batches."""
     batch: list[tuple[str, ParsedRecord, str]] = []
     for name, content, reason in records:
         if content is None:
             result.reject(name, reason)
             continue
         try:
-            data = decode(content)
+            data = content if isinstance(content, dict) else decode(content)
             parsed = parse_record(data)
         except InvalidRecord as exc:
             result.reject(name, str(exc))
@@ -752,3 +755,15 @@ def import_sources(sources: list[str], *, ctx=None) -> ImportResult:
         log.info("vulns import by %s: %s", actor, total.counts(),
                  extra={"event": "vulns.import.done", "actor": actor, "counts": total.counts()})
     return total
+
+
+def import_documents(documents: Iterable[dict], *, location: str) -> ImportResult:
+    """Import OSV documents already in memory (a generator's, a benchmark's) exactly as a source's records,
+    under the same lock, validation, batches and hooks; ``location`` names them in ``Advisory.source`` and
+    in rejections (the record's id, or its position, names each)."""
+    result = ImportResult(location=location)
+    with sync_lock() as keep_alive:
+        _import_records(((str(document.get("id", index)) if isinstance(document, dict) else str(index),
+                          document if isinstance(document, dict) else None, "the document is not a JSON object")
+                         for index, document in enumerate(documents)), result, keep_alive)
+    return result

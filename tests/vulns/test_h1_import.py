@@ -381,3 +381,15 @@ def test_a_package_severity_counts_when_the_record_states_none():
         {"package": {"ecosystem": "PyPI", "name": "x"},
          "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]}]})
     assert (parsed.severity, parsed.cvss_score) == (VulnSeverity.CRITICAL, 9.8)
+
+
+def test_documents_in_memory_are_imported_by_the_same_rules():
+    log4j = json.loads((OSV_DIR / "maven" / "GHSA-jfh8-c2jp-5v3q.json").read_text())
+
+    result = osv.import_documents([log4j, {"id": "X-1"}, ["not", "a", "record"]], location="generated")
+
+    assert (result.created, result.rejected) == (1, 2)
+    assert [(file, reason.split(":")[0]) for _, file, reason in result.rejections] == [
+        ("X-1", "modified"), ("2", "the document is not a JSON object")]
+    assert Advisory.objects.get().source == "generated"
+    assert osv.import_documents([log4j], location="generated").unchanged == 1
