@@ -39,6 +39,7 @@ import re
 import tempfile
 import uuid
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -614,7 +615,7 @@ def _zip_records(file, max_bytes: int) -> Iterator[tuple[str, bytes | None, str]
             try:
                 with archive.open(info) as member:
                     content = member.read(max_bytes + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
                 yield info.filename, None, f"cannot be read from the zip: {exc}"
                 continue
             if len(content) > max_bytes:
@@ -714,6 +715,10 @@ def import_source(location: str, *, keep_alive: Callable[[], None] = lambda: Non
     except SourceError as exc:
         result.failed.append((location, str(exc)))
         update = {"last_status": "error", "last_error": str(exc)[:2000], "last_bytes": 0}
+    except Exception as exc:  # a bug or a lost database: the status page must not keep saying "ok"
+        VulnSource.objects.filter(pk=source.pk).update(last_run_at=started, last_status="error",
+                                                       last_error=f"import crashed: {exc!r}"[:2000])
+        raise
     counts = result.counts()
     VulnSource.objects.filter(pk=source.pk).update(
         last_run_at=started, last_counts=counts,
