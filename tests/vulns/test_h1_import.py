@@ -393,3 +393,20 @@ def test_documents_in_memory_are_imported_by_the_same_rules():
         ("X-1", "modified"), ("2", "the document is not a JSON object")]
     assert Advisory.objects.get().source == "generated"
     assert osv.import_documents([log4j], location="generated").unchanged == 1
+
+
+def test_a_corrupt_member_of_a_zip_is_rejected_and_the_others_imported(tmp_path):
+    archive = tmp_path / "all.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(OSV_DIR / "maven" / "GHSA-jfh8-c2jp-5v3q.json", "GHSA-jfh8-c2jp-5v3q.json")
+        zf.write(OSV_DIR / "npm" / "GHSA-35jh-r3h4-6jhm.json", "GHSA-35jh-r3h4-6jhm.json")
+    data = bytearray(archive.read_bytes())
+    start = data.index(b"GHSA-jfh8-c2jp-5v3q.json") + len("GHSA-jfh8-c2jp-5v3q.json")  # the first member's data
+    data[start + 100:start + 140] = bytes(40)
+    archive.write_bytes(bytes(data))
+
+    out, err = run_import(archive)
+
+    assert "1 created" in out and "1 rejected" in out
+    assert "rejected GHSA-jfh8-c2jp-5v3q.json: cannot be read from the zip" in err
+    assert list(Advisory.objects.values_list("osv_id", flat=True)) == ["GHSA-35jh-r3h4-6jhm"]
