@@ -349,6 +349,22 @@ STORAGES["evidence"] = {
           "file_overwrite": False},
 }
 
+# --- Vulnerability data (OSV import, docs/parts/h1.md) ----------------------------------------------
+# Sources the periodic sync imports: directories, .zip files or http(s) URLs of zips of OSV JSON records,
+# separated by spaces or commas (osv.dev publishes one zip per ecosystem). Empty: no periodic sync.
+CSM_VULN_SOURCES = (env_str("CSM_VULN_SOURCES", "") or "").replace(",", " ").split()
+CSM_VULN_SYNC_INTERVAL_SECONDS = env_int("CSM_VULN_SYNC_INTERVAL_SECONDS", 3600, minimum=60)
+# A source URL goes through the outbound HTTP guard: private, loopback and link-local addresses are refused
+# unless the operator allows them here (a mirror on the operator's own network).
+CSM_VULN_SOURCES_ALLOW_PRIVATE = env_bool("CSM_VULN_SOURCES_ALLOW_PRIVATE", False)
+# Largest zip a source URL may send (the download stops there and the source is reported as failed).
+CSM_VULN_DOWNLOAD_MAX_BYTES = env_int("CSM_VULN_DOWNLOAD_MAX_BYTES", 1024 * 1024 * 1024, minimum=1024)
+CSM_VULN_DOWNLOAD_TIMEOUT_SECONDS = env_int("CSM_VULN_DOWNLOAD_TIMEOUT_SECONDS", 60, minimum=1)
+# Largest single OSV record (a bigger file or zip member is rejected unread: a zip bomb expands no further).
+CSM_VULN_MAX_RECORD_BYTES = env_int("CSM_VULN_MAX_RECORD_BYTES", 16 * 1024 * 1024, minimum=1024)
+CELERY_BEAT_SCHEDULE["vulns-sync-sources"] = {"task": "vulns.sync_vuln_sources",
+                                              "schedule": CSM_VULN_SYNC_INTERVAL_SECONDS}
+
 # --- Policies ------------------------------------------------------------------------------------
 # Largest accepted policy YAML file.
 CSM_POLICY_MAX_BYTES = env_int("CSM_POLICY_MAX_BYTES", 64 * 1024, minimum=1024)

@@ -4,7 +4,7 @@ matches by the matcher, VEX statements and component packages from attestations.
 from django.contrib import admin
 
 from csm.admin import ReadOnlyAdmin
-from vulns.models import Advisory, AffectedPackage, ComponentPackage, VexStatement, VulnerabilityMatch
+from vulns.models import Advisory, AffectedPackage, ComponentPackage, VexStatement, VulnerabilityMatch, VulnSource
 
 
 @admin.register(Advisory)
@@ -39,3 +39,9 @@ class VulnerabilityMatchAdmin(ReadOnlyAdmin):
     list_display = ["group_id", "advisory", "artifact_fingerprint", "org", "matched_at"]
     list_filter = ["org"]
     search_fields = ["group_id", "artifact_fingerprint"]
+
+
+@admin.register(VulnSource)
+class VulnSourceAdmin(ReadOnlyAdmin):
+    list_display = ["location", "last_status", "last_run_at", "last_success_at", "last_error"]
+    search_fields = ["location"]

@@ -34,3 +34,11 @@ class VexStatus(models.TextChoices):
 
 # Statuses that suppress a match for the artifact the VEX document is about (shown as suppressed).
 SUPPRESSING = {VexStatus.NOT_AFFECTED, VexStatus.FIXED}
+
+
+class AliasKind(models.TextChoices):
+    """Where an id of an advisory comes from: the record's own ``id``, its ``aliases``, or its ``upstream``."""
+
+    ID = "id", "Own id"
+    ALIAS = "alias", "Alias"
+    UPSTREAM = "upstream", "Upstream"

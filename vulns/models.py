@@ -16,11 +16,12 @@ from the snapshot journal (``SnapshotEntry`` ranges) by ``exposure.py``.
 """
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from csm.scoping import OrgScopedManager
 
-from .choices import VexStatus, VulnSeverity
+from .choices import AliasKind, VexStatus, VulnSeverity
 
 
 class Advisory(models.Model):
@@ -54,13 +55,19 @@ class Advisory(models.Model):
 
 
 class AdvisoryAlias(models.Model):
-    """One id an advisory is known by (its own id included), for lookup by any alias."""
+    """One id an advisory is known by (its own id included), for lookup by any alias (case-insensitive:
+    ``Upper(alias)`` is indexed). ``links_group``: the id joins the advisory's alias group — its own id and
+    its ``aliases`` always, an ``upstream`` id only when the record names exactly one (a distribution's
+    record of one CVE); a notice listing many upstream CVEs is found by each of them but merges none."""
 
     advisory = models.ForeignKey(Advisory, on_delete=models.CASCADE, related_name="alias_rows")
     alias = models.CharField(max_length=200, db_index=True)
+    kind = models.CharField(max_length=10, choices=AliasKind.choices, default=AliasKind.ALIAS)
+    links_group = models.BooleanField(default=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["advisory", "alias"], name="advisory_alias_unique")]
+        indexes = [models.Index(Upper("alias"), name="vulns_alias_upper_idx")]
 
     def __str__(self):
         return self.alias
@@ -157,3 +164,26 @@ class VulnerabilityMatch(models.Model):
 
     def __str__(self):
         return f"{self.advisory_id} → {self.package_id}"
+
+
+class VulnSource(models.Model):
+    """A source of OSV records (a directory, a ``.zip`` or an http(s) URL of a zip) and its last import:
+    what ``import_vulns`` and the periodic sync report, and the validators (``etag``, ``last_modified``)
+    that make an unchanged URL cost one conditional request. Global, like advisories."""
+
+    location = models.CharField(max_length=2000, unique=True)
+    etag = models.CharField(max_length=500, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True, help_text="the Last-Modified header, as sent")
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=20, blank=True, help_text="ok, not_modified or error")
+    last_error = models.TextField(blank=True)
+    last_counts = models.JSONField(default=dict, blank=True)
+    last_rejected = models.JSONField(default=list, blank=True, help_text="the first rejected records: file, reason")
+    last_bytes = models.BigIntegerField(default=0, help_text="bytes downloaded by the last run")
+
+    class Meta:
+        ordering = ["location"]
+
+    def __str__(self):
+        return self.location

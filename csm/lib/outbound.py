@@ -155,3 +155,48 @@ def post(url: str, body: bytes, headers: dict, timeout: float = DEFAULT_TIMEOUT_
         )
     finally:
         connection.close()
+
+
+class ResponseTooLarge(Exception):
+    """The response body is larger than the caller allows (announced by Content-Length, or streamed)."""
+
+
+@dataclass(frozen=True)
+class Download:
+    status: int
+    headers: dict
+    size: int
+
+
+def download(url: str, dest, *, max_bytes: int, headers: dict | None = None,
+             timeout: float = DEFAULT_TIMEOUT_SECONDS, private_setting: str = WEBHOOK_PRIVATE_SETTING,
+             chunk_size: int = 1024 * 1024, progress=None) -> Download:
+    """GET ``url`` into the binary file object ``dest`` (a 200's body; nothing for other statuses), after the
+    same resolution check and address pinning as ``post``; never follows redirects. The body is streamed:
+    at most ``max_bytes`` are read, beyond that (or a larger Content-Length) raises ResponseTooLarge.
+    Conditional headers (If-None-Match, If-Modified-Since) pass through, so a 304 costs no body.
+    ``progress(bytes so far)``, when given, is called after every chunk (a long download keeps its lock).
+
+    Raises OutboundRefused for a refused URL and OSError / http.client.HTTPException for network failures."""
+    target = resolve(url, private_setting)
+    connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+    connection = connection_class(target, timeout)
+    try:
+        connection.request("GET", target.path, headers={"User-Agent": "csm/1", **(headers or {})})
+        response = connection.getresponse()
+        response_headers = {key.lower(): value for key, value in response.getheaders()}
+        size = 0
+        if response.status == 200:
+            announced = response_headers.get("content-length", "")
+            if announced.isdigit() and int(announced) > max_bytes:
+                raise ResponseTooLarge(f"the server announces {announced} bytes, more than the {max_bytes} allowed")
+            while chunk := response.read(chunk_size):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise ResponseTooLarge(f"the body exceeds the {max_bytes} bytes allowed")
+                dest.write(chunk)
+                if progress is not None:
+                    progress(size)
+        return Download(status=response.status, headers=response_headers, size=size)
+    finally:
+        connection.close()
