@@ -21,6 +21,7 @@ from collections.abc import Callable
 from django.db import transaction
 
 from evidence.choices import AttestationType
+from evidence.models import Attestation
 
 log = logging.getLogger(__name__)
 
@@ -80,4 +81,10 @@ def on_artifact_saved(sender, instance, created, **kwargs):
     from .tasks import index_bound_vex
 
     artifact_id = instance.pk
-    transaction.on_commit(lambda: index_bound_vex.delay(artifact_id))
+
+    def enqueue():
+        # most artifacts have no VEX waiting for them: one indexed query instead of a task for each
+        if Attestation.objects.filter(artifact_id=artifact_id, type=AttestationType.VEX).exists():
+            index_bound_vex.delay(artifact_id)
+
+    transaction.on_commit(enqueue)

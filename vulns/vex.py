@@ -49,6 +49,9 @@ from .choices import SUPPRESSING
 from .models import VexStatement, VulnerabilityMatch
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
+# Rows of one statement (one per id it names) agree on all of these.
+_SAME_STATEMENT = ("attestation_id", "status", "justification", "impact_statement", "action_statement",
+                   "subcomponents")
 _UPPER = re.compile(r"^(CVE|PYSEC|RUSTSEC|GO|OSV|DSA|DLA|USN|ALSA|RHSA|CGA|BIT)-", re.IGNORECASE)
 
 
@@ -168,11 +171,9 @@ def suppressions(org, fingerprints, aliases_by_group: dict[str, set[str]]) -> di
     for row in rows:
         for group_id in groups_by_id.get(row["vulnerability_id"], ()):
             pair = by_pair.setdefault((row["artifact_fingerprint"], group_id), [])
-            if not pair or pair[-1]["attestation_id"] != row["attestation_id"] or pair[-1]["status"] != row["status"] \
-                    or pair[-1]["subcomponents"] != row["subcomponents"] or pair[-1]["created_at"] != row["created_at"]:
+            if not pair or any(pair[-1][key] != row[key] for key in _SAME_STATEMENT):
                 pair.append(row)
-            else:
-                pair[-1] = row  # the same statement under another alias
+            # else: the same statement under another of its ids (stored name first): the name is kept
     narrowed = {pair for pair, statements in by_pair.items() if any(s["subcomponents"] for s in statements)}
     purls: dict[tuple[str, str], list[str]] = {}
     if narrowed:

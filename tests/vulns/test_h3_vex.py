@@ -378,7 +378,7 @@ def test_a_vex_naming_the_ghsa_id_suppresses_the_cve_group(org, reporter, trail)
                "justification": "vulnerable_code_not_present"}
     attested(attest_vex(reporter, NGINX, "vex", {"vex.json": openvex([by_ghsa])}))
     found = suppressions(org, [NGINX], group_aliases(log4shell))
-    assert found[(NGINX, "CVE-2021-44228")]["vulnerability_id"] == "GHSA-jfh8-c2jp-5v3q"
+    assert found[(NGINX, "CVE-2021-44228")]["vulnerability_id"] == "GHSA-jfh8-c2jp-5v3q"  # as the VEX names it
     # and an alias the advisory database does not list: the VEX's own aliases name the group
     osv_only = advisory("CVE-2023-27103", "CVE-2023-27103")
     by_alias = {"vulnerability": {"name": "DSA-5400-1", "aliases": ["cve-2023-27103"]}, "status": "fixed"}
@@ -456,7 +456,7 @@ def test_the_attestation_page_shows_each_statement_and_what_it_covers(org, owner
 
 
 @pytest.mark.integration
-def test_a_real_worker_indexes_a_vex_attestation_after_it_commits(org, reporter, celery_worker):
+def test_a_real_worker_indexes_vex_attestations_after_they_commit_and_when_bound(org, reporter, celery_worker):
     make_flow(reporter)
     begin_trail(reporter, commit="b" * 40)
     response = attest_vex(reporter, NGINX, "vex",
@@ -465,6 +465,16 @@ def test_a_real_worker_indexes_a_vex_attestation_after_it_commits(org, reporter,
     rows = wait_for(lambda: list(VexStatement.objects.filter(attestation_id=response.json()["id"])),
                     "the worker to store the statements")
     assert {row.vulnerability_id for row in rows} == {"CVE-2023-27103", "SNYK-DEBIAN12-LIBDE265-3361563"}
+    # made before its artifact: indexed by the worker once the artifact's report binds it
+    later = hashlib.sha256(b"nginx:2").hexdigest()
+    early = attest_vex(reporter, None, "early-vex", {"vex.json": fixture("cyclonedx-cisa-case1-not_affected.json")},
+                       data={"target_artifacts": ["nginx-next"], "git_commit_info": {
+                           "sha1": "c" * 40, "message": "m", "author": "a", "timestamp": 1, "branch": "main"}})
+    assert early.status_code == 201, early.content
+    assert report_artifact(reporter, later, name="nginx-next", commit="c" * 40).status_code in (200, 201)
+    bound = wait_for(lambda: list(VexStatement.objects.filter(attestation_id=early.json()["id"])),
+                     "the worker to index the VEX bound to the new artifact")
+    assert [(row.artifact_fingerprint, row.vulnerability_id) for row in bound] == [(later, "CVE-2021-44228")]
 
 
 def test_package_products_narrow_a_statement_to_those_packages():
