@@ -20,4 +20,4 @@ class VulnsConfig(AppConfig):
                           dispatch_uid="vulns-on-attestation")
         # An artifact's report binds the attestations made before it: its VEX statements apply from then on.
         post_save.connect(vuln_hooks.on_artifact_saved, sender=apps.get_model("evidence", "Artifact"),
-                          dispatch_uid="vulns-on-artifact")
+                          dispatch_uid="vulns-vex-on-artifact")

@@ -81,7 +81,7 @@ def _ids(statement: dict) -> list[str]:
 def index_vex(attestation_id: int) -> int:
     """Store the statements of a committed ``vex`` attestation that apply to its artifact; returns how many
     rows the attestation has. Idempotent (a second delivery stores nothing), and a no-op until the
-    attestation names or is bound to an artifact (``index_bound_vex`` runs when it is)."""
+    attestation names or is bound to an artifact (then ``waiting_for`` finds it again)."""
     with transaction.atomic():
         attestation = (Attestation.objects.select_for_update().filter(pk=attestation_id, type=AttestationType.VEX)
                        .first())
@@ -114,11 +114,12 @@ def index_vex(attestation_id: int) -> int:
         return len(rows)
 
 
-def index_bound_vex(artifact_id: int) -> int:
-    """Index the ``vex`` attestations an artifact's report bound to it (made before the artifact, naming it
-    by template name and commit)."""
-    ids = Attestation.objects.filter(artifact_id=artifact_id, type=AttestationType.VEX).values_list("pk", flat=True)
-    return sum(index_vex(attestation_id) for attestation_id in list(ids))
+def waiting_for(artifact_id: int) -> list[int]:
+    """The ``vex`` attestations bound to an artifact (made before it, naming it by template name and
+    commit) whose statements are not stored yet."""
+    return list(Attestation.objects.filter(artifact_id=artifact_id, type=AttestationType.VEX)
+                .exclude(pk__in=VexStatement.objects.filter(attestation__artifact_id=artifact_id)
+                         .values("attestation_id")).values_list("pk", flat=True))
 
 
 def _covers(identifiers: list[str], purl: str) -> bool:

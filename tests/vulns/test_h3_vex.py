@@ -24,7 +24,7 @@ from tests.evidence.conftest import attest, begin_trail, cyclonedx_sbom, make_fl
 from tests.pages import section
 from vulns import ecosystems
 from vulns.models import Advisory, AdvisoryAlias, ComponentPackage, VexStatement, VulnerabilityMatch
-from vulns.vex import index_bound_vex, index_vex, normal_id, suppressions
+from vulns.vex import index_vex, normal_id, suppressions, waiting_for
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vex"
 NGINX = "13d22ec63300e16014d4a42aed735207a8b33c223cff19627dd3042e5a10a3a0"  # the digest sample-history names
@@ -284,7 +284,10 @@ def test_a_vex_made_before_its_artifact_applies_once_the_artifact_is_reported(or
     assert index_vex(attestation.pk) == 0
     reported = report_artifact(reporter, later, name="nginx-next", commit="c" * 40)
     assert reported.status_code in (200, 201), reported.content
-    assert index_bound_vex(Attestation.objects.get(pk=attestation.pk).artifact_id) == 1
+    artifact_id = Attestation.objects.get(pk=attestation.pk).artifact_id
+    assert waiting_for(artifact_id) == [attestation.pk]
+    assert index_vex(attestation.pk) == 1
+    assert waiting_for(artifact_id) == []
     cve = advisory("CVE-2021-44228", "CVE-2021-44228")
     assert suppressions(org, [later], group_aliases(cve))[(later, "CVE-2021-44228")]["status"] == "not_affected"
 
