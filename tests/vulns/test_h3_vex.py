@@ -239,6 +239,17 @@ def test_openvex_not_affected_needs_a_justification_or_an_impact_statement(org, 
 
 
 @pytest.mark.django_db
+def test_a_document_over_the_statement_limit_is_refused_not_cut(org, reporter, trail):
+    statement = {"vulnerability": {"name": "CVE-2021-44228"}, "status": "under_investigation"}
+    response = attest_vex(reporter, NGINX, "vex", {"vex.json": openvex([statement] * (vex_parser.MAX_STATEMENTS + 1))})
+    assert response.status_code == 400
+    assert "vex.json: more than 10000 statements (the limit)" in response.json()["error"]["message"]
+    deep = b'{"@context": "https://openvex.dev/ns/v0.2.0", "statements": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    response = attest_vex(reporter, NGINX, "vex", {"vex.json": deep})
+    assert response.status_code == 400 and "nested more than" in response.json()["error"]["message"]
+
+
+@pytest.mark.django_db
 def test_custom_vex_with_a_document_of_another_kind_is_400(org, reporter, trail):
     response = attest_vex(reporter, NGINX, "vex", data={"type_name": "vex", "attestation_data": {"line": 91}},
                           kind="custom")
