@@ -3,6 +3,9 @@
 - ``on_attestation_saved``: post_save of ``evidence.Attestation``. An ``sbom`` attestation is indexed
   (``matching.index_sbom``) and matched, a ``vex`` attestation's statements are stored
   (``vex.index_vex``), both once the attestation's transaction has committed.
+- ``on_artifact_saved``: post_save of ``evidence.Artifact``. Attestations made before their artifact
+  (naming it by template name and commit) are bound when it is reported; its ``vex`` attestations are
+  indexed then (``vex.waiting_for``, ``vex.index_vex``).
 - ``matches_added(fn)``: ``fn(org_id: int, match_ids: list[int], cause: str)`` runs after new
   ``VulnerabilityMatch`` rows have committed; ``cause`` is ``"sbom"`` (a new SBOM matched known
   advisories) or ``"advisory"`` (a new or changed advisory matched known components). The alerts app
@@ -18,6 +21,8 @@ from collections.abc import Callable
 from django.db import transaction
 
 from evidence.choices import AttestationType
+
+from . import vex
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +74,18 @@ def on_attestation_saved(sender, instance, created, **kwargs):
 
     attestation_id = instance.pk
     transaction.on_commit(lambda: index_attestation.delay(attestation_id))
+
+
+def on_artifact_saved(sender, instance, created, **kwargs):
+    if not created:
+        return
+    from .tasks import index_attestation
+
+    artifact_id = instance.pk
+
+    def enqueue():
+        # most artifacts have no VEX waiting for them: one indexed query, and a task only for those that do
+        for attestation_id in vex.waiting_for(artifact_id):
+            index_attestation.delay(attestation_id)
+
+    transaction.on_commit(enqueue)
