@@ -10,7 +10,8 @@ Contract other modules rely on:
 - ``artifact_vulnerabilities(org, fingerprints) -> dict[str, list[dict]]`` — per fingerprint, every
   vulnerability group matching it: ``{"group_id", "osv_ids", "aliases", "severity", "cvss_score",
   "summary", "components": [purl...], "fixed": [...], "suppressed": dict | None, "first_matched_at"}``
-  (and ``cvss_vector``, ``published``, ``modified``), worst first. What the artifact and environment pages, the policy rule and the Rego input use.
+  (and ``cvss_vector``, ``published``, ``modified``), worst first. What the artifact and environment
+  pages, the policy rule and the Rego input use.
 
 How a window is derived: an artifact (environment × fingerprint) runs in snapshot N of an environment
 when one of its ``SnapshotEntry`` rows has ``from_index <= N < to_index`` (``to_index`` NULL: still
