@@ -126,22 +126,29 @@ def suppressions_for(org, fingerprints, groups: dict[str, dict]) -> dict[tuple[s
 # --- windows from the snapshot journal ------------------------------------------------------------------
 
 
-def _environment_id(environment) -> int | None:
+def _environment_ids(environment) -> list[int] | None:
+    """The environments an answer is about: None for every environment of the org; a logical
+    environment stands for the environments it includes (it receives no reports itself)."""
     if environment is None:
         return None
-    return environment.pk if isinstance(environment, Environment) else int(environment)
+    if not isinstance(environment, Environment):
+        return [int(environment)]
+    if environment.is_logical:
+        return list(environment.included_environments.values_list("pk", flat=True))
+    return [environment.pk]
 
 
 def windows(org, fingerprints, environment=None) -> dict[str, list[dict]]:
-    """Per fingerprint, every window it ran in (oldest first), in ``environment`` (an ``Environment`` or
-    its id) or in every environment of ``org``. Two queries: the entries, then the boundary snapshots."""
+    """Per fingerprint, every window it ran in (oldest first), in ``environment`` (an ``Environment`` —
+    a logical one stands for its members — or an id) or in every environment of ``org``. Two queries:
+    the entries, then the boundary snapshots (three for a logical environment)."""
     fingerprints = {fp for fp in fingerprints if fp}
     if not fingerprints:
         return {}
     entries = SnapshotEntry.objects.for_org(org).filter(fingerprint__in=fingerprints)
-    env_id = _environment_id(environment)
-    if env_id is not None:
-        entries = entries.filter(environment_id=env_id)
+    env_ids = _environment_ids(environment)
+    if env_ids is not None:
+        entries = entries.filter(environment_id__in=env_ids)
     rows = (entries.order_by("environment_id", "fingerprint", "from_index", "id")
             .values_list("environment_id", "environment__name", "fingerprint", "name", "from_index", "to_index"))
     merged: list[dict] = []
@@ -201,9 +208,9 @@ def coverage_unknown(org, environment=None) -> list[dict]:
         Q(fingerprint="") | (~Exists(packages)
                              & ~Exists(sboms.filter(artifact_fingerprint=OuterRef("fingerprint")))
                              & ~Exists(sboms.filter(artifact__fingerprint=OuterRef("fingerprint")))))
-    env_id = _environment_id(environment)
-    if env_id is not None:
-        running = running.filter(environment_id=env_id)
+    env_ids = _environment_ids(environment)
+    if env_ids is not None:
+        running = running.filter(environment_id__in=env_ids)
     rows = (running.order_by("environment__name", "fingerprint", "name", "from_index")
             .values_list("environment_id", "environment__name", "fingerprint", "name", "from_index", "running_since"))
     found: dict[tuple, dict] = {}
@@ -330,15 +337,15 @@ def vulnerability_list(org, environment=None, severities=None, running: bool | N
     ``environment``: only groups whose artifacts run or ran there (counts are then for that environment);
     ``severities``: a set of severities; ``running``: True only groups running now (unsuppressed), False
     only the others. Five queries whatever the size."""
-    env_id = _environment_id(environment)
+    env_ids = _environment_ids(environment)
     pairs = set(VulnerabilityMatch.objects.for_org(org).filter(advisory__withdrawn__isnull=True)
                 .values_list("group_id", "artifact_fingerprint").distinct())
     if not pairs:
         return []
     matched = VulnerabilityMatch.objects.for_org(org).values("artifact_fingerprint")
     entries = SnapshotEntry.objects.for_org(org).filter(fingerprint__in=matched)
-    if env_id is not None:
-        entries = entries.filter(environment_id=env_id)
+    if env_ids is not None:
+        entries = entries.filter(environment_id__in=env_ids)
     running_now: dict[str, set[str]] = defaultdict(set)
     for fingerprint, name in (entries.filter(to_index__isnull=True).values_list("fingerprint", "environment__name")
                               .distinct()):
@@ -354,7 +361,7 @@ def vulnerability_list(org, environment=None, severities=None, running: bool | N
         group = groups.get(group_id)
         if group is None or (severities and group["severity"] not in severities):
             continue
-        if env_id is not None and not fingerprints & ran:
+        if env_ids is not None and not fingerprints & ran:
             continue
         suppressed = {fp for fp in fingerprints if (fp, group_id) in suppressed_by}
         exposed = [(fp, env) for fp in sorted(fingerprints - suppressed) for env in sorted(running_now.get(fp, ()))]

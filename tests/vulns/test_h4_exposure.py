@@ -7,6 +7,7 @@ import pytest
 
 from evidence.models import Attestation
 from snapshots.models import Snapshot
+from snapshots.services.environments import create_or_update_environment
 from tests.vulns.h4_support import (
     DB,
     FIXED,
@@ -71,6 +72,14 @@ def test_one_environment_only(history, cve, org):
     assert answer["running"] == []
     assert [(w["environment"], w["from_index"], w["to_index"]) for w in answer["history"]] == [("staging", 1, 2)]
     assert [c["fingerprint"] for c in answer["coverage_unknown"]] == [LEGACY]
+
+
+def test_a_logical_environment_stands_for_its_members(history, cve, org):
+    everything, _ = create_or_update_environment(history.ctx, org, "everywhere", "logical",
+                                                 included_environments=["staging"])
+    answer = exposure.vulnerability_exposure(org, cve, environment=everything)
+    assert [(w["environment"], w["from_index"], w["to_index"]) for w in answer["history"]] == [("staging", 1, 2)]
+    assert answer["running"] == [] and [c["fingerprint"] for c in answer["coverage_unknown"]] == [LEGACY]
 
 
 def test_running_artifacts_without_an_sbom_are_coverage_unknown(history, cve, org):
