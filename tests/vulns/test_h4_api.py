@@ -18,7 +18,9 @@ from tests.vulns.h4_support import (
     fp,
     match,
     sbom,
+    vex_statement,
 )
+from vulns import vex
 from vulns.models import ComponentPackage
 
 pytestmark = pytest.mark.django_db
@@ -229,3 +231,20 @@ def test_the_schema_documents_the_endpoints(client):
     parameters = {p["name"] for p in paths["/api/v2/vulnerabilities/{org}"]["get"]["parameters"]}
     assert {"environment", "severity", "running", "page", "per_page"} <= parameters
     assert "400" in paths["/api/v2/components/{org}"]["get"]["responses"]
+
+
+@pytest.mark.skipif(not hasattr(vex, "suppressions"), reason="needs vex.suppressions (the VEX part, h3)")
+def test_vex_suppression_is_shown_not_dropped(org, reader, cve):
+    """SUPPRESSION (joins h3's vex.suppressions): web is declared not affected; the detail moves its
+    windows to ``suppressed`` with the justification, and the list no longer counts it as running."""
+    vex_statement(org, WEB, "CVE-2019-10906", justification="inline_mitigations_already_exist")
+    body = reader.get(f"/api/v2/vulnerabilities/acme/{cve}").json()
+    assert body["running"] == body["history"] == []
+    assert [(w["environment"], w["from_index"], w["running"]) for w in body["suppressed"]] == [
+        ("prod", 1, False), ("prod", 4, True), ("staging", 1, False)]
+    assert body["suppressed"][0]["suppression"]["justification"] == "inline_mitigations_already_exist"
+    [item] = reader.get("/api/v2/vulnerabilities/acme").json()["results"]
+    assert (item["running_artifacts"], item["suppressed_artifacts"]) == (0, 1)
+    assert reader.get("/api/v2/vulnerabilities/acme?running=true").json()["count"] == 0
+    component = reader.get("/api/v2/components/acme?purl=pkg:pypi/jinja2@2.10").json()["results"][0]
+    assert component["vulnerabilities"][0]["suppressed"]["status"] == "not_affected"
