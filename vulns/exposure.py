@@ -115,12 +115,9 @@ def severity_key(group: dict) -> tuple:
 
 def suppressions_for(org, fingerprints, groups: dict[str, dict]) -> dict[tuple[str, str], dict]:
     """``vex.suppressions`` for these fingerprints and groups: ``{(fingerprint, group_id): suppression}``."""
-    # Until the VEX part (``vex.suppressions``) is merged no statement suppresses anything: every match
-    # is shown as exposed, the safe side of the answer.
-    suppressions = getattr(vex, "suppressions", None)
-    if not fingerprints or not groups or suppressions is None:
+    if not fingerprints or not groups:
         return {}
-    return suppressions(org, set(fingerprints), {gid: set(group["aliases"]) for gid, group in groups.items()})
+    return vex.suppressions(org, set(fingerprints), {gid: set(group["aliases"]) for gid, group in groups.items()})
 
 
 # --- windows from the snapshot journal ------------------------------------------------------------------

@@ -20,7 +20,6 @@ from tests.vulns.h4_support import (
     sbom,
     vex_statement,
 )
-from vulns import vex
 from vulns.models import ComponentPackage
 
 pytestmark = pytest.mark.django_db
@@ -233,9 +232,8 @@ def test_the_schema_documents_the_endpoints(client):
     assert "400" in paths["/api/v2/components/{org}"]["get"]["responses"]
 
 
-@pytest.mark.skipif(not hasattr(vex, "suppressions"), reason="needs vex.suppressions (the VEX part, h3)")
 def test_vex_suppression_is_shown_not_dropped(org, reader, cve):
-    """SUPPRESSION (joins h3's vex.suppressions): web is declared not affected; the detail moves its
+    """web is declared not affected; the detail moves its
     windows to ``suppressed`` with the justification, and the list no longer counts it as running."""
     vex_statement(org, WEB, "CVE-2019-10906", justification="inline_mitigations_already_exist")
     body = reader.get(f"/api/v2/vulnerabilities/acme/{cve}").json()

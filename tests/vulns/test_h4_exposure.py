@@ -24,7 +24,7 @@ from tests.vulns.h4_support import (
     sbom,
     vex_statement,
 )
-from vulns import exposure, vex
+from vulns import exposure
 
 pytestmark = pytest.mark.django_db
 
@@ -179,9 +179,8 @@ def test_fixed_number_of_queries_however_many_windows(org, cve, django_capture_o
         exposure.artifact_vulnerabilities(org, [WEB, DB, FIXED])
 
 
-@pytest.mark.skipif(not hasattr(vex, "suppressions"), reason="needs vex.suppressions (the VEX part, h3)")
 def test_vex_not_affected_suppresses_but_never_drops(history, cve, org):
-    """SUPPRESSION (joins h3's vex.suppressions): a not_affected statement for web moves its windows to
+    """a not_affected statement for web moves its windows to
     ``suppressed``, each with the justification; nothing disappears."""
     vex_statement(org, WEB, "GHSA-462w-v97r-4m45")
     answer = exposure.vulnerability_exposure(org, cve)
