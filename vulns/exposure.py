@@ -206,8 +206,10 @@ def coverage_unknown(org, environment=None) -> list[dict]:
                              & ~Exists(sboms.filter(artifact_fingerprint=OuterRef("fingerprint")))
                              & ~Exists(sboms.filter(artifact__fingerprint=OuterRef("fingerprint")))))
     env_ids = _environment_ids(environment)
-    if env_ids is not None:
-        running = running.filter(environment_id__in=env_ids)
+    # By environment, so the open entries are read from the (environment, to_index) index, not by
+    # scanning every entry the org ever had.
+    running = running.filter(environment_id__in=env_ids if env_ids is not None
+                             else Environment.objects.for_org(org).values("pk"))
     rows = (running.order_by("environment__name", "fingerprint", "name", "from_index")
             .values_list("environment_id", "environment__name", "fingerprint", "name", "from_index", "running_since"))
     found: dict[tuple, dict] = {}

@@ -2,6 +2,8 @@
 snapshot history built with the real snapshot services."""
 
 import pytest
+from drf_spectacular.drainage import GENERATOR_STATS
+from drf_spectacular.generators import SchemaGenerator
 
 from journal.models import JournalHead
 from snapshots.models import Snapshot
@@ -219,6 +221,16 @@ def test_a_fixed_number_of_queries_per_answer(reader, org, cve, django_capture_o
             h.report(name, ("db", DB))
         with django_assert_max_num_queries(small):
             assert reader.get(path).status_code == 200
+
+
+def test_the_schema_generates_without_warnings():
+    GENERATOR_STATS.reset()
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    messages = list(GENERATOR_STATS._warn_cache) + list(GENERATOR_STATS._error_cache)
+    GENERATOR_STATS.reset()
+    assert not [m for m in messages if "vulns" in m or "Vulnerabilit" in m or "Component" in m]
+    window = schema["components"]["schemas"]["Window"]["properties"]
+    assert {"from", "to", "from_index", "to_index", "from_journal_index", "to_journal_index"} <= set(window)
 
 
 def test_the_schema_documents_the_endpoints(client):
