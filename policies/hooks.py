@@ -1,9 +1,15 @@
 """How policies plug into the snapshot journal (registered in ``PoliciesConfig.ready``) and the
 function the evidence vault calls when an attestation may change artifacts' standing."""
 
+from collections import defaultdict
+
+from django.db import transaction
+
 from audit.context import AuditContext
 from evidence.models import Artifact, Attestation, Flow, Trail
 from snapshots.models import Environment, SnapshotEntry
+from tenants.models import Org
+from vulns.models import AffectedPackage, ComponentPackage, VulnerabilityMatch
 
 from .standing import authorization_for, compliance_state, environment_standings
 
@@ -248,3 +254,33 @@ def _provenance_arrived(org, fingerprint: str) -> None:
                                      .values("pk")).values_list("environment_id", flat=True).distinct()))
     for environment_id in environment_ids:
         request_reevaluation(AuditContext.system("evidence: provenance"), environment_id, "evidence: provenance")
+
+
+def vulnerabilities_matched(org_id: int, match_ids: list[int], cause: str) -> None:
+    """``vulns.hooks.matches_added`` (after the matches committed): a new advisory or a new SBOM matched
+    artifacts; every environment where one of them runs now is re-evaluated (their vulnerability rules
+    and Rego inputs read the matches), as for new evidence."""
+    org = Org.objects.filter(pk=org_id).first()
+    if org is None:
+        return
+    fingerprints = set(VulnerabilityMatch.objects.filter(org=org, pk__in=list(match_ids))
+                       .values_list("artifact_fingerprint", flat=True))
+    with transaction.atomic():
+        artifacts_changed_standing(org, fingerprints, reason=f"vulnerabilities: new matches ({cause})")
+
+
+def advisories_changed(advisory_ids: list[int]) -> None:
+    """``vulns.hooks.advisories_changed`` (after an import committed): an advisory was created, changed
+    (its severity, say) or withdrawn; every org's artifacts with a component it names are re-evaluated
+    where they run, so a decision never rests on an advisory as it was."""
+    keys = AffectedPackage.objects.filter(advisory_id__in=list(advisory_ids)).values("package_key")
+    by_org: dict[int, set[str]] = defaultdict(set)
+    for org_id, fingerprint in (ComponentPackage.objects.filter(package_key__in=keys)
+                                .values_list("org_id", "artifact_fingerprint").distinct()):
+        by_org[org_id].add(fingerprint)
+    for org_id, fingerprint in (VulnerabilityMatch.objects.filter(advisory_id__in=list(advisory_ids))
+                                .values_list("org_id", "artifact_fingerprint").distinct()):
+        by_org[org_id].add(fingerprint)
+    for org in Org.objects.filter(pk__in=list(by_org)):
+        with transaction.atomic():
+            artifacts_changed_standing(org, by_org[org.pk], reason="vulnerabilities: advisories changed")

@@ -24,6 +24,14 @@ def handle_expired_allowlist_entries():
     return handle()
 
 
+@shared_task(name="policies.recheck_grace_periods")
+def recheck_grace_periods():
+    """Periodic: decisions whose vulnerability grace period ended are taken again."""
+    from .services import recheck_grace_periods as recheck
+
+    return recheck()
+
+
 @shared_task(name="policies.evaluate_trail_gates", bind=True, max_retries=5, acks_late=True)
 def evaluate_trail_gates(self, trail_id: int, ctx_dict: dict | None = None):
     """Evaluate the Rego gates of a trail's flow and record the decisions that changed (idempotent: a
