@@ -6,10 +6,12 @@ from collections import defaultdict
 from django.db import transaction
 
 from audit.context import AuditContext
+from evidence.choices import AttestationType
 from evidence.models import Artifact, Attestation, Flow, Trail
 from snapshots.models import Environment, SnapshotEntry
 from tenants.models import Org
 from vulns.models import AffectedPackage, ComponentPackage, VulnerabilityMatch
+from vulns.vex import index_vex
 
 from .standing import authorization_for, compliance_state, environment_standings
 
@@ -224,6 +226,12 @@ def on_evidence_saved(sender, instance, **kwargs) -> None:
         fingerprints = {instance.artifact.fingerprint if instance.artifact_id else instance.artifact_fingerprint}
     else:  # a trail-level attestation speaks for every artifact of its trail
         fingerprints = set(Artifact.objects.filter(trail_id=instance.trail_id).values_list("fingerprint", flat=True))
+    if isinstance(instance, Attestation) and instance.type == AttestationType.VEX:
+        # A VEX document decides through its statements, which the vulns app stores after this commit: mark
+        # the artifacts now, and ask for their re-evaluation once the statements are stored, not before.
+        _mark_rechecks(instance.org, fingerprints, "evidence: vex", None, request=False)
+        request_after_vex(instance.pk)
+        return
     artifacts_changed_standing(instance.org, fingerprints, reason=f"evidence: {type(instance).__name__.lower()}")
 
 
@@ -284,3 +292,25 @@ def advisories_changed(advisory_ids: list[int]) -> None:
     for org in Org.objects.filter(pk__in=list(by_org)):
         with transaction.atomic():
             artifacts_changed_standing(org, by_org[org.pk], reason="vulnerabilities: advisories changed")
+
+
+def request_after_vex(attestation_id: int) -> None:
+    """After this transaction commits, have a worker store the VEX attestation's statements and then
+    re-evaluate where its artifact runs (``reevaluate_after_vex``)."""
+    from .tasks import reevaluate_after_vex as task
+
+    transaction.on_commit(lambda: task.delay(attestation_id))
+
+
+def reevaluate_after_vex(attestation_id: int) -> int:
+    """Store the statements of a ``vex`` attestation (``vulns.vex.index_vex``: idempotent, whichever of
+    this and the vulns app's own task comes first stores them) and then re-evaluate every environment
+    where its artifact runs, so a suppression is never decided on before it is known. Returns how many
+    environments were asked."""
+    index_vex(attestation_id)
+    attestation = Attestation.objects.select_related("artifact", "org").filter(pk=attestation_id).first()
+    if attestation is None:
+        return 0
+    fingerprint = attestation.artifact.fingerprint if attestation.artifact_id else attestation.artifact_fingerprint
+    with transaction.atomic():
+        return artifacts_changed_standing(attestation.org, {fingerprint}, reason="evidence: vex")

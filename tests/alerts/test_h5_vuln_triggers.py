@@ -14,7 +14,7 @@ from alerts.models import Action, Delivery
 from audit.context import AuditContext
 from tests.conftest import wait_for
 from tests.policies.helpers import fp, ingest, make_env
-from tests.vulns.h4_support import advisory, match, sbom
+from tests.vulns.h4_support import advisory, match, sbom, vex_statement
 from vulns import hooks as vuln_hooks
 
 CTX = AuditContext.system("test")
@@ -247,20 +247,42 @@ def test_the_hooks_are_registered():
 @pytest.mark.django_db(transaction=True)
 def test_a_new_advisory_matching_a_running_artifact_reaches_the_webhook(org, receiver, celery_worker):
     env = make_env(org)
-    packages = sbom(org, fp(1), JINJA)
-    ingest(env, {"web:1": fp(1)})
+    web, api = sbom(org, fp(1), JINJA), sbom(org, fp(2), JINJA)
+    ingest(env, {"web:1": fp(1), "api:1": fp(2)})
+    vex_statement(org, fp(2), "CVE-2024-51012")  # api:1 is declared not affected by CVE-2024-51012
     action(org, [NEW], url=receiver.url)
-    # What the matcher does when an import brings a new advisory: store its matches and announce them
-    # in the same transaction; the alert follows on commit, with no polling in between.
+    # A new advisory whose only match a VEX statement suppresses: nothing to alert. The hook runs when
+    # the matches commit, in the committing process, so there is nothing to wait for.
     with transaction.atomic():
         item = advisory("GHSA-h5bb-0012-0012", aliases=["CVE-2024-51012"], group_id="CVE-2024-51012",
                         severity="critical")
-        found = match(org, item, packages[JINJA])
-        vuln_hooks.run_matches_added(org.pk, [found.pk], "advisory")
+        vuln_hooks.run_matches_added(org.pk, [match(org, item, api[JINJA]).pk], "advisory")
+    assert not Delivery.objects.exists()
+    # What the matcher does when an import brings a new advisory: store its matches and announce them
+    # in the same transaction; the alert follows on commit, with no polling in between.
+    with transaction.atomic():
+        item = advisory("GHSA-h5bb-0013-0013", aliases=["CVE-2024-51013"], group_id="CVE-2024-51013",
+                        severity="critical")
+        found = [match(org, item, packages[JINJA]).pk for packages in (web, api)]
+        vuln_hooks.run_matches_added(org.pk, found, "advisory")
     [request] = receiver.wait_for(1)
     event = json.loads(request["body"])
     assert event["event_type"] == NEW and event["environment"] == "prod"
-    assert event["vulnerabilities"][0]["id"] == "CVE-2024-51012"
-    assert event["vulnerabilities"][0]["artifacts"][0]["fingerprint"] == fp(1)
+    [vulnerability] = event["vulnerabilities"]
+    assert vulnerability["id"] == "CVE-2024-51013"
+    assert [a["name"] for a in vulnerability["artifacts"]] == ["api:1", "web:1"]
     delivery = wait_for(lambda: Delivery.objects.filter(event_type=NEW, status="delivered").first(), "delivery")
     assert delivery.source_at is not None and delivery.delivered_at >= delivery.source_at
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_suppressed_match_does_not_alert_when_the_artifact_starts(org, capture):
+    env = make_env(org)
+    action(org, [STARTED])
+    match(org, advisory("GHSA-h5bb-0014-0014", aliases=["CVE-2024-51014"], group_id="CVE-2024-51014"),
+          sbom(org, fp(1), JINJA)[JINJA])
+    vex_statement(org, fp(1), "CVE-2024-51014", status="fixed", justification="")
+    with capture(execute=False):
+        ingest(env, {"web:1": fp(1)})
+    assert bodies(STARTED) == []
