@@ -12,8 +12,10 @@ from alerts import hooks as alert_hooks
 from alerts import services
 from alerts.models import Action, Delivery
 from audit.context import AuditContext
+from policies import services as policy_services
+from policies.models import SnapshotCompliance
 from tests.conftest import wait_for
-from tests.policies.helpers import fp, ingest, make_env
+from tests.policies.helpers import POLICY_HEAD, fp, ingest, make_env
 from tests.vulns.h4_support import advisory, match, sbom, vex_statement
 from vulns import hooks as vuln_hooks
 
@@ -247,8 +249,13 @@ def test_the_hooks_are_registered():
 @pytest.mark.django_db(transaction=True)
 def test_a_new_advisory_matching_a_running_artifact_reaches_the_webhook(org, receiver, celery_worker):
     env = make_env(org)
+    policy_services.save_policy(CTX, org, "no-critical", POLICY_HEAD + "artifacts:\n  vulnerabilities:\n"
+                                "    fail_at: critical\n")
+    policy_services.attach_policies(CTX, org, env, ["no-critical"])
     web, api = sbom(org, fp(1), JINJA), sbom(org, fp(2), JINJA)
     ingest(env, {"web:1": fp(1), "api:1": fp(2)})
+    assert wait_for(lambda: SnapshotCompliance.objects.filter(environment=env, snapshot_index=1).first(),
+                    "the first evaluation").compliant is True
     vex_statement(org, fp(2), "CVE-2024-51012")  # api:1 is declared not affected by CVE-2024-51012
     action(org, [NEW], url=receiver.url)
     # A new advisory whose only match a VEX statement suppresses: nothing to alert. The hook runs when
@@ -274,6 +281,12 @@ def test_a_new_advisory_matching_a_running_artifact_reaches_the_webhook(org, rec
     delivery = wait_for(lambda: Delivery.objects.filter(event_type=NEW, status="delivered").first(), "delivery")
     assert delivery.source_at is not None and delivery.delivered_at >= delivery.source_at
     assert Delivery.objects.count() == 1
+    # The same matches re-evaluated the environment in the worker: a re-evaluation snapshot records that
+    # both artifacts now fail the policy, naming the vulnerability.
+    reevaluated = wait_for(lambda: SnapshotCompliance.objects.filter(environment=env, compliant=False).first(),
+                           "the re-evaluation")
+    decisions = reevaluated.artifacts_by_fingerprint()
+    assert all("CVE-2024-51013 (critical" in decisions[f]["reasons_for_incompliance"][0] for f in (fp(1), fp(2)))
 
 
 @pytest.mark.django_db
