@@ -15,7 +15,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from audit.choices import AuditAction
@@ -312,8 +312,11 @@ def recheck_grace_periods(now=None) -> int:
     A mark not yet consumed is not made again, so a decision whose outcome did not change is not asked
     for every minute. Returns how many environments were asked."""
     now = now or timezone.now()
-    graced = [attachment.environment_id for attachment in PolicyAttachment.objects.select_related("policy")
-              if _grace_period_of(attachment.policy)]
+    # Environments with a policy whose latest version has a vulnerability rule with a grace period.
+    graced = (PolicyVersion.objects.filter(policy__format=PolicyFormat.YAML, version=F("policy__latest_version"),
+                                           document__vulnerabilities__grace_seconds__gt=0)
+              .values("policy_id"))
+    graced = PolicyAttachment.objects.filter(policy_id__in=graced).values("environment_id")
     asked = 0
     for environment in Environment.objects.filter(pk__in=graced).select_related("org"):
         due = {fingerprint for fingerprint, recheck_at in
@@ -333,14 +336,6 @@ def recheck_grace_periods(now=None) -> int:
                                  "vulnerabilities: grace period ended")
         asked += 1
     return asked
-
-
-def _grace_period_of(policy: Policy) -> int:
-    """The grace period (seconds) of the vulnerability rule of the policy's latest version, or 0."""
-    if policy.format != PolicyFormat.YAML:
-        return 0
-    version = policy.versions.filter(version=policy.latest_version).values_list("document", flat=True).first()
-    return ((version or {}).get("vulnerabilities") or {}).get("grace_seconds") or 0
 
 
 # --- evaluation ----------------------------------------------------------------------------------
