@@ -444,6 +444,8 @@ def test_the_attestation_page_shows_each_statement_and_what_it_covers(org, owner
     filtered = unescape(client.get(url, {"status": "affected"}).content.decode())
     assert "CVE-2023-27103" in section(filtered, "vex-statements")
     assert "CVE-2023-5752" not in section(filtered, "vex-statements")
+    listed = unescape(client.get(reverse("trail-detail", args=["acme", "backend", "build-1"])).content.decode())
+    assert "OpenVEX: 2 statements · not affected 1 · affected 1 · fixed 0" in listed
     trail_level = attested(attest_vex(reporter, None, "trail-vex", {"vex.json": openvex(statements)}))
     html = unescape(client.get(reverse("attestation-detail", args=["acme", "backend", "build-1",
                                                                   trail_level.pk])).content.decode())
