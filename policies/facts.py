@@ -18,6 +18,7 @@ from evidence.choices import AttestationType
 from evidence.models import Artifact, Attestation, Flow
 from evidence.selectors import evaluate, provenance_for
 from vulns.exposure import artifact_vulnerabilities
+from vulns.models import ComponentPackage
 
 from .evaluation import ArtifactFacts
 
@@ -56,14 +57,18 @@ def _attestations(org, fingerprints: set[str]) -> dict[str, list[dict]]:
 
 
 def with_sbom(org, fingerprints: set[str]) -> set[str]:
-    """The fingerprints an ``sbom`` attestation is about (bound to the artifact, or addressed to its
-    fingerprint): those whose vulnerabilities csm can know. The others' coverage is unknown."""
+    """The fingerprints csm knows an SBOM of — an indexed component, or an ``sbom`` attestation addressed
+    to the fingerprint or bound to the artifact (what ``vulns.exposure.coverage_unknown`` counts as
+    covered): those whose vulnerabilities csm can know. The others' coverage is unknown."""
     if not fingerprints:
         return set()
+    wanted = list(fingerprints)
+    covered = set(ComponentPackage.objects.for_org(org).filter(artifact_fingerprint__in=wanted)
+                  .values_list("artifact_fingerprint", flat=True).distinct())
     rows = (Attestation.objects.for_org(org).filter(type=AttestationType.SBOM)
-            .filter(Q(artifact__fingerprint__in=list(fingerprints)) | Q(artifact_fingerprint__in=list(fingerprints)))
+            .filter(Q(artifact__fingerprint__in=wanted) | Q(artifact_fingerprint__in=wanted))
             .values_list("artifact__fingerprint", "artifact_fingerprint"))
-    return {fp for pair in rows for fp in pair if fp in fingerprints}
+    return covered | {fp for pair in rows for fp in pair if fp in fingerprints}
 
 
 def vulnerability_facts(org, fingerprints: set[str]) -> tuple[set[str], dict[str, list[dict]]]:
