@@ -9,8 +9,11 @@ class AlertsConfig(AppConfig):
 
     def ready(self):
         from snapshots import hooks
+        from vulns import hooks as vuln_hooks
 
         from . import hooks as alert_hooks
 
         hooks.after_snapshot(alert_hooks.raise_snapshot_alerts)
         hooks.environment_renamed(alert_hooks.follow_environment_rename)
+        # New vulnerability matches (a new advisory, or a new SBOM) of artifacts running now.
+        vuln_hooks.matches_added(alert_hooks.raise_vulnerability_alerts)

@@ -18,6 +18,9 @@ class Trigger(models.TextChoices):
     ON_NON_COMPLIANT_ENV = "ON_NON_COMPLIANT_ENV", "Environment became non-compliant"
     ON_UNAUTHORIZED_ARTIFACT = "ON_UNAUTHORIZED_ARTIFACT", "Unauthorized artifact started"
     ON_AGENT_SILENT = "ON_AGENT_SILENT", "Agent silent (no report within the expected interval)"
+    ON_VULNERABLE_ARTIFACT_STARTED = "ON_VULNERABLE_ARTIFACT_STARTED", "Artifact with a known vulnerability started"
+    ON_NEW_VULNERABILITY_AFFECTS_RUNNING = ("ON_NEW_VULNERABILITY_AFFECTS_RUNNING",
+                                            "New vulnerability affects a running artifact")
     ON_TEST = "ON_TEST", "Test send"
 
 
@@ -28,3 +31,13 @@ class DeliveryStatus(models.TextChoices):
     DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed (gave up)"
     SKIPPED = "skipped", "Skipped (action disabled)"
+
+
+class MinSeverity(models.TextChoices):
+    """An action's threshold for the vulnerability triggers (empty: every severity). An advisory of
+    ``unknown`` severity is always at or above it: csm cannot tell it is low."""
+
+    CRITICAL = "critical", "Critical"
+    HIGH = "high", "High or worse"
+    MEDIUM = "medium", "Medium or worse"
+    LOW = "low", "Low or worse"

@@ -7,7 +7,7 @@ from csm.web import add_service_error
 from snapshots.models import Environment
 
 from . import services
-from .choices import ActionType, Trigger
+from .choices import ActionType, MinSeverity, Trigger
 from .models import Action
 
 TRIGGERS = [(t.value, t.label) for t in Trigger if t != Trigger.ON_TEST]
@@ -26,6 +26,10 @@ class ActionForm(forms.Form):
                                          error_messages={"required": "Give at least one trigger."})
     environments = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
                                              help_text="None checked: every environment")
+    min_severity = forms.ChoiceField(
+        label="Minimum severity", required=False, choices=[("", "Every severity"), *MinSeverity.choices],
+        help_text="For the vulnerability triggers: name only vulnerabilities at least this severe (unknown "
+                  "severity always counts)")
 
     def __init__(self, *args, org, action: Action | None = None, **kwargs):
         if action is not None:
@@ -54,5 +58,6 @@ class ActionForm(forms.Form):
 
     def changes(self) -> dict:
         """The cleaned fields as keyword arguments of ``create_action`` / ``update_action``."""
-        return {key: self.cleaned_data[key] for key in ("name", "type", "url", "email", "environments", "triggers")
+        return {key: self.cleaned_data[key] for key in ("name", "type", "url", "email", "environments", "triggers",
+                                                         "min_severity")
                 if key in self.fields}

@@ -14,3 +14,11 @@ def follow_environment_rename(org, environment_id: int, old_name: str, new_name:
     from .services import rename_environment_in_actions
 
     rename_environment_in_actions(org, old_name, new_name, ctx_dict)
+
+
+def raise_vulnerability_alerts(org_id: int, match_ids: list[int], cause: str) -> None:
+    """``vulns.hooks.matches_added``: runs as soon as new matches committed (no polling in between), so
+    an advisory's import alerts within a second; the deliveries go out as Celery tasks."""
+    from .services import alerts_for_new_matches
+
+    alerts_for_new_matches(org_id, match_ids, cause)

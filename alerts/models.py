@@ -1,6 +1,7 @@
 """Alert actions (webhook, Slack, email), what they listen for, and every delivery and attempt.
 
-- ``Action``: a target of an org, scoped to environments (by name; empty = all) and triggers. A
+- ``Action``: a target of an org, scoped to environments (by name; empty = all) and triggers (the
+  vulnerability triggers also by ``min_severity``). A
   webhook's signing secret is stored encrypted (it must be recoverable to sign) and shown once.
 - ``Delivery``: one alert event for one action. Its ``event_id`` is the ``webhook-id`` header, the
   same on every retry, so receivers can drop duplicates. The exact body is kept, so retries and
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from csm.scoping import OrgScopedManager
 
-from .choices import ActionType, DeliveryStatus
+from .choices import ActionType, DeliveryStatus, MinSeverity
 
 
 class Action(models.Model):
@@ -28,6 +29,10 @@ class Action(models.Model):
     email = models.EmailField(blank=True)
     environments = models.JSONField(default=list, blank=True, help_text="Environment names; empty: all")
     triggers = models.JSONField(default=list)
+    min_severity = models.CharField(
+        max_length=10, blank=True, choices=MinSeverity.choices,
+        help_text="Vulnerability triggers only: name vulnerabilities of at least this severity (unknown always "
+                  "counts); empty: every severity")
     secret_encrypted = models.TextField(blank=True)
     enabled = models.BooleanField(default=True)
     disabled_reason = models.CharField(max_length=500, blank=True)

@@ -32,13 +32,16 @@ from policies.facts import gather_facts
 from policies.models import SnapshotCompliance
 from policies.services import evaluate_snapshot
 from policies.standing import active_allowlisted, authorization
-from snapshots.models import Environment, Snapshot
+from snapshots.models import Environment, Snapshot, SnapshotEntry
 from snapshots.selectors import snapshot_artifacts
 from tenants.choices import Role
-from tenants.models import Membership
+from tenants.models import Membership, Org
+from vulns.choices import LIST_ORDER, SEVERITY_RANK, VulnSeverity
+from vulns.exposure import artifact_vulnerabilities
+from vulns.models import VulnerabilityMatch
 
 from . import signing
-from .choices import ActionType, DeliveryStatus, Trigger
+from .choices import ActionType, DeliveryStatus, MinSeverity, Trigger
 from .models import Action, AgentSilence, Delivery, DeliveryAttempt
 
 log = logging.getLogger(__name__)
@@ -95,26 +98,33 @@ def validate_action(org, data: dict) -> dict:
         if name not in known:
             raise ActionError(f"No environment named {name!r}.", f"environments[{index}]")
     data["environments"] = names
+    min_severity = data.get("min_severity") or ""
+    if min_severity not in ("", *MinSeverity.values):
+        raise ActionError(f"Unknown severity {min_severity!r}; use {', '.join(MinSeverity.values)} or leave it "
+                          "empty for every severity.", "min_severity")
+    data["min_severity"] = min_severity
     return data
 
 
 def action_state(action: Action) -> dict:
     return {"name": action.name, "type": action.type, "url": action.url, "email": action.email,
-            "environments": action.environments, "triggers": action.triggers, "enabled": action.enabled}
+            "environments": action.environments, "triggers": action.triggers, "min_severity": action.min_severity,
+            "enabled": action.enabled}
 
 
 @transaction.atomic(durable=True)
 def create_action(ctx: AuditContext, org, name: str, type: str, url: str = "", email: str = "",
-                  environments=None, triggers=None) -> tuple[Action, str | None]:
+                  environments=None, triggers=None, min_severity: str = "") -> tuple[Action, str | None]:
     """Create an action; returns it and, for webhooks, the signing secret (shown this once)."""
     data = validate_action(org, {"name": name, "type": type, "url": url, "email": email, "environments": environments,
-                           "triggers": triggers})
+                           "triggers": triggers, "min_severity": min_severity})
     if Action.objects.for_org(org).filter(name=name, deleted_at=None).exists():
         raise ActionError(f"An action named {name!r} exists.", "name", 409, "conflict")
     secret = signing.new_secret() if type == ActionType.WEBHOOK else None
     action = Action.objects.create(
         org=org, name=name, type=type, url=data["url"], email=data["email"], environments=data["environments"],
-        triggers=data["triggers"], secret_encrypted=signing.encrypt_secret(secret) if secret else "",
+        triggers=data["triggers"], min_severity=data["min_severity"],
+        secret_encrypted=signing.encrypt_secret(secret) if secret else "",
     )
     record_event(ctx, org, AuditAction.ACTION_CREATED, action, after=action_state(action))
     return action, secret
@@ -135,6 +145,7 @@ def update_action(ctx: AuditContext, org, action: Action, **changes) -> Action:
     action.name = name
     action.url, action.email = data["url"], data["email"]
     action.environments, action.triggers = data["environments"], data["triggers"]
+    action.min_severity = data["min_severity"]
     if "enabled" in changes and bool(changes["enabled"]) != action.enabled:
         action.enabled = bool(changes["enabled"])
         if action.enabled:
@@ -215,6 +226,7 @@ def _slack_body(event: dict) -> dict:
     lines = [f"*{event['description']}*", f"Environment: `{event['environment']}` · Event: `{event['event_type']}`"]
     if artifact:
         lines.append(f"Artifact: `{artifact.get('name')}` `{(artifact.get('fingerprint') or '')[:12]}`")
+    lines += [f"`{line}`" for line in _vulnerability_lines(event)]
     return {
         "text": f"[csm] {event['description']} ({event['environment']}) {link}",
         "blocks": [
@@ -232,8 +244,28 @@ def _email_body(event: dict) -> dict:
              f"Event: {event['event_type']}"]
     if artifact:
         lines += [f"Artifact: {artifact.get('name')}", f"Fingerprint: {artifact.get('fingerprint')}"]
+    vulnerabilities = _vulnerability_lines(event)
+    if vulnerabilities:
+        lines += ["", "Vulnerabilities:", *(f"- {line}" for line in vulnerabilities)]
     lines += ["", f"Details: {link}"]
     return {"subject": f"[csm] {event['environment']}: {event['description']}"[:200], "body": "\n".join(lines)}
+
+
+# Slack and email name at most this many vulnerabilities (the webhook body carries all of them).
+MESSAGE_VULNERABILITIES_UP_TO = 10
+
+
+def _vulnerability_lines(event: dict) -> list[str]:
+    """One line per vulnerability of a vulnerability alert (Slack and email): id, severity, where."""
+    items = event.get("vulnerabilities") or []
+    lines = []
+    for item in items[:MESSAGE_VULNERABILITIES_UP_TO]:
+        where = ", ".join(a["name"] for a in item.get("artifacts", [])) or ", ".join(item.get("components", []))
+        fixed = f"; fixed in {', '.join(item['fixed'][:3])}" if item.get("fixed") else ""
+        lines.append(f"{item['id']} ({item['severity']}){': ' + where if where else ''}{fixed}")
+    if len(items) > MESSAGE_VULNERABILITIES_UP_TO:
+        lines.append(f"... and {len(items) - MESSAGE_VULNERABILITIES_UP_TO} more")
+    return lines
 
 
 def render_body(action: Action, event: dict) -> str:
@@ -522,6 +554,9 @@ def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
             alert(Trigger.ON_SCALED_ARTIFACT, f"{name} scaled from {was} to {now} in {env.name}", key, payload)
         if allowlisted and change != "exited" and (change == "started" or (name, fingerprint) not in was_allowed):
             alert(Trigger.ON_ALLOWED_ARTIFACT, f"Allowlisted artifact {name} is running in {env.name}", key, payload)
+    started = {(i["name"], i.get("fingerprint") or "") for i in items if i["annotation"]["type"] == "started"}
+    raised.extend(_vulnerable_started_alerts(org, env, actions, started, snap, decisions, facts, source_at,
+                                             snapshot.pk, snapshot.index))
     # Unknown (no policy) is neither: no environment-compliance alert when the environment is (or
     # becomes) unknown; unknown → compliant or non-compliant (a policy attached) is a change.
     if compliance is not None and compliance.compliant is not None and (
@@ -533,6 +568,146 @@ def alerts_for_snapshot(snapshot_id: int) -> list[Delivery]:
             alert(Trigger.ON_NON_COMPLIANT_ENV, f"{env.name} became non-compliant "
                   f"({compliance.non_compliant_count + compliance.unknown_count} artifact(s) not compliant)", "env")
     return raised
+
+
+# --- vulnerability alerts ------------------------------------------------------------------------
+
+
+def at_or_above(min_severity: str, severity: str) -> bool:
+    """Whether an action with ``min_severity`` ("" = every severity) is told about ``severity``:
+    ``unknown`` is at or above any threshold (an advisory without a severity is not a low one)."""
+    if not min_severity:
+        return True
+    return SEVERITY_RANK.get(severity, SEVERITY_RANK[VulnSeverity.UNKNOWN]) >= SEVERITY_RANK[min_severity]
+
+
+def vulnerability_payload(item: dict) -> dict:
+    """One vulnerability group of ``vulns.exposure.artifact_vulnerabilities`` as an alert names it."""
+    first = item.get("first_matched_at")
+    return {"id": item["group_id"], "osv_ids": list(item["osv_ids"]), "aliases": list(item["aliases"]),
+            "severity": item["severity"], "cvss_score": item["cvss_score"], "summary": item.get("summary") or "",
+            "components": list(item["components"]), "fixed": list(item.get("fixed") or []),
+            "first_matched_at": first.isoformat() if hasattr(first, "isoformat") else first}
+
+
+def _raise_vulnerability_alert(org, trigger: str, environment_name: str, key: str, vulnerabilities: list[dict],
+                               make_event, actions, source_at=None, snapshot_index=None) -> list[Delivery]:
+    """One delivery per action listening to ``trigger`` here, naming the vulnerabilities at or above its
+    ``min_severity`` (none: that action gets nothing). ``make_event(vulnerabilities)`` → the event."""
+    created = []
+    for action in actions:
+        if not action.listens_to(trigger, environment_name):
+            continue
+        shown = [v for v in vulnerabilities if at_or_above(action.min_severity, v["severity"])]
+        if shown:
+            created.extend(raise_alert(org, trigger, environment_name, make_event(shown), key, source_at,
+                                       snapshot_index, [action]))
+    return created
+
+
+def _vulnerable_started_alerts(org, env, actions, started: set, snap: dict, decisions: dict, facts: dict,
+                               source_at, snapshot_id: int, snapshot_index: int) -> list[Delivery]:
+    """ON_VULNERABLE_ARTIFACT_STARTED: each artifact that started in the snapshot and has a vulnerability
+    match no VEX statement suppresses (suppressed ones are not alerted: the VEX document says the artifact
+    is not affected)."""
+    trigger = Trigger.ON_VULNERABLE_ARTIFACT_STARTED
+    if not started or not any(a.listens_to(trigger, env.name) for a in actions):
+        return []
+    found = artifact_vulnerabilities(org, {fingerprint for _, fingerprint in started if fingerprint})
+    raised = []
+    for name, fingerprint in sorted(started):
+        exposed = [vulnerability_payload(v) for v in found.get(fingerprint, []) if not v.get("suppressed")]
+        if not exposed:
+            continue
+        decision, fact = decisions.get((name, fingerprint)), facts.get((name, fingerprint))
+        provenance = fact.provenance if fact is not None else (decision or {}).get("provenance")
+        artifact = _artifact_payload(name, fingerprint, decision["compliant"] if decision else None,
+                                     provenance or None)
+
+        def make_event(shown, name=name, artifact=artifact):
+            worst = shown[0]
+            more = f" and {len(shown) - 1} more" if len(shown) > 1 else ""
+            event = build_event(org, trigger, env.name, f"{name} started in {env.name} with {worst['id']} "
+                                f"({worst['severity']}){more}", snap, artifact)
+            event["vulnerabilities"] = shown
+            return event
+
+        key = f"{snapshot_id}|{trigger}|{name}|{fingerprint}"
+        raised.extend(_raise_vulnerability_alert(org, trigger, env.name, key, exposed, make_event, actions, source_at,
+                                                 snapshot_index))
+    return raised
+
+
+def alerts_for_new_matches(org_id: int, match_ids: list[int], cause: str) -> list[Delivery]:
+    """``vulns.hooks.matches_added`` (after the matches committed): ON_NEW_VULNERABILITY_AFFECTS_RUNNING,
+    one alert per environment where a newly matched artifact runs now, naming each new vulnerability and
+    the running artifacts it affects. ``cause`` ``advisory``: a new or changed advisory matched; ``sbom``:
+    a new SBOM of an artifact told csm what it contains — both are new knowledge of exposure, so both
+    alert. Matches a VEX statement suppresses are left out; an environment with none left gets nothing."""
+    trigger = Trigger.ON_NEW_VULNERABILITY_AFFECTS_RUNNING
+    org = Org.objects.filter(pk=org_id).first()
+    if org is None:
+        return []
+    actions = [a for a in Action.objects.for_org(org).filter(enabled=True, deleted_at=None) if trigger in a.triggers]
+    if not actions:
+        return []
+    new = {}
+    for fingerprint, group_id, matched_at in (VulnerabilityMatch.objects.for_org(org).filter(pk__in=list(match_ids))
+                                              .values_list("artifact_fingerprint", "group_id", "matched_at")):
+        new[(fingerprint, group_id)] = min(matched_at, new.get((fingerprint, group_id), matched_at))
+    running = list(SnapshotEntry.objects.for_org(org)
+                   .filter(to_index=None, fingerprint__in={fp for fp, _ in new}, environment__archived=False)
+                   .order_by("environment__name", "name")
+                   .values_list("environment_id", "environment__name", "environment__last_snapshot_index", "name",
+                                "fingerprint", "running_since"))
+    if not running:
+        return []
+    found = artifact_vulnerabilities(org, {row[4] for row in running})
+    exposed = {(fp, v["group_id"]): v for fp, items in found.items() for v in items
+               if (fp, v["group_id"]) in new and not v.get("suppressed")}
+    by_env: dict[tuple, dict[str, dict]] = {}
+    for env_id, env_name, last_index, name, fingerprint, since in running:
+        groups = by_env.setdefault((env_id, env_name, last_index), {})
+        for (fp, group_id), item in exposed.items():
+            if fp != fingerprint:
+                continue
+            entry = groups.setdefault(group_id, {**vulnerability_payload(item), "artifacts": []})
+            artifact = {"name": name, "fingerprint": fingerprint, "components": list(item["components"]),
+                        "running_since": since.isoformat()}
+            if artifact not in entry["artifacts"]:
+                entry["artifacts"].append(artifact)
+    source_at = min(new.values())
+    raised = []
+    with transaction.atomic():
+        for (env_id, env_name, last_index), groups in by_env.items():
+            if not groups:
+                continue
+            vulnerabilities = sorted(groups.values(), key=_worst_first)
+            pairs = sorted((v["id"], a["fingerprint"]) for v in vulnerabilities for a in v["artifacts"])
+            key = "vuln|" + hashlib.sha256(json.dumps([env_id, pairs]).encode()).hexdigest()
+            snap = None
+            if last_index:
+                compliant = (SnapshotCompliance.objects.filter(environment_id=env_id, snapshot_index=last_index)
+                             .values_list("compliant", flat=True).first())
+                snap = {"index": last_index, "compliant": compliant, **_snapshot_urls(org.slug, env_name, last_index)}
+
+            def make_event(shown, env_name=env_name, snap=snap):
+                names = sorted({a["name"] for v in shown for a in v["artifacts"]})
+                what = (f"{shown[0]['id']} ({shown[0]['severity']})" if len(shown) == 1
+                        else f"{len(shown)} vulnerabilities (worst: {shown[0]['id']}, {shown[0]['severity']})")
+                event = build_event(org, trigger, env_name, f"{what} affects {len(names)} running artifact(s) in "
+                                    f"{env_name}: {', '.join(names[:5])}{' ...' if len(names) > 5 else ''}", snap)
+                event.update(cause=cause, vulnerabilities=shown)
+                return event
+
+            raised.extend(_raise_vulnerability_alert(org, trigger, env_name, key, vulnerabilities, make_event,
+                                                     actions, source_at))
+    return raised
+
+
+def _worst_first(vulnerability: dict) -> tuple:
+    return (LIST_ORDER.get(vulnerability["severity"], LIST_ORDER[VulnSeverity.UNKNOWN]),
+            -(vulnerability["cvss_score"] or 0.0), vulnerability["id"])
 
 
 def check_agent_silence(now=None) -> int:

@@ -376,6 +376,8 @@ CSM_REGO_MAX_INPUT_BYTES = env_int("CSM_REGO_MAX_INPUT_BYTES", 4 * 1024 * 1024, 
 # Expired allowlist entries change standing: re-evaluate their environments this often (seconds).
 CELERY_BEAT_SCHEDULE["policies-allowlist-expiry"] = {"task": "policies.handle_expired_allowlist_entries",
                                                      "schedule": 60}
+# A vulnerability rule's grace period ends: decide the artifacts it held back again (checked this often).
+CELERY_BEAT_SCHEDULE["policies-vulnerability-grace"] = {"task": "policies.recheck_grace_periods", "schedule": 60}
 
 # --- Alerts --------------------------------------------------------------------------------------
 CSM_WEBHOOK_ALLOW_PRIVATE = env_bool("CSM_WEBHOOK_ALLOW_PRIVATE", False)

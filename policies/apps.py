@@ -12,6 +12,7 @@ class PoliciesConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from snapshots import hooks
+        from vulns import hooks as vuln_hooks
 
         from . import hooks as policy_hooks
 
@@ -25,3 +26,7 @@ class PoliciesConfig(AppConfig):
         for model in ("Artifact", "Attestation", "Flow", "Trail"):
             post_save.connect(policy_hooks.on_evidence_saved, sender=apps.get_model("evidence", model),
                               dispatch_uid=f"policies-reevaluate-on-{model}")
+        # New vulnerability matches, and changed or withdrawn advisories, change the standing of the
+        # artifacts they name (vulnerability rules, Rego inputs): re-evaluate where those run.
+        vuln_hooks.matches_added(policy_hooks.vulnerabilities_matched)
+        vuln_hooks.advisories_changed(policy_hooks.advisories_changed)

@@ -15,8 +15,12 @@ stores the result. Decisions use the kosli vocabulary (``rule_evaluations`` with
 """
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.utils import timezone
 
 from csm.lib.expressions import ExpressionError
+from vulns.choices import SEVERITY_RANK, VulnSeverity
 
 from .parsing import compile_condition
 
@@ -40,6 +44,13 @@ class ArtifactFacts:
     # [{"name", "type", "compliant"}] attestations of the artifact and its trail
     attestations: list = field(default_factory=list)
     provenance: dict = field(default_factory=dict)
+    # Vulnerabilities (``vulns.exposure.artifact_vulnerabilities``, worst first), gathered when a policy
+    # needs them. ``has_sbom`` False: no SBOM is known for the artifact, so its vulnerabilities are unknown
+    # (coverage unknown), never "none".
+    has_sbom: bool = False
+    vulnerabilities: list = field(default_factory=list)
+    # When the facts were read: the grace period of a vulnerability rule is measured against it.
+    now: datetime | None = None
 
     @property
     def has_provenance(self) -> bool:
@@ -64,12 +75,44 @@ class AppliedPolicy:
         return self.format == "rego"
 
 
+def needs_vulnerabilities(policies) -> bool:
+    """Whether deciding ``policies`` reads the artifacts' vulnerabilities: a YAML policy with an
+    ``artifacts.vulnerabilities`` rule, or any Rego policy (its input carries them)."""
+    return any(policy.is_rego or policy.document.get("vulnerabilities") for policy in policies)
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def vulnerability_input(vulnerability: dict) -> dict:
+    """One vulnerability as a Rego policy sees it (plain JSON: times as ISO 8601 text)."""
+    suppressed = vulnerability.get("suppressed")
+    ids = [*vulnerability.get("osv_ids", []), *vulnerability.get("aliases", [])]
+    return {
+        "id": vulnerability["group_id"],
+        "aliases": sorted(set(ids) - {vulnerability["group_id"]}),
+        "severity": vulnerability["severity"],
+        "cvss_score": vulnerability.get("cvss_score"),
+        "components": sorted(vulnerability.get("components", [])),
+        "fixed": list(vulnerability.get("fixed", [])),
+        "suppressed": None if not suppressed else {
+            "status": suppressed.get("status"), "justification": suppressed.get("justification") or "",
+            "vulnerability_id": suppressed.get("vulnerability_id") or "",
+            "attestation_id": suppressed.get("attestation_id")},
+        "first_matched_at": _iso(vulnerability.get("first_matched_at")),
+    }
+
+
 def rego_input(facts: ArtifactFacts, environment: dict) -> dict:
     """The input a Rego environment policy gets for one running artifact (documented in
     ``docs/policies.md``): the facts YAML rules see, with attestations keyed by name as kosli's
-    ``evaluate`` keys ``attestations_statuses``. Nothing in it changes from one snapshot to the next
-    unless the artifact's evidence does, so a decision (and its ``input_sha256``) stays stable."""
+    ``evaluate`` keys ``attestations_statuses``, and the artifact's vulnerabilities (``has_sbom`` false:
+    coverage unknown). Nothing in it changes from one snapshot to the next unless the artifact's
+    evidence or its vulnerability matches do, so a decision (and its ``input_sha256``) stays stable."""
     return {
+        "has_sbom": facts.has_sbom,
+        "vulnerabilities": [vulnerability_input(v) for v in facts.vulnerabilities],
         "environment": dict(environment),
         "artifact": {"name": facts.name, "fingerprint": facts.fingerprint},
         "has_provenance": facts.has_provenance,
@@ -197,6 +240,93 @@ def _attestation_rule(rule: dict, facts: ArtifactFacts, context: dict) -> dict:
     return result
 
 
+# At most this many vulnerabilities are named in one reason (the rule lists all of them).
+REASON_NAMES_UP_TO = 10
+
+
+def _vulnerability_label(vulnerability: dict) -> str:
+    components = ", ".join(sorted(vulnerability.get("components", []))[:3]) or "no component named"
+    return f"{vulnerability['group_id']} ({vulnerability['severity']}; {components})"
+
+
+def _counts_against(rule: dict, vulnerability: dict) -> bool:
+    """Whether ``vulnerability`` is at or above the rule's threshold (``unknown`` is, unless the rule
+    says ``unknown_severity: ignore``)."""
+    severity = vulnerability["severity"]
+    if severity == VulnSeverity.UNKNOWN:
+        return rule.get("unknown_severity", "fail") == "fail"
+    return SEVERITY_RANK.get(severity, SEVERITY_RANK[VulnSeverity.UNKNOWN]) >= SEVERITY_RANK[rule["fail_at"]]
+
+
+def _grace_ends(rule: dict, vulnerability: dict) -> datetime | None:
+    first = vulnerability.get("first_matched_at")
+    if not rule.get("grace_seconds") or first is None:
+        return None
+    if isinstance(first, str):
+        first = datetime.fromisoformat(first)
+    return first + timedelta(seconds=rule["grace_seconds"])
+
+
+def _vulnerability_rule(rule: dict, facts: ArtifactFacts, context: dict) -> dict:
+    """``artifacts.vulnerabilities``: not satisfied while the artifact has an unsuppressed vulnerability at
+    or above ``fail_at`` whose grace period (from when csm first matched it) is over. VEX-suppressed and
+    in-grace ones are listed in the rule (``vulnerabilities``), never dropped silently."""
+    definition = {key: rule.get(key) for key in ("fail_at", "grace_period", "unknown_severity", "without_sbom")}
+    result = _rule("vulnerabilities", {**definition, "exceptions": list(rule.get("exceptions", []))})
+    try:
+        for condition in rule.get("exceptions", []):
+            if _holds(condition, context):
+                result["ignored"] = True
+                result["reasons"].append(f"exception applies: {condition}")
+                return result
+    except _ConditionError as problem:
+        result["unknown"] = True
+        result["reasons"].append(f"cannot evaluate exception {problem.condition}: {problem.error.message}")
+        return result
+    if not facts.has_sbom:
+        without = rule.get("without_sbom", "unknown")
+        reason = "artifact has no SBOM: its vulnerabilities are unknown (coverage unknown)"
+        if without == "ignore":
+            result["ignored"] = True
+            result["reasons"].append(f"{reason}; the rule ignores it (without_sbom: ignore)")
+        elif without == "fail":
+            result["resolutions"].append({"type": "missing_sbom"})
+            result["reasons"].append(reason)
+        else:
+            result["unknown"] = True
+            result["reasons"].append(reason)
+        return result
+    now = facts.now or timezone.now()
+    failing, in_grace, suppressed = [], [], []
+    for vulnerability in facts.vulnerabilities:
+        if not _counts_against(rule, vulnerability):
+            continue
+        if vulnerability.get("suppressed"):
+            vex = vulnerability["suppressed"]
+            suppressed.append({"id": vulnerability["group_id"], "status": vex.get("status"),
+                               "justification": vex.get("justification") or ""})
+            continue
+        ends = _grace_ends(rule, vulnerability)
+        if ends is not None and ends > now:
+            in_grace.append({"id": vulnerability["group_id"], "severity": vulnerability["severity"],
+                             "until": ends.astimezone(UTC).isoformat()})
+            continue
+        failing.append(vulnerability)
+    result["vulnerabilities"] = {"failing": [v["group_id"] for v in failing], "in_grace": in_grace,
+                                 "suppressed": suppressed}
+    if in_grace:
+        result["recheck_at"] = min(item["until"] for item in in_grace)
+    if not failing:
+        result["satisfied"] = True
+        return result
+    named = ", ".join(_vulnerability_label(v) for v in failing[:REASON_NAMES_UP_TO])
+    more = f" and {len(failing) - REASON_NAMES_UP_TO} more" if len(failing) > REASON_NAMES_UP_TO else ""
+    noun = "vulnerability" if len(failing) == 1 else "vulnerabilities"
+    result["resolutions"].append({"type": "known_vulnerability", "vulnerabilities": [v["group_id"] for v in failing]})
+    result["reasons"].append(f"artifact has {len(failing)} known {noun} at or above {rule['fail_at']}: {named}{more}")
+    return result
+
+
 def evaluate_policy(policy: AppliedPolicy, facts: ArtifactFacts, rego_results: dict | None = None) -> dict:
     """One policy against one artifact → ``{policy_name, policy_version, status, rule_evaluations}``.
     A Rego policy's result was computed beforehand (``policies.rego``, in a bounded child process) and
@@ -209,6 +339,7 @@ def evaluate_policy(policy: AppliedPolicy, facts: ArtifactFacts, rego_results: d
         _boolean_rule("provenance", doc.get("provenance", {}), facts, context),
         _boolean_rule("trail-compliance", doc.get("trail_compliance", {}), facts, context),
         *(_attestation_rule(rule, facts, context) for rule in doc.get("attestations", [])),
+        _vulnerability_rule(doc["vulnerabilities"], facts, context) if doc.get("vulnerabilities") else None,
     ]
     rules = [rule for rule in rules if rule is not None]
     failing = [rule for rule in rules if not rule["ignored"] and not rule["satisfied"] and not rule["unknown"]]
@@ -245,7 +376,12 @@ def evaluate_artifact(facts: ArtifactFacts, policies: list[AppliedPolicy], allow
         status = UNKNOWN
     else:
         status = COMPLIANT
+    # The earliest end of a vulnerability grace period the decision depends on: then it is decided again
+    # (``policies.services.recheck_grace_periods``). Only present when there is one.
+    recheck_at = [rule["recheck_at"] for decision in decisions for rule in decision["rule_evaluations"]
+                  if rule.get("recheck_at")]
     return {
+        **({"recheck_at": min(recheck_at)} if recheck_at else {}),
         "status": status,
         "compliant": (status == COMPLIANT) if policies else None,
         "allowlisted": allowlist_entry is not None,

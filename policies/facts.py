@@ -10,11 +10,15 @@ overrides applied). A fixed number of queries whatever the number of artifacts.
 from collections import defaultdict
 
 from django.conf import settings
+from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from evidence.choices import AttestationType
 from evidence.models import Artifact, Attestation, Flow
 from evidence.selectors import evaluate, provenance_for
+from vulns.exposure import artifact_vulnerabilities
+from vulns.models import ComponentPackage
 
 from .evaluation import ArtifactFacts
 
@@ -52,18 +56,43 @@ def _attestations(org, fingerprints: set[str]) -> dict[str, list[dict]]:
     return {fingerprint: list(by_name.values()) for fingerprint, by_name in out.items()}
 
 
-def gather_facts(org, artifacts: list[dict]) -> dict[tuple[str, str], ArtifactFacts]:
-    """``[{name, fingerprint}]`` → ``{(name, fingerprint): ArtifactFacts}``."""
+def with_sbom(org, fingerprints: set[str]) -> set[str]:
+    """The fingerprints csm knows an SBOM of — an indexed component, or an ``sbom`` attestation addressed
+    to the fingerprint or bound to the artifact (what ``vulns.exposure.coverage_unknown`` counts as
+    covered): those whose vulnerabilities csm can know. The others' coverage is unknown."""
+    if not fingerprints:
+        return set()
+    wanted = list(fingerprints)
+    covered = set(ComponentPackage.objects.for_org(org).filter(artifact_fingerprint__in=wanted)
+                  .values_list("artifact_fingerprint", flat=True).distinct())
+    rows = (Attestation.objects.for_org(org).filter(type=AttestationType.SBOM)
+            .filter(Q(artifact__fingerprint__in=wanted) | Q(artifact_fingerprint__in=wanted))
+            .values_list("artifact__fingerprint", "artifact_fingerprint"))
+    return covered | {fp for pair in rows for fp in pair if fp in fingerprints}
+
+
+def vulnerability_facts(org, fingerprints: set[str]) -> tuple[set[str], dict[str, list[dict]]]:
+    """(fingerprints with an SBOM, their vulnerabilities per fingerprint, worst first)."""
+    covered = with_sbom(org, fingerprints)
+    return covered, (artifact_vulnerabilities(org, sorted(covered)) if covered else {})
+
+
+def gather_facts(org, artifacts: list[dict], vulnerabilities: bool = False) -> dict[tuple[str, str], ArtifactFacts]:
+    """``[{name, fingerprint}]`` → ``{(name, fingerprint): ArtifactFacts}``. ``vulnerabilities``: also read
+    whether each has an SBOM and its vulnerability matches (what a vulnerability rule or a Rego input needs)."""
     fingerprints = {a["fingerprint"] for a in artifacts if a.get("fingerprint")}
     provenance = provenance_for(org, fingerprints) if fingerprints else {}
     known = {fp for fp, info in provenance.items() if info["provenance"]}
     flow_names = {provenance[fp]["flow"] for fp in known}
     tags = dict(Flow.objects.for_org(org).filter(name__in=flow_names).values_list("name", "tags")) if known else {}
     attestations = _attestations(org, known) if known else {}
+    covered, found = vulnerability_facts(org, fingerprints) if vulnerabilities else (set(), {})
+    now = timezone.now()
     result = {}
     for item in artifacts:
         fingerprint = item.get("fingerprint") or ""
-        facts = ArtifactFacts(fingerprint=fingerprint, name=item["name"])
+        facts = ArtifactFacts(fingerprint=fingerprint, name=item["name"], now=now,
+                              has_sbom=fingerprint in covered, vulnerabilities=list(found.get(fingerprint, [])))
         info = provenance.get(fingerprint)
         if info and info["provenance"]:
             facts.flow_name = info["flow"]

@@ -1,9 +1,17 @@
 """How policies plug into the snapshot journal (registered in ``PoliciesConfig.ready``) and the
 function the evidence vault calls when an attestation may change artifacts' standing."""
 
+from collections import defaultdict
+
+from django.db import transaction
+
 from audit.context import AuditContext
+from evidence.choices import AttestationType
 from evidence.models import Artifact, Attestation, Flow, Trail
 from snapshots.models import Environment, SnapshotEntry
+from tenants.models import Org
+from vulns.models import AffectedPackage, ComponentPackage, VulnerabilityMatch
+from vulns.vex import index_vex
 
 from .standing import authorization_for, compliance_state, environment_standings
 
@@ -218,6 +226,12 @@ def on_evidence_saved(sender, instance, **kwargs) -> None:
         fingerprints = {instance.artifact.fingerprint if instance.artifact_id else instance.artifact_fingerprint}
     else:  # a trail-level attestation speaks for every artifact of its trail
         fingerprints = set(Artifact.objects.filter(trail_id=instance.trail_id).values_list("fingerprint", flat=True))
+    if isinstance(instance, Attestation) and instance.type == AttestationType.VEX:
+        # A VEX document decides through its statements, which the vulns app stores after this commit: mark
+        # the artifacts now, and ask for their re-evaluation once the statements are stored, not before.
+        _mark_rechecks(instance.org, fingerprints, "evidence: vex", None, request=False)
+        request_after_vex(instance.pk)
+        return
     artifacts_changed_standing(instance.org, fingerprints, reason=f"evidence: {type(instance).__name__.lower()}")
 
 
@@ -248,3 +262,55 @@ def _provenance_arrived(org, fingerprint: str) -> None:
                                      .values("pk")).values_list("environment_id", flat=True).distinct()))
     for environment_id in environment_ids:
         request_reevaluation(AuditContext.system("evidence: provenance"), environment_id, "evidence: provenance")
+
+
+def vulnerabilities_matched(org_id: int, match_ids: list[int], cause: str) -> None:
+    """``vulns.hooks.matches_added`` (after the matches committed): a new advisory or a new SBOM matched
+    artifacts; every environment where one of them runs now is re-evaluated (their vulnerability rules
+    and Rego inputs read the matches), as for new evidence."""
+    org = Org.objects.filter(pk=org_id).first()
+    if org is None:
+        return
+    fingerprints = set(VulnerabilityMatch.objects.filter(org=org, pk__in=list(match_ids))
+                       .values_list("artifact_fingerprint", flat=True))
+    with transaction.atomic():
+        artifacts_changed_standing(org, fingerprints, reason=f"vulnerabilities: new matches ({cause})")
+
+
+def advisories_changed(advisory_ids: list[int]) -> None:
+    """``vulns.hooks.advisories_changed`` (after an import committed): an advisory was created, changed
+    (its severity, say) or withdrawn; every org's artifacts with a component it names are re-evaluated
+    where they run, so a decision never rests on an advisory as it was."""
+    keys = AffectedPackage.objects.filter(advisory_id__in=list(advisory_ids)).values("package_key")
+    by_org: dict[int, set[str]] = defaultdict(set)
+    for org_id, fingerprint in (ComponentPackage.objects.filter(package_key__in=keys)
+                                .values_list("org_id", "artifact_fingerprint").distinct()):
+        by_org[org_id].add(fingerprint)
+    for org_id, fingerprint in (VulnerabilityMatch.objects.filter(advisory_id__in=list(advisory_ids))
+                                .values_list("org_id", "artifact_fingerprint").distinct()):
+        by_org[org_id].add(fingerprint)
+    for org in Org.objects.filter(pk__in=list(by_org)):
+        with transaction.atomic():
+            artifacts_changed_standing(org, by_org[org.pk], reason="vulnerabilities: advisories changed")
+
+
+def request_after_vex(attestation_id: int) -> None:
+    """After this transaction commits, have a worker store the VEX attestation's statements and then
+    re-evaluate where its artifact runs (``reevaluate_after_vex``)."""
+    from .tasks import reevaluate_after_vex as task
+
+    transaction.on_commit(lambda: task.delay(attestation_id))
+
+
+def reevaluate_after_vex(attestation_id: int) -> int:
+    """Store the statements of a ``vex`` attestation (``vulns.vex.index_vex``: idempotent, whichever of
+    this and the vulns app's own task comes first stores them) and then re-evaluate every environment
+    where its artifact runs, so a suppression is never decided on before it is known. Returns how many
+    environments were asked."""
+    index_vex(attestation_id)
+    attestation = Attestation.objects.select_related("artifact", "org").filter(pk=attestation_id).first()
+    if attestation is None:
+        return 0
+    fingerprint = attestation.artifact.fingerprint if attestation.artifact_id else attestation.artifact_fingerprint
+    with transaction.atomic():
+        return artifacts_changed_standing(attestation.org, {fingerprint}, reason="evidence: vex")

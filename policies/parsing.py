@@ -16,6 +16,11 @@ A policy file looks like::
         - name: pull-request
           type: pull_request
           if: ${{ flow.tags.risk-level == "high" }}
+      vulnerabilities:          # csm's own rule (not kosli's): known vulnerabilities of the SBOM
+        fail_at: high           # critical | high | medium | low (required)
+        grace_period: 7d        # from when csm first matched it (m, h, d, w; optional)
+        unknown_severity: fail  # fail (default) | ignore
+        without_sbom: unknown   # unknown (default) | fail | ignore
 
 ``parse_policy(text)`` returns the normalized document (plain JSON, stored with each version) or
 raises ``PolicyError`` whose ``problems`` each carry a 1-based line number, the path of the key and
@@ -24,16 +29,28 @@ problem points at a line; anchors and aliases are refused (no "billion laughs").
 """
 
 import functools
+import re
 from dataclasses import dataclass
 
 import yaml
 from django.conf import settings
 
 from csm.lib.expressions import ExpressionError, compile_expression, unwrap_template
+from vulns.choices import VulnSeverity
 
 MAX_RULES = 200
 BUILTIN_ATTESTATION_TYPES = ("generic", "junit", "snyk", "pull_request", "jira", "sonar")
 SCHEMA_EXAMPLE = "https://kosli.com/schemas/policy/environment/v1"
+
+# ``artifacts.vulnerabilities``: the thresholds a rule may name (``unknown`` is not a threshold: it is how
+# an advisory without a severity is treated, see ``unknown_severity``).
+FAIL_AT_LEVELS = (VulnSeverity.CRITICAL.value, VulnSeverity.HIGH.value, VulnSeverity.MEDIUM.value,
+                  VulnSeverity.LOW.value)
+UNKNOWN_SEVERITY_CHOICES = ("fail", "ignore")
+WITHOUT_SBOM_CHOICES = ("unknown", "fail", "ignore")
+GRACE_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_GRACE_SECONDS = 366 * 86400
+_GRACE = re.compile(r"^(\d{1,6})([mhdw])$")
 
 
 @dataclass(frozen=True)
@@ -127,16 +144,70 @@ class _Validator:
         if "required" in fields:
             rule["required"] = self.boolean(fields["required"], f"{path}.required")
         if "exceptions" in fields:
-            for index, item in enumerate(self.sequence(fields["exceptions"], f"{path}.exceptions")):
-                item_path = f"{path}.exceptions[{index}]"
-                exception = self.mapping(item, item_path, ("if",))
-                if "if" not in exception:
-                    if isinstance(item, yaml.MappingNode):
-                        self.problem(item, item_path, "an exception needs an 'if' condition")
-                    continue
-                condition = self.condition(exception["if"], f"{item_path}.if")
-                if condition is not None:
-                    rule["exceptions"].append(condition)
+            rule["exceptions"] = self.exceptions(fields["exceptions"], f"{path}.exceptions")
+        return rule
+
+    def exceptions(self, node, path) -> list[str]:
+        """``exceptions: [{if: ${{ ... }}}]`` → the conditions."""
+        conditions = []
+        for index, item in enumerate(self.sequence(node, path)):
+            item_path = f"{path}[{index}]"
+            exception = self.mapping(item, item_path, ("if",))
+            if "if" not in exception:
+                if isinstance(item, yaml.MappingNode):
+                    self.problem(item, item_path, "an exception needs an 'if' condition")
+                continue
+            condition = self.condition(exception["if"], f"{item_path}.if")
+            if condition is not None:
+                conditions.append(condition)
+        return conditions
+
+    def choice(self, node, path, choices: tuple[str, ...]) -> str | None:
+        value = self.string(node, path)
+        if value is None:
+            return None
+        if value not in choices:
+            self.problem(node, path, f"must be one of: {', '.join(choices)} (got {value!r})")
+            return None
+        return value
+
+    def grace_period(self, node, path) -> int | None:
+        """``30m``, ``12h``, ``7d``, ``2w`` → seconds (at most 366 days)."""
+        text = node.value.strip() if isinstance(node, yaml.ScalarNode) else ""
+        match = _GRACE.match(text)
+        if match is None:
+            self.problem(node, path, "must be a duration such as 12h, 7d or 2w (a whole number and m, h, d or w)")
+            return None
+        seconds = int(match.group(1)) * GRACE_UNITS[match.group(2)]
+        if seconds > MAX_GRACE_SECONDS:
+            self.problem(node, path, "must be at most 366d")
+            return None
+        return seconds
+
+    def vulnerability_rule(self, node, path) -> dict | None:
+        """``artifacts.vulnerabilities``: fail artifacts with a known vulnerability at or above ``fail_at``."""
+        keys = ("fail_at", "grace_period", "unknown_severity", "without_sbom", "exceptions")
+        fields = self.mapping(node, path, keys)
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        if "fail_at" not in fields:
+            self.problem(node, f"{path}.fail_at", f"is required (one of: {', '.join(FAIL_AT_LEVELS)})")
+            return None
+        rule = {"fail_at": self.choice(fields["fail_at"], f"{path}.fail_at", FAIL_AT_LEVELS),
+                "grace_period": None, "grace_seconds": 0, "unknown_severity": "fail", "without_sbom": "unknown",
+                "exceptions": []}
+        if "grace_period" in fields:
+            seconds = self.grace_period(fields["grace_period"], f"{path}.grace_period")
+            if seconds is not None:
+                rule["grace_period"] = fields["grace_period"].value.strip()
+                rule["grace_seconds"] = seconds
+        if "unknown_severity" in fields:
+            rule["unknown_severity"] = self.choice(fields["unknown_severity"], f"{path}.unknown_severity",
+                                                   UNKNOWN_SEVERITY_CHOICES)
+        if "without_sbom" in fields:
+            rule["without_sbom"] = self.choice(fields["without_sbom"], f"{path}.without_sbom", WITHOUT_SBOM_CHOICES)
+        if "exceptions" in fields:
+            rule["exceptions"] = self.exceptions(fields["exceptions"], f"{path}.exceptions")
         return rule
 
     def attestation_type(self, node, path) -> str | None:
@@ -188,7 +259,7 @@ class _Validator:
             "attestations": [],
         }
         if "artifacts" in fields:
-            keys = ("provenance", "trail-compliance", "attestations")
+            keys = ("provenance", "trail-compliance", "attestations", "vulnerabilities")
             artifacts = self.mapping(fields["artifacts"], "artifacts", keys)
             if "provenance" in artifacts:
                 doc["provenance"] = self.boolean_rule(artifacts["provenance"], "artifacts.provenance")
@@ -199,6 +270,10 @@ class _Validator:
                     rule = self.attestation_rule(item, f"artifacts.attestations[{index}]")
                     if rule is not None:
                         doc["attestations"].append(rule)
+            if "vulnerabilities" in artifacts:
+                rule = self.vulnerability_rule(artifacts["vulnerabilities"], "artifacts.vulnerabilities")
+                if rule is not None:
+                    doc["vulnerabilities"] = rule
         return doc
 
 

@@ -15,7 +15,7 @@ from evidence.models import Artifact, Flow
 from evidence.selectors import artifact_compliance
 from snapshots.models import SnapshotEntry
 
-from .evaluation import evaluate_artifact
+from .evaluation import evaluate_artifact, needs_vulnerabilities
 from .facts import gather_facts
 from .models import Policy, SnapshotCompliance
 from .standing import authorization as _authorization
@@ -176,7 +176,8 @@ def assert_fingerprint(org, fingerprint: str, environment=None, policy_names: li
         policies = services.attached_policies(environment)
     allowlist = services.active_allowlist(environment) if environment is not None else {}
     name = _artifact_name(org, fingerprint, environment)
-    facts = gather_facts(org, [{"name": name, "fingerprint": fingerprint}])[(name, fingerprint)]
+    facts = gather_facts(org, [{"name": name, "fingerprint": fingerprint}],
+                         vulnerabilities=needs_vulnerabilities(policies))[(name, fingerprint)]
     entry = allowlist.get(fingerprint)
     rego_results = services.run_rego(policies, {(name, fingerprint): facts}, environment)
     decision = evaluate_artifact(facts, policies, entry.as_decision() if entry else None,

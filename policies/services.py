@@ -10,11 +10,12 @@ snapshot (reason ``reevaluation``) that records it — journal entries are never
 import json
 import logging
 from collections import Counter
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from audit.choices import AuditAction
@@ -28,7 +29,15 @@ from snapshots.selectors import latest_snapshot, snapshot_artifacts
 from snapshots.services.ingest import append_reevaluation_snapshot
 
 from . import rego
-from .evaluation import COMPLIANT, NON_COMPLIANT, UNKNOWN, AppliedPolicy, evaluate_artifact, rego_input
+from .evaluation import (
+    COMPLIANT,
+    NON_COMPLIANT,
+    UNKNOWN,
+    AppliedPolicy,
+    evaluate_artifact,
+    needs_vulnerabilities,
+    rego_input,
+)
 from .facts import gather_facts
 from .models import (
     AllowlistEntry,
@@ -296,6 +305,39 @@ def handle_expired_allowlist_entries(now=None) -> int:
     return handled
 
 
+def recheck_grace_periods(now=None) -> int:
+    """Periodic: a decision that rests on a vulnerability still in its grace period carries ``recheck_at``
+    (when the first such grace period ends). Once that time has passed, the artifact is marked for a new
+    decision and its environment re-evaluated (a new snapshot records it when the outcome changes).
+    A mark not yet consumed is not made again, so a decision whose outcome did not change is not asked
+    for every minute. Returns how many environments were asked."""
+    now = now or timezone.now()
+    # Environments with a policy whose latest version has a vulnerability rule with a grace period.
+    graced = (PolicyVersion.objects.filter(policy__format=PolicyFormat.YAML, version=F("policy__latest_version"),
+                                           document__vulnerabilities__grace_seconds__gt=0)
+              .values("policy_id"))
+    graced = PolicyAttachment.objects.filter(policy_id__in=graced).values("environment_id")
+    asked = 0
+    for environment in Environment.objects.filter(pk__in=graced).select_related("org"):
+        due = {fingerprint for fingerprint, recheck_at in
+               ComplianceDecision.objects.filter(environment=environment, to_index=None,
+                                                 decision__has_key="recheck_at")
+               .values_list("fingerprint", "decision__recheck_at")
+               if fingerprint and datetime.fromisoformat(recheck_at) <= now}
+        due -= set(DecisionRecheck.objects.filter(environment=environment, fingerprint__in=due)
+                   .values_list("fingerprint", flat=True))
+        if not due:
+            continue
+        with transaction.atomic():
+            DecisionRecheck.objects.bulk_create([
+                DecisionRecheck(org=environment.org, environment=environment, fingerprint=fingerprint,
+                                reason="vulnerabilities: grace period ended") for fingerprint in sorted(due)])
+            request_reevaluation(AuditContext.system("vulnerability grace period"), environment.pk,
+                                 "vulnerabilities: grace period ended")
+        asked += 1
+    return asked
+
+
 # --- evaluation ----------------------------------------------------------------------------------
 
 
@@ -366,7 +408,7 @@ def decide(org, policies: list[AppliedPolicy], allowlist: dict, artifacts: list[
         # Nothing is checked: every artifact's compliance is unknown (never compliant by default), and
         # the evidence vault need not be asked (authorization is read apart: policies.standing).
         return [unpoliced_decision(artifact, allowlist) for artifact in artifacts]
-    facts = gather_facts(org, artifacts)
+    facts = gather_facts(org, artifacts, vulnerabilities=needs_vulnerabilities(policies))
     rego_results = run_rego(policies, facts, environment, inputs)
     decisions = []
     for artifact in artifacts:

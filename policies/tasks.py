@@ -24,6 +24,25 @@ def handle_expired_allowlist_entries():
     return handle()
 
 
+@shared_task(name="policies.reevaluate_after_vex", bind=True, max_retries=5, acks_late=True)
+def reevaluate_after_vex(self, attestation_id: int):
+    """A VEX attestation arrived: store its statements, then re-evaluate where its artifact runs."""
+    from .hooks import reevaluate_after_vex as reevaluate
+
+    try:
+        return reevaluate(attestation_id)
+    except Exception as exc:  # the database or a lock timeout: try again with backoff and jitter
+        raise self.retry(exc=exc, countdown=min(60, 2 ** self.request.retries) + self.request.retries % 3) from exc
+
+
+@shared_task(name="policies.recheck_grace_periods")
+def recheck_grace_periods():
+    """Periodic: decisions whose vulnerability grace period ended are taken again."""
+    from .services import recheck_grace_periods as recheck
+
+    return recheck()
+
+
 @shared_task(name="policies.evaluate_trail_gates", bind=True, max_retries=5, acks_late=True)
 def evaluate_trail_gates(self, trail_id: int, ctx_dict: dict | None = None):
     """Evaluate the Rego gates of a trail's flow and record the decisions that changed (idempotent: a

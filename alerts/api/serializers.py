@@ -1,12 +1,12 @@
 from rest_framework import serializers
 
-from alerts.choices import ActionType
+from alerts.choices import ActionType, MinSeverity
 from alerts.models import Action, Delivery, DeliveryAttempt
 from alerts.services import ALERT_TRIGGERS
 
 
 class ActionInputSerializer(serializers.Serializer):
-    """Create / update body: ``{name, environments, triggers, type, url | email}``."""
+    """Create / update body: ``{name, environments, triggers, min_severity, type, url | email}``."""
 
     name = serializers.CharField(max_length=100)
     type = serializers.ChoiceField(choices=ActionType.choices)
@@ -16,13 +16,18 @@ class ActionInputSerializer(serializers.Serializer):
                                          max_length=500)
     triggers = serializers.ListField(child=serializers.CharField(max_length=40), min_length=1,
                                      max_length=len(ALERT_TRIGGERS))
+    min_severity = serializers.ChoiceField(
+        choices=MinSeverity.choices, required=False, allow_blank=True,
+        help_text="Vulnerability triggers: name only vulnerabilities at least this severe (unknown always counts); "
+                  "empty or absent: every severity")
     enabled = serializers.BooleanField(required=False)
 
 
 class ActionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Action
-        fields = ["id", "name", "type", "url", "email", "environments", "triggers", "enabled", "disabled_reason",
+        fields = ["id", "name", "type", "url", "email", "environments", "triggers", "min_severity", "enabled",
+                  "disabled_reason",
                   "disabled_at", "consecutive_failures", "created_at", "updated_at"]
 
 
