@@ -231,13 +231,17 @@ def _fingerprint(attestation: Attestation) -> str:
 def index_sbom(attestation_id: int) -> list[int]:
     """Index an ``sbom`` attestation's components (one ``ComponentPackage`` each whose purl names a
     package of a known ecosystem) and match them against every advisory that is not withdrawn. Idempotent:
-    a second run creates nothing. An attestation not yet bound to an artifact (no fingerprint) is indexed
-    but not matched; it is matched when its artifact is reported (``index_bound_attestations``)."""
+    a second run creates nothing. An attestation that names no artifact yet (recorded before it by
+    template name and commit) is left alone: packages are append-only and carry the artifact's
+    fingerprint, so it is indexed when its artifact is reported and binds it (``index_bound_attestations``)."""
     attestation = (Attestation.objects.select_related("artifact").filter(pk=attestation_id)
                    .only("org_id", "type", "artifact_fingerprint", "artifact__fingerprint").first())
     if attestation is None or attestation.type != AttestationType.SBOM:
         return []
     fingerprint = _fingerprint(attestation)
+    if not fingerprint:
+        log.info("sbom attestation %s names no artifact yet: indexed when its artifact is reported", attestation_id)
+        return []
     stats = MatchStats()
     new_ids: list[int] = []
     last_id = 0
@@ -250,10 +254,9 @@ def index_sbom(attestation_id: int) -> list[int]:
                 break
             last_id = components[-1]["pk"]
             packages = _index_components(attestation, fingerprint, components)
-            if fingerprint:
-                created = _match_packages(packages, stats)
-                new_ids.extend(created)
-                hooks.run_matches_added(attestation.org_id, created, "sbom")
+            created = _match_packages(packages, stats)
+            new_ids.extend(created)
+            hooks.run_matches_added(attestation.org_id, created, "sbom")
     _report(f"sbom attestation {attestation_id}", stats)
     return new_ids
 
@@ -262,12 +265,6 @@ def _index_components(attestation: Attestation, fingerprint: str, components: li
     """The chunk's ``ComponentPackage`` rows, created where missing (a re-run finds them)."""
     ids = [c["pk"] for c in components]
     existing = {p.component_id: p for p in ComponentPackage.objects.filter(component_id__in=ids)}
-    if fingerprint:
-        stale = [p.pk for p in existing.values() if p.artifact_fingerprint != fingerprint]
-        if stale:  # indexed before its artifact was reported: now bound
-            ComponentPackage.objects.filter(pk__in=stale).update(artifact_fingerprint=fingerprint)
-            for package in existing.values():
-                package.artifact_fingerprint = fingerprint
     new = []
     for component in components:
         if component["pk"] in existing:
@@ -398,10 +395,11 @@ def _rematch_chunk(packages, affected, live, stats) -> tuple[list[VulnerabilityM
 
 def index_bound_attestations(artifact_id: int) -> None:
     """An artifact was reported: the SBOM attestations that were waiting for it (recorded before it by
-    template name and commit, bound now) are indexed again, which sets their fingerprint and matches them."""
-    pending = (ComponentPackage.objects.filter(artifact_fingerprint="", attestation__artifact_id=artifact_id)
-               .values_list("attestation_id", flat=True).distinct())
-    for attestation_id in list(pending):
+    template name and commit, bound now) are indexed and matched, in the worker."""
+    waiting = (Attestation.objects.filter(artifact_id=artifact_id, type=AttestationType.SBOM)
+               .exclude(pk__in=ComponentPackage.objects.filter(attestation__artifact_id=artifact_id)
+                        .values("attestation_id")).values_list("pk", flat=True))
+    for attestation_id in list(waiting):
         index_attestation.delay(attestation_id)
 
 
