@@ -31,6 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.utils import timezone
 from packageurl import PackageURL
 from univers.version_constraint import VersionConstraint
 from univers.version_range import RANGE_CLASS_BY_SCHEMES
@@ -46,6 +47,7 @@ from .tasks import index_attestation
 log = logging.getLogger(__name__)
 
 CHUNK = 2000  # components per query batch and per transaction
+ADVISORY_BATCH = 1000  # advisories re-matched together (an initial import names every advisory)
 _MATCH_LOCK = (0x637376, 1)  # ("csv": vulns) next to snapshots' 0x63736E and policies' 0x63736D
 
 # purl type → univers version class for ``ECOSYSTEM`` ranges. Dart's pub versions are semantic versions
@@ -141,7 +143,16 @@ def affects(purl_type: str, version_text: str, ranges, versions, stats: MatchSta
     ``versions``) and a component version. ``fixed``: the fix of each interval the version lies in
     (empty when no fixed release exists for that stream). A version univers cannot read: ``(False, [])``
     and counted in ``stats``."""
-    stats = stats if stats is not None else MatchStats()
+    return _judge(purl_type, version_text, compile_ranges(ranges), versions,
+                  stats if stats is not None else MatchStats())
+
+
+def compile_ranges(ranges) -> tuple:
+    """OSV ``ranges`` as ``((type, events key), ...)``: what ``_judge`` reads, hashable, made once per row."""
+    return tuple((r.get("type"), _events_key(r.get("events"))) for r in ranges or () if isinstance(r, dict))
+
+
+def _judge(purl_type: str, version_text: str, ranges: tuple, versions, stats: MatchStats):
     eco_class = ECOSYSTEM_VERSION.get(purl_type)
     if eco_class is None or not version_text:
         return False, []
@@ -153,8 +164,7 @@ def affects(purl_type: str, version_text: str, ranges, versions, stats: MatchSta
         elif component is not None:
             affected = any(parse_version(eco_class, str(v)) == component for v in versions)
     fixed = []
-    for range_ in ranges or ():
-        kind = range_.get("type") if isinstance(range_, dict) else None
+    for kind, events in ranges:
         if kind == "GIT":
             stats.git_ranges += 1
             continue
@@ -164,7 +174,7 @@ def affects(purl_type: str, version_text: str, ranges, versions, stats: MatchSta
             stats.unparsed_version(purl_type, version_text)
             continue
         try:
-            intervals, limits = _intervals(version_class, _events_key(range_.get("events")))
+            intervals, limits = _intervals(version_class, events)
         except Unparsable as exc:
             stats.unparsed_version(purl_type, exc.text)
             continue
@@ -177,7 +187,7 @@ def affects(purl_type: str, version_text: str, ranges, versions, stats: MatchSta
                     fixed.append(fix)
     if component is None and not affected and not ranges:
         stats.unparsed_version(purl_type, version_text)
-    return affected, _sorted_versions(eco_class, fixed)
+    return affected, _sorted_versions(eco_class, fixed) if len(fixed) > 1 else fixed
 
 
 def _events_key(events) -> tuple:
@@ -293,6 +303,7 @@ def _affected_by_key(keys, advisory_ids=None) -> dict[str, list[dict]]:
         for row in rows.values("advisory_id", "advisory__group_id", "ecosystem", "name", "package_key",
                                "purl_type", "ranges", "versions").iterator(chunk_size=2000):
             row["release"] = _release_of(row["ecosystem"], row["name"])
+            row["ranges"] = compile_ranges(row["ranges"])
             out[row["package_key"]].append(row)
     return out
 
@@ -312,7 +323,7 @@ def _desired(packages, affected_by_key, stats: MatchStats) -> dict[tuple[int, in
             if not ecosystems.same_release(row["release"], package.distro):
                 continue
             stats.pairs += 1
-            hit, fixed = affects(package.purl_type, package.version, row["ranges"], row["versions"], stats)
+            hit, fixed = _judge(package.purl_type, package.version, row["ranges"], row["versions"], stats)
             if not hit:
                 continue
             pair = (row["advisory_id"], package.pk)
@@ -324,8 +335,10 @@ def _desired(packages, affected_by_key, stats: MatchStats) -> dict[tuple[int, in
 
 
 def _insert(desired: dict, skip: set) -> list[VulnerabilityMatch]:
+    now = timezone.now()
     rows = [VulnerabilityMatch(org_id=package.org_id, advisory_id=advisory_id, package_id=package_id,
-                               artifact_fingerprint=package.artifact_fingerprint, group_id=group_id, fixed=fixed)
+                               artifact_fingerprint=package.artifact_fingerprint, group_id=group_id, fixed=fixed,
+                               matched_at=now)
             for (advisory_id, package_id), (fixed, group_id, package) in desired.items()
             if (advisory_id, package_id) not in skip]
     return VulnerabilityMatch.objects.bulk_create(rows, batch_size=1000)
@@ -343,13 +356,24 @@ def _match_packages(packages: list[ComponentPackage], stats: MatchStats) -> list
 def rematch_advisories(advisory_ids: list[int]) -> dict[int, list[int]]:
     """Re-match the components named by these advisories (created, changed or withdrawn), in every org:
     matches of withdrawn advisories are removed, matches that no longer hold are removed, ``fixed`` is
-    brought up to date, new matches are created and announced (``matches_added``, cause ``advisory``)."""
+    brought up to date, new matches are created and announced (``matches_added``, cause ``advisory``).
+    A large import is taken ``ADVISORY_BATCH`` advisories at a time (bounded queries and memory)."""
     advisory_ids = sorted(set(advisory_ids))
-    if not advisory_ids:
-        return {}
-    withdrawn = list(Advisory.objects.filter(pk__in=advisory_ids, withdrawn__isnull=False).values_list("pk", flat=True))
-    live = [pk for pk in advisory_ids if pk not in set(withdrawn)]
     stats = MatchStats()
+    result: dict[int, list[int]] = defaultdict(list)
+    removed = withdrawn = 0
+    for start in range(0, len(advisory_ids), ADVISORY_BATCH):
+        batch_removed, batch_withdrawn = _rematch_batch(advisory_ids[start:start + ADVISORY_BATCH], stats, result)
+        removed += batch_removed
+        withdrawn += batch_withdrawn
+    if advisory_ids:
+        _report(f"{len(advisory_ids)} advisories ({withdrawn} withdrawn, {removed} matches removed)", stats)
+    return dict(result)
+
+
+def _rematch_batch(advisory_ids: list[int], stats: MatchStats, result: dict) -> tuple[int, int]:
+    withdrawn = set(Advisory.objects.filter(pk__in=advisory_ids, withdrawn__isnull=False).values_list("pk", flat=True))
+    live = [pk for pk in advisory_ids if pk not in withdrawn]
     with transaction.atomic():
         _lock()
         removed, _ = VulnerabilityMatch.objects.filter(advisory_id__in=withdrawn).delete()
@@ -358,7 +382,6 @@ def rematch_advisories(advisory_ids: list[int]) -> dict[int, list[int]]:
         # matches of these advisories on packages none of them names any more (the record changed names)
         removed += VulnerabilityMatch.objects.filter(advisory_id__in=live).exclude(
             package__package_key__in=list(affected)).delete()[0]
-    result: dict[int, list[int]] = defaultdict(list)
     keys = sorted(affected)
     last_id = 0
     while keys:
@@ -377,8 +400,7 @@ def rematch_advisories(advisory_ids: list[int]) -> dict[int, list[int]]:
             for org_id, ids in by_org.items():
                 result[org_id].extend(ids)
                 hooks.run_matches_added(org_id, ids, "advisory")
-    _report(f"{len(advisory_ids)} advisories ({len(withdrawn)} withdrawn, {removed} matches removed)", stats)
-    return dict(result)
+    return removed, len(withdrawn)
 
 
 def _rematch_chunk(packages, affected, live, stats) -> tuple[list[VulnerabilityMatch], int]:

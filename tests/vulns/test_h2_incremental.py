@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from tenants.choices import Role
 from tests.conftest import wait_for
 from tests.evidence.conftest import begin_trail, evidence_root, make_flow, report_artifact  # noqa: F401
-from tests.vulns.h2_osv import SBOM, attest_sbom, cyclonedx, load, variant
+from tests.vulns.h2_osv import SBOM, attest_sbom, cyclonedx, load, load_all, variant
 from vulns import hooks, matching
 from vulns.models import Advisory, ComponentPackage, VulnerabilityMatch
 
@@ -94,6 +94,22 @@ def test_rematching_reads_in_batches_whatever_the_number_of_components(reporter)
         result = matching.rematch_advisories([advisory.pk])
     assert sum(len(ids) for ids in result.values()) == 303
     assert len(large.captured_queries) == len(small.captured_queries)
+
+
+@pytest.mark.django_db
+def test_a_whole_import_rematched_in_small_batches_and_chunks_finds_what_indexing_finds(reporter, monkeypatch):
+    sbom = (SBOM / "python-venv.cdx.json").read_bytes()
+    advisories = load_all()
+    indexed = attest_sbom(reporter, sbom, name="indexed")
+    matching.index_sbom(indexed.pk)
+    expected = {(purl.split("@")[1], osv) for purl, osv in pairs()}
+    VulnerabilityMatch.objects.all().delete()
+
+    monkeypatch.setattr(matching, "ADVISORY_BATCH", 3)
+    monkeypatch.setattr(matching, "CHUNK", 2)
+    result = matching.rematch_advisories([a.pk for a in advisories.values()])
+    assert {(purl.split("@")[1], osv) for purl, osv in pairs()} == expected
+    assert sorted(sum(result.values(), [])) == sorted(VulnerabilityMatch.objects.values_list("pk", flat=True))
 
 
 @pytest.mark.django_db

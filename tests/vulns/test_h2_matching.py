@@ -250,3 +250,15 @@ def test_new_matches_are_announced_once_committed(org, reporter, django_capture_
     finally:
         hooks._matches_added.remove(listener)
     assert calls == [(org.pk, sorted(new), "sbom")]
+
+
+def test_an_sbom_that_names_no_artifact_yet_waits_for_it(org, reporter):
+    load_all()
+    commit = "c" * 40
+    begin_trail(reporter, name="build-2", commit=commit)
+    attestation = attest_sbom(reporter, cyclonedx("pkg:pypi/jinja2@2.10"), trail="build-2", fingerprint=None,
+                              data={"target_artifacts": ["backend-image"],
+                                    "git_commit_info": {"sha1": commit, "message": "m", "author": "a", "timestamp": 1,
+                                                        "branch": "main"}})
+    assert matching.index_sbom(attestation.pk) == []
+    assert not ComponentPackage.objects.exists()  # packages carry the fingerprint: none until it is known
