@@ -219,17 +219,31 @@ def _lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(_MATCH_LOCK))
 
 
-def _component_version(purl: str, package: ecosystems.Package) -> str:
-    """The version to compare: the purl's, with Debian's epoch (``?epoch=1``) put back in front."""
-    version = package.version
-    if package.purl_type == "deb" and version and ":" not in version:
-        try:
-            epoch = (PackageURL.from_string(purl).qualifiers or {}).get("epoch")
-        except ValueError:
-            epoch = None
-        if epoch and str(epoch).isdigit() and epoch != "0":
-            version = f"{epoch}:{version}"
-    return version[:200]
+def _matched_as(purl: str, package: ecosystems.Package) -> tuple[str, str]:
+    """The package key and version a component is matched by. Debian and Alpine advisories name the
+    *source* package (``openssl``), SBOMs the binary one (``libssl3``) with its source in the ``upstream``
+    qualifier (``upstream=openssl`` or, when the source version differs, ``upstream=glibc@2.36-9``): such a
+    component is matched as its source package. Debian's ``epoch`` qualifier is put back in front of the
+    version (``?epoch=1`` → ``1:…``)."""
+    key, version = package.key, package.version
+    if package.purl_type not in ("deb", "apk"):
+        return key, version
+    try:
+        parsed = PackageURL.from_string(purl)
+    except ValueError:
+        return key, version
+    qualifiers = parsed.qualifiers or {}
+    upstream = str(qualifiers.get("upstream") or "").strip()
+    if upstream:
+        name, _, source_version = upstream.partition("@")
+        source = ecosystems.from_purl(PackageURL(type=parsed.type, namespace=parsed.namespace, name=name.strip(),
+                                                 version=source_version.strip() or version).to_string())
+        if source is not None:
+            key, version = source.key, source.version
+    epoch = str(qualifiers.get("epoch") or "")
+    if package.purl_type == "deb" and version and ":" not in version and epoch.isdigit() and epoch != "0":
+        version = f"{epoch}:{version}"
+    return key, version
 
 
 def _fingerprint(attestation: Attestation) -> str:
@@ -282,11 +296,11 @@ def _index_components(attestation: Attestation, fingerprint: str, components: li
         package = ecosystems.from_purl(component["purl"])
         if package is None:
             continue
+        key, version = _matched_as(component["purl"], package)
         new.append(ComponentPackage(
             org_id=attestation.org_id, component_id=component["pk"], attestation_id=attestation.pk,
             artifact_fingerprint=fingerprint, purl=component["purl"][:1000], purl_type=package.purl_type,
-            package_key=package.key[:600], version=_component_version(component["purl"], package),
-            distro=package.release[:100]))
+            package_key=key[:600], version=version[:200], distro=package.release[:100]))
     ComponentPackage.objects.bulk_create(new, batch_size=1000)
     return [*existing.values(), *new]
 

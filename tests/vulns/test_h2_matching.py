@@ -93,6 +93,15 @@ ECOSYSTEM_CASES = [
     ("pkg:apk/alpine/openssl@3.1.3-r0?arch=x86_64&distro=3.18.4", "ALPINE-CVE-2023-5363", ("3.1.4-r0",)),
     ("pkg:apk/alpine/openssl@3.1.4-r0?arch=x86_64&distro=3.18.4", None, ()),
     ("pkg:apk/alpine/openssl@3.1.3-r0?arch=x86_64&distro=3.19.0", None, ()),  # another release
+    # binary packages as syft names them, matched as their source package (the advisories name sources)
+    ("pkg:deb/debian/nginx-full@1.2.1-2.2%2Bwheezy2?arch=amd64&upstream=nginx&distro=debian-7", "DSA-3029-1",
+     ("1.2.1-2.2+wheezy3",)),
+    ("pkg:deb/debian/nginx-common@1.2.1-2.2%2Bwheezy2%2Bb1?arch=all&upstream=nginx%401.2.1-2.2%2Bwheezy2"
+     "&distro=debian-7", "DSA-3029-1", ("1.2.1-2.2+wheezy3",)),
+    ("pkg:deb/debian/nginx-common@1.2.1-2.2%2Bwheezy3%2Bb1?arch=all&upstream=nginx%401.2.1-2.2%2Bwheezy3"
+     "&distro=debian-7", None, ()),  # a binNMU of the fixed source: the source version decides
+    ("pkg:apk/alpine/libcrypto3@3.1.3-r0?arch=x86_64&upstream=openssl&distro=3.18.4", "ALPINE-CVE-2023-5363",
+     ("3.1.4-r0",)),
 ]
 
 
