@@ -31,6 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from packageurl import PackageURL
 from univers.version_constraint import VersionConstraint
@@ -386,6 +387,7 @@ def rematch_advisories(advisory_ids: list[int]) -> dict[int, list[int]]:
 
 
 def _rematch_batch(advisory_ids: list[int], stats: MatchStats, result: dict) -> tuple[int, int]:
+    group = Advisory.objects.filter(pk=OuterRef("advisory_id")).values("group_id")[:1]
     withdrawn = set(Advisory.objects.filter(pk__in=advisory_ids, withdrawn__isnull=False).values_list("pk", flat=True))
     live = [pk for pk in advisory_ids if pk not in withdrawn]
     with transaction.atomic():
@@ -396,6 +398,9 @@ def _rematch_batch(advisory_ids: list[int], stats: MatchStats, result: dict) -> 
         # matches of these advisories on packages none of them names any more (the record changed names)
         removed += VulnerabilityMatch.objects.filter(advisory_id__in=live).exclude(
             package__package_key__in=list(affected)).delete()[0]
+        # an advisory that gained an alias may have joined another group: its matches follow it
+        VulnerabilityMatch.objects.filter(advisory_id__in=live).exclude(group_id=Subquery(group)).update(
+            group_id=Subquery(group))
     keys = sorted(affected)
     last_id = 0
     while keys:

@@ -132,6 +132,17 @@ def test_a_changed_advisory_removes_the_matches_that_no_longer_hold_and_updates_
 
 
 @pytest.mark.django_db
+def test_matches_follow_their_advisory_into_its_new_alias_group(reporter):
+    advisory = load(variant("GHSA-5crp-9r3c-p9vr", lambda r: r.__setitem__("aliases", [])))
+    attestation = attest_sbom(reporter, cyclonedx("pkg:nuget/Newtonsoft.Json@12.0.3"))
+    matching.index_sbom(attestation.pk)
+    assert VulnerabilityMatch.objects.get().group_id == "GHSA-5crp-9r3c-p9vr"
+    load(variant("GHSA-5crp-9r3c-p9vr", lambda r: r.__setitem__("aliases", ["CVE-2024-21907"])))
+    matching.rematch_advisories([advisory.pk])
+    assert VulnerabilityMatch.objects.get().group_id == "CVE-2024-21907"
+
+
+@pytest.mark.django_db
 def test_an_advisory_that_renames_its_package_leaves_the_old_components(reporter):
     advisory = load("GHSA-35jh-r3h4-6jhm")
     attestation = attest_sbom(reporter, cyclonedx("pkg:npm/lodash@4.17.20", "pkg:npm/lodash-es@4.17.20"))
