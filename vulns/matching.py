@@ -107,12 +107,13 @@ def _intervals(version_class, events_key: tuple):
         if kind == "introduced" and text == "0":
             parsed.append((0, None, kind, text))
             continue
+        if kind == "limit" and text == "*":  # no limit
+            continue
         version = parse_version(version_class, text)
         if version is None:
             raise Unparsable(text)
         parsed.append((1, version, kind, text))
-    limits = [VersionConstraint(comparator="<", version=v) for _, v, kind, text in parsed
-              if kind == "limit" and text != "*"]
+    limits = [VersionConstraint(comparator="<", version=v) for _, v, kind, _ in parsed if kind == "limit"]
     ordered = sorted((p for p in parsed if p[2] != "limit"), key=functools.cmp_to_key(_event_order))
     intervals, lower, open_ = [], None, False
     for _, version, kind, text in ordered:

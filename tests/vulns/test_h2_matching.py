@@ -138,6 +138,10 @@ def _limit(record):
     record["affected"][0]["ranges"][0]["events"] = [{"introduced": "0"}, {"limit": "2.19.0"}]
 
 
+def _limit_star(record):
+    record["affected"][0]["ranges"][0]["events"] = [{"introduced": "0"}, {"limit": "*"}]
+
+
 def _versions_only(record):
     del record["affected"][0]["ranges"]
 
@@ -147,9 +151,11 @@ def _versions_only(record):
     (variant("GHSA-x84v-xcm2-53pg", _last_affected), ["2.19.1", "2.0.0"], ["2.19.2", "2.20.0"]),
     # limit: at or above it nothing is affected, even inside an open range
     (variant("GHSA-x84v-xcm2-53pg", _limit), ["2.18.4"], ["2.19.0", "2.19.1"]),
+    # limit "*": no limit
+    (variant("GHSA-x84v-xcm2-53pg", _limit_star), ["2.18.4", "2.31.0"], []),
     # explicit versions alone, compared as versions ("2.10" is "2.10.0")
     (variant("PYSEC-2019-217", _versions_only), ["2.10", "2.10.0", "2.0rc1"], ["2.10.1", "2.11"]),
-], ids=["last_affected", "limit", "explicit-versions"])
+], ids=["last_affected", "limit", "limit-star", "explicit-versions"])
 def test_range_events_and_explicit_versions(org, reporter, record, affected, unaffected):
     load(record)
     purls = [f"pkg:pypi/{record['affected'][0]['package']['name'].lower()}@{v}" for v in affected + unaffected]
