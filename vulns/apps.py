@@ -13,11 +13,15 @@ class VulnsConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from . import hooks as vuln_hooks
+        from . import matching
 
         # An SBOM or VEX attestation is indexed and matched once its transaction has committed (its SBOM
         # components are written after the attestation row, in the same transaction).
         post_save.connect(vuln_hooks.on_attestation_saved, sender=apps.get_model("evidence", "Attestation"),
                           dispatch_uid="vulns-on-attestation")
-        # An artifact's report binds the attestations made before it: its VEX statements apply from then on.
+        # An artifact's report binds the attestations made before it (by template name and commit): its
+        # waiting SBOMs are matched and its VEX statements stored from then on.
         post_save.connect(vuln_hooks.on_artifact_saved, sender=apps.get_model("evidence", "Artifact"),
-                          dispatch_uid="vulns-vex-on-artifact")
+                          dispatch_uid="vulns-on-artifact")
+        # A new, changed or withdrawn advisory re-matches only the components it names.
+        vuln_hooks.advisories_changed(matching.rematch_advisories)

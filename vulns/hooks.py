@@ -5,7 +5,7 @@
   (``vex.index_vex``), both once the attestation's transaction has committed.
 - ``on_artifact_saved``: post_save of ``evidence.Artifact``. Attestations made before their artifact
   (naming it by template name and commit) are bound when it is reported; its ``vex`` attestations are
-  indexed then (``vex.waiting_for``, ``vex.index_vex``).
+  indexed then (``matching.sboms_waiting_for``, ``vex.waiting_for``).
 - ``matches_added(fn)``: ``fn(org_id: int, match_ids: list[int], cause: str)`` runs after new
   ``VulnerabilityMatch`` rows have committed; ``cause`` is ``"sbom"`` (a new SBOM matched known
   advisories) or ``"advisory"`` (a new or changed advisory matched known components). The alerts app
@@ -22,7 +22,7 @@ from django.db import transaction
 
 from evidence.choices import AttestationType
 
-from . import vex
+from . import matching, vex
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,9 @@ def on_artifact_saved(sender, instance, created, **kwargs):
     artifact_id = instance.pk
 
     def enqueue():
-        # most artifacts have no VEX waiting for them: one indexed query, and a task only for those that do
-        for attestation_id in vex.waiting_for(artifact_id):
+        # most artifacts have no SBOM or VEX waiting for them: two indexed queries, and a task only for
+        # those that do
+        for attestation_id in matching.sboms_waiting_for(artifact_id) + vex.waiting_for(artifact_id):
             index_attestation.delay(attestation_id)
 
     transaction.on_commit(enqueue)

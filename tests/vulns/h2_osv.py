@@ -1,0 +1,80 @@
+"""Test support of the matching tests: the real OSV records of ``fixtures/osv-h2`` as ``Advisory`` /
+``AffectedPackage`` rows (a small local loader: the importer is another part's), and SBOM attestations
+sent through the real attestation API the way ``kosli attest sbom`` sends them."""
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+
+from django.utils.dateparse import parse_datetime
+
+from evidence.models import Attestation
+from tests.evidence.conftest import attest, tar_gz
+from vulns import ecosystems
+from vulns.models import Advisory, AffectedPackage
+
+FIXTURES = Path(__file__).parent / "fixtures"
+OSV = FIXTURES / "osv-h2"
+SBOM = FIXTURES / "sbom"
+FINGERPRINT = "5" * 64
+
+
+def osv_record(osv_id: str) -> dict:
+    return json.loads((OSV / f"{osv_id}.json").read_text())
+
+
+def variant(osv_id: str, change) -> dict:
+    """A copy of a real record with one change (``change(record)`` edits it in place)."""
+    record = copy.deepcopy(osv_record(osv_id))
+    change(record)
+    return record
+
+
+def load(record: dict | str) -> Advisory:
+    """Store one OSV record (created or replaced in place, as an import does)."""
+    record = osv_record(record) if isinstance(record, str) else record
+    aliases = sorted(set(record.get("aliases") or []) | set(record.get("upstream") or []))
+    cves = sorted(a for a in [record["id"], *aliases] if a.startswith("CVE-"))
+    stamp = parse_datetime(record.get("modified") or record["published"])
+    advisory, _ = Advisory.objects.update_or_create(osv_id=record["id"], defaults={
+        "group_id": cves[0] if cves else record["id"], "aliases": aliases, "summary": record.get("summary", ""),
+        "details": record.get("details", ""), "modified": stamp,
+        "withdrawn": parse_datetime(record["withdrawn"]) if record.get("withdrawn") else None,
+        "content_sha256": hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest(),
+        "record": record})
+    advisory.affected.all().delete()
+    for entry in record.get("affected") or []:
+        package = ecosystems.from_osv(entry["package"]["ecosystem"], entry["package"]["name"])
+        if package is None:
+            continue
+        AffectedPackage.objects.create(advisory=advisory, ecosystem=entry["package"]["ecosystem"],
+                                       name=entry["package"]["name"], purl_type=package.purl_type,
+                                       package_key=package.key, ranges=entry.get("ranges") or [],
+                                       versions=entry.get("versions") or [])
+    return advisory
+
+
+def load_all() -> dict[str, Advisory]:
+    return {path.stem: load(json.loads(path.read_text())) for path in sorted(OSV.glob("*.json"))}
+
+
+def cyclonedx(*purls: str) -> bytes:
+    """A minimal CycloneDX 1.5 JSON document listing ``purls`` (for ecosystems no local tool builds)."""
+    components = []
+    for purl in purls:
+        name = purl.split("@")[0].rsplit("/", 1)[-1]
+        version = purl.split("@")[1].split("?")[0] if "@" in purl else ""
+        components.append({"type": "library", "bom-ref": purl, "name": name, "version": version, "purl": purl})
+    return json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.5", "version": 1,
+                       "components": components}).encode()
+
+
+def attest_sbom(client, document: bytes, org="acme", fingerprint=FINGERPRINT, name="sbom", trail="build-1",
+                data=None) -> Attestation:
+    """POST an ``sbom`` attestation through the API; the stored attestation."""
+    payload = {"attestation_name": name, **({"artifact_fingerprint": fingerprint} if fingerprint else {}),
+               **(data or {})}
+    response = attest(client, org, "backend", trail, "sbom", payload, tar_gz({"bom.cdx.json": document}))
+    assert response.status_code == 201, response.content
+    return Attestation.objects.filter(org__slug=org, name=name).order_by("-pk").first()
