@@ -10,15 +10,13 @@ overrides applied). A fixed number of queries whatever the number of artifacts.
 from collections import defaultdict
 
 from django.conf import settings
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
 from evidence.choices import AttestationType
 from evidence.models import Artifact, Attestation, Flow
 from evidence.selectors import evaluate, provenance_for
-from vulns.exposure import artifact_vulnerabilities
-from vulns.models import ComponentPackage
+from vulns.exposure import artifact_vulnerabilities, with_sbom
 
 from .evaluation import ArtifactFacts
 
@@ -54,21 +52,6 @@ def _attestations(org, fingerprints: set[str]) -> dict[str, list[dict]]:
                 "compliant": bool(entry["effective_compliant"]),
             }
     return {fingerprint: list(by_name.values()) for fingerprint, by_name in out.items()}
-
-
-def with_sbom(org, fingerprints: set[str]) -> set[str]:
-    """The fingerprints csm knows an SBOM of — an indexed component, or an ``sbom`` attestation addressed
-    to the fingerprint or bound to the artifact (what ``vulns.exposure.coverage_unknown`` counts as
-    covered): those whose vulnerabilities csm can know. The others' coverage is unknown."""
-    if not fingerprints:
-        return set()
-    wanted = list(fingerprints)
-    covered = set(ComponentPackage.objects.for_org(org).filter(artifact_fingerprint__in=wanted)
-                  .values_list("artifact_fingerprint", flat=True).distinct())
-    rows = (Attestation.objects.for_org(org).filter(type=AttestationType.SBOM)
-            .filter(Q(artifact__fingerprint__in=wanted) | Q(artifact_fingerprint__in=wanted))
-            .values_list("artifact__fingerprint", "artifact_fingerprint"))
-    return covered | {fp for pair in rows for fp in pair if fp in fingerprints}
 
 
 def vulnerability_facts(org, fingerprints: set[str]) -> tuple[set[str], dict[str, list[dict]]]:

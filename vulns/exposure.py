@@ -192,9 +192,25 @@ def _boundaries(org, merged: list[dict]) -> dict[tuple[int, int], tuple]:
     return {(environment_id, index): (created_at, leaf) for environment_id, index, created_at, leaf in rows}
 
 
+def with_sbom(org, fingerprints: set[str]) -> set[str]:
+    """The fingerprints csm knows an SBOM of — an indexed component, or an ``sbom`` attestation addressed
+    to the fingerprint or bound to the artifact (what ``coverage_unknown`` counts as covered): those whose
+    vulnerabilities csm can know. The others' coverage is unknown."""
+    if not fingerprints:
+        return set()
+    wanted = list(fingerprints)
+    covered = set(ComponentPackage.objects.for_org(org).filter(artifact_fingerprint__in=wanted)
+                  .values_list("artifact_fingerprint", flat=True).distinct())
+    rows = (Attestation.objects.for_org(org).filter(type=AttestationType.SBOM)
+            .filter(Q(artifact__fingerprint__in=wanted) | Q(artifact_fingerprint__in=wanted))
+            .values_list("artifact__fingerprint", "artifact_fingerprint"))
+    return covered | {fp for pair in rows for fp in pair if fp in fingerprints}
+
+
 def coverage_unknown(org, environment=None) -> list[dict]:
     """Artifacts running now (in ``environment`` or every environment of ``org``) whose vulnerabilities
-    csm cannot know: an unknown fingerprint, or no SBOM for it (no indexed component and no ``sbom``
+    csm cannot know: an unknown fingerprint, or no SBOM for it (the complement of ``with_sbom``, as a
+    query over the running entries) (no indexed component and no ``sbom``
     attestation, whether addressed by fingerprint or bound to the artifact later). One query.
 
     Each: ``{"environment", "environment_id", "artifact_name", "artifact_names", "fingerprint",
