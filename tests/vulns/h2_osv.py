@@ -1,18 +1,15 @@
 """Test support of the matching tests: the real OSV records of ``fixtures/osv-h2`` as ``Advisory`` /
-``AffectedPackage`` rows (a small local loader: the importer is another part's), and SBOM attestations
+``AffectedPackage`` rows (through the importer, ``vulns.osv.import_documents``), and SBOM attestations
 sent through the real attestation API the way ``kosli attest sbom`` sends them."""
 
 import copy
-import hashlib
 import json
 from pathlib import Path
 
-from django.utils.dateparse import parse_datetime
-
 from evidence.models import Attestation
 from tests.evidence.conftest import attest, tar_gz
-from vulns import ecosystems
-from vulns.models import Advisory, AffectedPackage
+from vulns import osv
+from vulns.models import Advisory
 
 FIXTURES = Path(__file__).parent / "fixtures"
 OSV = FIXTURES / "osv-h2"
@@ -32,27 +29,11 @@ def variant(osv_id: str, change) -> dict:
 
 
 def load(record: dict | str) -> Advisory:
-    """Store one OSV record (created or replaced in place, as an import does)."""
+    """Store one OSV record through the importer (created or replaced in place)."""
     record = osv_record(record) if isinstance(record, str) else record
-    aliases = sorted(set(record.get("aliases") or []) | set(record.get("upstream") or []))
-    cves = sorted(a for a in [record["id"], *aliases] if a.startswith("CVE-"))
-    stamp = parse_datetime(record.get("modified") or record["published"])
-    advisory, _ = Advisory.objects.update_or_create(osv_id=record["id"], defaults={
-        "group_id": cves[0] if cves else record["id"], "aliases": aliases, "summary": record.get("summary", ""),
-        "details": record.get("details", ""), "modified": stamp,
-        "withdrawn": parse_datetime(record["withdrawn"]) if record.get("withdrawn") else None,
-        "content_sha256": hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest(),
-        "record": record})
-    advisory.affected.all().delete()
-    for entry in record.get("affected") or []:
-        package = ecosystems.from_osv(entry["package"]["ecosystem"], entry["package"]["name"])
-        if package is None:
-            continue
-        AffectedPackage.objects.create(advisory=advisory, ecosystem=entry["package"]["ecosystem"],
-                                       name=entry["package"]["name"], purl_type=package.purl_type,
-                                       package_key=package.key, ranges=entry.get("ranges") or [],
-                                       versions=entry.get("versions") or [])
-    return advisory
+    result = osv.import_documents([record], location="tests/vulns/fixtures/osv-h2")
+    assert not result.rejected, result
+    return Advisory.objects.get(osv_id=record["id"])
 
 
 def load_all() -> dict[str, Advisory]:
