@@ -5,7 +5,9 @@
 (function () {
   const kind = document.getElementById("id_kind");
   if (!kind) return;
-  const uses = {environment: ["environment", "range"], artifact: ["artifact"], org: ["range"], audit: ["range"]};
+  // exposure: the environment and the range are optional (none: every environment, the whole history)
+  const uses = {environment: ["environment", "range"], artifact: ["artifact"], org: ["range"], audit: ["range"],
+                exposure: ["vulnerability", "environment", "range"]};
   function sync() {
     document.querySelectorAll("[data-report-form] [data-for]").forEach(function (el) {
       el.hidden = !(uses[kind.value] || []).includes(el.dataset.for);
