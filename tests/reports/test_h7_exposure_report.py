@@ -391,3 +391,16 @@ def test_generated_by_a_real_worker(celery_worker, history, org, api, token_for)
     data = json.loads(embedded_json(pdf))
     assert_verifies(org, data)
     assert {row[0] for row in section(data, "windows")["rows"]} == {"production", "staging"}
+
+
+def test_hostile_advisory_text_is_printed_never_fetched(history, org, owner, generate, recording_server):
+    """Advisory data comes from outside (OSV sources): markup and URLs in its summary, details and
+    references are printed as text; rendering requests nothing."""
+    port, hits = recording_server
+    base = f"http://127.0.0.1:{port}"
+    Advisory.objects.filter(pk=history["advisory"].pk).update(
+        summary=f'<img src="{base}/summary.png"><style>@import url({base}/import.css);</style>',
+        references=[{"type": "WEB", "url": f"{base}/ref\u202egnp.exe"}])
+    report, data, text = generated(generate, org, owner, vulnerability=CVE)
+    assert hits == []
+    assert_contains(text, f'<img src="{base}/summary.png">', f"{base}/ref[U+202E]gnp.exe")
