@@ -223,17 +223,27 @@ def _windows_section(doc: ReportDoc, windows: list[dict]) -> None:
 
 def _cite_window_snapshots(doc: ReportDoc, org, windows: list[dict], part: str) -> None:
     """Cite the snapshot opening and the one closing each window (their leaves prove when it ran)."""
-    wanted = Q()
-    for window in windows:
-        wanted |= Q(environment__name=window["environment"], index=window["from_index"])
-        if window.get("to_index"):
-            wanted |= Q(environment__name=window["environment"], index=window["to_index"])
     if not windows:
         return
+    wanted = _snapshots_of(windows, closing=True)
     rows = (Snapshot.objects.for_org(org).filter(wanted, leaf__index__lte=doc.journal_index)
             .order_by("leaf__index").values_list("environment__name", "index", "leaf__index", "leaf__leaf_hash"))
     for env_name, index, leaf_index, leaf_hash in rows:
         doc.cite("snapshot", leaf_index, leaf_hash, f"{env_name}#{index}", part=part)
+
+
+def _snapshots_of(windows: list[dict], closing: bool) -> Q:
+    """The snapshots opening (and, with ``closing``, closing) the windows: one condition per environment,
+    however many windows."""
+    indexes: dict[int, set[int]] = defaultdict(set)
+    for window in windows:
+        indexes[window["environment_id"]].add(window["from_index"])
+        if closing and window.get("to_index"):
+            indexes[window["environment_id"]].add(window["to_index"])
+    wanted = Q()
+    for environment_id, found in indexes.items():
+        wanted |= Q(environment_id=environment_id, index__in=sorted(found))
+    return wanted
 
 
 def _components_section(doc: ReportDoc, org, group_id: str, fingerprints: list[str]) -> None:
@@ -307,12 +317,10 @@ def _provenance_section(doc: ReportDoc, org, windows: list[dict]) -> None:
 
 
 def _snapshot_reporters(doc: ReportDoc, org, windows: list[dict]) -> dict[tuple[str, int], str]:
-    wanted = Q()
-    for window in windows:
-        wanted |= Q(environment__name=window["environment"], index=window["from_index"])
     if not windows:
         return {}
-    rows = Snapshot.objects.for_org(org).filter(wanted).values_list("environment__name", "index", "reporter_label")
+    rows = (Snapshot.objects.for_org(org).filter(_snapshots_of(windows, closing=False))
+            .values_list("environment__name", "index", "reporter_label"))
     return {(name, index): label or "unknown" for name, index, label in rows}
 
 
@@ -367,8 +375,8 @@ def _replacements(org, last_ended: dict[str, dict]) -> dict[str, list[tuple[str,
     """Per environment: the artifacts (name, fingerprint) that started in the snapshot where its last affected
     artifact was gone."""
     wanted = Q()
-    for name, window in last_ended.items():
-        wanted |= Q(environment__name=name, snapshot_index=window["to_index"])
+    for window in last_ended.values():
+        wanted |= Q(environment_id=window["environment_id"], snapshot_index=window["to_index"])
     if not last_ended:
         return {}
     found: dict[str, list[tuple[str, str]]] = defaultdict(list)

@@ -339,6 +339,9 @@ def test_requested_from_the_api_and_the_web_form_and_audited(history, org, owner
     assert page.status_code == 200
     body = page.content.decode()
     assert 'value="exposure"' in body and f'value="{CVE}"' in body and 'name="vulnerability"' in body
+    assert 'name="from" id="id_from" value=""' in body  # asked for it, the form offers the whole history
+    other = client.get(reverse("report-list", args=[org.slug]) + "?kind=environment").content.decode()
+    assert 'name="from" id="id_from" value=""' not in other  # the other kinds keep their last 30 days
     refused = client.post(reverse("report-list", args=[org.slug]), {"kind": "exposure", "vulnerability": "CVE-2099-1"})
     assert refused.status_code == 400 and "No known vulnerability has the id" in refused.content.decode()
     # no range given: the whole history, not the form's default 30 days
