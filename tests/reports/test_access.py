@@ -58,8 +58,8 @@ SUBJECT_API = {
     "environment": "/api/v2/environments/acme/production/events",
     "artifact": ARTIFACT_API,
     "org": "/api/v2/environments/acme",
-    # where a vulnerability ran is the environments' snapshot history
-    "exposure": "/api/v2/environments/acme/production/events",
+    # where a vulnerability ran: the vulnerability API's answer for it
+    "exposure": "/api/v2/vulnerabilities/acme/CVE-2024-22195",
 }
 
 # kind -> part -> (endpoint serving the same data, section ids of the part, figures of the part)
@@ -90,12 +90,12 @@ PARTS = {
     },
     "exposure": {
         "advisory": (SUBJECT_API["exposure"], ["advisory", "affected"], ["Severity"]),
-        "windows": ("/api/v2/snapshots/acme/production", ["windows"], ["Exposure windows"]),
+        "windows": (SUBJECT_API["exposure"], ["windows"], ["Exposure windows"]),
         "components": (ARTIFACT_API, ["components"], []),  # SBOM components are evidence
         "provenance": (ARTIFACT_API, ["provenance"], []),
         "fixes": ("/api/v2/snapshots/acme/production", ["fixes"], ["Environments fixed"]),
         "suppressed": (ARTIFACT_API, ["suppressed"], ["Suppressed by VEX"]),  # VEX statements: attestations
-        "coverage": ("/api/v2/snapshots/acme/production", ["coverage"], ["Coverage unknown (no SBOM)"]),
+        "coverage": (SUBJECT_API["exposure"], ["coverage"], ["Coverage unknown (no SBOM)"]),
     },
 }
 
