@@ -407,3 +407,16 @@ def test_hostile_advisory_text_is_printed_never_fetched(history, org, owner, gen
     report, data, text = generated(generate, org, owner, vulnerability=CVE)
     assert hits == []
     assert_contains(text, f'<img src="{base}/summary.png">', f"{base}/ref[U+202E]gnp.exe")
+
+
+def test_a_withdrawn_advisory_says_so_and_shows_no_window(history, org, owner, generate):
+    """A source withdrew the advisory: its matches no longer expose anything, and the report says why
+    the windows are gone rather than looking like a clean bill."""
+    withdrawn = timezone.now().replace(microsecond=0)
+    Advisory.objects.filter(pk=history["advisory"].pk).update(withdrawn=withdrawn)
+    _, data, text = generated(generate, org, owner, vulnerability=CVE)
+    assert section(data, "windows")["rows"] == []
+    assert ["Record", f"{GHSA} (WITHDRAWN {withdrawn.strftime('%Y-%m-%d %H:%M:%S UTC')})"] in \
+        section(data, "advisory")["rows"]
+    assert data["summary"]["text"].endswith("The advisory has been withdrawn by its source.")
+    assert_contains(text, "The advisory has been withdrawn by its source", "WITHDRAWN")
