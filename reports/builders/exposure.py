@@ -31,8 +31,13 @@ CHUNK = 2000
 def build(doc: ReportDoc, progress: ProgressFn) -> None:
     org, params = doc.report.org, doc.report.params
     group_id = _current_group(params)
-    env = (Environment.objects.for_org(org).filter(name=params["environment"]).first()
-           if params.get("environment") else None)
+    env = None
+    if params.get("environment"):
+        # renamed or gone since the request: fail, never widen the report to every environment
+        env = Environment.objects.for_org(org).filter(name=params["environment"]).first()
+        if env is None:
+            raise ValueError(f"environment {params['environment']!r} no longer exists in this org (renamed?); "
+                             "request the report again")
     advisories = list(Advisory.objects.filter(group_id=group_id).order_by("osv_id"))
     aliases = _aliases(advisories)
     answer = exposure.vulnerability_exposure(org, group_id, environment=env)
@@ -43,7 +48,8 @@ def build(doc: ReportDoc, progress: ProgressFn) -> None:
     suppressed = _in_scope(doc, env, answer.get("suppressed") or [])
     uncovered = [item for item in answer.get("coverage_unknown") or []
                  if env is None or item.get("environment") == env.name]
-    windows = sorted(running + history, key=lambda w: (w["environment"], w["from"], w["artifact_name"]))
+    windows = sorted(running + history, key=lambda w: (w["environment"], w["from"] is not None,
+                                                       w["from"] or doc.generated_at, w["artifact_name"]))
 
     if doc.includes("advisory"):
         _advisory_sections(doc, advisories, aliases)

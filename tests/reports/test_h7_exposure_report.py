@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,10 @@ from evidence.archives import Member
 from evidence.models import Attestation, SbomComponent
 from reports.builders.common import short_time
 from reports.models import AuditReport
-from snapshots.models import Snapshot
-from snapshots.services.environments import create_or_update_environment
+from reports.services import request_report
+from reports.tasks import generate_report
+from snapshots.models import Environment, Snapshot
+from snapshots.services.environments import create_or_update_environment, rename_environment
 from snapshots.services.ingest import ingest_report
 from snapshots.services.reports import accept_report
 from tenants.choices import Role
@@ -377,8 +380,6 @@ def test_another_orgs_history_is_not_in_the_report(history, other_org, generate)
 @pytest.mark.django_db(transaction=True)
 def test_generated_by_a_real_worker(celery_worker, history, org, api, token_for):
     """Through the API and a real Celery worker: the poll sees it done and the PDF's windows are there."""
-    import time
-
     client = api(token=token_for(org, Role.MEMBER))
     response = client.post(f"/api/v2/orgs/{org.slug}/reports", {"kind": "exposure", "vulnerability": GHSA},
                            format="json")
@@ -420,3 +421,13 @@ def test_a_withdrawn_advisory_says_so_and_shows_no_window(history, org, owner, g
         section(data, "advisory")["rows"]
     assert data["summary"]["text"].endswith("The advisory has been withdrawn by its source.")
     assert_contains(text, "The advisory has been withdrawn by its source", "WITHDRAWN")
+
+
+def test_an_environment_renamed_before_generation_fails_the_report_rather_than_widening_it(history, org, owner):
+    ctx = AuditContext.for_user(owner)
+    report = request_report(ctx, org, "exposure", {"vulnerability": CVE, "environment": "production"},
+                            role=Role.OWNER)
+    rename_environment(ctx, org, Environment.objects.get(org=org, name="production"), "prod-eu")
+    generate_report.run(str(report.pk), ctx.to_dict())
+    report.refresh_from_db()
+    assert report.status == "failed" and "'production' no longer exists" in report.error
