@@ -443,10 +443,15 @@ def _suppressed_section(doc: ReportDoc, org, suppressed: list[dict]) -> None:
     _cite_window_snapshots(doc, org, suppressed, "suppressed")
 
 
+UNCOVERED_BECAUSE = {"no_sbom": "no SBOM of this artifact",
+                     "unknown_fingerprint": "fingerprint unknown (no digest resolved)"}
+
+
 def _coverage_section(doc: ReportDoc, org, uncovered: list[dict]) -> None:
     table = doc.section(
         "coverage", "Coverage unknown",
-        [("Environment", "", 16), ("Artifact", "", 28), ("Fingerprint", "mono", 34), ("Running since", "nowrap", 16)],
+        [("Environment", "", 14), ("Artifact", "", 22), ("Fingerprint", "mono", 30), ("Running since", "nowrap", 14),
+         ("Why", "", 20)],
         "Every running artifact here has an SBOM: coverage is complete.",
         intro="Artifacts running when the report was generated for which csm has no SBOM: csm cannot tell "
               "whether they are affected, so the answer above may be incomplete for them. Unknown is not "
@@ -456,9 +461,10 @@ def _coverage_section(doc: ReportDoc, org, uncovered: list[dict]) -> None:
     latest: dict[str, int] = {}
     for item in uncovered:
         since = item.get("since") or item.get("from")
-        table.add(item.get("environment", ""), item.get("artifact_name") or item.get("name") or "",
+        table.add(item.get("environment", ""), ", ".join(item.get("artifact_names") or [item.get("artifact_name", "")]),
                   item.get("fingerprint") or "unknown",
-                  short_time(since) if isinstance(since, datetime.datetime) else str(since or ""))
+                  short_time(since) if isinstance(since, datetime.datetime) else str(since or ""),
+                  UNCOVERED_BECAUSE.get(item.get("reason", ""), "no SBOM"))
         latest.setdefault(item.get("environment", ""), 0)
     # each environment's latest snapshot (in the report's checkpoint) states what runs now: cite it
     for env_name in sorted(latest):

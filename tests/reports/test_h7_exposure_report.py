@@ -225,7 +225,8 @@ def test_the_report_shows_every_window_who_deployed_it_and_when_it_was_fixed(his
 
     # coverage unknown: the worker runs without an SBOM, never shown as fine
     coverage = section(data, "coverage")["rows"]
-    assert coverage == [["production", "worker", WORKER, short_time(snaps[("production", 2)].created_at)]]
+    assert coverage == [["production", "worker", WORKER, short_time(snaps[("production", 2)].created_at),
+                         "no SBOM of this artifact"]]
     assert_contains(text, "Coverage unknown", WORKER)
 
     # the advisory itself
