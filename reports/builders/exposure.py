@@ -423,8 +423,8 @@ def _suppressed_section(doc: ReportDoc, org, suppressed: list[dict]) -> None:
     it (``window["suppression"]``: status, justification, impact statement, its attestation)."""
     table = doc.section(
         "suppressed", "VEX suppressions",
-        [("Environment", "", 11), ("Artifact", "", 14), ("Fingerprint", "mono", 16), ("Ran", "", 14),
-         ("Status", "", 10), ("Justification", "", 17), ("Statement", "", 18)],
+        [("Environment", "", 12), ("Artifact", "", 12), ("Fingerprint", "mono", 16), ("Ran", "", 14),
+         ("VEX status: justification", "", 26), ("Statement", "", 24)],
         "No suppression: no VEX statement declares an affected artifact here not affected.",
         intro="Artifacts that match the advisory but whose VEX statement declares them not affected (or fixed), "
               "with its justification: shown, not dropped, so the suppression itself can be reviewed.",
@@ -434,8 +434,8 @@ def _suppressed_section(doc: ReportDoc, org, suppressed: list[dict]) -> None:
     for window in suppressed:
         suppression = window.get("suppression") or {}
         ran = f"{short_time(window['from'])} {_span(window)}"
-        table.add(window["environment"], window["artifact_name"], window["fingerprint"], ran,
-                  suppression.get("status", ""), suppression.get("justification") or "none given",
+        verdict = f"{suppression.get('status', '')}: {suppression.get('justification') or 'no justification given'}"
+        table.add(window["environment"], window["artifact_name"], window["fingerprint"], ran, verdict,
                   suppression.get("impact_statement") or suppression.get("action_statement") or "")
         if suppression.get("attestation_id"):
             attestations.add(suppression["attestation_id"])
@@ -443,19 +443,18 @@ def _suppressed_section(doc: ReportDoc, org, suppressed: list[dict]) -> None:
     _cite_window_snapshots(doc, org, suppressed, "suppressed")
 
 
-UNCOVERED_BECAUSE = {"no_sbom": "no SBOM of this artifact",
-                     "unknown_fingerprint": "fingerprint unknown (no digest resolved)"}
+UNCOVERED_BECAUSE = {"no_sbom": "no SBOM", "unknown_fingerprint": "no digest"}
 
 
 def _coverage_section(doc: ReportDoc, org, uncovered: list[dict]) -> None:
     table = doc.section(
         "coverage", "Coverage unknown",
-        [("Environment", "", 14), ("Artifact", "", 22), ("Fingerprint", "mono", 30), ("Running since", "nowrap", 14),
-         ("Why", "", 20)],
+        [("Environment", "", 20), ("Artifact", "", 18), ("Fingerprint", "mono", 30), ("Running since", "nowrap", 14),
+         ("Why", "", 10)],
         "Every running artifact here has an SBOM: coverage is complete.",
-        intro="Artifacts running when the report was generated for which csm has no SBOM: csm cannot tell "
-              "whether they are affected, so the answer above may be incomplete for them. Unknown is not "
-              "\"not affected\".",
+        intro="Artifacts running when the report was generated for which csm has no SBOM (\"no SBOM\"), or "
+              "whose digest the agent could not resolve (\"no digest\"): csm cannot tell whether they are "
+              "affected, so the answer above may be incomplete for them. Unknown is not \"not affected\".",
         controls=("11.5.2",),
     )
     latest: dict[str, int] = {}

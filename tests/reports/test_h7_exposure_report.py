@@ -226,7 +226,7 @@ def test_the_report_shows_every_window_who_deployed_it_and_when_it_was_fixed(his
     # coverage unknown: the worker runs without an SBOM, never shown as fine
     coverage = section(data, "coverage")["rows"]
     assert coverage == [["production", "worker", WORKER, short_time(snaps[("production", 2)].created_at),
-                         "no SBOM of this artifact"]]
+                         "no SBOM"]]
     assert_contains(text, "Coverage unknown", WORKER)
 
     # the advisory itself
@@ -255,11 +255,12 @@ def test_a_vex_suppression_is_shown_with_its_justification_not_dropped(history, 
                                 vulnerability_id=CVE, status=VexStatus.NOT_AFFECTED,
                                 justification="vulnerable_code_not_in_execute_path",
                                 impact_statement="batch-job renders no template with xmlattr")
-    _, data, text = generated(generate, org, owner, vulnerability=GHSA)
+    report, data, text = generated(generate, org, owner, vulnerability=GHSA)
+    save_png(report, "exposure-vex", pages=4)
     assert ("staging", "batch-job") not in {(row[0], row[1]) for row in section(data, "windows")["rows"]}
     [row] = section(data, "suppressed")["rows"]
     assert row[:3] == ["staging", "batch-job", BATCH] and row[3].endswith("#1 – now")
-    assert row[4:] == ["not_affected", "vulnerable_code_not_in_execute_path",
+    assert row[4:] == ["not_affected: vulnerable_code_not_in_execute_path",
                        "batch-job renders no template with xmlattr"]
     assert dict(data["summary"]["figures"])["Suppressed by VEX"] == 1
     assert_contains(text, "VEX suppressions", "vulnerable_code_not_in_execute_path", "1 window suppressed by VEX")
