@@ -79,6 +79,17 @@ RULES: dict[str, KindRule] = {
         # Silences are recorded only when an alert action listens for ON_AGENT_SILENT: alert data.
         Part("silences", "Agent-silent gaps", ("actions.view",)),
     )),
+    # Where a vulnerability ran is read from the snapshot journal (GET /vulnerabilities/{org}/{id} is
+    # environments' data); advisories are global, shown with the windows they explain.
+    ReportKind.EXPOSURE: KindRule(("environments.view",), (
+        Part("advisory", "The advisory", ("environments.view",)),
+        Part("windows", "Exposure windows", ("environments.view",)),
+        Part("components", "Matched components", ("evidence.view",)),  # SBOM components: evidence
+        Part("provenance", "Who deployed what: provenance of the affected artifacts", ("evidence.view",)),
+        Part("fixes", "When it was fixed", ("environments.view",)),
+        Part("suppressed", "VEX suppressions", ("evidence.view",)),  # VEX statements are attestations
+        Part("coverage", "Coverage unknown", ("environments.view",)),
+    )),
 }
 
 

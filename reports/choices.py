@@ -8,6 +8,7 @@ class ReportKind(models.TextChoices):
     ARTIFACT = "artifact", "Artifact report"
     ORG = "org", "Org compliance summary"
     AUDIT = "audit", "Audit-trail report"
+    EXPOSURE = "exposure", "Vulnerability exposure report"
 
 
 class ReportStatus(models.TextChoices):

@@ -9,9 +9,9 @@ from django.utils import timezone
 from csm.errors import ServiceError
 from csm.web import add_service_error
 from reports.choices import ReportKind
-from reports.params import validate_params
+from reports.params import RANGE_KINDS, validate_params
 
-PARAMS = ("environment", "fingerprint", "from", "to")
+PARAMS = ("environment", "fingerprint", "vulnerability", "from", "to")
 
 
 def default_range() -> dict:
@@ -23,11 +23,13 @@ def default_range() -> dict:
 
 class ReportRequestForm(forms.Form):
     """A kind and the parameters it uses; a range left empty (the "Download PDF" buttons send none) is
-    the last 30 days. ``cleaned_data["params"]`` holds what to pass to ``services.request_report``."""
+    the last 30 days — except for the exposure report, whose range is optional (empty: the whole
+    history). ``cleaned_data["params"]`` holds what to pass to ``services.request_report``."""
 
     kind = forms.ChoiceField(choices=ReportKind.choices, initial=ReportKind.ENVIRONMENT)
     environment = forms.CharField(required=False, max_length=200)
     fingerprint = forms.CharField(required=False, max_length=64)
+    vulnerability = forms.CharField(required=False, max_length=200)
 
     def __init__(self, *args, org, **kwargs):
         super().__init__(*args, **kwargs)
@@ -40,7 +42,8 @@ class ReportRequestForm(forms.Form):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        raw = {**default_range(), **{key: cleaned[key] for key in PARAMS if cleaned.get(key)}}
+        given = {key: cleaned[key] for key in PARAMS if cleaned.get(key)}
+        raw = {**default_range(), **given} if cleaned.get("kind") in RANGE_KINDS else given
         try:
             cleaned["kind"], _, _ = validate_params(self.org, cleaned["kind"], raw)
         except ServiceError as error:

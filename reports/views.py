@@ -78,7 +78,9 @@ def report_list(request):
                 return redirect("report-list", org.slug)
     else:
         prefill = {key: request.GET[key].strip() for key in ("kind", *forms.PARAMS) if request.GET.get(key)}
-        form = forms.ReportRequestForm(org=org, initial={**forms.default_range(), **prefill})
+        # the exposure report's range is optional: asked for it, the form offers the whole history
+        default = {} if prefill.get("kind") == ReportKind.EXPOSURE else forms.default_range()
+        form = forms.ReportRequestForm(org=org, initial={**default, **prefill})
     reports = [_with_row_context(request, report) for report in _reports(org)[:100]]
     kinds = [(value, label) for value, label in ReportKind.choices
              if not access.missing(request.org_access.role, access.rule(value).permissions)]

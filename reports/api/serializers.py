@@ -8,8 +8,11 @@ class ReportRequestSerializer(serializers.Serializer):
     """Body of POST /reports. Which fields are required depends on ``kind`` (checked by the service)."""
 
     kind = serializers.ChoiceField(choices=ReportKind.choices)
-    environment = serializers.CharField(required=False, help_text="kind=environment: the environment name")
+    environment = serializers.CharField(required=False, help_text="kind=environment: the environment name; "
+                                                                  "kind=exposure: optional, one environment")
     fingerprint = serializers.CharField(required=False, help_text="kind=artifact: lowercase 64-hex SHA-256")
+    vulnerability = serializers.CharField(required=False, help_text="kind=exposure: any id of the vulnerability "
+                                                                    "(CVE-…, GHSA-…, PYSEC-…)")
     # "from" is a Python keyword: declared below under its wire name.
     to = serializers.CharField(required=False, help_text="ISO 8601 date or date-time, exclusive")
 

@@ -15,6 +15,7 @@ MODULES = {
     ReportKind.ENVIRONMENT: "reports.builders.environment",
     ReportKind.ARTIFACT: "reports.builders.artifact",
     ReportKind.ORG: "reports.builders.org_summary",
+    ReportKind.EXPOSURE: "reports.builders.exposure",
 }
 
 
@@ -24,6 +25,9 @@ def scope_text(report) -> str:
         return f"Environment {params['environment']}"
     if report.kind == ReportKind.ARTIFACT:
         return f"Artifact {params['fingerprint']}"
+    if report.kind == ReportKind.EXPOSURE:
+        where = f"environment {params['environment']}" if params.get("environment") else "every environment"
+        return f"Vulnerability {params['group_id']} in {where} of {org.name}"
     if report.kind == ReportKind.ORG:
         return f"All environments of {org.name}"
     return f"Audit trail of {org.name}"

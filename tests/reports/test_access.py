@@ -34,17 +34,19 @@ from tenants.models import Membership
 from tenants.permissions import has_permission
 from tenants.services import create_api_token, create_service_account
 from tests.reports.conftest import assert_contains, pdf_text, save_png
+from tests.reports.test_h7_exposure_report import FIXTURES, import_advisory
 from tests.reports.test_kinds import COMMIT, PROVENANCE_POLICY, ROGUE, WEB, ingest
 
 pytestmark = pytest.mark.django_db
 
 CTX = AuditContext.system("deploy-agent")
 ROLES = [Role.OWNER, Role.ADMIN, Role.MEMBER, Role.SNAPSHOTTER, Role.READER]
-KINDS = ["audit", "environment", "artifact", "org"]
+KINDS = ["audit", "environment", "artifact", "org", "exposure"]
 ACTION = "pager-hook-7f3a"  # appears in a report only through the alerts part
 SERVICE_ACCOUNT = "ci-robot-91c2"  # appears in an audit report only through the tokens part
 
 ARTIFACT_API = f"/api/v2/artifacts/acme/backend/fingerprint/{WEB}"
+OSV_RECORD = FIXTURES / "GHSA-h5c8-rqwp-cp95.json"
 COMPLIANCE_API = "/api/v2/orgs/acme/environments/production/compliance"
 DELIVERIES_API = "/api/v2/orgs/acme/actions/{action}/deliveries"
 
@@ -56,6 +58,8 @@ SUBJECT_API = {
     "environment": "/api/v2/environments/acme/production/events",
     "artifact": ARTIFACT_API,
     "org": "/api/v2/environments/acme",
+    # where a vulnerability ran: the vulnerability API's answer for it
+    "exposure": "/api/v2/vulnerabilities/acme/CVE-2024-22195",
 }
 
 # kind -> part -> (endpoint serving the same data, section ids of the part, figures of the part)
@@ -84,15 +88,24 @@ PARTS = {
         "unauthorized": ("/api/v2/flows/acme", ["unauthorized"], ["Unauthorized artifacts"]),
         "silences": (DELIVERIES_API, ["silences"], ["Agent-silent gaps"]),
     },
+    "exposure": {
+        "advisory": (SUBJECT_API["exposure"], ["advisory", "affected"], ["Severity"]),
+        "windows": (SUBJECT_API["exposure"], ["windows"], ["Exposure windows"]),
+        "components": (ARTIFACT_API, ["components"], []),  # SBOM components are evidence
+        "provenance": (ARTIFACT_API, ["provenance"], []),
+        "fixes": ("/api/v2/snapshots/acme/production", ["fixes"], ["Environments fixed"]),
+        "suppressed": (ARTIFACT_API, ["suppressed"], ["Suppressed by VEX"]),  # VEX statements: attestations
+        "coverage": (SUBJECT_API["exposure"], ["coverage"], ["Coverage unknown (no SBOM)"]),
+    },
 }
 
 # What the table below must come to, written out so a change to either side is seen.
 MAY_REQUEST = {
-    Role.OWNER: {"audit", "environment", "artifact", "org"},
-    Role.ADMIN: {"audit", "environment", "artifact", "org"},
-    Role.MEMBER: {"environment", "artifact", "org"},
+    Role.OWNER: {"audit", "environment", "artifact", "org", "exposure"},
+    Role.ADMIN: {"audit", "environment", "artifact", "org", "exposure"},
+    Role.MEMBER: {"environment", "artifact", "org", "exposure"},
     Role.SNAPSHOTTER: set(),
-    Role.READER: {"environment", "artifact", "org"},
+    Role.READER: {"environment", "artifact", "org", "exposure"},
 }
 
 
@@ -126,6 +139,7 @@ def world(org, django_capture_on_commit_callbacks, settings, tmp_path):
         create_api_token(CTX, org, "agent", service_account=account)
     ingest(env, {"web-api": WEB}, capture)
     ingest(env, {"web-api": WEB, "rogue-miner": ROGUE}, capture)
+    import_advisory(OSV_RECORD)  # what the exposure report is asked about
     with capture(execute=False):
         alerts.check_agent_silence(now=timezone.now() + datetime.timedelta(hours=2))
     assert Delivery.objects.filter(event_type="ON_STARTED_ARTIFACT").exists()
@@ -160,7 +174,7 @@ def api_status(client, endpoint: str) -> tuple[bool, str]:
 
 def params(kind: str) -> dict:
     return {"environment": {"environment": "production", **report_range()}, "artifact": {"fingerprint": WEB},
-            "org": report_range(), "audit": report_range()}[kind]
+            "org": report_range(), "audit": report_range(), "exposure": {"vulnerability": "CVE-2024-22195"}}[kind]
 
 
 def request(client, kind: str):
