@@ -7,13 +7,13 @@ from playwright.sync_api import expect
 
 from reports.models import AuditReport
 from tests.reports.conftest import ARTIFACTS
-from tests.reports.test_h7_exposure_report import FIXTURES, import_advisory
+from tests.reports.test_h7_exposure_report import import_advisory
 
 
 @pytest.mark.browser
 def test_choosing_the_exposure_report_asks_for_a_vulnerability_and_offers_the_whole_history(
         page, live_server, sign_in, org, owner):
-    import_advisory(FIXTURES / "GHSA-h5c8-rqwp-cp95.json")
+    import_advisory()
     sign_in(page, owner.email)
     page.goto(live_server.url + f"/o/{org.slug}/reports/")
     default_from = page.input_value("input[name=from]")

@@ -34,7 +34,7 @@ from tenants.models import Membership
 from tenants.permissions import has_permission
 from tenants.services import create_api_token, create_service_account
 from tests.reports.conftest import assert_contains, pdf_text, save_png
-from tests.reports.test_h7_exposure_report import FIXTURES, import_advisory
+from tests.reports.test_h7_exposure_report import import_advisory
 from tests.reports.test_kinds import COMMIT, PROVENANCE_POLICY, ROGUE, WEB, ingest
 
 pytestmark = pytest.mark.django_db
@@ -46,7 +46,6 @@ ACTION = "pager-hook-7f3a"  # appears in a report only through the alerts part
 SERVICE_ACCOUNT = "ci-robot-91c2"  # appears in an audit report only through the tokens part
 
 ARTIFACT_API = f"/api/v2/artifacts/acme/backend/fingerprint/{WEB}"
-OSV_RECORD = FIXTURES / "GHSA-h5c8-rqwp-cp95.json"
 COMPLIANCE_API = "/api/v2/orgs/acme/environments/production/compliance"
 DELIVERIES_API = "/api/v2/orgs/acme/actions/{action}/deliveries"
 
@@ -139,7 +138,7 @@ def world(org, django_capture_on_commit_callbacks, settings, tmp_path):
         create_api_token(CTX, org, "agent", service_account=account)
     ingest(env, {"web-api": WEB}, capture)
     ingest(env, {"web-api": WEB, "rogue-miner": ROGUE}, capture)
-    import_advisory(OSV_RECORD)  # what the exposure report is asked about
+    import_advisory()  # what the exposure report is asked about
     with capture(execute=False):
         alerts.check_agent_silence(now=timezone.now() + datetime.timedelta(hours=2))
     assert Delivery.objects.filter(event_type="ON_STARTED_ARTIFACT").exists()

@@ -22,10 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
-from cvss import CVSS3
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from audit.choices import AuditAction
 from audit.context import AuditContext
@@ -44,13 +42,14 @@ from snapshots.services.reports import accept_report
 from tenants.choices import Role
 from tests.reports.conftest import assert_contains, pdf_text, save_png
 from tests.reports.test_report_proofs import assert_verifies, csm_verify, embedded_json, exported
-from vulns import ecosystems, vex
-from vulns.choices import VexStatus, VulnSeverity
-from vulns.models import Advisory, AdvisoryAlias, AffectedPackage, ComponentPackage, VexStatement, VulnerabilityMatch
+from vulns import ecosystems, osv, vex
+from vulns.choices import VexStatus
+from vulns.models import Advisory, ComponentPackage, VexStatement, VulnerabilityMatch
 
 pytestmark = pytest.mark.django_db
 
 FIXTURES = Path(__file__).resolve().parents[1] / "vulns" / "fixtures" / "h7"
+OSV_RECORD = FIXTURES.parent / "osv" / "pypi" / "GHSA-h5c8-rqwp-cp95.json"
 WEB1, WEB2, BATCH, WORKER = "a1" * 32, "a2" * 32, "b3" * 32, "c4" * 32
 COMMIT_41 = "4141414141414141414141414141414141414141"
 COMMIT_42 = "4242424242424242424242424242424242424242"
@@ -61,27 +60,12 @@ PROD_AGENT = AuditContext.system("prod-agent")
 STAGING_AGENT = AuditContext.system("staging-agent")
 
 
-def import_advisory(path: Path) -> Advisory:
-    """The OSV record stored the way csm keeps advisories (the importer is another part of csm)."""
-    record = json.loads(path.read_text())
-    vector = record["severity"][0]["score"]
-    score = CVSS3(vector).scores()[0]
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
-    advisory = Advisory.objects.create(
-        osv_id=record["id"], group_id=record["aliases"][0], aliases=sorted(record["aliases"]),
-        summary=record["summary"], details=record["details"], severity=VulnSeverity.MEDIUM, cvss_score=float(score),
-        cvss_vector=vector, published=parse_datetime(record["published"]), modified=parse_datetime(record["modified"]),
-        references=record["references"], source="https://osv-vulnerabilities.storage.googleapis.com/PyPI/all.zip",
-        content_sha256=hashlib.sha256(canonical).hexdigest(), record=record)
-    for alias in {record["id"], *record["aliases"]}:
-        AdvisoryAlias.objects.create(advisory=advisory, alias=alias)
-    for affected in record["affected"]:
-        package = ecosystems.from_osv(affected["package"]["ecosystem"], affected["package"]["name"])
-        AffectedPackage.objects.create(advisory=advisory, ecosystem=affected["package"]["ecosystem"],
-                                       name=affected["package"]["name"], purl_type=package.purl_type,
-                                       package_key=package.key, ranges=affected["ranges"],
-                                       versions=affected.get("versions", []))
-    return advisory
+def import_advisory(path: Path = None) -> Advisory:
+    """The real OSV record (GHSA-h5c8-rqwp-cp95 unless ``path`` names another), through the importer."""
+    record = json.loads((path or OSV_RECORD).read_text())
+    result = osv.import_documents([record], location=str(path or OSV_RECORD))
+    assert not result.rejected, result
+    return Advisory.objects.get(osv_id=record["id"])
 
 
 def member(name: str, content: bytes) -> Member:
@@ -128,7 +112,7 @@ def history(org, django_capture_on_commit_callbacks, settings, tmp_path):
     capture = django_capture_on_commit_callbacks
     now = timezone.now().replace(microsecond=0)
     day = datetime.timedelta(days=1)
-    advisory = import_advisory(FIXTURES / "GHSA-h5c8-rqwp-cp95.json")
+    advisory = import_advisory()
     with capture(execute=False):
         prod, _ = create_or_update_environment(CI, org, "production", "server")
         staging, _ = create_or_update_environment(CI, org, "staging", "server")
