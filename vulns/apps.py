@@ -13,8 +13,11 @@ class VulnsConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from . import hooks as vuln_hooks
+        from . import sections
 
         # An SBOM or VEX attestation is indexed and matched once its transaction has committed (its SBOM
         # components are written after the attestation row, in the same transaction).
         post_save.connect(vuln_hooks.on_attestation_saved, sender=apps.get_model("evidence", "Attestation"),
                           dispatch_uid="vulns-on-attestation")
+        # The artifact and environment pages (lower apps) show a "Vulnerabilities" section.
+        sections.register()
