@@ -23,9 +23,9 @@ from evidence.choices import AttestationType
 from evidence.models import Attestation
 from snapshots.models import Environment, SnapshotEntry
 
-from . import ecosystems, exposure
-from .choices import LIST_ORDER, SUPPRESSING, VulnSeverity
-from .models import Advisory, AdvisoryAlias, AffectedPackage, ComponentPackage, VexStatement, VulnerabilityMatch
+from . import exposure
+from .choices import LIST_ORDER, VulnSeverity
+from .models import Advisory, AffectedPackage, ComponentPackage, VulnerabilityMatch
 
 SEVERITY_ORDER = [VulnSeverity.CRITICAL, VulnSeverity.HIGH, VulnSeverity.MEDIUM, VulnSeverity.LOW,
                   VulnSeverity.UNKNOWN]
@@ -46,24 +46,20 @@ def _entries(org, environments=None, fingerprints=None):
     if fingerprints is not None:
         rows = rows.filter(fingerprint__in=fingerprints)
     return rows.only("name", "fingerprint", "running_since", "from_index", "to_index", "environment__name",
-                     "environment__archived").order_by("environment__name", "name", "from_index")
+                     "environment__type").order_by("environment__name", "name", "from_index")
 
 
 def running_entries(org, environments=None) -> list[SnapshotEntry]:
-    """The open ranges of the journal (what runs now) in active environments, optionally only some."""
-    return [e for e in _entries(org, environments).filter(to_index=None) if not e.environment.archived]
+    """The open ranges of the journal (what runs now), in every environment or only some."""
+    return list(_entries(org, environments).filter(to_index=None))
 
 
-def fingerprints_with_sbom(org, fingerprints) -> set[str]:
-    return set(Attestation.objects.for_org(org).filter(type=AttestationType.SBOM, artifact_fingerprint__in=fingerprints)
-               .values_list("artifact_fingerprint", flat=True))
-
-
-def coverage_unknown(org, entries: list[SnapshotEntry]) -> list[SnapshotEntry]:
-    """The running entries whose artifact has no SBOM (or no fingerprint at all): nothing says what is in
-    them, so their exposure is unknown — never "no vulnerabilities"."""
-    covered = fingerprints_with_sbom(org, {e.fingerprint for e in entries if e.fingerprint})
-    return [e for e in entries if not e.fingerprint or e.fingerprint not in covered]
+def coverage_unknown(org, environments=None) -> list[dict]:
+    """Running artifacts without an SBOM (or without a fingerprint): ``exposure.coverage_unknown``, the one
+    answer the API, the pages and the report share, for every environment or only some."""
+    if environments is None:
+        return exposure.coverage_unknown(org)
+    return [item for environment in environments for item in exposure.coverage_unknown(org, environment)]
 
 
 # --- the list --------------------------------------------------------------------------------------------
@@ -110,15 +106,13 @@ def vulnerability_list(org, *, environment=None, severity="", running_only=False
     (running artifacts without an SBOM). ``environment`` narrows to what runs or ran there."""
     environments = [environment] if environment is not None else None
     running = running_entries(org, environments)
-    unknown = coverage_unknown(org, running)
-    matched = set(VulnerabilityMatch.objects.for_org(org).values_list("artifact_fingerprint", flat=True).distinct())
-    entries = list(_entries(org, environments, matched)) if matched else []
-    by_fingerprint: dict[str, list[SnapshotEntry]] = {}
-    for entry in entries:
-        by_fingerprint.setdefault(entry.fingerprint, []).append(entry)
-    wanted = set(by_fingerprint) if environment is not None else matched
+    unknown = coverage_unknown(org, environments)
+    matched = set(VulnerabilityMatch.objects.for_org(org).filter(advisory__withdrawn=None)
+                  .values_list("artifact_fingerprint", flat=True).distinct())
+    ran = exposure.windows(org, matched, environment) if matched else {}
+    wanted = set(ran) if environment is not None else matched
     rows: dict[str, Row] = {}
-    for fingerprint, groups in (exposure.artifact_vulnerabilities(org, sorted(wanted)) if wanted else {}).items():
+    for fingerprint, groups in (exposure.artifact_vulnerabilities(org, wanted) if wanted else {}).items():
         for group in groups:
             if severity and group["severity"] != severity:
                 continue
@@ -132,11 +126,11 @@ def vulnerability_list(org, *, environment=None, severity="", running_only=False
                 continue
             row.artifacts.add(fingerprint)
             row.fixed = sorted(set(row.fixed) | set(group.get("fixed") or []))
-            for entry in by_fingerprint.get(fingerprint, []):
-                place = {"environment": entry.environment.name, "artifact_name": entry.name,
+            for window in ran.get(fingerprint, []):
+                place = {"environment": window["environment"], "artifact_name": window["artifact_name"],
                          "fingerprint": fingerprint}
-                if entry.to_index is None and not entry.environment.archived:
-                    row.running.append({**place, "since": entry.running_since})
+                if window["running"]:
+                    row.running.append({**place, "since": window["from"]})
                 elif place not in row.past:
                     row.past.append(place)
     shown = [row for row in rows.values() if row.artifacts and (row.running or row.past or environment is None)]
@@ -150,7 +144,7 @@ def vulnerability_list(org, *, environment=None, severity="", running_only=False
         "rows": shown,
         "running_count": sum(1 for row in shown if row.running),
         "suppressed": sum(row.suppressed for row in rows.values()),
-        "coverage_unknown": len({(e.environment_id, e.fingerprint or e.name) for e in unknown}),
+        "coverage_unknown": len(unknown),
         "running_artifacts": len({(e.environment_id, e.fingerprint or e.name) for e in running}),
         "advisories": Advisory.objects.filter(withdrawn=None).exists(),
         "matched": bool(matched),
@@ -160,23 +154,12 @@ def vulnerability_list(org, *, environment=None, severity="", running_only=False
 # --- one vulnerability -----------------------------------------------------------------------------------
 
 def advisory_group(vuln_id: str) -> list[Advisory]:
-    """Every advisory of the group ``vuln_id`` (any alias, any case) belongs to, the one the id names first;
-    [] when csm knows no such id."""
-    text = (vuln_id or "").strip()
-    if not text or len(text) > 200:
+    """Every advisory of the group ``vuln_id`` names (any alias, any case: ``exposure.resolve_group``), the
+    group's own record first; [] when csm knows no such id."""
+    group_id = exposure.resolve_group(vuln_id)
+    if group_id is None:
         return []
-    named = (Advisory.objects.filter(osv_id__iexact=text).first()
-             or Advisory.objects.filter(pk__in=AdvisoryAlias.objects.filter(alias__iexact=text)
-                                        .values("advisory_id")).order_by("osv_id").first())
-    if named is None:
-        return []
-    others = Advisory.objects.filter(group_id=named.group_id).exclude(pk=named.pk).order_by("osv_id")
-    return [named, *others]
-
-
-def _lead(advisories: list[Advisory]) -> Advisory:
-    """The record whose summary, severity and CVSS head the page: the worst one (by severity, then score)."""
-    return min(advisories, key=lambda a: (severity_rank(a.severity), -(a.cvss_score or 0), a.osv_id != a.group_id))
+    return sorted(Advisory.objects.filter(group_id=group_id), key=lambda a: (a.osv_id != group_id, a.osv_id))
 
 
 def _ranges_text(ranges: list) -> list[str]:
@@ -211,26 +194,15 @@ def _references(advisories: list[Advisory]) -> list[dict]:
     return refs
 
 
-def _suppressions(org, advisories, suppressed: list) -> list[dict]:
-    """The VEX statements behind the suppressed entries, with the attestation they came from (to link to)."""
-    ids = {a.osv_id for a in advisories} | {alias for a in advisories for alias in a.aliases}
-    fingerprints = {s.get("fingerprint") for s in suppressed if s.get("fingerprint")}
-    statements = (VexStatement.objects.for_org(org).filter(artifact_fingerprint__in=fingerprints,
-                                                          vulnerability_id__in=ids, status__in=SUPPRESSING)
-                  .select_related("attestation__flow", "attestation__trail"))
-    latest: dict[str, VexStatement] = {}
-    for statement in statements:  # newest first (the model's ordering)
-        latest.setdefault(statement.artifact_fingerprint, statement)
-    rows = []
-    for item in suppressed:
-        statement = latest.get(item.get("fingerprint"))
-        vex = item.get("vex") or item.get("suppressed") or {}
-        rows.append({**item, "statement": statement,
-                     "status": vex.get("status") or (statement.status if statement else ""),
-                     "justification": vex.get("justification") or (statement.justification if statement else ""),
-                     "impact_statement": vex.get("impact_statement") or (
-                         statement.impact_statement if statement else "")})
-    return rows
+def _suppressions(org, suppressed: list) -> list[dict]:
+    """The suppressed windows with the VEX statement behind each (``suppression``: status, justification,
+    impact statement and the attestation it came from, linked on the page)."""
+    ids = {item["suppression"].get("attestation_id") for item in suppressed if item.get("suppression")}
+    attestations = {a.pk: a for a in Attestation.objects.for_org(org).filter(pk__in=ids - {None})
+                    .select_related("flow", "trail")}
+    return [{**item, **(item.get("suppression") or {}),
+             "attestation": attestations.get((item.get("suppression") or {}).get("attestation_id"))}
+            for item in suppressed]
 
 
 def timeline(windows: list[dict], now, title: str) -> str:
@@ -254,9 +226,10 @@ def timeline(windows: list[dict], now, title: str) -> str:
 
 
 def vulnerability_detail(org, advisories: list[Advisory], environment=None) -> dict:
-    """Everything the page of one vulnerability shows, for ``org`` only."""
-    lead = _lead(advisories)
-    group_id = lead.group_id
+    """Everything the page of one vulnerability shows: the group's records (global) and, for ``org`` only,
+    its windows, suppressions and coverage gaps."""
+    group_id = advisories[0].group_id
+    group = exposure.group_advisories([group_id])[group_id]
     found = exposure.vulnerability_exposure(org, group_id, environment=environment)
     now = timezone.now()
     windows = [*found["running"], *found["history"]]
@@ -265,19 +238,18 @@ def vulnerability_detail(org, advisories: list[Advisory], environment=None) -> d
         affected.append({"advisory": package.advisory.osv_id, "ecosystem": package.ecosystem, "name": package.name,
                          "ranges": _ranges_text(package.ranges), "fixed": _fixed(package.ranges),
                          "versions": package.versions or []})
-    aliases = list(dict.fromkeys([a.osv_id for a in advisories] + [x for a in advisories for x in a.aliases]))
+    lead = next((a for a in advisories if a.details), advisories[0])
     return {
-        "group_id": group_id, "lead": lead, "advisories": advisories,
-        "aliases": [a for a in aliases if a != group_id],
-        "withdrawn": all(a.withdrawn for a in advisories),
+        "group_id": group_id, "group": group, "details": lead.details, "advisories": advisories,
+        "aliases": [a for a in group["aliases"] if a != group_id],
         "references": _references(advisories), "affected": affected,
         "running": found["running"], "history": found["history"],
-        "suppressed": _suppressions(org, advisories, found.get("suppressed") or []),
+        "suppressed": _suppressions(org, found.get("suppressed") or []),
         "coverage_unknown": found.get("coverage_unknown") or [],
         "chart": timeline(windows, now, f"Exposure timeline of {group_id}"),
         "window_count": len(windows),
         "lanes": len({(w["environment"], w["artifact_name"], w["fingerprint"]) for w in windows}),
-        "first_exposed": min((w["from"] for w in windows), default=None),
+        "first_exposed": min((w["from"] for w in windows if w["from"]), default=None),
     }
 
 
@@ -287,12 +259,22 @@ def artifact_section(org, fingerprint: str) -> dict:
     """The artifact's vulnerabilities, worst first, suppressed ones kept (and marked); whether it has an
     SBOM at all (without one, its coverage is unknown); whether any vulnerability data was imported."""
     groups = exposure.artifact_vulnerabilities(org, [fingerprint]).get(fingerprint, []) if fingerprint else []
+    for group in groups:
+        group["other_ids"] = [i for i in group["aliases"] if i != group["group_id"]]
     return {
         "vulnerabilities": [g for g in groups if not g.get("suppressed")],
         "suppressed": [g for g in groups if g.get("suppressed")],
-        "has_sbom": bool(fingerprint) and bool(fingerprints_with_sbom(org, [fingerprint])),
+        "has_sbom": bool(fingerprint) and (bool(groups) or _has_sbom(org, fingerprint)),
         "advisories": Advisory.objects.filter(withdrawn=None).exists(),
     }
+
+
+def _has_sbom(org, fingerprint: str) -> bool:
+    """Whether csm knows what is in the artifact: indexed components, or an ``sbom`` attestation about it
+    (by fingerprint, or bound to it when it was reported) — as ``exposure.coverage_unknown`` decides."""
+    sboms = Attestation.objects.for_org(org).filter(type=AttestationType.SBOM)
+    return (ComponentPackage.objects.for_org(org).filter(artifact_fingerprint=fingerprint).exists()
+            or sboms.filter(Q(artifact_fingerprint=fingerprint) | Q(artifact__fingerprint=fingerprint)).exists())
 
 
 def environment_section(org, environment: Environment) -> dict:
@@ -300,7 +282,7 @@ def environment_section(org, environment: Environment) -> dict:
     affects, worst first, with their counts by severity, and those whose coverage is unknown."""
     environments = (list(environment.included_environments.all()) if environment.is_logical else [environment])
     running = running_entries(org, environments)
-    unknown = coverage_unknown(org, running)
+    unknown = coverage_unknown(org, environments)
     fingerprints = sorted({e.fingerprint for e in running if e.fingerprint})
     found = exposure.artifact_vulnerabilities(org, fingerprints) if fingerprints else {}
     artifacts = []
@@ -330,49 +312,47 @@ def environment_section(org, environment: Environment) -> dict:
 _PEP503 = re.compile(r"[-_.]+")
 
 
-def component_query(text: str) -> tuple[Q, str] | None:
-    """The packages ``text`` asks for: a purl (``pkg:pypi/jinja2`` or ``…@2.10``), a name or ``name@version``
-    (a name matches the package name in any ecosystem, as that ecosystem compares names). None for text that
-    asks for nothing."""
+def component_packages(org, text: str):
+    """The org's indexed components ``text`` asks for, as a queryset: a purl (``pkg:pypi/jinja2``, any
+    version, or ``…@2.10``: ``exposure.component_packages``), or a name or ``name@version`` (the package
+    name in any ecosystem, compared as that ecosystem compares names). None for text that asks for nothing."""
     text = (text or "").strip()
     if not text or len(text) > MAX_QUERY:
         return None
     if text.lower().startswith("pkg:"):
-        package = ecosystems.from_purl(text)
-        if package is None:
+        try:
+            return exposure.component_packages(org, text)[0]
+        except ValueError:
             return None
-        query = Q(package_key=package.key)
-        return (query & Q(version=package.version) if package.version else query), package.version
-    name, _, version = text.rpartition("@") if "@" in text.lstrip("@") else (text, "", "")
+    name, version = text, ""
+    if "@" in text.lstrip("@"):
+        name, _, version = text.rpartition("@")
     name = name.strip().lower()
     if not name:
         return None
-    tails = {name, _PEP503.sub("-", name)}
     query = Q()
-    for tail in tails:
-        query |= Q(package_key__iendswith="/" + tail.replace(":", "/"))
-    return (query & Q(version=version) if version else query), version
+    for tail in {name, _PEP503.sub("-", name), name.replace(":", "/")}:
+        query |= Q(package_key__iendswith="/" + tail)
+    rows = ComponentPackage.objects.for_org(org).filter(query)
+    return rows.filter(version=version.strip()) if version.strip() else rows
 
 
 def component_search(org, text: str, limit: int = 200) -> dict | None:
     """Where the components ``text`` names run now and ran before: one row per component version (purl),
     with the artifacts containing it, where each runs now and where it ran, and the vulnerabilities
     matched to it. None when the query is not one (the page says how to ask)."""
-    parsed = component_query(text)
-    if parsed is None:
+    rows = component_packages(org, text)
+    if rows is None:
         return None
-    query, _version = parsed
-    packages = list(ComponentPackage.objects.for_org(org).filter(query).order_by("package_key", "version", "purl")
+    packages = list(rows.order_by("package_key", "version", "purl")
                     .values("id", "purl", "package_key", "version", "artifact_fingerprint")[: limit + 1])
     truncated = len(packages) > limit
     packages = packages[:limit]
     fingerprints = {p["artifact_fingerprint"] for p in packages}
-    entries: dict[str, list] = {}
-    for entry in _entries(org, None, fingerprints) if fingerprints else []:
-        entries.setdefault(entry.fingerprint, []).append(entry)
+    ran = exposure.windows(org, fingerprints)
     vulns: dict[int, set] = {}
     for package_id, group_id in (VulnerabilityMatch.objects.for_org(org)
-                                 .filter(package_id__in=[p["id"] for p in packages])
+                                 .filter(package_id__in=[p["id"] for p in packages], advisory__withdrawn=None)
                                  .values_list("package_id", "group_id")):
         vulns.setdefault(package_id, set()).add(group_id)
     components: dict[str, dict] = {}
@@ -380,16 +360,12 @@ def component_search(org, text: str, limit: int = 200) -> dict | None:
         row = components.setdefault(package["purl"], {"purl": package["purl"], "version": package["version"],
                                                       "running": [], "past": [], "artifacts": set(),
                                                       "vulnerabilities": set()})
-        row["artifacts"].add(package["artifact_fingerprint"])
         row["vulnerabilities"] |= vulns.get(package["id"], set())
-        for entry in entries.get(package["artifact_fingerprint"], []):
-            place = {"environment": entry.environment.name, "artifact_name": entry.name,
-                     "fingerprint": entry.fingerprint, "from_index": entry.from_index, "to_index": entry.to_index,
-                     "since": entry.running_since}
-            if entry.to_index is None and not entry.environment.archived:
-                row["running"].append(place)
-            else:
-                row["past"].append(place)
+        if package["artifact_fingerprint"] in row["artifacts"]:  # the same artifact's other SBOM
+            continue
+        row["artifacts"].add(package["artifact_fingerprint"])
+        for window in ran.get(package["artifact_fingerprint"], []):
+            row["running" if window["running"] else "past"].append(window)
     rows = sorted(components.values(), key=lambda r: (not r["running"], not r["past"], r["purl"]))
     for row in rows:
         row["vulnerabilities"] = sorted(row["vulnerabilities"])
