@@ -109,6 +109,8 @@ def test_vulnerability_page_running_history_and_timeline(web, data):
 
 def test_timeline_has_a_bar_per_window_and_marks_now(web, data):
     html = get(web, "vulnerability-detail", "CVE-2019-10906")
+    raw = web.get(reverse("vulnerability-detail", args=["acme", "CVE-2019-10906"])).content.decode()
+    assert '<svg class="chart"' in raw  # the chart is markup, not escaped text
     svg = ET.fromstring(re.search(r"<svg.*?</svg>", section(html, "timeline"), re.S).group(0))  # noqa: S314
     bars = [el for el in svg.iter() if el.tag.endswith("rect") and el.get("data-window")]
     assert [b.get("data-window") for b in bars] == ["open", "open"]  # prod · web, staging · web
