@@ -209,7 +209,9 @@ def timeline_chart(lanes: list[tuple[str, list[tuple]]], *, start, end, now, tit
     for row, (label, windows) in enumerate(lanes):
         y = top + row * lane_h
         text = str(label)
-        shown = text if len(text) <= label_width // 6 else text[: label_width // 6 - 1] + "…"
+        room = label_width // 6
+        # Long labels lose their middle: the start names the lane, the end tells similar ones apart (a tag).
+        shown = text if len(text) <= room else text[: room // 2 - 1] + "…" + text[len(text) - room // 2:]
         parts.append(f'<text x="{label_width - 6}" y="{y + lane_h * 0.65:.1f}" text-anchor="end" font-size="10" '
                      f'fill="#1c2330" {_FONT}><title>{escape(text)}</title>{escape(shown)}</text>')
         for begin, finish, tip in windows:
