@@ -5,7 +5,8 @@
 - its reporter (``involvement.reporters``) and its evidence files;
 - per type: JUnit failing / erroring / skipped tests, SARIF findings grouped by severity, the SBOM's
   components (server-side search, paged), pull requests, Jira issues (linked), the SonarQube quality gate
-  (status, conditions, link to the Sonar project), custom and generic data. Jira and Sonar results are
+  (status, conditions, link to the Sonar project), VEX statements (filtered, paged, each with what it
+  covers of the attestation's artifact), custom and generic data. Jira and Sonar results are
   shown from ``results`` as their parsers (``evidence/parsers/jira.py``, ``sonar.py``) shaped them.
 """
 
@@ -17,8 +18,10 @@ from django.db.models import Q
 from evidence import involvement, selectors
 from evidence.choices import SEVERITY_RANK, AttestationType, Severity
 from evidence.models import Attestation, SbomComponent
+from evidence.parsers.vex import product_scope, statement_scope
 
 COMPONENTS_PER_PAGE = 50
+STATEMENTS_PER_PAGE = 50
 MAX_QUERY = 200
 PREVIEW_LINES = 12
 PREVIEW_CHARS = 1200
@@ -103,6 +106,40 @@ def components_page(org, attestation: Attestation, query: str, page_number) -> d
     return {"page": page, "query": query}
 
 
+def _covers(scope: list[str] | None) -> str:
+    if scope is None:
+        return "none"
+    return "components" if scope else "artifact"
+
+
+def vex_view(attestation: Attestation, query: str, status: str, page_number) -> dict:
+    """The statements of a VEX attestation, filtered by id (``query``) and status, paged; each with what it
+    covers of the attestation's artifact (``covers``: artifact, components, none) as ``vulns.vex`` applies it."""
+    results = attestation.results or {}
+    fingerprint = attestation.artifact_fingerprint or (attestation.artifact.fingerprint if attestation.artifact_id
+                                                       else "")
+    query = (query or "").strip()[:MAX_QUERY]
+    statements = results.get("statements") or []
+    if query:
+        needle = query.lower()
+        statements = [s for s in statements
+                      if needle in s.get("vulnerability", "").lower()
+                      or any(needle in alias.lower() for alias in s.get("aliases") or [])]
+    if status:
+        statements = [s for s in statements if s.get("status") == status]
+    page = Paginator(statements, STATEMENTS_PER_PAGE).get_page(page_number)
+    rows = []
+    for statement in page.object_list:
+        scope = statement_scope(statement, fingerprint) if fingerprint else None
+        products = [{**product, "covers": _covers(product_scope(product, fingerprint)) if fingerprint else "none"}
+                    for product in statement.get("products") or []]
+        rows.append({**statement, "products": products, "covers": _covers(scope), "components": scope or []})
+    return {"page": page, "rows": rows, "query": query, "status": status, "fingerprint": fingerprint,
+            "documents": results.get("documents") or [], "counts": results.get("status_counts") or {},
+            "total": results.get("statement_count", 0), "unanalysed": results.get("unanalysed", 0),
+            "statuses": ["not_affected", "affected", "fixed", "under_investigation"]}
+
+
 def _json(value) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 
@@ -132,6 +169,8 @@ def context(org, attestation: Attestation, params) -> dict:
         out["sarif"] = sarif_view(results)
     elif attestation.type == AttestationType.SBOM:
         out["sbom"] = components_page(org, attestation, params.get("q", ""), params.get("page"))
+    elif attestation.type == AttestationType.VEX:
+        out["vex"] = vex_view(attestation, params.get("q", ""), params.get("status", ""), params.get("page"))
     elif attestation.type == AttestationType.CUSTOM:
         out["data_json"] = _json((attestation.summary or {}).get("attestation_data"))
         judged_by = attestation.custom_type_version if attestation.custom_type_version_id else attestation.custom_type

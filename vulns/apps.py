@@ -19,5 +19,8 @@ class VulnsConfig(AppConfig):
         # components are written after the attestation row, in the same transaction).
         post_save.connect(vuln_hooks.on_attestation_saved, sender=apps.get_model("evidence", "Attestation"),
                           dispatch_uid="vulns-on-attestation")
+        # An artifact's report binds the attestations made before it: its VEX statements apply from then on.
+        post_save.connect(vuln_hooks.on_artifact_saved, sender=apps.get_model("evidence", "Artifact"),
+                          dispatch_uid="vulns-on-artifact")
         # The artifact and environment pages (lower apps) show a "Vulnerabilities" section.
         sections.register()

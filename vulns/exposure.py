@@ -9,8 +9,9 @@ Contract other modules rely on:
   "from": datetime, "to": datetime | None, "from_index": int, "to_index": int | None}``.
 - ``artifact_vulnerabilities(org, fingerprints) -> dict[str, list[dict]]`` — per fingerprint, every
   vulnerability group matching it: ``{"group_id", "osv_ids", "aliases", "severity", "cvss_score",
-  "summary", "components": [purl...], "fixed": [...], "suppressed": dict | None, "first_matched_at"}``,
-  worst first. What the artifact and environment pages, the policy rule and the Rego input use.
+  "summary", "components": [purl...], "fixed": [...], "suppressed": dict | None, "first_matched_at"}``
+  (and ``cvss_vector``, ``published``, ``modified``), worst first. What the artifact and environment
+  pages, the policy rule and the Rego input use.
 
 How a window is derived: an artifact (environment × fingerprint) runs in snapshot N of an environment
 when one of its ``SnapshotEntry`` rows has ``from_index <= N < to_index`` (``to_index`` NULL: still
@@ -77,18 +78,24 @@ def resolve_group(identifier: str) -> str | None:
 def group_advisories(group_ids) -> dict[str, dict]:
     """Per group id, what its advisories say together (one query): ``{"group_id", "osv_ids", "aliases"
     (every id of the group, sorted), "severity" (the worst known), "cvss_score" (the highest),
-    "cvss_vector", "summary", "withdrawn" (True when every advisory of the group is withdrawn)}``."""
+    "cvss_vector", "summary", "withdrawn" (True when every advisory of the group is withdrawn),
+    "published" (the earliest), "modified" (the latest)}``."""
     rows = (Advisory.objects.filter(group_id__in=set(group_ids)).order_by("group_id", "osv_id")
-            .values("group_id", "osv_id", "aliases", "severity", "cvss_score", "cvss_vector", "summary", "withdrawn"))
+            .values("group_id", "osv_id", "aliases", "severity", "cvss_score", "cvss_vector", "summary", "withdrawn",
+                    "published", "modified"))
     groups: dict[str, dict] = {}
     for row in rows:
         group = groups.setdefault(row["group_id"], {
             "group_id": row["group_id"], "osv_ids": [], "aliases": set(), "severities": set(), "cvss_score": None,
-            "cvss_vector": "", "summary": "", "withdrawn": True})
+            "cvss_vector": "", "summary": "", "withdrawn": True, "published": None, "modified": None})
         group["osv_ids"].append(row["osv_id"])
         group["aliases"].update([row["osv_id"], row["group_id"], *row["aliases"]])
         group["severities"].add(row["severity"])
         group["withdrawn"] = group["withdrawn"] and row["withdrawn"] is not None
+        if row["published"] and (group["published"] is None or row["published"] < group["published"]):
+            group["published"] = row["published"]
+        if group["modified"] is None or row["modified"] > group["modified"]:
+            group["modified"] = row["modified"]
         if row["cvss_score"] is not None and (group["cvss_score"] is None or row["cvss_score"] > group["cvss_score"]):
             group["cvss_score"], group["cvss_vector"] = row["cvss_score"], row["cvss_vector"]
         # The summary of the group's own record (its id is the group id) wins; else the first one stated.
@@ -108,33 +115,37 @@ def severity_key(group: dict) -> tuple:
 
 def suppressions_for(org, fingerprints, groups: dict[str, dict]) -> dict[tuple[str, str], dict]:
     """``vex.suppressions`` for these fingerprints and groups: ``{(fingerprint, group_id): suppression}``."""
-    # Until the VEX part (``vex.suppressions``) is merged no statement suppresses anything: every match
-    # is shown as exposed, the safe side of the answer.
-    suppressions = getattr(vex, "suppressions", None)
-    if not fingerprints or not groups or suppressions is None:
+    if not fingerprints or not groups:
         return {}
-    return suppressions(org, set(fingerprints), {gid: set(group["aliases"]) for gid, group in groups.items()})
+    return vex.suppressions(org, set(fingerprints), {gid: set(group["aliases"]) for gid, group in groups.items()})
 
 
 # --- windows from the snapshot journal ------------------------------------------------------------------
 
 
-def _environment_id(environment) -> int | None:
+def _environment_ids(environment) -> list[int] | None:
+    """The environments an answer is about: None for every environment of the org; a logical
+    environment stands for the environments it includes (it receives no reports itself)."""
     if environment is None:
         return None
-    return environment.pk if isinstance(environment, Environment) else int(environment)
+    if not isinstance(environment, Environment):
+        return [int(environment)]
+    if environment.is_logical:
+        return list(environment.included_environments.values_list("pk", flat=True))
+    return [environment.pk]
 
 
 def windows(org, fingerprints, environment=None) -> dict[str, list[dict]]:
-    """Per fingerprint, every window it ran in (oldest first), in ``environment`` (an ``Environment`` or
-    its id) or in every environment of ``org``. Two queries: the entries, then the boundary snapshots."""
+    """Per fingerprint, every window it ran in (oldest first), in ``environment`` (an ``Environment`` —
+    a logical one stands for its members — or an id) or in every environment of ``org``. Two queries:
+    the entries, then the boundary snapshots (three for a logical environment)."""
     fingerprints = {fp for fp in fingerprints if fp}
     if not fingerprints:
         return {}
     entries = SnapshotEntry.objects.for_org(org).filter(fingerprint__in=fingerprints)
-    env_id = _environment_id(environment)
-    if env_id is not None:
-        entries = entries.filter(environment_id=env_id)
+    env_ids = _environment_ids(environment)
+    if env_ids is not None:
+        entries = entries.filter(environment_id__in=env_ids)
     rows = (entries.order_by("environment_id", "fingerprint", "from_index", "id")
             .values_list("environment_id", "environment__name", "fingerprint", "name", "from_index", "to_index"))
     merged: list[dict] = []
@@ -194,9 +205,11 @@ def coverage_unknown(org, environment=None) -> list[dict]:
         Q(fingerprint="") | (~Exists(packages)
                              & ~Exists(sboms.filter(artifact_fingerprint=OuterRef("fingerprint")))
                              & ~Exists(sboms.filter(artifact__fingerprint=OuterRef("fingerprint")))))
-    env_id = _environment_id(environment)
-    if env_id is not None:
-        running = running.filter(environment_id=env_id)
+    env_ids = _environment_ids(environment)
+    # By environment, so the open entries are read from the (environment, to_index) index, not by
+    # scanning every entry the org ever had.
+    running = running.filter(environment_id__in=env_ids if env_ids is not None
+                             else Environment.objects.for_org(org).values("pk"))
     rows = (running.order_by("environment__name", "fingerprint", "name", "from_index")
             .values_list("environment_id", "environment__name", "fingerprint", "name", "from_index", "running_since"))
     found: dict[tuple, dict] = {}
@@ -276,11 +289,128 @@ def artifact_vulnerabilities(org, fingerprints) -> dict[str, list[dict]]:
         result[fingerprint].append({
             "group_id": group_id, "osv_ids": group["osv_ids"], "aliases": group["aliases"],
             "severity": group["severity"], "cvss_score": group["cvss_score"], "summary": group["summary"],
+            "cvss_vector": group["cvss_vector"], "published": group["published"], "modified": group["modified"],
             **item, "suppressed": suppressed_by.get((fingerprint, group_id)),
         })
     for items in result.values():
         items.sort(key=severity_key)
     return dict(result)
+
+
+def vulnerability_detail(group_id: str) -> dict | None:
+    """What the vulnerability databases say about a group (global data, two queries): the group's
+    summary (``group_advisories``) with ``details``, ``references`` (of every record, deduplicated),
+    ``advisories`` (each record: id, summary, severity, CVSS, published / modified / withdrawn, source)
+    and ``affected`` (each ``affected[]`` entry: record, ecosystem, name, purl type, ranges, versions).
+    The group's own record (its id is the group id) comes first; None when no advisory has this group."""
+    records = sorted(Advisory.objects.filter(group_id=group_id).prefetch_related("affected"),
+                     key=lambda a: (a.osv_id != group_id, a.osv_id))
+    if not records:
+        return None
+    detail = group_advisories([group_id])[group_id]
+    detail["details"] = next((a.details for a in records if a.details), "")
+    references, seen = [], set()
+    for item in records:
+        for reference in item.references or []:
+            url = reference.get("url") if isinstance(reference, dict) else None
+            if url and url not in seen:
+                seen.add(url)
+                references.append({"type": reference.get("type", ""), "url": url})
+    detail["references"] = references
+    detail["advisories"] = [{"osv_id": a.osv_id, "summary": a.summary, "severity": a.severity,
+                             "cvss_score": a.cvss_score, "cvss_vector": a.cvss_vector, "published": a.published,
+                             "modified": a.modified, "withdrawn": a.withdrawn, "source": a.source} for a in records]
+    detail["affected"] = [{"osv_id": a.osv_id, "ecosystem": p.ecosystem, "name": p.name, "purl_type": p.purl_type,
+                           "package_key": p.package_key, "ranges": p.ranges, "versions": p.versions}
+                          for a in records for p in a.affected.all()]
+    return detail
+
+
+def vulnerability_list(org, environment=None, severities=None, running: bool | None = None) -> list[dict]:
+    """Every vulnerability group affecting an artifact of ``org``, running exposure first, then worst
+    first (severity, CVSS). Each is ``group_advisories``' summary with ``affected_artifacts`` (matched
+    fingerprints), ``running_artifacts`` / ``running_environments`` (environment × artifact windows
+    open now, VEX-suppressed ones excepted), ``suppressed_artifacts`` (fingerprints a VEX statement
+    suppresses) and ``ever_ran``.
+
+    ``environment``: only groups whose artifacts run or ran there (counts are then for that environment);
+    ``severities``: a set of severities; ``running``: True only groups running now (unsuppressed), False
+    only the others. Five queries whatever the size."""
+    env_ids = _environment_ids(environment)
+    pairs = set(VulnerabilityMatch.objects.for_org(org).filter(advisory__withdrawn__isnull=True)
+                .values_list("group_id", "artifact_fingerprint").distinct())
+    if not pairs:
+        return []
+    matched = VulnerabilityMatch.objects.for_org(org).values("artifact_fingerprint")
+    entries = SnapshotEntry.objects.for_org(org).filter(fingerprint__in=matched)
+    if env_ids is not None:
+        entries = entries.filter(environment_id__in=env_ids)
+    running_now: dict[str, set[str]] = defaultdict(set)
+    for fingerprint, name in (entries.filter(to_index__isnull=True).values_list("fingerprint", "environment__name")
+                              .distinct()):
+        running_now[fingerprint].add(name)
+    ran = set(entries.values_list("fingerprint", flat=True).distinct())
+    groups = group_advisories({group_id for group_id, _ in pairs})
+    suppressed_by = suppressions_for(org, {fp for _, fp in pairs}, groups)
+    by_group: dict[str, set[str]] = defaultdict(set)
+    for group_id, fingerprint in pairs:
+        by_group[group_id].add(fingerprint)
+    result = []
+    for group_id, fingerprints in by_group.items():
+        group = groups.get(group_id)
+        if group is None or (severities and group["severity"] not in severities):
+            continue
+        if env_ids is not None and not fingerprints & ran:
+            continue
+        suppressed = {fp for fp in fingerprints if (fp, group_id) in suppressed_by}
+        exposed = [(fp, env) for fp in sorted(fingerprints - suppressed) for env in sorted(running_now.get(fp, ()))]
+        if running is not None and running != bool(exposed):
+            continue
+        result.append({**group, "affected_artifacts": len(fingerprints), "running_artifacts": len(exposed),
+                       "running_environments": sorted({env for _, env in exposed}),
+                       "suppressed_artifacts": len(suppressed), "ever_ran": bool(fingerprints & ran)})
+    result.sort(key=lambda g: (not g["running_artifacts"], *severity_key(g)))
+    return result
+
+
+def component_artifacts(org, purl: str, environment=None) -> dict:
+    """Where the component a purl names (``pkg:pypi/jinja2`` any version, ``…@2.10`` that version) runs
+    now and ran before in ``org``: ``{"package_key", "name", "version", "artifacts": [...],
+    "never_ran": int}``. One item per artifact that carries it and ran (running ones first): ``{"fingerprint",
+    "artifact_names", "components" (its matching purls), "running": [windows], "history": [windows]}``;
+    ``never_ran`` counts the artifacts with the component that never ran (in ``environment``). Three
+    queries; ``vulnerabilities_of_component`` adds the known vulnerabilities of a page of them.
+    ``ValueError`` when ``purl`` is not a package URL csm can read."""
+    packages, package = component_packages(org, purl)
+    components: dict[str, list[str]] = defaultdict(list)
+    for fingerprint, found in packages.order_by("purl").values_list("artifact_fingerprint", "purl"):
+        if found not in components[fingerprint]:
+            components[fingerprint].append(found)
+    ran = windows(org, components, environment)
+    artifacts = []
+    for fingerprint, found in ran.items():
+        names = []
+        for window in found:
+            window["components"] = components[fingerprint]
+            names.extend(n for n in window["artifact_names"] if n not in names)
+        artifacts.append({"fingerprint": fingerprint, "artifact_names": names, "components": components[fingerprint],
+                          "running": [w for w in found if w["running"]],
+                          "history": [w for w in found if not w["running"]]})
+    # Running ones first, then the most recently started.
+    artifacts.sort(key=lambda a: (not a["running"], -max(w["from"].timestamp() if w["from"] else 0
+                                                           for w in a["running"] + a["history"]), a["fingerprint"]))
+    return {"package_key": package.key, "name": package.name, "version": package.version, "artifacts": artifacts,
+            "never_ran": len(set(components) - set(ran))}
+
+
+def vulnerabilities_of_component(org, artifacts: list[dict]) -> None:
+    """Add ``vulnerabilities`` to each item of ``component_artifacts``: the groups matching one of the
+    artifact's components named by the search (``artifact_vulnerabilities``, worst first)."""
+    found = artifact_vulnerabilities(org, [a["fingerprint"] for a in artifacts])
+    for artifact in artifacts:
+        wanted = set(artifact["components"])
+        artifact["vulnerabilities"] = [g for g in found.get(artifact["fingerprint"], [])
+                                       if wanted.intersection(g["components"])]
 
 
 def component_packages(org, purl: str):

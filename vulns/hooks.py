@@ -3,6 +3,9 @@
 - ``on_attestation_saved``: post_save of ``evidence.Attestation``. An ``sbom`` attestation is indexed
   (``matching.index_sbom``) and matched, a ``vex`` attestation's statements are stored
   (``vex.index_vex``), both once the attestation's transaction has committed.
+- ``on_artifact_saved``: post_save of ``evidence.Artifact``. Attestations made before their artifact
+  (naming it by template name and commit) are bound when it is reported; its ``vex`` attestations are
+  indexed then (``vex.index_bound_vex``).
 - ``matches_added(fn)``: ``fn(org_id: int, match_ids: list[int], cause: str)`` runs after new
   ``VulnerabilityMatch`` rows have committed; ``cause`` is ``"sbom"`` (a new SBOM matched known
   advisories) or ``"advisory"`` (a new or changed advisory matched known components). The alerts app
@@ -69,3 +72,12 @@ def on_attestation_saved(sender, instance, created, **kwargs):
 
     attestation_id = instance.pk
     transaction.on_commit(lambda: index_attestation.delay(attestation_id))
+
+
+def on_artifact_saved(sender, instance, created, **kwargs):
+    if not created:
+        return
+    from .tasks import index_bound_vex
+
+    artifact_id = instance.pk
+    transaction.on_commit(lambda: index_bound_vex.delay(artifact_id))

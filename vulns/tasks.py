@@ -20,3 +20,11 @@ def index_attestation(attestation_id: int) -> None:
         from .vex import index_vex
 
         index_vex(attestation_id)
+
+
+@shared_task(acks_late=True)
+def index_bound_vex(artifact_id: int) -> None:
+    """Index the ``vex`` attestations a newly reported artifact was bound to (made before it existed)."""
+    from .vex import index_bound_vex as index
+
+    index(artifact_id)

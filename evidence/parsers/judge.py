@@ -8,7 +8,7 @@ in ``services.py`` (they need the org's type definitions and the attestation bei
 from dataclasses import dataclass, field
 
 from evidence.choices import SEVERITY_RANK, AttestationType, Severity, Verification
-from evidence.parsers import ParseError, jira, junit, pull_request, sarif, sbom, sonar
+from evidence.parsers import ParseError, jira, junit, pull_request, sarif, sbom, sonar, vex
 
 
 @dataclass
@@ -183,6 +183,40 @@ def _sonar(data) -> Judgement:
     return Judgement(sonar.passed(results), Verification.NOT_APPLICABLE, sonar.problems(results), results)
 
 
+def _vex(members, data) -> Judgement:
+    """A VEX document is a statement, not a test: it is compliant once it parses; what it suppresses is
+    decided per artifact by ``vulns.vex``. The documents come as files, or (``kosli attest custom --type vex``)
+    as ``attestation_data``."""
+    documents = []
+    for member in _files(members, (".json",)):
+        parsed = vex.parse(member.name, member.read())
+        if parsed is not None:
+            documents.append(parsed)
+    if not documents and "attestation_data" in data:
+        parsed = vex.parse_document("attestation_data", data["attestation_data"])
+        if parsed is None:
+            raise ParseError("attestation_data is neither an OpenVEX document (@context https://openvex.dev/ns) "
+                             "nor a CycloneDX VEX (bomFormat CycloneDX)")
+        documents.append(parsed)
+    if not documents:
+        raise ParseError("a vex attestation needs an OpenVEX or CycloneDX VEX JSON file in attachment_file")
+    statements = [statement for document in documents for statement in document["statements"]]
+    if len(statements) > vex.MAX_STATEMENTS:
+        raise ParseError(f"more than {vex.MAX_STATEMENTS} VEX statements in one attestation (the limit)")
+    counts: dict[str, int] = {}
+    for statement in statements:
+        counts[statement["status"]] = counts.get(statement["status"], 0) + 1
+    unanalysed = sum(document.get("unanalysed", 0) for document in documents)
+    problems = [f"{unanalysed} CycloneDX vulnerabilities have no analysis and state nothing about exploitability"
+                ] if unanalysed else []
+    results = {"documents": [{key: document[key] for key in ("file", "format", "spec_version", "document_id",
+                                                             "author", "timestamp")}
+                             | {"statement_count": len(document["statements"])} for document in documents],
+               "statements": statements, "statement_count": len(statements), "status_counts": counts,
+               "unanalysed": unanalysed}
+    return Judgement(True, Verification.VERIFIED, problems, results)
+
+
 def judge(kind: str, members, data: dict, flow) -> Judgement:
     if kind == AttestationType.GENERIC:
         return _generic(data)
@@ -198,4 +232,6 @@ def judge(kind: str, members, data: dict, flow) -> Judgement:
         return _jira(data)
     if kind == AttestationType.SONAR:
         return _sonar(data)
+    if kind == AttestationType.VEX:
+        return _vex(members, data)
     raise ValueError(f"judge() does not handle {kind}")

@@ -108,3 +108,38 @@ def vex_statement(org, fingerprint: str, vulnerability_id: str, status="not_affe
                                              name="vex", type=AttestationType.VEX, is_compliant=True)
     return VexStatement.objects.create(org=org, attestation=attestation, artifact_fingerprint=fingerprint,
                                        vulnerability_id=vulnerability_id, status=status, justification=justification)
+
+
+WEB, FIXED, LEGACY, DB = fp(1), fp(2), fp(5), fp(9)
+
+
+def build_history(h: History) -> History:
+    """prod:    #1 web+db, #2 web scaled to 2, #3 web exited, #4 web restarted (still running);
+    staging: #1 web+legacy (legacy has no SBOM), #2 web upgraded to the fixed build."""
+    h.report("prod", ("web", WEB), ("db", DB))                      # prod#1  T0
+    h.report("prod", ("web", WEB), ("db", DB), replicas={"web": 2})  # prod#2  T0+1h (scaled)
+    h.report("prod", ("db", DB))                                    # prod#3  T0+2h (web exited)
+    h.report("prod", ("web", WEB), ("db", DB))                      # prod#4  T0+3h (restarted)
+    h.report("staging", ("web", WEB), ("legacy", LEGACY))           # staging#1 T0+4h
+    h.report("staging", ("web", FIXED), ("legacy", LEGACY))         # staging#2 T0+5h (upgraded)
+    return h
+
+
+def build_cve(org) -> str:
+    """CVE-2019-10906 (Jinja2 sandbox escape) as GHSA and PYSEC records of one group, matching web's
+    jinja2 2.10; the fixed build has 2.10.1, db a Debian package. Returns the group id."""
+    ghsa = advisory("GHSA-462w-v97r-4m45", aliases=["CVE-2019-10906"], group_id="CVE-2019-10906",
+                    severity="high", cvss_score=8.6, summary="Jinja2 sandbox escape via string formatting",
+                    details="In Pallets Jinja before 2.10.1, str.format_map allows a sandbox escape.",
+                    references=[{"type": "ADVISORY", "url": "https://nvd.nist.gov/vuln/detail/CVE-2019-10906"}],
+                    published=T0 - timedelta(days=2000))
+    pysec = advisory("PYSEC-2019-217", aliases=["CVE-2019-10906", "GHSA-462w-v97r-4m45"], group_id="CVE-2019-10906",
+                     severity="unknown",
+                     references=[{"type": "ADVISORY", "url": "https://nvd.nist.gov/vuln/detail/CVE-2019-10906"},
+                                 {"type": "FIX", "url": "https://github.com/pallets/jinja/commit/a2a6c93"}])
+    web = sbom(org, WEB, "pkg:pypi/jinja2@2.10", "pkg:pypi/flask@1.0")
+    sbom(org, FIXED, "pkg:pypi/jinja2@2.10.1", "pkg:pypi/flask@1.0")
+    sbom(org, DB, "pkg:deb/debian/postgresql-15@15.4?distro=debian-12")
+    match(org, ghsa, web["pkg:pypi/jinja2@2.10"])
+    match(org, pysec, web["pkg:pypi/jinja2@2.10"])
+    return "CVE-2019-10906"

@@ -7,41 +7,37 @@ import pytest
 
 from evidence.models import Attestation
 from snapshots.models import Snapshot
-from tests.vulns.h4_support import T0, History, _trail, advisory, fp, match, sbom, vex_statement
-from vulns import exposure, vex
+from snapshots.services.environments import create_or_update_environment
+from tests.vulns.h4_support import (
+    DB,
+    FIXED,
+    LEGACY,
+    T0,
+    WEB,
+    History,
+    _trail,
+    advisory,
+    build_cve,
+    build_history,
+    fp,
+    match,
+    sbom,
+    vex_statement,
+)
+from vulns import exposure
 
 pytestmark = pytest.mark.django_db
 
-WEB, FIXED, LEGACY, DB = fp(1), fp(2), fp(5), fp(9)
 
 
 @pytest.fixture
 def history(org, django_capture_on_commit_callbacks):
-    """prod:    #1 web+db, #2 web scaled to 2, #3 web exited, #4 web restarted (still running);
-    staging: #1 web+legacy (legacy has no SBOM), #2 web upgraded to the fixed build."""
-    h = History(org, django_capture_on_commit_callbacks)
-    h.report("prod", ("web", WEB), ("db", DB))                      # prod#1  T0
-    h.report("prod", ("web", WEB), ("db", DB), replicas={"web": 2})  # prod#2  T0+1h (scaled)
-    h.report("prod", ("db", DB))                                    # prod#3  T0+2h (web exited)
-    h.report("prod", ("web", WEB), ("db", DB))                      # prod#4  T0+3h (restarted)
-    h.report("staging", ("web", WEB), ("legacy", LEGACY))           # staging#1 T0+4h
-    h.report("staging", ("web", FIXED), ("legacy", LEGACY))         # staging#2 T0+5h (upgraded)
-    return h
+    return build_history(History(org, django_capture_on_commit_callbacks))
 
 
 @pytest.fixture
 def cve(org):
-    """CVE-2019-10906 (Jinja2 sandbox escape) as GHSA and PYSEC records of one group, matching web."""
-    ghsa = advisory("GHSA-462w-v97r-4m45", aliases=["CVE-2019-10906"], group_id="CVE-2019-10906",
-                    severity="high", cvss_score=8.6, summary="Jinja2 sandbox escape via string formatting")
-    pysec = advisory("PYSEC-2019-217", aliases=["CVE-2019-10906", "GHSA-462w-v97r-4m45"], group_id="CVE-2019-10906",
-                     severity="unknown")
-    web = sbom(org, WEB, "pkg:pypi/jinja2@2.10", "pkg:pypi/flask@1.0")
-    sbom(org, FIXED, "pkg:pypi/jinja2@2.10.1", "pkg:pypi/flask@1.0")
-    sbom(org, DB, "pkg:deb/debian/postgresql-15@15.4?distro=debian-12")
-    match(org, ghsa, web["pkg:pypi/jinja2@2.10"])
-    match(org, pysec, web["pkg:pypi/jinja2@2.10"])
-    return "CVE-2019-10906"
+    return build_cve(org)
 
 
 def at(h, env_name, index):
@@ -76,6 +72,14 @@ def test_one_environment_only(history, cve, org):
     assert answer["running"] == []
     assert [(w["environment"], w["from_index"], w["to_index"]) for w in answer["history"]] == [("staging", 1, 2)]
     assert [c["fingerprint"] for c in answer["coverage_unknown"]] == [LEGACY]
+
+
+def test_a_logical_environment_stands_for_its_members(history, cve, org):
+    everything, _ = create_or_update_environment(history.ctx, org, "everywhere", "logical",
+                                                 included_environments=["staging"])
+    answer = exposure.vulnerability_exposure(org, cve, environment=everything)
+    assert [(w["environment"], w["from_index"], w["to_index"]) for w in answer["history"]] == [("staging", 1, 2)]
+    assert answer["running"] == [] and [c["fingerprint"] for c in answer["coverage_unknown"]] == [LEGACY]
 
 
 def test_running_artifacts_without_an_sbom_are_coverage_unknown(history, cve, org):
@@ -175,9 +179,8 @@ def test_fixed_number_of_queries_however_many_windows(org, cve, django_capture_o
         exposure.artifact_vulnerabilities(org, [WEB, DB, FIXED])
 
 
-@pytest.mark.skipif(not hasattr(vex, "suppressions"), reason="needs vex.suppressions (the VEX part, h3)")
 def test_vex_not_affected_suppresses_but_never_drops(history, cve, org):
-    """SUPPRESSION (joins h3's vex.suppressions): a not_affected statement for web moves its windows to
+    """a not_affected statement for web moves its windows to
     ``suppressed``, each with the justification; nothing disappears."""
     vex_statement(org, WEB, "GHSA-462w-v97r-4m45")
     answer = exposure.vulnerability_exposure(org, cve)
