@@ -83,7 +83,9 @@ class Row:
 
     @property
     def state(self) -> str:
-        return "running" if self.running else "past" if self.past else "never-ran"
+        if self.running or self.past:
+            return "running" if self.running else "past"
+        return "never-ran" if self.artifacts else "suppressed"
 
     @property
     def since(self):
@@ -98,7 +100,9 @@ class Row:
         return sorted({r["environment"] for r in self.running})
 
 
-STATE_ORDER = {"running": 0, "past": 1, "never-ran": 2}
+# Running exposure first, then past-only, then artifacts that never ran, then what VEX suppresses everywhere
+# (listed, never dropped).
+STATE_ORDER = {"running": 0, "past": 1, "never-ran": 2, "suppressed": 3}
 
 
 def vulnerability_list(org, *, environment=None, severity="", running_only=False) -> dict:
@@ -134,7 +138,8 @@ def vulnerability_list(org, *, environment=None, severity="", running_only=False
                     row.running.append({**place, "since": window["from"]})
                 elif place not in row.past:
                     row.past.append(place)
-    shown = [row for row in rows.values() if row.artifacts and (row.running or row.past or environment is None)]
+    shown = [row for row in rows.values()
+             if row.running or row.past or (environment is None and row.artifacts) or not row.artifacts]
     for row in shown:  # an artifact running now is not also listed as having run before
         now = {(r["environment"], r["fingerprint"]) for r in row.running}
         row.past = [p for p in row.past if (p["environment"], p["fingerprint"]) not in now]
