@@ -89,15 +89,11 @@ class Row:
 
     @property
     def since(self):
-        return min((r["since"] for r in self.running), default=None)
+        return min((r["since"] for r in self.running if r["since"] is not None), default=None)
 
     @property
     def other_ids(self) -> list:
         return [i for i in dict.fromkeys([*self.osv_ids, *self.aliases]) if i != self.group_id]
-
-    @property
-    def environments(self) -> list:
-        return sorted({r["environment"] for r in self.running})
 
 
 # Running exposure first, then past-only, then artifacts that never ran, then what VEX suppresses everywhere
@@ -213,6 +209,7 @@ def _suppressions(org, suppressed: list) -> list[dict]:
 
 def timeline(windows: list[dict], now, title: str) -> str:
     """The exposure timeline: one lane per environment × artifact, a bar per window, now marked."""
+    windows = [w for w in windows if w["from"] is not None]  # a boundary snapshot always exists; be safe
     lanes: dict[tuple, list] = {}
     for window in sorted(windows, key=lambda w: (w["environment"], w["artifact_name"], w["from"])):
         key = (window["environment"], window["artifact_name"], window["fingerprint"])
@@ -309,7 +306,8 @@ def environment_section(org, environment: Environment) -> dict:
                           "worst": min(severity_rank(g["severity"]) for g in groups),
                           "suppressed": len(found.get(entry.fingerprint, [])) - len(groups)})
     artifacts.sort(key=lambda a: (a["worst"], -len(a["groups"]), a["name"]))
-    return {"artifacts": artifacts, "coverage_unknown": unknown, "running": len(running),
+    return {"artifacts": artifacts, "coverage_unknown": unknown,
+            "running": len({(e.environment_id, e.fingerprint or e.name) for e in running}),
             "advisories": Advisory.objects.filter(withdrawn=None).exists()}
 
 
