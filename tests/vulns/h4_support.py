@@ -42,10 +42,14 @@ class History:
     def report(self, env_name: str, *artifacts: tuple[str, str], replicas: dict | None = None) -> int:
         """Report (name, fingerprint) artifacts running in ``env_name`` (``replicas``: {name: count});
         returns the environment's latest snapshot index afterwards."""
-        env = self.env(env_name)
         replicas = replicas or {}
-        body = {"artifacts": [{"digests": {name: fingerprint}, "creationTimestamp": 1_700_000_000}
-                              for name, fingerprint in artifacts for _ in range(replicas.get(name, 1))]}
+        return self.send(env_name, {"artifacts": [{"digests": {name: fingerprint}, "creationTimestamp": 1_700_000_000}
+                                                  for name, fingerprint in artifacts
+                                                  for _ in range(replicas.get(name, 1))]})
+
+    def send(self, env_name: str, body: dict, env_type: str = "server") -> int:
+        """Report ``body`` (the agent's JSON) to ``env_name`` (created with ``env_type``)."""
+        env = self.env(env_name, env_type)
         with self.capture(execute=False):
             report, _ = accept_report(self.ctx, env, env.type, json.dumps(body).encode(), received_at=self.clock)
         ingest_report(report.pk)

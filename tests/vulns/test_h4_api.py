@@ -1,6 +1,8 @@
 """The vulnerability API: /api/v2/vulnerabilities/{org}[/{id}] and /api/v2/components/{org}, against a
 snapshot history built with the real snapshot services."""
 
+from datetime import timedelta
+
 import pytest
 from drf_spectacular.drainage import GENERATOR_STATS
 from drf_spectacular.generators import SchemaGenerator
@@ -12,6 +14,7 @@ from tests.vulns.h4_support import (
     DB,
     FIXED,
     LEGACY,
+    T0,
     WEB,
     History,
     advisory,
@@ -95,6 +98,15 @@ def test_one_environment(reader, cve):
     response = reader.get(f"/api/v2/vulnerabilities/acme/{cve}?environment=nowhere")
     assert response.status_code == 400
     assert "nowhere" in response.json()["error"]["fields"]["environment"][0]
+
+
+def test_a_withdrawn_vulnerability_says_so_and_exposes_nothing(reader, org, history):
+    gone = advisory("GHSA-gone-gone-gone", withdrawn=T0 - timedelta(days=1), summary="withdrawn: not a flaw")
+    match(org, gone, sbom(org, fp(61), "pkg:pypi/jinja2@2.9")["pkg:pypi/jinja2@2.9"])
+    history.report("prod", ("web", WEB), ("db", DB), ("old", fp(61)))
+    body = reader.get("/api/v2/vulnerabilities/acme/GHSA-gone-gone-gone").json()
+    assert body["withdrawn"] == "2026-03-01T09:00:00Z" and body["running"] == []
+    assert reader.get("/api/v2/vulnerabilities/acme").json()["count"] == 0
 
 
 def test_an_unknown_id_is_a_404_naming_it(reader, cve):

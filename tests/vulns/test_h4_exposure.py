@@ -67,6 +67,19 @@ def test_windows_match_the_snapshot_history_exactly(history, cve, org):
     assert answer["matched_fingerprints"] == [WEB]
 
 
+def test_one_image_under_two_names_is_one_window(org, cve, django_capture_on_commit_callbacks):
+    """The same image deployed as api and worker, overlapping: one window for the fingerprint, from the
+    first start to the last exit, with both names."""
+    h = History(org, django_capture_on_commit_callbacks)
+    h.report("prod", ("api", WEB))                    # #1
+    h.report("prod", ("api", WEB), ("worker", WEB))   # #2
+    h.report("prod", ("worker", WEB))                 # #3
+    h.report("prod", ("db", DB))                      # #4
+    [window] = exposure.vulnerability_exposure(org, cve)["history"]
+    assert (window["from_index"], window["to_index"]) == (1, 4)
+    assert window["artifact_name"] == "api" and window["artifact_names"] == ["api", "worker"]
+
+
 def test_one_environment_only(history, cve, org):
     answer = exposure.vulnerability_exposure(org, cve, environment=history.envs["staging"])
     assert answer["running"] == []
@@ -89,6 +102,18 @@ def test_running_artifacts_without_an_sbom_are_coverage_unknown(history, cve, or
     assert [(c["environment"], c["artifact_name"], c["fingerprint"], c["reason"], c["from_index"])
             for c in unknown] == [("staging", "legacy", LEGACY, "no_sbom", 1)]
     assert unknown[0]["since"] is not None
+
+
+def test_an_artifact_whose_digest_the_agent_could_not_resolve_is_coverage_unknown(history, cve, org):
+    """ECS agents may report a container whose image digest they could not read: csm cannot know what
+    it contains, so it is listed (by name) rather than left out."""
+    task = {"taskArn": "arn:aws:ecs:eu-west-1:1:task/abc", "cluster_name": "c", "service_name": "s",
+            "creationTimestamp": 1_700_000_000}
+    history.send("ecs", {"artifacts": [{**task, "digests": {"api": WEB, "sidecar": ""}}]}, env_type="ECS")
+    unknown = exposure.coverage_unknown(org, history.envs["ecs"])
+    assert [(c["artifact_name"], c["fingerprint"], c["reason"]) for c in unknown] == [
+        ("sidecar", "", "unknown_fingerprint")]
+    assert [w["environment"] for w in exposure.vulnerability_exposure(org, cve)["running"]] == ["prod", "ecs"]
 
 
 def test_an_sbom_attestation_without_indexed_components_covers_the_artifact(history, cve, org):
