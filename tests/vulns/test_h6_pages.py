@@ -9,12 +9,14 @@ import xml.etree.ElementTree as ET
 from html import unescape
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from evidence.models import Attestation
 from tenants.choices import Role
 from tests.pages import section
-from tests.vulns.h4_support import vex_statement
+from tests.vulns.h4_support import advisory, fp, match, sbom, vex_statement
 from tests.vulns.h6_support import populate
 
 pytestmark = pytest.mark.django_db
@@ -234,3 +236,21 @@ def test_readers_see_the_pages_snapshotters_do_not(client, data, org, member_of)
     client.force_login(member_of(org, Role.SNAPSHOTTER))
     get(client, "vulnerability-list", status=403)
     get(client, "component-search", status=403)
+
+
+def test_environment_section_costs_the_same_whatever_the_number_of_vulnerable_artifacts(
+        web, data, org, django_assert_max_num_queries):
+    url = reverse("environment-detail", args=["acme", "prod"])
+    with CaptureQueriesContext(connection) as baseline:
+        assert web.get(url).status_code == 200
+    extra = advisory("GHSA-h5c8-rqwp-cp95", aliases=["CVE-2024-22195"], group_id="CVE-2024-22195",
+                     severity="medium", summary="Jinja vulnerable to HTML attribute injection")
+    more = [("web", data.web), ("api", data.api), ("worker", data.worker)]
+    for n in range(8):
+        packages = sbom(org, fp(0xB0 + n), "pkg:pypi/jinja2@3.1.2")
+        match(org, extra, packages["pkg:pypi/jinja2@3.1.2"], fixed=("3.1.3",))
+        more.append((f"job-{n}", fp(0xB0 + n)))
+    data.history.report("prod", *more)
+    with django_assert_max_num_queries(len(baseline)):
+        html = unescape(web.get(url).content.decode())
+    assert section(html, "environment-vulns").count('data-testid="vuln-artifact"') == 10
