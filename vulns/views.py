@@ -51,7 +51,10 @@ def vulnerability_detail(request, vuln_id):
 
 @org_view(PERMISSION)
 def component_search(request):
-    form = ComponentSearchForm(request.GET)
+    params = request.GET.copy()
+    if not params.get("q") and params.get("purl"):  # the API's parameter name works here too
+        params["q"] = params["purl"]
+    form = ComponentSearchForm(params)
     text = form.cleaned_data["q"].strip() if form.is_valid() else ""
     found = pages.component_search(request.org, text) if text else None
     if text and found is None:

@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from evidence.models import Attestation
+from snapshots.services.environments import create_or_update_environment, join_environment
 from tenants.choices import Role
 from tests.pages import section
 from tests.vulns.h4_support import advisory, fp, match, sbom, vex_statement
@@ -195,6 +196,18 @@ def test_environment_page_lists_running_vulnerable_artifacts_and_coverage(web, d
     assert ">web<" in staging and "coverage-unknown" not in staging
 
 
+def test_logical_environment_page_shows_its_members_vulnerable_artifacts(web, data, org):
+    ctx = data.history.ctx
+    everything, _ = create_or_update_environment(ctx, org, "everything", "logical")
+    for member in ("prod", "staging"):
+        join_environment(ctx, org, everything, member)
+    part = section(get(web, "environment-detail", "everything"), "environment-vulnerabilities")
+    table = section(part, "environment-vulns")
+    assert table.count('data-testid="vuln-artifact"') == 3  # api and web in prod, web in staging
+    assert ">prod<" in table and ">staging<" in table
+    assert "worker" in section(part, "coverage-unknown")
+
+
 # --- component search ------------------------------------------------------------------------------------
 
 def test_component_search_by_purl_name_and_version(web, data):
@@ -204,6 +217,7 @@ def test_component_search_by_purl_name_and_version(web, data):
     runs = section(component, "component-runs")
     assert ">prod<" in runs and ">staging<" in runs and "CVE-2019-10906" in component
     assert 'data-purl="pkg:pypi/jinja2@2.10"' in get(web, "component-search", q="Jinja2@2.10")
+    assert 'data-purl="pkg:pypi/jinja2@2.10"' in get(web, "component-search", purl="pkg:pypi/jinja2@2.10")
     assert "component-none" in get(web, "component-search", q="jinja2@3.1.4")
     lodash = section(get(web, "component-search", q="pkg:npm/lodash@4.17.20"), "component")
     assert "ran before" in lodash and "/environments/prod/snapshots/2/" in lodash
