@@ -6,13 +6,11 @@ from .choices import VulnSeverity
 from .pages import MAX_QUERY
 
 
-class VulnerabilityFilterForm(forms.Form):
-    """The list's filter: an environment of the org (by name), a severity, running now only."""
+class EnvironmentForm(forms.Form):
+    """One environment of the org, by name (empty: every environment); ``cleaned_data["environment"]`` is
+    the Environment or None."""
 
     environment = forms.ChoiceField(required=False, label="Environment")
-    severity = forms.ChoiceField(required=False, label="Severity",
-                                 choices=[("", "any severity"), *VulnSeverity.choices])
-    running = forms.BooleanField(required=False, label="Running now only")
 
     def __init__(self, data, environments):
         super().__init__(data, auto_id="vf-%s")
@@ -22,6 +20,14 @@ class VulnerabilityFilterForm(forms.Form):
     def clean_environment(self):
         name = self.cleaned_data.get("environment") or ""
         return self.environments.get(name) if name else None
+
+
+class VulnerabilityFilterForm(EnvironmentForm):
+    """The list's filter: an environment of the org (by name), a severity, running now only."""
+
+    severity = forms.ChoiceField(required=False, label="Severity",
+                                 choices=[("", "any severity"), *VulnSeverity.choices])
+    running = forms.BooleanField(required=False, label="Running now only")
 
 
 class ComponentSearchForm(forms.Form):

@@ -12,7 +12,7 @@ from csm.web import org_view
 from snapshots.models import Environment
 
 from . import pages
-from .forms import ComponentSearchForm, VulnerabilityFilterForm
+from .forms import ComponentSearchForm, EnvironmentForm, VulnerabilityFilterForm
 
 PERMISSION = "environments.view"
 PER_PAGE = 50
@@ -45,8 +45,12 @@ def vulnerability_detail(request, vuln_id):
     advisories = pages.advisory_group(vuln_id)
     if not advisories:
         raise Http404(f"No vulnerability is known as {vuln_id}")
+    environments = Environment.objects.for_org(request.org).order_by("name")
+    form = EnvironmentForm(request.GET, environments)
+    environment = form.cleaned_data["environment"] if form.is_valid() else None
     return render(request, "vulns/vulnerability_detail.html", {
-        "asked": vuln_id, **pages.vulnerability_detail(request.org, advisories)})
+        "asked": vuln_id, "form": form, "environment": environment,
+        **pages.vulnerability_detail(request.org, advisories, environment=environment)})
 
 
 @org_view(PERMISSION)

@@ -124,6 +124,18 @@ def test_timeline_has_a_bar_per_window_and_marks_now(web, data):
     assert [el.get("data-window") for el in svg.iter() if el.get("data-window")] == ["closed"]
 
 
+def test_vulnerability_page_for_one_environment(web, data):
+    listed = get(web, "vulnerability-list", environment="staging")
+    link = reverse("vulnerability-detail", args=["acme", "CVE-2019-10906"]) + "?environment=staging"
+    assert f'href="{link}"' in listed  # the list's environment filter carries over
+    html = get(web, "vulnerability-detail", "CVE-2019-10906", environment="staging")
+    running = section(html, "running")
+    assert ">staging<" in running and ">prod<" not in running
+    assert "1 window in 1 environment × artifact lane," in section(html, "timeline")
+    assert "Exposure timeline in staging" in html
+    assert "coverage-unknown-note" not in html  # worker runs in prod only
+
+
 def test_vulnerability_page_states_coverage_unknown(web, data):
     html = get(web, "vulnerability-detail", "CVE-2021-44228")
     table = section(html, "coverage-unknown")
