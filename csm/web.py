@@ -53,3 +53,31 @@ def add_service_error(form, error) -> None:
     dropped; a field the form does not have puts the message at the top of the form."""
     field = (error.field or "").removeprefix("payload.").split("[", 1)[0]
     form.add_error(field if field in form.fields else None, error.message)
+
+
+# --- sections a higher app adds to a lower app's page ------------------------------------------------------
+# The artifact page (evidence) and the environment page (snapshots) show what apps above them know about
+# the artifact or environment (vulns: its vulnerabilities), without importing them: the higher app
+# registers a section function from its AppConfig.ready(), the page renders whatever is registered.
+PAGE_SECTIONS = ("artifact", "environment")
+_page_sections: dict[str, list] = {name: [] for name in PAGE_SECTIONS}
+
+
+def page_section(page: str):
+    """Decorator: ``@page_section("artifact")`` on ``fn(request, **subject) -> str`` (rendered, safe HTML;
+    "" for nothing to show) adds a section to that page. The artifact page passes ``fingerprint=``, the
+    environment page ``environment=`` (the Environment). A section reads only, scoped to ``request.org``."""
+    if page not in _page_sections:
+        raise KeyError(f"unknown page {page!r}; pages with sections: {', '.join(PAGE_SECTIONS)}")
+
+    def register(fn):
+        if fn not in _page_sections[page]:
+            _page_sections[page].append(fn)
+        return fn
+
+    return register
+
+
+def page_sections(request, page: str, **subject) -> list[str]:
+    """The rendered sections registered for ``page``, in registration order, empty ones left out."""
+    return [html for html in (fn(request, **subject) for fn in list(_page_sections[page])) if html]

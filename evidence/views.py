@@ -21,7 +21,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
-from csm.web import add_service_error, org_view
+from csm.web import add_service_error, org_view, page_sections
 from evidence import attestation_page, controls, involvement, lifecycle, repos, selectors, services, storage, tags
 from evidence.forms import ControlForm, CustomTypeForm
 from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Repository, Trail
@@ -113,6 +113,7 @@ def artifact_detail(request, fingerprint):
         "components": components, "running": running, "names": names,
         "repositories": repos.repositories_of(request.org, fingerprint=fingerprint),
         "involved": involvement.involved(request.org, fingerprint, records, attestations),
+        "sections": page_sections(request, "artifact", fingerprint=fingerprint),
     })
 
 

@@ -14,7 +14,7 @@ from csm.errors import ServiceError
 from csm.lib import links
 from csm.lib.bounded import InputError, parse_page
 from csm.paging import artifact_page
-from csm.web import add_service_error, org_view
+from csm.web import add_service_error, org_view, page_sections
 from snapshots import hooks, selectors
 from snapshots.choices import EventKind
 from snapshots.filters import EventPageFilterSet
@@ -165,6 +165,7 @@ def environment_page(request, environment, authorization_form=None, status=200):
         "authorization_form": authorization_form or EnvironmentAuthorizationForm(
             environment=environment, initial={"require_authorization": "false" if environment.require_authorization
                                               else "true"}),
+        "sections": page_sections(request, "environment", environment=environment),
         **({} if environment.is_logical else _events(request, environment)),
     }, status=status)
 

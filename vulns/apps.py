@@ -13,7 +13,7 @@ class VulnsConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from . import hooks as vuln_hooks
-        from . import matching
+        from . import matching, sections
 
         # An SBOM or VEX attestation is indexed and matched once its transaction has committed (its SBOM
         # components are written after the attestation row, in the same transaction).
@@ -25,3 +25,5 @@ class VulnsConfig(AppConfig):
                           dispatch_uid="vulns-on-artifact")
         # A new, changed or withdrawn advisory re-matches only the components it names.
         vuln_hooks.advisories_changed(matching.rematch_advisories)
+        # The artifact and environment pages (lower apps) show a "Vulnerabilities" section.
+        sections.register()

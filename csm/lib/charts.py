@@ -176,3 +176,61 @@ def sparkline(values: list[float], *, width: int = 120, height: int = 24, color:
                       for i, v in enumerate(values))
     line = f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="1.5"/>'
     return _svg(width, height, title, [line])
+
+
+def timeline_chart(lanes: list[tuple[str, list[tuple]]], *, start, end, now, title: str = "", width: int = 760,
+                   label_width: int = 220, empty_message: str = "Nothing ran in this range") -> str:
+    """Horizontal bars on a time axis, one lane per label (e.g. an exposure window chart: one lane per
+    environment × artifact, a bar per window). ``lanes`` is ``[(label, [(start, end or None, text), ...]),
+    ...]``; a bar without an end is still open and runs to ``now`` (drawn in the "bad" colour: it is
+    running now), a closed one in the "warn" colour. ``start`` / ``end`` bound the axis (datetimes, or any
+    numbers alike); ``now`` is marked by a vertical line. Every bar carries its ``text`` as a tooltip and
+    a ``data-window`` attribute (``open`` / ``closed``), so tests and scripts can count windows."""
+    if not lanes or not any(windows for _, windows in lanes):
+        return _empty(width, 60, title, empty_message)
+    lane_h, top, bottom, right = 22, 22, 28, 12
+    height = top + lane_h * len(lanes) + bottom
+    plot_w = width - label_width - right
+    span = _seconds(end - start) or 1.0
+
+    def x_of(moment) -> float:
+        offset = min(max(_seconds(moment - start), 0.0), span)
+        return label_width + plot_w * offset / span
+
+    parts = [f'<rect x="{label_width}" y="{top}" width="{plot_w}" height="{lane_h * len(lanes)}" fill="#fafbfc" '
+             f'stroke="#e3e6eb"/>']
+    for i in range(5):  # five time ticks, first and last at the ends of the axis
+        moment = start + (end - start) * i / 4
+        x = x_of(moment)
+        parts.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{height - bottom}" stroke="#e3e6eb"/>')
+        anchor = "start" if i == 0 else "end" if i == 4 else "middle"
+        parts.append(f'<text x="{x:.1f}" y="{height - bottom + 14}" text-anchor="{anchor}" font-size="9" '
+                     f'fill="#667085" {_FONT}>{escape(_tick_label(moment))}</text>')
+    for row, (label, windows) in enumerate(lanes):
+        y = top + row * lane_h
+        text = str(label)
+        room = label_width // 6
+        # Long labels lose their middle: the start names the lane, the end tells similar ones apart (a tag).
+        shown = text if len(text) <= room else text[: room // 2 - 1] + "…" + text[len(text) - room // 2:]
+        parts.append(f'<text x="{label_width - 6}" y="{y + lane_h * 0.65:.1f}" text-anchor="end" font-size="10" '
+                     f'fill="#1c2330" {_FONT}><title>{escape(text)}</title>{escape(shown)}</text>')
+        for begin, finish, tip in windows:
+            x1 = x_of(begin)
+            x2 = x_of(now if finish is None else finish)
+            state, color = ("open", PALETTE["bad"]) if finish is None else ("closed", PALETTE["warn"])
+            parts.append(f'<rect data-window="{state}" x="{x1:.1f}" y="{y + 4}" width="{max(x2 - x1, 2.0):.1f}" '
+                         f'height="{lane_h - 8}" rx="2" fill="{color}"><title>{escape(str(tip))}</title></rect>')
+    now_x = x_of(now)
+    parts.append(f'<line data-now="1" x1="{now_x:.1f}" y1="{top - 4}" x2="{now_x:.1f}" y2="{height - bottom}" '
+                 f'stroke="#1c2330" stroke-dasharray="3 2"/>')
+    parts.append(f'<text x="{now_x:.1f}" y="{top - 8}" text-anchor="end" font-size="10" fill="#1c2330" '
+                 f'{_FONT}>now</text>')
+    return _svg(width, height, title, parts)
+
+
+def _seconds(delta) -> float:
+    return delta.total_seconds() if hasattr(delta, "total_seconds") else float(delta)
+
+
+def _tick_label(moment) -> str:
+    return moment.strftime("%Y-%m-%d") if hasattr(moment, "strftime") else f"{moment:g}"

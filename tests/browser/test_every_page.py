@@ -8,6 +8,7 @@ The list of pages comes from the URL resolver: every pattern outside /api/ and /
 page cannot be forgotten. A full-page screenshot of each visit lands in test-artifacts/screenshots/.
 """
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from alerts.models import Action
 from audit.context import AuditContext
-from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Repository, Trail
+from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Repository, SbomComponent, Trail
 from policies.models import Policy
 from reports.demo import PROD, build_demo_history
 from snapshots.models import Environment, Snapshot
@@ -27,6 +28,8 @@ from tenants.choices import Role
 from tenants.models import ServiceAccount
 from tenants.services import SIGN_UP_SALT, invite_member
 from tests.evidence.conftest import evidence_root  # noqa: F401 (fixture: evidence files in tmp)
+from vulns import ecosystems
+from vulns.models import Advisory, AdvisoryAlias, ComponentPackage, VulnerabilityMatch
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -177,7 +180,37 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "action-detail": [f"{o}/alerts/{action.pk}/"],
         "report-list": [f"{o}/reports/"],
         "journal": [f"{o}/journal/"],
+        "vulnerability-list": [f"{o}/vulnerabilities/", f"{o}/vulnerabilities/?environment={PROD}&running=1"],
+        "vulnerability-detail": [f"{o}/vulnerabilities/{_demo_vulnerability(org)}/"],
+        "component-search": [f"{o}/components/", f"{o}/components/?q=pkg:npm/axios"],
     }
+
+
+def _demo_vulnerability(org) -> str:
+    """A real advisory (axios SSRF, CVE-2025-27152: affected < 1.8.2) matched to the demo's axios 1.7.7
+    components, stored through the models (the demo loads no advisories)."""
+    record = {"id": "GHSA-jr5f-v2jv-69x6", "aliases": ["CVE-2025-27152"], "modified": "2025-03-07T00:00:00Z",
+              "summary": "axios Requests Vulnerable To Possible SSRF and Credential Leakage via Absolute URL"}
+    advisory, created = Advisory.objects.get_or_create(osv_id=record["id"], defaults={
+        "group_id": "CVE-2025-27152", "aliases": record["aliases"], "summary": record["summary"], "severity": "high",
+        "modified": datetime(2025, 3, 7, tzinfo=UTC), "content_sha256": "0" * 64, "record": record,
+        "references": [{"type": "ADVISORY", "url": "https://nvd.nist.gov/vuln/detail/CVE-2025-27152"}]})
+    if created:
+        for alias in ("GHSA-jr5f-v2jv-69x6", "CVE-2025-27152"):
+            AdvisoryAlias.objects.create(advisory=advisory, alias=alias)
+        advisory.affected.create(ecosystem="npm", name="axios", purl_type="npm", package_key="npm/axios", ranges=[
+            {"type": "SEMVER", "events": [{"introduced": "1.0.0"}, {"fixed": "1.8.2"}]}])
+    for component in SbomComponent.objects.for_org(org).filter(purl="pkg:npm/axios@1.7.7").select_related(
+            "attestation"):
+        package = ecosystems.from_purl(component.purl)
+        row, _ = ComponentPackage.objects.get_or_create(component=component, defaults={
+            "org": org, "attestation": component.attestation,
+            "artifact_fingerprint": component.attestation.artifact_fingerprint, "purl": component.purl,
+            "purl_type": package.purl_type, "package_key": package.key, "version": package.version})
+        VulnerabilityMatch.objects.get_or_create(advisory=advisory, package=row, defaults={
+            "org": org, "artifact_fingerprint": row.artifact_fingerprint, "group_id": advisory.group_id,
+            "fixed": ["1.8.2"]})
+    return advisory.group_id
 
 
 def test_every_web_url_is_toured_or_has_a_reason():
@@ -198,6 +231,7 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
          "policy-list", "policy-new", "policy-environment", "policy-snapshot", "policy-detail", "action-list",
          "action-detail", "report-list", "journal", "account-settings"}
 PAGES |= {"control-list", "control-detail"}
+PAGES |= {"vulnerability-list", "vulnerability-detail", "component-search"}
 
 
 @pytest.fixture
