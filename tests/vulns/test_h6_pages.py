@@ -14,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from evidence.models import Attestation
+from reports.models import AuditReport
 from snapshots.services.environments import create_or_update_environment, join_environment
 from tenants.choices import Role
 from tests.pages import section
@@ -280,3 +281,19 @@ def test_environment_section_costs_the_same_whatever_the_number_of_vulnerable_ar
     with django_assert_max_num_queries(len(baseline)):
         html = unescape(web.get(url).content.decode())
     assert section(html, "environment-vulns").count('data-testid="vuln-artifact"') == 10
+
+
+def test_the_vulnerability_page_downloads_its_exposure_report(web, data):
+    """The page's "Download PDF" queues the ``exposure`` report of the group (and the environment shown)."""
+    html = web.get(reverse("vulnerability-detail", args=["acme", "ghsa-462w-v97r-4m45"]),
+                   {"environment": "staging"}).content.decode()
+    form = re.search(r'<form method="post" action="([^"]+)"[^>]*data-testid="report-button".*?</form>', html, re.S)
+    assert form, "no Download PDF button"
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form.group(0)))
+    assert fields["kind"] == "exposure" and fields["vulnerability"] == "CVE-2019-10906"
+    assert fields["environment"] == "staging"
+    response = web.post(form.group(1), fields)
+    assert response.status_code == 302
+    report = AuditReport.objects.get()
+    assert (report.kind, report.params["group_id"], report.params["environment"]) == (
+        "exposure", "CVE-2019-10906", "staging")
