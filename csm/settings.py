@@ -349,7 +349,7 @@ STORAGES["evidence"] = {
           "file_overwrite": False},
 }
 
-# --- Vulnerability data (OSV import, docs/parts/h1.md) ----------------------------------------------
+# --- Vulnerability data (OSV import, docs/vulnerabilities.md) ----------------------------------------------
 # Sources the periodic sync imports: directories, .zip files or http(s) URLs of zips of OSV JSON records,
 # separated by spaces or commas (osv.dev publishes one zip per ecosystem). Empty: no periodic sync.
 CSM_VULN_SOURCES = (env_str("CSM_VULN_SOURCES", "") or "").replace(",", " ").split()

@@ -11,7 +11,7 @@ Contract other modules rely on:
 - ``import_documents(documents: Iterable[dict], *, location: str) -> ImportResult`` — the same import for
   OSV documents already in memory (generated advisories of a benchmark), with the same rules and hooks.
 
-How an import goes (docs/parts/h1.md):
+How an import goes (docs/vulnerabilities.md, "Vulnerability data"):
 
 - Records are read one at a time (a zip member or a file is never read beyond
   ``CSM_VULN_MAX_RECORD_BYTES``), validated against OSV schema 1.x (``parse_record``) and written in

@@ -34,7 +34,7 @@ from tenants.models import Membership
 from tenants.permissions import has_permission
 from tenants.services import create_api_token, create_service_account
 from tests.reports.conftest import assert_contains, pdf_text, save_png
-from tests.reports.test_h7_exposure_report import import_advisory
+from tests.reports.test_exposure_report import import_advisory
 from tests.reports.test_kinds import COMMIT, PROVENANCE_POLICY, ROGUE, WEB, ingest
 
 pytestmark = pytest.mark.django_db

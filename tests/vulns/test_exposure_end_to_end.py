@@ -18,8 +18,8 @@ from tests.alerts.conftest import receiver  # noqa: F401 (the local webhook rece
 from tests.conftest import wait_for
 from tests.evidence.conftest import attest, begin_trail, make_flow
 from tests.policies.helpers import ingest, make_env
-from tests.vulns.h2_osv import SBOM
-from tests.vulns.h4_support import fp
+from tests.vulns.exposure_support import fp
+from tests.vulns.osv_support import SBOM
 from vulns.models import ComponentPackage, VexStatement, VulnerabilityMatch
 
 OSV = Path(__file__).parent / "fixtures" / "osv"

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from tenants.choices import Role
 from tests.conftest import wait_for
 from tests.evidence.conftest import begin_trail, evidence_root, make_flow, report_artifact  # noqa: F401
-from tests.vulns.h2_osv import SBOM, attest_sbom, cyclonedx, load, load_all, variant
+from tests.vulns.osv_support import SBOM, attest_sbom, cyclonedx, load, load_all, variant
 from vulns import hooks, matching
 from vulns.models import Advisory, ComponentPackage, VulnerabilityMatch
 

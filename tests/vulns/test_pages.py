@@ -18,8 +18,8 @@ from reports.models import AuditReport
 from snapshots.services.environments import create_or_update_environment, join_environment
 from tenants.choices import Role
 from tests.pages import section
-from tests.vulns.h4_support import advisory, fp, match, sbom, vex_statement
-from tests.vulns.h6_support import populate
+from tests.vulns.exposure_support import advisory, fp, match, sbom, vex_statement
+from tests.vulns.pages_support import populate
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from evidence.models import Attestation
 from snapshots.models import Snapshot
 from snapshots.services.environments import create_or_update_environment
-from tests.vulns.h4_support import (
+from tests.vulns.exposure_support import (
     DB,
     FIXED,
     LEGACY,

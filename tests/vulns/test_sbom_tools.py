@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from tenants.choices import Role
 from tests.evidence.conftest import begin_trail, cyclonedx_sbom, evidence_root, make_flow  # noqa: F401
-from tests.vulns.h2_osv import attest_sbom, load
+from tests.vulns.osv_support import attest_sbom, load
 from vulns import matching
 from vulns.models import VulnerabilityMatch
 

@@ -10,7 +10,7 @@ from drf_spectacular.generators import SchemaGenerator
 from journal.models import JournalHead
 from snapshots.models import Snapshot
 from tenants.choices import Role
-from tests.vulns.h4_support import (
+from tests.vulns.exposure_support import (
     DB,
     FIXED,
     LEGACY,

@@ -1,4 +1,4 @@
-"""Test support of the matching tests: the real OSV records of ``fixtures/osv-h2`` as ``Advisory`` /
+"""Test support of the matching tests: the real OSV records of ``fixtures/osv-matching`` as ``Advisory`` /
 ``AffectedPackage`` rows (through the importer, ``vulns.osv.import_documents``), and SBOM attestations
 sent through the real attestation API the way ``kosli attest sbom`` sends them."""
 
@@ -12,7 +12,7 @@ from vulns import osv
 from vulns.models import Advisory
 
 FIXTURES = Path(__file__).parent / "fixtures"
-OSV = FIXTURES / "osv-h2"
+OSV = FIXTURES / "osv-matching"
 SBOM = FIXTURES / "sbom"
 FINGERPRINT = "5" * 64
 
@@ -31,7 +31,7 @@ def variant(osv_id: str, change) -> dict:
 def load(record: dict | str) -> Advisory:
     """Store one OSV record through the importer (created or replaced in place)."""
     record = osv_record(record) if isinstance(record, str) else record
-    result = osv.import_documents([record], location="tests/vulns/fixtures/osv-h2")
+    result = osv.import_documents([record], location="tests/vulns/fixtures/osv-matching")
     assert not result.rejected, result
     return Advisory.objects.get(osv_id=record["id"])
 

@@ -10,7 +10,7 @@ import pytest
 from evidence.models import SbomComponent
 from tenants.choices import Role
 from tests.evidence.conftest import begin_trail, evidence_root, make_flow  # noqa: F401 - evidence_root: autouse
-from tests.vulns.h2_osv import SBOM, attest_sbom, cyclonedx, load, load_all, osv_record, variant
+from tests.vulns.osv_support import SBOM, attest_sbom, cyclonedx, load, load_all, osv_record, variant
 from vulns import hooks, matching
 from vulns.models import ComponentPackage, VulnerabilityMatch
 

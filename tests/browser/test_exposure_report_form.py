@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from reports.models import AuditReport
 from tests.reports.conftest import ARTIFACTS
-from tests.reports.test_h7_exposure_report import import_advisory
+from tests.reports.test_exposure_report import import_advisory
 
 
 @pytest.mark.browser

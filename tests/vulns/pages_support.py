@@ -1,5 +1,5 @@
 """A populated org for the vulnerability page tests (h6): a snapshot history built with the real snapshot
-services (tests/vulns/h4_support.History) and real advisories (ids, aliases, packages and severities as the
+services (tests/vulns/exposure_support.History) and real advisories (ids, aliases, packages and severities as the
 public databases publish them) stored through the models, with SBOM components and matches.
 
 prod:    #1 web + api + worker + old (T0)  →  #2 web + api + worker (old exited, T0+1h)
@@ -14,7 +14,7 @@ staging: #1 web (T0+2h)
 
 from dataclasses import dataclass
 
-from tests.vulns.h4_support import History, advisory, fp, match, sbom
+from tests.vulns.exposure_support import History, advisory, fp, match, sbom
 
 WEB, API, WORKER, OLD = fp(0xA1), fp(0xA2), fp(0xA3), fp(0xA4)
 
