@@ -19,23 +19,25 @@ With ``--advisories N``, the latency of a new advisory instead: an org with a se
 python-venv.cdx.json`` (Jinja2 2.10 among others) attested through the real API under its own fingerprint
 and indexed by the worker, and a webhook action listening to ``ON_NEW_VULNERABILITY_AFFECTS_RUNNING``.
 Then N times, one at a time: write one new OSV record (a fresh id, PyPI jinja2 < 2.10.1, CVSS 3.1 high)
-to a fresh directory and run ``manage.py import_vulns DIR`` as a subprocess, as an operator would (the
-periodic sync runs the same ``osv.import_sources`` inside the worker), and wait for the signed webhook
-naming that record. "Committed" is ``Advisory.imported_at``, written inside the import's transaction just
-before it commits (so the latency reported is, if anything, a little high).
+to a fresh directory and run ``manage.py import_vulns DIR`` as a subprocess, as an operator would — or,
+with ``--via sync``, add it to the one directory the worker's ``CSM_VULN_SOURCES`` names and send the
+periodic sync task (``vulns.sync_vuln_sources``, the same ``osv.import_sources`` inside the worker) —
+and wait for the signed webhook naming that record. "Committed" is ``Advisory.imported_at``, written
+inside the import's transaction just before it commits (so the latency reported is, if anything, a
+little high).
 
 Prints p50 / p95 / p99 of
 
 * alert latency: advisory committed → webhook received (target: within a second), next to
-* the import alone: command started → advisory committed (the baseline: process start-up, reading and
-  storing the record), and the steps in between: committed → matches committed
+* the import alone: command started (or sync task sent) → advisory committed (the baseline: process
+  start-up or the task's wait, reading and storing the record), and the steps in between: committed → matches committed
   (``VulnerabilityMatch.matched_at``), → alert raised (``Delivery.created_at``), → the worker's HTTP
   request started (``DeliveryAttempt.started_at``), → received.
 
 Usage (from the project root):
 
     .venv/bin/python bench/alerts_latency.py [--changes 250]
-    .venv/bin/python bench/alerts_latency.py --advisories 30 [--artifacts 20]
+    .venv/bin/python bench/alerts_latency.py --advisories 30 [--artifacts 20] [--via command|sync]
 """
 
 import argparse
@@ -128,11 +130,14 @@ def main():
     parser.add_argument("--advisories", type=int, default=0,
                         help="measure a new advisory's alert instead: this many imports, one at a time")
     parser.add_argument("--artifacts", type=int, default=20, help="running artifacts with an SBOM (--advisories)")
+    parser.add_argument("--via", choices=["command", "sync"], default="command",
+                        help="--advisories: run manage.py import_vulns DIR (command), or send the periodic sync task "
+                             "to the worker with the directory in CSM_VULN_SOURCES (sync)")
     args = parser.parse_args()
 
     common.setup()
     if args.advisories:
-        advisory_latency(args.advisories, args.artifacts)
+        advisory_latency(args.advisories, args.artifacts, args.via)
     else:
         report_latency(args.changes)
 
@@ -225,7 +230,7 @@ def run_import(directory: Path) -> tuple[float, float]:
     return started, returned
 
 
-def advisory_latency(advisories: int, artifacts: int):
+def advisory_latency(advisories: int, artifacts: int, via: str):
     import requests
 
     from alerts import services as alert_services
@@ -235,6 +240,7 @@ def advisory_latency(advisories: int, artifacts: int):
     from snapshots.models import ReportOutcome
     from snapshots.services.environments import create_or_update_environment
     from vulns.models import Advisory, ComponentPackage, VulnerabilityMatch
+    from vulns.tasks import sync_vuln_sources
 
     ctx = AuditContext.system("bench")
     org, token = common.make_org("bench")
@@ -244,6 +250,10 @@ def advisory_latency(advisories: int, artifacts: int):
     sbom = SBOM.read_bytes()
     steps = {name: [] for name in ("import", "alert", "matched", "raised", "picked", "sent", "command", "returned")}
     workdir = Path(tempfile.mkdtemp(prefix="csm-bench-advisories-"))
+    feed = workdir / "feed"  # --via sync: the worker's one source; each round adds a record to it
+    feed.mkdir()
+    if via == "sync":
+        common.SERVER_ENV["CSM_VULN_SOURCES"] = str(feed)
     with common.Web() as web, common.Worker():
         session = requests.Session()
         session.headers.update({"Authorization": f"Bearer {token}"})
@@ -270,10 +280,14 @@ def advisory_latency(advisories: int, artifacts: int):
                                                  triggers=["ON_NEW_VULNERABILITY_AFFECTS_RUNNING"])
         for n in range(advisories + 2):  # the first two warm up, not measured
             osv_id = f"CSMBENCH-{os.getpid()}-{n:04d}"
-            directory = workdir / f"{n:04d}"
-            directory.mkdir()
+            directory = feed if via == "sync" else workdir / f"{n:04d}"
+            directory.mkdir(exist_ok=True)
             (directory / f"{osv_id}.json").write_text(json.dumps(osv_record(osv_id)))
-            started, returned = run_import(directory)
+            if via == "sync":
+                started = time.time()
+                sync_vuln_sources.delay()
+            else:
+                started, returned = run_import(directory)
             arrived = receiver.wait(osv_id)
             if not signing.verify(secret, receiver.headers[osv_id], receiver.bodies[osv_id]):
                 raise SystemExit("bad webhook signature")
@@ -296,20 +310,24 @@ def advisory_latency(advisories: int, artifacts: int):
             steps["raised"].append(delivery.created_at.timestamp() - matched.timestamp())
             steps["picked"].append(attempt.started_at.timestamp() - delivery.created_at.timestamp())
             steps["sent"].append(arrived - attempt.started_at.timestamp())
-            steps["command"].append(returned - started)
-            steps["returned"].append(arrived - returned)
+            if via == "command":
+                steps["command"].append(returned - started)
+                steps["returned"].append(arrived - returned)
     shutil.rmtree(workdir, ignore_errors=True)
+    first = "command start" if via == "command" else "sync task sent"
     rows = [
-        ("import alone (command start → committed)", "import"),
+        (f"import alone ({first} → committed)", "import"),
         ("alert (committed → webhook received)", "alert"),
         ("  committed → matches committed", "matched"),
         ("  matches → alert raised", "raised"),
         ("  raised → worker's request started", "picked"),
         ("  request started → received", "sent"),
-        ("whole command (start → returned)", "command"),
-        ("webhook received - command returned", "returned"),
     ]
-    print(f"advisories measured: {len(steps['alert'])} (one new OSV record per import_vulns run, matching "
+    if via == "command":
+        rows += [("whole command (start → returned)", "command"),
+                 ("webhook received - command returned", "returned")]
+    how = "import_vulns run" if via == "command" else "sync task (the worker imports its directory source)"
+    print(f"advisories measured: {len(steps['alert'])} (one new OSV record per {how}, matching "
           f"{artifacts} running artifacts; one webhook each)")
     print(f"{'':44} {'p50':>8} {'p95':>8} {'p99':>8}")
     for label, key in rows:
