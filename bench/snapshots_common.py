@@ -21,6 +21,9 @@ PG = os.environ.get("CSM_BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 # A redis-server of the benchmark's own (free port) unless CSM_BENCH_REDIS names one: a shared Redis
 # database may have another project's test worker consuming from it.
 REDIS = os.environ.get("CSM_BENCH_REDIS", "")
+# The broker and cache DB numbers on that Redis ("0,1" unless CSM_BENCH_REDIS_DBS says otherwise, e.g. "8,11"
+# on a Redis that other test runs use too).
+REDIS_DBS = os.environ.get("CSM_BENCH_REDIS_DBS", "0,1").split(",")
 
 SERVER_ENV = {
     "DATABASE_URL": f"{PG}/{BENCH_DB}",
@@ -38,7 +41,7 @@ def setup(fresh: bool = True):
     import psycopg
 
     redis_url = REDIS or start_redis()
-    SERVER_ENV.update(CELERY_BROKER_URL=f"{redis_url}/0", CACHE_URL=f"{redis_url}/1")
+    SERVER_ENV.update(CELERY_BROKER_URL=f"{redis_url}/{REDIS_DBS[0]}", CACHE_URL=f"{redis_url}/{REDIS_DBS[1]}")
     if fresh:
         with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
