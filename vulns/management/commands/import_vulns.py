@@ -9,6 +9,10 @@ from vulns import osv
 
 
 class Command(BaseCommand):
+    # Django's system checks cost ~3 s at every start (they import every URL module and jsonschema's
+    # format grammars) and check nothing an import depends on: an operator's cron or an alert-latency
+    # path should not pay them (bench/alerts_latency.py --advisories).
+    requires_system_checks: list = []
     help = ("Import OSV vulnerability records from directories (every *.json under them), .zip files of OSV "
             "JSON records, or http(s) URLs of such zips.")
 
