@@ -174,19 +174,27 @@ def _rule(kind: str, definition: dict) -> dict:
             "unknown": False, "resolutions": [], "reasons": []}
 
 
-def _boolean_rule(kind: str, rule: dict, facts: ArtifactFacts, context: dict) -> dict | None:
-    if not rule.get("required"):
-        return None
-    result = _rule(kind, {"required": True, "exceptions": list(rule.get("exceptions", []))})
+def _exception_decides(rule: dict, result: dict, context: dict) -> bool:
+    """Whether one of the rule's ``exceptions`` decides ``result``: one holds (ignored), or one cannot be
+    evaluated (unknown, never satisfied). The reason is added to ``result``."""
     try:
         for condition in rule.get("exceptions", []):
             if _holds(condition, context):
                 result["ignored"] = True
                 result["reasons"].append(f"exception applies: {condition}")
-                return result
+                return True
     except _ConditionError as problem:
         result["unknown"] = True
         result["reasons"].append(f"cannot evaluate exception {problem.condition}: {problem.error.message}")
+        return True
+    return False
+
+
+def _boolean_rule(kind: str, rule: dict, facts: ArtifactFacts, context: dict) -> dict | None:
+    if not rule.get("required"):
+        return None
+    result = _rule(kind, {"required": True, "exceptions": list(rule.get("exceptions", []))})
+    if _exception_decides(rule, result, context):
         return result
     if kind == "provenance":
         result["satisfied"] = facts.has_provenance
@@ -273,15 +281,7 @@ def _vulnerability_rule(rule: dict, facts: ArtifactFacts, context: dict) -> dict
     in-grace ones are listed in the rule (``vulnerabilities``), never dropped silently."""
     definition = {key: rule.get(key) for key in ("fail_at", "grace_period", "unknown_severity", "without_sbom")}
     result = _rule("vulnerabilities", {**definition, "exceptions": list(rule.get("exceptions", []))})
-    try:
-        for condition in rule.get("exceptions", []):
-            if _holds(condition, context):
-                result["ignored"] = True
-                result["reasons"].append(f"exception applies: {condition}")
-                return result
-    except _ConditionError as problem:
-        result["unknown"] = True
-        result["reasons"].append(f"cannot evaluate exception {problem.condition}: {problem.error.message}")
+    if _exception_decides(rule, result, context):
         return result
     if not facts.has_sbom:
         without = rule.get("without_sbom", "unknown")

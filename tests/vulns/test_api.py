@@ -19,7 +19,6 @@ from tests.vulns.exposure_support import (
     History,
     advisory,
     build_cve,
-    build_history,
     fp,
     match,
     sbom,
@@ -28,11 +27,6 @@ from tests.vulns.exposure_support import (
 from vulns.models import ComponentPackage
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def history(org, django_capture_on_commit_callbacks):
-    return build_history(History(org, django_capture_on_commit_callbacks))
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from tests.vulns.exposure_support import (
     _trail,
     advisory,
     build_cve,
-    build_history,
     fp,
     match,
     sbom,
@@ -28,11 +27,6 @@ from vulns import exposure
 
 pytestmark = pytest.mark.django_db
 
-
-
-@pytest.fixture
-def history(org, django_capture_on_commit_callbacks):
-    return build_history(History(org, django_capture_on_commit_callbacks))
 
 
 @pytest.fixture

@@ -17,14 +17,6 @@ from vulns.models import ComponentPackage, VulnerabilityMatch
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def reporter(org, token_for, api):
-    client = api(token=token_for(org, Role.MEMBER))
-    make_flow(client)
-    begin_trail(client)
-    return client
-
-
 def matched(org) -> set[tuple[str, str, tuple]]:
     """(component purl, advisory id, fixed versions) of every match of the org."""
     return {(m.package.purl, m.advisory.osv_id, tuple(m.fixed))

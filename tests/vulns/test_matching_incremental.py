@@ -15,14 +15,6 @@ from vulns.models import Advisory, ComponentPackage, VulnerabilityMatch
 
 
 @pytest.fixture
-def reporter(org, token_for, api):
-    client = api(token=token_for(org, Role.MEMBER))
-    make_flow(client)
-    begin_trail(client)
-    return client
-
-
-@pytest.fixture
 def other_reporter(other_org, token_for, api):
     client = api(token=token_for(other_org, Role.MEMBER))
     make_flow(client, org="globex")
