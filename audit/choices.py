@@ -29,6 +29,13 @@ class AuditAction(models.TextChoices):
     ACCESS_DENIED_REPEATED = "access.denied_repeated", "Access denied again (summary of a window)"
     USER_SIGNED_IN = "user.signed_in", "Signed in"
     USER_DEFAULT_ORG_CHANGED = "user.default_org_changed", "Default org changed"
+    # identity (docs/identity.md): every auth event
+    USER_SIGN_IN_FAILED = "user.sign_in_failed", "Sign-in failed"
+    USER_SIGNED_OUT = "user.signed_out", "Signed out"
+    MEMBER_SUSPENDED = "member.suspended", "Member suspended"
+    MEMBER_REACTIVATED = "member.reactivated", "Member reactivated"
+    IDENTITY_SETTINGS_CHANGED = "identity.settings_changed", "Sign-in security settings changed"
+    UNUSUAL_ACTIVITY = "security.unusual_activity", "Unusual activity"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "csm",
     "journal",
     "tenants",
+    "identity",
     "audit",
     "snapshots",
     "evidence",

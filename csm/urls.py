@@ -54,6 +54,7 @@ urlpatterns = [
     # Rate-limited sign-in for the admin (tenants.ratelimit), ahead of the admin's own login URL.
     path("admin/login/", tenants_views.admin_sign_in, name="admin-sign-in"),
     path("admin/", admin.site.urls),
+    path("", include("identity.urls")),
     path("", include("tenants.urls")),
     path("", include("audit.urls")),
     path("", include("snapshots.urls")),

@@ -37,11 +37,11 @@ def resolve_org(request, slug: str) -> OrgAccess:
                 if token.service_account_id:
                     access = OrgAccess(org, token.service_account.role, token=token)
                 else:
-                    membership = Membership.objects.filter(org=org, user_id=token.user_id).first()
+                    membership = Membership.objects.filter(org=org, user_id=token.user_id, suspended_at=None).first()
                     if membership is not None:
                         access = OrgAccess(org, membership.role, membership, token)
         elif request.user is not None and request.user.is_authenticated:
-            membership = Membership.objects.filter(org=org, user=request.user).first()
+            membership = Membership.objects.filter(org=org, user=request.user, suspended_at=None).first()
             if membership is not None:
                 access = OrgAccess(org, membership.role, membership)
     if access is None:

@@ -6,7 +6,8 @@ def orgs(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    memberships = list(Membership.objects.filter(user=user).select_related("org").order_by("org__slug"))
+    memberships = list(Membership.objects.filter(user=user, suspended_at=None)
+                       .select_related("org").order_by("org__slug"))
     current = getattr(request, "org", None)
     access = getattr(request, "org_access", None)
     return {"user_memberships": memberships, "current_org": current, "org_access": access}

@@ -38,6 +38,13 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(default=timezone.now)
+    # A suspended member keeps their history and their place (SCIM ``active: false``, an IdP deprovisioning
+    # them) but reaches nothing in the org: resolve_org (tenants/access.py) treats them as a stranger, so
+    # their pages, sessions in this org and personal tokens stop at once. identity/membership.py writes it.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    suspended_reason = models.CharField(max_length=200, blank=True)
+    # How the membership came to be: an invitation, org creation, SSO just-in-time, SCIM provisioning.
+    source = models.CharField(max_length=20, blank=True, default="")
 
     objects = OrgScopedManager()
 
@@ -149,6 +156,14 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Scope (docs/identity.md): empty lists mean "not limited". Environment and flow names the token may
+    # touch, read-only (safe methods only), and the client networks (CIDR) it may be used from. Enforced in
+    # one place, tenants/access.py (check_token_scope), for every API view; a violation is a 403, audited.
+    scope_environments = models.JSONField(default=list, blank=True)
+    scope_flows = models.JSONField(default=list, blank=True)
+    read_only = models.BooleanField(default=False)
+    allowed_networks = models.JSONField(default=list, blank=True)
     rotated_to = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotated_from"
     )

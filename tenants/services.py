@@ -359,7 +359,7 @@ def sign_up(email: str, password: str):
 @transaction.atomic(durable=True)
 def record_sign_in(ctx: AuditContext, user) -> None:
     """A sign-in is recorded in the audit log of every org the person belongs to."""
-    for membership in Membership.objects.filter(user=user).select_related("org"):
+    for membership in Membership.objects.filter(user=user, suspended_at=None).select_related("org"):
         record_event(ctx, membership.org, AuditAction.USER_SIGNED_IN, ("user", user.pk, _user_label(user)))
 
 
@@ -370,7 +370,7 @@ def default_org(user) -> Org | None:
     org = chosen.default_org if chosen is not None else None
     if org is None:
         return None
-    membership = Membership.objects.filter(org=org, user=user).first()
+    membership = Membership.objects.filter(org=org, user=user, suspended_at=None).first()
     return org if membership is not None and has_permission(membership.role, "org.view") else None
 
 
@@ -379,7 +379,7 @@ def set_default_org(ctx: AuditContext, user, org: Org) -> Org:
     """Make ``org`` the one the web app opens after ``user`` signs in (``kosli update default-org``). The
     user must be a member with a role that sees the org's pages. The change is recorded in the new default
     org's audit log (and in the previous one's, when it was another org the user still belongs to)."""
-    membership = Membership.objects.filter(org=org, user=user).first()
+    membership = Membership.objects.filter(org=org, user=user, suspended_at=None).first()
     if membership is None:
         raise ServiceError(f"You are not a member of the org '{org.slug}'.", field="org", code="not_found")
     if not has_permission(membership.role, "org.view"):

@@ -8,7 +8,6 @@ from tenants import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),
     path("signup/finish/<str:secret>/", views.signup_finish, name="signup-finish"),

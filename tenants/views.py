@@ -49,30 +49,6 @@ def _fail(request, error: ServiceError):
 
 # --- auth ---------------------------------------------------------------------------------------------
 
-class SignInView(auth_views.LoginView):
-    """Sign in with email and password; rate limited per account and per IP (429 when refused)."""
-
-    form_class = forms.SignInForm
-    template_name = "tenants/auth/login.html"
-    redirect_authenticated_user = True
-
-    def get_form_kwargs(self):
-        kwargs = super().get_form_kwargs()
-        kwargs["client_ip"] = client_ip(self.request)
-        return kwargs
-
-    def form_valid(self, form):
-        response = super().form_valid(form)
-        services.record_sign_in(_ctx(self.request), form.get_user())
-        return response
-
-    def form_invalid(self, form):
-        response = super().form_invalid(form)
-        if form.rate_limited:
-            response.status_code = 429
-        return response
-
-
 def admin_sign_in(request):
     """``/admin/login/``: the admin's own sign-in view, whose form (tenants.admin) is rate limited like
     ``/login/``; a refused attempt answers 429 here too."""
@@ -208,7 +184,8 @@ def home(request):
     else the first org, else 'create your first org'. Only orgs
     whose pages the user's role may see count: a snapshotter-only membership (a role for reporting
     agents) gets a page saying so instead of a 403."""
-    memberships = list(Membership.objects.filter(user=request.user).select_related("org").order_by("org__slug"))
+    memberships = list(Membership.objects.filter(user=request.user, suspended_at=None)
+            .select_related("org").order_by("org__slug"))
     if not memberships:
         return redirect("org-create")
     viewable = [m for m in memberships if has_permission(m.role, "org.view")]
@@ -226,7 +203,8 @@ def home(request):
 def account_settings(request):
     """The signed-in person's own settings, across their orgs: the org to open after sign-in (also
     ``kosli get/update default-org``)."""
-    memberships = [m for m in Membership.objects.filter(user=request.user).select_related("org").order_by("org__slug")
+    memberships = [m for m in Membership.objects.filter(user=request.user, suspended_at=None)
+            .select_related("org").order_by("org__slug")
                    if has_permission(m.role, "org.view")]
     default = services.default_org(request.user)
     form = forms.DefaultOrgForm(request.POST or None, memberships=memberships,

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FLOORS = ["csm", "journal", "audit", "tenants", "snapshots", "evidence", "vulns", "policies", "alerts", "reports"]
+FLOORS = ["csm", "journal", "audit", "tenants", "identity", "snapshots", "evidence", "vulns", "policies", "alerts",
+          "reports"]
 LEVEL = {app: floor for floor, app in enumerate(FLOORS)}
 # csm → tenants: authentication, org resolution and role checks for the API base and web pages.
 ALLOWED_UP = {("csm", "tenants"), ("csm", "audit")}

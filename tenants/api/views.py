@@ -39,7 +39,8 @@ class OrgListView(ListAPIView):
         token = self.request.auth
         if isinstance(token, ApiToken):
             return Org.objects.filter(pk=token.org_id)
-        return Org.objects.filter(memberships__user=self.request.user).order_by("slug")
+        return Org.objects.filter(memberships__user=self.request.user,
+                                  memberships__suspended_at=None).order_by("slug")
 
     def get_serializer_context(self):
         context = super().get_serializer_context()
@@ -47,7 +48,8 @@ class OrgListView(ListAPIView):
         if isinstance(token, ApiToken) and token.service_account_id:
             context["roles"] = {token.org_id: token.service_account.role}
         elif person(self.request) is not None:
-            context["roles"] = dict(Membership.objects.filter(user=self.request.user).values_list("org_id", "role"))
+            context["roles"] = dict(Membership.objects.filter(user=self.request.user, suspended_at=None)
+                                    .values_list("org_id", "role"))
         return context
 
 

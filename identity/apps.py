@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class IdentityConfig(AppConfig):
+    """How people and tokens prove who they are: sign-in (password, OpenID Connect SSO per org, two-factor),
+    SCIM provisioning, sessions, and unusual use of credentials (docs/identity.md)."""
+
+    name = "identity"
+
+    def ready(self):
+        from identity import signals  # noqa: F401 - connects the session and sign-in signal handlers

@@ -1,0 +1,1 @@
+"""activity models (see docs/identity.md)."""

@@ -1,0 +1,1 @@
+"""scim models (see docs/identity.md)."""

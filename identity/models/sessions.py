@@ -1,0 +1,1 @@
+"""sessions models (see docs/identity.md)."""

@@ -1,0 +1,1 @@
+"""sso models (see docs/identity.md)."""

@@ -1,0 +1,1 @@
+"""twofactor models (see docs/identity.md)."""

@@ -1,0 +1,3 @@
+"""sessions pages (docs/identity.md)."""
+
+urlpatterns = []

@@ -1,0 +1,3 @@
+"""sso pages (docs/identity.md)."""
+
+urlpatterns = []

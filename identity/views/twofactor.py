@@ -1,0 +1,3 @@
+"""twofactor pages (docs/identity.md)."""
+
+urlpatterns = []
