@@ -12,6 +12,8 @@ import binascii
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from csm.lib.clientip import client_ip
+from tenants.hooks import run_token_used
 from tenants.models import ApiToken
 from tenants.tokens import hash_token
 
@@ -78,9 +80,11 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("The service account of this token is deactivated.")
         if token.user_id and not token.user.is_active:
             raise exceptions.AuthenticationFailed("The user of this token is deactivated.")
-        if token.touch_due(now):
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-            token.last_used_at = now
+        ip = client_ip(request)
+        if token.touch_due(now) or (ip and ip != token.last_used_ip):
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
+            token.last_used_at, token.last_used_ip = now, ip
+        run_token_used(request, token, ip)
         principal = ServiceAccountPrincipal(token.service_account) if token.service_account_id else token.user
         return principal, token
 
