@@ -4,8 +4,15 @@ identity services (org settings pages, SCIM)."""
 from django.contrib import admin
 
 from csm.admin import ReadOnlyAdmin
-from identity.models import (GroupRoleMapping, OrgIdentitySettings, ScimGroup, ScimGroupMember, ScimSettings,
-                             ScimToken, ScimUser)
+from identity.models import (
+    GroupRoleMapping,
+    OrgIdentitySettings,
+    ScimGroup,
+    ScimGroupMember,
+    ScimSettings,
+    ScimToken,
+    ScimUser,
+)
 
 
 @admin.register(OrgIdentitySettings)
