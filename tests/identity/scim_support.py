@@ -58,7 +58,8 @@ def fixtures(vendor: str) -> dict[str, dict]:
 def replay(client: ScimClient, fixture: dict, ids: dict[str, str]):
     """Send a published request: its documented resource ids replaced by csm's (``ids``: documented → ours),
     the target percent-encoded as an HTTP client sends it (Entra's documents print it unencoded)."""
-    method, target = fixture["request"].split()[:2]
+    method, _, target = fixture["request"].partition(" ")
+    target = target.strip().removesuffix(" HTTP/1.1")
     body = fixture.get("body")
     for documented, ours in ids.items():
         target = target.replace(documented, ours)
