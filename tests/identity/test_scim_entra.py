@@ -95,7 +95,7 @@ def test_entra_provisioning_lifecycle(org):
     membership.refresh_from_db()
     assert membership.suspended_at is not None
     # A disabled user is still returned, with active false (Entra requires it).
-    listed = entra.get(f"/Users?filter=userName%20eq%20%225b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com%22")
+    listed = entra.get("/Users?filter=userName%20eq%20%225b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com%22")
     assert listed.json()["Resources"][0]["active"] is False
     assert replay(entra, requests["16_enable_user_string"], ids).json()["active"] is True
     membership.refresh_from_db()
