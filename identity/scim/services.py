@@ -108,6 +108,9 @@ def scim_context(request, token: ScimToken) -> AuditContext:
 def set_default_role(ctx: AuditContext, org: Org, role: str) -> ScimSettings:
     if role not in Role.values:
         raise ServiceError(f"Unknown role '{role}'.", field="default_role")
+    if role == Role.OWNER:  # an IdP must not mint owners of everyone it provisions
+        raise ServiceError("The default role cannot be owner; map an IdP group to owner instead.",
+                           field="default_role")
     current = ScimSettings.of(org)
     if current.pk is not None and current.default_role == role:
         return current
