@@ -239,7 +239,7 @@ def list_resources(org: Org, kind: str, params) -> dict:
 
 def select_attributes(resource: dict, params) -> dict:
     """``attributes`` / ``excludedAttributes`` (RFC 7644 §3.9), top-level names; id and schemas stay."""
-    wanted = [a.strip().lower() for a in (params.get("attributes") or "").split(",") if a.strip()]
+    wanted = [a.strip().lower().split(".")[0] for a in (params.get("attributes") or "").split(",") if a.strip()]
     excluded = {a.strip().lower() for a in (params.get("excludedAttributes") or "").split(",") if a.strip()}
     keep = {"id", "schemas"}
     return {k: v for k, v in resource.items()
