@@ -21,4 +21,6 @@ urlpatterns = [
     *_both("Users", "/(?P<resource_id>[^/]+)", views.UserView.as_view(), "scim-user"),
     *_both("Groups", "", views.GroupsView.as_view(), "scim-groups"),
     *_both("Groups", "/(?P<resource_id>[^/]+)", views.GroupView.as_view(), "scim-group"),
+    # Anything else (/Bulk, /Me, a typo): a SCIM 404, not the web app's HTML page.
+    re_path(r"^.*$", views.unknown_endpoint, name="scim-unknown"),
 ]

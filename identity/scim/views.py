@@ -3,7 +3,8 @@ own authentication (an org's SCIM token, never a session or an API token), bodie
 or ``application/json`` (answered in the one the client accepts), and RFC 7644 §3.12 error bodies for every
 failure. The org comes from the token alone. Views stay thin: identity/scim/services.py writes and audits."""
 
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.negotiation import DefaultContentNegotiation
@@ -196,3 +197,10 @@ class GroupView(ScimView):
     def delete(self, request, resource_id):
         services.delete_group(self.ctx, self.org, services.get_group(self.org, resource_id))
         return Response(status=204)
+
+
+@csrf_exempt
+def unknown_endpoint(request):
+    """No such SCIM endpoint (csm implements no /Bulk and no /Me): 404 in SCIM's error format."""
+    error = ScimError(404, f"No SCIM endpoint at {request.path}.")
+    return JsonResponse(error.body(), status=404, content_type="application/scim+json")

@@ -271,3 +271,33 @@ def test_resource_types_and_schemas(scim):
     assert {"userName", "emails", "active", "groups"} <= names
     _error(scim.get("/Schemas/urn:nope"), 404)
     assert scim.get("/users").status_code == 200  # lower-case resource names too
+
+
+def test_put_group_replaces_name_and_members_and_roles_follow(org, scim):
+    GroupRoleMapping.objects.create(org=org, group="admins", role=Role.ADMIN)
+    ann, bob = _create(scim, "ann@acme.example"), _create(scim, "bob@acme.example")
+    group_id = scim.post("/Groups", {"displayName": "staff", "members": [{"value": ann}]}).json()["id"]
+    answer = scim.put(f"/Groups/{group_id}", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                                               "displayName": "admins", "members": [{"value": bob}]})
+    assert answer.status_code == 200
+    assert [m["value"] for m in answer.json()["members"]] == [bob]
+    roles = dict(Membership.objects.filter(org=org, source="scim").values_list("user__email", "role"))
+    assert roles == {"ann@acme.example": Role.MEMBER, "bob@acme.example": Role.ADMIN}
+    # Without "members", a PUT keeps them.
+    scim.put(f"/Groups/{group_id}", {"displayName": "admins"})
+    assert [m["value"] for m in scim.get(f"/Groups/{group_id}").json()["members"]] == [bob]
+    _error(scim.patch(f"/Groups/{group_id}", {"Operations": [
+        {"op": "add", "path": "members", "value": [{"value": "not-a-user"}]}]}), 400, "invalidValue")
+
+
+def test_a_member_removed_in_csm_comes_back_with_the_next_idp_update(org, scim, owner):
+    user_id = _create(scim, "ann@acme.example")
+    Membership.objects.filter(org=org, user__email="ann@acme.example").delete()
+    scim.patch(f"/Users/{user_id}", {"Operations": [{"op": "replace", "path": "displayName", "value": "Ann"}]})
+    assert Membership.objects.get(org=org, user__email="ann@acme.example").source == "scim"
+
+
+def test_an_unknown_scim_endpoint_is_a_scim_404(scim):
+    answer = scim.post("/Bulk", {"Operations": []})
+    _error(answer, 404)
+    assert answer["Content-Type"] == "application/scim+json"
