@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from audit.choices import ActorType, AuditAction
 from audit.context import AuditContext
-from audit.services import record_event
+from audit.services import record_denied_access, record_event
 from csm.errors import ServiceError
 from csm.lib.clientip import client_ip
 from identity.membership import reactivate_membership, suspend_membership
@@ -86,11 +86,16 @@ def revoke_scim_token(ctx: AuditContext, token: ScimToken) -> ScimToken:
 
 
 def scim_token_for(raw: str, request) -> ScimToken | None:
-    """The live SCIM token ``raw`` names (its last use noted at most once a minute or on a new IP), else None."""
+    """The live SCIM token ``raw`` names (its last use noted at most once a minute or on a new IP), else None.
+    A revoked one is refused and its use audited in its org."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    token = ScimToken.objects.select_related("org").filter(token_hash=hash_token(raw), revoked_at=None).first()
+    token = ScimToken.objects.select_related("org").filter(token_hash=hash_token(raw)).first()
     if token is None:
+        return None
+    if token.revoked_at is not None:
+        # Someone still holds a revoked token of this org: the org's audit log shows it (aggregated per window).
+        record_denied_access(scim_context(request, token), token.org, "scim.revoked_token", request.path)
         return None
     now, ip = timezone.now(), client_ip(request)
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60 or ip != token.last_used_ip:

@@ -54,6 +54,8 @@ def test_missing_malformed_unknown_and_revoked_tokens_are_401_with_a_scim_error(
     revoke_scim_token(AuditContext.system("test"), ScimToken.objects.get(org=org, revoked_at=None,
                                                                          prefix=plaintext[:16]))
     _error(ScimClient(plaintext).get("/Users"), 401)
+    refused = AuditEvent.objects.get(org=org, action="access.denied")
+    assert refused.actor_label == f"SCIM ({plaintext[:16]}…)" and refused.after["path"] == "/scim/v2/Users"
 
 
 def test_a_scim_token_is_not_an_api_token(org, api):
