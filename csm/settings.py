@@ -148,6 +148,11 @@ CSM_ACCESS_DENIED_WINDOW_SECONDS = env_int("CSM_ACCESS_DENIED_WINDOW_SECONDS", 3
 # Trust X-Forwarded-For for the client IP (only behind a proxy that sets it).
 CSM_TRUST_X_FORWARDED_FOR = env_bool("CSM_TRUST_X_FORWARDED_FOR", False)
 
+# --- identity: scim ---
+# The most resources one SCIM list answer holds (ServiceProviderConfig filter.maxResults); a larger ``count``
+# is lowered to it, an absent one means it (RFC 7644 §3.4.2.4). Okta and Entra ID ask for 100 at a time.
+CSM_SCIM_MAX_RESULTS = env_int("CSM_SCIM_MAX_RESULTS", 200, minimum=1)
+
 # --- Email ----------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

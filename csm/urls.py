@@ -3,6 +3,7 @@
 - ``/healthz``      liveness (the process answers); ``/ready`` readiness (``kosli status``; csm/views.py)
 - ``/api/v2/...``   each app's ``api/urls.py`` (kosli-compatible paths, ``/api/v2/orgs/{org}/...`` and the
   journal's pinned ``/api/v2/journal/{org}/...``)
+- ``/scim/v2/...``  SCIM 2.0 provisioning of an org's members by its identity provider (identity/scim/urls.py)
 - ``/api/schema/``, ``/api/docs/``, ``/api/redoc/``   OpenAPI 3 schema and interactive docs (offline)
 - ``/admin/``       Django admin for staff
 - everything else   each app's ``urls.py`` (web pages)
@@ -47,6 +48,8 @@ urlpatterns = [
     path("ready", csm_views.ready, name="ready"),
     path("favicon.ico", favicon, name="favicon"),
     path("api/v2/", include(api_v2)),
+    # SCIM 2.0 provisioning (identity/scim): its own token auth and error format, no session, no CSRF.
+    path("scim/v2/", include("identity.scim.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema", template_name="csm/api_redoc.html"),

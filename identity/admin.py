@@ -4,7 +4,15 @@ identity services (org settings pages, SCIM)."""
 from django.contrib import admin
 
 from csm.admin import ReadOnlyAdmin
-from identity.models import GroupRoleMapping, OrgIdentitySettings
+from identity.models import (
+    GroupRoleMapping,
+    OrgIdentitySettings,
+    ScimGroup,
+    ScimGroupMember,
+    ScimSettings,
+    ScimToken,
+    ScimUser,
+)
 
 
 @admin.register(OrgIdentitySettings)
@@ -16,4 +24,36 @@ class OrgIdentitySettingsAdmin(ReadOnlyAdmin):
 @admin.register(GroupRoleMapping)
 class GroupRoleMappingAdmin(ReadOnlyAdmin):
     list_display = ["org", "group", "role", "created_at"]
+    list_filter = ["org"]
+
+
+@admin.register(ScimToken)
+class ScimTokenAdmin(ReadOnlyAdmin):
+    list_display = ["org", "prefix", "name", "created_at", "revoked_at", "last_used_at", "last_used_ip"]
+    list_filter = ["org"]
+    exclude = ["token_hash"]
+
+
+@admin.register(ScimSettings)
+class ScimSettingsAdmin(ReadOnlyAdmin):
+    list_display = ["org", "default_role", "updated_at"]
+    list_filter = ["org"]
+
+
+@admin.register(ScimUser)
+class ScimUserAdmin(ReadOnlyAdmin):
+    list_display = ["org", "user_name", "email", "external_id", "active", "updated_at"]
+    list_filter = ["org"]
+    search_fields = ["user_name", "email", "external_id"]
+
+
+@admin.register(ScimGroup)
+class ScimGroupAdmin(ReadOnlyAdmin):
+    list_display = ["org", "display_name", "external_id", "updated_at"]
+    list_filter = ["org"]
+
+
+@admin.register(ScimGroupMember)
+class ScimGroupMemberAdmin(ReadOnlyAdmin):
+    list_display = ["org", "group", "user"]
     list_filter = ["org"]

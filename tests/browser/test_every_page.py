@@ -3,7 +3,7 @@ page csm has, at desktop (1366 px) and phone (390 px) widths, in the light and t
 axe-core (WCAG 2.2 A/AA rules and axe's best practices) on each: no serious or critical violation. At
 390 px the page must not scroll sideways and "Sign out" must be reachable through the menu.
 
-The list of pages comes from the URL resolver: every pattern outside /api/ and /admin/ is either visited
+The list of pages comes from the URL resolver: every pattern outside /api/, /admin/ and /scim/ is either visited
 (``page_urls`` fills its arguments from the demo org) or named in ``NOT_PAGES`` with the reason, so a new
 page cannot be forgotten. A full-page screenshot of each visit lands in test-artifacts/screenshots/.
 """
@@ -85,6 +85,9 @@ NOT_PAGES = {
     "report-status": "a report's state as JSON, for scripts (tests/reports/test_web.py)",
     "report-pdf": "a file download (PDF)",
     "report-json": "a file download (JSON)",
+    "scim-token-create": "POST only: the new-token form of the SCIM settings page",
+    "scim-token-revoke": "POST only: the Revoke button of a SCIM token row",
+    "scim-default-role": "POST only: the default-role form of the SCIM settings page",
 }
 # Pages for someone signed out (sign-in, sign-up, password reset, the emailed links).
 ANONYMOUS = {"login", "signup", "signup-finish", "password-reset", "password-reset-done", "password-reset-confirm",
@@ -92,14 +95,14 @@ ANONYMOUS = {"login", "signup", "signup-finish", "password-reset", "password-res
 
 
 def web_url_names() -> set[str]:
-    """The names of every URL pattern outside /api/ and /admin/ (unnamed patterns fail: they cannot be
+    """The names of every URL pattern outside /api/, /admin/ and /scim/ (unnamed patterns fail: they cannot be
     listed here)."""
     names = set()
 
     def walk(patterns, prefix):
         for entry in patterns:
             route = prefix + str(entry.pattern)
-            if route.startswith(("api/", "admin/")):
+            if route.startswith(("api/", "admin/", "scim/")):  # scim/v2/: the SCIM API (tests/identity)
                 continue
             if isinstance(entry, URLResolver):
                 walk(entry.url_patterns, route)
@@ -183,6 +186,7 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "vulnerability-list": [f"{o}/vulnerabilities/", f"{o}/vulnerabilities/?environment={PROD}&running=1"],
         "vulnerability-detail": [f"{o}/vulnerabilities/{_demo_vulnerability(org)}/"],
         "component-search": [f"{o}/components/", f"{o}/components/?q=pkg:npm/axios"],
+        "scim-settings": [f"{o}/settings/scim/"],
     }
 
 
@@ -232,6 +236,7 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
          "action-detail", "report-list", "journal", "account-settings"}
 PAGES |= {"control-list", "control-detail"}
 PAGES |= {"vulnerability-list", "vulnerability-detail", "component-search"}
+PAGES |= {"scim-settings"}
 
 
 @pytest.fixture
