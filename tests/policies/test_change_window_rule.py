@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 WINDOWS = POLICY_HEAD + "changes:\n  within_change_windows: true\n"
 OFFICE_HOURS = [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"}]
 MONDAY_10 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
-TUESDAY_10 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+NEXT_MONDAY_10 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 SATURDAY_03 = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
 
 
@@ -66,10 +66,10 @@ def test_a_change_outside_the_windows_is_non_compliant_while_it_runs(org, captur
         "environment's change windows"]
     assert window_rule(hotfix)["resolutions"] == [{"type": "outside_change_window", "snapshot": outside.index}]
     # A later change inside the windows does not launder the hotfix: it still runs since Saturday.
-    later = ingest_at(env, {"web": fp(1), "hotfix": fp(2), "api": fp(3)}, TUESDAY_10)
+    later = ingest_at(env, {"web": fp(1), "hotfix": fp(2), "api": fp(3)}, NEXT_MONDAY_10)
     assert SnapshotCompliance.objects.get(snapshot=later).compliant is False
     # Redeployed inside the windows (a new fingerprint), the environment is compliant again.
-    fixed = ingest_at(env, {"web": fp(1), "hotfix": fp(4), "api": fp(3)}, datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
+    fixed = ingest_at(env, {"web": fp(1), "hotfix": fp(4), "api": fp(3)}, datetime(2026, 12, 7, 11, 0, tzinfo=UTC))
     assert SnapshotCompliance.objects.get(snapshot=fixed).compliant is True
 
 
