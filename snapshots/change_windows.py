@@ -99,8 +99,7 @@ def describe_windows(windows: list[dict], tz: str) -> str:
     """``mon-fri 09:00-17:00; sat 10:00-12:00 (Europe/Berlin)`` for messages and pages; "" without windows."""
     if not windows:
         return ""
-    parts = [f"{','.join(w['days'])} {w['start']}-{w['end']}" for w in windows]
-    return f"{'; '.join(parts)} ({tz or 'UTC'})"
+    return f"{windows_to_text(windows).replace(chr(10), '; ')} ({tz or 'UTC'})"
 
 
 def local_time_label(moment: datetime, tz: str) -> str:

@@ -198,7 +198,7 @@ def test_a_change_outside_the_change_windows_is_marked_and_flagged(org):
     assert flag.after["kind"] == UnusualKind.OUTSIDE_CHANGE_WINDOW
     assert flag.after["environment"] == "prod" and flag.after["snapshot"] == outside.index
     assert flag.after["local_time"] == "Sat 2026-12-05 03:30 UTC"
-    assert flag.after["change_windows"] == "mon,tue,wed,thu,fri 09:00-17:00 (UTC)"
+    assert flag.after["change_windows"] == "mon-fri 09:00-17:00 (UTC)"
     assert flag.target_type == "snapshot" and flag.target_label == f"prod#{outside.index}"
 
 
