@@ -8,6 +8,7 @@ class AlertsConfig(AppConfig):
     label = "alerts"
 
     def ready(self):
+        from identity import hooks as identity_hooks
         from snapshots import hooks
         from vulns import hooks as vuln_hooks
 
@@ -17,3 +18,6 @@ class AlertsConfig(AppConfig):
         hooks.environment_renamed(alert_hooks.follow_environment_rename)
         # New vulnerability matches (a new advisory, or a new SBOM) of artifacts running now.
         vuln_hooks.matches_added(alert_hooks.raise_vulnerability_alerts)
+        # Unusual use of credentials (identity.activity), after the audit event committed.
+        if alert_hooks.raise_unusual_activity_alert not in identity_hooks.unusual_activity:
+            identity_hooks.on_unusual_activity(alert_hooks.raise_unusual_activity_alert)

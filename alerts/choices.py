@@ -21,6 +21,8 @@ class Trigger(models.TextChoices):
     ON_VULNERABLE_ARTIFACT_STARTED = "ON_VULNERABLE_ARTIFACT_STARTED", "Artifact with a known vulnerability started"
     ON_NEW_VULNERABILITY_AFFECTS_RUNNING = ("ON_NEW_VULNERABILITY_AFFECTS_RUNNING",
                                             "New vulnerability affects a running artifact")
+    ON_UNUSUAL_ACTIVITY = "ON_UNUSUAL_ACTIVITY", "Unusual activity (new network, new reporter, failed sign-ins, " \
+        "change outside a change window)"
     ON_TEST = "ON_TEST", "Test send"
 
 

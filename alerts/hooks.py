@@ -22,3 +22,11 @@ def raise_vulnerability_alerts(org_id: int, match_ids: list[int], cause: str) ->
     from .services import alerts_for_new_matches
 
     alerts_for_new_matches(org_id, match_ids, cause)
+
+
+def raise_unusual_activity_alert(event) -> None:
+    """``identity.hooks.unusual_activity`` (after the ``security.unusual_activity`` audit event committed):
+    ON_UNUSUAL_ACTIVITY to every action listening for it; the deliveries go out as Celery tasks."""
+    from .services import alerts_for_unusual_activity
+
+    alerts_for_unusual_activity(event.pk)

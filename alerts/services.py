@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from audit.choices import AuditAction
 from audit.context import AuditContext
+from audit.models import AuditEvent
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.lib import outbound
@@ -219,16 +220,35 @@ def build_event(org, trigger: str, environment_name: str, description: str, snap
     }
 
 
-def _slack_body(event: dict) -> dict:
-    link = (event.get("snapshot") or {}).get("html_url") or _snapshot_urls(
+def _event_link(event: dict) -> str:
+    """Where a message sends the reader: the snapshot, the unusual activity's audit event, the environment."""
+    unusual = event.get("unusual_activity") or {}
+    if unusual:
+        return unusual["audit_event"]["html_url"]
+    return (event.get("snapshot") or {}).get("html_url") or _snapshot_urls(
         event["org"], event["environment"], None)["html_url"]
+
+
+def _unusual_lines(event: dict) -> list[str]:
+    """What an ON_UNUSUAL_ACTIVITY message adds (Slack and email): kind, actor, address, audit event."""
+    unusual = event.get("unusual_activity") or {}
+    if not unusual:
+        return []
+    return [f"Kind: {unusual['kind']}", f"Actor: {unusual['actor']['label']} ({unusual['actor']['type']})",
+            f"IP: {unusual['ip'] or 'unknown'}", f"Audit event: #{unusual['audit_event']['seq']}"]
+
+
+def _slack_body(event: dict) -> dict:
+    link = _event_link(event)
     artifact = event.get("artifact") or {}
-    lines = [f"*{event['description']}*", f"Environment: `{event['environment']}` · Event: `{event['event_type']}`"]
+    where = f"Environment: `{event['environment']}`" if event.get("environment") else f"Org: `{event['org']}`"
+    lines = [f"*{event['description']}*", f"{where} · Event: `{event['event_type']}`"]
+    lines += [f"`{line}`" for line in _unusual_lines(event)]
     if artifact:
         lines.append(f"Artifact: `{artifact.get('name')}` `{(artifact.get('fingerprint') or '')[:12]}`")
     lines += [f"`{line}`" for line in _vulnerability_lines(event)]
     return {
-        "text": f"[csm] {event['description']} ({event['environment']}) {link}",
+        "text": f"[csm] {event['description']} ({event.get('environment') or event['org']}) {link}",
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{link}|Open in csm>"}]},
@@ -237,18 +257,18 @@ def _slack_body(event: dict) -> dict:
 
 
 def _email_body(event: dict) -> dict:
-    link = (event.get("snapshot") or {}).get("html_url") or _snapshot_urls(
-        event["org"], event["environment"], None)["html_url"]
+    link = _event_link(event)
     artifact = event.get("artifact") or {}
-    lines = [event["description"], "", f"Org: {event['org']}", f"Environment: {event['environment']}",
-             f"Event: {event['event_type']}"]
+    lines = [event["description"], "", f"Org: {event['org']}", f"Environment: {event.get('environment') or '-'}",
+             f"Event: {event['event_type']}", *_unusual_lines(event)]
     if artifact:
         lines += [f"Artifact: {artifact.get('name')}", f"Fingerprint: {artifact.get('fingerprint')}"]
     vulnerabilities = _vulnerability_lines(event)
     if vulnerabilities:
         lines += ["", "Vulnerabilities:", *(f"- {line}" for line in vulnerabilities)]
     lines += ["", f"Details: {link}"]
-    return {"subject": f"[csm] {event['environment']}: {event['description']}"[:200], "body": "\n".join(lines)}
+    return {"subject": f"[csm] {event.get('environment') or event['org']}: {event['description']}"[:200],
+            "body": "\n".join(lines)}
 
 
 # Slack and email name at most this many vulnerabilities (the webhook body carries all of them).
@@ -738,3 +758,47 @@ def check_agent_silence(now=None) -> int:
             raised += len(raise_alert(env.org, Trigger.ON_AGENT_SILENT, env.name, event,
                                       f"silent|{env.pk}|{since.isoformat()}", now))
     return raised
+
+
+# --- unusual activity ----------------------------------------------------------------------------
+
+
+def _audit_event_urls(org_slug: str, event) -> dict:
+    base = settings.CSM_BASE_URL
+    return {"html_url": f"{base}{reverse('audit-log', args=[org_slug])}?seq={event.seq}#event-{event.seq}",
+            "api_url": f"{base}{reverse('api-audit-detail', args=[org_slug, event.pk])}"}
+
+
+def unusual_activity_event(org, audit_event) -> dict:
+    """The ON_UNUSUAL_ACTIVITY payload: the common fields (``environment`` null unless the activity is about
+    one) and ``unusual_activity``: kind, summary, details, actor, ip, time and the audit event (seq, links)."""
+    after = dict(audit_event.after or {})
+    kind, summary = after.pop("kind", ""), after.pop("summary", "")
+    environment = after.get("environment") or None
+    event = build_event(org, Trigger.ON_UNUSUAL_ACTIVITY, environment, summary)
+    event["unusual_activity"] = {
+        "kind": kind, "summary": summary, "details": after,
+        "actor": {"type": audit_event.actor_type, "label": audit_event.actor_label},
+        "ip": audit_event.ip, "at": audit_event.created_at.isoformat(),
+        "audit_event": {"id": audit_event.pk, "seq": audit_event.seq, **_audit_event_urls(org.slug, audit_event)},
+    }
+    return event
+
+
+def alerts_for_unusual_activity(audit_event_id: int) -> list[Delivery]:
+    """ON_UNUSUAL_ACTIVITY for one ``security.unusual_activity`` audit event: one delivery per listening
+    action (an action limited to environments hears only activity about one of them; activity about no
+    environment — a token's network, failed sign-ins — reaches the actions not limited to environments).
+    Keyed by the audit event, so running the hook twice alerts once."""
+    audit_event = AuditEvent.objects.select_related("org").filter(pk=audit_event_id).first()
+    if audit_event is None:
+        return []
+    org = audit_event.org
+    trigger = Trigger.ON_UNUSUAL_ACTIVITY
+    actions = [a for a in Action.objects.for_org(org).filter(enabled=True, deleted_at=None) if trigger in a.triggers]
+    if not actions:
+        return []
+    event = unusual_activity_event(org, audit_event)
+    with transaction.atomic():
+        return raise_alert(org, trigger, event["environment"] or "", event, f"unusual|{audit_event.pk}",
+                           audit_event.created_at, actions=actions)

@@ -27,6 +27,18 @@ class AuditContext:
                    **request_fields)
 
     @classmethod
+    def for_token(cls, token, **request_fields) -> "AuditContext":
+        """The actor of an API token (tenants.ApiToken): its service account, or the person it belongs to.
+        Also used while the token is being authenticated, before ``request.auth`` is set."""
+        if token.service_account_id:
+            account = token.service_account
+            return cls(actor_type=ActorType.SERVICE_ACCOUNT, actor_label=f"{account.name} ({token.prefix}…)",
+                       service_account_id=account.pk, token_id=token.pk, **request_fields)
+        user = token.user
+        return cls(actor_type=ActorType.USER, actor_label=f"{user.email or user.get_username()} ({token.prefix}…)",
+                   user_id=user.pk, token_id=token.pk, **request_fields)
+
+    @classmethod
     def from_request(cls, request) -> "AuditContext":
         request_fields = {
             "request_id": getattr(request, "request_id", ""),
@@ -35,13 +47,7 @@ class AuditContext:
         }
         token = getattr(request, "auth", None)
         if token is not None and hasattr(token, "service_account_id"):  # an API token (tenants.ApiToken)
-            if token.service_account_id:
-                account = token.service_account
-                return cls(actor_type=ActorType.SERVICE_ACCOUNT, actor_label=f"{account.name} ({token.prefix}…)",
-                           service_account_id=account.pk, token_id=token.pk, **request_fields)
-            user = token.user
-            return cls(actor_type=ActorType.USER, actor_label=f"{user.email or user.get_username()} ({token.prefix}…)",
-                       user_id=user.pk, token_id=token.pk, **request_fields)
+            return cls.for_token(token, **request_fields)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             return cls.for_user(user, **request_fields)

@@ -1,5 +1,6 @@
-"""The audit-event filters shared by the web page and the API: actor, action, target type / id and a
-time range (``from`` / ``to``, ISO 8601). One FilterSet validates them, so a bad value is reported the
+"""The audit-event filters shared by the web page and the API: actor, action, target type / id, a
+time range (``from`` / ``to``, ISO 8601), ``unusual`` (unusual activity only) and ``seq`` (one event by its
+number, the link an unusual-activity alert carries). One FilterSet validates them, so a bad value is reported the
 same way in both places (the API names the parameter in a 400, the page shows it next to the field)."""
 
 from django import forms
@@ -10,7 +11,7 @@ from audit.models import AuditEvent
 from csm.api.filters import FilterSet
 from csm.lib.bounded import InputError, to_utc
 
-FILTER_PARAMS = ("actor", "actor_type", "action", "target_type", "target_id", "from", "to")
+FILTER_PARAMS = ("actor", "actor_type", "action", "target_type", "target_id", "from", "to", "unusual", "seq")
 
 
 class UTCDateTimeField(forms.DateTimeField):
@@ -42,6 +43,13 @@ class AuditEventFilterSet(FilterSet):
     # "from" is a Python keyword: declared through the class namespace.
     vars()["from"] = UTCDateTimeFilter("created_at", "gte", label="From", help_text="At or after (ISO 8601)")
     to = UTCDateTimeFilter("created_at", "lt", label="To", help_text="Before (ISO 8601)")
+    unusual = filters.BooleanFilter(method="filter_unusual", label="Unusual activity only",
+                                    widget=forms.CheckboxInput,
+                                    help_text="Only security.unusual_activity events (identity.activity)")
+    seq = filters.NumberFilter("seq", label="Event #", min_value=1)
+
+    def filter_unusual(self, queryset, name, value):
+        return queryset.filter(action=AuditAction.UNUSUAL_ACTIVITY) if value else queryset
 
     class Meta:
         model = AuditEvent

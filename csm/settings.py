@@ -152,6 +152,15 @@ CSM_TRUST_X_FORWARDED_FOR = env_bool("CSM_TRUST_X_FORWARDED_FOR", False)
 # The most resources one SCIM list answer holds (ServiceProviderConfig filter.maxResults); a larger ``count``
 # is lowered to it, an absent one means it (RFC 7644 §3.4.2.4). Okta and Entra ID ask for 100 at a time.
 CSM_SCIM_MAX_RESULTS = env_int("CSM_SCIM_MAX_RESULTS", 200, minimum=1)
+# --- identity: unusual activity ---
+# A token's network is the /24 (IPv4) or /56 (IPv6) of its client address: a new one is unusual.
+CSM_UNUSUAL_IPV4_PREFIX = min(env_int("CSM_UNUSUAL_IPV4_PREFIX", 24, minimum=8), 32)
+CSM_UNUSUAL_IPV6_PREFIX = min(env_int("CSM_UNUSUAL_IPV6_PREFIX", 56, minimum=16), 128)
+# How long the shared cache remembers a (token, network) pair it has seen before asking PostgreSQL again.
+CSM_UNUSUAL_NETWORK_CACHE_SECONDS = env_int("CSM_UNUSUAL_NETWORK_CACHE_SECONDS", 86400, minimum=1)
+# This many failed sign-ins of one account within the window are flagged once per window.
+CSM_UNUSUAL_FAILED_SIGN_INS = env_int("CSM_UNUSUAL_FAILED_SIGN_INS", 5, minimum=1)
+CSM_UNUSUAL_FAILED_SIGN_IN_WINDOW_SECONDS = env_int("CSM_UNUSUAL_FAILED_SIGN_IN_WINDOW_SECONDS", 900, minimum=1)
 
 # --- Email ----------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -5,6 +5,7 @@ from django.contrib import admin
 
 from csm.admin import ReadOnlyAdmin
 from identity.models import (
+    EnvironmentReporter,
     GroupRoleMapping,
     OrgIdentitySettings,
     ScimGroup,
@@ -12,6 +13,7 @@ from identity.models import (
     ScimSettings,
     ScimToken,
     ScimUser,
+    TokenNetwork,
 )
 
 
@@ -56,4 +58,16 @@ class ScimGroupAdmin(ReadOnlyAdmin):
 @admin.register(ScimGroupMember)
 class ScimGroupMemberAdmin(ReadOnlyAdmin):
     list_display = ["org", "group", "user"]
+    list_filter = ["org"]
+
+
+@admin.register(TokenNetwork)
+class TokenNetworkAdmin(ReadOnlyAdmin):
+    list_display = ["org", "token", "network", "first_seen", "last_seen"]
+    list_filter = ["org"]
+
+
+@admin.register(EnvironmentReporter)
+class EnvironmentReporterAdmin(ReadOnlyAdmin):
+    list_display = ["org", "environment_id", "reporter_label", "reporter_key", "first_seen"]
     list_filter = ["org"]

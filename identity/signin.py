@@ -18,6 +18,7 @@ from django.shortcuts import redirect
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
+from identity.activity import note_failed_sign_in
 from tenants.models import Membership
 
 PASSWORD_BACKEND = "tenants.backends.EmailOrUsernameBackend"  # noqa: S105 - a dotted path, not a secret
@@ -59,7 +60,8 @@ def complete_sign_in(request, user, *, method: str, backend: str = PASSWORD_BACK
 
 def sign_in_failed(request, username: str, *, reason: str) -> None:
     """A refused sign-in of an existing account is an audit event in each of its orgs (an unknown name is
-    recorded nowhere: no org owns it)."""
+    recorded nowhere: no org owns it); the ``CSM_UNUSUAL_FAILED_SIGN_INS``-th within the window is also
+    flagged as unusual activity."""
     username = (username or "").strip()
     if not username:
         return
@@ -70,6 +72,8 @@ def sign_in_failed(request, username: str, *, reason: str) -> None:
         return
     ctx = AuditContext.from_request(request)
     with transaction.atomic():
-        for membership in Membership.objects.filter(user=user, suspended_at=None).select_related("org"):
-            record_event(ctx, membership.org, AuditAction.USER_SIGN_IN_FAILED, ("user", user.pk, _label(user)),
+        orgs = [m.org for m in Membership.objects.filter(user=user, suspended_at=None).select_related("org")]
+        for org in orgs:
+            record_event(ctx, org, AuditAction.USER_SIGN_IN_FAILED, ("user", user.pk, _label(user)),
                          after={"reason": reason})
+        note_failed_sign_in(ctx, user, orgs)  # repeated failures are unusual activity (identity.activity)

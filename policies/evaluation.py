@@ -51,6 +51,9 @@ class ArtifactFacts:
     vulnerabilities: list = field(default_factory=list)
     # When the facts were read: the grace period of a vulnerability rule is measured against it.
     now: datetime | None = None
+    # The artifact's last change in the environment (it started, or scaled): ``{"snapshot": N, "at": ISO
+    # time, "outside_change_window": bool}`` — gathered when a policy needs it; None when not known.
+    change: dict | None = None
 
     @property
     def has_provenance(self) -> bool:
@@ -79,6 +82,12 @@ def needs_vulnerabilities(policies) -> bool:
     """Whether deciding ``policies`` reads the artifacts' vulnerabilities: a YAML policy with an
     ``artifacts.vulnerabilities`` rule, or any Rego policy (its input carries them)."""
     return any(policy.is_rego or policy.document.get("vulnerabilities") for policy in policies)
+
+
+def needs_changes(policies) -> bool:
+    """Whether deciding ``policies`` reads when the artifacts changed: a YAML policy with a ``changes``
+    rule, or any Rego policy (its input carries ``change``)."""
+    return any(policy.is_rego or policy.document.get("changes") for policy in policies)
 
 
 def _iso(value) -> str | None:
@@ -113,6 +122,7 @@ def rego_input(facts: ArtifactFacts, environment: dict) -> dict:
     return {
         "has_sbom": facts.has_sbom,
         "vulnerabilities": [vulnerability_input(v) for v in facts.vulnerabilities],
+        "change": dict(facts.change) if facts.change is not None else None,
         "environment": dict(environment),
         "artifact": {"name": facts.name, "fingerprint": facts.fingerprint},
         "has_provenance": facts.has_provenance,
@@ -327,6 +337,25 @@ def _vulnerability_rule(rule: dict, facts: ArtifactFacts, context: dict) -> dict
     return result
 
 
+def _change_window_rule(rule: dict, facts: ArtifactFacts, context: dict) -> dict:
+    """``changes.within_change_windows``: not satisfied while the artifact runs since a change (it started
+    or scaled) that happened outside the environment's change windows; unknown when csm cannot tell."""
+    result = _rule("change-window", {"within_change_windows": True, "exceptions": list(rule.get("exceptions", []))})
+    if _exception_decides(rule, result, context):
+        return result
+    change = facts.change
+    if change is None:
+        result["unknown"] = True
+        result["reasons"].append("when the artifact changed is not known")
+    elif change.get("outside_change_window"):
+        result["resolutions"].append({"type": "outside_change_window", "snapshot": change.get("snapshot")})
+        result["reasons"].append(f"artifact changed in snapshot #{change.get('snapshot')} at {change.get('at')}, "
+                                 "outside the environment's change windows")
+    else:
+        result["satisfied"] = True
+    return result
+
+
 def evaluate_policy(policy: AppliedPolicy, facts: ArtifactFacts, rego_results: dict | None = None) -> dict:
     """One policy against one artifact → ``{policy_name, policy_version, status, rule_evaluations}``.
     A Rego policy's result was computed beforehand (``policies.rego``, in a bounded child process) and
@@ -340,6 +369,7 @@ def evaluate_policy(policy: AppliedPolicy, facts: ArtifactFacts, rego_results: d
         _boolean_rule("trail-compliance", doc.get("trail_compliance", {}), facts, context),
         *(_attestation_rule(rule, facts, context) for rule in doc.get("attestations", [])),
         _vulnerability_rule(doc["vulnerabilities"], facts, context) if doc.get("vulnerabilities") else None,
+        _change_window_rule(doc["changes"], facts, context) if doc.get("changes") else None,
     ]
     rules = [rule for rule in rules if rule is not None]
     failing = [rule for rule in rules if not rule["ignored"] and not rule["satisfied"] and not rule["unknown"]]

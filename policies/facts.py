@@ -16,6 +16,7 @@ from django.utils import timezone
 from evidence.choices import AttestationType
 from evidence.models import Artifact, Attestation, Flow
 from evidence.selectors import evaluate, provenance_for
+from snapshots.models import Snapshot, SnapshotEntry
 from vulns.exposure import artifact_vulnerabilities, with_sbom
 
 from .evaluation import ArtifactFacts
@@ -90,3 +91,27 @@ def gather_facts(org, artifacts: list[dict], vulnerabilities: bool = False) -> d
             }
         result[(item["name"], fingerprint)] = facts
     return result
+
+
+def change_facts(environment, keys, index: int | None = None) -> dict[tuple[str, str], dict]:
+    """Per (name, fingerprint) running in ``environment`` at snapshot ``index`` (None: now), its last change
+    there — the snapshot where its current entry began (it started, or scaled) — as ``{"snapshot", "at",
+    "outside_change_window"}``. Two queries whatever the number of artifacts."""
+    keys = set(keys)
+    if environment is None or not keys:
+        return {}
+    entries = SnapshotEntry.objects.filter(environment=environment, fingerprint__in={fp for _, fp in keys})
+    if index is None:
+        entries = entries.filter(to_index=None)
+    else:
+        entries = entries.filter(from_index__lte=index).exclude(to_index__lte=index)
+    began: dict[tuple[str, str], int] = {}
+    for name, fingerprint, from_index in entries.values_list("name", "fingerprint", "from_index"):
+        if (name, fingerprint) in keys:
+            began[(name, fingerprint)] = max(from_index, began.get((name, fingerprint), 0))
+    snapshots = {number: (at, outside) for number, at, outside in Snapshot.objects.filter(
+        environment=environment, index__in=set(began.values())).values_list("index", "created_at",
+                                                                             "outside_change_window")}
+    return {key: {"snapshot": number, "at": snapshots[number][0].isoformat(),
+                  "outside_change_window": snapshots[number][1]}
+            for key, number in began.items() if number in snapshots}

@@ -21,6 +21,9 @@ A policy file looks like::
         grace_period: 7d        # from when csm first matched it (m, h, d, w; optional)
         unknown_severity: fail  # fail (default) | ignore
         without_sbom: unknown   # unknown (default) | fail | ignore
+    changes:                    # csm's own: when the artifacts changed
+      within_change_windows: true   # an artifact started (or scaled) outside the environment's change
+                                    # windows is non-compliant while it runs (snapshots/change_windows.py)
 
 ``parse_policy(text)`` returns the normalized document (plain JSON, stored with each version) or
 raises ``PolicyError`` whose ``problems`` each carry a 1-based line number, the path of the key and
@@ -242,8 +245,21 @@ class _Validator:
             return None
         return {"name": name, "type": rule_type, "if": condition}
 
+    def changes_rule(self, node, path) -> dict | None:
+        """``changes``: ``within_change_windows: true`` (and ``exceptions``)."""
+        fields = self.mapping(node, path, ("within_change_windows", "exceptions"))
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        rule = {"within_change_windows": False, "exceptions": []}
+        if "within_change_windows" in fields:
+            rule["within_change_windows"] = self.boolean(fields["within_change_windows"],
+                                                         f"{path}.within_change_windows")
+        if "exceptions" in fields:
+            rule["exceptions"] = self.exceptions(fields["exceptions"], f"{path}.exceptions")
+        return rule if rule["within_change_windows"] else None
+
     def document(self, root) -> dict:
-        fields = self.mapping(root, "", ("_schema", "artifacts"))
+        fields = self.mapping(root, "", ("_schema", "artifacts", "changes"))
         if not isinstance(root, yaml.MappingNode):
             return {}
         if "_schema" not in fields:
@@ -274,6 +290,10 @@ class _Validator:
                 rule = self.vulnerability_rule(artifacts["vulnerabilities"], "artifacts.vulnerabilities")
                 if rule is not None:
                     doc["vulnerabilities"] = rule
+        if "changes" in fields:
+            rule = self.changes_rule(fields["changes"], "changes")
+            if rule is not None:
+                doc["changes"] = rule
         return doc
 
 

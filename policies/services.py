@@ -35,10 +35,11 @@ from .evaluation import (
     UNKNOWN,
     AppliedPolicy,
     evaluate_artifact,
+    needs_changes,
     needs_vulnerabilities,
     rego_input,
 )
-from .facts import gather_facts
+from .facts import change_facts, gather_facts
 from .models import (
     AllowlistEntry,
     ComplianceDecision,
@@ -400,7 +401,7 @@ def evaluate_artifacts(org, environment, artifacts: list[dict], now=None) -> tup
 
 
 def decide(org, policies: list[AppliedPolicy], allowlist: dict, artifacts: list[dict], environment=None,
-           inputs: dict | None = None) -> list[dict]:
+           inputs: dict | None = None, snapshot_index: int | None = None) -> list[dict]:
     """The decision of each of ``artifacts`` against ``policies`` and ``allowlist`` (the evaluator's
     answer plus name, fingerprint and provenance). Rego policies get each artifact's input
     (``evaluation.rego_input``); ``inputs`` receives them by hash (see ``run_rego``)."""
@@ -409,6 +410,9 @@ def decide(org, policies: list[AppliedPolicy], allowlist: dict, artifacts: list[
         # the evidence vault need not be asked (authorization is read apart: policies.standing).
         return [unpoliced_decision(artifact, allowlist) for artifact in artifacts]
     facts = gather_facts(org, artifacts, vulnerabilities=needs_vulnerabilities(policies))
+    if needs_changes(policies):  # when each artifact changed here (the change-window rule, Rego's input)
+        for key, change in change_facts(environment, facts, snapshot_index).items():
+            facts[key].change = change
     rego_results = run_rego(policies, facts, environment, inputs)
     decisions = []
     for artifact in artifacts:
@@ -567,7 +571,7 @@ def _store_decisions(snapshot, policies, allowlist, applied, running: set, candi
     inputs: dict = {}
     decided = decide(snapshot.org, policies, allowlist,
                      [{"name": name, "fingerprint": fp} for name, fp in sorted(candidates & running)],
-                     environment, inputs)
+                     environment, inputs, snapshot_index=index)
     gone = [value for key, value in in_force.items() if key not in running]
     new_rows, closing = [], [pk for pk, _ in gone]
     delta: Counter = Counter()

@@ -25,3 +25,16 @@ class EnvironmentAuthorizationForm(forms.Form):
                 and data.get("confirm", "").strip() != self.environment.name:
             self.add_error("confirm", f"Type {self.environment.name} to confirm relaxing authorization.")
         return data
+
+
+class ChangeWindowsForm(forms.Form):
+    """An environment's change windows in the page's notation (snapshots.change_windows.windows_from_text):
+    one window per line, ``mon-fri 09:00-17:00``; empty: no windows."""
+
+    windows = forms.CharField(required=False, max_length=5000, label="Change windows",
+                              widget=forms.Textarea(attrs={"rows": 3, "cols": 30,
+                                                           "placeholder": "mon-fri 09:00-17:00"}),
+                              help_text="One window per line: days and hours, e.g. mon-fri 09:00-17:00 or "
+                                        "fri 22:00-02:00 (past midnight). Empty: no windows, nothing is flagged.")
+    tz = forms.CharField(max_length=64, label="Time zone", initial="UTC",
+                         widget=forms.TextInput(attrs={"size": 20, "placeholder": "Europe/Berlin"}))

@@ -49,6 +49,10 @@ class Environment(models.Model):
         default=3600, help_text="Stale / agent silent when no report arrived for this long.",
         validators=[MinValueValidator(60), MaxValueValidator(MAX_REPORT_INTERVAL_SECONDS)],
     )
+    # Change windows (snapshots/change_windows.py): when changes are expected, in ``change_window_tz``. Empty:
+    # no windows, nothing is ever outside. A change outside every window is flagged as unusual activity.
+    change_windows = models.JSONField(default=list, blank=True)
+    change_window_tz = models.CharField(max_length=64, default="UTC")
     created_at = models.DateTimeField(default=timezone.now)
     last_report_at = models.DateTimeField(null=True, blank=True)
     last_ingested_received_at = models.DateTimeField(null=True, blank=True)
@@ -213,6 +217,9 @@ class Snapshot(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
     leaf = models.OneToOneField("journal.JournalLeaf", on_delete=models.PROTECT, related_name="+")
+    # The change happened outside every change window of the environment (as configured then); set when
+    # the snapshot is made, never later. Its audit event (snapshot.created) says so too.
+    outside_change_window = models.BooleanField(default=False)
 
     objects = OrgScopedManager()
 

@@ -11,6 +11,8 @@ urlpatterns = [
     path("o/<slug:org>/environments/<str:env>/authorization/", views.environment_authorization,
          name="environment-authorization"),
     path("o/<slug:org>/environments/<str:env>/rename/", views.environment_rename, name="environment-rename"),
+    path("o/<slug:org>/environments/<str:env>/change-windows/", views.environment_change_windows,
+         name="environment-change-windows"),
     path("o/<slug:org>/environments/<str:env>/members/", views.environment_members, name="environment-members"),
     path("o/<slug:org>/environments/<str:env>/snapshots/<int:index>/", views.snapshot_detail,
          name="snapshot-detail"),

@@ -16,9 +16,10 @@ from csm.lib.bounded import InputError, parse_page
 from csm.paging import artifact_page
 from csm.web import add_service_error, org_view, page_sections
 from snapshots import hooks, selectors
+from snapshots.change_windows import describe_windows, windows_from_text, windows_to_text
 from snapshots.choices import EventKind
 from snapshots.filters import EventPageFilterSet
-from snapshots.forms import EnvironmentAuthorizationForm
+from snapshots.forms import ChangeWindowsForm, EnvironmentAuthorizationForm
 from snapshots.models import Environment, Snapshot, SnapshotEvent
 from snapshots.services.environments import (
     AUTHORIZATION_PERMISSION,
@@ -26,6 +27,7 @@ from snapshots.services.environments import (
     join_environment,
     leave_environment,
     rename_environment,
+    set_change_windows,
     set_environment_authorization,
 )
 
@@ -110,6 +112,25 @@ def environment_authorization(request, env):
     return environment_page(request, environment, authorization_form=form, status=400)
 
 
+@org_view({"POST": EDIT_PERMISSION})
+def environment_change_windows(request, env):
+    """Set the environment's change windows from its page (``environments.edit``, as the API's PUT)."""
+    environment = _environment(request, env)
+    form = ChangeWindowsForm(request.POST)
+    if form.is_valid():
+        try:
+            windows = windows_from_text(form.cleaned_data["windows"], "windows")
+            set_change_windows(AuditContext.from_request(request), environment, windows, form.cleaned_data["tz"])
+        except ServiceError as error:
+            add_service_error(form, ServiceError(error.message, "tz" if error.field == "change_window_tz"
+                                                 else "windows"))
+        else:
+            messages.success(request, f"Change windows of {environment.name} saved." if windows else
+                             f"{environment.name} has no change windows: no change is flagged.")
+            return redirect("environment-detail", request.org.slug, environment.name)
+    return environment_page(request, environment, change_windows_form=form, status=400)
+
+
 def sparkline_points(series: list[int], width: int = 112, height: int = 22) -> str:
     """SVG polyline points for a small change chart (newest day on the right)."""
     top = max(series) or 1
@@ -140,8 +161,9 @@ def environment_detail(request, env):
     return environment_page(request, environment)
 
 
-def environment_page(request, environment, authorization_form=None, status=200):
-    """The environment's page; ``authorization_form`` with errors when its authorization form failed."""
+def environment_page(request, environment, authorization_form=None, status=200, change_windows_form=None):
+    """The environment's page; ``authorization_form`` / ``change_windows_form`` with errors when that form
+    failed."""
     latest = selectors.latest_snapshot(environment)
     if environment.is_logical:
         page = artifact_page(request, selectors.logical_artifacts(environment),
@@ -165,6 +187,10 @@ def environment_page(request, environment, authorization_form=None, status=200):
         "authorization_form": authorization_form or EnvironmentAuthorizationForm(
             environment=environment, initial={"require_authorization": "false" if environment.require_authorization
                                               else "true"}),
+        "can_edit_change_windows": not environment.is_logical and request.org_access.can(EDIT_PERMISSION),
+        "change_windows_text": describe_windows(environment.change_windows, environment.change_window_tz),
+        "change_windows_form": change_windows_form or ChangeWindowsForm(initial={
+            "windows": windows_to_text(environment.change_windows), "tz": environment.change_window_tz}),
         "sections": page_sections(request, "environment", environment=environment),
         **({} if environment.is_logical else _events(request, environment)),
     }, status=status)

@@ -25,6 +25,11 @@ class EnvironmentInputSerializer(serializers.Serializer):
     expected_report_interval_seconds = serializers.IntegerField(min_value=60, max_value=MAX_REPORT_INTERVAL_SECONDS,
                                                                 required=False, allow_null=True, default=None)
 
+    # csm's own (kosli's CLI sends neither): the change windows, validated by snapshots.change_windows.
+    change_windows = serializers.ListField(child=serializers.DictField(), required=False, allow_null=True,
+                                          default=None, max_length=50)
+    change_window_tz = serializers.CharField(max_length=64, required=False, allow_null=True, default=None)
+
     require_authorization = serializers.BooleanField(required=False, allow_null=True, default=None)
     authorization_reason = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
 
@@ -63,6 +68,8 @@ def environment_data(env: Environment, members: list[str] | None = None, extra: 
         "expected_report_interval_seconds": env.expected_report_interval_seconds,
         "stale": env.is_stale(),
         "require_authorization": env.require_authorization,
+        "change_windows": env.change_windows,
+        "change_window_tz": env.change_window_tz,
         "compliant": None,
         "compliance_status": "unknown",
     } | (extra or {})

@@ -141,7 +141,8 @@ class EnvironmentListView(EnvironmentScoped):
                 AuditContext.from_request(request), self.org, data["name"], data["type"], data["description"],
                 data["include_scaling"], data["included_environments"], data["tags"],
                 data["expected_report_interval_seconds"],
-                may_change_existing=self.org_access.can(EDIT_PERMISSION))
+                may_change_existing=self.org_access.can(EDIT_PERMISSION), change_windows=data["change_windows"],
+                change_window_tz=data["change_window_tz"])
         except ServiceError as error:
             if error.status == 403:  # the write rolled back; the refusal is audited in its own transaction
                 record_denied_access(AuditContext.from_request(request), self.org, EDIT_PERMISSION,
@@ -388,6 +389,7 @@ def snapshot_answer(org, snapshot, artifacts: list[dict]) -> dict:
         "instance_count": snapshot.instance_count, "hash": snapshot.hash, "prev_hash": snapshot.prev_hash,
         "journal_index": journal_index, "changes": {"started": snapshot.started_count, "exited": snapshot.exited_count,
                     "scaled": snapshot.scaled_count},
+        "outside_change_window": snapshot.outside_change_window,
         "compliant": compliant, "artifacts": artifacts,
     } | top
 

@@ -12,6 +12,7 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
 from snapshots import hooks
+from snapshots.change_windows import validate_change_windows, validate_time_zone
 from snapshots.choices import EnvironmentType
 from snapshots.models import Environment, EnvironmentName, env_name_validator
 from snapshots.selectors import environment_named
@@ -29,6 +30,7 @@ def environment_state(env: Environment) -> dict:
         "include_scaling": env.include_scaling, "archived": env.archived,
         "expected_report_interval_seconds": env.expected_report_interval_seconds,
         "included_environments": sorted(e.name for e in env.included_environments.all()) if env.pk else [],
+        "change_windows": env.change_windows, "change_window_tz": env.change_window_tz,
     }
 
 
@@ -55,8 +57,10 @@ def create_or_update_environment(ctx: AuditContext, org, name: str, env_type: st
                                  include_scaling: bool | None = None, included_environments=None,
                                  tags: dict | None = None,
                                  expected_report_interval_seconds: int | None = None,
-                                 may_change_existing: bool = True) -> tuple[Environment, bool]:
-    """Create environment ``name`` or update it (idempotent: no change, no audit event).
+                                 may_change_existing: bool = True, change_windows: list | None = None,
+                                 change_window_tz: str | None = None) -> tuple[Environment, bool]:
+    """Create environment ``name`` or update it (idempotent: no change, no audit event). ``change_windows``
+    and ``change_window_tz`` (None: unchanged) are validated by snapshots.change_windows.
 
     Changing the type of an environment that has snapshots is refused (its history would lie). With
     ``may_change_existing=False`` (a caller without ``environments.edit``, e.g. a snapshotter) only a
@@ -84,6 +88,10 @@ def create_or_update_environment(ctx: AuditContext, org, name: str, env_type: st
         env.tags = tags
     if expected_report_interval_seconds is not None:
         env.expected_report_interval_seconds = expected_report_interval_seconds
+    if change_windows is not None:
+        env.change_windows = validate_change_windows(change_windows)
+    if change_window_tz is not None:
+        env.change_window_tz = validate_time_zone(change_window_tz)
     env.save()
     if members is not None:
         env.included_environments.set(members)
@@ -97,6 +105,25 @@ def create_or_update_environment(ctx: AuditContext, org, name: str, env_type: st
         action = AuditAction.ENVIRONMENT_CREATED if created else AuditAction.ENVIRONMENT_UPDATED
         record_event(ctx, org, action, env, before=before, after=after)
     return env, created
+
+
+@transaction.atomic(durable=True)
+def set_change_windows(ctx: AuditContext, env: Environment, windows, tz: str) -> Environment:
+    """Set the environment's change windows and their time zone (the web page's form; the API sets them
+    through ``create_or_update_environment``). Validated by snapshots.change_windows; audited as
+    ``environment.updated`` with before and after. Idempotent: no change, no event."""
+    windows, tz = validate_change_windows(windows), validate_time_zone(tz)
+    env = Environment.objects.select_for_update().get(pk=env.pk)
+    if env.is_logical:
+        raise ServiceError("A logical environment receives no changes of its own: set change windows on its "
+                           "member environments.", "change_windows")
+    before = {"change_windows": env.change_windows, "change_window_tz": env.change_window_tz}
+    after = {"change_windows": windows, "change_window_tz": tz}
+    if before != after:
+        env.change_windows, env.change_window_tz = windows, tz
+        env.save(update_fields=["change_windows", "change_window_tz"])
+        record_event(ctx, env.org, AuditAction.ENVIRONMENT_UPDATED, env, before=before, after=after)
+    return env
 
 
 @transaction.atomic(durable=True)

@@ -1,6 +1,7 @@
 """Ingesting accepted reports into the snapshot journal, strictly in acceptance order: the change-only
 rule (a new snapshot only when the running set changed), entries with validity ranges, events, the
-journal leaf and the audit event, one transaction per report; re-evaluation snapshots."""
+journal leaf and the audit event, one transaction per report (a change outside the environment's change
+windows is marked on the snapshot and flagged as unusual activity in it too); re-evaluation snapshots."""
 
 import hashlib
 import os
@@ -13,10 +14,12 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
+from identity.activity import UnusualKind, flag_unusual
 from journal.canonical import GENESIS_HASH, canonical_json
 from journal.choices import LeafKind
 from journal.services import append_leaf
 from snapshots import hooks
+from snapshots.change_windows import describe_windows, local_time_label, within_change_windows
 from snapshots.choices import Annotation, EventKind, ReportStatus, SnapshotReason
 from snapshots.models import Environment, Report, ReportOutcome, Snapshot, SnapshotEntry, SnapshotEvent
 from snapshots.report_bodies import canonicalize_body, instances_json
@@ -46,13 +49,15 @@ def artifacts_digest(counts: dict[tuple[str, str], int]) -> str:
 
 
 def _append_snapshot(ctx: AuditContext, env: Environment, when, reason: str, counts_digest: str,
-                     artifact_count: int, instance_count: int, changes: dict, report: Report | None) -> Snapshot:
+                     artifact_count: int, instance_count: int, changes: dict, report: Report | None,
+                     outside_change_window: bool = False) -> Snapshot:
     snapshot = Snapshot(
         org_id=env.org_id, environment=env, index=env.last_snapshot_index + 1, created_at=when, reason=reason,
         report=report, reporter_label=ctx.actor_label[:255], token_id=ctx.token_id, artifact_count=artifact_count,
         instance_count=instance_count, started_count=changes.get("started", 0),
         exited_count=changes.get("exited", 0), scaled_count=changes.get("scaled", 0),
         artifacts_digest=counts_digest, prev_hash=env.last_snapshot_hash or GENESIS_HASH,
+        outside_change_window=outside_change_window,
     )
     data = snapshot.journal_data()
     snapshot.hash = hashlib.sha256(canonical_json(data)).hexdigest()
@@ -61,7 +66,8 @@ def _append_snapshot(ctx: AuditContext, env: Environment, when, reason: str, cou
     snapshot.save(force_insert=True)
     record_event(ctx, env.org, AuditAction.SNAPSHOT_CREATED, ("snapshot", snapshot.pk, f"{env.name}#{snapshot.index}"),
                  after={"environment": env.name, "index": snapshot.index, "reason": reason,
-                        "hash": snapshot.hash, **changes})
+                        "hash": snapshot.hash, **changes,
+                        **({"outside_change_window": True} if outside_change_window else {})})
     env.last_snapshot_index = snapshot.index
     env.last_snapshot_at = when
     env.last_snapshot_hash = snapshot.hash
@@ -208,8 +214,11 @@ def _ingest_body(ctx, env: Environment, report: Report):
             for name, fp in keys
         ),
     )
+    outside = not within_change_windows(env.change_windows, env.change_window_tz, when)
     snapshot = _append_snapshot(ctx, env, when, SnapshotReason.REPORT, artifacts_digest(counts), len(counts),
-                                sum(counts.values()), changes, report)
+                                sum(counts.values()), changes, report, outside_change_window=outside)
+    if outside:
+        _flag_outside_change_window(ctx, env, snapshot, changes)
     copy_rows(
         SnapshotEvent,
         ["org_id", "environment_id", "snapshot_id", "snapshot_index", "created_at", "kind", "name", "fingerprint",
@@ -226,6 +235,18 @@ def _ingest_body(ctx, env: Environment, report: Report):
                             "last_ingested_sha256", "last_snapshot_index", "last_snapshot_at", "last_snapshot_hash",
                             "current_artifact_count"])
     return _outcome(report, ReportStatus.SNAPSHOT, snapshot), snapshot
+
+
+def _flag_outside_change_window(ctx: AuditContext, env: Environment, snapshot: Snapshot, changes: dict) -> None:
+    """The change of ``snapshot`` happened outside every change window: unusual activity, in the snapshot's
+    transaction (its actor is the reporter of the change)."""
+    when = local_time_label(snapshot.created_at, env.change_window_tz)
+    flag_unusual(ctx, env.org, UnusualKind.OUTSIDE_CHANGE_WINDOW,
+                 f"Change in {env.name} (snapshot #{snapshot.index}) at {when}, outside its change windows",
+                 {"environment": env.name, "snapshot": snapshot.index, "at": snapshot.created_at,
+                  "local_time": when, "change_windows": describe_windows(env.change_windows, env.change_window_tz),
+                  **changes},
+                 target=("snapshot", snapshot.pk, f"{env.name}#{snapshot.index}"))
 
 
 def append_reevaluation_snapshot(ctx: AuditContext, environment: Environment, reason: str) -> Snapshot | None:

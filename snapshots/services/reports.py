@@ -16,6 +16,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
+from identity.activity import note_environment_reporter
 from snapshots.choices import ReportStatus
 from snapshots.models import Environment, Report
 from snapshots.report_bodies import validate_report_body
@@ -95,6 +96,8 @@ def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: by
     record_event(ctx, env.org, AuditAction.REPORT_RECEIVED, ("report", report.pk, f"{env.name} report"),
                  after={"environment": env.name, "type": report_type, "sha256": sha, "bytes": len(raw),
                         "artifacts": count, "idempotency_key": idempotency_key})
+    # A reporter that never reported this environment before is unusual (the first one is learned).
+    note_environment_reporter(ctx, env.org, env.pk, env.name)
     transaction.on_commit(lambda: enqueue_report(report.pk))
     return report, True
 

@@ -48,6 +48,7 @@ NOT_PAGES = {
     "kosli-trail-link": "redirect of the kosli CLI's trail links to trail-detail (tests/kosli/test_web_links.py)",
     "kosli-snapshot-link": "redirect of the kosli CLI's snapshot links (tests/kosli/test_web_links.py)",
     "environment-rename": "POST only: the environment page's Rename form",
+    "environment-change-windows": "POST only: the Change windows form of an environment's page",
     "environment-members": "POST only: a logical environment page's Join / Remove member buttons",
     "org-update": "POST only: the settings form",
     "member-role": "POST only: the role selector of the members page",
