@@ -1,5 +1,5 @@
 """Models of the identity app, one module per area (docs/identity.md)."""
 
-from identity.models.scim import ScimGroup, ScimGroupMember, ScimSettings, ScimToken, ScimUser  # noqa: F401
 from identity.models.activity import EnvironmentReporter, TokenNetwork  # noqa: F401
+from identity.models.scim import ScimGroup, ScimGroupMember, ScimSettings, ScimToken, ScimUser  # noqa: F401
 from identity.models.settings import GroupRoleMapping, OrgIdentitySettings, role_for_groups  # noqa: F401
