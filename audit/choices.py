@@ -36,6 +36,11 @@ class AuditAction(models.TextChoices):
     MEMBER_REACTIVATED = "member.reactivated", "Member reactivated"
     IDENTITY_SETTINGS_CHANGED = "identity.settings_changed", "Sign-in security settings changed"
     UNUSUAL_ACTIVITY = "security.unusual_activity", "Unusual activity"
+    # identity: scoped tokens and sessions
+    TOKEN_SCOPE_DENIED = "token.scope_denied", "Token scope denied"
+    SESSION_REVOKED = "session.revoked", "Session revoked"
+    SESSION_REVOKED_ALL = "session.revoked_all", "Other sessions revoked"
+    MEMBER_SESSIONS_REVOKED = "member.sessions_revoked", "Member's sessions revoked by an admin"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"

@@ -35,17 +35,31 @@ class AuditContext:
         }
         token = getattr(request, "auth", None)
         if token is not None and hasattr(token, "service_account_id"):  # an API token (tenants.ApiToken)
-            if token.service_account_id:
-                account = token.service_account
-                return cls(actor_type=ActorType.SERVICE_ACCOUNT, actor_label=f"{account.name} ({token.prefix}…)",
-                           service_account_id=account.pk, token_id=token.pk, **request_fields)
-            user = token.user
-            return cls(actor_type=ActorType.USER, actor_label=f"{user.email or user.get_username()} ({token.prefix}…)",
-                       user_id=user.pk, token_id=token.pk, **request_fields)
+            return cls._token_actor(token, request_fields)
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             return cls.for_user(user, **request_fields)
         return cls(actor_type=ActorType.ANONYMOUS, actor_label="anonymous", **request_fields)
+
+    @classmethod
+    def for_token(cls, token, request) -> "AuditContext":
+        """The token's holder acting through ``request``, while the token is being authenticated (reading
+        ``request.auth`` then would authenticate again)."""
+        return cls._token_actor(token, {
+            "request_id": getattr(request, "request_id", ""),
+            "ip": client_ip(request),
+            "user_agent": request.META.get("HTTP_USER_AGENT", "")[:255],
+        })
+
+    @classmethod
+    def _token_actor(cls, token, request_fields: dict) -> "AuditContext":
+        if token.service_account_id:
+            account = token.service_account
+            return cls(actor_type=ActorType.SERVICE_ACCOUNT, actor_label=f"{account.name} ({token.prefix}…)",
+                       service_account_id=account.pk, token_id=token.pk, **request_fields)
+        user = token.user
+        return cls(actor_type=ActorType.USER, actor_label=f"{user.email or user.get_username()} ({token.prefix}…)",
+                   user_id=user.pk, token_id=token.pk, **request_fields)
 
     def to_dict(self) -> dict:
         """For Celery task arguments: plain JSON, never model instances."""
