@@ -20,7 +20,7 @@ from django.http import Http404
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_denied_access
-from csm.api.errors import ApiError
+from csm.errors import ServiceError
 from tenants.models import ApiToken, Membership, Org
 from tenants.permissions import has_permission
 
@@ -84,7 +84,7 @@ def _deny(request, token: ApiToken, limit: str, field: str, message: str, detail
     record_denied_access(ctx, token.org, f"token_scope.{limit}", request.path,
                          action=AuditAction.TOKEN_SCOPE_DENIED,
                          details={"limit": limit, "message": message, "token": token.prefix, **details})
-    raise ApiError(403, "token_scope", message, {field: [message]})
+    raise ServiceError(message, field=field, status=403, code="token_scope")
 
 
 def ip_in_networks(ip: str | None, networks) -> bool:
