@@ -4,7 +4,7 @@ identity services (org settings pages, SCIM)."""
 from django.contrib import admin
 
 from csm.admin import ReadOnlyAdmin
-from identity.models import GroupRoleMapping, OrgIdentitySettings
+from identity.models import GroupRoleMapping, OrgIdentitySettings, UserSession
 
 
 @admin.register(OrgIdentitySettings)
@@ -17,3 +17,14 @@ class OrgIdentitySettingsAdmin(ReadOnlyAdmin):
 class GroupRoleMappingAdmin(ReadOnlyAdmin):
     list_display = ["org", "group", "role", "created_at"]
     list_filter = ["org"]
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(ReadOnlyAdmin):
+    """A person's web sessions (not tenant-owned: one session spans all their orgs). Ended from
+    /account/sessions/, the members page or a suspension, never here."""
+
+    list_display = ["user", "device", "ip", "method", "created_at", "last_seen_at", "ended_at", "end_reason"]
+    list_filter = ["method", "end_reason"]
+    search_fields = ["user__email", "ip", "device"]
+    exclude = ["key_hash"]

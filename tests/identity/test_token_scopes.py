@@ -3,12 +3,13 @@ limit (never a 401), the refusal is audited as ``token.scope_denied`` (repeats s
 what is in scope, and rotation keeps the scope. Unscoped tokens are untouched (tests/kosli covers them)."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
 import requests
 from django.test import override_settings
-from django.urls import URLResolver, get_resolver
+from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from audit.context import AuditContext
@@ -282,3 +283,38 @@ def test_every_org_scoped_api_view_classifies_its_url_kwargs():
                 unclassified.append(f"{pattern.name} ({view.__name__}): {kwarg}")
     assert seen > 90
     assert not unclassified, "URL kwargs not classified for token scopes:\n" + "\n".join(unclassified)
+
+
+# --- web forms ----------------------------------------------------------------------------------------
+
+def test_web_form_creates_a_scoped_service_account_token(client, org, owner, api):
+    client.force_login(owner)
+    account = create_service_account(CTX, org, "agent", Role.READER)
+    url = reverse("service-account-token-create", args=["acme", account.pk])
+    refused = client.post(url, {"name": "eu", "allowed_networks": "10.0.0.5/24"})
+    assert refused.status_code == 400
+    assert "has host bits set" in refused.content.decode() and "10.0.0.0/24" in refused.content.decode()
+    assert not ApiToken.objects.filter(service_account=account).exists()
+
+    created = client.post(url, {"name": "eu", "scope_environments": "prod-eu, prod-eu2",
+                                "allowed_networks": "203.0.113.0/24 127.0.0.1", "read_only": "on"})
+    assert created.status_code == 302
+    token = ApiToken.objects.get(service_account=account)
+    assert token.scope_environments == ["prod-eu", "prod-eu2"] and token.read_only
+    assert token.allowed_networks == ["203.0.113.0/24", "127.0.0.1/32"]
+    page = client.get(reverse("service-account-detail", args=["acme", account.pk])).content.decode()
+    secret = re.search(r"csm_[0-9A-Za-z]{40}", page).group(0)  # shown once
+    assert api(token=secret).get("/api/v2/environments/acme", REMOTE_ADDR="127.0.0.1").status_code == 200
+    page = client.get(reverse("service-account-detail", args=["acme", account.pk])).content.decode()
+    assert "environments prod-eu, prod-eu2" in page and "read-only" in page
+    assert "from 203.0.113.0/24, 127.0.0.1/32" in page
+    assert "<code>127.0.0.1</code>" in page  # last IP
+
+
+def test_web_form_creates_a_scoped_personal_token(client, org, owner):
+    client.force_login(owner)
+    response = client.post(reverse("personal-tokens", args=["acme"]), {"name": "ci", "scope_flows": "backend"})
+    assert response.status_code == 302
+    assert ApiToken.objects.get(user=owner).scope_flows == ["backend"]
+    refused = client.post(reverse("personal-tokens", args=["acme"]), {"name": "ci", "scope_flows": "a/b"})
+    assert "not a valid flow name" in refused.content.decode()
