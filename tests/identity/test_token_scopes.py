@@ -164,6 +164,8 @@ def test_body_names_count_too(api, org, owner_api):
     assert_scope_refusal(logical, "environment", "staging")
     tagged = admin.patch("/api/v2/tags/acme/environment/staging", {"set_tags": {"a": "b"}}, format="json")
     assert_scope_refusal(tagged, "environment", "staging")
+    pdf = admin.post("/api/v2/orgs/acme/reports", {"kind": "environment", "environment": "staging"}, format="json")
+    assert_scope_refusal(pdf, "environment", "staging")
 
 
 # --- flows --------------------------------------------------------------------------------------------
