@@ -24,6 +24,7 @@ from tenants.models import Membership
 from tenants.services import _require_owner_rights
 
 LAST_SEEN_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often
+HISTORY_KEPT = timedelta(days=90)  # a person's ended or idle rows older than this go at their next sign-in
 
 
 def hash_session_key(key: str) -> str:
@@ -78,6 +79,7 @@ def record_session(request, user, *, method: str) -> UserSession | None:
         session.save()
     user_agent = (getattr(request, "META", {}) or {}).get("HTTP_USER_AGENT", "")[:255]
     now = timezone.now()
+    UserSession.objects.filter(user=user, last_seen_at__lt=now - HISTORY_KEPT).delete()
     row, _ = UserSession.objects.update_or_create(
         key_hash=hash_session_key(session.session_key),
         defaults={"user": user, "created_at": now, "last_seen_at": now, "ip": client_ip(request),

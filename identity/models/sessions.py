@@ -1,8 +1,6 @@
 """Web sessions of people: one row per sign-in, so a person (or an admin) can see and end them
 (docs/identity.md, "Sessions")."""
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -31,9 +29,3 @@ class UserSession(models.Model):
 
     def __str__(self):
         return f"{self.device or 'unknown device'} ({self.user})"
-
-    @property
-    def is_live(self) -> bool:
-        """Not ended and not idle past the session lifetime (an expired cookie no longer works)."""
-        idle_limit = timezone.now() - timedelta(seconds=settings.SESSION_COOKIE_AGE)
-        return self.ended_at is None and self.last_seen_at > idle_limit

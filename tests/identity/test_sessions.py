@@ -185,3 +185,11 @@ def test_last_seen_is_updated_at_most_once_a_minute(org, owner):
     laptop.get(reverse("account-sessions"), REMOTE_ADDR="203.0.113.77")
     row.refresh_from_db()
     assert row.last_seen_at > first_seen and row.ip == "203.0.113.77"
+
+
+def test_old_rows_go_at_the_next_sign_in(org, owner):
+    signed_in("owner@example.com", FIREFOX_LINUX, "203.0.113.5")
+    old = UserSession.objects.get(user=owner)
+    UserSession.objects.filter(pk=old.pk).update(last_seen_at=old.last_seen_at.replace(year=old.last_seen_at.year - 1))
+    signed_in("owner@example.com", SAFARI_IPHONE, "198.51.100.7")
+    assert list(UserSession.objects.filter(user=owner).values_list("device", flat=True)) == ["Safari on iOS"]
