@@ -21,6 +21,7 @@ from tenants.choices import Role
 from tenants.models import ApiToken
 from tenants.services import create_api_token, create_service_account, rotate_api_token
 from tests.evidence.conftest import begin_trail, make_flow
+from tests.kosli.cli import cli, cli_error
 from tests.snapshots.conftest import fp, server_report
 
 pytestmark = pytest.mark.django_db
@@ -320,3 +321,17 @@ def test_web_form_creates_a_scoped_personal_token(client, org, owner):
     assert ApiToken.objects.get(user=owner).scope_flows == ["backend"]
     refused = client.post(reverse("personal-tokens", args=["acme"]), {"name": "ci", "scope_flows": "a/b"})
     assert "not a valid flow name" in refused.content.decode()
+
+
+def test_kosli_cli_reports_with_a_scoped_token_and_prints_the_refusal(org):
+    """``kosli snapshot server --auto-environment`` as the CLI sends it: the scoped agent creates and reports
+    its own environment; reporting elsewhere prints the scope sentence (the top-level ``message``)."""
+    agent = scoped_token(org, scope_environments=["prod-eu"])
+    created = cli(agent, "PUT", "/api/v2/environments/acme", {"name": "prod-eu", "type": "server",
+                                                             "description": "", "include_scaling": False})
+    assert created.status_code in (200, 201), created.content
+    body = {"artifacts": [{"digests": {"app": fp(1)}, "creationTimestamp": 1_700_000_000}]}
+    assert cli(agent, "PUT", "/api/v2/environments/acme/prod-eu/report/server", body).status_code == 201
+    refused = cli(agent, "PUT", "/api/v2/environments/acme/staging/report/server", body)
+    assert refused.status_code == 403
+    assert cli_error(refused) == "This token is limited to the environments prod-eu; it may not touch staging."
