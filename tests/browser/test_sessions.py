@@ -18,7 +18,7 @@ def test_revoke_other_sessions_signs_the_other_browser_out(browser, warm_app, li
         laptop.goto(live_server.url + "/account/sessions/")
         rows = laptop.locator("tbody tr")
         assert rows.count() == 2
-        assert laptop.locator("tbody tr[aria-current=true]").get_by_text("this session").count() == 1
+        assert laptop.locator("tbody tr[aria-current=true]").get_by_text("this session", exact=True).count() == 1
         assert "Headless Chrome on Linux" in rows.first.inner_text()
         assert "127.0.0.1" in rows.first.inner_text() and "password" in rows.first.inner_text()
 
