@@ -49,6 +49,11 @@ class AuditAction(models.TextChoices):
     SCIM_GROUP_UPDATED = "scim.group_updated", "SCIM group updated"
     SCIM_GROUP_DELETED = "scim.group_deleted", "SCIM group deleted"
     SCIM_ROLE_CHANGE_SKIPPED = "scim.role_change_skipped", "SCIM role change skipped (last owner)"
+    # identity: scoped tokens and sessions
+    TOKEN_SCOPE_DENIED = "token.scope_denied", "Token scope denied"
+    SESSION_REVOKED = "session.revoked", "Session revoked"
+    SESSION_REVOKED_ALL = "session.revoked_all", "Other sessions revoked"
+    MEMBER_SESSIONS_REVOKED = "member.sessions_revoked", "Member's sessions revoked by an admin"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"

@@ -40,11 +40,7 @@ class AuditContext:
 
     @classmethod
     def from_request(cls, request) -> "AuditContext":
-        request_fields = {
-            "request_id": getattr(request, "request_id", ""),
-            "ip": client_ip(request),
-            "user_agent": request.META.get("HTTP_USER_AGENT", "")[:255],
-        }
+        request_fields = cls.request_fields(request)
         token = getattr(request, "auth", None)
         if token is not None and hasattr(token, "service_account_id"):  # an API token (tenants.ApiToken)
             return cls.for_token(token, **request_fields)
@@ -52,6 +48,15 @@ class AuditContext:
         if user is not None and user.is_authenticated:
             return cls.for_user(user, **request_fields)
         return cls(actor_type=ActorType.ANONYMOUS, actor_label="anonymous", **request_fields)
+
+    @classmethod
+    def request_fields(cls, request) -> dict:
+        """The request's id, client IP and user agent, as every context built from a request carries."""
+        return {
+            "request_id": getattr(request, "request_id", ""),
+            "ip": client_ip(request),
+            "user_agent": request.META.get("HTTP_USER_AGENT", "")[:255],
+        }
 
     def to_dict(self) -> dict:
         """For Celery task arguments: plain JSON, never model instances."""

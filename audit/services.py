@@ -81,6 +81,8 @@ def record_event(
 #   event. No audit row is ever updated; 800 refusals in a window make two rows.
 
 DENIED_WINDOW_KEEP_SECONDS = 86400  # how long a closed window's counter waits for the summarizing task
+# The refusals counted in windows; each window's repeats are summarized as ``access.denied_repeated``.
+DENIAL_ACTIONS = (AuditAction.ACCESS_DENIED, AuditAction.TOKEN_SCOPE_DENIED)
 
 
 def _denied_window_key(ctx: AuditContext, org, permission: str) -> str:
@@ -92,9 +94,11 @@ def _denied_count_key(window_id: str) -> str:
     return f"csm:denied:more:{window_id}"
 
 
-def record_denied_access(ctx: AuditContext, org, permission: str, path: str) -> None:
+def record_denied_access(ctx: AuditContext, org, permission: str, path: str, *,
+                         action: str = AuditAction.ACCESS_DENIED, details: dict | None = None) -> None:
     """Record a refused attempt in its own transaction (the request itself is about to fail): an
-    ``access.denied`` event for the first refusal of a window, a cache counter for the rest (above)."""
+    ``access.denied`` event (or ``action``: ``token.scope_denied``, with ``details``) for the first refusal
+    of a window, a cache counter for the rest (above)."""
     window = settings.CSM_ACCESS_DENIED_WINDOW_SECONDS
     open_key = _denied_window_key(ctx, org, permission)
     window_id = uuid.uuid4().hex
@@ -110,8 +114,8 @@ def record_denied_access(ctx: AuditContext, org, permission: str, path: str) -> 
             return
         cache.add(open_key, window_id, timeout=window)  # the window closed between add() and get()
     with transaction.atomic():
-        record_event(ctx, org, AuditAction.ACCESS_DENIED, target=("path", "", path),
-                     after={"permission": permission, "path": path, "window": window_id,
+        record_event(ctx, org, action, target=("path", "", path),
+                     after={**(details or {}), "permission": permission, "path": path, "window": window_id,
                             "window_seconds": window})
 
 
@@ -121,7 +125,7 @@ def summarize_denied_access(now=None) -> int:
     now = now or timezone.now()
     window = settings.CSM_ACCESS_DENIED_WINDOW_SECONDS
     closed_before = now - timedelta(seconds=window + 1)
-    openers = (AuditEvent.objects.filter(action=AuditAction.ACCESS_DENIED, after__has_key="window",
+    openers = (AuditEvent.objects.filter(action__in=DENIAL_ACTIONS, after__has_key="window",
                                          created_at__lte=closed_before,
                                          created_at__gt=closed_before - timedelta(seconds=DENIED_WINDOW_KEEP_SECONDS))
                .select_related("org").order_by("pk"))
@@ -145,8 +149,9 @@ def _summarize_window(first: AuditEvent, more: int) -> bool:
                        ip=first.ip, user_agent=first.user_agent)
     window = first.after.get("window_seconds", settings.CSM_ACCESS_DENIED_WINDOW_SECONDS)
     record_event(ctx, first.org, AuditAction.ACCESS_DENIED_REPEATED,
-                 target=("audit_event", first.seq, f"access.denied #{first.seq}"),
-                 after={"permission": first.after.get("permission"), "path": first.after.get("path"),
+                 target=("audit_event", first.seq, f"{first.action} #{first.seq}"),
+                 after={"action": first.action, "permission": first.after.get("permission"),
+                        "path": first.after.get("path"),
                         "window": first.after["window"], "more": more, "total": more + 1,
                         "from": first.created_at, "until": first.created_at + timedelta(seconds=window)})
     return True

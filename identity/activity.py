@@ -91,8 +91,7 @@ def note_token_network(request, token, ip: str | None) -> None:
     key = _token_network_key(token.pk, network)
     if cache.get(key):
         return
-    request_fields = {"request_id": getattr(request, "request_id", "") or "", "ip": ip,
-                      "user_agent": request.META.get("HTTP_USER_AGENT", "")[:255]}
+    request_fields = AuditContext.request_fields(request)
     with transaction.atomic():
         ApiToken.objects.select_for_update().filter(pk=token.pk).values_list("pk", flat=True).first()
         now = timezone.now()

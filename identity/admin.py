@@ -14,6 +14,7 @@ from identity.models import (
     ScimToken,
     ScimUser,
     TokenNetwork,
+    UserSession,
 )
 
 
@@ -71,3 +72,12 @@ class TokenNetworkAdmin(ReadOnlyAdmin):
 class EnvironmentReporterAdmin(ReadOnlyAdmin):
     list_display = ["org", "environment_id", "reporter_label", "reporter_key", "first_seen"]
     list_filter = ["org"]
+@admin.register(UserSession)
+class UserSessionAdmin(ReadOnlyAdmin):
+    """A person's web sessions (not tenant-owned: one session spans all their orgs). Ended from
+    /account/sessions/, the members page or a suspension, never here."""
+
+    list_display = ["user", "device", "ip", "method", "created_at", "last_seen_at", "ended_at", "end_reason"]
+    list_filter = ["method", "end_reason"]
+    search_fields = ["user__email", "ip", "device"]
+    exclude = ["key_hash"]

@@ -50,6 +50,7 @@ def begin_sign_in(request, user, *, method: str, redirect_to: str):
 def complete_sign_in(request, user, *, method: str, backend: str = PASSWORD_BACKEND) -> None:
     """Log ``user`` in (rotating the session key), record the session and the audit event ``user.signed_in``
     (with the method) in every org the person is an active member of."""
+    request.csm_sign_in_method = method  # the session row records it (identity.signals → identity.sessions)
     login(request, user, backend=backend)
     ctx = AuditContext.from_request(request)
     with transaction.atomic():

@@ -70,11 +70,16 @@ class ServiceAccountAdmin(ReadOnlyAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ReadOnlyAdmin):
-    list_display = ["prefix", "name", "org", "kind", "status", "created_at", "expires_at", "last_used_at"]
-    list_filter = ["org"]
+    list_display = ["prefix", "name", "org", "kind", "status", "created_at", "expires_at", "last_used_at",
+                    "last_used_ip", "scope"]
+    list_filter = ["org", "read_only"]
     search_fields = ["prefix", "name", "org__slug", "service_account__name", "user__email"]
     exclude = ["token_hash"]
     actions = ["revoke"]
+
+    @admin.display(description="scope")
+    def scope(self, token):
+        return "; ".join(token.scope_summary) or "unlimited"
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request, queryset):

@@ -148,13 +148,34 @@ class ServiceAccountForm(forms.Form):
     description = forms.CharField(max_length=500, required=False)
 
 
+def _split(text: str) -> list[str]:
+    return [part for part in (text or "").replace(",", " ").split() if part]
+
+
 class TokenForm(forms.Form):
+    """A new token and its scope; names and networks are separated by commas or spaces. The service
+    (tenants.services.create_api_token) validates the names and networks."""
+
     name = forms.CharField(max_length=100, initial="default")
     expires_in_days = forms.ChoiceField(choices=EXPIRY_CHOICES, required=False, label="Expires")
+    scope_environments = forms.CharField(required=False, max_length=2000, label="Only environments",
+                                         help_text="Names, separated by commas; empty: every environment.")
+    scope_flows = forms.CharField(required=False, max_length=2000, label="Only flows",
+                                  help_text="Names, separated by commas; empty: every flow.")
+    allowed_networks = forms.CharField(required=False, max_length=2000, label="Only from networks",
+                                       help_text="CIDR, e.g. 203.0.113.0/24, separated by commas; empty: any.")
+    read_only = forms.BooleanField(required=False, label="Read-only")
 
     def expires_at(self):
         days = self.cleaned_data.get("expires_in_days")
         return timezone.now() + timedelta(days=int(days)) if days else None
+
+    def scope(self) -> dict:
+        data = self.cleaned_data
+        return {"scope_environments": _split(data.get("scope_environments")),
+                "scope_flows": _split(data.get("scope_flows")),
+                "allowed_networks": _split(data.get("allowed_networks")),
+                "read_only": bool(data.get("read_only"))}
 
 
 class RotateForm(forms.Form):

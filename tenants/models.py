@@ -207,6 +207,20 @@ class ApiToken(models.Model):
             return "rotating"
         return "active"
 
+    @property
+    def scope_summary(self) -> list[str]:
+        """The token's limits in words, one per limit (empty: unlimited), for the token tables."""
+        parts = []
+        if self.scope_environments:
+            parts.append("environments " + ", ".join(self.scope_environments))
+        if self.scope_flows:
+            parts.append("flows " + ", ".join(self.scope_flows))
+        if self.read_only:
+            parts.append("read-only")
+        if self.allowed_networks:
+            parts.append("from " + ", ".join(self.allowed_networks))
+        return parts
+
     def touch_due(self, now) -> bool:
         """``last_used_at`` is written at most once a minute, to keep token use off the write path."""
         return self.last_used_at is None or now - self.last_used_at > timedelta(minutes=1)

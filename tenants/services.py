@@ -1,6 +1,8 @@
 """All writes to orgs, memberships, invitations, service accounts and tokens. Each function is one
 transaction that writes the change and its audit event together."""
 
+import ipaddress
+import re
 import secrets
 from datetime import timedelta
 
@@ -34,7 +36,84 @@ def token_summary(token: ApiToken) -> dict:
         "user_id": token.user_id,
         "expires_at": token.expires_at,
         "revoked_at": token.revoked_at,
+        **token_scope(token),
     }
+
+
+def token_scope(token: ApiToken) -> dict:
+    """The token's limits, as audited and as copied by a rotation (empty lists: not limited)."""
+    return {"scope_environments": list(token.scope_environments), "scope_flows": list(token.scope_flows),
+            "read_only": token.read_only, "allowed_networks": list(token.allowed_networks)}
+
+
+# The name rules of environments (snapshots.models.env_name_validator) and flows (evidence.services.NAME),
+# repeated here because tenants sits below both apps. A scope may name one that does not exist yet (an
+# agent creates its environment with ``--auto-environment``), so only the syntax is checked.
+_SCOPE_NAME_RULES = {
+    "scope_environments": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), "environment",
+                           "1-100 letters, digits, dots, underscores and hyphens, starting with a letter or digit"),
+    "scope_flows": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~@:+-]{0,119}$"), "flow",
+                    "1-120 letters, digits and . _ ~ @ : + -, starting with a letter or digit"),
+}
+MAX_SCOPE_ENTRIES = 100
+
+
+def _scope_names(field: str, names) -> list[str]:
+    pattern, noun, rule = _SCOPE_NAME_RULES[field]
+    if isinstance(names, str):
+        names = [names]
+    cleaned = []
+    for name in names or []:
+        name = name.strip() if isinstance(name, str) else name
+        if not name:
+            continue
+        if not isinstance(name, str) or not pattern.match(name):
+            raise ServiceError(f"{str(name)[:60]!r} is not a valid {noun} name: use {rule}.", field=field)
+        if name not in cleaned:
+            cleaned.append(name)
+    if len(cleaned) > MAX_SCOPE_ENTRIES:
+        raise ServiceError(f"A token may name at most {MAX_SCOPE_ENTRIES} {noun}s.", field=field)
+    return cleaned
+
+
+def _networks(values) -> list[str]:
+    """CIDR strings, parsed with ``ipaddress``; a network with host bits set (10.0.0.5/24) is refused, as it
+    is almost always a typo for the host or the network. A bare address is a /32 (/128)."""
+    if isinstance(values, str):
+        values = values.replace(",", " ").split()
+    cleaned = []
+    for value in values or []:
+        value = value.strip() if isinstance(value, str) else value
+        if not value:
+            continue
+        if not isinstance(value, str):
+            raise ServiceError(f"{str(value)[:60]!r} is not a network: use CIDR notation like 203.0.113.0/24.",
+                               field="allowed_networks")
+        try:
+            network = ipaddress.ip_network(value, strict=True)
+        except ValueError as error:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ServiceError(f"{value[:60]!r} is not a network: use CIDR notation like 203.0.113.0/24.",
+                                   field="allowed_networks") from None
+            raise ServiceError(f"{value[:60]!r} has host bits set ({error}); write the network, e.g. "
+                               f"{ipaddress.ip_network(value, strict=False)}, or the single address as "
+                               f"{value.split('/')[0]}/{32 if ':' not in value else 128}.",
+                               field="allowed_networks") from None
+        if str(network) not in cleaned:
+            cleaned.append(str(network))
+    if len(cleaned) > MAX_SCOPE_ENTRIES:
+        raise ServiceError(f"A token may name at most {MAX_SCOPE_ENTRIES} networks.", field="allowed_networks")
+    return cleaned
+
+
+def clean_token_scope(*, scope_environments=(), scope_flows=(), read_only=False, allowed_networks=()) -> dict:
+    """Validated scope fields for ``ApiToken`` (ServiceError naming the field otherwise)."""
+    return {"scope_environments": _scope_names("scope_environments", scope_environments),
+            "scope_flows": _scope_names("scope_flows", scope_flows),
+            "read_only": bool(read_only),
+            "allowed_networks": _networks(allowed_networks)}
 
 
 @transaction.atomic
@@ -70,8 +149,12 @@ def create_service_account(ctx: AuditContext, org: Org, name: str, role: str, de
 
 @transaction.atomic
 def create_api_token(ctx: AuditContext, org: Org, name: str, *, service_account: ServiceAccount | None = None,
-                     user=None, expires_at=None, created_by=None) -> tuple[ApiToken, str]:
-    """Create a token; returns (row, plaintext). The plaintext exists only in this return value."""
+                     user=None, expires_at=None, created_by=None, scope_environments=(), scope_flows=(),
+                     read_only=False, allowed_networks=()) -> tuple[ApiToken, str]:
+    """Create a token; returns (row, plaintext). The plaintext exists only in this return value.
+
+    The scope (docs/identity.md, "Scoped tokens"): environment and flow names (syntax checked, they need
+    not exist yet), read-only, and the client networks (CIDR) it may be used from; empty means unlimited."""
     if (service_account is None) == (user is None):
         raise ValueError("a token belongs to exactly one service account or one user")
     if expires_at is not None and expires_at <= timezone.now():
@@ -82,10 +165,12 @@ def create_api_token(ctx: AuditContext, org: Org, name: str, *, service_account:
         raise ServiceError("Give the token a name.", field="name")
     if len(name) > 100:
         raise ServiceError("Use at most 100 characters.", field="name")
+    scope = clean_token_scope(scope_environments=scope_environments, scope_flows=scope_flows,
+                              read_only=read_only, allowed_networks=allowed_networks)
     plaintext = generate_token()
     token = ApiToken.objects.create(
         org=org, service_account=service_account, user=user, name=name, prefix=display_prefix(plaintext),
-        token_hash=hash_token(plaintext), expires_at=expires_at, created_by=created_by,
+        token_hash=hash_token(plaintext), expires_at=expires_at, created_by=created_by, **scope,
     )
     record_event(ctx, org, AuditAction.TOKEN_CREATED, token, after=token_summary(token))
     return token, plaintext
@@ -474,7 +559,7 @@ def rotate_api_token(ctx: AuditContext, token: ApiToken, grace_seconds: int,
                      created_by=None, expires_at=_KEEP_LIFETIME) -> tuple[ApiToken, str]:
     """Replace ``token`` with a new one; the old one keeps working for ``grace_seconds``.
 
-    The new token keeps the old one's name and lifetime (an expiring token gets the same length of
+    The new token keeps the old one's name, scope and lifetime (an expiring token gets the same length of
     validity from now), unless ``expires_at`` says when it ends (``None``: never; ``kosli rotate api-key
     --expires-at``). Returns (new row, plaintext)."""
     token = ApiToken.objects.select_for_update(of=("self",)).select_related("service_account").get(pk=token.pk)
@@ -497,7 +582,7 @@ def rotate_api_token(ctx: AuditContext, token: ApiToken, grace_seconds: int,
     new = ApiToken.objects.create(
         org=token.org, service_account=token.service_account, user=token.user, name=token.name,
         prefix=display_prefix(plaintext), token_hash=hash_token(plaintext), expires_at=expires_at,
-        created_by=created_by, created_at=now,
+        created_by=created_by, created_at=now, **token_scope(token),
     )
     before = token_summary(token)
     old_end = now + timedelta(seconds=grace_seconds)

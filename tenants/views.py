@@ -366,16 +366,19 @@ def _account(request, account_id) -> ServiceAccount:
     return get_object_or_404(ServiceAccount.objects.for_org(request.org), pk=account_id)
 
 
-@org_view("tokens.manage")
-def service_account_detail(request, account_id):
-    account = _account(request, account_id)
+def _account_page(request, account, token_form=None, status=200):
     return render(request, "tenants/service_account_detail.html", {
         "account": account,
         "tokens": account.tokens.select_related("rotated_to").order_by("-created_at"),
-        "token_form": forms.TokenForm(),
+        "token_form": token_form or forms.TokenForm(),
         "rotate_form": forms.RotateForm(),
         "new_secret": _pop_secret(request),
-    })
+    }, status=status)
+
+
+@org_view("tokens.manage")
+def service_account_detail(request, account_id):
+    return _account_page(request, _account(request, account_id))
 
 
 @org_view("tokens.manage")
@@ -387,14 +390,17 @@ def service_account_token_create(request, account_id):
         try:
             token, plaintext = services.create_api_token(
                 _ctx(request), request.org, form.cleaned_data["name"], service_account=account,
-                expires_at=form.expires_at(), created_by=request.user,
+                expires_at=form.expires_at(), created_by=request.user, **form.scope(),
             )
-            _show_secret_once(request, f"New token “{token.name}” for {account.name}", plaintext)
         except ServiceError as error:
-            _fail(request, error)
-    else:
-        messages.error(request, "Give the token a name.")
-    return redirect("service-account-detail", request.org.slug, account.pk)
+            if error.code == "not_found" or error.field not in form.fields:
+                _fail(request, error)
+                return redirect("service-account-detail", request.org.slug, account.pk)
+            form.add_error(error.field, error.message)
+        else:
+            _show_secret_once(request, f"New token “{token.name}” for {account.name}", plaintext)
+            return redirect("service-account-detail", request.org.slug, account.pk)
+    return _account_page(request, account, form, status=400)
 
 
 @org_view("tokens.manage")
@@ -451,10 +457,10 @@ def personal_tokens(request):
         try:
             token, plaintext = services.create_api_token(
                 _ctx(request), request.org, form.cleaned_data["name"], user=request.user,
-                expires_at=form.expires_at(), created_by=request.user,
+                expires_at=form.expires_at(), created_by=request.user, **form.scope(),
             )
         except ServiceError as error:
-            form.add_error(error.field, error.message)
+            form.add_error(error.field if error.field in form.fields else None, error.message)
         else:
             _show_secret_once(request, f"New personal token “{token.name}”", plaintext)
             return redirect("personal-tokens", request.org.slug)

@@ -3,7 +3,8 @@ user name and an empty password (older kosli CLIs) or an empty user name and the
 password (kosli's flow and trail commands).
 
 A missing header falls through to session authentication (the web app's own API calls); a present but
-malformed, unknown, expired or revoked token is a 401 with ``WWW-Authenticate``.
+malformed, unknown, expired or revoked token is a 401 with ``WWW-Authenticate``. A valid token used from
+outside its allowed networks, or writing while read-only, is a 403 (tenants.access.check_token_use).
 """
 
 import base64
@@ -13,6 +14,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from csm.lib.clientip import client_ip
+from tenants.access import check_token_use
 from tenants.hooks import run_token_used
 from tenants.models import ApiToken
 from tenants.tokens import hash_token
@@ -81,6 +83,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if token.user_id and not token.user.is_active:
             raise exceptions.AuthenticationFailed("The user of this token is deactivated.")
         ip = client_ip(request)
+        check_token_use(request, token, ip)  # its networks and read-only: a 403, never a 401
         if token.touch_due(now) or (ip and ip != token.last_used_ip):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
             token.last_used_at, token.last_used_ip = now, ip

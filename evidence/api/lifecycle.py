@@ -15,6 +15,7 @@ import re
 from django.db.models.fields.json import KeyTextTransform
 from rest_framework.response import Response
 
+from csm.api.base import body_names
 from csm.api.errors import ApiError, input_error, invalid
 from csm.api.kosli import is_kosli_cli
 from csm.errors import ServiceError
@@ -74,6 +75,10 @@ class FlowRenameView(EvidenceView):
 
     permission = "evidence.manage"
 
+    def scope_names(self, request, kwargs):
+        environments, flows = super().scope_names(request, kwargs)
+        return environments, flows + body_names(request.data, "new_name")
+
     def _rename(self, request, flow):
         data = request.data if hasattr(request.data, "get") else {}
         if "new_name" not in data:
@@ -103,11 +108,14 @@ class OrgTrailsView(EvidenceView):
     them at once. Without ``flow``, trails of archived flows are left out. Each row: csm's trail fields
     plus ``compliance_state`` and ``flow_name``."""
 
+    scope_flow_params = ("flow",)
+
     @READ
     def get(self, request, org):
         params = request.query_params
         page, per_page = _paging(request, 20)
-        trails = Trail.objects.for_org(self.org).select_related("flow")
+        trails = self.limit_to_token_scope(Trail.objects.for_org(self.org).select_related("flow"),
+                                           flow_field="flow__name")
         if params.get("flow"):
             trails = trails.filter(flow=self.flow(params["flow"]))
         else:
@@ -155,11 +163,14 @@ class OrgArtifactsView(EvidenceView):
     or of the repository ``repo_name`` (the ``repo_info.name`` the CLI reported with the artifact), or of
     every flow that is not archived; ``page`` / ``per_page`` (default 15, at most 100)."""
 
+    scope_flow_params = ("flow_name",)
+
     @READ
     def get(self, request, org):
         params = request.query_params
         page, per_page = _paging(request, 15)
         artifacts = Artifact.objects.for_org(self.org).select_related("flow", "trail", "leaf")
+        artifacts = self.limit_to_token_scope(artifacts, flow_field="flow__name")
         if params.get("flow_name"):
             artifacts = artifacts.filter(flow=self.flow(params["flow_name"]))
         elif params.get("repo_name"):

@@ -18,6 +18,16 @@ from tenants.access import require_permission
 class TagsView(OrgScopedAPIView):
     permission = "org.view"  # the type's permission is checked in patch(), once the type is known
     error_statuses = (404,)
+    scope_mapped_kwargs = ("identifier",)  # names an environment or a flow, by kind (scope_names)
+
+    def scope_names(self, request, kwargs):
+        environments, flows = super().scope_names(request, kwargs)
+        kind = tags.REGISTRY.get(kwargs.get("kind", ""))
+        if kind is not None and kind.name == "environment":
+            environments.append(kwargs["identifier"])
+        elif kind is not None and kind.name == "flow":
+            flows.append(kwargs["identifier"])
+        return environments, flows
 
     @extend_schema(request={"application/json": OpenApiTypes.OBJECT}, responses={200: OpenApiTypes.OBJECT})
     def patch(self, request, org, kind, identifier):

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
-from csm.api.base import OrgScopedAPIView
+from csm.api.base import OrgScopedAPIView, body_names
 from csm.api.errors import ApiError, invalid
 from csm.api.kosli import is_kosli_cli
 from csm.api.parsers import load_body_json
@@ -95,13 +95,27 @@ class EvidenceView(OrgScopedAPIView):
         return AuditContext.from_request(self.request)
 
 
-class FlowsView(EvidenceView):
+class FlowNamedInBody:
+    """A PUT names the flow in its body (``name``): a token limited to flows creates only those."""
+
+    def scope_names(self, request, kwargs):
+        environments, flows = super().scope_names(request, kwargs)
+        if request.method == "PUT":
+            flows += body_names(payload(request), "name")
+            data_json = request.data.get("data_json") if hasattr(request.data, "get") else None
+            if hasattr(data_json, "seek"):  # an uploaded data_json file: the view reads it again
+                data_json.seek(0)
+        return environments, flows
+
+
+class FlowsView(FlowNamedInBody, EvidenceView):
     """``GET`` the org's flows; ``PUT`` creates or updates one (kosli ``create flow``, legacy JSON body
     ``{name, description, visibility, template: [names]}`` or csm's ``{template: {trail, artifacts}}``)."""
 
     @READ
     def get(self, request, org):
-        flows = FlowFilterSet(request.query_params, queryset=Flow.objects.for_org(self.org)).qs_or_400()
+        flows = self.limit_to_token_scope(Flow.objects.for_org(self.org), flow_field="name")
+        flows = FlowFilterSet(request.query_params, queryset=flows).qs_or_400()
         return Response([flow_dict(flow) for flow in flows])
 
     @WRITE
@@ -110,7 +124,7 @@ class FlowsView(EvidenceView):
         return Response(flow_dict(flow), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class FlowTemplateFileView(EvidenceView):
+class FlowTemplateFileView(FlowNamedInBody, EvidenceView):
     """``PUT /api/v2/flows/{org}/template_file``: multipart ``data_json`` + ``template_file`` (kosli YAML)."""
 
     @WRITE

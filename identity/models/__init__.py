@@ -2,4 +2,5 @@
 
 from identity.models.activity import EnvironmentReporter, TokenNetwork  # noqa: F401
 from identity.models.scim import ScimGroup, ScimGroupMember, ScimSettings, ScimToken, ScimUser  # noqa: F401
+from identity.models.sessions import UserSession  # noqa: F401
 from identity.models.settings import GroupRoleMapping, OrgIdentitySettings, role_for_groups  # noqa: F401

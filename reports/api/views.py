@@ -11,7 +11,7 @@ from rest_framework import mixins, status
 from rest_framework.response import Response
 
 from audit.context import AuditContext
-from csm.api.base import OrgScopedAPIView, OrgScopedViewSet
+from csm.api.base import OrgScopedAPIView, OrgScopedViewSet, body_names
 from csm.api.errors import ApiError
 from reports import access, services
 from reports.api.serializers import ReportRequestSerializer, ReportSerializer
@@ -42,6 +42,13 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
     serializer_class = ReportSerializer
     permission = "reports.view"
     lookup_url_kwarg = "report_id"
+
+    def scope_names(self, request, kwargs):
+        """A request for an environment's report names it in the body (a token's scope applies)."""
+        environments, flows = super().scope_names(request, kwargs)
+        if request.method == "POST":
+            environments += body_names(request.data, "environment")
+        return environments, flows
 
     def get_queryset(self):
         # The stored PDF and JSON (megabytes each) are read only by the download endpoints.

@@ -15,7 +15,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from audit.context import AuditContext
 from audit.services import record_denied_access
-from csm.api.base import OrgScopedAPIView
+from csm.api.base import OrgScopedAPIView, body_names
 from csm.api.errors import ApiError, input_error, invalid
 from csm.api.kosli import compliant_for, is_kosli_cli
 from csm.errors import ServiceError
@@ -67,6 +67,9 @@ class SnapshotJSONRenderer(JSONRenderer):
         return body
 
 
+SNAPPISH_ENV = re.compile(r"[^#~@]*")  # the environment name a snappish starts with
+
+
 def not_found(error: Exception) -> ApiError:
     return ApiError(404, "not_found", str(error))
 
@@ -96,6 +99,13 @@ class EnvironmentListView(EnvironmentScoped):
     permission = {"GET": "environments.view", "default": "environments.report"}
     error_statuses = (409,)
 
+    def scope_names(self, request, kwargs):
+        """A PUT names the environment (and a logical one its members) in the body."""
+        environments, flows = super().scope_names(request, kwargs)
+        if request.method == "PUT" and hasattr(request.data, "get"):
+            environments += body_names(request.data, "name", "included_environments")
+        return environments, flows
+
     @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
         OpenApiParameter("archived", bool, description="include archived environments"),
         *[OpenApiParameter(name, str) for name in ("name", "type", "tag", "sort", "sort_direction", "page",
@@ -105,7 +115,8 @@ class EnvironmentListView(EnvironmentScoped):
         with ``page`` or ``per_page`` kosli's paginated object ``{page, per_page, total_pages, total_count,
         environments}``. Filters and order: ``kosli_environment_filter``."""
         params = request.query_params
-        queryset = EnvironmentFilterSet(params, queryset=Environment.objects.for_org(self.org)).qs_or_400()
+        queryset = self.limit_to_token_scope(Environment.objects.for_org(self.org), environment_field="name")
+        queryset = EnvironmentFilterSet(params, queryset=queryset).qs_or_400()
         try:
             queryset = kosli_environment_filter(queryset, params)
         except InputError as error:
@@ -248,6 +259,10 @@ class EnvironmentRenameView(EnvironmentScoped):
 
     permission = "environments.manage"
 
+    def scope_names(self, request, kwargs):
+        environments, flows = super().scope_names(request, kwargs)
+        return environments + body_names(request.data, "new_name"), flows
+
     def _rename(self, request, env):
         data = request.data if hasattr(request.data, "get") else {}
         if "new_name" not in data:
@@ -271,6 +286,10 @@ class EnvironmentJoinView(EnvironmentScoped):
     environment's members is an edit of its settings: ``environments.edit``."""
 
     permission = "environments.edit"
+
+    def scope_names(self, request, kwargs):
+        environments, flows = super().scope_names(request, kwargs)
+        return environments + body_names(request.data, "physical_env_name"), flows
 
     def _join(self, request, env):
         data = request.data if hasattr(request.data, "get") else {}
@@ -516,6 +535,14 @@ class EnvDiffView(OrgScopedAPIView):
 
     permission = "environments.view"
     renderer_classes = [SnapshotJSONRenderer]
+
+    def scope_names(self, request, kwargs):
+        """Both snappishes name an environment (``ENV``, ``ENV#N``, ``ENV~N``, ``ENV@{time}``)."""
+        environments, flows = super().scope_names(request, kwargs)
+        for field in ("snappish1", "snappish2"):
+            name = SNAPPISH_ENV.match(request.query_params.get(field, "").strip()).group(0)
+            environments += [name] if name else []
+        return environments, flows
 
     @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
         OpenApiParameter("snappish1", str, required=True), OpenApiParameter("snappish2", str, required=True),

@@ -98,7 +98,8 @@ class TokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
         fields = ["id", "name", "prefix", "kind", "status", "created_at", "expires_at", "revoked_at",
-                  "last_used_at", "rotated_to"]
+                  "last_used_at", "last_used_ip", "rotated_to", "scope_environments", "scope_flows", "read_only",
+                  "allowed_networks"]
         read_only_fields = fields
 
 
@@ -106,6 +107,17 @@ class TokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, default="default")
     expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None,
                                            help_text="When the token stops working (default: never)")
+    scope_environments = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list, max_length=100,
+        help_text="Environment names the token may touch (default: all). Names need not exist yet.")
+    scope_flows = serializers.ListField(
+        child=serializers.CharField(max_length=120), required=False, default=list, max_length=100,
+        help_text="Flow names the token may touch (default: all)")
+    read_only = serializers.BooleanField(required=False, default=False,
+                                         help_text="Only GET, HEAD and OPTIONS requests (default: false)")
+    allowed_networks = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, default=list, max_length=100,
+        help_text="Client networks in CIDR notation the token may be used from (default: any)")
 
 
 class TokenCreatedSerializer(TokenSerializer):

@@ -170,8 +170,11 @@ class TokenActionsMixin(ServiceCallMixin):
     def create(self, request, *args, **kwargs):
         data = s.TokenCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        token, secret = self.call(services.create_api_token, self.org, data.validated_data["name"],
-                                  expires_at=data.validated_data["expires_at"], created_by=person(request),
+        fields = data.validated_data
+        token, secret = self.call(services.create_api_token, self.org, fields["name"],
+                                  expires_at=fields["expires_at"], created_by=person(request),
+                                  scope_environments=fields["scope_environments"], scope_flows=fields["scope_flows"],
+                                  read_only=fields["read_only"], allowed_networks=fields["allowed_networks"],
                                   **self.token_owner())
         return self.created(token, secret, status.HTTP_201_CREATED)
 

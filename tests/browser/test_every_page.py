@@ -90,6 +90,11 @@ NOT_PAGES = {
     "scim-token-revoke": "POST only: the Revoke button of a SCIM token row",
     "scim-default-role": "POST only: the default-role form of the SCIM settings page",
 }
+NOT_PAGES.update({  # identity: sessions
+    "account-session-revoke": "POST only: the Revoke button of a row of the sessions page",
+    "account-sessions-revoke-others": "POST only: the Revoke all other sessions button of the sessions page",
+    "member-sessions-revoke": "POST only: the End sessions button of the members page",
+})
 # Pages for someone signed out (sign-in, sign-up, password reset, the emailed links).
 ANONYMOUS = {"login", "signup", "signup-finish", "password-reset", "password-reset-done", "password-reset-confirm",
              "password-reset-complete", "invitation-accept"}
@@ -150,6 +155,7 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "invitation-accept": [f"/invitations/{invitation}/"],
         "org-create": ["/orgs/new/"],
         "account-settings": ["/account/"],
+        "account-sessions": ["/account/sessions/"],
         "org-home": [f"{o}/"],
         "org-settings": [f"{o}/settings/"],
         "member-list": [f"{o}/members/"],
@@ -238,6 +244,7 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
 PAGES |= {"control-list", "control-detail"}
 PAGES |= {"vulnerability-list", "vulnerability-detail", "component-search"}
 PAGES |= {"scim-settings"}
+PAGES |= {"account-sessions"}
 
 
 @pytest.fixture
