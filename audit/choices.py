@@ -36,6 +36,15 @@ class AuditAction(models.TextChoices):
     MEMBER_REACTIVATED = "member.reactivated", "Member reactivated"
     IDENTITY_SETTINGS_CHANGED = "identity.settings_changed", "Sign-in security settings changed"
     UNUSUAL_ACTIVITY = "security.unusual_activity", "Unusual activity"
+    # identity: sso
+    SSO_CONFIGURED = "sso.configured", "SSO configured"
+    SSO_DOMAIN_ADDED = "sso.domain_added", "SSO domain added"
+    SSO_DOMAIN_REMOVED = "sso.domain_removed", "SSO domain removed"
+    SSO_DOMAIN_VERIFIED = "sso.domain_verified", "SSO domain verified"
+    SSO_GROUP_MAPPING_SET = "sso.group_mapping_set", "Group role mapping set"
+    SSO_GROUP_MAPPING_REMOVED = "sso.group_mapping_removed", "Group role mapping removed"
+    SSO_FAILED = "sso.failed", "SSO sign-in failed"
+    SSO_RECOVERY_SIGN_IN = "sso.recovery_sign_in", "Password sign-in despite SSO required (recovery)"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"

@@ -148,6 +148,17 @@ CSM_ACCESS_DENIED_WINDOW_SECONDS = env_int("CSM_ACCESS_DENIED_WINDOW_SECONDS", 3
 # Trust X-Forwarded-For for the client IP (only behind a proxy that sets it).
 CSM_TRUST_X_FORWARDED_FOR = env_bool("CSM_TRUST_X_FORWARDED_FOR", False)
 
+# --- identity: sso ---
+# Secrets csm reads back (an org's OpenID Connect client secret) are encrypted with a key derived from this.
+CSM_SECRET_ENCRYPTION_KEY = env_str("CSM_SECRET_ENCRYPTION_KEY") or ("csm-secret-encryption:" + SECRET_KEY)
+# An org's IdP on a private/loopback address is refused unless the operator allows it (SSRF guard).
+CSM_SSO_ALLOW_PRIVATE_ISSUERS = env_bool("CSM_SSO_ALLOW_PRIVATE_ISSUERS", False)
+CSM_SSO_TIMEOUT_SECONDS = env_int("CSM_SSO_TIMEOUT_SECONDS", 10, minimum=1)
+# Discovery documents and JWKS are cached this long (an unknown key id refetches the JWKS at once).
+CSM_SSO_METADATA_CACHE_SECONDS = env_int("CSM_SSO_METADATA_CACHE_SECONDS", 3600, minimum=0)
+# How long a started SSO sign-in may take at the IdP before its state expires.
+CSM_SSO_SIGN_IN_TIMEOUT_SECONDS = env_int("CSM_SSO_SIGN_IN_TIMEOUT_SECONDS", 600, minimum=30)
+
 # --- Email ----------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")

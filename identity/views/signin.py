@@ -22,7 +22,7 @@ class SignInView(auth_views.LoginView):
 
     def form_valid(self, form):
         user = form.get_user()
-        refusal = signin.password_sign_in_refusal(user)
+        refusal = signin.password_sign_in_refusal(user, self.request)
         if refusal is not None:
             signin.sign_in_failed(self.request, form.cleaned_data.get("username"), reason="sso_required")
             form.add_error(None, refusal)
