@@ -44,6 +44,12 @@ SCOPES = "openid email profile groups"
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 MAX_METADATA_BYTES = 256 * 1024
 PRIVATE_SETTING = "CSM_SSO_ALLOW_PRIVATE_ISSUERS"
+CLAIM_FAILURES = {  # an ID-token claim that fails its check → (reason recorded in sso.failed, message)
+    "iss": ("wrong_issuer", "The ID token was issued by another identity provider."),
+    "aud": ("wrong_audience", "The ID token was issued to another application (audience)."),
+    "exp": ("expired", "The ID token has expired."),
+    "nonce": ("nonce_mismatch", "The ID token does not belong to this sign-in (nonce)."),
+}
 
 
 class SsoFailure(Exception):
@@ -138,26 +144,25 @@ def validate_id_token(id_token: str, *, issuer: str, client_id: str, nonce: str,
     keys = signing_keys(jwks_uri, header.get("kid") if isinstance(header, dict) else None)
     try:
         token = jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGORITHMS)
-    except jose_errors.BadSignatureError:
+    except (jose_errors.BadSignatureError, jose_errors.InvalidKeyIdError):
         raise SsoFailure("bad_signature", "The ID token's signature does not verify with the identity provider's "
-                                          "keys.") from None
+                                          "published keys.") from None
     except jose_errors.JoseError as exc:
         raise SsoFailure("malformed_token", f"The ID token cannot be read ({exc.error}).") from None
     claims = token.claims
-    checks = [
-        ("wrong_issuer", "iss", {"essential": True, "value": issuer},
-         "The ID token was issued by another identity provider."),
-        ("wrong_audience", "aud", {"essential": True, "value": client_id},
-         "The ID token was issued to another application (audience)."),
-        ("expired", "exp", {"essential": True}, "The ID token has expired."),
-        ("nonce_mismatch", "nonce", {"essential": True, "value": nonce},
-         "The ID token does not belong to this sign-in (nonce)."),
-    ]
-    for reason, name, option, message in checks:
-        try:
-            jwt.JWTClaimsRegistry(now=now, leeway=60, **{name: option}).validate(claims)
-        except jose_errors.JoseError:
-            raise SsoFailure(reason, message) from None
+    registry = jwt.JWTClaimsRegistry(
+        now=now, leeway=60, iss={"essential": True, "value": issuer}, aud={"essential": True, "value": client_id},
+        exp={"essential": True}, nonce={"essential": True, "value": nonce})
+    try:
+        registry.validate(claims)
+    except jose_errors.ExpiredTokenError:
+        raise SsoFailure("expired", "The ID token has expired.") from None
+    except jose_errors.ClaimError as exc:
+        claim = str(getattr(exc, "claim", "") or "").split(",")[0]
+        reason, message = CLAIM_FAILURES.get(claim, ("malformed_token", f"The ID token's claim {claim!r} is invalid."))
+        raise SsoFailure(reason, message) from None
+    except jose_errors.JoseError as exc:
+        raise SsoFailure("malformed_token", f"The ID token's claims are invalid ({exc.error}).") from None
     audience = claims.get("aud")
     if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != client_id:
         raise SsoFailure("wrong_audience", "The ID token was issued to another application (azp).")
