@@ -1,6 +1,8 @@
 """SSO pages: sign-in by email domain or org, the IdP's callback, and the org's SSO settings
 (``/o/<org>/settings/sso/``). identity/sso.py does the work and the auditing."""
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -52,6 +54,16 @@ def _safe_next(request, value: str) -> str:
     return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
+def _to_idp(request, url: str, org):
+    """Send the browser to the IdP from a form submission. Not a redirect: csm's Content-Security-Policy
+    (form-action 'self') stops a form's redirect chain at another origin, so this page continues there by a
+    ``Refresh`` header (a new navigation), with a link for browsers that ignore it."""
+    response = render(request, "identity/sso_redirect.html", {"url": url, "org": org,
+                                                              "idp_host": urlsplit(url).netloc})
+    response["Refresh"] = f"0;url={url}"
+    return response
+
+
 def _failed(request, failure: sso.SsoFailure):
     sso.record_failure(_ctx(request), failure)
     return render(request, "identity/sso_error.html", {"failure": failure}, status=failure.status)
@@ -69,7 +81,7 @@ def sso_start(request):
                  f"No organization signs in with SSO for {email.rsplit('@', 1)[1]}. Sign in with your password.")
         return render(request, "identity/sso_sign_in.html", {"email": email, "error": error,
                                                              "next": request.GET.get("next", "")}, status=400)
-    return _start(request, org, login_hint=email)
+    return _start(request, org, login_hint=email, from_form=True)
 
 
 @require_GET
@@ -87,14 +99,14 @@ def sso_org_start(request, org):
     return _start(request, org)
 
 
-def _start(request, org, *, login_hint: str = ""):
+def _start(request, org, *, login_hint: str = "", from_form: bool = False):
     try:
         url = sso.start(request, org, redirect_to=_safe_next(request, request.GET.get("next", "")),
                         login_hint=login_hint)
     except sso.SsoFailure as failure:
         failure.org = failure.org or org
         return _failed(request, failure)
-    return redirect(url)
+    return _to_idp(request, url, org) if from_form else redirect(url)
 
 
 @require_GET
@@ -216,7 +228,7 @@ def sso_test(request):
     except sso.SsoFailure as failure:
         failure.org = request.org
         return _failed(request, failure)
-    return redirect(url)
+    return _to_idp(request, url, request.org)
 
 
 urlpatterns = [

@@ -109,6 +109,16 @@ def sso_settings(settings):
     return settings
 
 
+def idp_url(response) -> str:
+    """Where csm sends the browser to sign in at the IdP: a redirect, or (after a form) the continue page."""
+    if response.status_code == 302:
+        return response["Location"]
+    assert response.status_code == 200, response.content[:500]
+    link = re.search(r'href="([^"]+)" data-testid="sso-continue"', response.content.decode())
+    assert link and response["Refresh"] == "0;url=" + unescape(link.group(1))
+    return unescape(link.group(1))
+
+
 def idp_sign_in(authorize_url: str, login: str, session: requests.Session | None = None) -> str:
     """Sign in as ``login`` on the provider's pages, starting at ``authorize_url``; returns the URL the provider
     finally sends the browser to (csm's callback, with code and state — or an error)."""

@@ -3,8 +3,8 @@
 //
 //   OIDC_PORT      port to listen on (127.0.0.1)
 //   OIDC_CLIENTS   JSON list of {client_id, client_secret, redirect_uris}
-//   OIDC_ACCOUNTS  JSON list of {login, email, email_verified, groups} (the login typed on the sign-in page
-//                  is the account id and the `sub` claim)
+//   OIDC_ACCOUNTS  JSON list of {login, email, email_verified, groups} (the sign-in page takes the login or
+//                  the email; `sub` is what was typed)
 //
 // Consent is granted automatically (csm is a first-party client of the org's IdP, as in most companies).
 // It prints "listening <issuer>" once ready.
@@ -13,7 +13,8 @@ import Provider from 'oidc-provider';
 
 const port = Number(process.env.OIDC_PORT || 0);
 const clients = JSON.parse(process.env.OIDC_CLIENTS || '[]');
-const accounts = new Map(JSON.parse(process.env.OIDC_ACCOUNTS || '[]').map((a) => [a.login, a]));
+// An account signs in with its login or its email address (the login hint csm sends is the email).
+const accounts = new Map(JSON.parse(process.env.OIDC_ACCOUNTS || '[]').flatMap((a) => [[a.login, a], [a.email, a]]));
 const issuer = `http://127.0.0.1:${port}`;
 
 const { privateKey } = await generateKeyPair('RS256', { extractable: true });
@@ -39,10 +40,10 @@ const provider = new Provider(issuer, {
     const account = accounts.get(id);
     if (!account) return undefined;
     return {
-      accountId: id,
+      accountId: id, // oidc-provider requires the id it asked for (the login or the email typed)
       async claims() {
         return {
-          sub: id, email: account.email, email_verified: account.email_verified, name: account.name || id,
+          sub: id, email: account.email, email_verified: account.email_verified, name: account.name || account.login,
           ...(account.groups ? { groups: account.groups } : {}),
         };
       },
