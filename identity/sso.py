@@ -13,6 +13,7 @@ ID token; every request to the IdP goes through csm.lib.outbound (SSRF guard, ti
 
 import base64
 import hashlib
+import hmac
 import json
 import time
 from urllib.parse import quote, urlencode
@@ -373,7 +374,7 @@ def _take_pending(request) -> dict:
     org = Org.objects.filter(pk=pending["org"]).first()
     if org is None:
         raise SsoFailure("no_pending_sign_in", "The organization of this sign-in no longer exists.")
-    if not state or state != pending["state"]:
+    if not state or not hmac.compare_digest(state, pending["state"]):
         raise SsoFailure("state_mismatch", "The sign-in response does not belong to the sign-in started here "
                                            "(state mismatch). Start again.", 400, org)
     if int(time.time()) - pending["started"] > settings.CSM_SSO_SIGN_IN_TIMEOUT_SECONDS:

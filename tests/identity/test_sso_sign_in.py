@@ -205,3 +205,11 @@ def test_idp_on_a_private_address_is_refused_unless_the_operator_allows_it(clien
     assert response.status_code == 502
     assert b"CSM_SSO_ALLOW_PRIVATE_ISSUERS" in response.content
     assert failures(acme)[-1]["reason"] == "idp_refused"
+
+
+def test_a_changed_encryption_key_makes_the_stored_secret_unreadable(client, acme, settings):
+    settings.CSM_SECRET_ENCRYPTION_KEY = "another-key"
+    response, _ = sso_sign_in(client, "alice@acme.test")
+    assert response.status_code == 500
+    assert b"an admin must enter it again" in response.content
+    assert failures(acme)[-1]["reason"] == "secret_unreadable"
