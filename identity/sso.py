@@ -497,7 +497,10 @@ def provision(ctx: AuditContext, org: Org, claims: dict):
         raise SsoFailure("account_disabled", "This account is disabled.", 403, org, email)
     groups = groups_of(provider, claims)
     if user is None:
-        user = User(username=email[:150], email=email)
+        username = email[:150]
+        if User.objects.filter(username=username).exists():  # a username that happens to be this address
+            username = f"{email[:130]}-{generate_token(8)}"
+        user = User(username=username, email=email)
         user.set_unusable_password()
         user.save()
     user_ctx = AuditContext.for_user(user, request_id=ctx.request_id, ip=ctx.ip, user_agent=ctx.user_agent)
