@@ -54,6 +54,15 @@ class AuditAction(models.TextChoices):
     SESSION_REVOKED = "session.revoked", "Session revoked"
     SESSION_REVOKED_ALL = "session.revoked_all", "Other sessions revoked"
     MEMBER_SESSIONS_REVOKED = "member.sessions_revoked", "Member's sessions revoked by an admin"
+    # identity: sso
+    SSO_CONFIGURED = "sso.configured", "SSO configured"
+    SSO_DOMAIN_ADDED = "sso.domain_added", "SSO domain added"
+    SSO_DOMAIN_REMOVED = "sso.domain_removed", "SSO domain removed"
+    SSO_DOMAIN_VERIFIED = "sso.domain_verified", "SSO domain verified"
+    SSO_GROUP_MAPPING_SET = "sso.group_mapping_set", "Group role mapping set"
+    SSO_GROUP_MAPPING_REMOVED = "sso.group_mapping_removed", "Group role mapping removed"
+    SSO_FAILED = "sso.failed", "SSO sign-in failed"
+    SSO_RECOVERY_SIGN_IN = "sso.recovery_sign_in", "Password sign-in despite SSO required (recovery)"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"

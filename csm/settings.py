@@ -162,6 +162,16 @@ CSM_UNUSUAL_NETWORK_CACHE_SECONDS = env_int("CSM_UNUSUAL_NETWORK_CACHE_SECONDS",
 # This many failed sign-ins of one account within the window are flagged once per window.
 CSM_UNUSUAL_FAILED_SIGN_INS = env_int("CSM_UNUSUAL_FAILED_SIGN_INS", 5, minimum=1)
 CSM_UNUSUAL_FAILED_SIGN_IN_WINDOW_SECONDS = env_int("CSM_UNUSUAL_FAILED_SIGN_IN_WINDOW_SECONDS", 900, minimum=1)
+# --- identity: sso ---
+# Secrets csm reads back (an org's OpenID Connect client secret) are encrypted with a key derived from this.
+CSM_SECRET_ENCRYPTION_KEY = env_str("CSM_SECRET_ENCRYPTION_KEY") or ("csm-secret-encryption:" + SECRET_KEY)
+# An org's IdP on a private/loopback address is refused unless the operator allows it (SSRF guard).
+CSM_SSO_ALLOW_PRIVATE_ISSUERS = env_bool("CSM_SSO_ALLOW_PRIVATE_ISSUERS", False)
+CSM_SSO_TIMEOUT_SECONDS = env_int("CSM_SSO_TIMEOUT_SECONDS", 10, minimum=1)
+# Discovery documents and JWKS are cached this long (an unknown key id refetches the JWKS at once).
+CSM_SSO_METADATA_CACHE_SECONDS = env_int("CSM_SSO_METADATA_CACHE_SECONDS", 3600, minimum=0)
+# How long a started SSO sign-in may take at the IdP before its state expires.
+CSM_SSO_SIGN_IN_TIMEOUT_SECONDS = env_int("CSM_SSO_SIGN_IN_TIMEOUT_SECONDS", 600, minimum=30)
 
 # --- Email ----------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

@@ -13,6 +13,8 @@ from identity.models import (
     ScimSettings,
     ScimToken,
     ScimUser,
+    SsoDomain,
+    SsoProvider,
     TokenNetwork,
     UserSession,
 )
@@ -72,6 +74,8 @@ class TokenNetworkAdmin(ReadOnlyAdmin):
 class EnvironmentReporterAdmin(ReadOnlyAdmin):
     list_display = ["org", "environment_id", "reporter_label", "reporter_key", "first_seen"]
     list_filter = ["org"]
+
+
 @admin.register(UserSession)
 class UserSessionAdmin(ReadOnlyAdmin):
     """A person's web sessions (not tenant-owned: one session spans all their orgs). Ended from
@@ -81,3 +85,16 @@ class UserSessionAdmin(ReadOnlyAdmin):
     list_filter = ["method", "end_reason"]
     search_fields = ["user__email", "ip", "device"]
     exclude = ["key_hash"]
+
+
+@admin.register(SsoProvider)
+class SsoProviderAdmin(ReadOnlyAdmin):
+    list_display = ["org", "issuer", "client_id", "enabled", "default_role", "updated_at"]
+    list_filter = ["org"]
+    exclude = ["client_secret_sealed"]
+
+
+@admin.register(SsoDomain)
+class SsoDomainAdmin(ReadOnlyAdmin):
+    list_display = ["org", "domain", "verified_at", "verified_by"]
+    list_filter = ["org"]

@@ -11,6 +11,7 @@ asked for and the audit trail written in one place.
 
 docs/identity.md describes the whole flow."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.db import transaction
 from django.shortcuts import redirect
@@ -18,7 +19,9 @@ from django.shortcuts import redirect
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
+from identity import sso
 from identity.activity import note_failed_sign_in
+from tenants.choices import Role
 from tenants.models import Membership
 
 PASSWORD_BACKEND = "tenants.backends.EmailOrUsernameBackend"  # noqa: S105 - a dotted path, not a secret
@@ -28,8 +31,23 @@ def _label(user) -> str:
     return user.email or user.get_username()
 
 
-def password_sign_in_refusal(user) -> str | None:
-    """Why ``user`` may not sign in with a password (an org of theirs requires SSO), or None."""
+def password_sign_in_refusal(user, request=None) -> str | None:
+    """Why ``user`` may not sign in with a password (an org of theirs requires SSO), or None.
+
+    A person in several orgs is refused when any org where they are not an owner requires SSO: they sign in
+    through that org's IdP (which opens their other orgs too). Owners keep a password as the recovery path
+    (an IdP outage must not lock an org out); such a sign-in is recorded as ``sso.recovery_sign_in`` in each
+    SSO-required org."""
+    required = sso.sso_required_orgs(user)
+    if not required:
+        return None
+    blocking = [org for org, role in required if role != Role.OWNER]
+    if blocking:
+        org = blocking[0]
+        return (f"{org.name} requires single sign-on: use \"Sign in with SSO\" with your work email "
+                f"(or {settings.CSM_BASE_URL}/sso/{org.slug}/start/).")
+    ctx = AuditContext.from_request(request) if request is not None else AuditContext.for_user(user)
+    sso.record_recovery_sign_in(ctx, user, [org for org, _ in required])
     return None
 
 

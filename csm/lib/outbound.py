@@ -157,6 +157,30 @@ def post(url: str, body: bytes, headers: dict, timeout: float = DEFAULT_TIMEOUT_
         connection.close()
 
 
+def get(url: str, headers: dict | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        private_setting: str = WEBHOOK_PRIVATE_SETTING, max_bytes: int = MAX_RESPONSE_BYTES) -> Response:
+    """GET ``url`` after the same resolution check and address pinning as ``post`` (an IdP's discovery
+    document, its JWKS); never follows redirects; at most ``max_bytes`` of the body are read.
+
+    Raises OutboundRefused for a refused URL and OSError / http.client.HTTPException for network failures."""
+    target = resolve(url, private_setting)
+    connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
+    connection = connection_class(target, timeout)
+    started = time.monotonic()
+    try:
+        connection.request("GET", target.path, headers={"User-Agent": "csm/1", **(headers or {})})
+        response = connection.getresponse()
+        data = response.read(max_bytes)
+        return Response(
+            status=response.status,
+            body=data,
+            headers={key.lower(): value for key, value in response.getheaders()},
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+    finally:
+        connection.close()
+
+
 class ResponseTooLarge(Exception):
     """The response body is larger than the caller allows (announced by Content-Length, or streamed)."""
 

@@ -22,11 +22,11 @@ class SignInView(auth_views.LoginView):
 
     def form_valid(self, form):
         user = form.get_user()
-        refusal = signin.password_sign_in_refusal(user)
+        refusal = signin.password_sign_in_refusal(user, self.request)
         if refusal is not None:
             signin.sign_in_failed(self.request, form.cleaned_data.get("username"), reason="sso_required")
             form.add_error(None, refusal)
-            response = self.form_invalid(form)
+            response = super().form_invalid(form)  # not ours: that would record a second, "bad_credentials" failure
             response.status_code = 403
             return response
         return signin.begin_sign_in(self.request, user, method="password", redirect_to=self.get_success_url())

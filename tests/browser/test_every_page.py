@@ -98,6 +98,19 @@ NOT_PAGES.update({  # identity: sessions
 # Pages for someone signed out (sign-in, sign-up, password reset, the emailed links).
 ANONYMOUS = {"login", "signup", "signup-finish", "password-reset", "password-reset-done", "password-reset-confirm",
              "password-reset-complete", "invitation-accept"}
+# identity: sso
+NOT_PAGES |= {
+    "sso-start": "the SSO email form's target: continues to the org's IdP (tests/identity/test_sso_sign_in.py)",
+    "sso-org-start": "redirect to the org's IdP (tests/identity/test_sso_sign_in.py)",
+    "sso-callback": "the IdP's redirect back, with a code (tests/identity/test_sso_sign_in.py)",
+    "sso-domain-add": "POST only: the Add domain form of the SSO settings page",
+    "sso-domain-remove": "POST only: the Remove button of an SSO domain",
+    "sso-group-set": "POST only: the group mapping form of the SSO settings page",
+    "sso-group-remove": "POST only: the Remove button of a group mapping",
+    "sso-require": "POST only: the SSO required form of the SSO settings page",
+    "sso-test": "POST only: the Test sign-in button (continues to the IdP; tests/browser/test_sso_sign_in.py)",
+}
+ANONYMOUS |= {"sso-sign-in"}
 
 
 def web_url_names() -> set[str]:
@@ -194,6 +207,8 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "vulnerability-detail": [f"{o}/vulnerabilities/{_demo_vulnerability(org)}/"],
         "component-search": [f"{o}/components/", f"{o}/components/?q=pkg:npm/axios"],
         "scim-settings": [f"{o}/settings/scim/"],
+        "sso-sign-in": ["/sso/"],
+        "sso-settings": [f"{o}/settings/sso/"],
     }
 
 
@@ -245,6 +260,7 @@ PAGES |= {"control-list", "control-detail"}
 PAGES |= {"vulnerability-list", "vulnerability-detail", "component-search"}
 PAGES |= {"scim-settings"}
 PAGES |= {"account-sessions"}
+PAGES |= {"sso-sign-in", "sso-settings"}
 
 
 @pytest.fixture
