@@ -36,6 +36,13 @@ class AuditAction(models.TextChoices):
     MEMBER_REACTIVATED = "member.reactivated", "Member reactivated"
     IDENTITY_SETTINGS_CHANGED = "identity.settings_changed", "Sign-in security settings changed"
     UNUSUAL_ACTIVITY = "security.unusual_activity", "Unusual activity"
+    # identity: two-factor
+    TWO_FACTOR_ENROLLED = "two_factor.enrolled", "Second factor added"
+    TWO_FACTOR_REMOVED = "two_factor.removed", "Second factor removed"
+    TWO_FACTOR_VERIFIED = "two_factor.verified", "Second factor passed"
+    TWO_FACTOR_FAILED = "two_factor.failed", "Second factor failed"
+    TWO_FACTOR_RECOVERY_CODES_GENERATED = "two_factor.recovery_codes_generated", "Recovery codes generated"
+    TWO_FACTOR_RECOVERY_CODE_USED = "two_factor.recovery_code_used", "Recovery code used"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"
