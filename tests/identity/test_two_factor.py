@@ -1,0 +1,206 @@
+"""Two-factor for password accounts: enrolling an authenticator app (codes computed from the secret the page
+shows), the sign-in's second step (not signed in before it; TOTP once only; recovery codes once only; failed
+codes limited and audited), removing factors (password confirmed) and recovery codes regenerated."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from audit.models import AuditEvent
+from identity import twofactor
+from identity.models import RecoveryCode, WebAuthnCredential
+from tests.identity.twofactor_support import code_from_base32, enrol_totp, password_step, signed_in, totp_code
+
+pytestmark = pytest.mark.django_db
+
+
+def _actions(org, action):
+    return list(AuditEvent.objects.filter(org=org, action=action).order_by("seq"))
+
+
+@pytest.fixture
+def web(owner, org):
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+def _recovery_codes(owner, org):
+    """Give the owner an app and ten recovery codes (through the service, as enrolment does)."""
+    enrol_totp(owner)
+    return twofactor.regenerate_recovery_codes(twofactor.AuditContext.for_user(owner), owner)
+
+
+# --- enrolment ------------------------------------------------------------------------------------------------
+
+def test_enrolling_an_authenticator_app_with_a_code_from_the_shown_secret(web, owner, org):
+    page = web.get("/account/security/totp/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "<svg" in html and "QR code for your authenticator app" in html
+    secret = re.search(r'data-testid="totp-secret">([A-Z2-7 ]+)<', html).group(1)
+    assert twofactor.totp_device(owner) is None  # not active before it is confirmed
+
+    wrong = web.post("/account/security/totp/", {"code": "000000" if code_from_base32(secret) != "000000" else "111111"})
+    assert wrong.status_code == 400 and "not right" in wrong.content.decode()
+    assert twofactor.totp_device(owner) is None
+
+    done = web.post("/account/security/totp/", {"code": code_from_base32(secret)})
+    assert done.status_code == 302 and done["Location"] == "/account/security/"
+    assert twofactor.totp_device(owner) is not None
+    enrolled = _actions(org, "two_factor.enrolled")
+    assert [e.after["kind"] for e in enrolled] == ["totp"]
+    assert enrolled[0].actor_user_id == owner.pk
+
+    # The first factor comes with ten recovery codes, shown once, stored hashed.
+    shown = web.get("/account/security/").content.decode()
+    codes = re.findall(r"\b[a-z2-9]{5}-[a-z2-9]{5}\b", shown)
+    assert len(set(codes)) == 10
+    assert RecoveryCode.objects.filter(user=owner).count() == 10
+    assert not RecoveryCode.objects.filter(code_hash__in=codes).exists()
+    assert not re.findall(r"\b[a-z2-9]{5}-[a-z2-9]{5}\b", web.get("/account/security/").content.decode())
+    assert _actions(org, "two_factor.recovery_codes_generated")[0].after == {"count": 10}
+
+
+def test_account_settings_link_to_the_security_page(web):
+    assert 'href="/account/security/"' in web.get("/account/").content.decode()
+
+
+def test_the_security_page_needs_a_sign_in(client):
+    response = client.get("/account/security/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+# --- the sign-in's second step ---------------------------------------------------------------------------------
+
+def test_password_alone_does_not_sign_in_a_person_with_an_authenticator_app(client, owner, org):
+    device = enrol_totp(owner)
+    response = password_step(client, owner.email, next_url="/o/acme/settings/")
+    assert response.status_code == 302 and response["Location"] == "/login/two-factor/"
+    assert not signed_in(client)
+    assert client.get("/o/acme/").status_code == 302  # still signed out: the org's pages want a sign-in
+    assert "authenticator app" in client.get("/login/two-factor/").content.decode()
+
+    done = client.post("/login/two-factor/", {"code": totp_code(device.key)})
+    assert done.status_code == 302 and done["Location"] == "/o/acme/settings/"
+    assert signed_in(client)
+    assert client.get("/o/acme/settings/").status_code == 200
+    signed = _actions(org, "user.signed_in")[-1]
+    assert signed.after == {"method": "password+totp"}
+    verified = _actions(org, "two_factor.verified")[-1]
+    assert verified.after == {"kind": "totp", "method": "password"} and verified.actor_user_id == owner.pk
+
+
+def test_a_totp_code_works_once(client, owner, org):
+    device = enrol_totp(owner)
+    code = totp_code(device.key)
+    password_step(client, owner.email)
+    assert client.post("/login/two-factor/", {"code": code}).status_code == 302
+    client.post("/logout/")
+
+    again = Client()
+    password_step(again, owner.email)
+    replayed = again.post("/login/two-factor/", {"code": code})
+    assert replayed.status_code == 400 and not signed_in(again)
+    failed = _actions(org, "two_factor.failed")
+    assert [e.after["kind"] for e in failed] == ["totp"]
+
+
+def test_a_recovery_code_signs_in_once(client, owner, org):
+    codes = _recovery_codes(owner, org)
+    password_step(client, owner.email)
+    response = client.post("/login/two-factor/", {"code": codes[0].upper()}, follow=True)  # capitals: still fine
+    assert response.redirect_chain[0][1] == 302 and signed_in(client)
+    assert "You signed in with a recovery code; 9 left." in response.content.decode()
+    assert _actions(org, "user.signed_in")[-1].after == {"method": "password+recovery_code"}
+    assert _actions(org, "two_factor.recovery_code_used")[-1].after == {"remaining": 9}
+
+    other = Client()
+    password_step(other, owner.email)
+    assert other.post("/login/two-factor/", {"code": codes[0]}).status_code == 400
+    assert not signed_in(other)
+    assert other.post("/login/two-factor/", {"code": codes[1]}).status_code == 302
+    assert twofactor.unused_recovery_codes(owner) == 8
+
+
+def test_new_recovery_codes_replace_the_old_ones_after_the_password(web, owner, org):
+    old = _recovery_codes(owner, org)
+    refused = web.post("/account/security/recovery-codes/", {"confirm": "not my password"}, follow=True)
+    assert "Confirm with your password" in refused.content.decode()
+    response = web.post("/account/security/recovery-codes/", {"confirm": "correct-horse-battery-staple"}, follow=True)
+    new = re.findall(r"\b[a-z2-9]{5}-[a-z2-9]{5}\b", response.content.decode())
+    assert len(set(new)) == 10 and not set(new) & set(old)
+
+    client = Client()
+    password_step(client, owner.email)
+    assert client.post("/login/two-factor/", {"code": old[0]}).status_code == 400
+    assert client.post("/login/two-factor/", {"code": new[0]}).status_code == 302
+
+
+def test_failed_codes_are_limited_and_the_half_done_sign_in_dropped(client, owner, org, settings):
+    settings.CSM_TWO_FACTOR_MAX_ATTEMPTS = 2
+    device = enrol_totp(owner)
+    password_step(client, owner.email)
+    wrong = "123456" if totp_code(device.key) != "123456" else "654321"
+    assert client.post("/login/two-factor/", {"code": wrong}).status_code == 400
+    assert client.post("/login/two-factor/", {"code": "nope-nope"}).status_code == 400
+    limited = client.post("/login/two-factor/", {"code": totp_code(device.key)})
+    assert limited.status_code == 429 and "Too many failed sign-in attempts" in limited.content.decode()
+    assert not signed_in(client)
+    assert len(_actions(org, "two_factor.failed")) == 2
+    # the password step has to be done again (and it is limited too)
+    assert client.get("/login/two-factor/")["Location"] == "/login/"
+
+
+def test_the_second_step_expires(client, owner, settings):
+    device = enrol_totp(owner)
+    settings.CSM_TWO_FACTOR_PENDING_SECONDS = -1
+    password_step(client, owner.email)
+    response = client.post("/login/two-factor/", {"code": totp_code(device.key)})
+    assert response.status_code == 302 and response["Location"] == "/login/"
+    assert not signed_in(client)
+
+
+def test_without_a_pending_sign_in_the_step_sends_to_the_sign_in_page(client):
+    assert client.get("/login/two-factor/")["Location"] == "/login/"
+    assert client.post("/login/two-factor/passkey-options/").status_code == 404
+
+
+def test_a_person_without_a_factor_signs_in_with_the_password_alone(client, owner, org):
+    response = password_step(client, owner.email)
+    assert response.status_code == 302 and response["Location"] != "/login/two-factor/"
+    assert signed_in(client)
+    assert _actions(org, "user.signed_in")[-1].after == {"method": "password"}
+
+
+# --- removing ---------------------------------------------------------------------------------------------------
+
+def test_removing_the_app_needs_the_password_and_takes_the_recovery_codes_along(web, owner, org):
+    _recovery_codes(owner, org)
+    refused = web.post("/account/security/totp/remove/", {"confirm": "wrong"}, follow=True)
+    assert "Confirm with your password" in refused.content.decode()
+    assert twofactor.totp_device(owner) is not None
+
+    web.post("/account/security/totp/remove/", {"confirm": "correct-horse-battery-staple"})
+    assert twofactor.totp_device(owner) is None
+    assert not RecoveryCode.objects.filter(user=owner).exists()
+    assert _actions(org, "two_factor.removed")[-1].after == {"kind": "totp", "name": "Authenticator app"}
+    client = Client()
+    assert password_step(client, owner.email)["Location"] != "/login/two-factor/" and signed_in(client)
+
+
+def test_the_last_factor_stays_while_an_org_requires_two_factor(web, owner, org):
+    enrol_totp(owner)
+    twofactor.set_require_two_factor(twofactor.AuditContext.for_user(owner), org, True, owner)
+    response = web.post("/account/security/totp/remove/", {"confirm": "correct-horse-battery-staple"}, follow=True)
+    assert "Acme Corp requires two-factor" in response.content.decode()
+    assert twofactor.totp_device(owner) is not None
+
+
+def test_someone_elses_passkey_cannot_be_removed(web, make_user):
+    stranger = make_user()
+    passkey = WebAuthnCredential.objects.create(user=stranger, name="theirs", credential_id="abc", public_key=b"k")
+    response = web.post(f"/account/security/passkeys/{passkey.pk}/remove/", {"confirm": "correct-horse-battery-staple"})
+    assert response.status_code == 404
+    assert WebAuthnCredential.objects.filter(pk=passkey.pk).exists()
