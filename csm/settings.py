@@ -75,8 +75,8 @@ MIDDLEWARE = [
     "csm.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "identity.twofactor_middleware.RequireTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "identity.twofactor_middleware.RequireTwoFactorMiddleware",  # after auth and messages: it redirects with one
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csm.middleware.DebugPagesForStaffOnlyMiddleware",
