@@ -38,6 +38,7 @@ from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
     PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
     UserVerificationRequirement,
@@ -178,8 +179,13 @@ def _user_handle(user) -> bytes:
     return hmac.new(key, f"webauthn-user:{user.pk}".encode(), hashlib.sha256).digest()
 
 
+def _transports(names) -> list[AuthenticatorTransport] | None:
+    known = {t.value for t in AuthenticatorTransport}
+    return [AuthenticatorTransport(name) for name in names if name in known] or None
+
+
 def _descriptors(user) -> list[PublicKeyCredentialDescriptor]:
-    return [PublicKeyCredentialDescriptor(id=base64url_to_bytes(c.credential_id), transports=c.transports or None)
+    return [PublicKeyCredentialDescriptor(id=base64url_to_bytes(c.credential_id), transports=_transports(c.transports))
             for c in passkeys(user)]
 
 

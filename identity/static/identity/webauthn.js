@@ -53,6 +53,10 @@
   }
 
   function failed(form, error) {
+    if (error && error.name === "InvalidStateError") {
+      showError(form, "This device already holds one of your passkeys.");
+      return;
+    }
     const cancelled = error && (error.name === "NotAllowedError" || error.name === "AbortError");
     showError(form, cancelled ? "The passkey request was cancelled or timed out. Try again."
                               : (error && error.message) || "The passkey request failed.");
