@@ -211,7 +211,8 @@ def verify_passkey_options(request):
 def org_two_factor(request):
     """``/o/<org>/settings/two-factor/``: switch "require two-factor", see who has not enrolled yet."""
     current = OrgIdentitySettings.of(request.org)
-    form = RequireForm(request.POST if request.method == "POST" else None, initial={"require_two_factor": current.require_two_factor})
+    form = RequireForm(request.POST if request.method == "POST" else None,
+                       initial={"require_two_factor": current.require_two_factor})
     if request.method == "POST" and form.is_valid():
         required = form.cleaned_data["require_two_factor"]
         try:

@@ -42,7 +42,8 @@ def test_enrolling_an_authenticator_app_with_a_code_from_the_shown_secret(web, o
     secret = re.search(r'data-testid="totp-secret">([A-Z2-7 ]+)<', html).group(1)
     assert twofactor.totp_device(owner) is None  # not active before it is confirmed
 
-    wrong = web.post("/account/security/totp/", {"code": "000000" if code_from_base32(secret) != "000000" else "111111"})
+    wrong_code = "000000" if code_from_base32(secret) != "000000" else "111111"
+    wrong = web.post("/account/security/totp/", {"code": wrong_code})
     assert wrong.status_code == 400 and "not right" in wrong.content.decode()
     assert twofactor.totp_device(owner) is None
 
