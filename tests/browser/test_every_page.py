@@ -85,6 +85,14 @@ NOT_PAGES = {
     "report-status": "a report's state as JSON, for scripts (tests/reports/test_web.py)",
     "report-pdf": "a file download (PDF)",
     "report-json": "a file download (JSON)",
+    "two-factor-totp-remove": "POST only: the Remove form of the security page's authenticator app",
+    "two-factor-passkey-options": "JSON for the browser's passkey request (identity/static/identity/webauthn.js)",
+    "two-factor-passkey-add": "POST only: the Add a passkey form of the security page",
+    "two-factor-passkey-remove": "POST only: the Remove form of a passkey on the security page",
+    "two-factor-recovery-codes": "POST only: the Generate new recovery codes form of the security page",
+    "two-factor-verify": "the sign-in's second step, only between the password and the second factor; axe runs "
+                         "on it in tests/browser/test_passkeys.py",
+    "two-factor-verify-passkey-options": "JSON for the browser's passkey request at the second step",
 }
 # Pages for someone signed out (sign-in, sign-up, password reset, the emailed links).
 ANONYMOUS = {"login", "signup", "signup-finish", "password-reset", "password-reset-done", "password-reset-confirm",
@@ -146,6 +154,9 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "invitation-accept": [f"/invitations/{invitation}/"],
         "org-create": ["/orgs/new/"],
         "account-settings": ["/account/"],
+        "account-security": ["/account/security/"],
+        "two-factor-totp-setup": ["/account/security/totp/"],
+        "org-two-factor": [f"{o}/settings/two-factor/"],
         "org-home": [f"{o}/"],
         "org-settings": [f"{o}/settings/"],
         "member-list": [f"{o}/members/"],
@@ -232,6 +243,7 @@ PAGES = {"home", "login", "signup", "signup-finish", "password-reset", "password
          "action-detail", "report-list", "journal", "account-settings"}
 PAGES |= {"control-list", "control-detail"}
 PAGES |= {"vulnerability-list", "vulnerability-detail", "component-search"}
+PAGES |= {"account-security", "two-factor-totp-setup", "org-two-factor"}
 
 
 @pytest.fixture

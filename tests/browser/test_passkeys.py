@@ -8,6 +8,7 @@ import pytest
 
 from audit.models import AuditEvent
 from identity.models import WebAuthnCredential
+from tests.browser.test_every_page import _violations
 from tests.identity.twofactor_support import enrol_totp, totp_code
 
 pytestmark = pytest.mark.browser
@@ -75,10 +76,13 @@ def test_a_passkey_cannot_be_added_twice_from_the_same_authenticator(page, live_
 
 def test_with_only_an_authenticator_app_the_step_asks_for_a_code(page, live_server, webauthn_origin, sign_in, org,
                                                                  owner):
+    from axe_playwright_python.sync_playwright import Axe
+
     device = enrol_totp(owner)
     sign_in(page, owner.email)
     page.wait_for_url(re.compile(r"/login/two-factor/$"))
     assert page.locator("[data-passkey-button]").count() == 0
+    assert _violations(Axe(), page) == []  # the one page the every-page tour cannot reach
     page.fill("input[name=code]", totp_code(device.key))
     page.click("button:has-text('Verify')")
     page.wait_for_url(re.compile(r"/o/acme/"))
