@@ -53,6 +53,7 @@ def complete_sign_in(request, user, *, method: str, backend: str = PASSWORD_BACK
     """Log ``user`` in (rotating the session key), record the session and the audit event ``user.signed_in``
     (with the method, and the IdP's ``amr`` when it sent one) in every org the person is an active member of."""
     login(request, user, backend=backend)
+    twofactor.mark_session_passed(request.session)  # this session went through the second factor if one was due
     ctx = AuditContext.from_request(request)
     after = {"method": method, **({"amr": list(amr)} if amr else {})}
     with transaction.atomic():

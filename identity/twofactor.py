@@ -60,6 +60,10 @@ _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: codes a
 _PENDING_KEY = "csm_two_factor_pending"
 _CHALLENGE_KEY = "csm_webauthn_challenge"
 _SHOW_CODES_KEY = "csm_recovery_codes_once"
+# Set in a session signed in through the sign-in pipeline (identity.signin.complete_sign_in, which asks for the
+# second factor when one is due) or in which the person added a factor. A session of a person with a factor
+# but without it came in another way (Django admin's own sign-in form) and is ended by the middleware.
+_SESSION_PASSED_KEY = "csm_two_factor_passed"
 
 
 # --- who has what ------------------------------------------------------------------------------------------
@@ -381,6 +385,17 @@ def remove_passkey(ctx: AuditContext, user, passkey_id: int, confirm: str) -> No
     passkey.delete()
     _after_removal(user)
     _record_personal(ctx, user, AuditAction.TWO_FACTOR_REMOVED, {"kind": WEBAUTHN, "name": passkey.name})
+
+
+# --- sessions -------------------------------------------------------------------------------------------------
+
+def mark_session_passed(session) -> None:
+    session[_SESSION_PASSED_KEY] = True
+
+
+def session_skipped_second_factor(request) -> bool:
+    """True for a signed-in session of a person with a second factor that never passed it."""
+    return not request.session.get(_SESSION_PASSED_KEY) and has_confirmed_factor(request.user)
 
 
 # --- the second step of a sign-in ------------------------------------------------------------------------------

@@ -4,14 +4,20 @@ enrol one.
 
 Web pages (``/o/<org>/...``, any URL whose pattern takes ``org``) redirect to ``/account/security/`` with a
 message naming the org; the API answered from the same browser session gets a 403 JSON error. API tokens
-are not sessions and are not affected (a request with an ``Authorization`` header passes through)."""
+are not sessions and are not affected (a request with an ``Authorization`` header passes through).
+
+It also ends a session of a person with a second factor that never passed it (signed in through Django admin's
+own form at ``/admin/login/``, which knows nothing of second factors): the person signs in again at
+``/login/``, which asks for the factor, and comes back to the page."""
 
 from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import Resolver404, resolve
 
-from identity.twofactor import has_confirmed_factor
+from identity.twofactor import has_confirmed_factor, session_skipped_second_factor
 from tenants.models import Membership
 
 
@@ -20,6 +26,15 @@ class RequireTwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if self._session_applies(request) and session_skipped_second_factor(request):
+            logout(request)
+            if request.path_info.startswith("/api/"):
+                response = JsonResponse({"error": {"code": "not_authenticated", "message": "Sign in again."}},
+                                        status=401)
+                response["WWW-Authenticate"] = 'Bearer realm="csm"'
+                return response
+            messages.info(request, "Sign in with your second factor to continue.")
+            return redirect_to_login(request.get_full_path())
         org = self._blocking_org(request)
         if org is None:
             return self.get_response(request)
@@ -31,10 +46,14 @@ class RequireTwoFactorMiddleware:
         return redirect("account-security")
 
     @staticmethod
-    def _blocking_org(request):
+    def _session_applies(request) -> bool:
         user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated or "HTTP_AUTHORIZATION" in request.META:
+        return user is not None and user.is_authenticated and "HTTP_AUTHORIZATION" not in request.META
+
+    def _blocking_org(self, request):
+        if not self._session_applies(request):
             return None
+        user = request.user
         try:
             slug = resolve(request.path_info, getattr(request, "urlconf", None)).kwargs.get("org")
         except Resolver404:

@@ -80,6 +80,7 @@ def totp_setup(request):
             form.add_error("code", error.message)
         else:
             twofactor.show_codes_once(request.session, codes)
+            twofactor.mark_session_passed(request.session)  # it has just proved the factor
             messages.success(request, "Authenticator app added. You will be asked for a code when you sign in.")
             return redirect("account-security")
     device = twofactor.pending_totp_device(request.user)
@@ -131,6 +132,7 @@ def passkey_add(request):
             messages.error(request, error.message)
         else:
             twofactor.show_codes_once(request.session, codes)
+            twofactor.mark_session_passed(request.session)
             messages.success(request, f"Passkey {passkey.name!r} added.")
     else:
         messages.error(request, "Name the passkey (at most 100 characters).")
@@ -187,6 +189,8 @@ def verify(request):
                 messages.warning(request, f"You signed in with a recovery code; {left} left. Generate new ones on "
                                           f"your account's security page if you are running out.")
             return redirect(pending.redirect_to)
+        # a failed second factor is a failed sign-in too (counted by the repeated-failures detector)
+        signin.sign_in_failed(request, pending.user.email or pending.user.get_username(), reason="second_factor")
         form.add_error(None, "That did not work. Check the code (or try your passkey again) and retry.")
         status = 400
     return render(request, "identity/two_factor_verify.html", {

@@ -12,15 +12,13 @@ from identity.models import OrgIdentitySettings
 from tenants.choices import Role
 from tenants.models import Membership
 from tenants.services import create_api_token
-from tests.identity.twofactor_support import code_from_base32, enrol_totp
+from tests.identity.twofactor_support import client_signed_in, code_from_base32, enrol_totp
 
 pytestmark = pytest.mark.django_db
 
 
 def _client(user):
-    client = Client()
-    client.force_login(user)
-    return client
+    return client_signed_in(user)
 
 
 def _require(org, owner):

@@ -10,7 +10,15 @@ from django.test import Client
 from audit.models import AuditEvent
 from identity import twofactor
 from identity.models import RecoveryCode, WebAuthnCredential
-from tests.identity.twofactor_support import code_from_base32, enrol_totp, password_step, signed_in, totp_code
+from tests.conftest import PASSWORD
+from tests.identity.twofactor_support import (
+    client_signed_in,
+    code_from_base32,
+    enrol_totp,
+    password_step,
+    signed_in,
+    totp_code,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,9 +29,7 @@ def _actions(org, action):
 
 @pytest.fixture
 def web(owner, org):
-    client = Client()
-    client.force_login(owner)
-    return client
+    return client_signed_in(owner)
 
 
 def _recovery_codes(owner, org):
@@ -106,6 +112,7 @@ def test_a_totp_code_works_once(client, owner, org):
     assert replayed.status_code == 400 and not signed_in(again)
     failed = _actions(org, "two_factor.failed")
     assert [e.after["kind"] for e in failed] == ["totp"]
+    assert _actions(org, "user.sign_in_failed")[-1].after == {"reason": "second_factor"}
 
 
 def test_a_recovery_code_signs_in_once(client, owner, org):
@@ -205,3 +212,23 @@ def test_someone_elses_passkey_cannot_be_removed(web, make_user):
     response = web.post(f"/account/security/passkeys/{passkey.pk}/remove/", {"confirm": "correct-horse-battery-staple"})
     assert response.status_code == 404
     assert WebAuthnCredential.objects.filter(pk=passkey.pk).exists()
+
+
+def test_the_admin_sign_in_form_does_not_skip_the_second_factor(client, make_user):
+    staff = make_user("staff@example.com", is_staff=True, is_superuser=True)
+    enrol_totp(staff)
+    response = client.post("/admin/login/?next=/admin/", {"username": staff.email, "password": PASSWORD,
+                                                          "next": "/admin/"})
+    assert response.status_code == 302  # Django's admin signed the password in...
+    admin = client.get("/admin/")
+    assert admin.status_code == 302 and admin["Location"] == "/login/?next=/admin/"  # ...csm ends that session
+    assert not signed_in(client)
+
+
+def test_a_session_that_skipped_the_second_factor_ends(owner, org):
+    enrol_totp(owner)
+    client = Client()
+    client.force_login(owner)  # no second factor passed in this session
+    assert client.get("/o/acme/")["Location"] == "/login/?next=/o/acme/"
+    assert not signed_in(client)
+    assert client_signed_in(owner).get("/o/acme/").status_code == 200
