@@ -17,14 +17,16 @@ register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def nav_link(context, name, *args, label="", also=""):
+def nav_link(context, name, *args, label="", also="", exact=False):
     """A nav link marked aria-current="page" on its page and the pages under it; ``also`` names (space
-    separated, same arguments) other pages of its section, e.g. the members page for Settings."""
+    separated, same arguments) other pages of its section, e.g. the members page for Settings. ``exact``: on
+    its own page only (a tab whose URL is the prefix of its sibling tabs' URLs, e.g. General in settings)."""
     url = reverse(name, args=args)
     request = context.get("request")
     section = [url, *(reverse(other, args=args) for other in also.split())]
     current = request is not None and any(
-        request.path == path or (path.count("/") > 3 and request.path.startswith(path)) for path in section)
+        request.path == path or (not exact and path.count("/") > 3 and request.path.startswith(path))
+        for path in section)
     # The attribute is markup, not a value: passed as a plain str, format_html would escape its quotes.
     return format_html('<a href="{}"{}>{}</a>', url, mark_safe(' aria-current="page"') if current else "", label)
 

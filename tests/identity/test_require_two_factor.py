@@ -55,6 +55,9 @@ def test_the_page_lists_members_without_a_factor(owner, org, member_of):
     page = _client(owner).get("/o/acme/settings/two-factor/").content.decode()
     table = page.split('data-testid="without-two-factor"', 1)[1]
     assert "no-factor@example.com" in table and "owner@example.com" not in table
+    tabs = page.split('aria-label="Settings"', 1)[1].split("</nav>", 1)[0]
+    assert '<a href="/o/acme/settings/two-factor/" aria-current="page">Two-factor</a>' in tabs
+    assert '<a href="/o/acme/settings/">General</a>' in tabs  # only the open tab is marked
 
 
 def test_only_org_managers_open_the_page(org, member_of):
