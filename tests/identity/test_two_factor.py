@@ -5,10 +5,13 @@ codes limited and audited), removing factors (password confirmed) and recovery c
 import re
 
 import pytest
-from django.test import Client
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.test import Client, RequestFactory
 
 from audit.models import AuditEvent
-from identity import twofactor
+from identity import signin, twofactor
 from identity.models import RecoveryCode, WebAuthnCredential
 from tests.conftest import PASSWORD
 from tests.identity.twofactor_support import (
@@ -232,3 +235,44 @@ def test_a_session_that_skipped_the_second_factor_ends(owner, org):
     assert client.get("/o/acme/")["Location"] == "/login/?next=/o/acme/"
     assert not signed_in(client)
     assert client_signed_in(owner).get("/o/acme/").status_code == 200
+
+
+def test_a_forged_passkey_answer_fails_and_is_audited(client, owner, org):
+    WebAuthnCredential.objects.create(user=owner, name="laptop", credential_id="Zm9v", public_key=b"not-a-key")
+    password_step(client, owner.email)
+    assert client.post("/login/two-factor/passkey-options/").status_code == 200
+    forged = '{"id": "Zm9v", "rawId": "Zm9v", "type": "public-key", "response": {}}'
+    assert client.post("/login/two-factor/", {"credential": forged}).status_code == 400
+    assert not signed_in(client)
+    assert _actions(org, "two_factor.failed")[-1].after == {"kind": "webauthn", "method": "password"}
+
+
+def _sso_request(client):
+    """A request carrying ``client``'s session, as the SSO callback would have (identity.signin is called
+    by it with method="sso")."""
+    request = RequestFactory().get("/sso/callback/")
+    SessionMiddleware(lambda r: None).process_request(request)
+    request.user = AnonymousUser()
+    return request
+
+
+def _adopt_session(client, request):
+    request.session.save()
+    client.cookies[settings.SESSION_COOKIE_NAME] = request.session.session_key
+
+
+def test_after_sso_the_local_factor_is_still_asked_and_the_idps_amr_recorded(client, owner, org):
+    device = enrol_totp(owner)
+    request = _sso_request(client)
+    response = signin.begin_sign_in(request, owner, method="sso", redirect_to="/o/acme/", amr=["pwd", "mfa"])
+    assert response["Location"] == "/login/two-factor/" and "_auth_user_id" not in request.session
+    _adopt_session(client, request)
+    assert client.post("/login/two-factor/", {"code": totp_code(device.key)})["Location"] == "/o/acme/"
+    assert _actions(org, "user.signed_in")[-1].after == {"method": "sso+totp", "amr": ["pwd", "mfa"]}
+
+
+def test_sso_without_a_local_factor_signs_in_and_records_the_amr(owner, org, client):
+    request = _sso_request(client)
+    signin.begin_sign_in(request, owner, method="sso", redirect_to="/", amr=["otp"])
+    assert request.session["_auth_user_id"] == str(owner.pk)
+    assert _actions(org, "user.signed_in")[-1].after == {"method": "sso", "amr": ["otp"]}
