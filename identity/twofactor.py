@@ -306,8 +306,11 @@ def _generate_recovery_codes(ctx: AuditContext, user) -> list[str]:
 
 
 @transaction.atomic
-def regenerate_recovery_codes(ctx: AuditContext, user) -> list[str]:
-    """A new set of recovery codes; the old ones stop working. Only with a second factor."""
+def regenerate_recovery_codes(ctx: AuditContext, user, confirm: str) -> list[str]:
+    """A new set of recovery codes; the old ones stop working. Only with a second factor, confirmed like a
+    removal (``confirm_identity``)."""
+    if not confirm_identity(user, confirm):
+        raise ServiceError(f"Confirm with {_confirm_what(user)}.", field="confirm", code="forbidden")
     if not has_confirmed_factor(user):
         raise ServiceError("Add an authenticator app or a passkey first; recovery codes come with it.",
                            field="confirm", code="conflict")
@@ -344,10 +347,13 @@ def confirm_identity(user, secret: str) -> bool:
     return device is not None and _verify_totp(device, secret)
 
 
+def _confirm_what(user) -> str:
+    return "your password" if user.has_usable_password() else "a code from your authenticator app"
+
+
 def _check_removal(user, secret: str, remaining_factors: int) -> None:
     if not confirm_identity(user, secret):
-        what = "password" if user.has_usable_password() else "code from your authenticator app"
-        raise ServiceError(f"Confirm with your {what}.", field="confirm", code="forbidden")
+        raise ServiceError(f"Confirm with {_confirm_what(user)}.", field="confirm", code="forbidden")
     if remaining_factors == 0:
         requiring = orgs_requiring_two_factor(user)
         if requiring:

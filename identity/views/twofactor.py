@@ -150,11 +150,8 @@ def passkey_remove(request, passkey_id):
 @require_POST
 def recovery_codes(request):
     """A new set of recovery codes (the old ones stop working), shown once on the security page."""
-    if not twofactor.confirm_identity(request.user, request.POST.get("confirm", "")):
-        messages.error(request, f"Confirm with {_confirm_label(request.user).lower()}.")
-        return redirect("account-security")
     try:
-        codes = twofactor.regenerate_recovery_codes(_ctx(request), request.user)
+        codes = twofactor.regenerate_recovery_codes(_ctx(request), request.user, request.POST.get("confirm", ""))
     except ServiceError as error:
         messages.error(request, error.message)
     else:
@@ -192,6 +189,8 @@ def verify(request):
         # a failed second factor is a failed sign-in too (counted by the repeated-failures detector)
         signin.sign_in_failed(request, pending.user.email or pending.user.get_username(), reason="second_factor")
         form.add_error(None, "That did not work. Check the code (or try your passkey again) and retry.")
+        status = 400
+    if form.errors:
         status = 400
     return render(request, "identity/two_factor_verify.html", {
         "form": form, "has_totp": twofactor.totp_device(pending.user) is not None,

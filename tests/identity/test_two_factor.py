@@ -3,6 +3,7 @@ shows), the sign-in's second step (not signed in before it; TOTP once only; reco
 codes limited and audited), removing factors (password confirmed) and recovery codes regenerated."""
 
 import re
+import time
 
 import pytest
 from django.conf import settings
@@ -38,7 +39,7 @@ def web(owner, org):
 def _recovery_codes(owner, org):
     """Give the owner an app and ten recovery codes (through the service, as enrolment does)."""
     enrol_totp(owner)
-    return twofactor.regenerate_recovery_codes(twofactor.AuditContext.for_user(owner), owner)
+    return twofactor.regenerate_recovery_codes(twofactor.AuditContext.for_user(owner), owner, PASSWORD)
 
 
 # --- enrolment ------------------------------------------------------------------------------------------------
@@ -276,3 +277,21 @@ def test_sso_without_a_local_factor_signs_in_and_records_the_amr(owner, org, cli
     signin.begin_sign_in(request, owner, method="sso", redirect_to="/", amr=["otp"])
     assert request.session["_auth_user_id"] == str(owner.pk)
     assert _actions(org, "user.signed_in")[-1].after == {"method": "sso", "amr": ["otp"]}
+
+
+def test_an_account_without_a_password_confirms_with_its_authenticator_app(make_user, org):
+    sso_person = make_user("sso-only@example.com")
+    sso_person.set_unusable_password()
+    sso_person.save()
+    device = enrol_totp(sso_person)
+    WebAuthnCredential.objects.create(user=sso_person, name="phone", credential_id="cGhvbmU", public_key=b"k")
+    web = client_signed_in(sso_person)
+    assert "A code from your authenticator app" in web.get("/account/security/").content.decode()
+    refused = web.post("/account/security/recovery-codes/", {"confirm": "000000x"}, follow=True)
+    assert "Confirm with a code from your authenticator app" in refused.content.decode()
+    web.post("/account/security/recovery-codes/", {"confirm": totp_code(device.key)})
+    assert twofactor.unused_recovery_codes(sso_person) == 10
+    passkey = WebAuthnCredential.objects.get(user=sso_person)
+    next_code = totp_code(device.key, at=time.time() + 30)  # the current step's code was just used
+    web.post(f"/account/security/passkeys/{passkey.pk}/remove/", {"confirm": next_code})
+    assert not WebAuthnCredential.objects.filter(user=sso_person).exists()
