@@ -63,6 +63,13 @@ class AuditAction(models.TextChoices):
     SSO_GROUP_MAPPING_REMOVED = "sso.group_mapping_removed", "Group role mapping removed"
     SSO_FAILED = "sso.failed", "SSO sign-in failed"
     SSO_RECOVERY_SIGN_IN = "sso.recovery_sign_in", "Password sign-in despite SSO required (recovery)"
+    # identity: two-factor
+    TWO_FACTOR_ENROLLED = "two_factor.enrolled", "Second factor added"
+    TWO_FACTOR_REMOVED = "two_factor.removed", "Second factor removed"
+    TWO_FACTOR_VERIFIED = "two_factor.verified", "Second factor passed"
+    TWO_FACTOR_FAILED = "two_factor.failed", "Second factor failed"
+    TWO_FACTOR_RECOVERY_CODES_GENERATED = "two_factor.recovery_codes_generated", "Recovery codes generated"
+    TWO_FACTOR_RECOVERY_CODE_USED = "two_factor.recovery_code_used", "Recovery code used"
     # snapshots
     ENVIRONMENT_CREATED = "environment.created", "Environment created"
     ENVIRONMENT_UPDATED = "environment.updated", "Environment updated"

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from our own static files: the docs work offline
     "django_htmx",
+    "django_otp",  # two-factor: the TOTP device model (identity/twofactor.py); before identity, whose admin
+    "django_otp.plugins.otp_totp",  # replaces django-otp's editable device admin with a read-only one
     "csm",
     "journal",
     "tenants",
@@ -75,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "identity.middleware.SessionActivityMiddleware",  # ends revoked sessions; needs auth and messages
+    "identity.twofactor_middleware.RequireTwoFactorMiddleware",  # after auth and messages: it redirects with one
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csm.middleware.DebugPagesForStaffOnlyMiddleware",
@@ -148,6 +151,21 @@ CSM_TOKEN_HASH_KEY = env_str("CSM_TOKEN_HASH_KEY") or ("csm-token-hash:" + SECRE
 CSM_ACCESS_DENIED_WINDOW_SECONDS = env_int("CSM_ACCESS_DENIED_WINDOW_SECONDS", 300, minimum=1)
 # Trust X-Forwarded-For for the client IP (only behind a proxy that sets it).
 CSM_TRUST_X_FORWARDED_FOR = env_bool("CSM_TRUST_X_FORWARDED_FOR", False)
+# --- identity: two-factor ---
+# WebAuthn relying party: the RP ID (a domain; passkeys are bound to it, so it must not change once people
+# have registered) defaults to the host of CSM_BASE_URL; the expected origin is CSM_BASE_URL's scheme, host
+# and port. The name is what the browser shows when it asks for a passkey.
+CSM_WEBAUTHN_RP_ID = env_str("CSM_WEBAUTHN_RP_ID", "")
+CSM_WEBAUTHN_RP_NAME = env_str("CSM_WEBAUTHN_RP_NAME", "csm")
+# The issuer an authenticator app shows next to the account (otpauth:// URI, django-otp's setting).
+OTP_TOTP_ISSUER = env_str("CSM_TOTP_ISSUER", "csm")
+# django-otp's own per-device delay after a wrong code is off: failed codes are counted per account and IP
+# in the shared cache instead (tenants/ratelimit.py), like failed passwords.
+OTP_TOTP_THROTTLE_FACTOR = 0
+# Failed second-factor attempts per account in CSM_LOGIN_WINDOW_SECONDS before the half-done sign-in is
+# dropped and further attempts are refused; how long the password step stays valid for the second factor.
+CSM_TWO_FACTOR_MAX_ATTEMPTS = env_int("CSM_TWO_FACTOR_MAX_ATTEMPTS", 5, minimum=1)
+CSM_TWO_FACTOR_PENDING_SECONDS = env_int("CSM_TWO_FACTOR_PENDING_SECONDS", 300, minimum=30)
 
 # --- identity: scim ---
 # The most resources one SCIM list answer holds (ServiceProviderConfig filter.maxResults); a larger ``count``

@@ -19,7 +19,7 @@ from django.shortcuts import redirect
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
-from identity import sso
+from identity import sso, twofactor
 from identity.activity import note_failed_sign_in
 from tenants.choices import Role
 from tenants.models import Membership
@@ -52,29 +52,33 @@ def password_sign_in_refusal(user, request=None) -> str | None:
 
 
 def second_factor_needed(request, user) -> bool:
-    """True when ``user`` must pass a second factor before the session is theirs."""
-    return False
+    """True when ``user`` must pass a second factor before the session is theirs: they have a confirmed one
+    (an authenticator app or a passkey), however they signed in — an IdP's own MFA does not replace it."""
+    return twofactor.has_confirmed_factor(user)
 
 
-def begin_sign_in(request, user, *, method: str, redirect_to: str):
+def begin_sign_in(request, user, *, method: str, redirect_to: str, backend: str = PASSWORD_BACKEND, amr=None):
     """The first factor succeeded: either complete the sign-in or hand over to the second factor. Returns
-    the response to send."""
+    the response to send. ``amr``: the authentication methods an IdP reported (recorded, not trusted)."""
     if second_factor_needed(request, user):
-        return redirect("two-factor-verify")  # identity.twofactor keeps the pending user in the session
-    complete_sign_in(request, user, method=method)
+        twofactor.begin_second_factor(request, user, method=method, redirect_to=redirect_to, backend=backend, amr=amr)
+        return redirect("two-factor-verify")
+    complete_sign_in(request, user, method=method, backend=backend, amr=amr)
     return redirect(redirect_to)
 
 
-def complete_sign_in(request, user, *, method: str, backend: str = PASSWORD_BACKEND) -> None:
+def complete_sign_in(request, user, *, method: str, backend: str = PASSWORD_BACKEND, amr=None) -> None:
     """Log ``user`` in (rotating the session key), record the session and the audit event ``user.signed_in``
-    (with the method) in every org the person is an active member of."""
+    (with the method, and the IdP's ``amr`` when it sent one) in every org the person is an active member of."""
     request.csm_sign_in_method = method  # the session row records it (identity.signals → identity.sessions)
     login(request, user, backend=backend)
+    twofactor.mark_session_passed(request.session)  # this session went through the second factor if one was due
     ctx = AuditContext.from_request(request)
+    after = {"method": method, **({"amr": list(amr)} if amr else {})}
     with transaction.atomic():
         for membership in Membership.objects.filter(user=user, suspended_at=None).select_related("org"):
             record_event(ctx, membership.org, AuditAction.USER_SIGNED_IN, ("user", user.pk, _label(user)),
-                         after={"method": method})
+                         after=after)
 
 
 def sign_in_failed(request, username: str, *, reason: str) -> None:

@@ -121,3 +121,27 @@ def record_success(account: str) -> None:
     if account:
         key = _key("account", account)
         cache.delete_many([key, key + ":end"])
+
+
+# --- the second factor of a sign-in (identity/twofactor.py) ---------------------------------------------
+# Failed codes are counted per account (CSM_TWO_FACTOR_MAX_ATTEMPTS) and against the sign-in counter of the
+# client IP, in the sign-in window; a passed second factor clears the account's count.
+
+def check_second_factor(account: str, ip: str | None) -> Limited | None:
+    """The limit that refuses another second-factor attempt for ``account``, or None."""
+    window = settings.CSM_LOGIN_WINDOW_SECONDS
+    limited = _over("account", _key("account", account, "2fa"), settings.CSM_TWO_FACTOR_MAX_ATTEMPTS, window)
+    if limited is None and ip:
+        limited = _over("ip", _key("ip", ip), settings.CSM_LOGIN_MAX_ATTEMPTS_PER_IP, window)
+    return limited
+
+
+def record_second_factor_failure(account: str, ip: str | None) -> None:
+    _count(_key("account", account, "2fa"), settings.CSM_LOGIN_WINDOW_SECONDS)
+    if ip:
+        _count(_key("ip", ip), settings.CSM_LOGIN_WINDOW_SECONDS)
+
+
+def record_second_factor_success(account: str) -> None:
+    key = _key("account", account, "2fa")
+    cache.delete_many([key, key + ":end"])

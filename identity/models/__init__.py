@@ -5,3 +5,4 @@ from identity.models.scim import ScimGroup, ScimGroupMember, ScimSettings, ScimT
 from identity.models.sessions import UserSession  # noqa: F401
 from identity.models.settings import GroupRoleMapping, OrgIdentitySettings, role_for_groups  # noqa: F401
 from identity.models.sso import SsoDomain, SsoProvider  # noqa: F401
+from identity.models.twofactor import RecoveryCode, WebAuthnCredential  # noqa: F401

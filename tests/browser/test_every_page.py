@@ -89,6 +89,14 @@ NOT_PAGES = {
     "scim-token-create": "POST only: the new-token form of the SCIM settings page",
     "scim-token-revoke": "POST only: the Revoke button of a SCIM token row",
     "scim-default-role": "POST only: the default-role form of the SCIM settings page",
+    "two-factor-totp-remove": "POST only: the Remove form of the security page's authenticator app",
+    "two-factor-passkey-options": "JSON for the browser's passkey request (identity/static/identity/webauthn.js)",
+    "two-factor-passkey-add": "POST only: the Add a passkey form of the security page",
+    "two-factor-passkey-remove": "POST only: the Remove form of a passkey on the security page",
+    "two-factor-recovery-codes": "POST only: the Generate new recovery codes form of the security page",
+    "two-factor-verify": "the sign-in's second step, only between the password and the second factor; axe runs "
+                         "on it in tests/browser/test_passkeys.py",
+    "two-factor-verify-passkey-options": "JSON for the browser's passkey request at the second step",
 }
 NOT_PAGES.update({  # identity: sessions
     "account-session-revoke": "POST only: the Revoke button of a row of the sessions page",
@@ -169,6 +177,9 @@ def page_urls(org, owner) -> dict[str, list[str]]:
         "org-create": ["/orgs/new/"],
         "account-settings": ["/account/"],
         "account-sessions": ["/account/sessions/"],
+        "account-security": ["/account/security/"],
+        "two-factor-totp-setup": ["/account/security/totp/"],
+        "org-two-factor": [f"{o}/settings/two-factor/"],
         "org-home": [f"{o}/"],
         "org-settings": [f"{o}/settings/"],
         "member-list": [f"{o}/members/"],
@@ -261,6 +272,7 @@ PAGES |= {"vulnerability-list", "vulnerability-detail", "component-search"}
 PAGES |= {"scim-settings"}
 PAGES |= {"account-sessions"}
 PAGES |= {"sso-sign-in", "sso-settings"}
+PAGES |= {"account-security", "two-factor-totp-setup", "org-two-factor"}
 
 
 @pytest.fixture
