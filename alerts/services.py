@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import random
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -29,6 +30,7 @@ from audit.models import AuditEvent
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.lib import outbound
+from csm.metrics import ALERT_DELIVERIES, ALERT_DELIVERY_SECONDS
 from policies.facts import gather_facts
 from policies.models import SnapshotCompliance
 from policies.services import evaluate_snapshot
@@ -420,10 +422,19 @@ def attempt_delivery(delivery_id: int) -> str:
     action = delivery.action
     if not action.enabled or action.deleted_at is not None:
         Delivery.objects.filter(pk=delivery_id).update(status=DeliveryStatus.SKIPPED)
+        transaction.on_commit(lambda: ALERT_DELIVERIES.labels(DeliveryStatus.SKIPPED).inc())
         return DeliveryStatus.SKIPPED
-    started = timezone.now()
+    started, clock = timezone.now(), time.perf_counter()
     result = _send(action, delivery)
-    return _record_attempt(delivery, action, started, result)
+    seconds = time.perf_counter() - clock
+    status = _record_attempt(delivery, action, started, result)
+    transaction.on_commit(lambda: _count_delivery(status, seconds))
+    return status
+
+
+def _count_delivery(status: str, seconds: float) -> None:
+    ALERT_DELIVERIES.labels(status).inc()
+    ALERT_DELIVERY_SECONDS.labels(status).observe(seconds)
 
 
 @transaction.atomic

@@ -1,8 +1,10 @@
 """Request id for every request (taken from a sane ``X-Request-ID`` or generated, echoed back); Django's
 debug pages for staff only; bidi controls shown visibly and a Content-Security-Policy on HTML pages."""
 
+import functools
 import logging
 import re
+import time
 import uuid
 
 from django.core.exceptions import PermissionDenied
@@ -11,20 +13,71 @@ from django.urls import Resolver404, resolve
 
 from csm import views as csm_views
 from csm.lib.text import has_bidi_controls, reveal_bidi_controls
+from csm.logs import org_var, request_id_var
+from csm.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class RequestIdMiddleware:
+    """Also the log context of the request (csm/logs.py): its id, and its org once the URL names one."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
         request.request_id = incoming if _VALID.match(incoming) else uuid.uuid4().hex
-        response = self.get_response(request)
+        token = request_id_var.set(request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
+            if hasattr(request, "_log_org_token"):
+                org_var.reset(request._log_org_token)
         response["X-Request-ID"] = request.request_id
         return response
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        org = view_kwargs.get("org")
+        if isinstance(org, str) and not hasattr(request, "_log_org_token"):
+            request._log_org_token = org_var.set(org)
+        return None
+
+
+class RequestMetricsMiddleware:
+    """``csm_http_requests_total`` and ``csm_http_request_duration_seconds`` (csm/metrics.py), labelled with
+    the URL pattern that answered (``api/v2/environments/<str:org>/<str:env>``), never the path: org and
+    environment names stay out of the labels and their number stays bounded. A request no pattern matched is
+    ``<unmatched>``."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        route = route_label(match.route or match.view_name or "<unnamed>") if match is not None else "<unmatched>"
+        method = request.method if request.method in _METHODS else "other"
+        HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
+        HTTP_REQUEST_DURATION.labels(method, route).observe(time.perf_counter() - started)
+        return response
+
+
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>(?:[^()\\]|\\.|\([^()]*\))*\)")
+_CONVERTER = re.compile(r"<\w+:(\w+)>")
+_ANCHOR = re.compile(r"(^|/)\^")
+
+
+@functools.lru_cache(maxsize=1024)
+def route_label(route: str) -> str:
+    """One spelling for path() and re_path() routes: ``api/v2/environments/<org>/<env>/report/<report_type>``
+    (named groups and converters become ``<name>``; anchors and optional trailing slashes go)."""
+    label = _CONVERTER.sub(r"<\1>", _NAMED_GROUP.sub(r"<\1>", route))
+    label = _ANCHOR.sub(r"\1", label)
+    return label.removesuffix("$").removesuffix("/?")
 
 
 class DebugPagesForStaffOnlyMiddleware:

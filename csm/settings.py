@@ -5,6 +5,7 @@ in-process. Production sets ``DEBUG=0``, ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DA
 ``CELERY_BROKER_URL``; everything else has a secure default when DEBUG is off.
 """
 
+import ipaddress
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -68,6 +69,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csm.middleware.RequestMetricsMiddleware",  # after WhiteNoise: static files are not counted
     "csm.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -151,6 +153,20 @@ CSM_TOKEN_HASH_KEY = env_str("CSM_TOKEN_HASH_KEY") or ("csm-token-hash:" + SECRE
 CSM_ACCESS_DENIED_WINDOW_SECONDS = env_int("CSM_ACCESS_DENIED_WINDOW_SECONDS", 300, minimum=1)
 # Trust X-Forwarded-For for the client IP (only behind a proxy that sets it).
 CSM_TRUST_X_FORWARDED_FOR = env_bool("CSM_TRUST_X_FORWARDED_FOR", False)
+# --- operations: metrics and logs ---
+# /metrics (Prometheus text format) answers a request with "Authorization: Bearer <CSM_METRICS_TOKEN>" or from
+# a client address in CSM_METRICS_ALLOWED_NETWORKS (CIDRs, comma separated; empty: the token only); anyone
+# else gets a 404. PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself) sums several processes.
+CSM_METRICS_TOKEN = env_str("CSM_METRICS_TOKEN", "") or ""
+CSM_METRICS_ALLOWED_NETWORKS = env_list("CSM_METRICS_ALLOWED_NETWORKS", ["127.0.0.0/8", "::1/128"])
+try:
+    _metrics_networks = [ipaddress.ip_network(cidr, strict=False) for cidr in CSM_METRICS_ALLOWED_NETWORKS]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"CSM_METRICS_ALLOWED_NETWORKS: {exc}") from None
+# Log lines as plain text (default) or one JSON object per line ("json"), with request and report ids.
+CSM_LOG_FORMAT = env_str("CSM_LOG_FORMAT", "plain")
+if CSM_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"CSM_LOG_FORMAT must be plain or json, got {CSM_LOG_FORMAT!r}")
 # --- identity: two-factor ---
 # WebAuthn relying party: the RP ID (a domain; passkeys are bound to it, so it must not change once people
 # have registered) defaults to the host of CSM_BASE_URL; the expected origin is CSM_BASE_URL's scheme, host
@@ -460,8 +476,12 @@ CSM_YAML_MAX_ALIASES = env_int("CSM_YAML_MAX_ALIASES", 50, minimum=0)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+                   "json": {"()": "csm.logs.JsonFormatter"}},
+    # Every record gets request_id / report_id / org from the current request or task (csm/logs.py).
+    "filters": {"context": {"()": "csm.logs.LogContextFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": CSM_LOG_FORMAT,
+                             "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env_str("CSM_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -1,6 +1,7 @@
 """URL map. Follow the includes to find where a request is handled:
 
 - ``/healthz``      liveness (the process answers); ``/ready`` readiness (``kosli status``; csm/views.py)
+- ``/metrics``      Prometheus metrics, for a token or an allowed address only (csm/views.py, csm/metrics.py)
 - ``/api/v2/...``   each app's ``api/urls.py`` (kosli-compatible paths, ``/api/v2/orgs/{org}/...`` and the
   journal's pinned ``/api/v2/journal/{org}/...``)
 - ``/scim/v2/...``  SCIM 2.0 provisioning of an org's members by its identity provider (identity/scim/urls.py)
@@ -46,6 +47,7 @@ api_v2 = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("ready", csm_views.ready, name="ready"),
+    path("metrics", csm_views.metrics, name="metrics"),
     path("favicon.ico", favicon, name="favicon"),
     path("api/v2/", include(api_v2)),
     # SCIM 2.0 provisioning (identity/scim): its own token auth and error format, no session, no CSRF.

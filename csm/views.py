@@ -1,3 +1,5 @@
+import hmac
+import ipaddress
 import logging
 import uuid
 
@@ -11,8 +13,11 @@ from django.shortcuts import render
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from csm.api.errors import error_body, json_404, json_500, request_limit_error
+from csm.lib.clientip import client_ip
+from csm.metrics import scrape_registry
 
 logger = logging.getLogger(__name__)
 
@@ -107,3 +112,32 @@ def kosli_beta_retired(request):
     message = ("Beta features are retired: kosli no longer has beta toggles, and csm has no beta features; "
                "everything is available without 'kosli enable beta'. Nothing was changed.")
     return JsonResponse(error_body("gone", message), status=410)
+
+
+# --- Prometheus metrics --------------------------------------------------------------------------------
+
+@never_cache
+def metrics(request):
+    """``GET /metrics``: Prometheus text format (csm/metrics.py), for a scraper holding ``CSM_METRICS_TOKEN``
+    (``Authorization: Bearer``) or calling from ``CSM_METRICS_ALLOWED_NETWORKS``. Anyone else gets the
+    ordinary 404 page: the endpoint is not advertised."""
+    if not _may_scrape(request):
+        return handler404(request)
+    body = generate_latest(scrape_registry())
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def _may_scrape(request) -> bool:
+    expected = settings.CSM_METRICS_TOKEN
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if expected and scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), expected.encode()):
+        return True
+    address = client_ip(request)
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    networks = (ipaddress.ip_network(cidr, strict=False) for cidr in settings.CSM_METRICS_ALLOWED_NETWORKS)
+    return any(ip in network for network in networks if network.version == ip.version)

@@ -12,6 +12,9 @@ class JournalConfig(AppConfig):
     def ready(self):
         # A mistyped witness key would otherwise surface only when a witness's cosignature is refused:
         # stop every process at startup instead, naming the key (ImproperlyConfigured).
+        from csm.metrics import register_scrape_collector
+        from journal.metrics import collect_journal_metrics
         from journal.witness import witness_verifiers
 
         witness_verifiers()
+        register_scrape_collector(collect_journal_metrics)

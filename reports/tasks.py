@@ -3,10 +3,12 @@ renders the PDF and stores both once. Retries database hiccups with backoff and 
 cleanly when the report row is gone or already done."""
 
 import logging
+import time
 
 from celery import shared_task
 from django.db import OperationalError
 
+from csm.metrics import REPORT_GENERATION_SECONDS
 from reports import services
 from reports.builders import build_report
 from reports.rendering import render_pdf
@@ -25,6 +27,7 @@ def generate_report(self, report_id: str, ctx_dict: dict | None = None) -> str |
     if report is None:
         log.info("report %s is gone or already finished; nothing to do", report_id)
         return None
+    started = time.perf_counter()
     try:
         data = build_report(report, lambda pct, note: services.set_progress(report_id, pct, note))
         services.set_progress(report_id, 85, "rendering PDF")
@@ -36,9 +39,12 @@ def generate_report(self, report_id: str, ctx_dict: dict | None = None) -> str |
     except OperationalError as error:
         if self.request.retries >= self.max_retries:
             services.mark_failed(report_id, f"database unavailable: {error}")
+        REPORT_GENERATION_SECONDS.labels("failed").observe(time.perf_counter() - started)
         raise
     except Exception as error:
         log.exception("report %s failed", report_id)
         services.mark_failed(report_id, f"{type(error).__name__}: {error}")
+        REPORT_GENERATION_SECONDS.labels("failed").observe(time.perf_counter() - started)
         return None
+    REPORT_GENERATION_SECONDS.labels("done").observe(time.perf_counter() - started)
     return output.pdf_sha256 if output else None

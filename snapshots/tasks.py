@@ -5,6 +5,8 @@ import logging
 from celery import shared_task
 from django.db import DatabaseError
 
+from csm.logs import log_context
+from csm.metrics import REPORTS_FAILED
 from snapshots.services.ingest import ingest_report
 from snapshots.services.reports import sweep_pending_reports
 
@@ -25,7 +27,12 @@ def ingest_report_task(self, report_id: int) -> str:
     """Ingest report ``report_id`` after every earlier pending report of its environment, in acceptance
     order (see ingest_report). A report that no longer exists is a clean no-op; a report that
     exhausts its retries stays pending and the sweeper enqueues it again later."""
-    outcome = ingest_report(report_id)
+    with log_context(report_id=report_id):
+        try:
+            outcome = ingest_report(report_id)
+        except Exception as error:
+            REPORTS_FAILED.labels(type(error).__name__).inc()
+            raise
     if outcome is None:
         log.info("report %s is gone; nothing to ingest", report_id)
         return "gone"

@@ -4,6 +4,7 @@ journal leaf and the audit event, one transaction per report (a change outside t
 windows is marked on the snapshot and flagged as unusual activity in it too); re-evaluation snapshots."""
 
 import hashlib
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
+from csm.logs import log_context
+from csm.metrics import INGEST_LAG, REPORTS_INGESTED
 from identity.activity import UnusualKind, flag_unusual
 from journal.canonical import GENESIS_HASH, canonical_json
 from journal.choices import LeafKind
@@ -29,6 +32,8 @@ from snapshots.storage import close_entries, copy_rows
 # once its rows are written and then pauses inside its transaction, so a test can kill -9 the worker
 # mid-ingest deterministically. Never set in production.
 PAUSE_ENV = "CSM_TEST_INGEST_PAUSE_FILE"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -156,8 +161,21 @@ def _ingest_next(report_id: int):
                   .filter(environment_id=env.pk, pk__gt=env.last_ingested_report_id, pk__lte=report_id)
                   .order_by("pk").first())
         ctx = AuditContext.from_dict(report.actor)
-        outcome, snapshot = _ingest_locked(ctx, env, report)
+        # Log lines of this report name the request that sent it, even when another report's task drains it.
+        where = {"report_id": report.pk, "org": env.org.slug, "request_id": ctx.request_id or None}
+        with log_context(**where):
+            outcome, snapshot = _ingest_locked(ctx, env, report)
+        transaction.on_commit(lambda: _ingested(report, env.name, outcome.status, where))
     return outcome, snapshot, ctx, report.pk == report_id
+
+
+def _ingested(report: Report, environment: str, status: str, where: dict) -> None:
+    """After commit: the log line and metrics of an ingest, its lag counted from the report's acceptance."""
+    lag = max(0.0, (timezone.now() - report.received_at).total_seconds())
+    REPORTS_INGESTED.labels(status).inc()
+    INGEST_LAG.observe(lag)
+    log.info("report %s of %s ingested: %s, %.3f s after it was accepted", report.pk, environment, status, lag,
+             extra={key: value for key, value in where.items() if value})
 
 
 def _ingest_locked(ctx, env: Environment, report: Report):

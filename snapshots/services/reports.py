@@ -16,6 +16,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
+from csm.metrics import REPORTS_ACCEPTED, SWEEPER_RESENDS
 from identity.activity import note_environment_reporter
 from snapshots.choices import ReportStatus
 from snapshots.models import Environment, Report
@@ -98,6 +99,7 @@ def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: by
                         "artifacts": count, "idempotency_key": idempotency_key})
     # A reporter that never reported this environment before is unusual (the first one is learned).
     note_environment_reporter(ctx, env.org, env.pk, env.name)
+    transaction.on_commit(lambda: REPORTS_ACCEPTED.labels(report_type).inc())
     transaction.on_commit(lambda: enqueue_report(report.pk))
     return report, True
 
@@ -163,4 +165,6 @@ def sweep_pending_reports(min_age_seconds: int | None = None, limit: int = 1000)
         return 0
     newest = (pending_reports(min_age_seconds).order_by().values("environment_id").annotate(newest=Max("id"))
               .order_by("newest").values_list("newest", flat=True)[:limit])
-    return sum(1 for report_id in list(newest) if enqueue_report(report_id))
+    sent = sum(1 for report_id in list(newest) if enqueue_report(report_id))
+    SWEEPER_RESENDS.inc(sent)
+    return sent

@@ -43,6 +43,7 @@ NOT_PAGES = {
     "healthz": "plain-text health check for load balancers",
     "ready": "plain-text readiness probe, what `kosli status` reads (tests/kosli/test_status.py)",
     "favicon": "redirect to the SVG icon (tests/test_web_look.py)",
+    "metrics": "Prometheus text format for a scraper with a token or from an allowed address (tests/test_metrics.py)",
     "logout": "POST only: the Sign out button, checked on every page",
     "flow-manage": "POST only: the flow page's Archive / Unarchive / Rename buttons",
     "kosli-trail-link": "redirect of the kosli CLI's trail links to trail-detail (tests/kosli/test_web_links.py)",
