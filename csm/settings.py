@@ -277,8 +277,9 @@ CSM_CONTENT_SECURITY_POLICY_API_DOCS = env_str("CSM_CONTENT_SECURITY_POLICY_API_
     "frame-ancestors 'none'", "form-action 'self'",
 ]))
 if _https:
-    # Health checks from the proxy arrive over plain HTTP on the internal network.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^ready$"]
+    # Health checks from the proxy, and Prometheus scraping a process directly, arrive over plain HTTP on the
+    # internal network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^ready$", r"^metrics$"]
 
 # --- REST API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
