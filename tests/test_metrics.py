@@ -15,10 +15,14 @@ from django.conf import settings
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
+from alerts import services
+from audit.context import AuditContext
 from journal.models import JournalHead
 from snapshots.models import ReportOutcome
 from tenants.choices import Role
+from tests.alerts.conftest import receiver  # noqa: F401 - the local webhook receiver fixture
 from tests.conftest import wait_for
+from tests.policies.helpers import ingest, make_env
 from tests.snapshots.conftest import fp, server_report
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +44,16 @@ def scrape(client=None, **headers) -> str:
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=")
     return response.content.decode()
+
+
+def scrape_once_moved(before: str, name: str, **labels) -> str:
+    """The first scrape in which ``name`` has grown since ``before`` (a worker counts after its commit)."""
+
+    def moved():
+        text = scrape()
+        return text if value(text, name, **labels) > value(before, name, **labels) else None
+
+    return wait_for(moved, what=f"{name} to move")
 
 
 @pytest.fixture
@@ -120,12 +134,7 @@ def test_a_report_accepted_and_ingested_by_a_real_worker_moves_the_counters(toke
     report_id = response.json()["id"]
     wait_for(lambda: ReportOutcome.objects.filter(report_id=report_id).exists(), what="ingest")
     # The counters move after the worker's commit: wait for the scrape that shows it.
-    def ingest_counted():
-        text = scrape()
-        return text if value(text, "csm_ingest_lag_seconds_count") > value(before, "csm_ingest_lag_seconds_count") \
-            else None
-
-    after = wait_for(ingest_counted, what="ingest metrics")
+    after = scrape_once_moved(before, "csm_ingest_lag_seconds_count")
 
     def moved(name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
@@ -203,3 +212,33 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
     assert value(text, "csm_ingest_lag_seconds_count") == 2
     assert value(text, "csm_ingest_lag_seconds_sum") == 3.0
     assert "csm_reports_pending" in text  # the scrape-time gauges come once, from the scraping process
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_alert_delivered_by_a_real_worker_is_counted_with_its_latency(
+        token_only, org, receiver, celery_worker):  # noqa: F811 (receiver: the fixture imported above)
+    before = scrape()
+    env = make_env(org)
+    services.create_action(AuditContext.system("test"), org, "hook", "webhook", url=receiver.url,
+                           triggers=["ON_STARTED_ARTIFACT"])
+    ingest(env, {"web:1": fp(1)})
+    receiver.wait_for(1)
+    after = scrape_once_moved(before, "csm_alert_deliveries_total", outcome="delivered")
+    assert value(after, "csm_alert_deliveries_total", outcome="delivered") - value(
+        before, "csm_alert_deliveries_total", outcome="delivered") == 1
+    assert value(after, "csm_alert_delivery_seconds_count", outcome="delivered") - value(
+        before, "csm_alert_delivery_seconds_count", outcome="delivered") == 1
+    assert value(after, "csm_alert_delivery_seconds_sum", outcome="delivered") > value(
+        before, "csm_alert_delivery_seconds_sum", outcome="delivered")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_audit_report_generated_by_a_real_worker_is_timed(token_only, org, api, token_for, celery_worker):
+    before = value(scrape(), "csm_report_generation_seconds_count", result="done")
+    client = api(token=token_for(org, Role.READER))
+    response = client.post(f"/api/v2/orgs/{org.slug}/reports", {"kind": "org", "from": "2000-01-01",
+                                                                "to": "2100-01-01"}, format="json")
+    assert response.status_code == 202
+    wait_for(lambda: value(scrape(), "csm_report_generation_seconds_count", result="done") > before,
+             what="the report generated")
+    assert value(scrape(), "csm_report_generation_seconds_count", result="done") == before + 1
