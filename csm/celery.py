@@ -7,9 +7,9 @@ name the same ``request_id`` as the API's."""
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import after_setup_logger, after_setup_task_logger, before_task_publish, task_postrun, task_prerun
 
-from csm.logs import request_id_var
+from csm.logs import JsonFormatter, LogContextFilter, request_id_var
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csm.settings")
 
@@ -18,6 +18,20 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 REQUEST_ID_HEADER = "csm_request_id"
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _structured_worker_logs(logger=None, **kwargs):
+    """A worker process sets up its own log handlers (replacing Django's LOGGING on the root logger): give them
+    the same context filter and, with CSM_LOG_FORMAT=json, the same JSON lines. Plain stays Celery's format."""
+    from django.conf import settings
+
+    for handler in logger.handlers if logger is not None else []:
+        handler.addFilter(LogContextFilter())
+        if settings.CSM_LOG_FORMAT == "json":
+            handler.setFormatter(JsonFormatter())
+
 _tokens: dict[str, object] = {}
 
 

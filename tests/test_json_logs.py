@@ -141,3 +141,36 @@ def test_the_worker_logs_the_ingest_with_the_request_id_of_the_api_call(api, org
                              and "snapshots.ingest_report" in line["message"] and "succeeded" in line["message"]],
                     what="the task's success line")
     assert done[-1]["request_id"] == "agent-req-7f3a"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_process_writes_json_lines_with_the_request_id(api, org, token_for, tmp_path):
+    """The production path: `celery -A csm worker` sets up its own log handlers; with CSM_LOG_FORMAT=json they
+    write JSON too, and the ingest of an API report logs that request's id."""
+    agent = api(token=token_for(org, Role.SNAPSHOTTER))
+    assert agent.put("/api/v2/environments/acme", {"name": "prod", "type": "server"}, format="json").status_code == 201
+    response = agent.put("/api/v2/environments/acme/prod/report/server",
+                         data=json.dumps(server_report(fp(3))).encode(), content_type="application/json",
+                         HTTP_X_REQUEST_ID="proc-req-91c2")
+    report_id = response.json()["id"]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "csm.test_settings", "CSM_LOG_FORMAT": "json",
+           "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{settings.DATABASES['default']['NAME']}",
+           "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
+    log_file = tmp_path / "worker.log"
+    with open(log_file, "w") as stderr:
+        worker = subprocess.Popen(
+            [str(ROOT / ".venv/bin/celery"), "-A", "csm", "worker", "--pool", "solo", "-l", "INFO", "-Q", "ingest",
+             "--without-mingle", "--without-gossip", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            wait_for(lambda: ReportOutcome.objects.filter(report_id=report_id).exists(), what="ingest")
+            wait_for(lambda: "succeeded" in log_file.read_text(), what="the task's success line")
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
+    lines = [json.loads(line) for line in log_file.read_text().splitlines() if line.startswith("{")]
+    assert not [line for line in log_file.read_text().splitlines() if line.startswith("[20")], "plain lines left"
+    ours = [line for line in lines if line["request_id"] == "proc-req-91c2"]
+    ingest_line = next(line for line in ours if line["logger"] == "snapshots.services.ingest")
+    assert ingest_line["report_id"] == report_id and ingest_line["org"] == "acme"
+    assert any(line["logger"] == "celery.app.trace" and "succeeded" in line["message"] for line in ours)
