@@ -242,3 +242,22 @@ def test_an_audit_report_generated_by_a_real_worker_is_timed(token_only, org, ap
     wait_for(lambda: value(scrape(), "csm_report_generation_seconds_count", result="done") > before,
              what="the report generated")
     assert value(scrape(), "csm_report_generation_seconds_count", result="done") == before + 1
+
+
+@pytest.mark.django_db
+def test_the_grafana_dashboard_plots_only_metrics_csm_serves(token_only, agent):
+    """deploy/grafana/csm-dashboard.json: every csm_* series it queries is one /metrics serves (a renamed metric
+    would leave an empty panel)."""
+    import re
+
+    put_report(agent, server_report(fp(1)))
+    served = {name for name, _ in samples(scrape())}
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "csm-dashboard.json").read_text())
+    queried = {name for panel in dashboard["panels"] for target in panel["targets"]
+               for name in re.findall(r"\bcsm_[a-z_]+", target["expr"])}
+    assert queried and len(dashboard["panels"]) >= 10
+    # Counters and histograms without a sample yet in this process still declare their families.
+    families = {family.name for family in text_string_to_metric_families(scrape())}
+    missing = sorted(name for name in queried if name not in served
+                     and name.removesuffix("_total").removesuffix("_bucket") not in families)
+    assert not missing, missing
