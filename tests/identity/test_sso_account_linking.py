@@ -242,3 +242,16 @@ def test_a_new_issuer_removes_the_orgs_links(org, victim, evil, oidc_provider): 
                       client_secret=None, enabled=True, default_role=Role.MEMBER, groups_claim="groups")
     assert not SsoIdentity.objects.filter(org=evil).exists()
     assert events(evil, "sso.configured")[-1].after["identities_unlinked"] == 1
+
+
+def test_a_member_of_an_org_requiring_sso_moves_to_sso_through_the_link_page(client, org, oidc_provider,  # noqa: F811
+                                                                            sso_settings, member_of):  # noqa: F811
+    configure_sso(org, oidc_provider.issuer, verified=["acme.test"])
+    sso.set_require_sso(AuditContext.system("test"), org, True)
+    bob = member_of(org, Role.MEMBER, "bob@acme.test")
+    assert client.post("/login/", {"username": "bob@acme.test", "password": PASSWORD}).status_code == 403
+    assert sso_callback(client, "acme", "bob")["Location"] == "/sso/link/"
+    assert client.post("/sso/link/", {"password": PASSWORD}).status_code == 302
+    assert signed_in_as(client) == bob
+    assert client.get("/o/acme/").status_code == 200
+    assert Client().post("/login/", {"username": "bob@acme.test", "password": PASSWORD}).status_code == 403
