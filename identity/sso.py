@@ -36,6 +36,7 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.lib import outbound, secretbox
+from identity import orgsettings
 from identity.models import (
     GroupRoleMapping,
     OrgIdentitySettings,
@@ -316,15 +317,7 @@ def set_require_sso(ctx: AuditContext, org: Org, required: bool) -> OrgIdentityS
         if provider is None or not SsoDomain.objects.filter(org=org).exclude(verified_at=None).exists():
             raise ServiceError("Enable SSO and verify at least one email domain (test sign-in) before requiring "
                                "SSO.", field="require_sso")
-    row = OrgIdentitySettings.objects.select_for_update().filter(org=org).first() or OrgIdentitySettings(org=org)
-    if row.pk is not None and row.require_sso == required:
-        return row
-    before = {"require_sso": row.require_sso}
-    row.require_sso, row.updated_at = required, timezone.now()
-    row.save()
-    record_event(ctx, org, AuditAction.IDENTITY_SETTINGS_CHANGED, ("org", org.pk, org.slug), before=before,
-                 after={"require_sso": required})
-    return row
+    return orgsettings.set_switch(ctx, org, "require_sso", required)
 
 
 # --- routing ----------------------------------------------------------------------------------------------
