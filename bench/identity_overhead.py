@@ -10,9 +10,10 @@ Three requests, each ``--runs`` times after a warm-up, interleaved so machine no
 * ``read``: ``GET /api/v2/environments/{org}`` — an API read;
 * ``page``: ``GET /o/{org}/`` as a signed-in member — a web page.
 
-"on" = as shipped, with an agent token (a member service account) limited to ``prod-eu`` and to ``10.0.0.0/8`` (scope checks, network
-check, the new-network detector's cache lookup) and a member whose session passes the session and two-factor
-middleware; "off" = an unlimited token of the same account, identity's token hook unregistered and its two middlewares removed.
+"on" = as shipped, with an agent token (a member service account) limited to ``prod-eu`` and to
+``10.0.0.0/8`` (scope checks, network check, the new-network detector's cache lookup) and a member whose
+session passes the session and two-factor middleware; "off" = an unlimited token of the same account,
+identity's token hook unregistered and its two middlewares removed.
 Printed: median server time per request on each side and the ratio on/off.
 
     .venv/bin/python bench/identity_overhead.py [--runs 400]
