@@ -14,8 +14,9 @@ import hashlib
 import hmac
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
+
+from csm.lib import secretbox
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - a format prefix, not a secret
 
@@ -44,17 +45,12 @@ def verify(secret: str, headers: dict, body: bytes) -> bool:
     return any(hmac.compare_digest(expected, candidate) for candidate in headers["webhook-signature"].split(" "))
 
 
-def _fernet() -> Fernet:
-    key = hashlib.sha256(settings.CSM_ACTION_SECRET_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
 def encrypt_secret(secret: str) -> str:
-    return _fernet().encrypt(secret.encode()).decode()
+    return secretbox.seal(secret, settings.CSM_ACTION_SECRET_KEY)
 
 
 def decrypt_secret(token: str) -> str:
     try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken:
+        return secretbox.unseal(token, settings.CSM_ACTION_SECRET_KEY)
+    except secretbox.SecretUnreadable:
         raise ValueError("the signing secret cannot be decrypted (was CSM_ACTION_SECRET_KEY changed?)") from None

@@ -63,6 +63,7 @@ class AuditAction(models.TextChoices):
     SSO_GROUP_MAPPING_REMOVED = "sso.group_mapping_removed", "Group role mapping removed"
     SSO_FAILED = "sso.failed", "SSO sign-in failed"
     SSO_RECOVERY_SIGN_IN = "sso.recovery_sign_in", "Password sign-in despite SSO required (recovery)"
+    SSO_ACCOUNT_LINKED = "sso.account_linked", "SSO identity linked to an account"
     # identity: two-factor
     TWO_FACTOR_ENROLLED = "two_factor.enrolled", "Second factor added"
     TWO_FACTOR_REMOVED = "two_factor.removed", "Second factor removed"

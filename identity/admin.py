@@ -16,6 +16,7 @@ from identity.models import (
     ScimToken,
     ScimUser,
     SsoDomain,
+    SsoIdentity,
     SsoProvider,
     TokenNetwork,
     UserSession,
@@ -101,6 +102,13 @@ class SsoProviderAdmin(ReadOnlyAdmin):
 class SsoDomainAdmin(ReadOnlyAdmin):
     list_display = ["org", "domain", "verified_at", "verified_by"]
     list_filter = ["org"]
+
+
+@admin.register(SsoIdentity)
+class SsoIdentityAdmin(ReadOnlyAdmin):
+    list_display = ["org", "subject", "user", "email", "created_at", "last_used_at"]
+    list_filter = ["org"]
+    search_fields = ["subject", "email", "user__email"]
 
 
 # --- two-factor: personal rows (no org). django-otp's own admin edits devices and shows their secrets;

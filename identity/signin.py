@@ -5,6 +5,7 @@ asked for and the audit trail written in one place.
     password form valid ──► password_sign_in_refusal(user)  (SSO required for one of the user's orgs?)
                         └─► begin_sign_in(request, user, method="password")
     SSO callback        ──► begin_sign_in(request, user, method="sso")
+    SSO link page       ──► begin_sign_in(request, user, method="sso")  (an existing account, its password)
     begin_sign_in       ──► a second factor enrolled or required → the two-factor step (identity.twofactor)
                         └─► complete_sign_in(request, user, method)
     a refused password  ──► sign_in_failed(request, username)

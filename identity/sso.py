@@ -4,8 +4,10 @@ and nonce, ID-token validation, just-in-time membership and the "SSO required" r
     /sso/start/?email=…  ──► verified domain → org → start_sign_in ──► the org's IdP (authorize endpoint)
     /sso/<org>/start/    ──┘
     IdP ──► /sso/callback/ ──► finish (state, code exchange, ID token: signature via JWKS, iss, aud, exp, nonce)
-                           ──► sign_in: user by email (JIT), membership (JIT, role from groups), then
-                               identity.signin.begin_sign_in(method="sso")
+                           ──► provision: the account linked to the token's subject (SsoIdentity); else a new
+                               account (JIT) or one this org manages, linked; else LinkRequired ──► /sso/link/
+                               (the account's password confirms the link); membership (JIT, role from groups),
+                               then identity.signin.begin_sign_in(method="sso")
                            ──► test: an admin's test sign-in verifies an email domain
 
 The client is Authlib's (PKCE S256 challenge, random state and nonce) with its JOSE layer joserfc for the
@@ -34,11 +36,23 @@ from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
 from csm.lib import outbound, secretbox
-from identity.models import GroupRoleMapping, OrgIdentitySettings, SsoDomain, SsoProvider, role_for_groups
+from identity import orgsettings
+from identity.models import (
+    GroupRoleMapping,
+    OrgIdentitySettings,
+    ScimUser,
+    SsoDomain,
+    SsoIdentity,
+    SsoProvider,
+    role_for_groups,
+)
+from tenants import ratelimit
 from tenants.choices import Role
 from tenants.models import Membership, Org
 
 PENDING_KEY = "csm_sso_pending"
+LINK_KEY = "csm_sso_link"  # an account link waiting for the password (begin_link)
+LINK_TIMEOUT_SECONDS = 10 * 60
 USED_KEY = "csm_sso_used_states"
 CALLBACK_PATH = "/sso/callback/"
 SCOPES = "openid email profile groups"
@@ -193,7 +207,7 @@ def save_provider(ctx: AuditContext, org: Org, *, issuer: str, client_id: str, c
                   enabled: bool, default_role: str, groups_claim: str) -> SsoProvider:
     """Create or change the org's IdP configuration. ``client_secret`` None or "" keeps the stored one. The
     issuer is checked by fetching its discovery document; a changed issuer un-verifies the org's domains
-    (they were proven through the old IdP)."""
+    (they were proven through the old IdP) and removes its account links (SsoIdentity: the old IdP's subjects)."""
     issuer = (issuer or "").strip()
     if not issuer.startswith(("https://", "http://")):
         raise ServiceError("Enter the issuer URL of your identity provider (https://…).", field="issuer")
@@ -226,14 +240,17 @@ def save_provider(ctx: AuditContext, org: Org, *, issuer: str, client_id: str, c
     provider.issuer, provider.client_id, provider.enabled = issuer, client_id, enabled
     provider.default_role, provider.groups_claim, provider.updated_at = default_role, groups_claim, timezone.now()
     provider.save()
-    unverified = []
-    if issuer_changed:
+    unverified, unlinked = [], 0
+    if issuer_changed:  # the old IdP's proofs and subjects say nothing about the new one's people
         unverified = list(SsoDomain.objects.filter(org=org).exclude(verified_at=None).values_list("domain", flat=True))
         SsoDomain.objects.filter(org=org).update(verified_at=None, verified_by=None)
+        unlinked, _ = SsoIdentity.objects.filter(org=org).delete()
     after = {"issuer": issuer, "client_id": client_id, "enabled": enabled, "default_role": default_role,
              "groups_claim": groups_claim, "client_secret_changed": secret_changed}
     if unverified:
         after["domains_unverified"] = unverified
+    if unlinked:
+        after["identities_unlinked"] = unlinked
     record_event(ctx, org, AuditAction.SSO_CONFIGURED, ("sso_provider", provider.pk, issuer), before=before,
                  after=after)
     return provider
@@ -300,15 +317,7 @@ def set_require_sso(ctx: AuditContext, org: Org, required: bool) -> OrgIdentityS
         if provider is None or not SsoDomain.objects.filter(org=org).exclude(verified_at=None).exists():
             raise ServiceError("Enable SSO and verify at least one email domain (test sign-in) before requiring "
                                "SSO.", field="require_sso")
-    row = OrgIdentitySettings.objects.select_for_update().filter(org=org).first() or OrgIdentitySettings(org=org)
-    if row.pk is not None and row.require_sso == required:
-        return row
-    before = {"require_sso": row.require_sso}
-    row.require_sso, row.updated_at = required, timezone.now()
-    row.save()
-    record_event(ctx, org, AuditAction.IDENTITY_SETTINGS_CHANGED, ("org", org.pk, org.slug), before=before,
-                 after={"require_sso": required})
-    return row
+    return orgsettings.set_switch(ctx, org, "require_sso", required)
 
 
 # --- routing ----------------------------------------------------------------------------------------------
@@ -481,28 +490,90 @@ def verify_domain(ctx: AuditContext, org: Org, user, email: str) -> SsoDomain:
     return row
 
 
-@transaction.atomic
-def provision(ctx: AuditContext, org: Org, claims: dict):
-    """The person the ID token names, and their membership in ``org``: found by verified email or created
-    (just in time, without a password); membership created with the role from groups (else the default
-    role) or updated when a group mapping applies. Returns the user; SsoFailure when refused."""
-    provider = SsoProvider.objects.get(org=org)
-    email = claims["email"]
+class LinkRequired(Exception):  # noqa: N818 - not an error: the sign-in continues on the link page
+    """The ID token names an address of an existing csm account that this org does not manage: its owner must
+    confirm with the account's password before the IdP identity is linked (``begin_link`` / ``link_account``)."""
+
+    def __init__(self, org: Org, user, subject: str, email: str, groups: list[str]):
+        super().__init__(email)
+        self.org, self.user, self.subject, self.email, self.groups = org, user, subject, email, groups
+
+
+def managed_by(org: Org, user) -> bool:
+    """True when ``org`` manages ``user``'s account: no usable password, no SSO link or SCIM resource of another
+    org, and every membership (suspended ones too) in ``org`` — an account SCIM or this org's SSO created. Such
+    an account has no owner besides the org, so its IdP may sign it in without a password confirmation."""
+    if user.has_usable_password():
+        return False
+    if SsoIdentity.objects.filter(user=user).exclude(org=org).exists() or \
+            ScimUser.objects.filter(user=user).exclude(org=org).exists():
+        return False
+    return not Membership.objects.filter(user=user).exclude(org=org).exists()
+
+
+def _link(ctx: AuditContext, org: Org, user, subject: str, email: str, via: str) -> SsoIdentity:
+    """Link the IdP subject to ``user`` (replacing the user's earlier link in this org: an IdP that re-created
+    the person gives a new subject) and record ``sso.account_linked``."""
+    if SsoIdentity.objects.filter(org=org, subject=subject).exclude(user=user).exists():
+        raise SsoFailure("subject_linked", f"This {org.name} identity-provider account is already linked to "
+                                           f"another csm account.", 409, org, email)
+    row = SsoIdentity.objects.select_for_update().filter(org=org, user=user).first()
+    before = {"subject": row.subject, "email": row.email} if row else None
+    if row is None:
+        row = SsoIdentity(org=org, user=user)
+    row.subject, row.email, row.created_at, row.last_used_at = subject, email, timezone.now(), timezone.now()
+    row.save()
+    record_event(ctx, org, AuditAction.SSO_ACCOUNT_LINKED, _ctx_target(user), before=before,
+                 after={"subject": subject, "email": email, "via": via})
+    return row
+
+
+def _account_for(ctx: AuditContext, org: Org, claims: dict):
+    """The csm account the ID token's person is, linking it when that is safe (docs/identity.md, "how accounts
+    are matched"): by subject; else a new account; else an account this org manages; else LinkRequired
+    (password confirmation) or SsoFailure (an account another org manages)."""
+    email, subject = claims["email"], str(claims["sub"])
+    identity = SsoIdentity.objects.select_for_update().filter(org=org, subject=subject).select_related("user") \
+        .first()
+    if identity is not None:  # (a) a returning person, whatever address the IdP sends now
+        if not identity.user.is_active:
+            raise SsoFailure("account_disabled", "This account is disabled.", 403, org, email)
+        identity.last_used_at = timezone.now()
+        identity.save(update_fields=["last_used_at"])
+        return identity.user
     if not SsoDomain.objects.filter(org=org, domain=_domain_of(email)).exclude(verified_at=None).exists():
         raise SsoFailure("domain_not_verified", f"{_domain_of(email)} is not a verified SSO domain of {org.name}.",
                          403, org, email)
     User = get_user_model()
     user = User.objects.filter(email__iexact=email).order_by("pk").first()
-    if user is not None and not user.is_active:
-        raise SsoFailure("account_disabled", "This account is disabled.", 403, org, email)
-    groups = groups_of(provider, claims)
-    if user is None:
+    if user is None:  # (b) nobody has the address: a new account, just in time, without a password
         username = email[:150]
         if User.objects.filter(username=username).exists():  # a username that happens to be this address
             username = f"{email[:130]}-{generate_token(8)}"
         user = User(username=username, email=email)
         user.set_unusable_password()
         user.save()
+        _link(ctx, org, user, subject, email, "new_account")
+        return user
+    if not user.is_active:
+        raise SsoFailure("account_disabled", "This account is disabled.", 403, org, email)
+    if Membership.objects.filter(org=org, user=user).exclude(suspended_at=None).exists():
+        raise SsoFailure("membership_suspended", f"Your membership in {org.name} is suspended; ask its admins.",
+                         403, org, email)
+    if managed_by(org, user):  # (c) an account SCIM or this org's SSO created
+        _link(ctx, org, user, subject, email, "managed_account")
+        return user
+    if user.has_usable_password():  # (d) the account is its owner's: they confirm with its password
+        raise LinkRequired(org, user, subject, email, groups_of(SsoProvider.objects.get(org=org), claims))
+    raise SsoFailure("account_managed_elsewhere", f"The csm account {email} is managed by another "
+                                                  f"organization's single sign-on or provisioning; {org.name}'s "
+                                                  f"identity provider cannot sign it in.", 403, org, email)
+
+
+def _join(ctx: AuditContext, org: Org, user, email: str, groups: list[str]) -> None:
+    """``user``'s membership in ``org``: created with the role from groups (else the default role), or updated
+    when a group mapping applies (never demoting the org's last owner)."""
+    provider = SsoProvider.objects.get(org=org)
     user_ctx = AuditContext.for_user(user, request_id=ctx.request_id, ip=ctx.ip, user_agent=ctx.user_agent)
     membership = Membership.objects.select_for_update().filter(org=org, user=user).first()
     if membership is None:
@@ -510,7 +581,7 @@ def provision(ctx: AuditContext, org: Org, claims: dict):
         membership = Membership.objects.create(org=org, user=user, role=role, source="sso")
         record_event(user_ctx, org, AuditAction.MEMBER_ADDED, ("membership", membership.pk, email),
                      after={"role": role, "source": "sso", "groups": groups})
-        return user
+        return
     if membership.suspended_at is not None:
         raise SsoFailure("membership_suspended", f"Your membership in {org.name} is suspended; ask its admins.",
                          403, org, email)
@@ -524,7 +595,82 @@ def provision(ctx: AuditContext, org: Org, claims: dict):
             membership.save(update_fields=["role"])
             record_event(user_ctx, org, AuditAction.MEMBER_ROLE_CHANGED, ("membership", membership.pk, email),
                          before=before, after={"role": mapped, "source": "sso", "groups": groups})
+
+
+@transaction.atomic
+def provision(ctx: AuditContext, org: Org, claims: dict):
+    """The person the ID token names (``_account_for``) and their membership in ``org`` (``_join``). Returns
+    the user; LinkRequired when the account's owner must confirm with its password; SsoFailure when refused."""
+    provider = SsoProvider.objects.get(org=org)
+    user = _account_for(ctx, org, claims)
+    _join(ctx, org, user, claims["email"], groups_of(provider, claims))
     return user
+
+
+# --- linking an existing account (its owner confirms with the password) -----------------------------------
+
+def begin_link(request, pending: LinkRequired, redirect_to: str) -> None:
+    """Keep the link to confirm in the session (one at a time, single use, ``CSM_SSO_LINK_TIMEOUT_SECONDS``)."""
+    request.session[LINK_KEY] = {
+        "org": pending.org.pk, "subject": pending.subject, "email": pending.email, "user": pending.user.pk,
+        "groups": pending.groups, "next": redirect_to,
+        "expires": int(time.time()) + LINK_TIMEOUT_SECONDS}
+
+
+def pending_link(request) -> tuple[dict, Org, object] | None:
+    """(the pending link, its org, its account) while one is pending and unexpired; None otherwise (an
+    expired one is dropped)."""
+    pending = request.session.get(LINK_KEY)
+    if not isinstance(pending, dict):
+        return None
+    org = Org.objects.filter(pk=pending.get("org")).first()
+    user = get_user_model().objects.filter(pk=pending.get("user"), is_active=True).first()
+    if pending.get("expires", 0) < time.time() or org is None or user is None:
+        request.session.pop(LINK_KEY, None)
+        return None
+    return pending, org, user
+
+
+def cancel_link(request) -> None:
+    request.session.pop(LINK_KEY, None)
+
+
+class LinkPasswordError(Exception):
+    """A wrong password on the link page (or too many attempts: ``limited``)."""
+
+    def __init__(self, message: str, *, limited: bool = False):
+        super().__init__(message)
+        self.message, self.limited = message, limited
+
+
+def link_account(ctx: AuditContext, request, password: str, client_ip: str | None):
+    """Confirm the pending link with the account's password (rate limited with the sign-in counters). Returns
+    (user, next URL) once linked (``sso.account_linked`` via password, membership as on every SSO sign-in);
+    raises LinkPasswordError for a wrong password (``sso.failed`` reason ``link_password``), SsoFailure when
+    the link is gone or refused."""
+    found = pending_link(request)
+    if found is None:
+        raise SsoFailure("no_pending_link", "No account link is waiting for confirmation in this browser (or it "
+                                            "expired after 10 minutes). Sign in with SSO again.")
+    pending, org, user = found
+    account = user.email or user.get_username()
+    limited = ratelimit.check(account, client_ip)
+    if limited is not None:
+        raise LinkPasswordError(limited.message, limited=True)
+    if not user.check_password(password or ""):
+        ratelimit.record_failure(account, client_ip)
+        record_failure(ctx, SsoFailure("link_password", "The password to link the account was wrong.", 403, org,
+                                       pending["email"]))
+        raise LinkPasswordError("That is not the password of this csm account.")
+    ratelimit.record_success(account)
+    request.session.pop(LINK_KEY, None)  # single use
+    provider = SsoProvider.objects.filter(org=org, enabled=True).first()
+    if provider is None:
+        raise SsoFailure("sso_disabled", f"{org.name} no longer signs in with SSO.", 403, org, pending["email"])
+    with transaction.atomic():
+        _link(ctx, org, user, pending["subject"], pending["email"], "password")
+        _join(ctx, org, user, pending["email"], pending["groups"])
+    return user, pending["next"]
 
 
 def record_failure(ctx: AuditContext, failure: SsoFailure) -> None:

@@ -48,6 +48,7 @@ from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.services import record_event
 from csm.errors import ServiceError
+from identity import orgsettings
 from identity.models import OrgIdentitySettings, RecoveryCode, WebAuthnCredential
 from tenants import ratelimit
 from tenants.models import Membership
@@ -504,19 +505,11 @@ def _check_factor(request, user, code: str, credential: str) -> str | None:
 def set_require_two_factor(ctx: AuditContext, org, required: bool, actor) -> OrgIdentitySettings:
     """Turn "require two-factor" on or off for ``org`` (audited as identity.settings_changed). Turning it on
     needs the person doing it to have a second factor, so they cannot lock themselves out of the org."""
-    current = OrgIdentitySettings.objects.select_for_update().filter(org=org).first() or OrgIdentitySettings(org=org)
-    if current.require_two_factor == required:
-        return current
     if required and not has_confirmed_factor(actor):
         raise ServiceError("Add a second factor to your own account first (Your account → Security): "
                            "otherwise this would lock you out of the org's pages.", field="require_two_factor",
                            code="conflict")
-    current.require_two_factor = required
-    current.updated_at = timezone.now()
-    current.save()
-    record_event(ctx, org, AuditAction.IDENTITY_SETTINGS_CHANGED, ("org", org.pk, org.slug),
-                 before={"require_two_factor": not required}, after={"require_two_factor": required})
-    return current
+    return orgsettings.set_switch(ctx, org, "require_two_factor", required)
 
 
 def members_without_factor(org) -> list:

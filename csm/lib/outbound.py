@@ -133,42 +133,15 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def post(url: str, body: bytes, headers: dict, timeout: float = DEFAULT_TIMEOUT_SECONDS,
-         private_setting: str = WEBHOOK_PRIVATE_SETTING) -> Response:
-    """POST ``body`` to ``url`` after re-checking its resolution; never follows redirects.
-
-    Raises OutboundRefused for a refused URL and OSError / http.client.HTTPException for network
-    failures (the caller records them as a failed attempt)."""
+def _request(method: str, url: str, body: bytes | None, headers: dict, timeout: float, private_setting: str,
+             max_bytes: int, user_agent: str) -> Response:
+    """One request after re-checking the URL's resolution, to the pinned address; never follows redirects."""
     target = resolve(url, private_setting)
     connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     connection = connection_class(target, timeout)
     started = time.monotonic()
     try:
-        connection.request("POST", target.path, body=body, headers={"User-Agent": "csm-webhooks/1", **headers})
-        response = connection.getresponse()
-        data = response.read(MAX_RESPONSE_BYTES)
-        return Response(
-            status=response.status,
-            body=data,
-            headers={key.lower(): value for key, value in response.getheaders()},
-            latency_ms=int((time.monotonic() - started) * 1000),
-        )
-    finally:
-        connection.close()
-
-
-def get(url: str, headers: dict | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS,
-        private_setting: str = WEBHOOK_PRIVATE_SETTING, max_bytes: int = MAX_RESPONSE_BYTES) -> Response:
-    """GET ``url`` after the same resolution check and address pinning as ``post`` (an IdP's discovery
-    document, its JWKS); never follows redirects; at most ``max_bytes`` of the body are read.
-
-    Raises OutboundRefused for a refused URL and OSError / http.client.HTTPException for network failures."""
-    target = resolve(url, private_setting)
-    connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(target, timeout)
-    started = time.monotonic()
-    try:
-        connection.request("GET", target.path, headers={"User-Agent": "csm/1", **(headers or {})})
+        connection.request(method, target.path, body=body, headers={"User-Agent": user_agent, **headers})
         response = connection.getresponse()
         data = response.read(max_bytes)
         return Response(
@@ -179,6 +152,24 @@ def get(url: str, headers: dict | None = None, timeout: float = DEFAULT_TIMEOUT_
         )
     finally:
         connection.close()
+
+
+def post(url: str, body: bytes, headers: dict, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+         private_setting: str = WEBHOOK_PRIVATE_SETTING) -> Response:
+    """POST ``body`` to ``url`` after re-checking its resolution; never follows redirects.
+
+    Raises OutboundRefused for a refused URL and OSError / http.client.HTTPException for network
+    failures (the caller records them as a failed attempt)."""
+    return _request("POST", url, body, headers, timeout, private_setting, MAX_RESPONSE_BYTES, "csm-webhooks/1")
+
+
+def get(url: str, headers: dict | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        private_setting: str = WEBHOOK_PRIVATE_SETTING, max_bytes: int = MAX_RESPONSE_BYTES) -> Response:
+    """GET ``url`` after the same resolution check and address pinning as ``post`` (an IdP's discovery
+    document, its JWKS); never follows redirects; at most ``max_bytes`` of the body are read.
+
+    Raises OutboundRefused for a refused URL and OSError / http.client.HTTPException for network failures."""
+    return _request("GET", url, None, headers or {}, timeout, private_setting, max_bytes, "csm/1")
 
 
 class ResponseTooLarge(Exception):

@@ -1,8 +1,9 @@
-"""Secrets csm must read back (an org's OpenID Connect client secret), encrypted at rest.
+"""Secrets csm must read back, encrypted at rest: an org's OpenID Connect client secret (key material
+``CSM_SECRET_ENCRYPTION_KEY``) and alert actions' webhook signing secrets (``CSM_ACTION_SECRET_KEY``).
 
-Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) under a key derived from one operator setting
-(``CSM_SECRET_ENCRYPTION_KEY``; by default derived from SECRET_KEY). Django-free: callers pass the key
-material. Changing the key makes stored secrets unreadable (``SecretUnreadable``): they must be entered again.
+Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) under the SHA-256 of the key material (each
+setting defaults to one derived from SECRET_KEY). Django-free: callers pass the key material. Changing the
+key makes stored secrets unreadable (``SecretUnreadable``): they must be entered again.
 """
 
 import base64
@@ -16,7 +17,7 @@ class SecretUnreadable(Exception):
 
 
 def _fernet(key_material: str) -> Fernet:
-    key = hashlib.sha256(("csm-secretbox:" + key_material).encode()).digest()
+    key = hashlib.sha256(key_material.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(key))
 
 
@@ -30,4 +31,4 @@ def unseal(token: str, key_material: str) -> str:
     try:
         return _fernet(key_material).decrypt(token.encode("ascii")).decode()
     except (InvalidToken, ValueError, UnicodeError):
-        raise SecretUnreadable("the secret cannot be decrypted with the current CSM_SECRET_ENCRYPTION_KEY") from None
+        raise SecretUnreadable("the secret cannot be decrypted with the current key") from None

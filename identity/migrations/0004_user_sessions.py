@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('ip', models.GenericIPAddressField(blank=True, null=True)),
                 ('user_agent', models.CharField(blank=True, max_length=255)),
                 ('device', models.CharField(blank=True, help_text='Browser and system, from the user agent', max_length=100)),
-                ('method', models.CharField(help_text='How the person signed in: password, sso, signup, ...', max_length=20)),
+                ('method', models.CharField(help_text='How the person signed in: password, sso, signup, ...', max_length=40)),
                 ('ended_at', models.DateTimeField(blank=True, null=True)),
                 ('end_reason', models.CharField(blank=True, max_length=100)),
                 ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='web_sessions', to=settings.AUTH_USER_MODEL)),

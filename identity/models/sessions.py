@@ -19,7 +19,7 @@ class UserSession(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
     device = models.CharField(max_length=100, blank=True, help_text="Browser and system, from the user agent")
-    method = models.CharField(max_length=20, help_text="How the person signed in: password, sso, signup, ...")
+    method = models.CharField(max_length=40, help_text="How the person signed in: password, sso, signup, ...")
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=100, blank=True)
 

@@ -71,3 +71,31 @@ class SsoDomain(models.Model):
     @property
     def verified(self) -> bool:
         return self.verified_at is not None
+
+
+class SsoIdentity(models.Model):
+    """The link between a person at the org's IdP (the ID token's ``sub``, stable at that IdP) and a csm
+    account. A returning person is found by it, never by email: an IdP may assert any address, so an address
+    alone never opens an existing account (identity/sso.py, "how accounts are matched"). ``email`` is the
+    address the IdP sent when the link was made. An org's links are removed when its issuer changes (another
+    IdP's subjects mean other people)."""
+
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="sso_identities")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities")
+    subject = models.CharField(max_length=255)
+    email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "subject"], name="sso_identity_subject_once_in_org"),
+            models.UniqueConstraint(fields=["org", "user"], name="sso_identity_user_once_in_org"),
+        ]
+        ordering = ["org", "email"]
+        verbose_name_plural = "SSO identities"
+
+    def __str__(self):
+        return f"{self.subject} at {self.org}'s IdP → {self.email}"

@@ -10,10 +10,11 @@ from django.http import Http404
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import path
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from audit.context import AuditContext
 from csm.errors import ServiceError
+from csm.lib.clientip import client_ip
 from csm.web import add_service_error, org_view
 from identity import signin, sso
 from identity.models import GroupRoleMapping, OrgIdentitySettings, SsoDomain, SsoProvider
@@ -123,9 +124,54 @@ def sso_callback(request):
             messages.success(request, f"Test sign-in as {claims['email']} succeeded: {domain.domain} is verified.")
             return redirect("sso-settings", org.slug)
         user = sso.provision(_ctx(request), org, claims)
+    except sso.LinkRequired as link:  # an existing account of its own owner: confirm with its password
+        sso.begin_link(request, link, pending.get("next") or "/")
+        return redirect("sso-link")
     except sso.SsoFailure as failure:
         return _failed(request, failure)
     return signin.begin_sign_in(request, user, method="sso", redirect_to=pending.get("next") or "/")
+
+
+class LinkForm(forms.Form):
+    password = forms.CharField(label="csm password", strip=False,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password",
+                                                                 "autofocus": True}))
+
+
+@require_http_methods(["GET", "POST"])
+def sso_link(request):
+    """``/sso/link/``: an IdP signed someone in with the address of an existing csm account this org does not
+    manage. Nothing is opened until the account's password confirms the link (identity/sso.py); "Cancel"
+    drops it."""
+    found = sso.pending_link(request)
+    if found is None:
+        return _failed(request, sso.SsoFailure(
+            "no_pending_link", "No account link is waiting for confirmation in this browser (or it expired after "
+                               "10 minutes). Sign in with SSO again."))
+    pending, org, user = found
+    form = LinkForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and request.POST.get("cancel"):
+        sso.cancel_link(request)
+        messages.info(request, f"Nothing was linked; {pending['email']} was not signed in.")
+        return redirect("login")
+    if request.method == "POST" and form.is_valid():
+        try:
+            user, redirect_to = sso.link_account(_ctx(request), request, form.cleaned_data["password"],
+                                                 client_ip(request))
+        except sso.LinkPasswordError as error:
+            form.add_error("password", error.message)
+            status = 429 if error.limited else 400
+            if not error.limited:  # a wrong password of the account, as on /login/ (its orgs, unusual activity)
+                signin.sign_in_failed(request, user.email or user.get_username(), reason="sso_link_password")
+        except sso.SsoFailure as failure:
+            return _failed(request, failure)
+        else:
+            return signin.begin_sign_in(request, user, method="sso", redirect_to=_safe_next(request, redirect_to))
+    elif request.method == "POST":
+        status = 400
+    return render(request, "identity/sso_link.html", {"form": form, "org": org, "email": pending["email"],
+                                                      "account": user.email or user.get_username()}, status=status)
 
 
 # --- settings ---------------------------------------------------------------------------------------------
@@ -236,6 +282,7 @@ urlpatterns = [
     path("sso/", sso_sign_in, name="sso-sign-in"),
     path("sso/start/", sso_start, name="sso-start"),
     path("sso/callback/", sso_callback, name="sso-callback"),
+    path("sso/link/", sso_link, name="sso-link"),
     path("sso/<slug:org_slug>/start/", sso_org_start, name="sso-org-start"),
     path("o/<slug:org>/settings/sso/", sso_settings, name="sso-settings"),
     path("o/<slug:org>/settings/sso/domains/", sso_domain_add, name="sso-domain-add"),

@@ -118,6 +118,8 @@ NOT_PAGES |= {
     "sso-group-remove": "POST only: the Remove button of a group mapping",
     "sso-require": "POST only: the SSO required form of the SSO settings page",
     "sso-test": "POST only: the Test sign-in button (continues to the IdP; tests/browser/test_sso_sign_in.py)",
+    "sso-link": "only between an IdP's sign-in and the account's password; axe runs on it in "
+                "tests/browser/test_sso_account_linking.py",
 }
 ANONYMOUS |= {"sso-sign-in"}
 

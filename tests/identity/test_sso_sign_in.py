@@ -11,6 +11,7 @@ from audit.models import AuditEvent
 from identity.models import GroupRoleMapping
 from tenants.choices import Role
 from tenants.models import Membership
+from tests.conftest import PASSWORD
 from tests.identity.sso_support import (  # noqa: F401 - fixtures
     OTHER_CLIENT_ID,
     OTHER_CLIENT_SECRET,
@@ -78,7 +79,7 @@ def test_without_a_mapped_group_a_new_member_gets_the_default_role(client, acme)
 
 
 def test_each_sign_in_updates_the_role_when_a_mapping_applies(client, acme, make_user):
-    bob = make_user("bob@acme.test")
+    bob = make_user("bob@acme.test", password=None)  # an account the org manages (SCIM, earlier SSO)
     Membership.objects.create(org=acme, user=bob, role=Role.READER)
     GroupRoleMapping.objects.create(org=acme, group="staff", role=Role.MEMBER)
     response, _ = sso_sign_in(client, "bob@acme.test")
@@ -88,10 +89,22 @@ def test_each_sign_in_updates_the_role_when_a_mapping_applies(client, acme, make
     assert change.before == {"role": "reader"} and change.after["role"] == "member" and change.after["source"] == "sso"
 
 
-def test_existing_account_is_signed_in_by_verified_email(client, acme, make_user):
-    alice = make_user("alice@acme.test")
+def test_existing_account_the_org_manages_is_signed_in_by_verified_email(client, acme, make_user):
+    alice = make_user("alice@acme.test", password=None)
+    Membership.objects.create(org=acme, user=alice, role=Role.MEMBER, source="scim")
     response, _ = sso_sign_in(client, "alice@acme.test")
-    assert response.status_code == 302
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert int(client.session["_auth_user_id"]) == alice.pk
+
+
+def test_existing_password_account_needs_its_password_to_be_linked(client, acme, make_user):
+    """A verified email alone never opens an account with a password (tests/identity/test_sso_account_linking.py)."""
+    alice = make_user("alice@acme.test")
+    Membership.objects.create(org=acme, user=alice, role=Role.MEMBER)
+    response, _ = sso_sign_in(client, "alice@acme.test")
+    assert response.status_code == 302 and response["Location"] == "/sso/link/"
+    assert "_auth_user_id" not in client.session
+    assert client.post("/sso/link/", {"password": PASSWORD}).status_code == 302
     assert int(client.session["_auth_user_id"]) == alice.pk
 
 
