@@ -219,7 +219,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "csm <csm@localhost>")
 # --- Cache (rate limits) --------------------------------------------------------------------------
 CACHE_URL = env_str("CACHE_URL")
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    # A cache, not a dependency: while Redis is down reads miss and writes are dropped (csm/cache.py), and a
+    # dead Redis host costs at most the timeouts below per call, never a hung request.
+    CACHES = {"default": {"BACKEND": "csm.cache.TolerantRedisCache", "LOCATION": CACHE_URL,
+                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
