@@ -114,12 +114,23 @@ def test_evidence_store_full_refuses_cleanly_and_recovers(stack):
     sha = hashlib.sha256(files["e2"]).hexdigest()
     assert stack.sql("SELECT count(*) FROM evidence_evidencefile WHERE sha256 = %s", (sha,)) == [(0,)]
     assert stack.sql("SELECT count(*) FROM evidence_attestation WHERE name = 'e2'") == [(0,)]
+    # Bytes the org already holds need no space: that attestation is accepted while the store is full.
+    assert _attest(stack, "e1-again", files["e1"]).status_code == 201
+    assert stack.get("/ready").status_code == 200
+    rest = os.statvfs(stack.evidence)
+    full = stack.evidence / "filler-2"
+    subprocess.run(["fallocate", "-l", str(rest.f_bavail * rest.f_frsize), str(full)], check=True)
+    not_ready = stack.get("/ready")  # not even the probe's small file fits now
+    assert not_ready.status_code == 503 and "evidence storage: FAILED" in not_ready.text
     filler.unlink()  # the operator (or retention) frees space; nothing else is done
+    full.unlink()
+    assert stack.get("/ready").status_code == 200
     assert _attest(stack, "e2", files["e2"]).status_code == 201  # the CI step's retry
     assert _attest(stack, "e3", files["e3"]).status_code == 201
     names = stack.sql("SELECT a.name FROM evidence_attestation a JOIN evidence_flow f ON f.id = a.flow_id "
                       "WHERE f.name = 'release' ORDER BY a.id")
-    assert [name for (name,) in names] == ["e1", "e2", "e3"]
+    assert [name for (name,) in names] == ["e1", "e1-again", "e2", "e3"]
+    assert not [path for path in _stored_files(stack) if path.endswith(".partial")]
     for name, content in files.items():
         sha = hashlib.sha256(content).hexdigest()
         download = requests.get(f"{stack.url}/api/v2/evidence/{ORG}/{sha}/download", headers=member, timeout=30)
