@@ -211,8 +211,16 @@ class Stack:
                         "ON o.report_id = r.id WHERE o.id IS NULL")[0][0]
 
     def worker_child_pids(self) -> list[int]:
-        found = subprocess.run(["pgrep", "-P", str(self.worker.pid)], capture_output=True, text=True).stdout
-        return [int(pid) for pid in found.split()]
+        """The worker's pool processes (children of its main process), from /proc."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if int(fields[1]) == self.worker.pid:
+                children.append(int(stat.parent.name))
+        return children
 
 
 @pytest.fixture(scope="session")
