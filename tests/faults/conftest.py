@@ -149,8 +149,11 @@ class Stack:
         self.logs.mkdir()
         self.pause_marker.touch()
         self.evidence.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={EVIDENCE_TMPFS_BYTES},mode=0755", "tmpfs",
-                        str(self.evidence)], check=True, capture_output=True)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={EVIDENCE_TMPFS_BYTES},mode=0755", "tmpfs",
+                                  str(self.evidence)], capture_output=True, text=True)
+        if mounted.returncode:
+            raise AssertionError("the fault suite mounts a small tmpfs as the evidence store (a disk that really "
+                                 f"fills) and needs root for it, as scripts/test has in CI: {mounted.stderr}")
         self.pg.start()
         self.start_redis()
         self.manage("migrate", "--noinput")
