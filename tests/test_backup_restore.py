@@ -232,3 +232,31 @@ def test_restore_refuses_a_tampered_backup_and_a_database_that_is_not_empty(
     assert forced.returncode == 0, forced.stdout + forced.stderr
     assert "acme: ok" in forced.stdout
     assert "leftover" not in _tables(used) and "audit_journalleaf" in _tables(used)
+
+
+def _embedded(var_dir):
+    """The environment of the embedded default (no DATABASE_URL, no broker): SQLite in ``var_dir``."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL",
+                                                           "CSM_EVIDENCE_ROOT"}}
+    return {**env, "DJANGO_SETTINGS_MODULE": "csm.settings", "CSM_VAR_DIR": str(var_dir)}
+
+
+def _run(args, env):
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+@pytest.mark.slow
+def test_the_embedded_sqlite_database_backs_up_and_restores(tmp_path):
+    python = str(ROOT / ".venv" / "bin" / "python")
+    source = _embedded(tmp_path / "var")
+    _run([python, "manage.py", "migrate", "--noinput", "-v0"], source)
+    _run([python, "manage.py", "create_org", "solo", "--owner", "solo@example.com"], source)
+    _run([str(ROOT / "scripts" / "backup"), str(tmp_path / "backup")], source)
+    manifest = json.loads((tmp_path / "backup" / "manifest.json").read_text())
+    assert manifest["database"]["engine"] == "sqlite" and "database.sqlite3" in manifest["files"]
+    assert manifest["orgs"]["solo"]["checkpoint"]["size"] == manifest["orgs"]["solo"]["head"]["index"] > 0
+
+    done = _run([str(ROOT / "scripts" / "restore"), str(tmp_path / "backup")], _embedded(tmp_path / "restored"))
+    assert "solo: ok" in done.stdout and "restore complete" in done.stdout
