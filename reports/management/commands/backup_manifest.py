@@ -55,6 +55,8 @@ class Command(BaseCommand):
                               "the copy, so no row of the dump refers to it)")
         size = sum(entry["size"] for entry in manifest["files"].values())
         self.stdout.write(f"  {len(manifest['files'])} file(s), {size} bytes, SHA-256 in {path / backup.MANIFEST}")
+        self.stdout.write(f"  manifest SHA-256 {backup.sha256_of(path / backup.MANIFEST)} (keep it apart from the "
+                          "backup: it shows the manifest itself was not rewritten)")
 
     def verify_files(self, path: Path):
         problems = backup.verify_files(path)
