@@ -55,6 +55,6 @@ volumes:
     emptyDir: {}
   {{- if $root.Values.journalKey.existingSecret }}
   - name: journal-key
-    secret: {secretName: {{ $root.Values.journalKey.existingSecret }}, defaultMode: 0400}
+    secret: {secretName: {{ $root.Values.journalKey.existingSecret }}, defaultMode: 0440}  # group-readable: fsGroup
   {{- end }}
 {{- end -}}
