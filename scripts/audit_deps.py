@@ -68,6 +68,12 @@ def audit(label: str, target: list[str], ignore: list[str]) -> bool:
             return True
         print(f"pip-audit {label} failed (exit {result.returncode}):\n{result.stderr}", file=sys.stderr)
         return False
+    return verdict(label, report)
+
+
+def verdict(label: str, report: dict) -> bool:
+    """Reads pip-audit's JSON report: False (fail) on any vulnerability it lists; warnings when it could
+    audit nothing or only some of the dependencies."""
     dependencies = report.get("dependencies", [])
     skipped = [d for d in dependencies if d.get("skip_reason")]
     vulnerable = [d for d in dependencies if d.get("vulns")]

@@ -155,6 +155,16 @@ def test_chart_templates_call_serve_verbs_keep_one_beat_and_probe_real_urls():
     assert "podSecurityContext" in pod and "Values.securityContext" in pod
 
 
+def test_chart_templates_are_balanced():
+    """Without helm to render them: every action is closed and every block has its end."""
+    for path in (CHART / "templates").iterdir():
+        text = path.read_text()
+        assert text.count("{{") == text.count("}}"), path.name
+        actions = re.findall(r"\{\{-?\s*(/\*|\w+)", text)
+        opened = sum(1 for a in actions if a in ("if", "with", "range", "define"))
+        assert opened == actions.count("end"), path.name
+
+
 # --- scripts/serve for real ----------------------------------------------------------------------------------
 
 def _free_port():
