@@ -128,8 +128,9 @@ def test_the_settings_page_edits_retention(org, client, owner, member_of):
 
 @pytest.fixture
 def history(org, other_org, api, token_for, django_capture_on_commit_callbacks):
-    """In acme: two old ingested reports, an old pending one (in another environment), a recent one; an old attestation with two files,
-    one of them attached again by a recent attestation. In globex: an old ingested report (no retention)."""
+    """In acme: two old ingested reports, an old pending one (in another environment), a recent one; an old
+    attestation with two files, one of them attached again by a recent attestation. In globex: an old ingested
+    report (no retention)."""
     capture = django_capture_on_commit_callbacks
     env, _ = create_or_update_environment(CTX, org, "prod", "server")
     other_env, _ = create_or_update_environment(CTX, other_org, "prod", "server")
