@@ -344,3 +344,43 @@ def test_the_task_visits_only_orgs_with_a_retention(org, other_org, history):
     pending = Report.objects.select_related("outcome").get(pk=history["reports"]["old-pending"].pk)
     assert pending.outcome.status == "snapshot" and pending.payload_dropped_at is not None
     assert [event.after["report_bodies"]["dropped"] for event in retention_events(org)] == [2, 1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_drop_each_body_once(org, settings):
+    """Two runs in two threads (two database sessions), small batches: every old body is dropped exactly once
+    and the two summary events add up to the number dropped."""
+    import threading
+
+    from django.db import connections
+
+    settings.CSM_RETENTION_BATCH_SIZE = 3
+    env, _ = create_or_update_environment(CTX, org, "prod", "server")
+    ids = []
+    for n in range(30):
+        report, _ = accept_report(CTX, env, "server", json.dumps(server_report(fp(100 + n % 2))).encode(),
+                                  received_at=timezone.now() - timedelta(days=60 - n))
+        ingest_report(report.pk)
+        ids.append(report.pk)
+    set_retention(CTX, org, report_body_retention_days=7)
+    start = threading.Barrier(2)
+    errors = []
+
+    def run():
+        try:
+            start.wait()
+            apply_retention(org.pk)
+        except Exception as error:  # reported by the assertion below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Report.objects.filter(pk__in=ids, payload_dropped_at__isnull=False).count() == 30
+    assert sum(event.after["report_bodies"]["dropped"] for event in retention_events(org)) == 30
+    call_command("verify_audit", org=org.slug)
