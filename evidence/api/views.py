@@ -38,7 +38,10 @@ READ_OR_REPORT = {"GET": "evidence.view", "default": "evidence.report"}
 READ = extend_schema(responses=OpenApiTypes.OBJECT)
 WRITE = extend_schema(request={"application/json": OpenApiTypes.OBJECT, "multipart/form-data": OpenApiTypes.OBJECT},
                       responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
-FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 410: OpenApiTypes.OBJECT})
+FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+# An evidence file's bytes may be gone: removed by the org's retention (docs/operations.md, "Retention").
+EVIDENCE_FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                                         410: OpenApiTypes.OBJECT})
 
 
 def corrupted(error: EvidenceCorrupted) -> ApiError:
@@ -307,7 +310,7 @@ class EvidenceFileView(EvidenceView):
 class EvidenceDownloadView(EvidenceView):
     """The stored bytes, re-verified against their SHA-256 first, as an attachment."""
 
-    @FILE
+    @EVIDENCE_FILE
     def get(self, request, org, sha256):
         evidence = get_object_or_404(EvidenceFile.objects.for_org(self.org), sha256=sha256)
         if evidence.dropped_at is not None:
