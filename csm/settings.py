@@ -410,6 +410,15 @@ STORAGES["evidence"] = {
           "file_overwrite": False},
 }
 
+# --- Retention (docs/operations.md, "Retention") ------------------------------------------------------
+# Each org may drop stored report bodies and evidence files after N days (org settings); this task applies
+# it. Rows are changed in transactions of at most CSM_RETENTION_BATCH_SIZE rows and, for report bodies,
+# CSM_RETENTION_BATCH_BYTES bytes (past the first row), so memory and lock time stay bounded.
+CSM_RETENTION_INTERVAL_SECONDS = env_int("CSM_RETENTION_INTERVAL_SECONDS", 3600, minimum=60)
+CSM_RETENTION_BATCH_SIZE = env_int("CSM_RETENTION_BATCH_SIZE", 1000, minimum=1)
+CSM_RETENTION_BATCH_BYTES = env_int("CSM_RETENTION_BATCH_BYTES", 256 * 1024 * 1024, minimum=1)
+CELERY_BEAT_SCHEDULE["retention"] = {"task": "evidence.apply_retention", "schedule": CSM_RETENTION_INTERVAL_SECONDS}
+
 # --- Vulnerability data (OSV import, docs/vulnerabilities.md) ----------------------------------------------
 # Sources the periodic sync imports: directories, .zip files or http(s) URLs of zips of OSV JSON records,
 # separated by spaces or commas (osv.dev publishes one zip per ecosystem). Empty: no periodic sync.
