@@ -28,7 +28,10 @@ from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
+from evidence.models import AttestationEvidence, EvidenceFile
 from evidence.storage import evidence_storage
 from journal import selectors as journal_selectors
 from tenants.models import Org
@@ -210,7 +213,8 @@ def database_is_empty() -> bool:
 def check_restored(manifest: dict) -> list[str]:
     """Compare the restored database with the manifest: every recorded migration applied, and each org's
     journal holding the recorded head leaf (index and hash) and latest checkpoint (size, root, signed note)
-    and at least as many checkpoints. Returns the problems, each naming its org."""
+    and at least as many checkpoints; and, when the backup copied the evidence files, every evidence file a
+    row says is stored present in the evidence store. Returns the problems, each naming its org."""
     problems = []
     applied = set(MigrationRecorder(connection).applied_migrations())
     problems.extend(f"migration {app}.{name} of the backup is not applied"
@@ -236,4 +240,24 @@ def check_restored(manifest: dict) -> list[str]:
         if state["checkpoints"] < recorded.get("checkpoints", 0):
             problems.append(f"org {slug}: {state['checkpoints']} checkpoint(s), the backup recorded "
                             f"{recorded['checkpoints']}")
+        if (manifest.get("evidence") or {}).get("copied"):
+            problems.extend(missing_evidence(org))
     return problems
+
+
+def missing_evidence(org, now: datetime.datetime | None = None) -> list[str]:
+    """The org's evidence files that a row says are stored (not dropped by retention) but the evidence
+    store lacks. One exception is not a problem: a file the org's retention was deleting while the backup
+    ran (its bytes go before its row's ``dropped_at`` commits, so the dump may still call it stored) — the
+    next retention run marks it dropped. Every other missing file is named."""
+    store = evidence_storage()
+    rows = EvidenceFile.objects.filter(org=org, dropped_at__isnull=True)
+    days = org.evidence_file_retention_days
+    if days:
+        cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+        newer = AttestationEvidence.objects.filter(evidence_file=OuterRef("pk"), attestation__created_at__gte=cutoff)
+        due = rows.filter(created_at__lt=cutoff).exclude(Exists(newer))
+        rows = rows.exclude(pk__in=due.values("pk"))
+    return [f"org {org.slug}: evidence file {name or sha256} ({sha256}) is missing from the evidence store"
+            for name, sha256, stored in rows.order_by("pk").values_list("original_name", "sha256", "storage_name")
+            .iterator(chunk_size=2000) if not store.exists(stored)]

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -17,12 +18,16 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection
+from django.utils import timezone
 
+from audit.context import AuditContext
 from journal.models import JournalCheckpoint
 from journal.verify import verify_journal
+from reports.backup import missing_evidence
 from snapshots.models import ReportOutcome
 from tenants.choices import Role
 from tenants.models import Org
+from tenants.services import set_retention
 from tests.conftest import real_worker, wait_for
 from tests.evidence.conftest import attest, begin_trail, make_flow
 from tests.snapshots.conftest import fp, server_report
@@ -182,6 +187,16 @@ def test_a_backup_restores_into_a_fresh_database_with_the_same_journal_evidence_
         assert download.status_code == 200
         assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == sha
 
+    # An evidence file lost from the restored store: the check names the org and the file.
+    stored = restored_evidence / str(org.pk) / sha[:2] / sha
+    kept = stored.read_bytes()
+    stored.unlink()
+    check = run_script("restore", "--check-only", str(backup), database=restored, evidence_root=restored_evidence,
+                       var_dir=tmp_path / "var2")
+    assert check.returncode != 0
+    assert f"org acme: evidence file notes.txt ({sha}) is missing from the evidence store" in check.stderr
+    stored.write_bytes(kept)
+
     # An audit row altered in the restored copy (the append-only trigger bypassed by the superuser): the
     # checks fail, naming the org.
     with psycopg.connect(_url(restored), autocommit=True) as conn:
@@ -260,3 +275,20 @@ def test_the_embedded_sqlite_database_backs_up_and_restores(tmp_path):
 
     done = _run([str(ROOT / "scripts" / "restore"), str(tmp_path / "backup")], _embedded(tmp_path / "restored"))
     assert "solo: ok" in done.stdout and "restore complete" in done.stdout
+
+
+@pytest.mark.django_db
+def test_a_missing_evidence_file_is_named_unless_retention_was_deleting_it(org, token_for, api, evidence_root):
+    member = api(token=token_for(org, Role.MEMBER))
+    make_flow(member)
+    begin_trail(member)
+    assert attest(member, "acme", "backend", "build-1", "generic", {"attestation_name": "notes"}, NOTES,
+                  "notes.txt").status_code == 201
+    sha = hashlib.sha256(NOTES).hexdigest()
+    (evidence_root / str(org.pk) / sha[:2] / sha).unlink()
+    assert missing_evidence(org) == [f"org acme: evidence file notes.txt ({sha}) is missing from the evidence store"]
+    # The org keeps evidence files 30 days: 31 days on, retention deletes the bytes before its row says so,
+    # so a backup taken meanwhile may lack them — the next retention run marks the row dropped.
+    org = set_retention(AuditContext.system("test"), org, evidence_file_retention_days=30)
+    assert missing_evidence(org, now=timezone.now() + timedelta(days=31)) == []
+    assert len(missing_evidence(org)) == 1
