@@ -51,6 +51,12 @@ _skip_until: dict[str, float] = {}  # replica alias -> monotonic time before whi
 _lag_checked: dict[str, float] = {}  # replica alias -> monotonic time of its last good lag check
 
 
+def reset_replica_health() -> None:
+    """Forget which replicas this process skips (after an operator brought one back, and between tests)."""
+    _skip_until.clear()
+    _lag_checked.clear()
+
+
 def replica_aliases() -> list[str]:
     return [alias for alias in settings.DATABASES if alias.startswith("replica")]
 
@@ -131,17 +137,21 @@ class PrimaryReplicaRouter:
         return db == PRIMARY
 
 
+def sticky_key(credential: str) -> str:
+    """The cache key marking that the client with this credential (an ``Authorization`` header or a session
+    key) wrote recently: hashed, the cache never holds a credential; "" for no credential."""
+    return _STICKY_PREFIX + hashlib.sha256(credential.encode()).hexdigest() if credential else ""
+
+
 def _actor_key(request) -> str:
-    """Who is asking, before any database read: the Authorization header (a token) or the session cookie,
-    hashed (the cache never holds a credential)."""
-    credential = request.headers.get("Authorization") or request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
-    return hashlib.sha256(credential.encode()).hexdigest() if credential else ""
+    """Who is asking, known before any database read: the Authorization header (a token) or the session."""
+    return sticky_key(request.headers.get("Authorization") or request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""))
 
 
 def _mark_sticky(*keys: str) -> None:
     seconds = settings.CSM_REPLICA_STICKY_SECONDS
     if seconds:
-        cache.set_many({_STICKY_PREFIX + key: 1 for key in keys if key}, seconds)
+        cache.set_many({key: 1 for key in keys if key}, seconds)
 
 
 class ReplicaRoutingMiddleware:
@@ -154,7 +164,7 @@ class ReplicaRoutingMiddleware:
     def __call__(self, request):
         actor = _actor_key(request)
         safe = request.method in SAFE_METHODS
-        recently_wrote = bool(actor) and cache.get(_STICKY_PREFIX + actor) is not None
+        recently_wrote = bool(actor) and cache.get(actor) is not None
         state = _Routing(replica_allowed=safe and not recently_wrote)
         token = _routing.set(state)
         try:
@@ -164,6 +174,5 @@ class ReplicaRoutingMiddleware:
         if state.wrote or not safe:
             # A sign-in cycles the session key: the new cookie is the same client.
             cookie = response.cookies.get(settings.SESSION_COOKIE_NAME)
-            new_session = hashlib.sha256(cookie.value.encode()).hexdigest() if cookie and cookie.value else ""
-            _mark_sticky(actor, new_session)
+            _mark_sticky(actor, sticky_key(cookie.value if cookie is not None else ""))
         return response
