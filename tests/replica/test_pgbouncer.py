@@ -1,8 +1,8 @@
 """csm through PgBouncer in transaction pooling (docs/scaling.md, "PgBouncer").
 
 A real ``pgbouncer`` (Debian's, as the postgres user, its own ini in a temporary directory, on a free port,
-``pool_mode = transaction`` with two server connections for the test database) stands in front of the test
-server. The web side (through_pgbouncer.py, a process of its own) and a Celery worker process both have
+``pool_mode = transaction`` with one server connection for the test database, which every client shares)
+stands in front of the test server. The web side (through_pgbouncer.py, a process of its own) and a Celery worker process both have
 ``DATABASE_URL`` pointing at it and ``CSM_DB_POOLER=pgbouncer``: reports accepted over the API, ingested by the
 worker, read and diffed, an attestation, then ``verify_audit`` — and PgBouncer's own statistics show the
 transactions went through it.
@@ -71,7 +71,7 @@ auth_type = trust
 auth_file = {base}/userlist.txt
 admin_users = {server.get("user", "postgres")}
 pool_mode = transaction
-default_pool_size = 2
+default_pool_size = 1
 max_client_conn = 100
 server_reset_query =
 ignore_startup_parameters = extra_float_digits
