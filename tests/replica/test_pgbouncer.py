@@ -1,8 +1,8 @@
 """csm through PgBouncer in transaction pooling (docs/scaling.md, "PgBouncer").
 
 A real ``pgbouncer`` (Debian's, as the postgres user, its own ini in a temporary directory, on a free port,
-``pool_mode = transaction`` with one server connection for the test database, which every client shares)
-stands in front of the test server. The web side (through_pgbouncer.py, a process of its own) and a Celery worker process both have
+``pool_mode = transaction`` with two server connections for the test database) stands in front of the test
+server. The web side (through_pgbouncer.py, a process of its own) and a Celery worker process both have
 ``DATABASE_URL`` pointing at it and ``CSM_DB_POOLER=pgbouncer``: reports accepted over the API, ingested by the
 worker, read and diffed, an attestation, then ``verify_audit`` — and PgBouncer's own statistics show the
 transactions went through it.
@@ -71,7 +71,7 @@ auth_type = trust
 auth_file = {base}/userlist.txt
 admin_users = {server.get("user", "postgres")}
 pool_mode = transaction
-default_pool_size = 1
+default_pool_size = 2
 max_client_conn = 100
 server_reset_query =
 ignore_startup_parameters = extra_float_digits
@@ -136,3 +136,21 @@ def test_csm_works_through_pgbouncer_in_transaction_pooling(pgbouncer, transacti
     # ...and got there through PgBouncer: its pool of the test database served the transactions.
     stats = {row["database"]: row for row in admin(pgbouncer, "SHOW STATS")}
     assert stats[connections["default"].settings_dict["NAME"]]["total_xact_count"] > 100
+
+
+def test_without_the_pooler_setting_an_iterator_loses_its_cursor(pgbouncer, transactional_db):
+    """Why CSM_DB_POOLER=pgbouncer exists: Django's server-side cursor of an ``.iterator()`` outside a
+    transaction lives on one server connection; when another client holds that one, the next FETCH goes to
+    another server connection and the cursor is not there. With the setting the iterator reads client-side."""
+    script = [sys.executable, str(Path(__file__).with_name("through_pgbouncer.py")), "server-side-cursors"]
+
+    def run(pooler: str) -> dict:
+        done = subprocess.run(script, cwd=ROOT, env={**through(pgbouncer), "CSM_DB_POOLER": pooler},
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    direct = run("")
+    assert direct["server_side_cursors"] is True
+    assert "InvalidCursorName" in direct["iterator"], direct
+    assert run("pgbouncer") == {"iterator": "ok", "server_side_cursors": False}

@@ -1,7 +1,10 @@
 """The path test_pgbouncer.py runs in a process of its own whose every connection goes through PgBouncer
 (``DATABASE_URL`` points at it, ``CSM_DB_POOLER=pgbouncer``): an org and a token, reports accepted over the API
 and ingested by a Celery worker process (also connected through PgBouncer), snapshots read and diffed, an
-attestation, and ``verify_audit``. Prints one JSON line of what it saw; any failure exits non-zero."""
+attestation, and ``verify_audit``. Prints one JSON line of what it saw; any failure exits non-zero.
+
+With the argument ``server-side-cursors`` it shows instead what an ``.iterator()`` does through PgBouncer
+when another client takes the server connection its cursor lives on."""
 
 import io
 import json
@@ -18,6 +21,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+from django.db import DatabaseError, connections  # noqa: E402
 from rest_framework.test import APIClient  # noqa: E402
 
 from audit.context import AuditContext  # noqa: E402
@@ -85,5 +89,27 @@ def main() -> None:
     }))
 
 
+def server_side_cursors() -> None:
+    """A ``.iterator()`` outside a transaction while another client holds the server connection it was
+    declared on: its next FETCH runs on another server connection. Prints the error, or "ok"."""
+    import psycopg
+    from django.contrib.contenttypes.models import ContentType
+
+    params = connections["default"].get_connection_params()
+    rows = ContentType.objects.order_by("pk").iterator(chunk_size=1)
+    next(rows)  # DECLARE (WITH HOLD, when server-side cursors are on) and the first FETCH
+    with psycopg.connect(host=params["host"], port=params["port"], user=params["user"],
+                         dbname=params["dbname"]) as other:
+        other.execute("SELECT 1")  # a transaction left open: it keeps its server connection
+        try:
+            list(rows)
+            outcome = "ok"
+        except (DatabaseError, psycopg.Error) as exc:  # the cursor may fail at FETCH or at CLOSE
+            outcome = f"{type(exc.__cause__ or exc).__name__}: {exc}"
+        other.rollback()
+    disabled = connections["default"].settings_dict.get("DISABLE_SERVER_SIDE_CURSORS", False)
+    print(json.dumps({"iterator": outcome, "server_side_cursors": not disabled}))
+
+
 if __name__ == "__main__":
-    main()
+    server_side_cursors() if sys.argv[1:] == ["server-side-cursors"] else main()
