@@ -151,7 +151,20 @@ def _actor_key(request) -> str:
 def _mark_sticky(*keys: str) -> None:
     seconds = settings.CSM_REPLICA_STICKY_SECONDS
     if seconds:
-        cache.set_many({key: 1 for key in keys if key}, seconds)
+        try:
+            cache.set_many({key: 1 for key in keys if key}, seconds)
+        except Exception:  # the cache is down: the write is done, only its stickiness is lost (logged)
+            log.exception("cannot mark a client as having written: its next reads may lag")
+
+
+def _recently_wrote(key: str) -> bool:
+    if not key:
+        return False
+    try:
+        return cache.get(key) is not None
+    except Exception:  # the cache is down: read the primary, which is never behind
+        log.exception("cannot read the read-your-own-writes marker: reading the primary")
+        return True
 
 
 class ReplicaRoutingMiddleware:
@@ -164,8 +177,7 @@ class ReplicaRoutingMiddleware:
     def __call__(self, request):
         actor = _actor_key(request)
         safe = request.method in SAFE_METHODS
-        recently_wrote = bool(actor) and cache.get(actor) is not None
-        state = _Routing(replica_allowed=safe and not recently_wrote)
+        state = _Routing(replica_allowed=safe and not _recently_wrote(actor))
         token = _routing.set(state)
         try:
             response = self.get_response(request)

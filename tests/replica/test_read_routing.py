@@ -8,6 +8,7 @@ A paused replay (``pg_wal_replay_pause()`` on the replica) makes the replica vis
 import json
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
@@ -134,3 +135,19 @@ def test_a_stopped_replica_leaves_reads_on_the_primary(replica_routing, org, api
         assert any("snapshots_environment" in query["sql"] for query in on_primary.captured_queries)
     finally:
         replica_routing.start()
+
+
+def test_a_web_page_reads_the_replica(replica_routing, org, owner, client):
+    create_or_update_environment(AuditContext.system("test"), org, "prod", "server")
+    client.force_login(owner)
+    replica_routing.wait_for_replay()
+    page = "/o/acme/environments/"
+    assert client.get(page).status_code == 200  # the session's first request records it: a write
+    cache.delete(dbrouter.sticky_key(client.cookies[settings.SESSION_COOKIE_NAME].value))
+    replica_routing.wait_for_replay()
+
+    with CaptureQueriesContext(connections["replica"]) as on_replica:
+        response = client.get(page)
+    assert response.status_code == 200 and b"prod" in response.content
+    assert any("snapshots_environment" in query["sql"] for query in on_replica.captured_queries)
+    assert any("django_session" in query["sql"] for query in on_replica.captured_queries)
