@@ -89,8 +89,12 @@ class Replica:
             return conn.execute(sql, params).fetchall()
 
     def start(self) -> None:
-        self.pg_ctl("-w", "start")
-        wait_for(lambda: self._in_recovery(), "the replica in recovery")
+        self.pg_ctl("-W", "start")
+        # A hot standby opens for reads once it has a snapshot of the primary's running transactions: a
+        # transaction with more than 64 subtransactions open on the primary (a long test of another session
+        # on a shared server) delays that until it ends.
+        wait_for(lambda: self._in_recovery(), "the replica to accept read-only connections (see server.log: a long "
+                 "transaction with many savepoints on the primary delays it)", limit=600)
 
     def stop(self) -> None:
         connections["replica"].close()
@@ -132,36 +136,34 @@ def replica(django_db_setup, django_db_blocker):
     if os.geteuid() == 0:
         postgres = pwd.getpwnam("postgres")
         os.chown(base, postgres.pw_uid, postgres.pw_gid)
-    conninfo = primary_conninfo()
-    as_postgres([str(bindir / "pg_basebackup"), "-h", conninfo["host"], "-p", str(conninfo.get("port") or 5432),
-                 "-U", conninfo.get("user", "postgres"), "-D", str(datadir), "-R", "-X", "stream", "-c", "fast"])
-    port = free_port()
-    # Debian keeps postgresql.conf and pg_hba.conf outside the data directory: the copy brings neither.
-    settings_lines = [f"port = {port}", "listen_addresses = '127.0.0.1'", f"unix_socket_directories = '{base}'",
-                      "hot_standby = on", "shared_buffers = 16MB", "fsync = off", "logging_collector = off",
-                      *(f"{name} = {value}" for name, value in limits.items())]
-    conf = "\n".join(settings_lines) + "\n"
-    for name, text in (("postgresql.conf", conf), ("pg_hba.conf", "local all all trust\nhost all all "
-                                                                 "127.0.0.1/32 trust\n"), ("pg_ident.conf", "")):
-        as_postgres(["tee", str(datadir / name)], input=text)
-    server = Replica(bindir, datadir, port)
-    server.start()
-
-    alias = {**connections["default"].settings_dict, "HOST": "127.0.0.1", "PORT": str(port),
-             "TEST": {**connections["default"].settings_dict["TEST"], "MIRROR": "default"}}
-    alias["OPTIONS"] = {**alias["OPTIONS"], "connect_timeout": 2}
-    connections.settings["replica"] = alias
     try:
+        conninfo = primary_conninfo()
+        as_postgres([str(bindir / "pg_basebackup"), "-h", conninfo["host"], "-p", str(conninfo.get("port") or 5432),
+                     "-U", conninfo.get("user", "postgres"), "-D", str(datadir), "-R", "-X", "stream", "-c", "fast"])
+        port = free_port()
+        # Debian keeps postgresql.conf and pg_hba.conf outside the data directory: the copy brings neither.
+        settings_lines = [f"port = {port}", "listen_addresses = '127.0.0.1'", f"unix_socket_directories = '{base}'",
+                          "hot_standby = on", "shared_buffers = 16MB", "fsync = off", "logging_collector = off",
+                          *(f"{name} = {value}" for name, value in limits.items())]
+        conf = "\n".join(settings_lines) + "\n"
+        for name, text in (("postgresql.conf", conf), ("pg_hba.conf", "local all all trust\nhost all all "
+                                                                     "127.0.0.1/32 trust\n"), ("pg_ident.conf", "")):
+            as_postgres(["tee", str(datadir / name)], input=text)
+        server = Replica(bindir, datadir, port)
+        alias = {**connections["default"].settings_dict, "HOST": "127.0.0.1", "PORT": str(port),
+                 "TEST": {**connections["default"].settings_dict["TEST"], "MIRROR": "default"}}
+        alias["OPTIONS"] = {**alias["OPTIONS"], "connect_timeout": 2}
+        server.start()
+        connections.settings["replica"] = alias
         yield server
     finally:
-        connections["replica"].close()
-        connections.settings.pop("replica")
-        if hasattr(connections._connections, "replica"):
-            del connections["replica"]
-        try:
-            server.pg_ctl("-w", "-m", "immediate", "stop")
-        except RuntimeError:
-            pass  # already stopped by a test that failed half-way
+        if "replica" in connections.settings:
+            if hasattr(connections._connections, "replica"):
+                connections["replica"].close()
+                del connections["replica"]
+            del connections.settings["replica"]
+        if (datadir / "postmaster.pid").exists():  # started (or starting), not stopped by a test
+            as_postgres([str(bindir / "pg_ctl"), "-D", str(datadir), "-w", "-m", "immediate", "stop"])
         shutil.rmtree(base, ignore_errors=True)
 
 

@@ -19,6 +19,7 @@ from snapshots.models import Report
 from snapshots.services.environments import create_or_update_environment
 from snapshots.services.ingest import ingest_report
 from tenants.choices import Role
+from tests.conftest import wait_for
 from tests.snapshots.conftest import fp, server_report
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True, databases=["default", "replica"])]
@@ -151,3 +152,20 @@ def test_a_web_page_reads_the_replica(replica_routing, org, owner, client):
     assert response.status_code == 200 and b"prod" in response.content
     assert any("snapshots_environment" in query["sql"] for query in on_replica.captured_queries)
     assert any("django_session" in query["sql"] for query in on_replica.captured_queries)
+
+
+def test_a_lagging_replica_is_skipped(replica_routing, org, api, token_for, settings):
+    settings.CSM_REPLICA_MAX_LAG_SECONDS = 1
+    create_or_update_environment(AuditContext.system("test"), org, "prod", "server")
+    reader = reader_client(api, org, token_for, replica_routing)
+    replica_routing.pause_replay()
+    try:
+        create_or_update_environment(AuditContext.system("test"), org, "staging", "server")
+        # The replica receives the new WAL but does not replay it: wait until it is more than 1 s behind.
+        wait_for(lambda: dbrouter._lag_seconds("replica") > 1, "the paused replica to fall 1 s behind")
+        dbrouter.reset_replica_health()  # measure again now, not at the last check
+        with CaptureQueriesContext(connections["default"]) as on_primary:
+            assert environment_names(reader) == ["prod", "staging"]  # the primary's answer
+        assert any("snapshots_environment" in query["sql"] for query in on_primary.captured_queries)
+    finally:
+        replica_routing.resume_replay()
