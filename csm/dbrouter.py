@@ -17,6 +17,7 @@ Registered only when ``DATABASE_REPLICA_URL`` names a replica (csm/settings.py a
 - A replica alias that is the primary's own database (the test runner's ``MIRROR``) is read as ``default``.
 """
 
+import contextlib
 import contextvars
 import dataclasses
 import hashlib
@@ -97,7 +98,8 @@ def _usable(alias: str) -> bool:
     except DatabaseError as exc:
         log.warning("replica %s unreachable (%s): reading the primary for %.0f s", alias, exc, _RETRY_SECONDS)
         _skip_until[alias] = now + _RETRY_SECONDS
-        connection.close()
+        with contextlib.suppress(DatabaseError):
+            connection.close()
         return False
     return True
 
