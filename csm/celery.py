@@ -43,6 +43,16 @@ def _publish_request_id(headers=None, **kwargs):
 
 
 @task_prerun.connect
+def _reuse_connections(task=None, **kwargs):
+    """What Django does at every request's start: drop a connection past CONN_MAX_AGE or left unusable by an
+    error, and health-check the others on first use (CONN_HEALTH_CHECKS). Not for a task run in-process."""
+    if not getattr(getattr(task, "request", None), "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+
+@task_prerun.connect
 def _enter_task_log_context(task_id=None, task=None, **kwargs):
     request = getattr(task, "request", None)
     request_id = getattr(request, REQUEST_ID_HEADER, None) or (getattr(request, "headers", None) or {}).get(

@@ -365,6 +365,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker keeps its database connection from one task to the next (Celery's Django fix-up otherwise closes it
+# before and after every task: each report ingested paid for a new PostgreSQL backend — fork, sign-in, cold
+# catalog caches; bench/capacity.py counted 547 backends in six minutes). Django's own rules still apply at
+# each task's start (csm/celery.py): CONN_MAX_AGE and CONN_HEALTH_CHECKS, so a connection broken by a
+# PostgreSQL restart is replaced, not reused (tests/faults/). The fix-up then closes it every 2 x N tasks.
+CELERY_DB_REUSE_MAX = env_int("CSM_WORKER_DB_REUSE_MAX", 1000, minimum=0) or None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -12,6 +12,9 @@ from csm.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; hashing is Django's, not ours
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# The tests' workers are threads of the test process (celery_worker): a connection they kept would outlive
+# its thread and keep the test database from being dropped. Real worker processes (tests/faults/) keep theirs.
+CELERY_DB_REUSE_MAX = None
 CSM_WEBHOOK_ALLOW_PRIVATE = True  # tests run receivers on 127.0.0.1; SSRF tests switch it off explicitly
 
 # WhiteNoise warns when STATIC_ROOT does not exist; tests serve static files through the finders.
