@@ -19,6 +19,7 @@ import os
 
 import pytest
 import schemathesis
+from django.contrib.auth import get_user_model
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
@@ -215,8 +216,6 @@ def fuzz_org(django_db_setup, django_db_blocker):
 
 
 def _populate():
-    from django.contrib.auth import get_user_model
-
     User = get_user_model()
     owner = User.objects.create_user(username="fuzz-owner@example.com", email="fuzz-owner@example.com")
     org = create_org(AuditContext.for_user(owner), SLUG, "Fuzz", owner)

@@ -33,6 +33,7 @@ _DESCRIPTIONS = {
     "404": "Not found, or belongs to another org.",
     "409": "Conflict with the current state.",
     "413": "Body or upload too large.",
+    "415": "The body's Content-Type is not one the operation accepts, or the body does not parse as it.",
     "422": "Idempotency-Key reused with a different body.",
     "429": "Too many requests.",
 }
@@ -45,6 +46,7 @@ class AutoSchema(SpectacularAutoSchema):
         statuses = [400, 401, 403, 404]
         if self.method in ("POST", "PUT", "PATCH"):
             statuses.append(413)  # the JSON body limit (CSM_MAX_JSON_BODY_BYTES) applies to every body
+            statuses.append(415)  # DRF's parsers: another Content-Type, or a multipart body that is not one
         statuses.extend(getattr(self.view, "error_statuses", ()))
         return sorted(set(statuses))
 
