@@ -13,6 +13,8 @@ class AuditAction(models.TextChoices):
 
     ORG_CREATED = "org.created", "Org created"
     ORG_UPDATED = "org.updated", "Org updated"
+    ORG_RETENTION_CHANGED = "org.retention_changed", "Retention settings changed"
+    RETENTION_APPLIED = "retention.applied", "Retention removed stored report bodies and evidence files"
     MEMBER_ADDED = "member.added", "Member added"
     MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
     MEMBER_REMOVED = "member.removed", "Member removed"

@@ -31,7 +31,7 @@ def _target_fields(target) -> dict:
     }
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def record_event(
     ctx: AuditContext,
     org,
@@ -40,8 +40,11 @@ def record_event(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEvent:
-    """Record an audit event and its journal leaf. ``target`` is a model instance or (type, id, label)."""
-    locked_head(org)  # audit numbering is gap-free under the journal's lock
+    """Record an audit event and its journal leaf. ``target`` is a model instance or (type, id, label).
+
+    No savepoint (like ``append_leaf``): a failure dooms the caller's whole transaction, so a change never
+    commits without its audit event, and the journal head lock is not held across two more round trips."""
+    head = locked_head(org)  # audit numbering is gap-free under the journal's lock
     now = timezone.now()
     last_seq = AuditEvent.objects.filter(org=org).aggregate(last=Max("seq"))["last"] or 0
     event = AuditEvent(
@@ -61,7 +64,7 @@ def record_event(
         created_at=now,
         **_target_fields(target),
     )
-    event.leaf = append_leaf(org, LeafKind.AUDIT_EVENT, event.canonical_data(), time=now)
+    event.leaf = append_leaf(org, LeafKind.AUDIT_EVENT, event.canonical_data(), time=now, head=head)
     event.save(force_insert=True)
     return event
 

@@ -141,9 +141,9 @@ class Process:
 class Web(Process):
     """gunicorn with one worker process (threads for concurrency), like a small deployment."""
 
-    def __init__(self, threads: int = 4):
+    def __init__(self, threads: int = 4, workers: int = 1):
         self.port = free_port()
-        super().__init__([str(ROOT / ".venv/bin/gunicorn"), "csm.wsgi", "-w", "1", "--threads", str(threads),
+        super().__init__([str(ROOT / ".venv/bin/gunicorn"), "csm.wsgi", "-w", str(workers), "--threads", str(threads),
                           "-b", f"127.0.0.1:{self.port}", "--timeout", "300"])
         self.url = f"http://127.0.0.1:{self.port}"
         wait_until(self._up, 60, "the web server to start")
@@ -163,9 +163,9 @@ class Web(Process):
 class Worker(Process):
     """A real Celery worker (solo pool: one process, so its peak memory is the ingest's)."""
 
-    def __init__(self):
+    def __init__(self, name: str = "bench"):
         super().__init__([str(ROOT / ".venv/bin/celery"), "-A", "csm", "worker", "--pool", "solo", "-l", "WARNING",
-                          "--without-mingle", "--without-gossip", "--without-heartbeat"])
+                          "--without-mingle", "--without-gossip", "--without-heartbeat", "-n", f"{name}@%h"])
 
     def peak_rss_mib(self) -> float:
         return peak_rss_mib(self.popen.pid)

@@ -117,6 +117,39 @@ else:
             "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
         }
     }
+# Behind PgBouncer in transaction pooling (docs/scaling.md, "PgBouncer"): consecutive transactions of one
+# connection may run on different server connections, so no server-side prepared statements (psycopg 3
+# prepares a query run 5 times) and no server-side cursors (.iterator() would DECLARE a cursor that lives on
+# one server connection). Only "pgbouncer" is understood; empty: a direct connection.
+CSM_DB_POOLER = env_str("CSM_DB_POOLER", "") or ""
+if CSM_DB_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured(f"CSM_DB_POOLER must be empty or pgbouncer, got {CSM_DB_POOLER!r}")
+# Read replicas (docs/scaling.md, "Read replicas"): PostgreSQL streaming replicas, comma separated; the reads of
+# GET/HEAD/OPTIONS requests go to one of them (csm/dbrouter.py), everything else to DATABASE_URL.
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URLS and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_REPLICA_URL needs a PostgreSQL DATABASE_URL")
+for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    _replica = parse_database_url(_url)
+    if _replica["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"DATABASE_REPLICA_URL: {_url.split('@')[-1]} is not a PostgreSQL URL")
+    _replica["OPTIONS"].setdefault("connect_timeout", "2")  # a replica that is down costs a request 2 s at most
+    _replica["TEST"] = {"MIRROR": "default"}  # the test runner reads the primary's test database through it
+    DATABASES["replica" if _number == 1 else f"replica{_number}"] = _replica
+if CSM_DB_POOLER == "pgbouncer":
+    for _database in DATABASES.values():
+        if _database["ENGINE"] != "django.db.backends.postgresql":
+            raise ImproperlyConfigured("CSM_DB_POOLER=pgbouncer needs a PostgreSQL DATABASE_URL")
+        _database["OPTIONS"]["prepare_threshold"] = None
+        _database["DISABLE_SERVER_SIDE_CURSORS"] = True
+# A client that wrote reads the primary for this long (read-your-own-writes across requests).
+CSM_REPLICA_STICKY_SECONDS = env_int("CSM_REPLICA_STICKY_SECONDS", 10, minimum=0)
+# A replica whose replay is further behind than this is skipped (0: no lag check).
+CSM_REPLICA_MAX_LAG_SECONDS = env_int("CSM_REPLICA_MAX_LAG_SECONDS", 30, minimum=0)
+DATABASE_ROUTERS = ["csm.dbrouter.PrimaryReplicaRouter"] if DATABASE_REPLICA_URLS else []
+if DATABASE_REPLICA_URLS:  # before the session middleware: reading the session is a read of the request
+    MIDDLEWARE.insert(MIDDLEWARE.index("csm.middleware.RequestIdMiddleware") + 1,
+                      "csm.dbrouter.ReplicaRoutingMiddleware")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------------------------
@@ -219,7 +252,10 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "csm <csm@localhost>")
 # --- Cache (rate limits) --------------------------------------------------------------------------
 CACHE_URL = env_str("CACHE_URL")
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    # A cache, not a dependency: while Redis is down reads miss and writes are dropped (csm/cache.py), and a
+    # dead Redis host costs at most the timeouts below per call, never a hung request.
+    CACHES = {"default": {"BACKEND": "csm.cache.TolerantRedisCache", "LOCATION": CACHE_URL,
+                          "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2}}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -409,6 +445,15 @@ STORAGES["evidence"] = {
           "endpoint_url": env_str("CSM_EVIDENCE_S3_ENDPOINT_URL", None), "default_acl": None,
           "file_overwrite": False},
 }
+
+# --- Retention (docs/operations.md, "Retention") ------------------------------------------------------
+# Each org may drop stored report bodies and evidence files after N days (org settings); this task applies
+# it. Rows are changed in transactions of at most CSM_RETENTION_BATCH_SIZE rows and, for report bodies,
+# CSM_RETENTION_BATCH_BYTES bytes (past the first row), so memory and lock time stay bounded.
+CSM_RETENTION_INTERVAL_SECONDS = env_int("CSM_RETENTION_INTERVAL_SECONDS", 3600, minimum=60)
+CSM_RETENTION_BATCH_SIZE = env_int("CSM_RETENTION_BATCH_SIZE", 1000, minimum=1)
+CSM_RETENTION_BATCH_BYTES = env_int("CSM_RETENTION_BATCH_BYTES", 256 * 1024 * 1024, minimum=1)
+CELERY_BEAT_SCHEDULE["retention"] = {"task": "evidence.apply_retention", "schedule": CSM_RETENTION_INTERVAL_SECONDS}
 
 # --- Vulnerability data (OSV import, docs/vulnerabilities.md) ----------------------------------------------
 # Sources the periodic sync imports: directories, .zip files or http(s) URLs of zips of OSV JSON records,

@@ -164,7 +164,8 @@ class Artifact(models.Model):
 
 class EvidenceFile(models.Model):
     """A file stored once per org, content-addressed by SHA-256 (``storage.py``). Never shared across
-    orgs: the same bytes uploaded by two orgs are two rows and two stored copies."""
+    orgs: the same bytes uploaded by two orgs are two rows and two stored copies. The org's retention may
+    delete the stored bytes (``dropped_at`` set once); the row, its SHA-256 and its journal leaf stay."""
 
     org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
     sha256 = models.CharField(max_length=64)
@@ -175,6 +176,8 @@ class EvidenceFile(models.Model):
     uploaded_by = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     leaf = models.ForeignKey("journal.JournalLeaf", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    dropped_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="When the org's retention deleted the stored bytes")
 
     objects = OrgScopedManager()
 

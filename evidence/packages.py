@@ -3,7 +3,8 @@
 record, and ``journal_proofs``: a signed checkpoint of the org's journal with an inclusion proof of every
 record the manifest names, so ``csm-verify package`` checks it offline). Every file is re-verified against
 its SHA-256 while the package is built; a corrupted stored file aborts the package
-(``storage.EvidenceCorrupted``) instead of shipping bad evidence."""
+(``storage.EvidenceCorrupted``) instead of shipping bad evidence. A file the org's retention removed is
+listed without a path, with ``removed_by_retention_at``; its journal proof still commits to its SHA-256."""
 
 import io
 import json
@@ -79,10 +80,16 @@ def build_package(org, subject: dict, attestations, artifacts=(), compliance: di
             for link in links:
                 evidence = link.evidence_file
                 path = f"evidence/{attestation.pk}-{attestation.name}/{link.name}"
-                with storage.open_verified(evidence) as handle:
-                    _add(archive, path, handle, evidence.size, evidence.created_at)
+                if evidence.dropped_at is not None:
+                    # Retention deleted the bytes: listed without a path (csm-verify then checks only its
+                    # journal proof, which commits to the SHA-256), saying when and why.
+                    path = None
+                else:
+                    with storage.open_verified(evidence) as handle:
+                        _add(archive, path, handle, evidence.size, evidence.created_at)
                 entry = {"path": path, "sha256": evidence.sha256, "size": evidence.size,
-                         "journal": _journal(evidence)}
+                         "journal": _journal(evidence),
+                         **({"removed_by_retention_at": evidence.dropped_at.isoformat()} if path is None else {})}
                 files.append(entry)
                 manifest["files"].append(entry)
             manifest["attestations"].append(_attestation_entry(attestation, files))

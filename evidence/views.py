@@ -26,6 +26,7 @@ from evidence import attestation_page, controls, involvement, lifecycle, repos, 
 from evidence.forms import ControlForm, CustomTypeForm
 from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Repository, Trail
 from evidence.responses import attachment
+from evidence.retention import retention_message
 from tenants.access import require_permission
 
 PAGE = 50
@@ -141,13 +142,19 @@ def attestation_detail(request, flow, trail, attestation_id):
 @org_view("evidence.view")
 def evidence_detail(request, sha256):
     evidence = get_object_or_404(EvidenceFile.objects.for_org(request.org), sha256=sha256)
-    links = evidence.links.select_related("attestation__flow", "attestation__trail")[:PAGE]
-    return render(request, "evidence/evidence_detail.html", {"evidence": evidence, "links": links})
+    return render(request, "evidence/evidence_detail.html", {"evidence": evidence, "links": _links(evidence)})
+
+
+def _links(evidence):
+    return evidence.links.select_related("attestation__flow", "attestation__trail")[:PAGE]
 
 
 @org_view("evidence.view")
 def evidence_download(request, sha256):
     evidence = get_object_or_404(EvidenceFile.objects.for_org(request.org), sha256=sha256)
+    if evidence.dropped_at is not None:
+        return render(request, "evidence/evidence_detail.html", {"evidence": evidence, "links": _links(evidence),
+                                                                 "gone": retention_message(evidence)}, status=410)
     try:
         handle = storage.open_verified(evidence)
     except storage.EvidenceCorrupted as error:

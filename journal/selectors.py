@@ -10,7 +10,7 @@ import struct
 
 from csm.errors import ServiceError
 from journal import merkle
-from journal.models import JournalCheckpoint, JournalKey, JournalLeaf, JournalNode, JournalTree
+from journal.models import JournalCheckpoint, JournalHead, JournalKey, JournalLeaf, JournalNode, JournalTree
 from journal.services import latest_checkpoint, reader
 
 TILE_HEIGHT = 8
@@ -154,3 +154,31 @@ def proof_bundle(org, journal_indices, checkpoint: JournalCheckpoint | None = No
             for i in indices
         ],
     }
+
+
+# --- backups (reports/backup.py: what a backup's manifest records, and the check after a restore) ------
+
+def journal_state(org) -> dict:
+    """The org's journal head (latest leaf index and hash), its latest signed checkpoint and how many
+    checkpoints it has: what a backup manifest records, and what a restored database must still hold."""
+    head = JournalHead.objects.filter(org=org).values_list("last_index", "last_hash").first()
+    checkpoint = latest_checkpoint(org)
+    return {
+        "head": {"index": head[0], "hash": head[1]} if head else {"index": 0, "hash": ""},
+        "checkpoint": None if checkpoint is None else {
+            "id": checkpoint.pk, "size": checkpoint.size, "root_hash": checkpoint.root_hash,
+            "key_name": checkpoint.key_name, "key_id": checkpoint.key_id,
+            "created_at": checkpoint.created_at.isoformat(), "note": checkpoint.note,
+        },
+        "checkpoints": JournalCheckpoint.objects.filter(org=org).count(),
+    }
+
+
+def leaf_hash_at(org, index: int) -> str | None:
+    """The stored hash of the org's journal leaf #``index`` (1-based), or None when there is none."""
+    return JournalLeaf.objects.filter(org=org, index=index).values_list("leaf_hash", flat=True).first()
+
+
+def has_checkpoint(org, size: int, root_hash: str, note: str) -> bool:
+    """Whether the org holds a checkpoint of exactly this size, root and signed note."""
+    return JournalCheckpoint.objects.filter(org=org, size=size, root_hash=root_hash, note=note).exists()

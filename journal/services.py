@@ -51,14 +51,16 @@ def leaf_payload(org, index: int, prev: str, kind: str, data: dict, time) -> byt
 
 
 @transaction.atomic(savepoint=False)
-def append_leaf(org, kind: str, data: dict, object_id: str = "", time=None) -> JournalLeaf:
+def append_leaf(org, kind: str, data: dict, object_id: str = "", time=None,
+                head: JournalHead | None = None) -> JournalLeaf:
     """Append one leaf to ``org``'s journal (locks the journal head: gap-free, linear chain); a checkpoint
     covering it is published shortly after the transaction commits.
 
     No savepoint: a failed append dooms the caller's whole transaction, so a record can never commit
     without its leaf — and the head lock, held from here to commit, is not held across the savepoint
-    round trips too (bench/journal_throughput.py)."""
-    head = locked_head(org)
+    round trips too (bench/journal_throughput.py). ``head``: the org's head, already locked by the caller in
+    this transaction (``locked_head``), to spare a second locking read."""
+    head = head or locked_head(org)
     time = time or timezone.now()
     index = head.last_index + 1
     prev = head.last_hash or GENESIS_HASH

@@ -211,7 +211,7 @@ def compliance_chart(series: list[dict]) -> str:
     bars = [("compliant", [row["compliant_count"] for row in series], charts.PALETTE["ok"]),
             ("unknown", [row["unknown_count"] for row in series], charts.PALETTE["warn"]),
             ("non-compliant", [row["non_compliant_count"] for row in series], charts.PALETTE["bad"])]
-    return mark_safe(charts.stacked_bar_chart(  # noqa: S308 - csm.lib.charts escapes every label
+    return mark_safe(charts.stacked_bar_chart(  # noqa: S308 - csm.lib.charts escapes every label  # nosec B308, B703
         labels, bars, title="Compliant and non-compliant artifacts per snapshot", width=900, height=220,
         empty_message="No evaluated snapshots yet"))
 

@@ -229,7 +229,7 @@ class _Story:
         ctx, flow = self.ci, self.flows[app]
         self.commit_counter += 1
         self.build_number += 7
-        commit = hashlib.sha1(f"csm-demo:{app}:{version}".encode()).hexdigest()  # noqa: S324 - a fake git sha
+        commit = hashlib.sha1(f"csm-demo:{app}:{version}".encode()).hexdigest()  # noqa: S324 - a fake git sha  # nosec B324
         author = PEOPLE[self.commit_counter % len(PEOPLE)]
         approver = PEOPLE[(self.commit_counter + 1) % len(PEOPLE)]
         name = f"{REGISTRY}/{app}:{version}"

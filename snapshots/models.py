@@ -132,7 +132,9 @@ class EnvironmentName(models.Model):
 class Report(models.Model):
     """What an agent sent, stored before the API answers: the durable outbox of ingest (append-only).
 
-    ``payload`` is the exact (decompressed) JSON body; ``payload_sha256`` its hash. Its outcome lives in
+    ``payload`` is the exact (decompressed) JSON body; ``payload_sha256`` its hash. The org's retention may
+    empty ``payload`` of an ingested report once (``payload_dropped_at``; the trigger allows nothing else);
+    hash and size stay. Its outcome lives in
     ``ReportOutcome`` (also append-only); a report without an outcome is pending and will be
     (re-)enqueued by the sweeper until a worker ingests it. Reports of one environment are accepted
     one at a time, so their ids are their acceptance (and commit) order, the order of ingest.
@@ -144,6 +146,8 @@ class Report(models.Model):
     payload = models.BinaryField()
     payload_sha256 = models.CharField(max_length=64)
     payload_bytes = models.BigIntegerField()
+    payload_dropped_at = models.DateTimeField(null=True, blank=True,
+                                              help_text="When retention emptied payload (hash and size kept)")
     entry_count = models.PositiveIntegerField(help_text="Entries in the report's artifacts list")
     idempotency_key = models.CharField(max_length=255, blank=True)
     token = models.ForeignKey(
@@ -175,6 +179,9 @@ class Report(models.Model):
             models.Index(fields=["environment", "received_at"]),
             # Ingest finds an environment's next pending report: the first id above its last ingested one.
             models.Index(fields=["environment", "id"], name="report_env_sequence"),
+            # Retention finds an org's old bodies still stored; dropped ones leave this index.
+            models.Index(fields=["org", "received_at"], name="report_body_kept",
+                         condition=models.Q(payload_dropped_at__isnull=True)),
         ]
 
     def __str__(self):

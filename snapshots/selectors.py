@@ -141,6 +141,8 @@ def environment_named(org, name: str) -> Environment | None:
         former = (EnvironmentName.objects.for_org(org).filter(name=name, released_at=None)
                   .select_related("environment").first())
         env = former.environment if former is not None else None
+    if env is not None:
+        env.org = org  # the org at hand (scoped above): spares a query on every report accepted
     return env
 
 

@@ -21,7 +21,7 @@ def insert_report(report: Report) -> None:
     placeholders = ", ".join("%b" if f.name == "payload" else "%s" for f in fields)
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(f"INSERT INTO snapshots_report ({columns}) VALUES ({placeholders}) RETURNING id",  # noqa: S608
+        cursor.execute(f"INSERT INTO snapshots_report ({columns}) VALUES ({placeholders}) RETURNING id",  # noqa: S608 - model column names, values bound  # nosec B608
                        values)
         report.pk = cursor.fetchone()[0]
     report._state.adding = False
@@ -38,7 +38,7 @@ def copy_rows(model, columns: list[str], rows) -> None:
         return
     placeholders = ", ".join(["%s"] * len(columns))
     with connection.cursor() as cursor:
-        cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})",  # noqa: S608
+        cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})",  # noqa: S608 - our table/column names, values bound  # nosec B608
                            list(rows))
 
 
@@ -48,10 +48,10 @@ def close_entries(entry_ids: list[int], index: int) -> None:
     table = SnapshotEntry._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"UPDATE {table} SET to_index = %s WHERE id = ANY(%s) AND to_index IS NULL",  # noqa: S608
+            cursor.execute(f"UPDATE {table} SET to_index = %s WHERE id = ANY(%s) AND to_index IS NULL",  # noqa: S608 - own table name, values bound  # nosec B608
                            [index, entry_ids])
         else:
             for start in range(0, len(entry_ids), 500):
                 chunk = entry_ids[start:start + 500]
-                cursor.execute(f"UPDATE {table} SET to_index = %s WHERE to_index IS NULL AND id IN "  # noqa: S608
+                cursor.execute(f"UPDATE {table} SET to_index = %s WHERE to_index IS NULL AND id IN "  # noqa: S608 - own table name, values bound  # nosec B608
                                f"({', '.join(['%s'] * len(chunk))})", [index, *chunk])

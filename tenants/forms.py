@@ -123,6 +123,19 @@ class OrgUpdateForm(forms.Form):
     name = forms.CharField(max_length=200)
 
 
+class OrgRetentionForm(forms.Form):
+    """Days after which stored report bodies / evidence files are dropped; empty keeps them forever.
+    The bounds are checked by tenants.services.set_retention."""
+
+    report_body_retention_days = forms.IntegerField(
+        required=False, label="Drop report bodies after (days)",
+        help_text="Ingested reports only; snapshots, hashes and sizes are kept. Empty: keep forever.")
+    evidence_file_retention_days = forms.IntegerField(
+        required=False, label="Drop evidence files after (days)",
+        help_text="Counted from the newest attestation using the file; SHA-256, size and name are kept. "
+                  "Empty: keep forever.")
+
+
 def role_choices(can_manage_owners: bool):
     return [(value, label) for value, label in Role.choices if can_manage_owners or value != Role.OWNER]
 

@@ -23,6 +23,10 @@ class Org(models.Model):
     # monitoring.
     is_demo = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # Retention (docs/operations.md, "Retention"): drop stored report bodies / evidence files after this many
+    # days (None: keep forever). Hashes, sizes, snapshots, attestations and journal leaves are always kept.
+    report_body_retention_days = models.PositiveIntegerField(null=True, blank=True)
+    evidence_file_retention_days = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["slug"]

@@ -234,6 +234,34 @@ def update_org(ctx: AuditContext, org: Org, *, name: str) -> Org:
     return org
 
 
+RETENTION_FIELDS = ("report_body_retention_days", "evidence_file_retention_days")
+RETENTION_MAX_DAYS = 3650  # ten years; longer than that is "keep forever" (None)
+
+
+@transaction.atomic
+def set_retention(ctx: AuditContext, org: Org, **changes) -> Org:
+    """Set the org's retention (docs/operations.md, "Retention"): each of ``RETENTION_FIELDS`` is None (keep
+    forever) or a whole number of days from 1 to ``RETENTION_MAX_DAYS``. Fields not given stay as they are;
+    a change records ``org.retention_changed`` with before and after."""
+    for field, value in changes.items():
+        if field not in RETENTION_FIELDS:
+            raise ServiceError(f"Unknown retention setting {field!r}.", field=field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 1 <= value <= RETENTION_MAX_DAYS):
+            raise ServiceError(f"Enter a whole number of days from 1 to {RETENTION_MAX_DAYS}, or nothing to keep "
+                               "forever.", field=field)
+    org = _lock_org(org)
+    changed = {field: value for field, value in changes.items() if getattr(org, field) != value}
+    if not changed:
+        return org
+    before = {field: getattr(org, field) for field in changed}
+    for field, value in changed.items():
+        setattr(org, field, value)
+    org.save(update_fields=list(changed))
+    record_event(ctx, org, AuditAction.ORG_RETENTION_CHANGED, org, before=before, after=changed)
+    return org
+
+
 # --- members ------------------------------------------------------------------------------------------
 
 @transaction.atomic(durable=True)

@@ -25,6 +25,7 @@ urlpatterns = [
     path("account/", views.account_settings, name="account-settings"),
     path("o/<slug:org>/settings/", views.org_settings, name="org-settings"),
     path("o/<slug:org>/settings/update/", views.org_update, name="org-update"),
+    path("o/<slug:org>/settings/retention/", views.org_retention, name="org-retention"),
     path("o/<slug:org>/members/", views.member_list, name="member-list"),
     path("o/<slug:org>/members/<int:membership_id>/role/", views.member_role, name="member-role"),
     path("o/<slug:org>/members/<int:membership_id>/remove/", views.member_remove, name="member-remove"),

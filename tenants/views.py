@@ -241,6 +241,9 @@ def org_create(request):
 def org_settings(request):
     return render(request, "tenants/org_settings.html", {
         "form": forms.OrgUpdateForm(initial={"name": request.org.name}),
+        "retention_form": forms.OrgRetentionForm(initial={
+            field: getattr(request.org, field) for field in services.RETENTION_FIELDS}),
+        "retention_max_days": services.RETENTION_MAX_DAYS,
     })
 
 
@@ -256,6 +259,23 @@ def org_update(request):
             _fail(request, error)
     else:
         messages.error(request, "Enter a name of at most 200 characters.")
+    return redirect("org-settings", request.org.slug)
+
+
+@org_view("org.manage")
+@require_POST
+def org_retention(request):
+    form = forms.OrgRetentionForm(request.POST)
+    if not form.is_valid():
+        field, errors = next(iter(form.errors.items()))
+        messages.error(request, f"{form.fields[field].label}: {errors[0]}")
+        return redirect("org-settings", request.org.slug)
+    try:
+        services.set_retention(_ctx(request), request.org, **form.cleaned_data)
+        messages.success(request, "Retention saved.")
+    except ServiceError as error:
+        label = form.fields[error.field].label if error.field in form.fields else error.field
+        messages.error(request, f"{label}: {error.message}")
     return redirect("org-settings", request.org.slug)
 
 

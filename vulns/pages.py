@@ -249,7 +249,7 @@ def vulnerability_detail(org, advisories: list[Advisory], environment=None) -> d
         "running": found["running"], "history": found["history"],
         "suppressed": _suppressions(org, found.get("suppressed") or []),
         "coverage_unknown": found.get("coverage_unknown") or [],
-        "chart": mark_safe(timeline(windows, now, f"Exposure timeline of {group_id}")),  # noqa: S308 - csm.lib.charts escapes every label
+        "chart": mark_safe(timeline(windows, now, f"Exposure timeline of {group_id}")),  # noqa: S308 - csm.lib.charts escapes every label  # nosec B308, B703
         "window_count": len(windows),
         "lanes": len({(w["environment"], w["artifact_name"], w["fingerprint"]) for w in windows}),
         "first_exposed": min((w["from"] for w in windows if w["from"]), default=None),

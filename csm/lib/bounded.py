@@ -163,7 +163,7 @@ def load_yaml(text: str, field: str = "template", *, max_bytes: int, max_depth: 
         raise InputError(f"{field} is larger than the limit of {max_bytes} bytes", field, 413)
     _check_yaml_events(text, field, max_depth, max_nodes, max_aliases)
     try:
-        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)  # nosec B506
     except RecursionError:  # below the depth bound this cannot happen; never a 500 if it does
         raise too_deep(field, max_depth, "YAML") from None
 

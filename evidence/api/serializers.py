@@ -25,7 +25,9 @@ def evidence_dict(evidence, name: str | None = None) -> dict:
     return {"name": name if name is not None else evidence.original_name, "sha256": evidence.sha256,
             "size": evidence.size, "content_type": evidence.content_type, "uploaded_by": evidence.uploaded_by,
             "created_at": evidence.created_at, "journal_index": evidence.leaf.index if evidence.leaf_id else None,
-            "download_url": reverse("api-evidence-download", args=[org, evidence.sha256])}
+            "download_url": reverse("api-evidence-download", args=[org, evidence.sha256]),
+            # When the org's retention deleted the stored bytes (the download then answers 410); else null.
+            "dropped_at": evidence.dropped_at}
 
 
 def attestation_dict(attestation) -> dict:

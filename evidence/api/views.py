@@ -31,6 +31,7 @@ from evidence.choices import AttestationType
 from evidence.filters import MAX_LIST, ArtifactFilterSet, AttestationFilterSet, FlowFilterSet, TrailFilterSet
 from evidence.models import Artifact, Attestation, CustomAttestationType, EvidenceFile, Flow, Trail
 from evidence.responses import attachment
+from evidence.retention import retention_message
 from evidence.storage import EvidenceCorrupted
 from tenants.access import require_permission
 
@@ -42,10 +43,17 @@ FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.
 # The kosli lists that answer a plain JSON array.
 LIST = extend_schema(responses={200: JSON_LIST})
 PACKAGE = extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
+# An evidence file's bytes may be gone: removed by the org's retention (docs/operations.md, "Retention").
+EVIDENCE_FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                                         410: OpenApiTypes.OBJECT})
 
 
 def corrupted(error: EvidenceCorrupted) -> ApiError:
     return ApiError(500, "evidence_corrupted", str(error))
+
+
+def removed_by_retention(evidence) -> ApiError:
+    return ApiError(410, "gone", retention_message(evidence))
 
 
 def payload(request) -> dict:
@@ -306,9 +314,11 @@ class EvidenceFileView(EvidenceView):
 class EvidenceDownloadView(EvidenceView):
     """The stored bytes, re-verified against their SHA-256 first, as an attachment."""
 
-    @FILE
+    @EVIDENCE_FILE
     def get(self, request, org, sha256):
         evidence = get_object_or_404(EvidenceFile.objects.for_org(self.org), sha256=sha256)
+        if evidence.dropped_at is not None:
+            raise removed_by_retention(evidence)
         try:
             handle = services.storage.open_verified(evidence)
         except EvidenceCorrupted as error:

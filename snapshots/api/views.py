@@ -381,6 +381,8 @@ class ReportStatusView(EnvironmentScoped):
         report = get_object_or_404(Report.objects.for_org(self.org).defer("payload").select_related("outcome"),
                                    environment=environment, pk=report_id)
         answer = report_answer(report)
+        # The body itself is never served; retention may have dropped it (hash and size are kept).
+        answer["body_dropped_at"] = report.payload_dropped_at
         outcome = getattr(report, "outcome", None)
         if outcome is not None:
             answer.update(status=outcome.status, finished_at=outcome.finished_at,

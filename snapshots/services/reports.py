@@ -86,14 +86,17 @@ def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: by
         user_id=ctx.user_id, reporter_label=ctx.actor_label[:255], actor=ctx.to_dict(),
         received_at=received_at or timezone.now(),
     )
-    try:
-        with transaction.atomic():
-            insert_report(report)
-    except (IntegrityError, DatabaseIntegrityError):
-        existing = _replay(env, idempotency_key, sha) if idempotency_key else None
-        if existing is None:
-            raise
-        return existing, False
+    if not idempotency_key:  # no unique key to collide with: no savepoint (two round trips) needed
+        insert_report(report)
+    else:
+        try:
+            with transaction.atomic():
+                insert_report(report)
+        except (IntegrityError, DatabaseIntegrityError):
+            existing = _replay(env, idempotency_key, sha)
+            if existing is None:
+                raise
+            return existing, False
     record_event(ctx, env.org, AuditAction.REPORT_RECEIVED, ("report", report.pk, f"{env.name} report"),
                  after={"environment": env.name, "type": report_type, "sha256": sha, "bytes": len(raw),
                         "artifacts": count, "idempotency_key": idempotency_key})

@@ -10,8 +10,9 @@ class OrgSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Org
-        fields = ["slug", "name", "created_at", "role"]
-        read_only_fields = ["slug", "created_at", "role"]
+        fields = ["slug", "name", "created_at", "role", "report_body_retention_days", "evidence_file_retention_days"]
+        read_only_fields = ["slug", "created_at", "role", "report_body_retention_days",
+                            "evidence_file_retention_days"]
 
     def get_role(self, org) -> str | None:
         roles = self.context.get("roles") or {}
@@ -19,7 +20,11 @@ class OrgSerializer(serializers.ModelSerializer):
 
 
 class OrgUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
+    name = serializers.CharField(max_length=200, required=False)
+    report_body_retention_days = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Drop stored report bodies after this many days (null: keep)")
+    evidence_file_retention_days = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Drop stored evidence files after this many days (null: keep)")
 
 
 class UserSerializer(serializers.Serializer):

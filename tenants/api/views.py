@@ -2,6 +2,7 @@
 tokens, personal tokens. Scoping and permissions come from csm/api/base.py; writes go through
 tenants/services.py, whose refusals become API errors here."""
 
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
@@ -68,7 +69,13 @@ class OrgDetailView(ServiceCallMixin, OrgScopedAPIView):
     def patch(self, request, org):
         data = s.OrgUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        self.org = self.call(services.update_org, self.org, name=data.validated_data["name"])
+        values = data.validated_data
+        retention = {field: values[field] for field in services.RETENTION_FIELDS if field in values}
+        with transaction.atomic(durable=True):  # name and retention together, or nothing
+            if "name" in values:
+                self.org = self.call(services.update_org, self.org, name=values["name"])
+            if retention:
+                self.org = self.call(services.set_retention, self.org, **retention)
         return Response(self._body())
 
 

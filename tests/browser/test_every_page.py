@@ -52,6 +52,7 @@ NOT_PAGES = {
     "environment-change-windows": "POST only: the Change windows form of an environment's page",
     "environment-members": "POST only: a logical environment page's Join / Remove member buttons",
     "org-update": "POST only: the settings form",
+    "org-retention": "POST only: the retention form of the settings page",
     "member-role": "POST only: the role selector of the members page",
     "member-remove": "POST only: the Remove button of the members page",
     "invitation-create": "POST only: the invite form of the members page",

@@ -29,7 +29,8 @@ def test_list_orgs_of_the_caller(api, org, other_org, owner, make_org):
 def test_get_and_rename_the_org(owner_api, org):
     assert owner_api.get(ORG_URL).json() == {"slug": "acme", "name": "Acme Corp",
                                              "created_at": owner_api.get(ORG_URL).json()["created_at"],
-                                             "role": "owner"}
+                                             "role": "owner", "report_body_retention_days": None,
+                                             "evidence_file_retention_days": None}
     response = owner_api.patch(ORG_URL, {"name": "Acme Inc"}, format="json")
     assert response.status_code == 200 and response.json()["name"] == "Acme Inc"
     response = owner_api.patch(ORG_URL, {"name": ""}, format="json")
