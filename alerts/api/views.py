@@ -20,6 +20,7 @@ from alerts.models import Action, Delivery, DeliveryAttempt
 from audit.context import AuditContext
 from csm.api.base import OrgScopedAPIView
 from csm.api.pagination import Pagination
+from csm.api.schema import paginated
 
 
 class ActionMixin:
@@ -84,7 +85,7 @@ class ActionDeliveriesView(ActionMixin, OrgScopedAPIView):
 
     permission = "actions.view"
 
-    @extend_schema(responses=DeliverySerializer(many=True), parameters=[
+    @extend_schema(responses=paginated("PaginatedDeliveryList", DeliverySerializer(many=True)), parameters=[
         OpenApiParameter("status", str, enum=DeliveryStatus.values),
         OpenApiParameter("event_type", str, enum=Trigger.values),
         OpenApiParameter("environment", str, description="environment name"),

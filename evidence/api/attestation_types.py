@@ -22,7 +22,7 @@ from csm.api.parsers import load_body_json
 from csm.lib import jsonschemas
 from evidence import services
 from evidence.api.serializers import custom_type_dict
-from evidence.api.views import READ, WRITE, EvidenceView, payload
+from evidence.api.views import LIST, READ, WRITE, EvidenceView, payload
 from evidence.models import CustomAttestationType
 
 PERMISSION = {"GET": "evidence.view", "default": "evidence.override"}
@@ -68,7 +68,7 @@ def definition(request) -> dict:
 class CustomAttestationTypesView(EvidenceView):
     permission = PERMISSION
 
-    @READ
+    @LIST
     def get(self, request, org):
         types = CustomAttestationType.objects.for_org(self.org).select_related("org").prefetch_related("versions")
         return Response([custom_type_dict(custom, custom.versions.all()) for custom in types])

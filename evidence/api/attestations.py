@@ -21,7 +21,7 @@ from csm.api.errors import invalid
 from evidence import selectors
 from evidence.api import kosli_shapes
 from evidence.api.serializers import attestation_dict
-from evidence.api.views import READ, AttestationsView, EvidenceView
+from evidence.api.views import LIST, READ, AttestationsView, EvidenceView
 from evidence.models import Attestation
 
 MAX_ID_DIGITS = 18
@@ -41,7 +41,7 @@ class TrailAttestationView(AttestationsView):
     """``GET``: the trail's own attestations named ``name`` (not those about its artifacts: the CLI asks for
     those with ``--fingerprint``). ``POST``: ``kosli attest <type>`` (``AttestationsView``)."""
 
-    @READ
+    @LIST
     def get(self, request, org, flow, trail, kind):
         trail = self.trail(self.flow(flow), trail)
         attestations = _rows(Attestation.objects.for_org(self.org).filter(
@@ -55,7 +55,7 @@ class ArtifactAttestationView(EvidenceView):
 
     permission = "evidence.view"
 
-    @READ
+    @LIST
     def get(self, request, org, flow, fingerprint, name):
         flow = self.flow(flow)
         fingerprint = selectors.resolve_fingerprint(self.org, flow, fingerprint)

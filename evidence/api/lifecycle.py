@@ -24,7 +24,7 @@ from csm.lib.fingerprints import is_fingerprint
 from evidence import lifecycle, selectors
 from evidence.api import kosli_shapes
 from evidence.api.serializers import artifact_dict, flow_dict, trail_dict
-from evidence.api.views import READ, WRITE, EvidenceView, artifact_answer
+from evidence.api.views import LIST, READ, WRITE, EvidenceView, artifact_answer
 from evidence.models import Artifact, Trail
 from snapshots.selectors import epoch
 
@@ -165,7 +165,7 @@ class OrgArtifactsView(EvidenceView):
 
     scope_flow_params = ("flow_name",)
 
-    @READ
+    @LIST
     def get(self, request, org):
         params = request.query_params
         page, per_page = _paging(request, 15)
@@ -190,7 +190,7 @@ class ArtifactsByCommitView(EvidenceView):
     ``?trail=`` keeps that trail's. A prefix matching two commits is a 400 naming them (not a 409, which
     the CLI retries), no match a 404."""
 
-    @READ
+    @LIST
     def get(self, request, org, flow, sha):
         flow = self.flow(flow)
         prefix = sha.strip().lower()

@@ -16,6 +16,7 @@ from csm.api.base import OrgScopedAPIView, body_names
 from csm.api.errors import ApiError, invalid
 from csm.api.kosli import is_kosli_cli
 from csm.api.parsers import load_body_json
+from csm.api.schema import JSON_LIST
 from evidence import archives, packages, selectors, services
 from evidence.api import kosli_shapes, uploads
 from evidence.api.serializers import (
@@ -39,6 +40,9 @@ READ = extend_schema(responses=OpenApiTypes.OBJECT)
 WRITE = extend_schema(request={"application/json": OpenApiTypes.OBJECT, "multipart/form-data": OpenApiTypes.OBJECT},
                       responses={200: OpenApiTypes.OBJECT, 201: OpenApiTypes.OBJECT})
 FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+# The kosli lists that answer a plain JSON array.
+LIST = extend_schema(responses={200: JSON_LIST})
+PACKAGE = extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
 # An evidence file's bytes may be gone: removed by the org's retention (docs/operations.md, "Retention").
 EVIDENCE_FILE = extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                                          410: OpenApiTypes.OBJECT})
@@ -120,7 +124,7 @@ class FlowsView(FlowNamedInBody, EvidenceView):
     """``GET`` the org's flows; ``PUT`` creates or updates one (kosli ``create flow``, legacy JSON body
     ``{name, description, visibility, template: [names]}`` or csm's ``{template: {trail, artifacts}}``)."""
 
-    @READ
+    @LIST
     def get(self, request, org):
         flows = self.limit_to_token_scope(Flow.objects.for_org(self.org), flow_field="name")
         flows = FlowFilterSet(request.query_params, queryset=flows).qs_or_400()
@@ -157,7 +161,7 @@ class TrailsView(EvidenceView):
     """``GET`` a flow's trails; ``PUT`` begins or updates one (kosli ``begin trail``: multipart ``data_json``
     with an optional ``template_file``, or a JSON body)."""
 
-    @READ
+    @LIST
     def get(self, request, org, flow):
         flow = self.flow(flow)
         trails = TrailFilterSet(request.query_params, queryset=Trail.objects.for_org(self.org).filter(flow=flow)
@@ -185,7 +189,7 @@ class TrailDetailView(EvidenceView):
 class ArtifactsView(EvidenceView):
     """``GET`` a flow's artifacts; ``POST`` reports one (kosli ``attest artifact``)."""
 
-    @READ
+    @LIST
     def get(self, request, org, flow):
         flow = self.flow(flow)
         artifacts = ArtifactFilterSet(request.query_params, queryset=Artifact.objects.for_org(self.org)
@@ -256,7 +260,7 @@ class AttestationsView(EvidenceView):
     multipart ``data_json`` + optional ``attachment_file`` (tar.gz or a single file), or a JSON body (kosli
     ``attest override``). ``GET`` on the same path without the type lists the trail's attestations."""
 
-    @READ
+    @LIST
     def get(self, request, org, flow, trail):
         trail = self.trail(self.flow(flow), trail)
         attestations = AttestationFilterSet(request.query_params, queryset=(
@@ -341,7 +345,7 @@ def _attestations(org, **filters):
 
 
 class TrailPackageView(EvidenceView):
-    @FILE
+    @PACKAGE
     def get(self, request, org, flow, trail):
         trail = self.trail(self.flow(flow), trail)
         artifacts = list(trail.artifacts.select_related("flow", "trail", "leaf"))
@@ -351,7 +355,7 @@ class TrailPackageView(EvidenceView):
 
 
 class ArtifactPackageView(EvidenceView):
-    @FILE
+    @PACKAGE
     def get(self, request, org, flow, fingerprint):
         flow = self.flow(flow)
         fingerprint = services.validate_fingerprint(fingerprint)
@@ -365,7 +369,7 @@ class ArtifactPackageView(EvidenceView):
 
 
 class AttestationPackageView(EvidenceView):
-    @FILE
+    @PACKAGE
     def get(self, request, org, pk):
         attestation = get_object_or_404(Attestation.objects.for_org(self.org), pk=pk)
         subject = {"type": "attestation", "id": attestation.pk, "flow": attestation.flow.name,
@@ -379,7 +383,7 @@ class CustomTypesView(EvidenceView):
 
     permission = {"GET": "evidence.view", "default": "evidence.override"}
 
-    @READ
+    @LIST
     def get(self, request, org):
         types = CustomAttestationType.objects.for_org(self.org).select_related("org").prefetch_related("versions")
         return Response([custom_type_dict(c, c.versions.all()) for c in types])

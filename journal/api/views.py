@@ -101,7 +101,8 @@ class EntryView(JournalView):
 
     permission = "audit.view"
 
-    @extend_schema(responses={(200, "application/json"): OpenApiResponse(OpenApiTypes.BINARY)})
+    @extend_schema(responses={(200, "application/json"): OpenApiResponse(
+        OpenApiTypes.OBJECT, description="The leaf: a canonical JSON object, byte for byte as hashed.")})
     def get(self, request, org, index):
         data = selectors.entry(self.org, parse_int(index, "index", minimum=0))
         return _raw(data, "application/json", f"private, {IMMUTABLE}")

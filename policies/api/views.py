@@ -171,7 +171,7 @@ class AllowlistEntryView(EnvironmentMixin, OrgScopedAPIView):
     def get(self, request, org, env, entry_id):
         return Response(AllowlistEntrySerializer(self._entry(env, entry_id)).data)
 
-    @extend_schema(responses=AllowlistEntrySerializer)
+    @extend_schema(responses={200: AllowlistEntrySerializer})
     def delete(self, request, org, env, entry_id):
         entry = services.remove_allowlist_entry(AuditContext.from_request(request), self.org,
                                                 self._entry(env, entry_id))

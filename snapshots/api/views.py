@@ -18,6 +18,7 @@ from audit.services import record_denied_access
 from csm.api.base import OrgScopedAPIView, body_names
 from csm.api.errors import ApiError, input_error, invalid
 from csm.api.kosli import compliant_for, is_kosli_cli
+from csm.api.schema import JSON_LIST, JSON_LIST_OR_PAGE
 from csm.errors import ServiceError
 from csm.lib.bounded import InputError, parse_int, parse_page
 from snapshots import hooks, selectors
@@ -106,7 +107,7 @@ class EnvironmentListView(EnvironmentScoped):
             environments += body_names(request.data, "name", "included_environments")
         return environments, flows
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
+    @extend_schema(responses={200: JSON_LIST_OR_PAGE}, parameters=[
         OpenApiParameter("archived", bool, description="include archived environments"),
         *[OpenApiParameter(name, str) for name in ("name", "type", "tag", "sort", "sort_direction", "page",
                                                    "per_page")]])
@@ -221,7 +222,7 @@ class EnvironmentDetailView(EnvironmentScoped):
                                          body.validated_data["require_authorization"], body.validated_data["reason"])
         return Response(self._answer(environment))
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def delete(self, request, org, env):
         environment = set_environment_archived(AuditContext.from_request(request),
                                                         self.get_environment(env), True)
@@ -450,7 +451,7 @@ class SnapshotListView(EnvironmentScoped):
     permission = "environments.view"
     renderer_classes = [SnapshotJSONRenderer]
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
+    @extend_schema(responses={200: JSON_LIST}, parameters=[
         OpenApiParameter("interval", str), OpenApiParameter("reverse", bool), OpenApiParameter("page", int),
         OpenApiParameter("per_page", int)])
     def get(self, request, org, env):
@@ -499,7 +500,7 @@ class EventListView(EnvironmentScoped):
 
     permission = "environments.view"
 
-    @extend_schema(responses=OpenApiTypes.OBJECT, parameters=[
+    @extend_schema(responses={200: JSON_LIST}, parameters=[
         OpenApiParameter(name, str) for name in ("from", "to", "snapshot_from", "snapshot_to", "kind",
                                                  "fingerprint", "page", "per_page", "interval", "start", "end",
                                                  "start_ts", "end_ts", "reverse")])

@@ -287,7 +287,9 @@ class KosliDefaultOrgView(APIView):
         org = services.default_org(_person_or_refuse(request))
         return Response({"default_org_name": org.slug if org is not None else None})
 
-    @extend_schema(exclude=True)
+    @extend_schema(summary="kosli update default-org default-org", request=None,
+                   responses=KosliDefaultOrgSerializer,
+                   description="Sets the org whose slug is ``default-org`` (the path ``user/{org}`` names it).")
     def put(self, request):
         """``kosli update default-org default-org``: an org whose slug is ``default-org``."""
         return KosliSetDefaultOrgView.as_view()(request._request, org="default-org")

@@ -98,7 +98,7 @@ class TokenSerializer(serializers.ModelSerializer):
 
     status = serializers.CharField(read_only=True)
     kind = serializers.CharField(read_only=True)
-    rotated_to = serializers.PrimaryKeyRelatedField(read_only=True)
+    rotated_to = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = ApiToken
