@@ -15,6 +15,7 @@ class AuditAction(models.TextChoices):
     ORG_UPDATED = "org.updated", "Org updated"
     ORG_RETENTION_CHANGED = "org.retention_changed", "Retention settings changed"
     RETENTION_APPLIED = "retention.applied", "Retention removed stored report bodies and evidence files"
+    PERSON_ERASED = "person.erased", "A person's name, email and addresses erased"
     MEMBER_ADDED = "member.added", "Member added"
     MEMBER_ROLE_CHANGED = "member.role_changed", "Member role changed"
     MEMBER_REMOVED = "member.removed", "Member removed"
@@ -123,5 +124,6 @@ class AuditAction(models.TextChoices):
     # reports
     AUDIT_REPORT_REQUESTED = "audit_report.requested", "Audit report requested"
     AUDIT_REPORT_DOWNLOADED = "audit_report.downloaded", "Audit report downloaded"
+    AUDIT_REPORT_WITHDRAWN = "audit_report.withdrawn", "Audit report withdrawn (it printed an erased person)"
     # journal
     JOURNAL_COSIGNED = "journal.cosigned", "Journal checkpoint cosigned by a witness"

@@ -5,6 +5,7 @@ from django.utils import timezone
 from audit.choices import ActorType, AuditAction
 from csm.scoping import OrgScopedManager
 from journal.models import JournalLeaf
+from journal.personal import ERASED, committed
 
 
 class AuditEvent(models.Model):
@@ -39,6 +40,11 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Which values above are a person's: JSON Pointer into canonical_data() -> journal.PersonKey id. The
+    # leaf commits to them as keyed hashes (journal/personal.py). None on events recorded before.
+    personal = models.JSONField(null=True, blank=True)
+    # How many erasures of a person rewrote this row (the trigger allows personal columns to change only so).
+    erasures = models.PositiveSmallIntegerField(default=0)
     leaf = models.OneToOneField(JournalLeaf, on_delete=models.PROTECT, related_name="audit_event")
 
     objects = OrgScopedManager()
@@ -51,8 +57,11 @@ class AuditEvent(models.Model):
     def __str__(self):
         return f"{self.org}#{self.seq} {self.action} by {self.actor_label}"
 
+    # The columns an erasure of a person may rewrite (audit/migrations: the trigger's list).
+    PERSONAL_COLUMNS = ("actor_label", "target_label", "before", "after", "ip", "user_agent")
+
     def canonical_data(self) -> dict:
-        """The fields the journal leaf commits to (verify_audit recomputes this from the row)."""
+        """The fields of the event, in clear (the leaf commits to ``journal.personal.committed`` of it)."""
         return {
             "seq": self.seq,
             "action": self.action,
@@ -71,3 +80,15 @@ class AuditEvent(models.Model):
             "user_agent": self.user_agent,
             "time": self.created_at,
         }
+
+    def leaf_data(self, leaf_data: dict | None = None) -> dict:
+        """What the journal leaf commits to: the canonical data, its personal values as keyed hashes."""
+        return committed(self.canonical_data(), self.personal, leaf_data=leaf_data)
+
+    def apply_canonical(self, data: dict) -> None:
+        """Set the personal columns from canonical data (an erasure's rewritten copy)."""
+        self.actor_label = data["actor"]["label"]
+        self.target_label = data["target"]["label"]
+        self.before, self.after = data["before"], data["after"]
+        self.ip = data["ip"] if data["ip"] != ERASED else None
+        self.user_agent = data["user_agent"]

@@ -13,8 +13,10 @@ from django.utils import timezone
 from audit.choices import AuditAction
 from audit.context import AuditContext
 from audit.models import AuditEvent
+from audit.personal import personal_of
 from journal.canonical import normalize
 from journal.choices import LeafKind
+from journal.personal import People, record_refs
 from journal.services import append_leaf, locked_head
 
 
@@ -64,8 +66,11 @@ def record_event(
         created_at=now,
         **_target_fields(target),
     )
-    event.leaf = append_leaf(org, LeafKind.AUDIT_EVENT, event.canonical_data(), time=now, head=head)
+    data = event.canonical_data()
+    event.personal = personal_of(data, ctx.user_id, People(org))
+    event.leaf = append_leaf(org, LeafKind.AUDIT_EVENT, event.leaf_data(), time=now, head=head)
     event.save(force_insert=True)
+    record_refs(org, event.leaf, event.personal)
     return event
 
 

@@ -15,7 +15,7 @@ def check_audit_event(leaf: JournalLeaf) -> str | None:
     if event is None:
         return "its audit event row is missing"
     data = json.loads(leaf.payload)["data"]
-    if canonical_json(event.canonical_data()) != canonical_json(data):
+    if canonical_json(event.leaf_data(data)) != canonical_json(data):
         return f"audit event seq {event.seq} (id {event.pk}) was altered after it was recorded"
     return None
 

@@ -5,10 +5,17 @@ DELETE on every row, on PostgreSQL and on SQLite (the embedded default), so "app
 depend on the application behaving. ``settable_once=("valid_to",)`` additionally allows exactly one
 kind of update: those columns going from NULL to a value while every other column stays the same
 (closing a validity range is an append of information, never a rewrite). ``droppable=("payload",
-"payload_dropped_at")`` allows one other kind: the data column emptied in the same update that sets the
-marker column from NULL, every other column unchanged (retention drops a stored body, keeping its hash and
-size; docs/operations.md, "Retention"). Its check lists the table's columns when it is installed (as the
-SQLite trigger always does), so a migration adding a column to such a table installs it again.
+"payload_dropped_at")`` allows one other kind: the data column (or each of a tuple of them) emptied in the
+same update that sets the marker column from NULL, every other column unchanged (retention drops a stored
+body, keeping its hash and size; docs/operations.md, "Retention").
+
+``erasable=(("actor_label", "after"), "erasures")`` allows the erasure of a person (docs/operations.md,
+"Erasure of a person"): the listed personal columns may change only in an update that raises the counter
+column by exactly one, every other column unchanged (settable-once columns keep their rule; a droppable
+table allows it as a second kind of update). The journal leaf committed to those values as keyed hashes
+(journal/personal.py), so verify_audit still holds. The droppable and erasable checks list the table's
+columns when they are installed (as the SQLite trigger always does), so a migration adding a column to such
+a table installs them again.
 
 The PostgreSQL error uses SQLSTATE 42501 (insufficient_privilege); both backends' messages start with
 ``csm: append-only``.
@@ -49,9 +56,57 @@ $$ LANGUAGE plpgsql;
 _PG_DROPPABLE_FUNCTION = """
 CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' AND OLD.{marker} IS NULL AND NEW.{marker} IS NOT NULL AND octet_length(NEW.{data}) = 0
+    IF TG_OP = 'UPDATE' AND OLD.{marker} IS NULL AND NEW.{marker} IS NOT NULL AND {emptied}
        AND ROW({old_rest}) IS NOT DISTINCT FROM ROW({new_rest}) THEN
         RETURN NEW;
+    END IF;
+{erase}    RAISE EXCEPTION 'csm: append-only: % on % is not allowed', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = '42501';
+END
+$$ LANGUAGE plpgsql;
+"""
+
+_PG_DROPPABLE_ERASE = """    IF TG_OP = 'UPDATE' AND NEW.{counter} = OLD.{counter} + 1
+       AND ROW({old_rest}) IS NOT DISTINCT FROM ROW({new_rest}) THEN
+        RETURN NEW;
+    END IF;
+"""
+
+
+_PG_ERASABLE_FUNCTION = """
+CREATE OR REPLACE FUNCTION csm_append_only_erasable() RETURNS trigger AS $$
+DECLARE
+    counter text := TG_ARGV[0];
+    arg text;
+    col text;
+    old_rest jsonb;
+    new_rest jsonb;
+    erased boolean := false;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        old_rest := to_jsonb(OLD);
+        new_rest := to_jsonb(NEW);
+        FOREACH arg IN ARRAY TG_ARGV[1:] LOOP
+            col := substr(arg, 6);
+            IF left(arg, 5) = 'once:' THEN
+                IF NOT (old_rest -> col = 'null'::jsonb OR old_rest -> col = new_rest -> col) THEN
+                    RAISE EXCEPTION 'csm: append-only: % may be set only once on %', col, TG_TABLE_NAME
+                        USING ERRCODE = '42501';
+                END IF;
+            ELSIF old_rest -> col IS DISTINCT FROM new_rest -> col THEN
+                erased := true;
+            END IF;
+            old_rest := old_rest - col;
+            new_rest := new_rest - col;
+        END LOOP;
+        IF (erased OR old_rest -> counter IS DISTINCT FROM new_rest -> counter)
+           AND (new_rest ->> counter)::bigint IS DISTINCT FROM (old_rest ->> counter)::bigint + 1 THEN
+            RAISE EXCEPTION 'csm: append-only: an erasure on % must raise % by one', TG_TABLE_NAME, counter
+                USING ERRCODE = '42501';
+        END IF;
+        IF old_rest - counter = new_rest - counter THEN
+            RETURN NEW;
+        END IF;
     END IF;
     RAISE EXCEPTION 'csm: append-only: % on % is not allowed', TG_OP, TG_TABLE_NAME
         USING ERRCODE = '42501';
@@ -64,7 +119,8 @@ def _columns(cursor, connection, table: str) -> list[str]:
     return [column.name for column in connection.introspection.get_table_description(cursor, table)]
 
 
-def _install(table: str, settable_once: tuple[str, ...], droppable: tuple[str, str] | None = None):
+def _install(table: str, settable_once: tuple[str, ...], droppable: tuple | None = None,
+             erasable: tuple[tuple[str, ...], str] | None = None):
     if droppable and settable_once:
         raise ValueError("append_only: droppable and settable_once are not combined")
 
@@ -80,12 +136,28 @@ def _install(table: str, settable_once: tuple[str, ...], droppable: tuple[str, s
                     # Its own function naming the columns: the generic one's to_jsonb(OLD) would read (and
                     # hex-encode) the whole stored body of every row emptied.
                     data, marker = droppable
-                    rest = [quote(c) for c in _columns(cursor, connection, table) if c not in droppable]
+                    data = (data,) if isinstance(data, str) else data
+                    columns = _columns(cursor, connection, table)
+                    rest = [quote(c) for c in columns if c not in (*data, marker)]
+                    erase = ""
+                    if erasable:  # or, in another update, the personal columns erased (counted)
+                        personal, counter = erasable
+                        kept = [quote(c) for c in columns if c not in (*personal, counter)]
+                        erase = _PG_DROPPABLE_ERASE.format(
+                            counter=quote(counter), old_rest=", ".join(f"OLD.{c}" for c in kept),
+                            new_rest=", ".join(f"NEW.{c}" for c in kept))
                     function = f"csm_append_only_{table}"
                     cursor.execute(_PG_DROPPABLE_FUNCTION.format(
-                        function=function, data=quote(data), marker=quote(marker),
+                        function=function, marker=quote(marker), erase=erase,
+                        emptied=" AND ".join(f"octet_length(NEW.{quote(c)}) = 0" for c in data),
                         old_rest=", ".join(f"OLD.{c}" for c in rest), new_rest=", ".join(f"NEW.{c}" for c in rest)))
                     args = ""
+                elif erasable:
+                    personal, counter = erasable
+                    cursor.execute(_PG_ERASABLE_FUNCTION)
+                    function = "csm_append_only_erasable"
+                    args = ", ".join([f"'{counter}'"] + [f"'once:{c}'" for c in settable_once]
+                                     + [f"'wipe:{c}'" for c in personal])
                 cursor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {quote(table)}")
                 cursor.execute(
                     f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {quote(table)} "
@@ -107,10 +179,27 @@ def _install(table: str, settable_once: tuple[str, ...], droppable: tuple[str, s
                     condition = "NOT (" + " AND ".join(same + once) + ")"
                 if droppable:
                     data, marker = droppable
+                    data = (data,) if isinstance(data, str) else data
                     same = [f"OLD.{quote(c)} IS NEW.{quote(c)}" for c in _columns(cursor, connection, table)
-                            if c not in droppable]
+                            if c not in (*data, marker)]
+                    emptied = " AND ".join(f"length(NEW.{quote(c)}) = 0" for c in data)
                     condition = (f"NOT ({' AND '.join(same)} AND OLD.{quote(marker)} IS NULL "
-                                 f"AND NEW.{quote(marker)} IS NOT NULL AND length(NEW.{quote(data)}) = 0)")
+                                 f"AND NEW.{quote(marker)} IS NOT NULL AND {emptied})")
+                if droppable and erasable:
+                    personal, counter = erasable
+                    kept = [f"OLD.{quote(c)} IS NEW.{quote(c)}" for c in _columns(cursor, connection, table)
+                            if c not in (*personal, counter)]
+                    erased = f"NEW.{quote(counter)} = OLD.{quote(counter)} + 1"
+                    condition = f"{condition[:-1]} OR ({' AND '.join(kept)} AND {erased}))"
+                elif erasable:
+                    personal, counter = erasable
+                    fixed = set(settable_once) | set(personal) | {counter}
+                    same = [f"OLD.{quote(c)} IS NEW.{quote(c)}" for c in _columns(cursor, connection, table)
+                            if c not in fixed]
+                    once = [f"(OLD.{quote(c)} IS NULL OR OLD.{quote(c)} IS NEW.{quote(c)})" for c in settable_once]
+                    kept = " AND ".join([f"OLD.{quote(c)} IS NEW.{quote(c)}" for c in (*personal, counter)])
+                    erased = f"NEW.{quote(counter)} = OLD.{quote(counter)} + 1"
+                    condition = f"NOT ({' AND '.join(same + once)} AND (({kept}) OR {erased}))"
                 cursor.execute(
                     f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {quote(table)} WHEN {condition} "
                     f"BEGIN SELECT RAISE(ABORT, 'csm: append-only: UPDATE on {table} is not allowed'); END"
@@ -131,9 +220,10 @@ def _install(table: str, settable_once: tuple[str, ...], droppable: tuple[str, s
 
 
 def append_only(table: str, settable_once: tuple[str, ...] = (),
-                droppable: tuple[str, str] | None = None) -> migrations.RunPython:
+                droppable: tuple | None = None,
+                erasable: tuple[tuple[str, ...], str] | None = None) -> migrations.RunPython:
     """Migration operation: make ``table`` append-only (see module docstring)."""
-    forwards, backwards = _install(table, settable_once, droppable)
+    forwards, backwards = _install(table, settable_once, droppable, erasable)
     return migrations.RunPython(forwards, backwards, elidable=False)
 
 

@@ -75,6 +75,7 @@ class FlowName(models.Model):
     renamed_to = models.CharField(max_length=120)
     renamed_at = models.DateTimeField(default=timezone.now)
     renamed_by = models.CharField(max_length=255, blank=True)
+    erasures = models.PositiveSmallIntegerField(default=0)  # erasures of a person that rewrote the row
     released_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrgScopedManager()
@@ -140,6 +141,10 @@ class Artifact(models.Model):
     external_urls = models.JSONField(default=dict, blank=True)
     annotations = models.JSONField(default=dict, blank=True)
     reported_by = models.CharField(max_length=255, blank=True)
+    # Which committed values are a person's (JSON Pointer -> journal.PersonKey id; journal/personal.py); None
+    # on rows recorded before. ``erasures``: how many erasures of a person rewrote the row.
+    personal = models.JSONField(null=True, blank=True)
+    erasures = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     leaf = models.ForeignKey("journal.JournalLeaf", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
@@ -174,6 +179,10 @@ class EvidenceFile(models.Model):
     original_name = models.CharField(max_length=1000, blank=True)
     storage_name = models.CharField(max_length=300)
     uploaded_by = models.CharField(max_length=255, blank=True)
+    # Which committed values are a person's (JSON Pointer -> journal.PersonKey id; journal/personal.py); None
+    # on rows recorded before. ``erasures``: how many erasures of a person rewrote the row.
+    personal = models.JSONField(null=True, blank=True)
+    erasures = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     leaf = models.ForeignKey("journal.JournalLeaf", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     dropped_at = models.DateTimeField(null=True, blank=True,
@@ -241,6 +250,7 @@ class CustomAttestationTypeVersion(models.Model):
     jq_rules = models.JSONField(default=list, blank=True)
     summary = models.JSONField(default=list, blank=True)
     created_by = models.CharField(max_length=255, blank=True)
+    erasures = models.PositiveSmallIntegerField(default=0)  # erasures of a person that rewrote the row
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = OrgScopedManager()
@@ -322,6 +332,10 @@ class Attestation(models.Model):
     repo_info = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)
     reported_by = models.CharField(max_length=255, blank=True)
+    # Which committed values are a person's (JSON Pointer -> journal.PersonKey id; journal/personal.py); None
+    # on rows recorded before. ``erasures``: how many erasures of a person rewrote the row.
+    personal = models.JSONField(null=True, blank=True)
+    erasures = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     leaf = models.ForeignKey("journal.JournalLeaf", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 

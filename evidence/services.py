@@ -39,6 +39,7 @@ from evidence.parsers import ParseError
 from evidence.parsers.judge import Judgement, judge
 from evidence.selectors import effective_attestation, flow_named, may_supersede
 from journal.choices import LeafKind
+from journal.personal import People, actor_personal, committed, record_refs
 from journal.services import append_leaf
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~@:+-]{0,119}$")
@@ -316,9 +317,11 @@ def report_artifact(ctx: AuditContext, org, flow: Flow, data: dict) -> tuple[Art
         repo_info=_dict(data.get("repo_info"), "repo_info"),
         external_urls=_dict(data.get("external_urls"), "external_urls"),
         annotations=_dict(data.get("annotations"), "annotations"),
-        reported_by=ctx.actor_label[:255],
+        reported_by=ctx.actor_label[:255], personal=_reporter(org, ctx, "/reported_by"),
     )
-    leaf = append_leaf(org, LeafKind.ARTIFACT, artifact.journal_data(), object_id=artifact.pk)
+    leaf = append_leaf(org, LeafKind.ARTIFACT, committed(artifact.journal_data(), artifact.personal),
+                       object_id=artifact.pk)
+    record_refs(org, leaf, artifact.personal)
     Artifact.objects.filter(pk=artifact.pk).update(leaf=leaf)
     artifact.leaf = leaf
     bound = _bind_pending(artifact)
@@ -352,6 +355,11 @@ def _artifact_for(org, flow, trail, fingerprint: str, target: str, git_commit: s
     return None
 
 
+def _reporter(org, ctx: AuditContext, ptr: str) -> dict[str, int]:
+    """The ``personal`` map of a row whose ``ptr`` records who reported it: theirs when a person did."""
+    return actor_personal(People(org), ctx.user_id, ptr)
+
+
 # --- evidence files ----------------------------------------------------------------------------------
 
 
@@ -366,10 +374,13 @@ def store_evidence_file(ctx: AuditContext, org, member) -> EvidenceFile:
         with transaction.atomic():
             evidence = EvidenceFile.objects.create(
                 org=org, sha256=member.sha256, size=member.size, content_type=content_type[:100],
-                original_name=member.name[:1000], storage_name=name, uploaded_by=ctx.actor_label[:255])
+                original_name=member.name[:1000], storage_name=name, uploaded_by=ctx.actor_label[:255],
+                personal=_reporter(org, ctx, "/uploaded_by"))
     except IntegrityError:  # the same bytes arrived concurrently in another request
         return EvidenceFile.objects.get(org=org, sha256=member.sha256)
-    leaf = append_leaf(org, LeafKind.EVIDENCE_FILE, evidence.journal_data(), object_id=evidence.pk)
+    leaf = append_leaf(org, LeafKind.EVIDENCE_FILE, committed(evidence.journal_data(), evidence.personal),
+                       object_id=evidence.pk)
+    record_refs(org, leaf, evidence.personal)
     EvidenceFile.objects.filter(pk=evidence.pk).update(leaf=leaf)
     evidence.leaf = leaf
     record_event(ctx, org, AuditAction.EVIDENCE_UPLOADED, evidence,
@@ -695,7 +706,7 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
         description=_text(data.get("description"), "description"),
         origin_url=_url(data.get("origin_url"), "origin_url"),
         git_commit_info=commit_info, repo_info=_dict(data.get("repo_info"), "repo_info"),
-        reason=reason, reported_by=ctx.actor_label[:255],
+        reason=reason, reported_by=ctx.actor_label[:255], personal=_reporter(org, ctx, "/reported_by"),
     )
     for member in members:
         evidence = store_evidence_file(ctx, org, member)
@@ -704,7 +715,9 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
     SbomComponent.objects.bulk_create(
         [SbomComponent(org=org, attestation=attestation, **component) for component in judgement.components],
         batch_size=1000)
-    leaf = append_leaf(org, LeafKind.ATTESTATION, attestation.journal_data(), object_id=attestation.pk)
+    leaf = append_leaf(org, LeafKind.ATTESTATION, committed(attestation.journal_data(), attestation.personal),
+                       object_id=attestation.pk)
+    record_refs(org, leaf, attestation.personal)
     Attestation.objects.filter(pk=attestation.pk).update(leaf=leaf)
     attestation.leaf = leaf
     action = AuditAction.ATTESTATION_OVERRIDDEN if kind == AttestationType.OVERRIDE else AuditAction.ATTESTATION_CREATED

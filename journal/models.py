@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -161,3 +162,52 @@ class JournalKey(models.Model):
 
     def __str__(self):
         return self.verifier
+
+
+class PersonKey(models.Model):
+    """A person's key in one org. Personal values (a name, an email, an IP address) that a journal leaf
+    records are committed to as HMAC-SHA256 under it (journal/personal.py), never in clear; erasing the
+    person destroys the key and the email it was found by, so the commitments can no longer be linked to
+    anyone while the leaves, their hashes and every checkpoint stay as they were.
+
+    A person is a user of csm (``user``) or an email address no user has (``email``: an invitation not
+    accepted, a sign-in attempt). Mutable: it holds no history, only the key."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING,
+                             db_constraint=False, related_name="+")
+    email = models.CharField(max_length=254, blank=True, help_text="Lower case; only for a person who is no user")
+    key = models.BinaryField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "user"], condition=models.Q(user__isnull=False),
+                                    name="person_key_unique_user"),
+            models.UniqueConstraint(fields=["org", "email"],
+                                    condition=models.Q(user__isnull=True) & ~models.Q(email=""),
+                                    name="person_key_unique_email"),
+        ]
+
+    def __str__(self):
+        return f"person #{self.pk} of {self.org_id}{' (erased)' if self.erased_at else ''}"
+
+
+class PersonalRef(models.Model):
+    """A leaf that commits to a person's values: the index an erasure walks (one row per person and leaf)."""
+
+    org = models.ForeignKey("tenants.Org", on_delete=models.CASCADE, related_name="+")
+    person = models.ForeignKey(PersonKey, on_delete=models.PROTECT, related_name="refs")
+    # No database constraint: an index, not a record; verify_audit, not this table, notices a leaf removed.
+    leaf = models.ForeignKey(JournalLeaf, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+
+    objects = OrgScopedManager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["person", "leaf"], name="personal_ref_unique")]
+
+    def __str__(self):
+        return f"{self.person_id} in leaf {self.leaf_id}"

@@ -11,12 +11,19 @@ class PoliciesConfig(AppConfig):
         from django.apps import apps
         from django.db.models.signals import post_save
 
+        from journal.personal import register_label_column
         from snapshots import hooks
         from vulns import hooks as vuln_hooks
 
         from . import hooks as policy_hooks
 
         hooks.after_snapshot(policy_hooks.evaluate_new_snapshot)
+        # Who created or attached them, erased with the person (journal/personal.py; policy versions are append-only).
+        for model, column, counter in (("PolicyVersion", "created_by", "erasures"),
+                                       ("PolicyAttachment", "attached_by", None),
+                                       ("FlowPolicyAttachment", "attached_by", None),
+                                       ("AllowlistEntry", "created_by", None), ("AllowlistEntry", "removed_by", None)):
+            register_label_column(apps.get_model("policies", model), column, counter)
         hooks.snapshot_enricher(policy_hooks.snapshot_compliance_fields)
         hooks.snapshot_list_enricher(policy_hooks.snapshot_list_compliance)
         hooks.environment_enricher(policy_hooks.environment_compliance_fields)

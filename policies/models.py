@@ -71,6 +71,7 @@ class PolicyVersion(models.Model):
     comment = models.CharField(max_length=1000, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     created_by = models.CharField(max_length=255, blank=True)
+    erasures = models.PositiveSmallIntegerField(default=0)  # erasures of a person that rewrote the row
 
     objects = OrgScopedManager()
 

@@ -2,7 +2,8 @@
 
 ``AuditReport`` is what the API and the Reports page poll (status, progress). ``ReportOutput`` is the
 generated PDF and its JSON data, written once, with their SHA-256 and the journal leaf that commits to
-them; database triggers reject UPDATE and DELETE on it (migration 0002).
+them; database triggers reject UPDATE and DELETE on it (migration 0002), but for the erasure of a person it
+printed, which deletes both and keeps the hashes (``withdrawn_at``).
 """
 
 import uuid
@@ -80,6 +81,9 @@ class ReportOutput(models.Model):
     journal_hash = models.CharField(max_length=64)
     leaf = models.OneToOneField("journal.JournalLeaf", on_delete=models.PROTECT, related_name="report_output")
     created_at = models.DateTimeField(default=timezone.now)
+    # Set once when the erasure of a person it printed deleted ``pdf`` and ``data_json`` (the trigger allows
+    # exactly that); the hashes, sizes and the leaf stay, downloads answer 410 (docs/operations.md).
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrgScopedManager()
 

@@ -164,9 +164,40 @@ def _check_report_leaf(leaf: JournalLeaf) -> str | None:
         return "its report output row is missing"
     if canonical_json(output.leaf_data()) != canonical_json(json.loads(leaf.payload)["data"]):
         return f"report output {output.report_id} was altered after it was stored"
+    if output.withdrawn_at is not None:  # erased with a person it printed: only the hashes are left
+        return None
     if sha256(bytes(output.pdf)) != output.pdf_sha256 or sha256(bytes(output.data_json)) != output.data_sha256:
         return f"report output {output.report_id} no longer matches its stored hashes"
     return None
 
 
 register_row_check(LeafKind.REPORT, _check_report_leaf)
+
+
+# --- erasure of a person (audit/erasure.py runs it) -----------------------------------------------------
+
+def withdrawn_message(output: ReportOutput) -> str:
+    return (f"This report printed a person who was erased on {output.withdrawn_at:%Y-%m-%d}; its PDF and JSON were "
+            f"deleted. Their SHA-256 are kept (PDF {output.pdf_sha256}, JSON {output.data_sha256}) and its journal "
+            "leaf still verifies. Request the report again for a copy without them.")
+
+
+def withdraw_outputs_naming(ctx: AuditContext, users, email: str) -> dict[str, int]:
+    """Stored reports that print the person (their email in the JSON the PDF shows, exactly) are withdrawn:
+    PDF and JSON deleted, hashes and leaf kept, each withdrawal audited in its org."""
+    needles = [email.encode()] + [user.get_username().lower().encode() for user in users if not user.email]
+    now = timezone.now()
+    withdrawn = 0
+    outputs = ReportOutput.objects.filter(withdrawn_at=None).order_by("pk")
+    for pk, data in outputs.values_list("pk", "data_json").iterator(chunk_size=20):
+        text = bytes(data).lower()
+        if not any(needle in text for needle in needles):
+            continue
+        ReportOutput.objects.filter(pk=pk).update(pdf=b"", data_json=b"", withdrawn_at=now)
+        output = ReportOutput.objects.select_related("report", "org").get(pk=pk)
+        record_event(ctx, output.org, AuditAction.AUDIT_REPORT_WITHDRAWN,
+                     ("audit_report", output.report_id, output.report.title),
+                     after={"reason": "person erased", "pdf_sha256": output.pdf_sha256,
+                            "data_sha256": output.data_sha256})
+        withdrawn += 1
+    return {"reports withdrawn": withdrawn}

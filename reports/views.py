@@ -115,6 +115,9 @@ def report_download(request, report_id, fmt):
     access.require_to_download(request, request.org_access, report)
     if report.status != ReportStatus.DONE:
         raise Http404("This report is not ready.")
+    if report.output.withdrawn_at is not None:
+        messages.error(request, services.withdrawn_message(report.output))
+        return redirect("report-list", request.org.slug)
     services.record_download(AuditContext.from_request(request), report, fmt)
     return download_response(report, fmt)
 

@@ -116,6 +116,7 @@ class EnvironmentName(models.Model):
     until_index = models.PositiveIntegerField(help_text="The last snapshot recorded under this name (0: none)")
     renamed_at = models.DateTimeField(default=timezone.now)
     renamed_by = models.CharField(max_length=255, blank=True)
+    erasures = models.PositiveSmallIntegerField(default=0)  # erasures of a person that rewrote the row
     released_at = models.DateTimeField(null=True, blank=True)
 
     objects = OrgScopedManager()
@@ -163,6 +164,8 @@ class Report(models.Model):
     )
     reporter_label = models.CharField(max_length=255)
     actor = models.JSONField(help_text="The AuditContext of the reporter, for the worker's audit event")
+    # How many erasures of a person rewrote reporter_label / actor (the trigger allows them only so).
+    erasures = models.PositiveSmallIntegerField(default=0)
     received_at = models.DateTimeField(default=timezone.now)
 
     objects = OrgScopedManager()
@@ -215,6 +218,8 @@ class Snapshot(models.Model):
     report = models.OneToOneField(Report, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     reporter_label = models.CharField(max_length=255, blank=True)
     token_id = models.BigIntegerField(null=True, blank=True)
+    # How many erasures of a person rewrote reporter_label (not in the leaf; the trigger allows it only so).
+    erasures = models.PositiveSmallIntegerField(default=0)
     artifact_count = models.PositiveIntegerField()
     instance_count = models.PositiveIntegerField()
     started_count = models.PositiveIntegerField(default=0)

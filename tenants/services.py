@@ -623,3 +623,30 @@ def rotate_api_token(ctx: AuditContext, token: ApiToken, grace_seconds: int,
     record_event(ctx, token.org, AuditAction.TOKEN_CREATED, new,
                  after={**token_summary(new), "rotated_from": token.prefix})
     return new, plaintext
+
+
+# --- erasure of a person (audit/erasure.py runs it) -----------------------------------------------------
+
+def erase_memberships(ctx: AuditContext, users, email: str) -> dict[str, int]:
+    """What an erased person leaves in orgs: each membership removed (audited as a removal, their tokens
+    revoked first), the addresses their tokens were last used from forgotten, pending invitations of their
+    email address deleted. Refused while the person is an org's last owner: that org needs a new owner first."""
+    counts = {"memberships removed": 0, "tokens revoked": 0, "invitations deleted": 0}
+    for membership in (Membership.objects.select_for_update().select_related("org", "user")
+                       .filter(user__in=users).order_by("org__slug")):
+        org = _lock_org(membership.org)
+        if membership.role == Role.OWNER and _owner_count(org) <= 1:
+            raise ServiceError(f"{membership.user.email or membership.user.get_username()} is the last owner of "
+                               f"{org.slug}; make someone else an owner first.", field="email", code="conflict")
+        counts["tokens revoked"] += _revoke_tokens(
+            ctx, ApiToken.objects.filter(org=org, user_id=membership.user_id), "person erased")
+        target = _member_target(membership)
+        before = {"role": membership.role}
+        membership.delete()
+        record_event(ctx, org, AuditAction.MEMBER_REMOVED, target, before=before, after={"reason": "person erased"})
+        counts["memberships removed"] += 1
+    counts["tokens revoked"] += _revoke_tokens(ctx, ApiToken.objects.filter(user__in=users), "person erased")
+    ApiToken.objects.filter(user__in=users).update(last_used_ip=None)
+    counts["invitations deleted"] = Invitation.objects.filter(email__iexact=email).delete()[0]
+    UserSettings.objects.filter(user__in=users).delete()
+    return counts

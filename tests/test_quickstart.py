@@ -168,3 +168,33 @@ def test_scripts_start_runs_production_like_and_keeps_its_secret_key(quickstart)
     second = (var_dir / "start.log").read_text()
     assert "generated a secret key" not in second and "demo org exists" in second
     assert "static files: unchanged" in second  # a restart skips the minute of hashing and compressing
+
+
+def test_erasure_of_a_person_on_sqlite_keeps_the_journal_verifying(quickstart):
+    """The embedded default's triggers allow exactly the counted erasure (csm/db.py) and nothing else."""
+    _manage(quickstart["env"], "shell", "-c", (
+        "from django.contrib.auth import get_user_model\n"
+        "from audit.context import AuditContext\n"
+        "from tenants.models import Membership, Org\n"
+        "from tenants.services import create_api_token\n"
+        "org = Org.objects.get(slug='demo')\n"
+        "eve = get_user_model().objects.create_user('eve@example.com', 'eve@example.com', 'x' * 20)\n"
+        "Membership.objects.create(org=org, user=eve, role='member')\n"
+        "create_api_token(AuditContext.for_user(eve, ip='198.51.100.9'), org, 'laptop', user=eve)\n"))
+    db_path = quickstart["var_dir"] / "csm.sqlite3"
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("SELECT count(*) FROM audit_auditevent WHERE actor_label = 'eve@example.com'").fetchone()[0]
+        assert not db.execute("SELECT count(*) FROM audit_journalleaf WHERE payload LIKE '%eve@example.com%'"
+                              ).fetchone()[0]
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("UPDATE audit_auditevent SET actor_label = '[erased]' WHERE actor_label = 'eve@example.com'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute("UPDATE audit_auditevent SET action = 'org.updated', erasures = erasures + 1")
+    out = _manage(quickstart["env"], "erase_person", "eve@example.com", "--yes")
+    assert out.startswith("erased eve@example.com: 1 user account(s), known to 1 org(s) (demo)")
+    with sqlite3.connect(db_path) as db:
+        for table, column in (("audit_auditevent", "actor_label"), ("audit_auditevent", "ip"),
+                              ("auth_user", "email"), ("audit_journalleaf", "payload")):
+            assert not db.execute(f"SELECT count(*) FROM {table} WHERE {column} LIKE '%eve@example.com%' "  # noqa: S608
+                                  f"OR {column} = '198.51.100.9'").fetchone()[0], table
+    assert "demo: ok" in _manage(quickstart["env"], "verify_audit", "--org", "demo")

@@ -20,8 +20,10 @@ from reports.models import AuditReport
 
 
 def download_response(report: AuditReport, fmt: str) -> HttpResponse:
-    """The stored PDF or JSON as an attachment, never sniffed or framed."""
+    """The stored PDF or JSON as an attachment, never sniffed or framed (410 once withdrawn by an erasure)."""
     output = report.output
+    if output.withdrawn_at is not None:
+        raise ApiError(410, "gone", services.withdrawn_message(output))
     if fmt == "pdf":
         body, content_type, digest = bytes(output.pdf), "application/pdf", output.pdf_sha256
     else:
@@ -67,12 +69,13 @@ class ReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OrgScopedV
 
 
 class ReportDownloadView(OrgScopedAPIView):
-    """The generated PDF or its JSON data (409 while the report is not done; 403 naming the permission
-    when the caller may not read a part the report contains)."""
+    """The generated PDF or its JSON data (409 while the report is not done; 410 once withdrawn because it
+    printed a person who was erased; 403 naming the permission when the caller may not read a part the report
+    contains)."""
 
     permission = "reports.view"
     fmt = "pdf"
-    error_statuses = (409,)
+    error_statuses = (409, 410)
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY),
                               (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT)})
@@ -81,5 +84,7 @@ class ReportDownloadView(OrgScopedAPIView):
         access.require_to_download(request, self.org_access, report)
         if report.status != ReportStatus.DONE:
             raise ApiError(409, "not_ready", f"The report is {report.status}; download it when it is done.")
+        if report.output.withdrawn_at is not None:
+            return download_response(report, self.fmt)  # 410, and no download to audit
         services.record_download(AuditContext.from_request(request), report, self.fmt)
         return download_response(report, self.fmt)
