@@ -16,7 +16,7 @@ from audit.models import AuditEvent
 from audit.personal import personal_of
 from journal.canonical import normalize
 from journal.choices import LeafKind
-from journal.personal import People, record_refs
+from journal.personal import People, committed, record_refs
 from journal.services import append_leaf, locked_head
 
 
@@ -67,8 +67,10 @@ def record_event(
         **_target_fields(target),
     )
     data = event.canonical_data()
-    event.personal = personal_of(data, ctx.user_id, People(org))
-    event.leaf = append_leaf(org, LeafKind.AUDIT_EVENT, event.leaf_data(), time=now, head=head)
+    people = People(org)
+    event.personal = personal_of(data, ctx.user_id, people)
+    event.leaf = append_leaf(org, LeafKind.AUDIT_EVENT, committed(data, event.personal, people.keys()), time=now,
+                             head=head)
     event.save(force_insert=True)
     record_refs(org, event.leaf, event.personal)
     return event

@@ -82,6 +82,7 @@ DECLARE
     old_rest jsonb;
     new_rest jsonb;
     erased boolean := false;
+    has_once boolean := false;
 BEGIN
     IF TG_OP = 'UPDATE' THEN
         old_rest := to_jsonb(OLD);
@@ -89,6 +90,7 @@ BEGIN
         FOREACH arg IN ARRAY TG_ARGV[1:] LOOP
             col := substr(arg, 6);
             IF left(arg, 5) = 'once:' THEN
+                has_once := true;
                 IF NOT (old_rest -> col = 'null'::jsonb OR old_rest -> col = new_rest -> col) THEN
                     RAISE EXCEPTION 'csm: append-only: % may be set only once on %', col, TG_TABLE_NAME
                         USING ERRCODE = '42501';
@@ -104,7 +106,9 @@ BEGIN
             RAISE EXCEPTION 'csm: append-only: an erasure on % must raise % by one', TG_TABLE_NAME, counter
                 USING ERRCODE = '42501';
         END IF;
-        IF old_rest - counter = new_rest - counter THEN
+        -- a counted erasure, or (on a table with settable-once columns) setting them; never a bare no-op
+        IF old_rest - counter = new_rest - counter
+           AND (has_once OR (new_rest ->> counter)::bigint = (old_rest ->> counter)::bigint + 1) THEN
             RETURN NEW;
         END IF;
     END IF;
@@ -199,7 +203,8 @@ def _install(table: str, settable_once: tuple[str, ...], droppable: tuple | None
                     once = [f"(OLD.{quote(c)} IS NULL OR OLD.{quote(c)} IS NEW.{quote(c)})" for c in settable_once]
                     kept = " AND ".join([f"OLD.{quote(c)} IS NEW.{quote(c)}" for c in (*personal, counter)])
                     erased = f"NEW.{quote(counter)} = OLD.{quote(counter)} + 1"
-                    condition = f"NOT ({' AND '.join(same + once)} AND (({kept}) OR {erased}))"
+                    allowed = f"(({kept}) OR {erased})" if settable_once else erased
+                    condition = f"NOT ({' AND '.join(same + once)} AND {allowed})"
                 cursor.execute(
                     f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {quote(table)} WHEN {condition} "
                     f"BEGIN SELECT RAISE(ABORT, 'csm: append-only: UPDATE on {table} is not allowed'); END"

@@ -24,6 +24,8 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -112,6 +114,11 @@ class People:
                                      else self._get_or_create(user_id=None, email=email))
         return self._by_email[email]
 
+    def keys(self) -> dict[int, bytes | None]:
+        """The keys of the persons found so far (spares ``committed`` reading them again)."""
+        persons = [*self._by_user.values(), *self._by_email.values()]
+        return {person.pk: (bytes(person.key) if person.key is not None else None) for person in persons}
+
     def _get_or_create(self, user_id, email) -> PersonKey:
         lookup = PersonKey.objects.filter(org=self.org, user_id=user_id, email=email)
         person = lookup.first()
@@ -128,13 +135,34 @@ def seal(value: str, key: bytes) -> str:
     return PREFIX + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
+# Inside ``cached_keys()`` (verify_journal: one read-only snapshot of the database) keys are read once.
+_KEYS: ContextVar[dict | None] = ContextVar("csm_person_keys", default=None)
+
+
+@contextmanager
+def cached_keys():
+    token = _KEYS.set({})
+    try:
+        yield
+    finally:
+        _KEYS.reset(token)
+
+
 def keys_of(personal: dict | None) -> dict[int, bytes | None]:
     """The keys of the persons a row's ``personal`` map names (None: erased)."""
     ids = set((personal or {}).values())
     if not ids:
         return {}
-    return {pk: (bytes(key) if key is not None else None)
-            for pk, key in PersonKey.objects.filter(pk__in=ids).values_list("pk", "key")}
+    cache = _KEYS.get()
+    missing = ids if cache is None else ids - cache.keys()
+    found = {pk: None for pk in missing}
+    if missing:
+        found.update({pk: (bytes(key) if key is not None else None)
+                      for pk, key in PersonKey.objects.filter(pk__in=missing).values_list("pk", "key")})
+    if cache is None:
+        return found
+    cache.update(found)
+    return {pk: cache[pk] for pk in ids}
 
 
 def committed(data: dict, personal: dict | None, keys: dict[int, bytes | None] | None = None,

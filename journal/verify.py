@@ -31,6 +31,7 @@ from journal import merkle
 from journal.canonical import GENESIS_HASH, leaf_hash
 from journal.models import JournalCheckpoint, JournalHead, JournalKey, JournalLeaf, JournalNode, JournalTree
 from journal.notes import NoteError, Verifier, parse_checkpoint, parse_verifier, verify_note
+from journal.personal import cached_keys
 
 _ROW_CHECKS: dict[str, Callable[[JournalLeaf], str | None]] = {}
 _ORG_CHECKS: list[Callable[[object], "JournalProblem | None"]] = []
@@ -209,11 +210,12 @@ def verify_journal(org) -> JournalProblem | None:
     """The first problem of ``org``'s journal, or None. Outside a transaction it reads one snapshot of
     the database (REPEATABLE READ, read only), so appends and checkpoints published meanwhile do not
     look like tampering."""
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            return _verify(org)
-    return _verify(org)
+    with cached_keys():  # person keys read once per walk (journal/personal.py)
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                return _verify(org)
+        return _verify(org)
 
 
 def _verify(org) -> JournalProblem | None:
