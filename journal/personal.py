@@ -34,7 +34,9 @@ from journal.models import PersonalRef, PersonKey
 
 ERASED = "[erased]"
 PREFIX = "hmac-sha256:"
-EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# An email address: a domain ending in a name of letters, so a package version ("requests@2.31.0") or a
+# digest ("nginx@sha256:…") is not one.
+EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 
 
 # --- JSON Pointers (RFC 6901) ------------------------------------------------------------------------

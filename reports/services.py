@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.choices import AuditAction
@@ -14,7 +15,7 @@ from audit.services import record_event
 from csm.errors import ServiceError
 from journal.canonical import canonical_json
 from journal.choices import LeafKind
-from journal.models import JournalLeaf
+from journal.models import JournalLeaf, PersonKey
 from journal.services import append_leaf
 from journal.verify import register_row_check
 from reports import access
@@ -184,11 +185,13 @@ def withdrawn_message(output: ReportOutput) -> str:
 
 def withdraw_outputs_naming(ctx: AuditContext, users, email: str) -> dict[str, int]:
     """Stored reports that print the person (their email in the JSON the PDF shows, exactly) are withdrawn:
-    PDF and JSON deleted, hashes and leaf kept, each withdrawal audited in its org."""
+    PDF and JSON deleted, hashes and leaf kept, each withdrawal audited in its org. Only the reports of orgs
+    that know the person are read (every org whose journal mentions someone has a key for them)."""
     needles = [email.encode()] + [user.get_username().lower().encode() for user in users if not user.email]
+    orgs = PersonKey.objects.filter(Q(user__in=users) | Q(user=None, email=email)).values("org_id")
     now = timezone.now()
     withdrawn = 0
-    outputs = ReportOutput.objects.filter(withdrawn_at=None).order_by("pk")
+    outputs = ReportOutput.objects.filter(withdrawn_at=None, org_id__in=orgs).order_by("pk")
     for pk, data in outputs.values_list("pk", "data_json").iterator(chunk_size=20):
         text = bytes(data).lower()
         if not any(needle in text for needle in needles):

@@ -1,3 +1,5 @@
+import datetime
+
 from rest_framework import serializers
 
 from reports.choices import ReportKind
@@ -33,13 +35,14 @@ class ReportSerializer(serializers.ModelSerializer):
     page_count = serializers.SerializerMethodField()
     journal_index = serializers.SerializerMethodField()
     journal = serializers.SerializerMethodField()
+    withdrawn_at = serializers.SerializerMethodField()
     links = serializers.SerializerMethodField()
 
     class Meta:
         model = AuditReport
         fields = ["id", "kind", "title", "params", "sections", "status", "progress", "progress_note", "error",
                   "requested_by", "created_at", "started_at", "finished_at", "pdf_sha256", "data_sha256", "pdf_size",
-                  "data_size", "page_count", "journal_index", "journal", "links"]
+                  "data_size", "page_count", "journal_index", "journal", "withdrawn_at", "links"]
         read_only_fields = fields
 
     def _output(self, report):
@@ -79,9 +82,15 @@ class ReportSerializer(serializers.ModelSerializer):
         return {"covers_index": output.journal_index, "covers_hash": output.journal_hash,
                 "report_leaf_index": output.leaf.index, "report_leaf_hash": output.leaf.leaf_hash}
 
+    def get_withdrawn_at(self, report) -> datetime.datetime | None:
+        """When an erasure of a person it printed deleted its PDF and JSON (downloads then answer 410)."""
+        output = self._output(report)
+        return output.withdrawn_at if output else None
+
     def get_links(self, report) -> dict:
         base = f"/api/v2/orgs/{report.org.slug}/reports/{report.pk}"
         links = {"self": base}
-        if self._output(report):
+        output = self._output(report)
+        if output and output.withdrawn_at is None:
             links.update({"pdf": f"{base}/pdf", "json": f"{base}/json"})
         return links

@@ -18,7 +18,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from alerts.models import Action
+from alerts.services import create_action
 from audit.choices import AuditAction
+from audit.context import AuditContext
 from audit.erasure import erase_person
 from audit.models import AuditEvent
 from evidence.models import Artifact
@@ -70,6 +73,7 @@ def history(org, other_org, bob, owner, api, client, token_for, generate):  # no
     begin_trail(with_token)
     assert report_artifact(with_token, fp(1)).status_code in (200, 201)
     assert as_bob.post(f"{ORG_URL}/invitations", {"email": CAROL, "role": "reader"}, format="json").status_code == 201
+    create_action(AuditContext.for_user(owner), org, "page bob", "email", email=BOB, triggers=["ON_STARTED_ARTIFACT"])
     owner_api = api(user=owner)
     member = next(m for m in owner_api.get(f"{ORG_URL}/members").json()["results"] if m["user"]["id"] == bob.pk)
     assert owner_api.patch(f"{ORG_URL}/members/{member['id']}", {"role": "member"}, format="json").status_code == 200
@@ -156,6 +160,8 @@ def test_erasing_a_person_removes_them_everywhere_and_every_journal_still_verifi
     assert Snapshot.objects.get(org=org).reporter_label == ERASED
     assert Report.objects.get(org=org).reporter_label == ERASED
     assert Artifact.objects.get(org=org).reported_by == ERASED
+    action = Action.objects.get(org=org, name="page bob")
+    assert (action.email, action.enabled) == ("", False) and "recipient was erased" in action.disabled_reason
     # each org records the erasure, naming only the person's number there, and who ran it
     for each in (org, other_org):
         event = AuditEvent.objects.filter(org=each, action=AuditAction.PERSON_ERASED).get()
@@ -173,6 +179,8 @@ def test_erasing_a_person_removes_them_everywhere_and_every_journal_still_verifi
     report = history["report"]
     gone = api(user=owner).get(f"{ORG_URL}/reports/{report.pk}/pdf")
     assert gone.status_code == 410 and report.output.pdf_sha256 in gone.json()["error"]["message"]
+    listed = api(user=owner).get(f"{ORG_URL}/reports/{report.pk}").json()
+    assert listed["withdrawn_at"] and "pdf" not in listed["links"] and listed["pdf_sha256"] == report.output.pdf_sha256
     page = client.get(reverse("report-pdf", args=["acme", report.pk]), follow=True)
     assert b"was erased" in page.content and b'data-testid="report-withdrawn"' in page.content
     # bob's token no longer works; nobody can sign in as bob
@@ -247,3 +255,24 @@ def test_other_columns_stay_append_only(history, org, bob):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("UPDATE snapshots_snapshot SET artifact_count = 7, erasures = erasures + 1")
+
+
+def test_what_is_personal_in_an_event(org, owner, make_user):
+    from audit.services import record_event
+
+    dave = make_user("dave@example.com")
+    ctx = AuditContext.for_user(owner, ip="198.51.100.4", user_agent="curl/8")
+    event = record_event(ctx, org, AuditAction.ORG_UPDATED, ("user", dave.pk, "dave@example.com"), after={
+        "package": "pkg:pypi/requests@2.31.0", "image": "nginx@sha256:" + "a" * 64, "a/b~c": "erin@example.com",
+        "displayName": "Dave D.", "emails": ["dave.d@example.com"], "name": "backend"})
+    people = {person.pk: person for person in PersonKey.objects.filter(org=org)}
+    owners = {ptr: (people[pk].user_id, people[pk].email) for ptr, pk in event.personal.items()}
+    assert owners == {
+        "/actor/label": (owner.pk, ""), "/ip": (owner.pk, ""), "/user_agent": (owner.pk, ""),
+        "/target/label": (dave.pk, ""), "/after/a~1b~0c": (None, "erin@example.com"),
+        "/after/displayName": (dave.pk, ""), "/after/emails/0": (None, "dave.d@example.com"),
+    }
+    data = json.loads(event.leaf.payload)["data"]
+    assert data["after"]["package"] == "pkg:pypi/requests@2.31.0" and data["after"]["name"] == "backend"
+    assert data["after"]["a/b~c"].startswith(PREFIX) and data["after"]["displayName"].startswith(PREFIX)
+    assert verify_journal(org) is None
