@@ -11,6 +11,8 @@ from journal.models import (
     JournalLeaf,
     JournalNode,
     JournalTree,
+    PersonalRef,
+    PersonKey,
 )
 
 
@@ -54,3 +56,22 @@ class JournalCosignatureAdmin(ReadOnlyAdmin):
 @admin.register(JournalKey)
 class JournalKeyAdmin(ReadOnlyAdmin):
     list_display = ["name", "key_id", "verifier", "created_at"]
+
+
+@admin.register(PersonKey)
+class PersonKeyAdmin(ReadOnlyAdmin):
+    """Which persons an org's journal commits to, and whether they were erased. The key itself is never shown
+    (it would let whoever sees it test guesses against the person's commitments); erasing is
+    ``manage.py erase_person`` (docs/operations.md)."""
+
+    list_display = ["org", "id", "user", "email", "created_at", "erased_at"]
+    list_filter = ["org", ("erased_at", admin.EmptyFieldListFilter)]
+    search_fields = ["email", "user__email"]
+    exclude = ["key"]
+
+
+@admin.register(PersonalRef)
+class PersonalRefAdmin(ReadOnlyAdmin):
+    list_display = ["org", "person", "leaf"]
+    list_filter = ["org"]
+    raw_id_fields = ["person", "leaf"]

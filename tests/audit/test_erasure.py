@@ -276,3 +276,12 @@ def test_what_is_personal_in_an_event(org, owner, make_user):
     assert data["after"]["package"] == "pkg:pypi/requests@2.31.0" and data["after"]["name"] == "backend"
     assert data["after"]["a/b~c"].startswith(PREFIX) and data["after"]["displayName"].startswith(PREFIX)
     assert verify_journal(org) is None
+
+
+def test_the_admin_lists_persons_without_their_keys(history, org, client, make_user):
+    client.force_login(make_user("staff@example.com", is_staff=True, is_superuser=True))
+    person = PersonKey.objects.filter(org=org, user__email=BOB).get()
+    page = client.get(f"/admin/journal/personkey/{person.pk}/change/")
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert bytes(person.key).hex() not in content and "memory at" not in content and "Key:" not in content
