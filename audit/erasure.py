@@ -12,8 +12,10 @@ with the journal still verifying (docs/operations.md, "Erasure of a person"; jou
    password, inactive), so foreign keys still resolve;
 5. each org the person was known to records ``person.erased`` naming only the person's number there.
 
-An operator runs it (``manage.py erase_person``); ``dry_run`` does all of it and rolls it back, to show what
-it would change.
+Every org that knows the person holds its writes (their journal heads are locked) until the erasure commits, so
+nothing naming the person slips in between reading their rows and destroying their keys. A write that names a
+person already erased records ``ERASED`` there (journal/personal.py ``scrub``). An operator runs it
+(``manage.py erase_person``); ``dry_run`` does all of it and rolls it back, to show what it would change.
 """
 
 from collections import Counter
@@ -31,6 +33,7 @@ from audit.services import record_event
 from csm.errors import ServiceError
 from journal.models import PersonalRef, PersonKey
 from journal.personal import EMAIL, ERASED, account_erasers, erased_copy, label_columns, leaf_erasers
+from journal.services import locked_head
 
 
 @dataclass
@@ -83,6 +86,32 @@ def erase_leaf_rows(leaf_ids: list[int], persons: set[int]) -> int:
     return erased
 
 
+def _persons(user_ids: list[int], email: str) -> list[PersonKey]:
+    """The person's keys not yet destroyed, in every org (a user's, and their address's from before)."""
+    return list(PersonKey.objects.select_for_update().select_related("org")
+                .filter(Q(user_id__in=user_ids) | Q(user=None, email=email)).filter(erased_at=None).order_by("pk"))
+
+
+def _orgs_knowing(user_ids: list[int], email: str) -> list:
+    """The orgs whose journal names the person or that they are a member of, in a fixed order (locks)."""
+    keyed = PersonKey.objects.filter(Q(user_id__in=user_ids) | Q(user=None, email=email)).values("org_id")
+    Org = PersonKey._meta.get_field("org").related_model
+    members = Org._meta.get_field("memberships").related_model.objects.filter(user_id__in=user_ids).values("org_id")
+    return list(Org.objects.filter(Q(pk__in=keyed) | Q(pk__in=members)).order_by("pk"))
+
+
+def _erase_leaf_rows(persons: list[PersonKey], *, counts: Counter) -> None:
+    """Rewrite the rows of every leaf indexed under ``persons``."""
+    erasers = leaf_erasers()
+    for person in persons:
+        by_kind: dict[str, list[int]] = {}
+        for leaf_id, kind in PersonalRef.objects.filter(person=person).values_list("leaf_id", "leaf__kind"):
+            by_kind.setdefault(kind, []).append(leaf_id)
+        for kind, leaf_ids in sorted(by_kind.items()):
+            if kind in erasers:
+                counts[f"{kind} rows"] += erasers[kind](leaf_ids, {person.pk})
+
+
 def erase_person(email: str, *, ctx: AuditContext | None = None, dry_run: bool = False) -> Erasure:
     email = (email or "").strip().lower()
     if not EMAIL.fullmatch(email):
@@ -97,20 +126,14 @@ def erase_person(email: str, *, ctx: AuditContext | None = None, dry_run: bool =
         result.earlier_format = AuditEvent.objects.filter(personal=None).filter(
             Q(actor_user_id__in=result.users) | naming("actor_label", labels) | naming("target_label", labels)
             | Q(target_label__icontains=email)).count()
+        # Every org that knows the person holds its writes until this commits: a write naming them that
+        # committed between reading their rows and destroying their key would keep their values in clear.
+        for org in _orgs_knowing(result.users, email):
+            locked_head(org)
         for eraser in account_erasers():
             result.counts.update(eraser(ctx, users, email))
-        persons = list(PersonKey.objects.select_for_update().select_related("org")
-                       .filter(Q(user_id__in=result.users) | Q(user=None, email=email)).filter(erased_at=None)
-                       .order_by("pk"))
-        erasers = leaf_erasers()
-        for person in persons:
-            refs = PersonalRef.objects.filter(person=person).values_list("leaf_id", "leaf__kind")
-            by_kind: dict[str, list[int]] = {}
-            for leaf_id, kind in refs:
-                by_kind.setdefault(kind, []).append(leaf_id)
-            for kind, leaf_ids in sorted(by_kind.items()):
-                if kind in erasers:
-                    result.counts[f"{kind} rows"] += erasers[kind](leaf_ids, {person.pk})
+        persons = _persons(result.users, email)
+        _erase_leaf_rows(persons, counts=result.counts)
         for model, column, counter in label_columns():
             rows = model.objects.filter(naming(column, labels))
             changes = {column: ERASED, **({counter: F(counter) + 1} if counter else {})}

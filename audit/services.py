@@ -16,7 +16,7 @@ from audit.models import AuditEvent
 from audit.personal import personal_of
 from journal.canonical import normalize
 from journal.choices import LeafKind
-from journal.personal import People, committed, record_refs
+from journal.personal import People, committed, record_refs, scrub
 from journal.services import append_leaf, locked_head
 
 
@@ -68,7 +68,10 @@ def record_event(
     )
     data = event.canonical_data()
     people = People(org)
-    event.personal = personal_of(data, ctx.user_id, people)
+    scrubbed, event.personal = scrub(data, personal_of(data, ctx.user_id, people), people.keys())
+    if scrubbed != data:
+        event.apply_canonical(scrubbed)
+        data = event.canonical_data()
     event.leaf = append_leaf(org, LeafKind.AUDIT_EVENT, committed(data, event.personal, people.keys()), time=now,
                              head=head)
     event.save(force_insert=True)

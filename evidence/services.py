@@ -39,7 +39,7 @@ from evidence.parsers import ParseError
 from evidence.parsers.judge import Judgement, judge
 from evidence.selectors import effective_attestation, flow_named, may_supersede
 from journal.choices import LeafKind
-from journal.personal import People, actor_personal, committed, record_refs
+from journal.personal import People, actor_personal, committed, record_refs, scrub
 from journal.services import append_leaf
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~@:+-]{0,119}$")
@@ -317,7 +317,7 @@ def report_artifact(ctx: AuditContext, org, flow: Flow, data: dict) -> tuple[Art
         repo_info=_dict(data.get("repo_info"), "repo_info"),
         external_urls=_dict(data.get("external_urls"), "external_urls"),
         annotations=_dict(data.get("annotations"), "annotations"),
-        reported_by=ctx.actor_label[:255], personal=_reporter(org, ctx, "/reported_by"),
+        **_reporter(org, ctx, "reported_by"),
     )
     leaf = append_leaf(org, LeafKind.ARTIFACT, committed(artifact.journal_data(), artifact.personal),
                        object_id=artifact.pk)
@@ -355,9 +355,13 @@ def _artifact_for(org, flow, trail, fingerprint: str, target: str, git_commit: s
     return None
 
 
-def _reporter(org, ctx: AuditContext, ptr: str) -> dict[str, int]:
-    """The ``personal`` map of a row whose ``ptr`` records who reported it: theirs when a person did."""
-    return actor_personal(People(org), ctx.user_id, ptr)
+def _reporter(org, ctx: AuditContext, column: str) -> dict:
+    """Who reported (uploaded) a row — ``column`` — and its ``personal`` map: the label is a person's when a
+    person acted (committed as a keyed hash; ``ERASED`` if they were erased meanwhile)."""
+    people = People(org)
+    personal = actor_personal(people, ctx.user_id, f"/{column}")
+    data, personal = scrub({column: ctx.actor_label[:255]}, personal, people.keys())
+    return {**data, "personal": personal}
 
 
 # --- evidence files ----------------------------------------------------------------------------------
@@ -374,8 +378,7 @@ def store_evidence_file(ctx: AuditContext, org, member) -> EvidenceFile:
         with transaction.atomic():
             evidence = EvidenceFile.objects.create(
                 org=org, sha256=member.sha256, size=member.size, content_type=content_type[:100],
-                original_name=member.name[:1000], storage_name=name, uploaded_by=ctx.actor_label[:255],
-                personal=_reporter(org, ctx, "/uploaded_by"))
+                original_name=member.name[:1000], storage_name=name, **_reporter(org, ctx, "uploaded_by"))
     except IntegrityError:  # the same bytes arrived concurrently in another request
         return EvidenceFile.objects.get(org=org, sha256=member.sha256)
     leaf = append_leaf(org, LeafKind.EVIDENCE_FILE, committed(evidence.journal_data(), evidence.personal),
@@ -706,7 +709,7 @@ def create_attestation(ctx: AuditContext, org, flow: Flow, trail_name: str, kind
         description=_text(data.get("description"), "description"),
         origin_url=_url(data.get("origin_url"), "origin_url"),
         git_commit_info=commit_info, repo_info=_dict(data.get("repo_info"), "repo_info"),
-        reason=reason, reported_by=ctx.actor_label[:255], personal=_reporter(org, ctx, "/reported_by"),
+        reason=reason, **_reporter(org, ctx, "reported_by"),
     )
     for member in members:
         evidence = store_evidence_file(ctx, org, member)

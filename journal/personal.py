@@ -217,6 +217,16 @@ def erased_copy(data: dict, personal: dict, persons: set[int]) -> dict:
     return out
 
 
+def scrub(data: dict, personal: dict, keys: dict[int, bytes | None]) -> tuple[dict, dict]:
+    """A write that names a person already erased (a request that raced their erasure, an address mentioned
+    again): their values become ``ERASED`` in the data and leave the ``personal`` map."""
+    gone = {ptr: person for ptr, person in personal.items() if keys.get(person) is None}
+    if not gone:
+        return data, personal
+    kept = {ptr: person for ptr, person in personal.items() if ptr not in gone}
+    return erased_copy(data, gone, set(gone.values())), kept
+
+
 def record_refs(org, leaf, personal: dict) -> None:
     """Index the leaf under each person it commits to (what an erasure walks)."""
     persons = sorted(set(personal.values()))

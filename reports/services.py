@@ -190,12 +190,11 @@ def withdraw_outputs_naming(ctx: AuditContext, users, email: str) -> dict[str, i
     needles = [email.encode()] + [user.get_username().lower().encode() for user in users if not user.email]
     orgs = PersonKey.objects.filter(Q(user__in=users) | Q(user=None, email=email)).values("org_id")
     now = timezone.now()
-    withdrawn = 0
     outputs = ReportOutput.objects.filter(withdrawn_at=None, org_id__in=orgs).order_by("pk")
-    for pk, data in outputs.values_list("pk", "data_json").iterator(chunk_size=20):
-        text = bytes(data).lower()
-        if not any(needle in text for needle in needles):
-            continue
+    naming = [pk for pk, data in outputs.values_list("pk", "data_json").iterator(chunk_size=20)
+              if any(needle in bytes(data).lower() for needle in needles)]
+    withdrawn = 0
+    for pk in naming:  # after the scan: the first audit event below locks the org's journal until commit
         ReportOutput.objects.filter(pk=pk).update(pdf=b"", data_json=b"", withdrawn_at=now)
         output = ReportOutput.objects.select_related("report", "org").get(pk=pk)
         record_event(ctx, output.org, AuditAction.AUDIT_REPORT_WITHDRAWN,

@@ -285,3 +285,20 @@ def test_the_admin_lists_persons_without_their_keys(history, org, client, make_u
     assert page.status_code == 200
     content = page.content.decode()
     assert bytes(person.key).hex() not in content and "memory at" not in content and "Key:" not in content
+
+
+def test_a_write_that_raced_the_erasure_records_the_person_erased(history, org, bob):
+    from audit.services import record_event
+
+    ctx = AuditContext.for_user(bob, ip="203.0.113.9", user_agent="BobBrowser/1.0")  # authenticated before
+    erase_person(BOB)
+    event = record_event(ctx, org, AuditAction.ORG_UPDATED, ("user", bob.pk, "bob@example.com"),
+                         after={"note": "by bob@example.com"})
+    assert (event.actor_label, event.ip, event.user_agent, event.target_label) == (ERASED, None, ERASED, ERASED)
+    assert BOB not in event.leaf.payload and "203.0.113.9" not in event.leaf.payload
+    assert verify_journal(org) is None
+    # the address written again after the erasure is new data about a new person: erasable again
+    again = PersonKey.objects.get(pk=event.personal["/after/note"])
+    assert (again.user_id, again.email, again.erased_at) == (None, BOB, None)
+    erase_person(BOB)
+    assert rows_naming(BOB) == [] and verify_journal(org) is None
