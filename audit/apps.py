@@ -15,6 +15,6 @@ class AuditConfig(AppConfig):
         from journal.verify import register_org_check, register_row_check
 
         register_row_check(LeafKind.AUDIT_EVENT, verify.check_audit_event)
-        register_leaf_eraser(LeafKind.AUDIT_EVENT, erasure.erase_leaf_rows)
+        register_leaf_eraser(LeafKind.AUDIT_EVENT, erasure.erase_audit_rows)
         register_org_check(verify.check_audit_numbering)
         journal_hooks.cosignature_added(audit_hooks.record_cosignature)

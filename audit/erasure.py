@@ -71,7 +71,7 @@ def naming(column: str, labels: list[str]) -> Q:
     return query
 
 
-def erase_leaf_rows(leaf_ids: list[int], persons: set[int]) -> int:
+def erase_audit_rows(leaf_ids: list[int], persons: set[int]) -> int:
     """The audit events among ``leaf_ids``: the persons' values become ``ERASED``."""
     erased = 0
     for event in AuditEvent.objects.filter(leaf_id__in=leaf_ids).exclude(personal=None).order_by("pk"):
