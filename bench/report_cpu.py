@@ -132,7 +132,7 @@ def main():
         for _ in range(args.profile_rounds):
             for i in range(args.envs):
                 one(i, profiles)
-        for name, profile in zip(("accept", "ingest"), profiles):
+        for name, profile in zip(("accept", "ingest"), profiles, strict=True):
             if args.dump:
                 profile.dump_stats(f"{args.dump}-{name}.pstats")
             for order in ("cumulative", "tottime"):
