@@ -51,3 +51,25 @@ def test_a_body_over_the_limit_streams(monkeypatch):
     monkeypatch.setattr(report_bodies, "WHOLE_PARSE_MAX_BYTES", len(raw) - 1)
     monkeypatch.setattr(report_bodies, "_decode", None)  # would fail if called
     assert canonical(raw)
+
+
+@pytest.mark.parametrize("raw", [json.dumps(b).encode() for b in BODIES] + TEXTS + [
+    b'{"artifacts": [{"podName": "a", "namespace": "n", "digests": {"x": "' + FP.encode() + b'"}},]}',  # trailing comma
+    b'{"artifacts": [{"podName": "a", "namespace": "n", "digests": {"x": "' + FP.encode() + b'"}} {}]}',
+    b'{"artifacts": [{"podName": "a", "namespace": "n", "digests": {"x": NaN}}]}',
+    b'{"artifacts": [' + b"[" * 5000 + b"]" * 5000 + b"]}",
+    b'{"artifacts": [{"podName": "a", "namespace": "n", "digests": {"x": "' + FP.encode() + b'"}}], "artifacts": []}',
+])
+def test_validation_reads_a_small_body_whole_with_the_same_answers(raw, monkeypatch):
+    """validate_report_body: the artifacts array of a small body in one call of the C scanner; the same
+    count, or the same ReportInvalid (message and fields), as streaming it entry by entry."""
+
+    def answer():
+        try:
+            return report_bodies.validate_report_body("K8S", raw)
+        except report_bodies.ReportInvalid as error:
+            return error.message, error.fields
+
+    whole = answer()
+    monkeypatch.setattr(report_bodies, "WHOLE_PARSE_MAX_BYTES", 0)
+    assert answer() == whole
