@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from audit.choices import AuditAction
@@ -156,17 +157,20 @@ def _ingest_next(report_id: int):
     """One transaction: ingest the environment's next pending report up to ``report_id``.
     Returns (outcome, snapshot or None, ctx, whether ``report_id`` is done), or None if it is gone."""
     with transaction.atomic():
-        environment_id = Report.objects.filter(pk=report_id).values_list("environment_id", flat=True).first()
-        if environment_id is None:
-            return None
+        # The report's environment, found and locked in one statement (none: the report is gone).
         # of=("self",): lock the environment row only. Without it PostgreSQL also locks the joined org
         # row, which serialised every ingest of an org for its whole transaction (bench/journal_throughput.py).
         env = (Environment.objects.select_for_update(no_key=True, of=("self",)).select_related("org")
-               .get(pk=environment_id))
-        existing = ReportOutcome.objects.filter(report_id=report_id).first()
-        if existing is not None:
-            return existing, None, None, True
+               .filter(pk=Subquery(Report.objects.filter(pk=report_id).values("environment_id")[:1]))
+               .order_by("pk").first())
+        if env is None:
+            return None
         if report_id <= env.last_ingested_report_id:
+            # Its outcome, if any, is at or below the mark: every outcome moves the mark to its report in
+            # the same transaction (SUPERSEDED ones are below it already), so above the mark none is looked for.
+            existing = ReportOutcome.objects.filter(report_id=report_id).first()
+            if existing is not None:
+                return existing, None, None, True
             # Only a report stored before ingest followed acceptance order (migration 0007) can be
             # pending behind the mark; ingesting it now would rewind the environment's state.
             report = Report.objects.defer("payload").get(pk=report_id)
