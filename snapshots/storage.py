@@ -6,13 +6,22 @@ from django.db import connection
 
 from snapshots.models import Report, SnapshotEntry
 
+# The conflict target of report_unique_idempotency_key (snapshots/models.py), partial index predicate included.
+_KEY_CONFLICT = "ON CONFLICT (org_id, environment_id, idempotency_key) WHERE NOT (idempotency_key = '') DO NOTHING"
 
-def insert_report(report: Report) -> None:
-    """INSERT the report. On PostgreSQL the body goes as a binary parameter with server-side binding:
-    Django's client-side binding would inline a 50 MB body as a 100 MB hex literal."""
+
+def insert_report(report: Report, *, unless_key_taken: bool = False) -> bool:
+    """INSERT the report; True when inserted. On PostgreSQL the body goes as a binary parameter with
+    server-side binding: Django's client-side binding would inline a 50 MB body as a 100 MB hex literal.
+
+    ``unless_key_taken`` (PostgreSQL only): when a report with the same idempotency key exists, insert
+    nothing and return False (``ON CONFLICT DO NOTHING``), where a plain INSERT raises IntegrityError and
+    needs a savepoint (two more round trips) for the transaction to go on."""
     if connection.vendor != "postgresql":
+        if unless_key_taken:
+            raise ValueError("unless_key_taken needs PostgreSQL")
         report.save(force_insert=True)
-        return
+        return True
     import psycopg
 
     fields = [f for f in Report._meta.concrete_fields if not f.primary_key]
@@ -21,10 +30,15 @@ def insert_report(report: Report) -> None:
     placeholders = ", ".join("%b" if f.name == "payload" else "%s" for f in fields)
     connection.ensure_connection()
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(f"INSERT INTO snapshots_report ({columns}) VALUES ({placeholders}) RETURNING id",  # noqa: S608 - model column names, values bound  # nosec B608
+        conflict = _KEY_CONFLICT if unless_key_taken else ""
+        cursor.execute(f"INSERT INTO snapshots_report ({columns}) VALUES ({placeholders}) {conflict} RETURNING id",  # noqa: S608 - model column names, values bound  # nosec B608
                        values)
-        report.pk = cursor.fetchone()[0]
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    report.pk = row[0]
     report._state.adding = False
+    return True
 
 
 def copy_rows(model, columns: list[str], rows) -> None:

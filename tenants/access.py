@@ -38,8 +38,12 @@ class OrgAccess:
 
 def resolve_org(request, slug: str) -> OrgAccess:
     """The org named in the URL, if the caller (token or signed-in user) belongs to it; else 404."""
-    org = Org.objects.filter(slug=slug).first()
     token = getattr(request, "auth", None)
+    # A token's own org was read with it (select_related, this request): no second query for the usual case.
+    if isinstance(token, ApiToken) and token.org.slug == slug:
+        org = token.org
+    else:
+        org = Org.objects.filter(slug=slug).first()
     access = None
     if org is not None:
         if isinstance(token, ApiToken):

@@ -88,6 +88,12 @@ def accept_report(ctx: AuditContext, env: Environment, report_type: str, raw: by
     )
     if not idempotency_key:  # no unique key to collide with: no savepoint (two round trips) needed
         insert_report(report)
+    elif connection.vendor == "postgresql":  # a key taken meanwhile: nothing inserted, no savepoint needed
+        if not insert_report(report, unless_key_taken=True):
+            existing = _replay(env, idempotency_key, sha)
+            if existing is None:  # the conflicting report is gone again (deleted since): as an INSERT would
+                raise IntegrityError(f"report idempotency key {idempotency_key!r} conflicted")
+            return existing, False
     else:
         try:
             with transaction.atomic():

@@ -40,3 +40,11 @@ def test_a_reachable_cache_is_an_ordinary_cache(settings):
     assert cache.incr("csm:test:tolerant") == 42
     assert cache.add("csm:test:tolerant", 0) is False
     cache.delete("csm:test:tolerant")
+
+
+def test_one_redis_client_per_pool(settings):
+    cache = TolerantRedisCache(settings.CACHES["default"]["LOCATION"], {})
+    client = cache._cache.get_client(write=True)
+    assert cache._cache.get_client() is client  # one server: reads and writes share the pool and its client
+    cache.set("csm:test:client", 1)
+    assert cache.get("csm:test:client") == 1 and cache._cache.get_client(write=True) is client
