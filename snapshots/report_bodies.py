@@ -273,6 +273,25 @@ def iter_artifacts(raw: bytes, top: dict | None = None):
         raise ReportInvalid(f"The body is not valid JSON: {problem}", {"body": [problem]}) from None
 
 
+_LONE_SURROGATE_HINT = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(raw: bytes) -> bool:
+    """Whether the JSON text decodes to a string holding an unpaired surrogate (a pair decodes to one
+    character; only a lone one cannot be encoded as UTF-8 again). Streams, entry by entry, like the
+    validation; only for a body that has such an escape at all."""
+    top: dict = {}
+    try:
+        for entry in iter_artifacts(raw, top):
+            json.dumps(entry, ensure_ascii=False).encode("utf-8")
+        json.dumps(top, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except ReportInvalid:
+        return False  # not JSON: the validation below names the problem
+    return False
+
+
 def validate_report_body(env_type: str, raw: bytes) -> int:
     """Validate a raw report body while streaming through it; return the entry count.
 
@@ -285,6 +304,10 @@ def validate_report_body(env_type: str, raw: bytes) -> int:
 
     if b"\\u0000" in raw:  # PostgreSQL text cannot hold NUL: refuse it here rather than fail in ingest
         raise ReportInvalid("NUL characters (\\u0000) are not allowed in a report.", {"body": ["contains \\u0000"]})
+    if _LONE_SURROGATE_HINT.search(raw) and _has_lone_surrogate(raw):
+        # JSON lets "\ud800" stand alone; it is no character, so the body could be stored but never ingested.
+        raise ReportInvalid("A lone UTF-16 surrogate escape (\\ud800–\\udfff without its pair) is not text.",
+                            {"body": ["contains a lone surrogate escape"]})
     count, top = 0, {}
     context_fields = tuple(CONTEXT_FIELDS.get(env_type, {}).items())
     for index, entry in enumerate(iter_artifacts(raw, top)):

@@ -4,7 +4,7 @@ import pytest
 
 from journal.verify import verify_journal
 from snapshots import selectors
-from snapshots.models import Snapshot, SnapshotEntry, SnapshotEvent
+from snapshots.models import Report, Snapshot, SnapshotEntry, SnapshotEvent
 from snapshots.services.ingest import append_reevaluation_snapshot, ingest_report
 from snapshots.services.reports import accept_report
 from tests.snapshots.conftest import fp, server_report
@@ -159,3 +159,19 @@ def test_nul_characters_and_absurd_timestamps_are_rejected(make_env, ctx):
         huge = b'{"artifacts": [{"digests": {"a": "' + fp(1).encode() + b'"}, "creationTimestamp": 1e300}]}'
         accept_report(ctx, env, "server", huge)
     assert "artifacts[0].creationTimestamp" in error.value.fields
+
+
+def test_a_lone_surrogate_escape_is_refused_at_the_door_and_a_pair_is_text(make_env, ctx, api, org, token_for):
+    """JSON allows "\\ud800" alone, but it is no character: such a body could be stored and never ingested
+    (its instances cannot be encoded as UTF-8). A pair ("\\ud83d\\ude80", 🚀) is one character and fine."""
+    make_env(name="prod")
+    agent = api(token=token_for(org))
+    lone = b'{"artifacts": [{"digests": {"app\\ud800": "' + fp(1).encode() + b'"}, "creationTimestamp": 1}]}'
+    response = agent.put("/api/v2/environments/acme/prod/report/server", data=lone, content_type="application/json")
+    assert response.status_code == 400 and "surrogate" in response.json()["error"]["message"]
+    assert not Report.objects.filter(environment__name="prod").exists()
+    pair = b'{"artifacts": [{"digests": {"app\\ud83d\\ude80": "' + fp(1).encode() + b'"}, "creationTimestamp": 1}]}'
+    response = agent.put("/api/v2/environments/acme/prod/report/server", data=pair, content_type="application/json")
+    assert response.status_code == 201, response.content
+    ingest_report(response.json()["id"])
+    assert SnapshotEntry.objects.get(environment__name="prod").name == "app\U0001f680"
