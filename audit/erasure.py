@@ -93,11 +93,12 @@ def _persons(user_ids: list[int], email: str) -> list[PersonKey]:
 
 
 def _orgs_knowing(user_ids: list[int], email: str) -> list:
-    """The orgs whose journal names the person or that they are a member of, in a fixed order (locks)."""
+    """The orgs whose journal names the person or that they are a member of, locked in a fixed order: each
+    org row first, then (by the caller) its journal head — the order every org write takes them in."""
     keyed = PersonKey.objects.filter(Q(user_id__in=user_ids) | Q(user=None, email=email)).values("org_id")
     Org = PersonKey._meta.get_field("org").related_model
     members = Org._meta.get_field("memberships").related_model.objects.filter(user_id__in=user_ids).values("org_id")
-    return list(Org.objects.filter(Q(pk__in=keyed) | Q(pk__in=members)).order_by("pk"))
+    return list(Org.objects.select_for_update().filter(Q(pk__in=keyed) | Q(pk__in=members)).order_by("pk"))
 
 
 def _erase_leaf_rows(persons: list[PersonKey], *, counts: Counter) -> None:
