@@ -34,7 +34,9 @@ def test_main_pages_load_without_csp_violations_and_scripts_work(page, live_serv
     page.goto(live_server.url + urls[3])  # a snapshot: fingerprints with copy buttons
     button = page.locator("button.copy").first
     button.click()
-    page.wait_for_function("document.querySelector('button.copy').dataset.copied === '1'")
+    # a selector wait, not wait_for_function: Playwright polls a string predicate with eval, which this
+    # very policy refuses (the test then failed whenever the first check came too early)
+    page.locator("button.copy[data-copied='1']").first.wait_for()
     assert button.inner_text() == "Copied"
 
     # confirm prompt (static app.js): dismissing it keeps the member
