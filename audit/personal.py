@@ -13,7 +13,7 @@ The rules see the data, not the action, so an event type added later is covered 
 people by email address or under one of those keys.
 """
 
-from journal.personal import EMAIL, People, last_key, pointer, strings
+from journal.personal import EMAIL, People, get_at, last_key, pointer, strings
 
 PERSON_KEYS = frozenset({
     "email", "emails", "user", "username", "user_name", "userName", "display_name", "displayName",
@@ -37,10 +37,11 @@ def _subject(data: dict, people: People):
 
 
 def _at(data: dict, ptr: str):
-    node = data
-    for part in ptr.strip("/").split("/"):
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
+    """The value at ``ptr``, or None where the event has none."""
+    try:
+        return get_at(data, ptr)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
 
 
 def personal_of(data: dict, user_id: int | None, people: People) -> dict[str, int]:

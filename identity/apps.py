@@ -10,7 +10,6 @@ class IdentityConfig(AppConfig):
     def ready(self):
         from identity import signals  # noqa: F401 - connects the session and sign-in signal handlers
         from identity.erasure import erase_identity
-        from identity.models import EnvironmentReporter  # noqa: F401 - its label is erased by erase_identity
         from journal.personal import register_account_eraser
 
         register_account_eraser(erase_identity)
